@@ -1,0 +1,188 @@
+// The journal: edgespool's durable store, one SQLite database in WAL mode.
+//
+// This is store/'s door: the rest of the agent includes only this header.
+//
+// Threads: a Journal is created, used and destroyed on the loop thread. It
+// owns a store thread that holds the SQLite write connection; every call here
+// queues work for that thread and returns at once, and every callback runs
+// later on the loop thread (through a uv_async_t), never inline. The loop
+// never waits on the disk.
+//
+// Group commit: Append()s made while the store thread commits group N form
+// group N+1, committed in one transaction when N is done (bounded by
+// group_max_messages / group_max_delay). An append's callback runs only after
+// COMMIT returned: durable at options.durability ("full": survives power
+// loss; "normal": survives a process crash).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "platform/clock.h"
+#include "platform/loop.h"
+#include "platform/status.h"
+
+namespace edgespool::store {
+
+enum class Priority : uint8_t { kHigh = 0, kNormal = 1, kLow = 2 };
+enum class Durability { kFull, kNormal };
+enum class WhenFull { kReject, kDropOldest };
+// State as persisted (pending, sent, dead); kExpired and kUnknown are only
+// reported by Query() for rows deleted by expiry or never seen.
+enum class MessageState { kPending, kSent, kDead, kExpired, kUnknown };
+
+const char* PriorityName(Priority p);
+const char* MessageStateName(MessageState s);
+
+using Headers = std::vector<std::pair<std::string, std::string>>;
+
+struct JournalOptions {
+  std::string path;                       // the database file
+  uint64_t max_bytes = 256ull << 20;      // cap on the database file
+  WhenFull when_full = WhenFull::kReject;
+  Durability durability = Durability::kFull;
+  int64_t sent_retention_ms = 0;          // sent rows kept this long (0: delete at once)
+  int64_t cleanup_interval_ms = 60000;
+  uint32_t group_max_messages = 2048;     // per commit group
+  int64_t group_max_delay_us = 0;         // extra wait to grow a group (0: none)
+  int64_t dedupe_window_ms = 600000;      // msg_id dedupe: 10 minutes...
+  uint32_t dedupe_max_ids = 100000;       // ...or this many ids, whichever is smaller
+  double high_water = 0.8;                // fill ratio that signals backpressure
+  const platform::Clock* clock = nullptr; // nullptr: SystemClock
+};
+
+// A message as handed in by a producer.
+struct Message {
+  std::string topic;
+  int64_t ts_ms = 0;                      // original timestamp, ms since epoch
+  Priority priority = Priority::kNormal;
+  std::optional<int64_t> expires_at_ms;
+  std::string msg_id;                     // idempotency key; empty: none
+  Headers headers;
+  std::string payload;
+};
+
+// A message as stored: what the sync worker uploads.
+struct StoredMessage {
+  uint64_t seq = 0;
+  Message message;
+  uint32_t attempts = 0;
+};
+
+struct AppendOutcome {
+  uint64_t seq = 0;
+  bool duplicate = false;  // msg_id seen within the dedupe window; seq is the original's
+};
+
+struct QueryResult {
+  uint64_t seq = 0;
+  MessageState state = MessageState::kUnknown;
+  uint32_t attempts = 0;
+  int64_t ts_ms = 0;
+  std::string topic;
+  std::string reason;  // for dead letters
+  int64_t sent_at_ms = 0;
+};
+
+struct DeadLetter {
+  StoredMessage stored;
+  std::string reason;
+};
+
+struct JournalStats {
+  uint64_t pending_count = 0;
+  uint64_t pending_bytes = 0;
+  int64_t oldest_pending_ts_ms = 0;  // 0 when nothing is pending
+  uint64_t dead_count = 0;
+  uint64_t inflight_count = 0;       // leased by FetchPending, not yet resolved
+  uint64_t file_bytes = 0;
+  uint64_t max_bytes = 0;
+  double fill_ratio = 0;             // file_bytes / max_bytes, 0..1
+  uint64_t appended_total = 0;
+  uint64_t duplicate_total = 0;
+  uint64_t sent_total = 0;
+  uint64_t dead_total = 0;
+  uint64_t dropped_total = 0;        // by when_full = drop-oldest
+  uint64_t dropped_bytes_total = 0;
+  uint64_t expired_total = 0;
+  uint64_t rejected_full_total = 0;  // appends refused with journal_full
+  uint64_t commit_groups_total = 0;
+  uint64_t corrupt_files_moved = 0;  // journals moved aside on open
+};
+
+// Selects pending rows for FetchPending. Empty topic_filter: all topics.
+struct FetchSpec {
+  size_t max_messages = 1000;
+  size_t max_bytes = 4u << 20;
+  std::string topic_filter;  // MQTT filter (+, #) on the local topic
+};
+
+class Journal {
+ public:
+  using AppendCallback = std::function<void(Result<AppendOutcome>)>;
+  using DoneCallback = std::function<void(Status)>;
+  using FetchCallback = std::function<void(Result<std::vector<StoredMessage>>)>;
+  // Called on the loop thread after each commit group with the messages it
+  // made durable (in seq order), so the sync worker can serve fresh messages
+  // from memory instead of reading them back.
+  using CommitListener = std::function<void(const std::vector<StoredMessage>&)>;
+
+  // Opens or creates the journal: WAL, schema migration, quick_check. A
+  // corrupt or unreadable file is moved aside to "<path>.corrupt-<unix ms>",
+  // logged with the reason, counted, and a fresh journal started. Fails only
+  // when no journal can be created at all (e.g. read-only directory).
+  static Result<std::unique_ptr<Journal>> Open(platform::Loop& loop, JournalOptions options);
+  // Finishes the group in progress, stops the store thread, closes SQLite.
+  // Callbacks of work not yet started run with Cancelled.
+  ~Journal();
+
+  // Appends one message; callback after its group committed. Errors:
+  // kResourceExhausted ("journal_full") when the cap is reached and
+  // when_full = reject; kIoError/kInternal when the commit failed (the whole
+  // group fails: never an ack for a row that is not durable).
+  void Append(Message message, AppendCallback done);
+
+  // Leases up to spec.max_messages pending rows in upload order (priority,
+  // ts, seq), skipping rows already leased and rows past expires_at.
+  void FetchPending(FetchSpec spec, FetchCallback done);
+  // Resolves leases: sent (PUBACKed), dead (with reason), or back to pending
+  // (attempts += 1 when count_attempt). Release of all leases: on disconnect.
+  void MarkSent(std::vector<uint64_t> seqs, DoneCallback done);
+  void MarkDead(std::vector<std::pair<uint64_t, std::string>> seqs_and_reasons,
+                DoneCallback done);
+  void Release(std::vector<uint64_t> seqs, bool count_attempt, DoneCallback done);
+  void ReleaseAll();
+
+  void Query(uint64_t seq, std::function<void(Result<QueryResult>)> done);
+  void QueryById(std::string msg_id, std::function<void(Result<QueryResult>)> done);
+  void ListDead(size_t limit, std::function<void(Result<std::vector<DeadLetter>>)> done);
+  // Dead letters back to pending (attempts reset).
+  void Requeue(std::vector<uint64_t> seqs, DoneCallback done);
+  // Runs retention/expiry now (also runs every cleanup_interval_ms).
+  void Cleanup(DoneCallback done);
+
+  void SetCommitListener(CommitListener listener);
+
+  // Loop-thread snapshot, refreshed after every operation.
+  const JournalStats& stats() const;
+  // True while fill_ratio >= high_water or groups wait beyond the bound:
+  // the producer side stops reading sockets until it turns false.
+  bool above_high_water() const;
+  const JournalOptions& options() const;
+
+  class Impl;
+
+ private:
+  explicit Journal(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// True if topic matches the MQTT filter (+ one level, # the rest).
+bool TopicMatches(std::string_view filter, std::string_view topic);
+
+}  // namespace edgespool::store
