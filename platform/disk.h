@@ -1,0 +1,29 @@
+// Disk facts the journal needs and SQLite does not give: free space on the
+// filesystem holding a path, file sizes, and moving a file aside.
+//
+// store/ may not include OS file headers (only platform/ touches the OS), so
+// these few calls live here. All are thread-safe (plain syscalls) and are
+// called from the store thread.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "platform/status.h"
+
+namespace edgespool::platform {
+
+// Bytes available to an unprivileged writer on the filesystem holding `path`
+// (statvfs f_bavail * f_frsize). `path` may be a file or a directory.
+Result<uint64_t> DiskFreeBytes(const std::string& path);
+// Size of a regular file; kNotFound when it does not exist.
+Result<uint64_t> FileSizeBytes(const std::string& path);
+bool FileExists(const std::string& path);
+// rename(2); fails (never copies) across filesystems.
+Status RenameFile(const std::string& from, const std::string& to);
+// unlink(2); OK when the file did not exist.
+Status RemoveFile(const std::string& path);
+// The directory part of a path ("." when there is none).
+std::string DirName(const std::string& path);
+
+}  // namespace edgespool::platform
