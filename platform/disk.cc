@@ -4,7 +4,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/statvfs.h>
 #include <unistd.h>
 
 namespace edgespool::platform {
@@ -25,21 +24,10 @@ Status ErrnoStatus(int err, const std::string& what) {
 
 }  // namespace
 
-Result<uint64_t> DiskFreeBytes(const std::string& path) {
-  struct statvfs st;
-  if (statvfs(path.c_str(), &st) != 0) return ErrnoStatus(errno, "statvfs " + path);
-  return static_cast<uint64_t>(st.f_bavail) * static_cast<uint64_t>(st.f_frsize);
-}
-
 Result<uint64_t> FileSizeBytes(const std::string& path) {
   struct stat st;
   if (stat(path.c_str(), &st) != 0) return ErrnoStatus(errno, "stat " + path);
   return static_cast<uint64_t>(st.st_size);
-}
-
-bool FileExists(const std::string& path) {
-  struct stat st;
-  return stat(path.c_str(), &st) == 0;
 }
 
 Status RenameFile(const std::string& from, const std::string& to) {

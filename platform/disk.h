@@ -1,5 +1,5 @@
-// Disk facts the journal needs and SQLite does not give: free space on the
-// filesystem holding a path, file sizes, and moving a file aside.
+// File operations the journal needs and SQLite does not give: file sizes and
+// moving a corrupt file aside (free space and FileExists: platform/files.h).
 //
 // store/ may not include OS file headers (only platform/ touches the OS), so
 // these few calls live here. All are thread-safe (plain syscalls) and are
@@ -13,12 +13,8 @@
 
 namespace edgespool::platform {
 
-// Bytes available to an unprivileged writer on the filesystem holding `path`
-// (statvfs f_bavail * f_frsize). `path` may be a file or a directory.
-Result<uint64_t> DiskFreeBytes(const std::string& path);
 // Size of a regular file; kNotFound when it does not exist.
 Result<uint64_t> FileSizeBytes(const std::string& path);
-bool FileExists(const std::string& path);
 // rename(2); fails (never copies) across filesystems.
 Status RenameFile(const std::string& from, const std::string& to);
 // unlink(2); OK when the file did not exist.
