@@ -1,0 +1,33 @@
+// A tiny append-only JSON object writer for protocol headers. Replies are
+// built on the hot path (one per publish), so they are appended to a string
+// directly instead of going through a cJSON tree.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace edgespool::protocol {
+
+// Appends s as a JSON string literal (quotes included). Bytes >= 0x80 are
+// copied as they are: callers pass validated UTF-8.
+void AppendJsonString(std::string* out, std::string_view s);
+
+class JsonObjectWriter {
+ public:
+  JsonObjectWriter() : out_("{") {}
+  JsonObjectWriter& Int(std::string_view key, int64_t v);
+  JsonObjectWriter& Uint(std::string_view key, uint64_t v);
+  JsonObjectWriter& Bool(std::string_view key, bool v);
+  JsonObjectWriter& Str(std::string_view key, std::string_view v);
+  // A value that is already JSON text (an object, an array...).
+  JsonObjectWriter& Raw(std::string_view key, std::string_view json);
+  std::string Finish() &&;
+
+ private:
+  void Key(std::string_view key);
+  std::string out_;
+  bool first_ = true;
+};
+
+}  // namespace edgespool::protocol

@@ -1,0 +1,342 @@
+#include "agent/protocol/request.h"
+
+#include <cjson/cJSON.h>
+
+#include <cmath>
+#include <memory>
+
+#include "agent/protocol/json_writer.h"
+
+namespace edgespool::protocol {
+
+namespace {
+
+struct CjsonDeleter {
+  void operator()(cJSON* j) const { cJSON_Delete(j); }
+};
+using JsonPtr = std::unique_ptr<cJSON, CjsonDeleter>;
+
+// An integral JSON number within [lo, hi]. cJSON keeps numbers as doubles,
+// which are exact up to 2^53: every range here stays below that.
+bool GetInt(const cJSON* item, int64_t lo, int64_t hi, int64_t* out) {
+  if (!cJSON_IsNumber(item)) return false;
+  double d = item->valuedouble;
+  if (!std::isfinite(d) || d != std::floor(d)) return false;
+  if (d < static_cast<double>(lo) || d > static_cast<double>(hi)) return false;
+  *out = static_cast<int64_t>(d);
+  return true;
+}
+
+bool Fail(RequestError* error, ErrorCode code, std::string message) {
+  error->code = code;
+  error->message = std::move(message);
+  return false;
+}
+
+bool ValidText(std::string_view s) {
+  return s.find('\0') == std::string_view::npos && IsValidUtf8(s);
+}
+
+bool GetString(const cJSON* item, std::string* out) {
+  if (!cJSON_IsString(item) || item->valuestring == nullptr) return false;
+  *out = item->valuestring;
+  return true;
+}
+
+bool ParseHeaders(const cJSON* obj, HeaderList* out, RequestError* error) {
+  if (!cJSON_IsObject(obj)) return Fail(error, ErrorCode::kBadRequest, "headers must be an object");
+  size_t total = 0;
+  for (const cJSON* kv = obj->child; kv != nullptr; kv = kv->next) {
+    if (out->size() == kMaxHeaderEntries) {
+      return Fail(error, ErrorCode::kBadRequest,
+                  "more than " + std::to_string(kMaxHeaderEntries) + " headers");
+    }
+    std::string key = kv->string ? kv->string : "";
+    std::string value;
+    if (!GetString(kv, &value)) {
+      return Fail(error, ErrorCode::kBadRequest, "header values must be strings");
+    }
+    if (key.empty() || key.size() > kMaxHeaderKeyBytes || !ValidText(key)) {
+      return Fail(error, ErrorCode::kBadRequest,
+                  "header keys must be 1.." + std::to_string(kMaxHeaderKeyBytes) +
+                      " bytes of UTF-8");
+    }
+    if (!ValidText(value)) return Fail(error, ErrorCode::kBadRequest, "header value not UTF-8");
+    total += key.size() + value.size();
+    if (total > kMaxHeadersBytes) {
+      return Fail(error, ErrorCode::kBadRequest,
+                  "headers exceed " + std::to_string(kMaxHeadersBytes) + " bytes");
+    }
+    out->emplace_back(std::move(key), std::move(value));
+  }
+  return true;
+}
+
+// cJSON strings are NUL-terminated, so an escaped \u0000 would silently cut a
+// topic or id short ("a\u0000b" would become "a"). Such headers are refused
+// before parsing; the rare legitimate text "\\u0000" is refused with them.
+bool HasEscapedNul(std::string_view header) {
+  for (size_t i = header.find("\\u"); i != std::string_view::npos;
+       i = header.find("\\u", i + 1)) {
+    if (header.substr(i + 2, 4) == "0000") return true;
+  }
+  return false;
+}
+
+bool ParsePublish(const cJSON* root, PublishFields* p, RequestError* error) {
+  const cJSON* topic = cJSON_GetObjectItemCaseSensitive(root, "topic");
+  if (!GetString(topic, &p->topic)) return Fail(error, ErrorCode::kBadTopic, "topic missing");
+  Status topic_ok = ValidateTopic(p->topic);
+  if (!topic_ok.ok()) return Fail(error, ErrorCode::kBadTopic, topic_ok.message());
+
+  if (const cJSON* ts = cJSON_GetObjectItemCaseSensitive(root, "ts")) {
+    int64_t v;
+    if (!GetInt(ts, 0, kMaxTsMs, &v)) {
+      return Fail(error, ErrorCode::kBadRequest, "ts must be integer ms since the epoch, 0.." +
+                                                     std::to_string(kMaxTsMs));
+    }
+    p->ts_ms = v;
+  }
+  if (const cJSON* pr = cJSON_GetObjectItemCaseSensitive(root, "priority")) {
+    if (!cJSON_IsString(pr) || !ParsePriority(pr->valuestring, &p->priority)) {
+      return Fail(error, ErrorCode::kBadRequest, "priority must be high, normal or low");
+    }
+  }
+  if (const cJSON* ttl = cJSON_GetObjectItemCaseSensitive(root, "ttl_ms")) {
+    int64_t v;
+    if (!GetInt(ttl, 1, kMaxTtlMs, &v)) {
+      return Fail(error, ErrorCode::kBadRequest,
+                  "ttl_ms must be an integer 1.." + std::to_string(kMaxTtlMs));
+    }
+    p->ttl_ms = v;
+  }
+  if (const cJSON* h = cJSON_GetObjectItemCaseSensitive(root, "headers")) {
+    if (!ParseHeaders(h, &p->headers, error)) return false;
+  }
+  if (const cJSON* id = cJSON_GetObjectItemCaseSensitive(root, "id")) {
+    if (!GetString(id, &p->id) || p->id.empty() || p->id.size() > kMaxIdBytes ||
+        !ValidText(p->id)) {
+      return Fail(error, ErrorCode::kBadRequest,
+                  "id must be a string of 1.." + std::to_string(kMaxIdBytes) + " bytes");
+    }
+  }
+  if (const cJSON* ack = cJSON_GetObjectItemCaseSensitive(root, "ack")) {
+    if (!cJSON_IsString(ack) || !ParseAckMode(ack->valuestring, &p->ack)) {
+      return Fail(error, ErrorCode::kBadRequest, "ack must be stored, delivered or none");
+    }
+  }
+  return true;
+}
+
+bool ParseQuery(const cJSON* root, Request* r, RequestError* error) {
+  const cJSON* seq = cJSON_GetObjectItemCaseSensitive(root, "seq");
+  const cJSON* id = cJSON_GetObjectItemCaseSensitive(root, "id");
+  if ((seq == nullptr) == (id == nullptr)) {
+    return Fail(error, ErrorCode::kBadRequest, "query needs exactly one of seq or id");
+  }
+  if (seq) {
+    int64_t v;
+    if (!GetInt(seq, 1, kMaxReq, &v)) {
+      return Fail(error, ErrorCode::kBadRequest, "seq must be a positive integer");
+    }
+    r->query_seq = static_cast<uint64_t>(v);
+    return true;
+  }
+  if (!GetString(id, &r->query_id) || r->query_id.empty() || r->query_id.size() > kMaxIdBytes ||
+      !ValidText(r->query_id)) {
+    return Fail(error, ErrorCode::kBadRequest, "id must be a non-empty string");
+  }
+  return true;
+}
+
+}  // namespace
+
+const char* OpName(Op op) {
+  switch (op) {
+    case Op::kPublish: return "publish";
+    case Op::kQuery: return "query";
+    case Op::kStatus: return "status";
+    case Op::kPing: return "ping";
+  }
+  return "?";
+}
+
+const char* PriorityName(Priority p) {
+  switch (p) {
+    case Priority::kHigh: return "high";
+    case Priority::kNormal: return "normal";
+    case Priority::kLow: return "low";
+  }
+  return "?";
+}
+
+const char* AckModeName(AckMode a) {
+  switch (a) {
+    case AckMode::kStored: return "stored";
+    case AckMode::kDelivered: return "delivered";
+    case AckMode::kNone: return "none";
+  }
+  return "?";
+}
+
+const char* ErrorCodeName(ErrorCode code) {
+  switch (code) {
+    case ErrorCode::kBadFrame: return "bad_frame";
+    case ErrorCode::kBadRequest: return "bad_request";
+    case ErrorCode::kBadTopic: return "bad_topic";
+    case ErrorCode::kTooLarge: return "too_large";
+    case ErrorCode::kForbidden: return "forbidden";
+    case ErrorCode::kRateLimited: return "rate_limited";
+    case ErrorCode::kBusy: return "busy";
+    case ErrorCode::kJournalFull: return "journal_full";
+    case ErrorCode::kInternal: return "internal";
+  }
+  return "internal";
+}
+
+bool ParseErrorCode(std::string_view name, ErrorCode* out) {
+  for (int i = 0; i <= static_cast<int>(ErrorCode::kInternal); ++i) {
+    auto code = static_cast<ErrorCode>(i);
+    if (name == ErrorCodeName(code)) {
+      *out = code;
+      return true;
+    }
+  }
+  return false;
+}
+
+bool ParsePriority(std::string_view name, Priority* out) {
+  if (name == "high") *out = Priority::kHigh;
+  else if (name == "normal") *out = Priority::kNormal;
+  else if (name == "low") *out = Priority::kLow;
+  else return false;
+  return true;
+}
+
+bool ParseAckMode(std::string_view name, AckMode* out) {
+  if (name == "stored") *out = AckMode::kStored;
+  else if (name == "delivered") *out = AckMode::kDelivered;
+  else if (name == "none") *out = AckMode::kNone;
+  else return false;
+  return true;
+}
+
+bool IsValidUtf8(std::string_view s) {
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  const auto* end = p + s.size();
+  while (p < end) {
+    unsigned char c = *p;
+    if (c < 0x80) {
+      ++p;
+      continue;
+    }
+    int n;
+    uint32_t cp;
+    if ((c & 0xE0) == 0xC0) {
+      n = 1;
+      cp = c & 0x1F;
+    } else if ((c & 0xF0) == 0xE0) {
+      n = 2;
+      cp = c & 0x0F;
+    } else if ((c & 0xF8) == 0xF0) {
+      n = 3;
+      cp = c & 0x07;
+    } else {
+      return false;
+    }
+    if (end - p <= n) return false;
+    for (int i = 1; i <= n; ++i) {
+      if ((p[i] & 0xC0) != 0x80) return false;
+      cp = (cp << 6) | (p[i] & 0x3F);
+    }
+    static const uint32_t kMin[] = {0, 0x80, 0x800, 0x10000};
+    if (cp < kMin[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
+    p += n + 1;
+  }
+  return true;
+}
+
+Status ValidateTopic(std::string_view topic) {
+  if (topic.empty()) return Status::InvalidArgument("topic is empty");
+  if (topic.size() > kMaxTopicBytes) {
+    return Status::InvalidArgument("topic longer than 65535 bytes");
+  }
+  if (topic.find('\0') != std::string_view::npos) {
+    return Status::InvalidArgument("topic contains NUL");
+  }
+  if (topic.find_first_of("+#") != std::string_view::npos) {
+    return Status::InvalidArgument("topic contains a wildcard (+ or #)");
+  }
+  if (topic[0] == '$') return Status::InvalidArgument("topics starting with $ are reserved");
+  if (!IsValidUtf8(topic)) return Status::InvalidArgument("topic is not valid UTF-8");
+  return Status::Ok();
+}
+
+bool ParseRequest(std::string_view header, Request* out, RequestError* error) {
+  *out = Request{};
+  error->req.reset();
+  JsonPtr root;
+  if (header.find('\0') == std::string_view::npos) {
+    root.reset(cJSON_ParseWithLength(header.data(), header.size()));
+  }
+  if (!root || !cJSON_IsObject(root.get())) {
+    return Fail(error, ErrorCode::kBadFrame, "header is not a JSON object");
+  }
+  if (HasEscapedNul(header)) {
+    return Fail(error, ErrorCode::kBadRequest, "\\u0000 is not allowed in header strings");
+  }
+  if (const cJSON* req = cJSON_GetObjectItemCaseSensitive(root.get(), "req")) {
+    int64_t v;
+    if (!GetInt(req, 0, kMaxReq, &v)) {
+      return Fail(error, ErrorCode::kBadRequest, "req must be an integer 0..2^53-1");
+    }
+    out->req = v;
+    error->req = v;
+  }
+  const cJSON* op = cJSON_GetObjectItemCaseSensitive(root.get(), "op");
+  if (!cJSON_IsString(op)) return Fail(error, ErrorCode::kBadRequest, "op missing");
+  std::string_view name = op->valuestring;
+  if (name == "publish") {
+    out->op = Op::kPublish;
+    return ParsePublish(root.get(), &out->publish, error);
+  }
+  if (name == "query") {
+    out->op = Op::kQuery;
+    return ParseQuery(root.get(), out, error);
+  }
+  if (name == "status") {
+    out->op = Op::kStatus;
+    return true;
+  }
+  if (name == "ping") {
+    out->op = Op::kPing;
+    return true;
+  }
+  return Fail(error, ErrorCode::kBadRequest, "unknown op");
+}
+
+std::string EncodeRequestHeader(const Request& r) {
+  JsonObjectWriter w;
+  w.Str("op", OpName(r.op));
+  if (r.req) w.Int("req", *r.req);
+  if (r.op == Op::kPublish) {
+    const PublishFields& p = r.publish;
+    w.Str("topic", p.topic);
+    if (p.ts_ms) w.Int("ts", *p.ts_ms);
+    if (p.priority != Priority::kNormal) w.Str("priority", PriorityName(p.priority));
+    if (p.ttl_ms) w.Int("ttl_ms", *p.ttl_ms);
+    if (!p.headers.empty()) {
+      JsonObjectWriter h;
+      for (const auto& [k, v] : p.headers) h.Str(k, v);
+      w.Raw("headers", std::move(h).Finish());
+    }
+    if (!p.id.empty()) w.Str("id", p.id);
+    if (p.ack != AckMode::kStored) w.Str("ack", AckModeName(p.ack));
+  } else if (r.op == Op::kQuery) {
+    if (r.query_seq) w.Uint("seq", *r.query_seq);
+    if (!r.query_id.empty()) w.Str("id", r.query_id);
+  }
+  return std::move(w).Finish();
+}
+
+}  // namespace edgespool::protocol

@@ -1,0 +1,110 @@
+// Producer requests: the JSON header of a client->agent frame, parsed and
+// validated into a typed Request (server side) or encoded from one (client).
+//
+// Header fields (unknown fields are ignored, for forward compatibility):
+//   op        "publish" | "query" | "status" | "ping"            (required)
+//   req       integer 0 .. 2^53-1, echoed in the reply           (optional)
+// publish (body = payload):
+//   topic     UTF-8, 1..65535 bytes, no NUL, no '+' or '#' wildcards, not
+//             starting with '$' (reserved by MQTT for broker topics)
+//   ts        integer ms since the Unix epoch, 0 .. 253402300799999 (the end
+//             of year 9999); default: the time of receipt
+//   priority  "high" | "normal" | "low"                           (normal)
+//   ttl_ms    integer 1 .. 10 years in ms                          (none)
+//   headers   object of string -> string, <= 64 entries, keys 1..256 bytes,
+//             keys plus values <= 16 KiB, all valid UTF-8 without NUL
+//   id        idempotency key, 1..256 bytes of UTF-8 without NUL
+//   ack       "stored" | "delivered" | "none"                     (stored)
+// query:      exactly one of  seq (integer >= 1)  or  id (string)
+// status, ping: no fields.
+//
+// An header that is not a JSON object at all is a bad frame (the connection
+// is closed after the reply); a JSON object with a wrong field is a
+// bad_request (or bad_topic), and the connection continues.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "platform/status.h"
+
+namespace edgespool::protocol {
+
+enum class Op { kPublish, kQuery, kStatus, kPing };
+// Numbered as store::Priority (0 high .. 2 low).
+enum class Priority : uint8_t { kHigh = 0, kNormal = 1, kLow = 2 };
+enum class AckMode { kStored, kDelivered, kNone };
+
+enum class ErrorCode {
+  kBadFrame,
+  kBadRequest,
+  kBadTopic,
+  kTooLarge,
+  kForbidden,
+  kRateLimited,
+  kBusy,
+  kJournalFull,
+  kInternal,
+};
+
+const char* OpName(Op op);
+const char* PriorityName(Priority p);
+const char* AckModeName(AckMode a);
+const char* ErrorCodeName(ErrorCode code);
+bool ParseErrorCode(std::string_view name, ErrorCode* out);
+bool ParsePriority(std::string_view name, Priority* out);
+bool ParseAckMode(std::string_view name, AckMode* out);
+
+inline constexpr size_t kMaxTopicBytes = 65535;
+inline constexpr size_t kMaxHeaderEntries = 64;
+inline constexpr size_t kMaxHeaderKeyBytes = 256;
+inline constexpr size_t kMaxHeadersBytes = 16 * 1024;
+inline constexpr size_t kMaxIdBytes = 256;
+inline constexpr int64_t kMaxTsMs = 253402300799999;          // 9999-12-31T23:59:59.999Z
+inline constexpr int64_t kMaxTtlMs = 10ll * 366 * 86400 * 1000;  // ~10 years
+inline constexpr int64_t kMaxReq = (int64_t{1} << 53) - 1;     // exact in a JSON double
+
+using HeaderList = std::vector<std::pair<std::string, std::string>>;
+
+struct PublishFields {
+  std::string topic;
+  std::optional<int64_t> ts_ms;
+  Priority priority = Priority::kNormal;
+  std::optional<int64_t> ttl_ms;
+  HeaderList headers;
+  std::string id;
+  AckMode ack = AckMode::kStored;
+};
+
+struct Request {
+  Op op = Op::kPing;
+  std::optional<int64_t> req;
+  PublishFields publish;          // op == kPublish
+  std::optional<uint64_t> query_seq;  // op == kQuery: one of these two
+  std::string query_id;
+};
+
+struct RequestError {
+  ErrorCode code = ErrorCode::kBadRequest;
+  std::string message;
+  std::optional<int64_t> req;  // echoed when the header got that far
+};
+
+// Parses and validates a request header. False with *error filled on any
+// problem; error->code is kBadFrame when the header is not a JSON object.
+bool ParseRequest(std::string_view header, Request* out, RequestError* error);
+
+// The header of a request as the client SDK sends it.
+std::string EncodeRequestHeader(const Request& request);
+
+// MQTT topic-name rules for a producer's topic (see the top of this file).
+// InvalidArgument with the reason.
+Status ValidateTopic(std::string_view topic);
+// True if s is well-formed UTF-8 (no overlongs, no surrogates, <= U+10FFFF).
+bool IsValidUtf8(std::string_view s);
+
+}  // namespace edgespool::protocol
