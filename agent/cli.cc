@@ -1,12 +1,129 @@
 #include "agent/cli.h"
 
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "agent/config.h"
+#include "agent/daemon.h"
+#include "platform/files.h"
 
 namespace edgespool::agent {
 
-int CliMain(int argc, char** argv) {
-  std::puts("edgespool");
+namespace {
+
+constexpr const char* kDefaultConfigPath = "/etc/edgespool/config.toml";
+
+const char* kUsage =
+    "usage: edgespool <command> [options]\n"
+    "\n"
+    "commands:\n"
+    "  run [--config FILE]              run the agent (foreground; SIGTERM stops it)\n"
+    "  publish TOPIC [MESSAGE]          hand a message to the agent (see publish --help)\n"
+    "  query SEQ | --id ID              what became of a message\n"
+    "  status [--json]                  the agent's status\n"
+    "  config check [--config] [FILE]   validate a configuration file\n"
+    "  config show [--config FILE]      print the effective configuration (secrets redacted)\n"
+    "  version                          print the version\n"
+    "\n"
+    "The configuration file defaults to $EDGESPOOL_CONFIG, then /etc/edgespool/config.toml\n"
+    "if present; every key can be overridden by EDGESPOOL_<SECTION>_<KEY>.\n"
+    "Exit codes: 0 ok, 64 usage, 65 bad data, 69 unavailable, 78 configuration.\n";
+
+int UsageError(const std::string& msg) {
+  std::fprintf(stderr, "edgespool: %s\n(run 'edgespool --help' for usage)\n", msg.c_str());
+  return kExitUsage;
+}
+
+// Parses [--config FILE | --config=FILE | FILE]; returns false on a usage error.
+bool ParseConfigArg(int argc, char** argv, int first, bool allow_positional, std::string* path,
+                    std::string* error) {
+  for (int i = first; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--config" || a == "-c") {
+      if (i + 1 >= argc) {
+        *error = a + " needs a file name";
+        return false;
+      }
+      *path = argv[++i];
+    } else if (a.rfind("--config=", 0) == 0) {
+      *path = a.substr(9);
+    } else if (allow_positional && !a.empty() && a[0] != '-' && path->empty()) {
+      *path = a;
+    } else {
+      *error = "unexpected argument '" + a + "'";
+      return false;
+    }
+  }
+  if (path->empty()) {
+    const char* env = std::getenv("EDGESPOOL_CONFIG");
+    if (env && *env) {
+      *path = env;
+    } else if (platform::FileExists(kDefaultConfigPath)) {
+      *path = kDefaultConfigPath;
+    }
+  }
+  return true;
+}
+
+// Loads and reports every problem as "file:line: key: reason". Returns false
+// if there was any.
+bool LoadOrReport(const std::string& path, Config* out) {
+  LoadResult r = LoadConfig(path, ProcessEnvironment());
+  for (const auto& p : r.problems) std::fprintf(stderr, "%s\n", p.ToString().c_str());
+  if (!r.ok()) return false;
+  *out = std::move(r.config);
+  return true;
+}
+
+int ConfigCommand(int argc, char** argv) {
+  if (argc < 3) return UsageError("config needs 'check' or 'show'");
+  std::string sub = argv[2], path, error;
+  if (sub != "check" && sub != "show") return UsageError("unknown config command '" + sub + "'");
+  if (!ParseConfigArg(argc, argv, 3, /*allow_positional=*/true, &path, &error)) {
+    return UsageError(error);
+  }
+  Config config;
+  if (!LoadOrReport(path, &config)) return kExitConfig;
+  if (sub == "check") {
+    std::printf("%s: ok\n", path.empty() ? "(defaults)" : path.c_str());
+  } else {
+    std::fputs(RenderConfig(config).c_str(), stdout);
+  }
   return kExitOk;
+}
+
+int RunCommand(int argc, char** argv) {
+  std::string path, error;
+  if (!ParseConfigArg(argc, argv, 2, /*allow_positional=*/false, &path, &error)) {
+    return UsageError(error);
+  }
+  Config config;
+  if (!LoadOrReport(path, &config)) return kExitConfig;
+  return RunDaemon(config);
+}
+
+}  // namespace
+
+int CliMain(int argc, char** argv) {
+  if (argc < 2) {
+    std::fputs(kUsage, stderr);
+    return kExitUsage;
+  }
+  std::string cmd = argv[1];
+  if (cmd == "--help" || cmd == "-h" || cmd == "help") {
+    std::fputs(kUsage, stdout);
+    return kExitOk;
+  }
+  if (cmd == "version" || cmd == "--version") {
+    std::printf("edgespool %s\n", Version());
+    return kExitOk;
+  }
+  if (cmd == "run") return RunCommand(argc, argv);
+  if (cmd == "config") return ConfigCommand(argc, argv);
+  return UsageError("unknown command '" + cmd + "'");
 }
 
 }  // namespace edgespool::agent

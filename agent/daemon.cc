@@ -1,0 +1,68 @@
+#include "agent/daemon.h"
+
+#include <signal.h>
+
+#include <memory>
+
+#include "agent/cli.h"
+#include "platform/log.h"
+#include "platform/loop.h"
+
+namespace edgespool::agent {
+
+const char* Version() { return EDGESPOOL_VERSION; }
+
+namespace {
+
+void ApplyLogSettings(const Config& config) {
+  platform::LogLevel level = platform::LogLevel::kInfo;
+  platform::Logger::ParseLevel(config.log.level, &level);
+  platform::Logger::SetLevel(level);
+  platform::Logger::SetFormat(config.log.format == "json" ? platform::LogFormat::kJson
+                                                          : platform::LogFormat::kText);
+}
+
+}  // namespace
+
+int RunDaemon(const Config& config) {
+  ApplyLogSettings(config);
+  platform::IgnoreSigpipe();
+  auto loop_or = platform::Loop::Create();
+  if (!loop_or.ok()) {
+    ES_LOG_ERROR("cannot create event loop", {{"error", loop_or.status().ToString()}});
+    return kExitSoftware;
+  }
+  platform::Loop& loop = **loop_or;
+
+  ES_LOG_INFO("edgespool starting",
+              {{"version", Version()},
+               {"node", config.node.id},
+               {"config", config.source.empty() ? "(defaults)" : config.source},
+               {"digest", ConfigDigest(config)}});
+
+  bool stopping = false;
+  auto on_signal = [&](int signum) {
+    if (stopping) {
+      // Second signal: stop now. Everything acknowledged is already durable.
+      ES_LOG_WARN("second signal, exiting at once", {{"signal", std::to_string(signum)}});
+      loop.Stop();
+      return;
+    }
+    stopping = true;
+    ES_LOG_INFO("stopping", {{"signal", signum == SIGTERM ? "SIGTERM" : "SIGINT"}});
+    loop.Stop();
+  };
+  platform::SignalHandle sigterm(loop), sigint(loop);
+  Status st = sigterm.Start(SIGTERM, on_signal);
+  if (st.ok()) st = sigint.Start(SIGINT, on_signal);
+  if (!st.ok()) {
+    ES_LOG_ERROR("cannot install signal handlers", {{"error", st.ToString()}});
+    return kExitSoftware;
+  }
+
+  loop.Run();
+  ES_LOG_INFO("edgespool stopped", {{"version", Version()}});
+  return kExitOk;
+}
+
+}  // namespace edgespool::agent

@@ -1,0 +1,15 @@
+// The daemon behind `edgespool run`: the composition root that owns the loop
+// and wires journal, producer server, uplink and status reporting.
+#pragma once
+
+#include "agent/config.h"
+
+namespace edgespool::agent {
+
+const char* Version();
+
+// Runs the agent until SIGTERM/SIGINT (graceful stop, exit 0) or a fatal
+// startup error (logged with its cause; exit code per sysexits).
+int RunDaemon(const Config& config);
+
+}  // namespace edgespool::agent

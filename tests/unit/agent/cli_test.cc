@@ -1,0 +1,109 @@
+// The binary as a user meets it: exit codes, messages, and a clean stop.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <chrono>
+#include <thread>
+
+#include "tests/support/test_env.h"
+
+namespace edgespool {
+namespace {
+
+using testing::Process;
+using testing::ReadFile;
+using testing::TempDir;
+using testing::WriteFile;
+
+std::string Bin() {
+  const char* b = std::getenv("EDGESPOOL_BIN");
+  return b ? b : "edgespool";
+}
+
+// Runs the binary to completion; returns the exit code and fills output.
+int RunCli(const std::vector<std::string>& args, std::string* output,
+           const std::map<std::string, std::string>& env = {}) {
+  TempDir dir;
+  Process p;
+  std::vector<std::string> argv = {Bin()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  std::map<std::string, std::string> e = env;
+  e.emplace("EDGESPOOL_CONFIG", "");
+  EXPECT_TRUE(p.Start(argv, dir.File("out"), e));
+  int status = p.Wait(30000);
+  *output = ReadFile(dir.File("out"));
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+TEST(CliTest, HelpAndVersion) {
+  std::string out;
+  EXPECT_EQ(RunCli({"--help"}, &out), 0);
+  EXPECT_NE(out.find("usage: edgespool"), std::string::npos);
+  EXPECT_EQ(RunCli({"version"}, &out), 0);
+  EXPECT_EQ(out.rfind("edgespool ", 0), 0u) << out;
+}
+
+TEST(CliTest, UsageErrorsExit64WithAHint) {
+  std::string out;
+  EXPECT_EQ(RunCli({}, &out), 64);
+  EXPECT_EQ(RunCli({"frobnicate"}, &out), 64);
+  EXPECT_NE(out.find("unknown command 'frobnicate'"), std::string::npos) << out;
+  EXPECT_NE(out.find("--help"), std::string::npos);
+  EXPECT_EQ(RunCli({"config"}, &out), 64);
+  EXPECT_EQ(RunCli({"run", "--config"}, &out), 64);
+}
+
+TEST(CliTest, ConfigCheckExits78WithFileLineKeyReason) {
+  TempDir dir;
+  WriteFile(dir.File("bad.toml"), "[store]\n\ndurability = \"sometimes\"\n[uplink]\nnope = 1\n");
+  std::string out;
+  EXPECT_EQ(RunCli({"config", "check", dir.File("bad.toml")}, &out), 78);
+  EXPECT_NE(out.find(dir.File("bad.toml") + ":3: store.durability: \"sometimes\" is not one of full,normal"),
+            std::string::npos)
+      << out;
+  EXPECT_NE(out.find(":5: uplink.nope: unknown key"), std::string::npos) << out;
+
+  WriteFile(dir.File("good.toml"), "[sync]\nmode = \"batch\"\n");
+  EXPECT_EQ(RunCli({"config", "check", "--config", dir.File("good.toml")}, &out), 0) << out;
+  EXPECT_EQ(RunCli({"config", "check", dir.File("missing.toml")}, &out), 78);
+  EXPECT_NE(out.find("missing.toml"), std::string::npos);
+}
+
+TEST(CliTest, ConfigShowPrintsEffectiveConfigWithEnvironment) {
+  std::string out;
+  EXPECT_EQ(RunCli({"config", "show"}, &out,
+                   {{"EDGESPOOL_SYNC_MODE", "batch"},
+                    {"EDGESPOOL_UPLINK_URL", "mqtt://me:secret@central:1883"}}),
+            0);
+  EXPECT_NE(out.find("mode = \"batch\""), std::string::npos) << out;
+  EXPECT_EQ(out.find("secret"), std::string::npos) << out;
+}
+
+TEST(CliTest, RunStopsCleanlyOnSigterm) {
+  TempDir dir;
+  WriteFile(dir.File("c.toml"), "[producer]\nsocket = \"" + dir.File("es.sock") +
+                                    "\"\n[store]\npath = \"" + dir.File("journal.db") +
+                                    "\"\n[uplink]\nurl = \"mqtt://127.0.0.1:" +
+                                    std::to_string(testing::FreePort()) + "\"\n");
+  Process p;
+  ASSERT_TRUE(p.Start({Bin(), "run", "--config", dir.File("c.toml")}, dir.File("log")));
+  // Wait until it logs that it started, then stop it.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (ReadFile(dir.File("log")).find("edgespool starting") == std::string::npos &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  p.Signal(SIGTERM);
+  int status = p.Wait(20000);
+  std::string log = ReadFile(dir.File("log"));
+  ASSERT_NE(status, -1) << "did not exit after SIGTERM\n" << log;
+  ASSERT_TRUE(WIFEXITED(status)) << log;
+  EXPECT_EQ(WEXITSTATUS(status), 0) << log;
+  EXPECT_NE(log.find("stopping signal=SIGTERM"), std::string::npos) << log;
+  EXPECT_NE(log.find("edgespool stopped"), std::string::npos) << log;
+}
+
+}  // namespace
+}  // namespace edgespool
