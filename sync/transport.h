@@ -36,6 +36,9 @@ struct TlsOptions {
   std::string key_file;
   std::string server_name;  // SNI and hostname check; default: the URL's host
   bool verify = true;       // off only by explicit config, logged loudly
+  // From TCP connected to handshake done; a broker that accepts the TCP
+  // connection and then says nothing must not hold the uplink forever.
+  uint32_t handshake_timeout_ms = 10000;
 };
 
 class Transport {
@@ -65,7 +68,23 @@ class ConnectRequest {
 // the server's certificate and host name unless tls.verify is false. Errors
 // name their cause: "tls: certificate expired", "tls: unknown CA",
 // "tls: hostname mismatch (expected broker.example)", "connect: ECONNREFUSED".
+// on_done always runs on a later loop turn, never inside Connect().
+//
+// Note (mbedTLS 2.28): the certificate is matched against DNS names only; an
+// IP address in the URL matches only a certificate whose CN or DNS SAN is that
+// literal text. Use a host name, or set server_name.
+// Loads the TLS files on every call (a bad file is reported through
+// on_done); reconnecting callers should load a TlsConfig once and use the
+// overload below.
 std::unique_ptr<ConnectRequest> Connect(platform::Loop& loop, const BrokerUrl& url,
                                         const TlsOptions& tls, ConnectRequest::Callback on_done);
+
+// Same, with CA chain, client certificate and seeded DRBG loaded once
+// (TlsConfig::Create in sync/tls_config.h) and shared across reconnects.
+// tls may be null for mqtt:// URLs.
+class TlsConfig;
+std::unique_ptr<ConnectRequest> Connect(platform::Loop& loop, const BrokerUrl& url,
+                                        std::shared_ptr<TlsConfig> tls,
+                                        ConnectRequest::Callback on_done);
 
 }  // namespace edgespool::sync
