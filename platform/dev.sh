@@ -1,0 +1,143 @@
+#!/usr/bin/env bash
+# edgespool developer entry point: dependencies, build, run, test.
+#
+#   platform/dev.sh deps              install every build and test dependency (Debian 12)
+#   platform/dev.sh build [PRESET]    configure and build (default, debug, asan, tsan, fuzz, firmware)
+#   platform/dev.sh run               local mosquitto + the agent, end to end (Ctrl-C stops both)
+#   platform/dev.sh test [PRESET] [--slow]
+#                                     deps + build + the test suite (ctest); --slow adds soak/fault runs
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+# Debian packages: build, test, run. Keep in sync with DESIGN.md's dependency list.
+PACKAGES=(
+  build-essential cmake ninja-build pkg-config git
+  libuv1-dev libsqlite3-dev libzstd-dev libmbedtls-dev libcjson-dev libtomlplusplus-dev
+  googletest libgtest-dev libgmock-dev libbenchmark-dev
+  mosquitto mosquitto-clients libmosquitto-dev
+  openssl sqlite3 zstd iproute2 iptables fiu-utils libfiu-dev
+  clang-14 libclang-rt-14-dev
+)
+
+log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+cmd_deps() {
+  local missing=()
+  for p in "${PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  if [ ${#missing[@]} -eq 0 ]; then
+    log "dependencies: all ${#PACKAGES[@]} packages present"
+    return 0
+  fi
+  log "installing ${#missing[@]} packages: ${missing[*]}"
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    "${missing[@]}" >/dev/null
+  # The mosquitto package may start a system broker; tests use their own on free ports.
+}
+
+cmd_build() {
+  local preset="${1:-default}"
+  log "configure + build: preset $preset"
+  cmake --preset "$preset" >/dev/null
+  cmake --build --preset "$preset" -j "$(nproc)"
+}
+
+cmd_test() {
+  local preset=default slow=0
+  for a in "$@"; do
+    case "$a" in
+      --slow) slow=1 ;;
+      -*) echo "unknown option $a" >&2; exit 64 ;;
+      *) preset="$a" ;;
+    esac
+  done
+  cmd_deps
+  cmd_build "$preset"
+  local select=(-LE slow)
+  [ "$slow" -eq 1 ] && select=()
+  log "tests: preset $preset${slow:+ (slow included: $slow)}"
+  ctest --test-dir "build/$preset" --output-on-failure -j "$(nproc)" "${select[@]}"
+}
+
+# A loopback port nothing listens on (random in the ephemeral range, probed).
+free_port() {
+  local p
+  for _ in $(seq 100); do
+    p=$((20000 + RANDOM % 40000))
+    (exec 3<>/dev/tcp/127.0.0.1/"$p") 2>/dev/null || { echo "$p"; return 0; }
+  done
+  echo "no free port found" >&2; return 1
+}
+
+cmd_run() {
+  cmd_deps
+  cmd_build default
+  local bin="$ROOT/build/default/agent/edgespool" rundir="$ROOT/.run"
+  mkdir -p "$rundir"
+  local port; port="$(free_port)"
+  cat >"$rundir/mosquitto.conf" <<CONF
+listener $port 127.0.0.1
+allow_anonymous true
+max_queued_messages 0
+max_inflight_messages 0
+CONF
+  [ "$(id -u)" -eq 0 ] && echo "user root" >>"$rundir/mosquitto.conf"
+  local pids=()
+  cleanup() {
+    trap - INT TERM EXIT
+    log "stopping"
+    for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+    for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  }
+  trap cleanup INT TERM EXIT
+
+  log "central broker stand-in: mosquitto on 127.0.0.1:$port"
+  mosquitto -c "$rundir/mosquitto.conf" >"$rundir/mosquitto.log" 2>&1 &
+  pids+=($!)
+  for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/"$port") 2>/dev/null && break; sleep 0.1; done
+
+  log "subscriber on the central broker (what arrives is printed below)"
+  mosquitto_sub -h 127.0.0.1 -p "$port" -t '#' -v -q 1 &
+  pids+=($!)
+
+  export EDGESPOOL_PRODUCER_SOCKET="$rundir/edgespool.sock"
+  export EDGESPOOL_STORE_PATH="$rundir/journal.db"
+  export EDGESPOOL_UPLINK_URL="mqtt://127.0.0.1:$port"
+  export EDGESPOOL_NODE_ID="${EDGESPOOL_NODE_ID:-dev-gateway}"
+  export EDGESPOOL_STATUS_INTERVAL="${EDGESPOOL_STATUS_INTERVAL:-10s}"
+  log "agent: $bin run --config config.example.toml (paths under .run/)"
+  "$bin" run --config "$ROOT/config.example.toml" &
+  pids+=($!)
+  for _ in $(seq 100); do [ -S "$EDGESPOOL_PRODUCER_SOCKET" ] && break; sleep 0.1; done
+
+  if "$bin" publish --help >/dev/null 2>&1; then
+    log "publishing three messages through the agent"
+    for i in 1 2 3; do
+      "$bin" publish "sensors/demo/temp" "{\"seq\":$i,\"celsius\":2$i.5}" || true
+    done
+    sleep 1
+    "$bin" status || true
+  fi
+  log "running; publish with: $bin publish --socket $EDGESPOOL_PRODUCER_SOCKET TOPIC MESSAGE"
+  log "Ctrl-C stops the agent and the broker"
+  wait "${pids[2]}"
+}
+
+usage() { sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; }
+
+case "${1:-}" in
+  deps) shift; cmd_deps "$@" ;;
+  build) shift; cmd_build "$@" ;;
+  test) shift; cmd_test "$@" ;;
+  run) shift; cmd_run "$@" ;;
+  -h|--help|help|"") usage ;;
+  *) echo "unknown command: $1" >&2; usage >&2; exit 64 ;;
+esac
