@@ -1,0 +1,678 @@
+#include "agent/producer_server.h"
+
+#include <deque>
+#include <unordered_map>
+#include <unordered_set>
+#include <utility>
+
+#include "agent/protocol/frame.h"
+#include "agent/protocol/json_writer.h"
+#include "agent/protocol/reply.h"
+#include "agent/protocol/request.h"
+#include "platform/log.h"
+#include "platform/stream.h"
+
+namespace edgespool::agent {
+
+namespace pr = ::edgespool::protocol;
+
+namespace {
+
+// One request awaiting its reply, in request order.
+struct Slot {
+  bool ready = false;
+  bool close_after = false;
+  size_t payload_bytes = 0;
+  std::string frame;
+};
+
+struct Connection {
+  Connection(uint64_t conn_id, std::unique_ptr<platform::Stream> s, uint64_t max_body)
+      : id(conn_id), stream(std::move(s)), decoder(max_body, max_body * 4) {}
+  uint64_t id;
+  std::unique_ptr<platform::Stream> stream;
+  pr::FrameDecoder decoder;
+  uint32_t uid = UINT32_MAX;  // nobody, if SO_PEERCRED failed
+  uint32_t gid = UINT32_MAX;
+  std::deque<Slot> slots;
+  uint64_t front_serial = 0;  // serial of slots.front()
+  size_t pending_bytes = 0;   // payload bytes of requests awaiting replies
+  std::string out;            // ready reply frames not yet handed to Write
+  size_t writes_in_flight = 0;
+  bool read_eof = false;
+  bool close_requested = false;  // after the queued replies (bad frame)
+  bool throttled = false;        // past its own bounds
+  bool dirty = false;
+  std::unordered_set<uint64_t> delivery_seqs;
+
+  uint64_t next_serial() const { return front_serial + slots.size(); }
+  size_t unwritten() const { return out.size() + stream->write_queue_bytes(); }
+};
+
+struct Waiter {
+  uint64_t conn_id;
+  std::optional<int64_t> req;
+};
+
+uint64_t PeerKey(uint32_t uid, uint32_t gid) { return (uint64_t{uid} << 32) | gid; }
+
+}  // namespace
+
+class ProducerServer::Impl {
+ public:
+  Impl(platform::Loop& loop, store::Journal& journal, ProducerServerOptions options,
+       ProducerServerHooks hooks, Acl acl)
+      : loop_(loop),
+        journal_(journal),
+        options_(std::move(options)),
+        hooks_(std::move(hooks)),
+        clock_(options_.clock ? options_.clock : &platform::SystemClock::Get()),
+        acl_(std::move(acl)),
+        rate_limiter_(options_.rate_limits),
+        flush_(loop),
+        pulse_timer_(loop),
+        sweep_timer_(loop),
+        self_(std::make_shared<Impl*>(this)) {}
+
+  ~Impl() { *self_ = nullptr; }
+
+  Status Listen();
+  void NotifyDelivery(uint64_t seq, store::MessageState state, const std::string& reason);
+  ProducerServerStats Stats() const;
+  const ProducerServerOptions& options() const { return options_; }
+
+ private:
+  using Weak = std::weak_ptr<Impl*>;
+  static Impl* Lock(const Weak& w) {
+    auto p = w.lock();
+    return p ? *p : nullptr;
+  }
+  Connection* Find(uint64_t id) {
+    auto it = connections_.find(id);
+    return it == connections_.end() ? nullptr : it->second.get();
+  }
+
+  void OnAccept(std::unique_ptr<platform::Stream> stream);
+  void Refuse(std::unique_ptr<platform::Stream> stream);
+  void OnData(uint64_t id, const char* data, size_t len);
+  void OnEnd(uint64_t id, const Status& why);
+  bool OnFrame(Connection& c, const pr::Frame& f);
+  void OnTooLarge(Connection& c, const pr::Frame& f);
+  void OnPublish(Connection& c, pr::Request& r, std::string_view body);
+  bool Admit(Connection& c, const pr::Request& r, size_t bytes);
+  void OnAppended(uint64_t conn_id, uint64_t serial, std::optional<int64_t> req,
+                  pr::AckMode ack, Result<store::AppendOutcome> res);
+  void OnQuery(Connection& c, const pr::Request& r);
+  void OnStatus(Connection& c, const pr::Request& r);
+  void BadFrame(Connection& c, std::optional<int64_t> req, const std::string& why);
+
+  // Reply queue.
+  uint64_t PushSlot(Connection& c, size_t payload_bytes);
+  void CompleteSlot(Connection& c, uint64_t serial, std::string frame, bool close_after = false);
+  void ReplyNow(Connection& c, const pr::Reply& reply, std::string_view body = {},
+                bool close_after = false);
+  void ReplyError(Connection& c, std::optional<int64_t> req, pr::ErrorCode code,
+                  std::string message, std::optional<int64_t> retry_after_ms = {});
+  void FlushAll();
+  void Flush(Connection& c);
+  void MaybeClose(Connection& c);
+  void Close(uint64_t id);
+
+  // Reading and backpressure.
+  void UpdateReading(Connection& c);
+  void UpdateThrottle(Connection& c);
+  void RecomputeGlobalBlock();
+  void StartPulse();
+  bool blocked() const { return commit_blocked_ || highwater_paused_; }
+
+  std::string Uplink() const {
+    return hooks_.uplink_connected && hooks_.uplink_connected() ? "connected" : "disconnected";
+  }
+  std::string DefaultStatus() const;
+
+  platform::Loop& loop_;
+  store::Journal& journal_;
+  ProducerServerOptions options_;
+  ProducerServerHooks hooks_;
+  const platform::Clock* clock_;
+  Acl acl_;
+  RateLimiter rate_limiter_;
+  std::unique_ptr<platform::Listener> listener_;
+  platform::CheckHandle flush_;
+  platform::TimerHandle pulse_timer_;
+  platform::TimerHandle sweep_timer_;
+  std::shared_ptr<Impl*> self_;  // journal and write callbacks hold a weak_ptr
+
+  std::unordered_map<uint64_t, std::unique_ptr<Connection>> connections_;
+  std::unordered_map<uint64_t, std::unique_ptr<platform::Stream>> refused_;
+  uint64_t next_id_ = 1;
+  std::vector<uint64_t> dirty_;
+
+  size_t awaiting_commit_ = 0;
+  bool commit_blocked_ = false;
+  bool highwater_paused_ = false;
+
+  std::unordered_map<uint64_t, std::vector<Waiter>> waiters_;  // seq -> who waits
+  size_t waiter_count_ = 0;
+  size_t waiters_reserved_ = 0;  // ack:"delivered" appends not yet committed
+
+  std::unordered_map<uint64_t, int64_t> denied_logged_ms_;  // peer -> last log
+  mutable ProducerServerStats stats_;
+};
+
+// --- listening and accepting ---------------------------------------------
+
+Status ProducerServer::Impl::Listen() {
+  auto on_accept = [this](std::unique_ptr<platform::Stream> s) { OnAccept(std::move(s)); };
+  auto listener = options_.inherited_fd >= 0
+                      ? platform::Listener::FromFd(loop_, options_.inherited_fd, true, on_accept)
+                      : platform::Listener::ListenUnix(loop_, options_.socket_path,
+                                                       options_.socket_mode, 4096, on_accept);
+  if (!listener.ok()) return listener.status();
+  listener_ = std::move(listener).value();
+  flush_.Start([this] { FlushAll(); });
+  sweep_timer_.Start(10000, 10000, [this] {
+    int64_t now = clock_->MonotonicMs();
+    rate_limiter_.Sweep(now);
+    for (auto it = denied_logged_ms_.begin(); it != denied_logged_ms_.end();) {
+      it = now - it->second >= 60000 ? denied_logged_ms_.erase(it) : std::next(it);
+    }
+  });
+  sweep_timer_.Unref();
+  return Status::Ok();
+}
+
+void ProducerServer::Impl::OnAccept(std::unique_ptr<platform::Stream> stream) {
+  if (connections_.size() >= options_.max_connections) return Refuse(std::move(stream));
+  uint64_t id = next_id_++;
+  auto conn = std::make_unique<Connection>(id, std::move(stream), options_.max_message_bytes);
+  auto cred = conn->stream->PeerCred();
+  if (cred.ok()) {
+    conn->uid = cred->uid;
+    conn->gid = cred->gid;
+  }
+  Connection& c = *conn;
+  connections_.emplace(id, std::move(conn));
+  ++stats_.connections_total;
+  UpdateReading(c);
+}
+
+// Past max_connections: one busy frame, then close. Existing connections are
+// not touched; the refused one is not read at all.
+void ProducerServer::Impl::Refuse(std::unique_ptr<platform::Stream> stream) {
+  ++stats_.connections_refused;
+  pr::Reply reply = pr::ErrorReply(std::nullopt, pr::ErrorCode::kBusy,
+                                   "too many connections (max_connections " +
+                                       std::to_string(options_.max_connections) + ")");
+  reply.retry_after_ms = options_.busy_retry_after_ms;
+  uint64_t id = next_id_++;
+  platform::Stream* raw = stream.get();
+  refused_.emplace(id, std::move(stream));
+  Status st = raw->Write(pr::EncodeFrame(pr::EncodeReplyHeader(reply), {}),
+                         [w = Weak(self_), id](const Status&) {
+                           Impl* self = Lock(w);
+                           if (!self) return;
+                           auto it = self->refused_.find(id);
+                           if (it == self->refused_.end()) return;
+                           self->loop_.DeferDelete(std::move(it->second));
+                           self->refused_.erase(it);
+                         });
+  if (!st.ok()) refused_.erase(id);
+}
+
+// --- reading ---------------------------------------------------------------
+
+void ProducerServer::Impl::UpdateReading(Connection& c) {
+  bool want = !blocked() && !c.throttled && !c.read_eof && !c.close_requested;
+  if (want == c.stream->reading()) return;
+  if (!want) return c.stream->StopReading();
+  uint64_t id = c.id;
+  c.stream->StartReading([this, id](const char* d, size_t n) { OnData(id, d, n); },
+                         [this, id](const Status& why) { OnEnd(id, why); });
+}
+
+// A connection stops being read while it holds too much; it resumes at half.
+void ProducerServer::Impl::UpdateThrottle(Connection& c) {
+  size_t unwritten = c.unwritten();
+  if (!c.throttled) {
+    if (c.slots.size() >= kMaxConnPending || c.pending_bytes >= kMaxConnPendingBytes ||
+        unwritten >= kMaxConnWriteBytes) {
+      c.throttled = true;
+      ++stats_.conn_pauses;
+    }
+  } else if (c.slots.size() <= kMaxConnPending / 2 &&
+             c.pending_bytes <= kMaxConnPendingBytes / 2 &&
+             unwritten <= kMaxConnWriteBytes / 2) {
+    c.throttled = false;
+  }
+  UpdateReading(c);
+}
+
+void ProducerServer::Impl::RecomputeGlobalBlock() {
+  bool was = blocked();
+  if (!commit_blocked_ && awaiting_commit_ >= options_.max_awaiting_commit) {
+    commit_blocked_ = true;
+  } else if (commit_blocked_ && awaiting_commit_ <= options_.max_awaiting_commit / 2) {
+    commit_blocked_ = false;
+  }
+  if (!pulse_timer_.active() && journal_.above_high_water()) StartPulse();
+  if (blocked() == was) return;
+  if (blocked()) ++stats_.read_pauses;
+  for (auto& [id, conn] : connections_) UpdateReading(*conn);
+}
+
+// Above the journal's high-water mark: pause kPulsePauseMs, read for
+// kPulseReadMs, and again while the journal stays above it.
+void ProducerServer::Impl::StartPulse() {
+  highwater_paused_ = true;
+  pulse_timer_.Start(kPulsePauseMs, 0, [this] {
+    highwater_paused_ = false;
+    RecomputeGlobalBlock();
+    pulse_timer_.Start(kPulseReadMs, 0, [this] {
+      if (journal_.above_high_water()) {
+        StartPulse();
+      }
+      RecomputeGlobalBlock();
+    });
+  });
+}
+
+void ProducerServer::Impl::OnData(uint64_t id, const char* data, size_t len) {
+  Connection* c = Find(id);
+  if (!c) return;
+  Status st = c->decoder.Feed(data, len, [this, c](const pr::Frame& f) { return OnFrame(*c, f); });
+  if (!st.ok() && st.code() == Code::kProtocolError) BadFrame(*c, std::nullopt, st.message());
+  UpdateThrottle(*c);
+}
+
+void ProducerServer::Impl::OnEnd(uint64_t id, const Status& why) {
+  Connection* c = Find(id);
+  if (!c) return;
+  c->read_eof = true;
+  if (!why.ok()) return Close(id);
+  // A half-close: answer what was asked, then close.
+  MaybeClose(*c);
+}
+
+void ProducerServer::Impl::BadFrame(Connection& c, std::optional<int64_t> req,
+                                    const std::string& why) {
+  ++stats_.bad_frames;
+  ES_LOG_WARN("producer: bad frame, closing connection",
+              {{"uid", std::to_string(c.uid)}, {"why", why}});
+  ReplyNow(c, pr::ErrorReply(req, pr::ErrorCode::kBadFrame, why), {}, /*close_after=*/true);
+  c.close_requested = true;
+  UpdateReading(c);
+}
+
+// --- requests --------------------------------------------------------------
+
+bool ProducerServer::Impl::OnFrame(Connection& c, const pr::Frame& f) {
+  if (c.close_requested) return false;
+  if (f.body_skipped) {
+    OnTooLarge(c, f);
+    return !c.close_requested;
+  }
+  pr::Request r;
+  pr::RequestError e;
+  if (!pr::ParseRequest(f.header, &r, &e)) {
+    if (e.code == pr::ErrorCode::kBadFrame) {
+      BadFrame(c, e.req, e.message);
+      return false;
+    }
+    ReplyError(c, e.req, e.code, e.message);
+    return true;
+  }
+  switch (r.op) {
+    case pr::Op::kPublish: OnPublish(c, r, f.body); break;
+    case pr::Op::kQuery: OnQuery(c, r); break;
+    case pr::Op::kStatus: OnStatus(c, r); break;
+    case pr::Op::kPing: {
+      pr::Reply reply;
+      reply.req = r.req;
+      reply.ok = true;
+      ReplyNow(c, reply);
+      break;
+    }
+  }
+  return true;
+}
+
+void ProducerServer::Impl::OnTooLarge(Connection& c, const pr::Frame& f) {
+  pr::Request r;
+  pr::RequestError e;
+  bool parsed = pr::ParseRequest(f.header, &r, &e);
+  if (!parsed && e.code == pr::ErrorCode::kBadFrame) return BadFrame(c, e.req, e.message);
+  if (parsed && r.op == pr::Op::kPublish && r.publish.ack == pr::AckMode::kNone) return;
+  pr::Reply reply = pr::ErrorReply(parsed ? r.req : e.req, pr::ErrorCode::kTooLarge,
+                                   "body of " + std::to_string(f.declared_body_bytes) +
+                                       " bytes exceeds max_message_bytes");
+  reply.limit = options_.max_message_bytes;
+  ++stats_.errors;
+  ReplyNow(c, reply);
+}
+
+// ACL, rate limit and delivery-waiter room; replies with the error itself.
+bool ProducerServer::Impl::Admit(Connection& c, const pr::Request& r, size_t bytes) {
+  bool silent = r.publish.ack == pr::AckMode::kNone;
+  auto refuse = [&](pr::ErrorCode code, std::string msg, std::optional<int64_t> retry) {
+    if (silent) {
+      ++stats_.errors;
+    } else {
+      ReplyError(c, r.req, code, std::move(msg), retry);
+    }
+    return false;
+  };
+  if (!acl_.MayPublish(c.uid, c.gid, r.publish.topic)) {
+    int64_t now = clock_->MonotonicMs();
+    auto [it, fresh] = denied_logged_ms_.emplace(PeerKey(c.uid, c.gid), now);
+    if (fresh || now - it->second >= 60000) {
+      it->second = now;
+      ES_LOG_WARN("producer: publish denied by acl (logged once a minute per peer)",
+                  {{"uid", std::to_string(c.uid)}, {"gid", std::to_string(c.gid)},
+                   {"topic", r.publish.topic}});
+    }
+    return refuse(pr::ErrorCode::kForbidden, "not allowed to publish on this topic", {});
+  }
+  auto d = rate_limiter_.Admit(c.uid, c.gid, bytes, clock_->MonotonicMs());
+  if (!d.allowed) return refuse(pr::ErrorCode::kRateLimited, "rate limit", d.retry_after_ms);
+  if (r.publish.ack == pr::AckMode::kDelivered &&
+      waiter_count_ + waiters_reserved_ >= options_.max_delivery_waiters) {
+    return refuse(pr::ErrorCode::kBusy, "too many publishes awaiting delivery",
+                  options_.busy_retry_after_ms);
+  }
+  return true;
+}
+
+void ProducerServer::Impl::OnPublish(Connection& c, pr::Request& r, std::string_view body) {
+  if (!Admit(c, r, body.size())) return;
+  pr::PublishFields& p = r.publish;
+  store::Message m;
+  int64_t now_ms = clock_->WallMs();
+  m.topic = std::move(p.topic);
+  m.ts_ms = p.ts_ms.value_or(now_ms);
+  m.priority = static_cast<store::Priority>(p.priority);
+  // TTL counts from receipt, as MQTT's message expiry does: a message with
+  // an old original timestamp still gets its full ttl to be delivered.
+  if (p.ttl_ms) m.expires_at_ms = now_ms + *p.ttl_ms;
+  m.msg_id = std::move(p.id);
+  m.headers = std::move(p.headers);
+  m.payload.assign(body.data(), body.size());
+
+  uint64_t serial = 0;
+  if (p.ack != pr::AckMode::kNone) serial = PushSlot(c, body.size());
+  if (p.ack == pr::AckMode::kDelivered) ++waiters_reserved_;
+  ++awaiting_commit_;
+  if (awaiting_commit_ > stats_.peak_awaiting_commit) stats_.peak_awaiting_commit = awaiting_commit_;
+  journal_.Append(std::move(m), [w = Weak(self_), id = c.id, serial, req = r.req,
+                                 ack = p.ack](Result<store::AppendOutcome> res) {
+    if (Impl* self = Lock(w)) self->OnAppended(id, serial, req, ack, std::move(res));
+  });
+  RecomputeGlobalBlock();
+}
+
+void ProducerServer::Impl::OnAppended(uint64_t conn_id, uint64_t serial,
+                                      std::optional<int64_t> req, pr::AckMode ack,
+                                      Result<store::AppendOutcome> res) {
+  --awaiting_commit_;
+  if (ack == pr::AckMode::kDelivered) --waiters_reserved_;
+  RecomputeGlobalBlock();
+  if (res.ok()) {
+    ++stats_.published;
+    if (res->duplicate) ++stats_.duplicates;
+  }
+  Connection* c = Find(conn_id);
+  if (!c || ack == pr::AckMode::kNone) return;
+  pr::Reply reply;
+  reply.req = req;
+  if (res.ok()) {
+    reply.ok = true;
+    reply.status = res->duplicate ? "duplicate" : "stored";
+    reply.seq = res->seq;
+    reply.uplink = Uplink();
+    if (ack == pr::AckMode::kDelivered) {
+      waiters_[res->seq].push_back(Waiter{conn_id, req});
+      ++waiter_count_;
+      c->delivery_seqs.insert(res->seq);
+    }
+  } else if (res.status().code() == Code::kResourceExhausted) {
+    reply = pr::ErrorReply(req, pr::ErrorCode::kJournalFull, res.status().message());
+    reply.retry_after_ms = options_.full_retry_after_ms;
+    ++stats_.errors;
+  } else {
+    reply = pr::ErrorReply(req, pr::ErrorCode::kInternal, res.status().ToString());
+    ++stats_.errors;
+  }
+  CompleteSlot(*c, serial, pr::EncodeFrame(pr::EncodeReplyHeader(reply), {}));
+}
+
+void ProducerServer::Impl::OnQuery(Connection& c, const pr::Request& r) {
+  uint64_t serial = PushSlot(c, 0);
+  auto done = [w = Weak(self_), id = c.id, serial, req = r.req](Result<store::QueryResult> res) {
+    Impl* self = Lock(w);
+    Connection* conn = self ? self->Find(id) : nullptr;
+    if (!conn) return;
+    pr::Reply reply;
+    reply.req = req;
+    if (res.ok()) {
+      reply.ok = true;
+      reply.seq = res->seq;
+      reply.state = store::MessageStateName(res->state);
+      if (res->state != store::MessageState::kUnknown) {
+        reply.ts_ms = res->ts_ms;
+        reply.topic = res->topic;
+        reply.attempts = res->attempts;
+        reply.reason = res->reason;
+        if (res->sent_at_ms) reply.sent_at_ms = res->sent_at_ms;
+      }
+    } else if (res.status().code() == Code::kNotFound) {
+      reply.ok = true;
+      reply.state = store::MessageStateName(store::MessageState::kUnknown);
+    } else {
+      reply = pr::ErrorReply(req, pr::ErrorCode::kInternal, res.status().ToString());
+    }
+    self->CompleteSlot(*conn, serial, pr::EncodeFrame(pr::EncodeReplyHeader(reply), {}));
+  };
+  if (r.query_seq) {
+    journal_.Query(*r.query_seq, std::move(done));
+  } else {
+    journal_.QueryById(r.query_id, std::move(done));
+  }
+}
+
+std::string ProducerServer::Impl::DefaultStatus() const {
+  const store::JournalStats& s = journal_.stats();
+  pr::JsonObjectWriter w;
+  w.Str("uplink", Uplink())
+      .Uint("pending_count", s.pending_count)
+      .Uint("pending_bytes", s.pending_bytes)
+      .Int("oldest_pending_ts", s.oldest_pending_ts_ms)
+      .Uint("sent_total", s.sent_total)
+      .Uint("dead_count", s.dead_count)
+      .Uint("dropped_total", s.dropped_total)
+      .Uint("journal_bytes", s.file_bytes)
+      .Uint("connections", connections_.size());
+  return std::move(w).Finish();
+}
+
+void ProducerServer::Impl::OnStatus(Connection& c, const pr::Request& r) {
+  pr::Reply reply;
+  reply.req = r.req;
+  reply.ok = true;
+  ReplyNow(c, reply, hooks_.status_json ? hooks_.status_json() : DefaultStatus());
+}
+
+void ProducerServer::Impl::NotifyDelivery(uint64_t seq, store::MessageState state,
+                                          const std::string& reason) {
+  auto it = waiters_.find(seq);
+  if (it == waiters_.end()) return;
+  std::vector<Waiter> waiters = std::move(it->second);
+  waiters_.erase(it);
+  waiter_count_ -= waiters.size();
+  for (const Waiter& w : waiters) {
+    Connection* c = Find(w.conn_id);
+    if (!c) continue;
+    c->delivery_seqs.erase(seq);
+    pr::Reply reply;
+    reply.req = w.req;
+    reply.ok = state == store::MessageState::kSent;
+    reply.status = reply.ok ? "delivered" : store::MessageStateName(state);
+    reply.seq = seq;
+    reply.reason = reason;
+    // A new slot: it goes out after the stored reply, which may still wait
+    // behind earlier requests.
+    ReplyNow(*c, reply);
+  }
+}
+
+// --- replies ---------------------------------------------------------------
+
+uint64_t ProducerServer::Impl::PushSlot(Connection& c, size_t payload_bytes) {
+  uint64_t serial = c.next_serial();
+  c.slots.emplace_back();
+  c.slots.back().payload_bytes = payload_bytes;
+  c.pending_bytes += payload_bytes;
+  return serial;
+}
+
+void ProducerServer::Impl::CompleteSlot(Connection& c, uint64_t serial, std::string frame,
+                                        bool close_after) {
+  assert(serial >= c.front_serial && serial < c.next_serial());
+  Slot& slot = c.slots[serial - c.front_serial];
+  slot.ready = true;
+  slot.frame = std::move(frame);
+  slot.close_after = close_after;
+  c.pending_bytes -= slot.payload_bytes;
+  slot.payload_bytes = 0;
+  while (!c.slots.empty() && c.slots.front().ready) {
+    c.out += c.slots.front().frame;
+    if (c.slots.front().close_after) c.close_requested = true;
+    c.slots.pop_front();
+    ++c.front_serial;
+  }
+  if (!c.dirty) {
+    c.dirty = true;
+    dirty_.push_back(c.id);
+  }
+  UpdateThrottle(c);
+}
+
+void ProducerServer::Impl::ReplyNow(Connection& c, const pr::Reply& reply, std::string_view body,
+                                    bool close_after) {
+  CompleteSlot(c, PushSlot(c, 0), pr::EncodeFrame(pr::EncodeReplyHeader(reply), body),
+               close_after);
+}
+
+void ProducerServer::Impl::ReplyError(Connection& c, std::optional<int64_t> req,
+                                      pr::ErrorCode code, std::string message,
+                                      std::optional<int64_t> retry_after_ms) {
+  ++stats_.errors;
+  pr::Reply reply = pr::ErrorReply(req, code, std::move(message));
+  reply.retry_after_ms = retry_after_ms;
+  ReplyNow(c, reply);
+}
+
+// Once per loop turn: one write per connection however many replies are ready.
+void ProducerServer::Impl::FlushAll() {
+  if (dirty_.empty()) return;
+  std::vector<uint64_t> ids;
+  ids.swap(dirty_);
+  for (uint64_t id : ids) {
+    if (Connection* c = Find(id)) {
+      c->dirty = false;
+      Flush(*c);
+    }
+  }
+}
+
+void ProducerServer::Impl::Flush(Connection& c) {
+  if (!c.out.empty()) {
+    ++c.writes_in_flight;
+    Status st = c.stream->Write(std::move(c.out), [w = Weak(self_), id = c.id](const Status& s) {
+      Impl* self = Lock(w);
+      Connection* conn = self ? self->Find(id) : nullptr;
+      if (!conn) return;
+      --conn->writes_in_flight;
+      if (!s.ok()) return self->Close(id);
+      self->UpdateThrottle(*conn);
+      self->MaybeClose(*conn);
+    });
+    c.out.clear();
+    if (!st.ok()) return Close(c.id);
+  }
+  MaybeClose(c);
+}
+
+void ProducerServer::Impl::MaybeClose(Connection& c) {
+  if (!c.read_eof && !c.close_requested) return;
+  // A bad frame's reply is queued last, so "nothing left" includes it; the
+  // replies before it (publishes awaiting commit) are still answered.
+  if (!c.slots.empty() || !c.out.empty() || c.writes_in_flight > 0) return;
+  Close(c.id);
+}
+
+void ProducerServer::Impl::Close(uint64_t id) {
+  auto it = connections_.find(id);
+  if (it == connections_.end()) return;
+  Connection& c = *it->second;
+  for (uint64_t seq : c.delivery_seqs) {
+    auto w = waiters_.find(seq);
+    if (w == waiters_.end()) continue;
+    auto& list = w->second;
+    for (auto li = list.begin(); li != list.end();) {
+      if (li->conn_id == id) {
+        li = list.erase(li);
+        --waiter_count_;
+      } else {
+        ++li;
+      }
+    }
+    if (list.empty()) waiters_.erase(w);
+  }
+  c.stream->StopReading();
+  std::unique_ptr<Connection> conn = std::move(it->second);
+  connections_.erase(it);
+  // The stream may be inside one of its own callbacks right now.
+  loop_.DeferDelete(std::move(conn));
+}
+
+ProducerServerStats ProducerServer::Impl::Stats() const {
+  stats_.connections = connections_.size();
+  stats_.awaiting_commit = awaiting_commit_;
+  stats_.delivery_waiters = waiter_count_;
+  uint64_t buffered = 0;
+  for (const auto& [id, c] : connections_) {
+    buffered += c->decoder.buffered_bytes() + c->pending_bytes + c->out.size() +
+                c->stream->write_queue_bytes();
+    for (const Slot& s : c->slots) buffered += s.frame.size();
+  }
+  stats_.buffered_bytes = buffered;
+  if (buffered > stats_.peak_buffered_bytes) stats_.peak_buffered_bytes = buffered;
+  return stats_;
+}
+
+// --- ProducerServer --------------------------------------------------------
+
+Result<std::unique_ptr<ProducerServer>> ProducerServer::Start(platform::Loop& loop,
+                                                               store::Journal& journal,
+                                                               ProducerServerOptions options,
+                                                               ProducerServerHooks hooks) {
+  auto acl = Acl::Create(options.acl);
+  if (!acl.ok()) return acl.status();
+  auto impl = std::make_unique<Impl>(loop, journal, std::move(options), std::move(hooks),
+                                     std::move(acl).value());
+  ES_RETURN_IF_ERROR(impl->Listen());
+  return std::unique_ptr<ProducerServer>(new ProducerServer(std::move(impl)));
+}
+
+ProducerServer::ProducerServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+ProducerServer::~ProducerServer() = default;
+
+void ProducerServer::NotifyDelivery(uint64_t seq, store::MessageState state,
+                                    const std::string& reason) {
+  impl_->NotifyDelivery(seq, state, reason);
+}
+
+ProducerServerStats ProducerServer::stats() const { return impl_->Stats(); }
+const ProducerServerOptions& ProducerServer::options() const { return impl_->options(); }
+
+}  // namespace edgespool::agent

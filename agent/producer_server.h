@@ -1,0 +1,125 @@
+// The producer front door: a Unix stream socket speaking the protocol of
+// agent/protocol/ (frames in frame.h, requests in request.h, replies in
+// reply.h), feeding store::Journal.
+//
+// Per request: frame -> parse/validate -> ACL -> rate limit -> Journal::Append
+// -> (after COMMIT) reply. Replies on a connection go out in request order: a
+// publish's reply waits for its commit, and later replies (even a ping) wait
+// behind it. Replies ready in the same loop turn are coalesced into one write.
+//
+// Backpressure and memory (the bounds, checked by the tests):
+//  - Globally, while more than max_awaiting_commit appends wait for the store
+//    thread, no producer socket is read, until they drop below half of it.
+//    While the journal is above its high-water mark, sockets are read in
+//    short pulses (read for kPulseReadMs every kPulsePauseMs) instead of not at
+//    all, so that requests still get an answer (journal_full, or stored when
+//    when_full = drop-oldest makes room) rather than hanging.
+//  - Per connection, memory is bounded by
+//      one frame being assembled   8 + 64 KiB + max_message_bytes
+//    + requests awaiting replies   <= kMaxConnPending requests and
+//                                   kMaxConnPendingBytes payload bytes, plus
+//                                   what one 64 KiB read can hold
+//    + unwritten replies           <= kMaxConnWriteBytes before reading stops.
+//    A connection past either limit is not read until it drains below half.
+//  - The delivery-waiter map (ack:"delivered") holds <= max_delivery_waiters
+//    entries; a publish that would exceed it gets `busy`.
+//
+// Thread-safety: loop-thread-only. Lifetime: destroy before the Journal and
+// the Loop; journal callbacks that arrive after destruction are ignored.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "agent/acl.h"
+#include "agent/rate_limiter.h"
+#include "platform/clock.h"
+#include "platform/loop.h"
+#include "platform/status.h"
+#include "store/journal.h"
+
+namespace edgespool::agent {
+
+struct ProducerServerOptions {
+  std::string socket_path = "/run/edgespool/edgespool.sock";
+  unsigned socket_mode = 0660;
+  // A listening socket inherited from systemd (LISTEN_FDS); -1: bind socket_path.
+  int inherited_fd = -1;
+  uint64_t max_message_bytes = 2u << 20;
+  size_t max_connections = 10000;
+  std::vector<AclEntry> acl;
+  std::vector<RateLimitRule> rate_limits;
+  // Appends waiting for their commit beyond which sockets stop being read.
+  size_t max_awaiting_commit = 20000;
+  size_t max_delivery_waiters = 100000;
+  // retry_after_ms suggested with busy / journal_full.
+  int64_t busy_retry_after_ms = 100;
+  int64_t full_retry_after_ms = 1000;
+  const platform::Clock* clock = nullptr;  // nullptr: SystemClock
+};
+
+// What the rest of the agent tells the server.
+struct ProducerServerHooks {
+  // Whether the uplink is connected now (the `uplink` field of a stored reply).
+  std::function<bool()> uplink_connected;
+  // The status document (JSON), as published on the status topic.
+  std::function<std::string()> status_json;
+};
+
+struct ProducerServerStats {
+  uint64_t connections = 0;           // open now
+  uint64_t connections_total = 0;
+  uint64_t connections_refused = 0;   // past max_connections
+  uint64_t published = 0;             // stored replies (incl. duplicates)
+  uint64_t duplicates = 0;
+  uint64_t errors = 0;                // error replies of any code
+  uint64_t bad_frames = 0;
+  uint64_t awaiting_commit = 0;
+  uint64_t peak_awaiting_commit = 0;
+  uint64_t read_pauses = 0;           // times reading was stopped globally
+  uint64_t conn_pauses = 0;           // times one connection was stopped
+  uint64_t buffered_bytes = 0;        // decoder buffers + pending payloads + unwritten replies
+  uint64_t peak_buffered_bytes = 0;
+  uint64_t delivery_waiters = 0;
+};
+
+class ProducerServer {
+ public:
+  // Per-connection bounds (see the top of this file).
+  static constexpr size_t kMaxConnPending = 1024;
+  static constexpr size_t kMaxConnPendingBytes = 8u << 20;
+  static constexpr size_t kMaxConnWriteBytes = 1u << 20;
+  static constexpr int64_t kPulsePauseMs = 200;
+  static constexpr int64_t kPulseReadMs = 20;
+
+  // Listens at once (stale socket replaced, directory created, mode applied).
+  static Result<std::unique_ptr<ProducerServer>> Start(platform::Loop& loop,
+                                                       store::Journal& journal,
+                                                       ProducerServerOptions options,
+                                                       ProducerServerHooks hooks = {});
+  ~ProducerServer();
+  ProducerServer(const ProducerServer&) = delete;
+  ProducerServer& operator=(const ProducerServer&) = delete;
+
+  // The sync worker reports the fate of message seq: delivered (sent), dead
+  // or expired (with the reason). Producers that asked for ack:"delivered"
+  // get their second reply; unknown seqs are ignored.
+  void NotifyDelivery(uint64_t seq, store::MessageState state, const std::string& reason);
+
+  ProducerServerStats stats() const;
+  const ProducerServerOptions& options() const;
+
+  class Impl;
+
+ private:
+  explicit ProducerServer(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace edgespool::agent

@@ -1,0 +1,62 @@
+#include "platform/process_info.h"
+
+#include <grp.h>
+#include <pwd.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+namespace edgespool::platform {
+
+bool IsTerminal(int fd) { return ::isatty(fd) == 1; }
+
+std::vector<uint32_t> GroupsOfUid(uint32_t uid) {
+  std::vector<char> buf(16384);
+  struct passwd pw;
+  struct passwd* found = nullptr;
+  if (::getpwuid_r(uid, &pw, buf.data(), buf.size(), &found) != 0 || found == nullptr) return {};
+  int n = 64;
+  std::vector<gid_t> groups(static_cast<size_t>(n));
+  if (::getgrouplist(pw.pw_name, pw.pw_gid, groups.data(), &n) < 0) {
+    groups.resize(static_cast<size_t>(n));  // n now holds the needed count
+    if (::getgrouplist(pw.pw_name, pw.pw_gid, groups.data(), &n) < 0) return {};
+  }
+  return std::vector<uint32_t>(groups.begin(), groups.begin() + n);
+}
+
+Result<uint64_t> RaiseFileLimit(uint64_t want) {
+  struct rlimit rl;
+  if (::getrlimit(RLIMIT_NOFILE, &rl) != 0) {
+    return Status::IoError(std::string("getrlimit(NOFILE): ") + std::strerror(errno));
+  }
+  rlim_t target = static_cast<rlim_t>(want);
+  if (rl.rlim_max != RLIM_INFINITY && target > rl.rlim_max) target = rl.rlim_max;
+  if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= target) return uint64_t{rl.rlim_cur};
+  rl.rlim_cur = target;
+  if (::setrlimit(RLIMIT_NOFILE, &rl) != 0) {
+    return Status::IoError(std::string("setrlimit(NOFILE): ") + std::strerror(errno));
+  }
+  return uint64_t{target};
+}
+
+uint64_t PeakRssBytes() {
+  struct rusage ru;
+  if (::getrusage(RUSAGE_SELF, &ru) != 0) return 0;
+  return static_cast<uint64_t>(ru.ru_maxrss) * 1024;  // Linux reports KiB
+}
+
+uint64_t CurrentRssBytes() {
+  FILE* f = std::fopen("/proc/self/statm", "r");
+  if (!f) return 0;
+  unsigned long size = 0, resident = 0;
+  int n = std::fscanf(f, "%lu %lu", &size, &resident);
+  std::fclose(f);
+  if (n != 2) return 0;
+  return static_cast<uint64_t>(resident) * static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
+}
+
+}  // namespace edgespool::platform

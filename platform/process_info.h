@@ -1,0 +1,25 @@
+// Process and identity facts the producer front door needs: whether a stream
+// is a terminal, a user's group list (for [[acl]] group entries), the fd limit
+// (10,000 producer connections need more than the usual 1024) and peak RSS.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "platform/status.h"
+
+namespace edgespool::platform {
+
+bool IsTerminal(int fd);
+// The groups of the user with this uid (primary and supplementary), from the
+// user database. Empty when the uid has no entry.
+std::vector<uint32_t> GroupsOfUid(uint32_t uid);
+// Raises RLIMIT_NOFILE's soft limit to min(want, hard limit); returns the
+// resulting soft limit.
+Result<uint64_t> RaiseFileLimit(uint64_t want);
+// Peak resident set size of this process (ru_maxrss), in bytes.
+uint64_t PeakRssBytes();
+// Current resident set size (from /proc/self/statm), in bytes; 0 if unknown.
+uint64_t CurrentRssBytes();
+
+}  // namespace edgespool::platform
