@@ -181,10 +181,14 @@ class ConnectRequestImpl final : public ConnectRequest {
     });
   }
 
+  // Never called from inside the TLS transport's own callbacks (OnHandshake
+  // defers), so a failed transport can be destroyed here and now; deferring
+  // it could outlive the loop. The timer is only stopped: Finish may run
+  // inside the timer's callback.
   void Finish(Result<std::unique_ptr<Transport>> result) {
     if (!on_done_) return;
-    timer_.reset();
-    if (tls_transport_) loop_.DeferDelete(std::move(tls_transport_));
+    if (timer_) timer_->Stop();
+    tls_transport_.reset();
     Callback cb = std::move(on_done_);
     on_done_ = nullptr;
     cb(std::move(result));  // may destroy this
