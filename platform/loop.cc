@@ -72,6 +72,17 @@ Result<std::unique_ptr<Loop>> Loop::Create() {
 
 Loop::~Loop() {
   if (!loop_) return;
+  // Functions still queued are dropped, but dropping them must happen while
+  // the uv loop exists: a DeferDelete()d Stream or handle is destroyed right
+  // here, and its destructor calls uv_close on this loop.
+  for (int round = 0; round < 8; ++round) {
+    std::vector<std::function<void()>> dropped;
+    {
+      std::lock_guard<std::mutex> lock(post_mu_);
+      dropped.swap(posted_);
+    }
+    if (dropped.empty()) break;
+  }
   post_async_.reset();
   // Let every pending close callback run, then close the loop. A handle still
   // open here is a leak in the caller: walk and close it so the memory is
