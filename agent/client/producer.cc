@@ -1,0 +1,528 @@
+#include "agent/client/producer.h"
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <random>
+#include <thread>
+#include <unordered_map>
+
+#include "agent/protocol/frame.h"
+#include "agent/protocol/reply.h"
+#include "platform/loop.h"
+#include "platform/stream.h"
+
+namespace edgespool::client {
+
+namespace pr = ::edgespool::protocol;
+
+namespace {
+
+// Replies can carry a status document; anything bigger is not ours.
+constexpr uint64_t kMaxReplyBody = 16u << 20;
+
+// One request from a caller, completed exactly once.
+struct Call {
+  pr::Request request;
+  std::string body;
+  std::function<void(const pr::Reply&, std::string_view)> on_reply;
+  std::function<void(const Status&)> on_fail;
+  std::function<void(const PublishResult&)> on_delivered;
+
+  bool expects_reply() const {
+    return !(request.op == pr::Op::kPublish && request.publish.ack == pr::AckMode::kNone);
+  }
+};
+
+Status ReplyStatus(const pr::Reply& r) {
+  if (r.ok) return Status::Ok();
+  std::string what = std::string(r.code ? pr::ErrorCodeName(*r.code) : "error") + ": " + r.message;
+  if (!r.code) return Status::Internal(what);
+  switch (*r.code) {
+    case pr::ErrorCode::kBadFrame:
+    case pr::ErrorCode::kBadRequest:
+    case pr::ErrorCode::kBadTopic:
+    case pr::ErrorCode::kTooLarge:
+      return Status::InvalidArgument(what);
+    case pr::ErrorCode::kForbidden:
+      return Status::PermissionDenied(what);
+    case pr::ErrorCode::kRateLimited:
+    case pr::ErrorCode::kBusy:
+    case pr::ErrorCode::kJournalFull:
+      return Status::ResourceExhausted(what);
+    case pr::ErrorCode::kInternal:
+      break;
+  }
+  return Status::Internal(what);
+}
+
+PublishResult ToPublishResult(const pr::Reply& r, const std::string& id) {
+  PublishResult out;
+  out.status = ReplyStatus(r);
+  out.code = r.code;
+  out.seq = r.seq.value_or(0);
+  out.duplicate = r.status == "duplicate";
+  out.uplink_connected = r.uplink == "connected";
+  out.retry_after_ms = r.retry_after_ms.value_or(0);
+  out.id = id;
+  out.delivery = r.status;
+  out.reason = r.reason;
+  return out;
+}
+
+}  // namespace
+
+class Producer::Impl {
+ public:
+  explicit Impl(ProducerOptions options);
+  ~Impl();
+  Status Start();
+  void Submit(std::unique_ptr<Call> call);
+  std::string NextId() { return id_prefix_ + std::to_string(next_id_.fetch_add(1)); }
+  bool Drain(int64_t timeout_ms);
+  bool connected() const { return connected_.load(); }
+  uint64_t reconnects() const { return reconnects_.load(); }
+
+ private:
+  // Loop thread.
+  void TakeIncoming();
+  void Connect();
+  void OnConnected(Result<std::unique_ptr<platform::Stream>> result);
+  void Disconnect(const Status& why, int64_t min_delay_ms = 0);
+  void ScheduleReconnect(int64_t min_delay_ms);
+  void Pump();
+  bool OnFrame(const pr::Frame& f);
+  void Complete(std::unique_ptr<Call> call, const pr::Reply* reply, std::string_view body,
+                const Status& failure);
+  void ShutdownOnLoop();
+  void FinishFirstConnect(const Status& st);
+
+  ProducerOptions options_;
+  std::string id_prefix_;
+  std::atomic<uint64_t> next_id_{1};
+  std::unique_ptr<platform::Loop> loop_;
+  std::thread thread_;
+
+  // Shared with callers, guarded by mu_.
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::unique_ptr<Call>> incoming_;
+  size_t outstanding_ = 0;
+  bool stopping_ = false;
+  std::unique_ptr<platform::AsyncHandle> wake_;
+
+  std::atomic<bool> connected_{false};
+  std::atomic<uint64_t> reconnects_{0};
+  std::promise<Status> first_connect_;
+  bool first_connect_done_ = false;
+  int64_t first_connect_deadline_ms_ = 0;
+
+  // Loop thread only.
+  std::unique_ptr<platform::TimerHandle> retry_timer_;
+  std::unique_ptr<platform::PipeConnectRequest> connecting_;
+  std::unique_ptr<platform::Stream> stream_;
+  uint64_t generation_ = 0;  // of stream_: callbacks of an old stream are ignored
+  std::unique_ptr<pr::FrameDecoder> decoder_;
+  std::deque<std::unique_ptr<Call>> queue_;          // waiting for the window
+  std::map<int64_t, std::unique_ptr<Call>> inflight_;  // by req: resent in order
+  std::unordered_map<int64_t, std::function<void(const PublishResult&)>> delivery_;
+  int64_t next_req_ = 1;
+  int64_t backoff_ms_ = 0;
+  std::mt19937_64 rng_{std::random_device{}()};
+};
+
+Producer::Impl::Impl(ProducerOptions options) : options_(std::move(options)) {
+  if (options_.window == 0) options_.window = 1;
+  if (options_.max_queued == 0) options_.max_queued = 1;
+  id_prefix_ = options_.id_prefix;
+  if (id_prefix_.empty()) {
+    std::random_device rd;
+    char buf[40];
+    std::snprintf(buf, sizeof buf, "%08x%08x-", rd(), rd());
+    id_prefix_ = buf;
+  }
+  backoff_ms_ = options_.backoff_initial_ms;
+}
+
+Status Producer::Impl::Start() {
+  auto loop = platform::Loop::Create();
+  if (!loop.ok()) return loop.status();
+  loop_ = std::move(loop).value();
+  // Handles are made before the thread runs the loop, so no one races on them.
+  wake_ = std::make_unique<platform::AsyncHandle>(*loop_, [this] { TakeIncoming(); });
+  retry_timer_ = std::make_unique<platform::TimerHandle>(*loop_);
+  std::future<Status> first = first_connect_.get_future();
+  thread_ = std::thread([this] {
+    loop_->BindToCurrentThread();
+    first_connect_deadline_ms_ =
+        static_cast<int64_t>(loop_->NowMs()) + options_.connect_timeout_ms;
+    Connect();
+    loop_->Run();
+  });
+  return first.get();
+}
+
+Producer::Impl::~Impl() {
+  if (thread_.joinable()) {
+    loop_->Post([this] { ShutdownOnLoop(); });
+    thread_.join();
+  }
+  // Anything submitted after the loop stopped never reached it.
+  std::deque<std::unique_ptr<Call>> left;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+    left.swap(incoming_);
+  }
+  for (auto& call : left) {
+    if (call->on_fail) call->on_fail(Status::Cancelled("producer closed"));
+  }
+  if (loop_) loop_->BindToCurrentThread();
+  retry_timer_.reset();
+  wake_.reset();
+  loop_.reset();
+}
+
+void Producer::Impl::ShutdownOnLoop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+  }
+  FinishFirstConnect(Status::Cancelled("producer closed"));
+  connected_ = false;
+  connecting_.reset();
+  stream_.reset();
+  Status why = Status::Cancelled("producer closed");
+  for (auto& [req, call] : inflight_) queue_.push_back(std::move(call));
+  inflight_.clear();
+  while (!queue_.empty()) {
+    auto call = std::move(queue_.front());
+    queue_.pop_front();
+    Complete(std::move(call), nullptr, {}, why);
+  }
+  for (auto& [req, cb] : delivery_) {
+    PublishResult r;
+    r.status = why;
+    cb(r);
+  }
+  delivery_.clear();
+  retry_timer_->Stop();
+  // After the deferred deletions just queued (the stream) have run.
+  loop_->Post([this] { loop_->Stop(); });
+}
+
+void Producer::Impl::Submit(std::unique_ptr<Call> call) {
+  std::unique_lock<std::mutex> lock(mu_);
+  if (!stopping_ && loop_ && !loop_->InLoopThread()) {
+    cv_.wait(lock, [this] { return outstanding_ < options_.max_queued || stopping_; });
+  }
+  if (stopping_) {
+    lock.unlock();
+    if (call->on_fail) call->on_fail(Status::Cancelled("producer closed"));
+    return;
+  }
+  ++outstanding_;
+  incoming_.push_back(std::move(call));
+  if (incoming_.size() == 1) wake_->Send();
+}
+
+bool Producer::Impl::Drain(int64_t timeout_ms) {
+  std::unique_lock<std::mutex> lock(mu_);
+  return cv_.wait_for(lock, std::chrono::milliseconds(timeout_ms),
+                      [this] { return outstanding_ == 0; });
+}
+
+void Producer::Impl::TakeIncoming() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    while (!incoming_.empty()) {
+      queue_.push_back(std::move(incoming_.front()));
+      incoming_.pop_front();
+    }
+  }
+  Pump();
+}
+
+void Producer::Impl::FinishFirstConnect(const Status& st) {
+  if (first_connect_done_) return;
+  first_connect_done_ = true;
+  first_connect_.set_value(st);
+}
+
+void Producer::Impl::Connect() {
+  connecting_ = std::make_unique<platform::PipeConnectRequest>(
+      *loop_, options_.socket_path,
+      [this](Result<std::unique_ptr<platform::Stream>> r) { OnConnected(std::move(r)); });
+  connecting_->Start();
+}
+
+void Producer::Impl::OnConnected(Result<std::unique_ptr<platform::Stream>> result) {
+  if (!result.ok()) {
+    loop_->UpdateTime();
+    if (!first_connect_done_ &&
+        static_cast<int64_t>(loop_->NowMs()) >= first_connect_deadline_ms_) {
+      FinishFirstConnect(result.status());
+      return;
+    }
+    return ScheduleReconnect(0);
+  }
+  stream_ = std::move(result).value();
+  uint64_t gen = ++generation_;
+  decoder_ = std::make_unique<pr::FrameDecoder>(kMaxReplyBody, kMaxReplyBody * 4);
+  backoff_ms_ = options_.backoff_initial_ms;
+  stream_->StartReading(
+      [this, gen](const char* data, size_t len) {
+        if (gen != generation_) return;
+        Status st = decoder_->Feed(data, len, [this](const pr::Frame& f) { return OnFrame(f); });
+        if (!st.ok() && st.code() == Code::kProtocolError && gen == generation_) {
+          Disconnect(st);
+        }
+      },
+      [this, gen](const Status& why) {
+        if (gen == generation_) Disconnect(why.ok() ? Status::Unavailable("agent closed") : why);
+      });
+  if (first_connect_done_) ++reconnects_;
+  connected_ = true;
+  FinishFirstConnect(Status::Ok());
+  Pump();
+}
+
+// Requests not answered go back to the head of the queue, in the order they
+// were first sent; the journal deduplicates re-sent publishes by id.
+void Producer::Impl::Disconnect(const Status& why, int64_t min_delay_ms) {
+  if (!stream_) return;
+  ++generation_;
+  connected_ = false;
+  stream_->StopReading();
+  loop_->DeferDelete(std::move(stream_));
+  for (auto it = inflight_.rbegin(); it != inflight_.rend(); ++it) {
+    queue_.push_front(std::move(it->second));
+  }
+  inflight_.clear();
+  for (auto& [req, cb] : delivery_) {
+    PublishResult r;
+    r.status = Status::Unavailable("connection lost before delivery: " + why.ToString());
+    cb(r);
+  }
+  delivery_.clear();
+  ScheduleReconnect(min_delay_ms);
+}
+
+void Producer::Impl::ScheduleReconnect(int64_t min_delay_ms) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_) return;
+  }
+  // Full jitter: a crowd of producers does not reconnect in lockstep.
+  std::uniform_int_distribution<int64_t> dist(backoff_ms_ / 2, backoff_ms_);
+  int64_t delay = std::max(min_delay_ms, dist(rng_));
+  backoff_ms_ = std::min(options_.backoff_max_ms, backoff_ms_ * 2);
+  retry_timer_->Start(static_cast<uint64_t>(delay), 0, [this] { Connect(); });
+}
+
+void Producer::Impl::Pump() {
+  if (!stream_) return;
+  std::string out;
+  while (inflight_.size() < options_.window && !queue_.empty()) {
+    std::unique_ptr<Call> call = std::move(queue_.front());
+    queue_.pop_front();
+    int64_t req = next_req_++;
+    call->request.req = req;
+    pr::AppendFrame(&out, pr::EncodeRequestHeader(call->request), call->body);
+    if (call->expects_reply()) {
+      inflight_.emplace(req, std::move(call));
+    } else {
+      // ack:"none": the agent will not answer; handing it over is all we know.
+      pr::Reply ok;
+      ok.ok = true;
+      Complete(std::move(call), &ok, {}, Status::Ok());
+    }
+  }
+  if (out.empty()) return;
+  uint64_t gen = generation_;
+  Status st = stream_->Write(std::move(out), [this, gen](const Status& s) {
+    if (!s.ok() && gen == generation_) Disconnect(s);
+  });
+  if (!st.ok()) Disconnect(st);
+}
+
+bool Producer::Impl::OnFrame(const pr::Frame& f) {
+  pr::Reply reply;
+  std::string error;
+  if (f.body_skipped || !pr::ParseReply(f.header, &reply, &error)) {
+    Disconnect(Status::ProtocolError("bad reply from agent: " + error));
+    return false;
+  }
+  if (!reply.req) {
+    // Connection-level refusal (max_connections): come back later.
+    if (!reply.ok) Disconnect(ReplyStatus(reply), reply.retry_after_ms.value_or(0));
+    return reply.ok;
+  }
+  auto it = inflight_.find(*reply.req);
+  if (it != inflight_.end()) {
+    std::unique_ptr<Call> call = std::move(it->second);
+    inflight_.erase(it);
+    if (reply.ok && call->on_delivered) delivery_.emplace(*reply.req, call->on_delivered);
+    Complete(std::move(call), &reply, f.body, Status::Ok());
+    Pump();
+    return stream_ != nullptr;
+  }
+  auto d = delivery_.find(*reply.req);
+  if (d != delivery_.end() && !reply.status.empty()) {
+    auto cb = std::move(d->second);
+    delivery_.erase(d);
+    PublishResult r = ToPublishResult(reply, "");
+    if (!reply.ok && reply.status != "delivered") {
+      r.status = Status(Code::kUnavailable, "message " + reply.status + ": " + reply.reason);
+    }
+    cb(r);
+  }
+  return true;
+}
+
+void Producer::Impl::Complete(std::unique_ptr<Call> call, const pr::Reply* reply,
+                              std::string_view body, const Status& failure) {
+  if (reply) {
+    if (call->on_reply) call->on_reply(*reply, body);
+  } else if (call->on_fail) {
+    call->on_fail(failure);
+  }
+  call.reset();
+  std::lock_guard<std::mutex> lock(mu_);
+  --outstanding_;
+  cv_.notify_all();
+}
+
+// --- Producer --------------------------------------------------------------
+
+Result<std::unique_ptr<Producer>> Producer::Connect(ProducerOptions options) {
+  auto impl = std::make_unique<Impl>(std::move(options));
+  Status st = impl->Start();
+  if (!st.ok()) return Status::Unavailable(st.message());
+  return std::unique_ptr<Producer>(new Producer(std::move(impl)));
+}
+
+Producer::Producer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Producer::~Producer() = default;
+
+void Producer::Publish(std::string topic, std::string payload, PublishOptions options,
+                       std::function<void(PublishResult)> done) {
+  auto call = std::make_unique<Call>();
+  pr::PublishFields& p = call->request.publish;
+  call->request.op = pr::Op::kPublish;
+  p.topic = std::move(topic);
+  p.ts_ms = options.ts_ms;
+  p.priority = options.priority;
+  p.ttl_ms = options.ttl_ms;
+  p.headers = std::move(options.headers);
+  p.id = options.id.empty() ? impl_->NextId() : std::move(options.id);
+  p.ack = options.ack;
+  call->body = std::move(payload);
+  if (p.ack == pr::AckMode::kDelivered) call->on_delivered = std::move(options.on_delivered);
+  auto shared_done = std::make_shared<std::function<void(PublishResult)>>(std::move(done));
+  std::string id = p.id;
+  call->on_reply = [shared_done, id](const pr::Reply& r, std::string_view) {
+    (*shared_done)(ToPublishResult(r, id));
+  };
+  call->on_fail = [shared_done, id](const Status& why) {
+    PublishResult r;
+    r.status = why;
+    r.id = id;
+    (*shared_done)(std::move(r));
+  };
+  impl_->Submit(std::move(call));
+}
+
+std::future<PublishResult> Producer::Publish(std::string topic, std::string payload,
+                                             PublishOptions options) {
+  auto promise = std::make_shared<std::promise<PublishResult>>();
+  std::future<PublishResult> f = promise->get_future();
+  Publish(std::move(topic), std::move(payload), std::move(options),
+          [promise](PublishResult r) { promise->set_value(std::move(r)); });
+  return f;
+}
+
+namespace {
+
+std::unique_ptr<Call> QueryCall(std::shared_ptr<std::promise<QueryInfo>> promise) {
+  auto call = std::make_unique<Call>();
+  call->request.op = pr::Op::kQuery;
+  call->on_reply = [promise](const pr::Reply& r, std::string_view) {
+    QueryInfo q;
+    q.status = ReplyStatus(r);
+    q.state = r.state;
+    q.seq = r.seq.value_or(0);
+    q.ts_ms = r.ts_ms.value_or(0);
+    q.topic = r.topic;
+    q.attempts = r.attempts.value_or(0);
+    q.reason = r.reason;
+    q.sent_at_ms = r.sent_at_ms.value_or(0);
+    promise->set_value(std::move(q));
+  };
+  call->on_fail = [promise](const Status& why) {
+    QueryInfo q;
+    q.status = why;
+    promise->set_value(std::move(q));
+  };
+  return call;
+}
+
+}  // namespace
+
+std::future<QueryInfo> Producer::Query(uint64_t seq) {
+  auto promise = std::make_shared<std::promise<QueryInfo>>();
+  auto f = promise->get_future();
+  auto call = QueryCall(promise);
+  call->request.query_seq = seq;
+  impl_->Submit(std::move(call));
+  return f;
+}
+
+std::future<QueryInfo> Producer::QueryById(std::string id) {
+  auto promise = std::make_shared<std::promise<QueryInfo>>();
+  auto f = promise->get_future();
+  auto call = QueryCall(promise);
+  call->request.query_id = std::move(id);
+  impl_->Submit(std::move(call));
+  return f;
+}
+
+std::future<Result<std::string>> Producer::GetStatus() {
+  auto promise = std::make_shared<std::promise<Result<std::string>>>();
+  auto f = promise->get_future();
+  auto call = std::make_unique<Call>();
+  call->request.op = pr::Op::kStatus;
+  call->on_reply = [promise](const pr::Reply& r, std::string_view body) {
+    if (r.ok) {
+      promise->set_value(std::string(body));
+    } else {
+      promise->set_value(ReplyStatus(r));
+    }
+  };
+  call->on_fail = [promise](const Status& why) { promise->set_value(why); };
+  impl_->Submit(std::move(call));
+  return f;
+}
+
+std::future<Status> Producer::Ping() {
+  auto promise = std::make_shared<std::promise<Status>>();
+  auto f = promise->get_future();
+  auto call = std::make_unique<Call>();
+  call->request.op = pr::Op::kPing;
+  call->on_reply = [promise](const pr::Reply& r, std::string_view) {
+    promise->set_value(ReplyStatus(r));
+  };
+  call->on_fail = [promise](const Status& why) { promise->set_value(why); };
+  impl_->Submit(std::move(call));
+  return f;
+}
+
+bool Producer::Drain(int64_t timeout_ms) { return impl_->Drain(timeout_ms); }
+bool Producer::connected() const { return impl_->connected(); }
+uint64_t Producer::reconnects() const { return impl_->reconnects(); }
+
+}  // namespace edgespool::client

@@ -1,0 +1,122 @@
+// libedgespool-client: the C++ producer SDK (the CLI uses it too).
+//
+//   auto p = edgespool::client::Producer::Connect({"/run/edgespool/edgespool.sock"});
+//   auto result = (*p)->Publish("sensors/t1", "{\"t\":21.5}").get();
+//   if (result.status.ok()) printf("stored as %llu\n", result.seq);
+//
+// Design: a Producer owns a background thread running its own
+// platform::Loop, so it works in programs with or without a libuv loop of
+// their own. Callers hand requests over through a guarded queue and an async
+// wake-up; replies complete std::futures or run callbacks on the SDK thread
+// (callbacks must not block: they run on the loop that reads the socket).
+//
+// Reliability: every publish carries an idempotency id (generated when the
+// caller gives none). Up to `window` requests are on the wire at once. When
+// the connection drops, the SDK reconnects with exponential backoff and
+// re-sends, in their original order, every request not yet answered; the
+// journal deduplicates by id, so a publish that was stored just before the
+// drop is acknowledged once (its retry reports status "duplicate" with the
+// original seq, which is still reported to the caller as a success).
+//
+// Thread-safety: every public method may be called from any thread. Publish
+// blocks while `max_queued` requests are outstanding (backpressure), except
+// on the SDK's own thread (from a callback), where it never blocks.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <future>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "agent/protocol/request.h"
+#include "platform/status.h"
+
+namespace edgespool::client {
+
+using protocol::AckMode;
+using protocol::ErrorCode;
+using protocol::HeaderList;
+using protocol::Priority;
+
+struct ProducerOptions {
+  std::string socket_path = "/run/edgespool/edgespool.sock";
+  size_t window = 256;             // requests on the wire awaiting a reply
+  size_t max_queued = 10000;       // outstanding requests before Publish blocks
+  int64_t connect_timeout_ms = 5000;  // Connect(): the first connection
+  int64_t backoff_initial_ms = 50;
+  int64_t backoff_max_ms = 2000;
+  std::string id_prefix;           // generated ids: prefix + counter; empty: random
+};
+
+struct PublishResult {
+  Status status;                   // OK, or why not (the agent's message)
+  std::optional<ErrorCode> code;   // the agent's error code, when it sent one
+  uint64_t seq = 0;
+  bool duplicate = false;          // the id was already stored: seq is the original
+  bool uplink_connected = false;
+  int64_t retry_after_ms = 0;      // busy, rate_limited, journal_full
+  std::string id;                  // the idempotency id the publish carried
+  std::string delivery;            // on_delivered: delivered | dead | expired
+  std::string reason;
+};
+
+struct PublishOptions {
+  std::optional<int64_t> ts_ms;    // default: the agent's time of receipt
+  std::string id;                  // default: generated
+  Priority priority = Priority::kNormal;
+  std::optional<int64_t> ttl_ms;
+  HeaderList headers;
+  AckMode ack = AckMode::kStored;  // kNone: completes once written, seq 0
+  // ack kDelivered: runs (on the SDK thread) when the broker acknowledged the
+  // message, or it went dead/expired; or with status Unavailable when the
+  // connection dropped before that (the agent cannot tell a new connection).
+  std::function<void(const PublishResult&)> on_delivered;
+};
+
+struct QueryInfo {
+  Status status;
+  std::string state;  // pending | sent | dead | expired | unknown
+  uint64_t seq = 0;
+  int64_t ts_ms = 0;
+  std::string topic;
+  uint64_t attempts = 0;
+  std::string reason;
+  int64_t sent_at_ms = 0;
+};
+
+class Producer {
+ public:
+  // Starts the SDK thread and waits for the first connection (up to
+  // connect_timeout_ms): Unavailable if the agent cannot be reached. Later
+  // drops are handled by reconnecting.
+  static Result<std::unique_ptr<Producer>> Connect(ProducerOptions options);
+  // Stops the thread; requests still outstanding fail with Cancelled.
+  ~Producer();
+  Producer(const Producer&) = delete;
+  Producer& operator=(const Producer&) = delete;
+
+  std::future<PublishResult> Publish(std::string topic, std::string payload,
+                                     PublishOptions options = {});
+  void Publish(std::string topic, std::string payload, PublishOptions options,
+               std::function<void(PublishResult)> done);
+  std::future<QueryInfo> Query(uint64_t seq);
+  std::future<QueryInfo> QueryById(std::string id);
+  // The agent's status document (JSON).
+  std::future<Result<std::string>> GetStatus();
+  std::future<Status> Ping();
+
+  // Waits until every request made so far is answered or failed.
+  bool Drain(int64_t timeout_ms);
+  bool connected() const;
+  uint64_t reconnects() const;
+
+  class Impl;
+
+ private:
+  explicit Producer(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace edgespool::client
