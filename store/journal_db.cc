@@ -1,0 +1,788 @@
+#include "store/journal_db.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "platform/disk.h"
+#include "platform/files.h"
+#include "platform/log.h"
+#include "store/schema.h"
+
+namespace edgespool::store {
+namespace {
+
+// Rows deleted per cleanup transaction: ~1-2 ms here (TESTING.md: deleting
+// 1000 rows takes 1.3-2.2 ms), so an append waits at most that long.
+constexpr int64_t kCleanupChunk = 256;
+constexpr int64_t kVacuumPagesPerStep = 256;
+constexpr size_t kRecentDeleted = 65536;
+constexpr int64_t kDiskCheckIntervalNs = 500'000'000;
+// Rough per-row overhead (record header, cell pointer, index entry) for
+// estimating how much to drop to fit a group.
+constexpr uint64_t kRowOverhead = 48;
+
+MessageState StateFromDb(int64_t s) {
+  switch (s) {
+    case kStatePending: return MessageState::kPending;
+    case kStateSent: return MessageState::kSent;
+    case kStateDead: return MessageState::kDead;
+    default: return MessageState::kUnknown;
+  }
+}
+
+uint64_t RowBytes(const Message& m) {
+  uint64_t headers = 0;
+  for (const auto& [k, v] : m.headers) headers += 8 + k.size() + v.size();
+  return m.payload.size() + m.topic.size() + m.msg_id.size() + headers + kRowOverhead;
+}
+
+}  // namespace
+
+JournalDb::JournalDb(const JournalOptions& options, const platform::Clock& clock)
+    : options_(options), clock_(clock) {
+  cap_pages_ = static_cast<int64_t>(options_.max_bytes) / kPageSize;
+  effective_pages_ = cap_pages_;
+  stats_.max_bytes = options_.max_bytes;
+}
+
+JournalDb::~JournalDb() = default;
+
+Result<std::unique_ptr<JournalDb>> JournalDb::Open(const JournalOptions& options,
+                                                   const platform::Clock& clock) {
+  std::unique_ptr<JournalDb> j(new JournalDb(options, clock));
+  const std::string& path = options.path;
+  if (options.max_bytes < 16 * kPageSize) {
+    return Status::InvalidArgument("store.max_bytes must be at least 64 KiB");
+  }
+  bool existed = platform::FileExists(path);
+  Status s = OpenFile(j.get());
+  uint64_t moved = 0;
+  // Busy (another process holds it) and "newer schema" are not corruption:
+  // moving such a file aside would lose a healthy journal.
+  if (!s.ok() && existed && s.code() != Code::kUnavailable &&
+      s.code() != Code::kInvalidArgument) {
+    j->db_.Close();
+    std::string aside = path + ".corrupt-" + std::to_string(clock.WallMs());
+    Status mv = platform::RenameFile(path, aside);
+    if (!mv.ok()) {
+      return Status(s.code(), "cannot open journal " + path + " (" + s.ToString() +
+                                  ") and cannot move it aside (" + mv.ToString() + ")");
+    }
+    // The WAL belongs to the bad file: keep it beside it for a post-mortem;
+    // the shm index is derived data.
+    if (platform::FileExists(path + "-wal")) (void)platform::RenameFile(path + "-wal", aside + "-wal");
+    (void)platform::RemoveFile(path + "-shm");
+    (void)platform::RemoveFile(path + "-journal");
+    ES_LOG_ERROR("journal corrupt or unreadable: moved aside, starting a fresh journal",
+                 {{"path", path}, {"moved_to", aside}, {"reason", s.ToString()}});
+    moved = 1;
+    j = std::unique_ptr<JournalDb>(new JournalDb(options, clock));
+    s = OpenFile(j.get());
+  }
+  if (!s.ok()) {
+    if (s.code() == Code::kIoError || s.code() == Code::kPermissionDenied) {
+      return s.Annotate("cannot create journal " + path + " (is " + platform::DirName(path) +
+                        " writable and on a writable filesystem?)");
+    }
+    return s.Annotate("cannot open journal " + path);
+  }
+  j->stats_.corrupt_files_moved = moved;
+  j->RefreshStats();
+  return j;
+}
+
+Status JournalDb::OpenFile(JournalDb* j) {
+  ES_RETURN_IF_ERROR(
+      j->db_.Open(j->options_.path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE));
+  ES_RETURN_IF_ERROR(ConfigureConnection(j->db_, j->options_));
+  ES_RETURN_IF_ERROR(QuickCheck(j->db_));
+  ES_RETURN_IF_ERROR(MigrateSchema(j->db_));
+  ES_RETURN_IF_ERROR(j->Prepare());
+  ES_RETURN_IF_ERROR(j->LoadState());
+  j->last_disk_check_ns_ = j->clock_.MonotonicNs();
+  j->CheckDiskSpace();
+  return Status::Ok();
+}
+
+Status JournalDb::Prepare() {
+  struct {
+    Stmt* stmt;
+    const char* sql;
+  } const kStatements[] = {
+      {&insert_,
+       "INSERT INTO journal(ts, topic, priority, expires_at, msg_id, headers, payload, "
+       "stored_at) VALUES(?, ?, ?, ?, ?, ?, ?, ?)"},
+      // Covering scan of the pending index: leased rows are skipped without
+      // reading their payloads.
+      {&pending_scan_, "SELECT seq FROM journal WHERE state = 0 ORDER BY priority, ts, seq"},
+      {&row_by_seq_,
+       "SELECT ts, topic, priority, expires_at, msg_id, headers, payload, attempts, reason "
+       "FROM journal WHERE seq = ?"},
+      {&mark_sent_update_,
+       "UPDATE journal SET state = 1, sent_at = ? WHERE seq = ? AND state = 0 "
+       "RETURNING length(payload)"},
+      {&mark_sent_delete_,
+       "DELETE FROM journal WHERE seq = ? AND state = 0 RETURNING length(payload)"},
+      {&mark_dead_,
+       "UPDATE journal SET state = 2, reason = ? WHERE seq = ? AND state = 0 "
+       "RETURNING length(payload)"},
+      {&count_attempt_, "UPDATE journal SET attempts = attempts + 1 WHERE seq = ? AND state = 0"},
+      {&requeue_,
+       "UPDATE journal SET state = 0, attempts = 0, reason = NULL WHERE seq = ? AND state = 2 "
+       "RETURNING length(payload)"},
+      {&query_, "SELECT state, attempts, ts, topic, reason, sent_at FROM journal WHERE seq = ?"},
+      {&query_id_, "SELECT seq FROM journal WHERE msg_id = ? ORDER BY seq DESC LIMIT 1"},
+      {&list_dead_, "SELECT seq FROM journal WHERE state = 2 ORDER BY seq LIMIT ?"},
+      {&oldest_, "SELECT ts FROM journal WHERE state = 0 AND priority = ? ORDER BY ts LIMIT 1"},
+      {&delete_sent_,
+       "DELETE FROM journal WHERE seq IN (SELECT seq FROM journal WHERE state = 1 AND "
+       "sent_at <= ? LIMIT ?) RETURNING seq"},
+      {&delete_expired_,
+       "DELETE FROM journal WHERE seq IN (SELECT seq FROM journal WHERE expires_at <= ? "
+       "LIMIT ?) RETURNING seq, state, length(payload), msg_id"},
+      {&drop_scan_,
+       "SELECT seq, length(payload) + length(topic) + ifnull(length(headers), 0) FROM journal "
+       "WHERE state = 0 AND priority = ? ORDER BY ts, seq"},
+      {&evict_sent_,
+       "DELETE FROM journal WHERE seq IN (SELECT seq FROM journal WHERE state = 1 "
+       "ORDER BY sent_at LIMIT ?) RETURNING seq, length(payload) + length(topic)"},
+      {&delete_seq_,
+       "DELETE FROM journal WHERE seq = ? AND state = 0 RETURNING length(payload)"},
+  };
+  for (const auto& s : kStatements) ES_RETURN_IF_ERROR(db_.Prepare(s.sql, s.stmt));
+  return Status::Ok();
+}
+
+Status JournalDb::LoadState() {
+  Stmt st;
+  ES_RETURN_IF_ERROR(db_.Prepare(
+      "SELECT count(*), ifnull(sum(length(payload)), 0) FROM journal WHERE state = 0", &st));
+  Status s;
+  if (st.Step(&s)) {
+    stats_.pending_count = static_cast<uint64_t>(st.Int(0));
+    stats_.pending_bytes = static_cast<uint64_t>(st.Int(1));
+  }
+  ES_RETURN_IF_ERROR(s);
+  auto dead = db_.QueryInt("SELECT count(*) FROM journal WHERE state = 2");
+  if (!dead.ok()) return dead.status();
+  stats_.dead_count = static_cast<uint64_t>(*dead);
+
+  // Rebuild the dedupe set from the newest rows that carry an id, newest
+  // first, stopping at the window's edge or the count bound.
+  int64_t cutoff = clock_.WallMs() - options_.dedupe_window_ms;
+  ES_RETURN_IF_ERROR(db_.Prepare(
+      "SELECT msg_id, seq, stored_at FROM journal WHERE msg_id IS NOT NULL ORDER BY seq DESC",
+      &st));
+  std::vector<std::pair<std::string, DedupeEntry>> newest_first;
+  while (newest_first.size() < options_.dedupe_max_ids && st.Step(&s)) {
+    if (st.Int(2) < cutoff) break;
+    newest_first.push_back({st.Text(0), {static_cast<uint64_t>(st.Int(1)), st.Int(2)}});
+  }
+  ES_RETURN_IF_ERROR(s);
+  for (auto it = newest_first.rbegin(); it != newest_first.rend(); ++it) {
+    if (dedupe_.emplace(it->first, it->second).second) {
+      dedupe_order_.emplace_back(it->first, it->second.stored_at_ms);
+    }
+  }
+  return Status::Ok();
+}
+
+Status JournalDb::Begin() { return db_.Exec("BEGIN"); }
+
+Status JournalDb::Commit() {
+  Status s = db_.Exec("COMMIT");
+  if (!s.ok()) Rollback();
+  return s;
+}
+
+void JournalDb::Rollback() {
+  if (db_.in_transaction()) (void)db_.Exec("ROLLBACK");
+}
+
+void JournalDb::EvictDedupe(int64_t now_ms) {
+  int64_t cutoff = now_ms - options_.dedupe_window_ms;
+  while (!dedupe_order_.empty() && (dedupe_order_.front().second < cutoff ||
+                                    dedupe_order_.size() > options_.dedupe_max_ids)) {
+    auto it = dedupe_.find(dedupe_order_.front().first);
+    // The id may have been stored again after its first entry aged out.
+    if (it != dedupe_.end() && it->second.stored_at_ms == dedupe_order_.front().second) {
+      dedupe_.erase(it);
+    }
+    dedupe_order_.pop_front();
+  }
+}
+
+void JournalDb::AppendGroup(std::vector<AppendItem>* items) {
+  int64_t now = clock_.WallMs();
+  EvictDedupe(now);
+  if (clock_.MonotonicNs() - last_disk_check_ns_ >= kDiskCheckIntervalNs) CheckDiskSpace();
+
+  uint64_t group_bytes = 0;
+  for (auto& item : *items) group_bytes += RowBytes(item.message);
+
+  Status s;
+  uint64_t dropped = 0, dropped_bytes = 0;
+  uint64_t drop_target = 0;
+  for (int attempt = 0;; ++attempt) {
+    dropped = dropped_bytes = 0;
+    s = InsertGroup(items, drop_target, &dropped, &dropped_bytes);
+    if (s.ok()) break;
+    Rollback();
+    bool full = s.code() == Code::kResourceExhausted;
+    if (full && options_.when_full == WhenFull::kDropOldest && attempt < 4) {
+      drop_target = group_bytes * (2ull << attempt) + (64u << 10);
+      continue;
+    }
+    if (full) s = FullError(s);
+    break;
+  }
+
+  uint64_t stored = 0, duplicates = 0, stored_bytes = 0;
+  int64_t min_ts = 0;
+  for (auto& item : *items) {
+    if (!s.ok()) {
+      // A duplicate of an earlier, committed message keeps its answer; a
+      // duplicate of a group mate shares the group's fate.
+      bool committed_dup = item.outcome.ok() && item.outcome->duplicate &&
+                           dedupe_.count(item.message.msg_id) != 0;
+      if (committed_dup) {
+        ++duplicates;
+      } else {
+        item.stored = false;
+        item.outcome = s;
+      }
+      continue;
+    }
+    if (item.stored) {
+      ++stored;
+      stored_bytes += item.message.payload.size();
+      if (stored == 1 || item.message.ts_ms < min_ts) min_ts = item.message.ts_ms;
+      if (!item.message.msg_id.empty() &&
+          dedupe_.insert_or_assign(item.message.msg_id, DedupeEntry{item.outcome->seq, now})
+              .second) {
+        dedupe_order_.emplace_back(item.message.msg_id, now);
+      }
+    } else if (item.outcome.ok() && item.outcome->duplicate) {
+      ++duplicates;
+    }
+  }
+  if (!s.ok()) {
+    if (s.code() == Code::kResourceExhausted) {
+      stats_.rejected_full_total += items->size() - duplicates;
+    } else {
+      ES_LOG_ERROR("journal commit failed; the whole group is refused",
+                   {{"path", options_.path}, {"messages", std::to_string(items->size())},
+                    {"reason", s.ToString()}});
+    }
+  } else {
+    if (full_logged_) {
+      ES_LOG_INFO("journal accepts appends again", {{"path", options_.path}});
+      full_logged_ = false;
+    }
+    ++stats_.commit_groups_total;
+  }
+  stats_.duplicate_total += duplicates;
+  stats_.appended_total += stored;
+  if (stored) {
+    if (stats_.pending_count == 0 || min_ts < stats_.oldest_pending_ts_ms) {
+      stats_.oldest_pending_ts_ms = min_ts;
+    }
+    stats_.pending_count += stored;
+    stats_.pending_bytes += stored_bytes;
+  }
+  if (dropped) {
+    stats_.pending_count -= dropped;
+    stats_.pending_bytes -= dropped_bytes;
+    stats_.dropped_total += dropped;
+    stats_.dropped_bytes_total += dropped_bytes;
+    oldest_dirty_ = true;
+  }
+}
+
+Status JournalDb::InsertGroup(std::vector<AppendItem>* items, uint64_t drop_target_bytes,
+                              uint64_t* dropped, uint64_t* dropped_bytes) {
+  ES_RETURN_IF_ERROR(Begin());
+  if (drop_target_bytes) ES_RETURN_IF_ERROR(MakeRoom(drop_target_bytes, dropped, dropped_bytes));
+  // ids first stored by this group, for duplicates inside the group itself
+  std::unordered_map<std::string_view, uint64_t> group_ids;
+  int64_t now = clock_.WallMs();
+  for (auto& item : *items) {
+    const Message& m = item.message;
+    item.stored = false;
+    if (!m.msg_id.empty()) {
+      auto known = dedupe_.find(m.msg_id);
+      if (known != dedupe_.end()) {
+        item.outcome = AppendOutcome{known->second.seq, true};
+        continue;
+      }
+      auto mate = group_ids.find(m.msg_id);
+      if (mate != group_ids.end()) {
+        item.outcome = AppendOutcome{mate->second, true};
+        continue;
+      }
+    }
+    std::string headers = EncodeHeaders(m.headers);
+    insert_.Bind(1, m.ts_ms);
+    insert_.BindText(2, m.topic);
+    insert_.Bind(3, static_cast<int64_t>(m.priority));
+    if (m.expires_at_ms) {
+      insert_.Bind(4, *m.expires_at_ms);
+    } else {
+      insert_.BindNull(4);
+    }
+    if (m.msg_id.empty()) {
+      insert_.BindNull(5);
+    } else {
+      insert_.BindText(5, m.msg_id);
+    }
+    if (headers.empty()) {
+      insert_.BindNull(6);
+    } else {
+      insert_.BindBlob(6, headers);
+    }
+    // A zero-length blob must not bind as NULL (payload is NOT NULL).
+    sqlite3_bind_blob(insert_.raw(), 7, m.payload.empty() ? "" : m.payload.data(),
+                      static_cast<int>(m.payload.size()), SQLITE_STATIC);
+    insert_.Bind(8, now);
+    Status s = insert_.Run();
+    insert_.Reset();
+    if (!s.ok()) return s;
+    uint64_t seq = static_cast<uint64_t>(sqlite3_last_insert_rowid(db_.raw()));
+    item.outcome = AppendOutcome{seq, false};
+    item.stored = true;
+    if (!m.msg_id.empty()) group_ids.emplace(m.msg_id, seq);
+  }
+  return Commit();
+}
+
+Status JournalDb::MakeRoom(uint64_t target, uint64_t* dropped, uint64_t* dropped_bytes) {
+  uint64_t freed = 0;
+  Status s;
+  // Sent rows kept only for retention go first, whatever their age: they are
+  // already delivered.
+  while (freed < target) {
+    evict_sent_.Bind(1, kCleanupChunk);
+    int n = 0;
+    while (evict_sent_.Step(&s)) {
+      RememberDeleted(static_cast<uint64_t>(evict_sent_.Int(0)), MessageState::kSent, "");
+      freed += static_cast<uint64_t>(evict_sent_.Int(1)) + kRowOverhead;
+      ++n;
+    }
+    evict_sent_.Reset();
+    ES_RETURN_IF_ERROR(s);
+    if (n == 0) break;
+  }
+  // Then pending rows: lowest priority first, oldest first within it,
+  // never a row the uplink holds a lease on.
+  for (int p = static_cast<int>(Priority::kLow); p >= 0 && freed < target; --p) {
+    std::vector<uint64_t> victims;
+    uint64_t planned = freed;
+    drop_scan_.Bind(1, p);
+    while (planned < target && drop_scan_.Step(&s)) {
+      uint64_t seq = static_cast<uint64_t>(drop_scan_.Int(0));
+      if (leases_.count(seq)) continue;
+      victims.push_back(seq);
+      planned += static_cast<uint64_t>(drop_scan_.Int(1)) + kRowOverhead;
+    }
+    drop_scan_.Reset();
+    ES_RETURN_IF_ERROR(s);
+    for (uint64_t seq : victims) {
+      delete_seq_.Bind(1, static_cast<int64_t>(seq));
+      if (delete_seq_.Step(&s)) {
+        ++*dropped;
+        *dropped_bytes += static_cast<uint64_t>(delete_seq_.Int(0));
+      }
+      delete_seq_.Reset();
+      ES_RETURN_IF_ERROR(s);
+    }
+    freed = planned;
+  }
+  return Status::Ok();
+}
+
+Status JournalDb::FullError(const Status& cause) {
+  CheckDiskSpace();
+  std::string detail =
+      disk_note_.empty()
+          ? "journal reached its cap of " + std::to_string(options_.max_bytes) + " bytes"
+          : disk_note_;
+  Status s = Status::ResourceExhausted("journal_full: " + detail + " (" + cause.message() + ")");
+  if (!full_logged_) {
+    ES_LOG_WARN("journal full: refusing appends until space is freed",
+                {{"path", options_.path}, {"reason", s.message()}});
+    full_logged_ = true;
+  }
+  return s;
+}
+
+Result<std::vector<StoredMessage>> JournalDb::FetchPending(const FetchSpec& spec) {
+  std::vector<StoredMessage> out;
+  int64_t now = clock_.WallMs();
+  size_t bytes = 0;
+  Status s;
+  while (out.size() < spec.max_messages && pending_scan_.Step(&s)) {
+    uint64_t seq = static_cast<uint64_t>(pending_scan_.Int(0));
+    if (leases_.count(seq)) continue;
+    row_by_seq_.Bind(1, static_cast<int64_t>(seq));
+    bool take = false;
+    StoredMessage sm;
+    if (row_by_seq_.Step(&s)) {
+      bool expired = !row_by_seq_.IsNull(3) && row_by_seq_.Int(3) <= now;
+      std::string topic = row_by_seq_.Text(1);
+      if (!expired && (spec.topic_filter.empty() || TopicMatches(spec.topic_filter, topic))) {
+        take = true;
+        sm.seq = seq;
+        sm.message.ts_ms = row_by_seq_.Int(0);
+        sm.message.topic = std::move(topic);
+        sm.message.priority = static_cast<Priority>(row_by_seq_.Int(2));
+        if (!row_by_seq_.IsNull(3)) sm.message.expires_at_ms = row_by_seq_.Int(3);
+        sm.message.msg_id = row_by_seq_.Text(4);
+        if (!DecodeHeaders(row_by_seq_.Blob(5), &sm.message.headers)) {
+          s = Status::Corruption("bad headers blob in row " + std::to_string(seq));
+        }
+        sm.message.payload = row_by_seq_.Blob(6);
+        sm.attempts = static_cast<uint32_t>(row_by_seq_.Int(7));
+      }
+    }
+    row_by_seq_.Reset();
+    if (!s.ok()) break;
+    if (!take) continue;
+    if (!out.empty() && bytes + sm.message.payload.size() > spec.max_bytes) break;
+    bytes += sm.message.payload.size();
+    out.push_back(std::move(sm));
+  }
+  pending_scan_.Reset();
+  if (!s.ok()) return s;
+  for (const auto& m : out) leases_.insert(m.seq);
+  return out;
+}
+
+Status JournalDb::MarkSent(const std::vector<uint64_t>& seqs) {
+  for (uint64_t seq : seqs) leases_.erase(seq);
+  bool keep = options_.sent_retention_ms > 0;
+  Stmt& st = keep ? mark_sent_update_ : mark_sent_delete_;
+  int64_t now = clock_.WallMs();
+  uint64_t n = 0, bytes = 0;
+  std::vector<uint64_t> deleted;
+  ES_RETURN_IF_ERROR(Begin());
+  Status s;
+  for (uint64_t seq : seqs) {
+    if (keep) {
+      st.Bind(1, now);
+      st.Bind(2, static_cast<int64_t>(seq));
+    } else {
+      st.Bind(1, static_cast<int64_t>(seq));
+    }
+    if (st.Step(&s)) {
+      ++n;
+      bytes += static_cast<uint64_t>(st.Int(0));
+      if (!keep) deleted.push_back(seq);
+      while (st.Step(&s)) {
+      }
+    }
+    st.Reset();
+    if (!s.ok()) break;
+  }
+  if (s.ok()) s = Commit();
+  if (!s.ok()) {
+    Rollback();
+    return s.Annotate("mark sent");
+  }
+  for (uint64_t seq : deleted) RememberDeleted(seq, MessageState::kSent, "");
+  stats_.pending_count -= n;
+  stats_.pending_bytes -= bytes;
+  stats_.sent_total += n;
+  if (n) oldest_dirty_ = true;
+  return Status::Ok();
+}
+
+Status JournalDb::MarkDead(const std::vector<std::pair<uint64_t, std::string>>& seqs_and_reasons) {
+  uint64_t n = 0, bytes = 0;
+  ES_RETURN_IF_ERROR(Begin());
+  Status s;
+  for (const auto& [seq, reason] : seqs_and_reasons) {
+    leases_.erase(seq);
+    mark_dead_.BindText(1, reason);
+    mark_dead_.Bind(2, static_cast<int64_t>(seq));
+    if (mark_dead_.Step(&s)) {
+      ++n;
+      bytes += static_cast<uint64_t>(mark_dead_.Int(0));
+      while (mark_dead_.Step(&s)) {
+      }
+    }
+    mark_dead_.Reset();
+    if (!s.ok()) break;
+  }
+  if (s.ok()) s = Commit();
+  if (!s.ok()) {
+    Rollback();
+    return s.Annotate("mark dead");
+  }
+  stats_.pending_count -= n;
+  stats_.pending_bytes -= bytes;
+  stats_.dead_count += n;
+  stats_.dead_total += n;
+  if (n) oldest_dirty_ = true;
+  return Status::Ok();
+}
+
+Status JournalDb::Release(const std::vector<uint64_t>& seqs, bool count_attempt) {
+  for (uint64_t seq : seqs) leases_.erase(seq);
+  if (!count_attempt || seqs.empty()) return Status::Ok();
+  ES_RETURN_IF_ERROR(Begin());
+  Status s;
+  for (uint64_t seq : seqs) {
+    count_attempt_.Bind(1, static_cast<int64_t>(seq));
+    s = count_attempt_.Run();
+    count_attempt_.Reset();
+    if (!s.ok()) break;
+  }
+  if (s.ok()) s = Commit();
+  if (!s.ok()) Rollback();
+  return s.ok() ? s : s.Annotate("release");
+}
+
+Status JournalDb::Requeue(const std::vector<uint64_t>& seqs) {
+  uint64_t n = 0, bytes = 0;
+  ES_RETURN_IF_ERROR(Begin());
+  Status s;
+  for (uint64_t seq : seqs) {
+    requeue_.Bind(1, static_cast<int64_t>(seq));
+    if (requeue_.Step(&s)) {
+      ++n;
+      bytes += static_cast<uint64_t>(requeue_.Int(0));
+      while (requeue_.Step(&s)) {
+      }
+    }
+    requeue_.Reset();
+    if (!s.ok()) break;
+  }
+  if (s.ok()) s = Commit();
+  if (!s.ok()) {
+    Rollback();
+    return s.Annotate("requeue");
+  }
+  stats_.dead_count -= n;
+  stats_.pending_count += n;
+  stats_.pending_bytes += bytes;
+  if (n) oldest_dirty_ = true;
+  return Status::Ok();
+}
+
+Result<QueryResult> JournalDb::QueryRow(uint64_t seq, bool* found) {
+  QueryResult r;
+  r.seq = seq;
+  Status s;
+  query_.Bind(1, static_cast<int64_t>(seq));
+  *found = query_.Step(&s);
+  if (*found) {
+    r.state = StateFromDb(query_.Int(0));
+    r.attempts = static_cast<uint32_t>(query_.Int(1));
+    r.ts_ms = query_.Int(2);
+    r.topic = query_.Text(3);
+    r.reason = query_.Text(4);
+    r.sent_at_ms = query_.IsNull(5) ? 0 : query_.Int(5);
+  }
+  query_.Reset();
+  if (!s.ok()) return s;
+  return r;
+}
+
+Result<QueryResult> JournalDb::Query(uint64_t seq) {
+  bool found = false;
+  auto r = QueryRow(seq, &found);
+  if (!r.ok() || found) return r;
+  auto it = recent_deleted_.find(seq);
+  if (it != recent_deleted_.end()) r->state = it->second;
+  return r;
+}
+
+Result<QueryResult> JournalDb::QueryById(const std::string& msg_id) {
+  Status s;
+  query_id_.BindText(1, msg_id);
+  std::optional<uint64_t> seq;
+  if (query_id_.Step(&s)) seq = static_cast<uint64_t>(query_id_.Int(0));
+  query_id_.Reset();
+  if (!s.ok()) return s;
+  if (!seq) {
+    auto known = dedupe_.find(msg_id);
+    if (known != dedupe_.end()) seq = known->second.seq;
+    auto expired = recent_expired_ids_.find(msg_id);
+    if (!seq && expired != recent_expired_ids_.end()) seq = expired->second;
+  }
+  if (!seq) return QueryResult{};
+  return Query(*seq);
+}
+
+Result<std::vector<DeadLetter>> JournalDb::ListDead(size_t limit) {
+  std::vector<uint64_t> seqs;
+  Status s;
+  list_dead_.Bind(1, static_cast<int64_t>(limit));
+  while (list_dead_.Step(&s)) seqs.push_back(static_cast<uint64_t>(list_dead_.Int(0)));
+  list_dead_.Reset();
+  if (!s.ok()) return s;
+  std::vector<DeadLetter> out;
+  for (uint64_t seq : seqs) {
+    row_by_seq_.Bind(1, static_cast<int64_t>(seq));
+    if (row_by_seq_.Step(&s)) {
+      DeadLetter d;
+      d.stored.seq = seq;
+      d.stored.message.ts_ms = row_by_seq_.Int(0);
+      d.stored.message.topic = row_by_seq_.Text(1);
+      d.stored.message.priority = static_cast<Priority>(row_by_seq_.Int(2));
+      if (!row_by_seq_.IsNull(3)) d.stored.message.expires_at_ms = row_by_seq_.Int(3);
+      d.stored.message.msg_id = row_by_seq_.Text(4);
+      (void)DecodeHeaders(row_by_seq_.Blob(5), &d.stored.message.headers);
+      d.stored.message.payload = row_by_seq_.Blob(6);
+      d.stored.attempts = static_cast<uint32_t>(row_by_seq_.Int(7));
+      d.reason = row_by_seq_.Text(8);
+      out.push_back(std::move(d));
+    }
+    row_by_seq_.Reset();
+    if (!s.ok()) return s;
+  }
+  return out;
+}
+
+void JournalDb::RememberDeleted(uint64_t seq, MessageState state, const std::string& msg_id) {
+  if (recent_deleted_.insert_or_assign(seq, state).second) recent_order_.push_back(seq);
+  while (recent_order_.size() > kRecentDeleted) {
+    recent_deleted_.erase(recent_order_.front());
+    recent_order_.pop_front();
+  }
+  if (state == MessageState::kExpired && !msg_id.empty()) {
+    if (recent_expired_ids_.insert_or_assign(msg_id, seq).second) {
+      recent_ids_order_.push_back(msg_id);
+    }
+    while (recent_ids_order_.size() > kRecentDeleted) {
+      recent_expired_ids_.erase(recent_ids_order_.front());
+      recent_ids_order_.pop_front();
+    }
+  }
+}
+
+Result<bool> JournalDb::CleanupStep() {
+  int64_t now = clock_.WallMs();
+  struct Expired {
+    uint64_t seq;
+    int64_t state;
+    uint64_t bytes;
+    std::string msg_id;
+  };
+  std::vector<uint64_t> sent;
+  std::vector<Expired> expired;
+  ES_RETURN_IF_ERROR(Begin());
+  Status s;
+  delete_sent_.Bind(1, now - options_.sent_retention_ms);
+  delete_sent_.Bind(2, kCleanupChunk);
+  while (delete_sent_.Step(&s)) sent.push_back(static_cast<uint64_t>(delete_sent_.Int(0)));
+  delete_sent_.Reset();
+  if (s.ok()) {
+    delete_expired_.Bind(1, now);
+    delete_expired_.Bind(2, kCleanupChunk);
+    while (delete_expired_.Step(&s)) {
+      expired.push_back({static_cast<uint64_t>(delete_expired_.Int(0)), delete_expired_.Int(1),
+                         static_cast<uint64_t>(delete_expired_.Int(2)), delete_expired_.Text(3)});
+    }
+    delete_expired_.Reset();
+  }
+  if (s.ok()) s = Commit();
+  if (!s.ok()) {
+    Rollback();
+    return s.Annotate("cleanup");
+  }
+  for (uint64_t seq : sent) RememberDeleted(seq, MessageState::kSent, "");
+  for (const auto& e : expired) {
+    leases_.erase(e.seq);
+    RememberDeleted(e.seq, MessageState::kExpired, e.msg_id);
+    if (e.state == kStatePending) {
+      --stats_.pending_count;
+      stats_.pending_bytes -= e.bytes;
+      oldest_dirty_ = true;
+    } else if (e.state == kStateDead) {
+      --stats_.dead_count;
+    }
+  }
+  stats_.expired_total += expired.size();
+  if (static_cast<int64_t>(sent.size()) == kCleanupChunk ||
+      static_cast<int64_t>(expired.size()) == kCleanupChunk) {
+    return true;
+  }
+  // Rows are gone; hand their pages back to the filesystem a bounded step at
+  // a time, then truncate the WAL so the pair shrinks on disk.
+  auto free_pages = db_.QueryInt("PRAGMA freelist_count");
+  if (!free_pages.ok()) return free_pages.status();
+  if (*free_pages > 0) {
+    std::string vacuum = "PRAGMA incremental_vacuum(" + std::to_string(kVacuumPagesPerStep) + ")";
+    ES_RETURN_IF_ERROR(db_.Exec(vacuum.c_str()).Annotate("incremental vacuum"));
+    if (*free_pages > kVacuumPagesPerStep) return true;
+  }
+  ES_RETURN_IF_ERROR(db_.Exec("PRAGMA wal_checkpoint(TRUNCATE)").Annotate("checkpoint"));
+  CheckDiskSpace();
+  return false;
+}
+
+void JournalDb::CheckDiskSpace() {
+  last_disk_check_ns_ = clock_.MonotonicNs();
+  auto free_bytes = platform::FreeDiskBytes(platform::DirName(options_.path));
+  auto pages = db_.QueryInt("PRAGMA page_count");
+  if (!free_bytes.ok() || !pages.ok()) return;
+  WalBudget wal = WalBudgetFor(options_.max_bytes);
+  auto wal_size = platform::FileSizeBytes(options_.path + "-wal");
+  // The WAL already on disk is part of its own reserve.
+  int64_t have = static_cast<int64_t>(*free_bytes) +
+                 (wal_size.ok() ? static_cast<int64_t>(*wal_size) : 0);
+  int64_t headroom = std::max<int64_t>(0, have - wal.reserve_bytes);
+  int64_t allowed = std::min(cap_pages_, *pages + headroom / kPageSize);
+  if (allowed == effective_pages_) return;
+  std::string pragma = "PRAGMA max_page_count = " + std::to_string(allowed);
+  if (!db_.Exec(pragma.c_str()).ok()) return;
+  bool lowered = allowed < cap_pages_;
+  if (lowered) {
+    disk_note_ = "disk nearly full: " + std::to_string(*free_bytes) + " bytes free on " +
+                 platform::DirName(options_.path) + ", journal limited to " +
+                 std::to_string(allowed * kPageSize) + " bytes to keep " +
+                 std::to_string(wal.reserve_bytes) + " bytes free for the WAL";
+    if (allowed < effective_pages_ || effective_pages_ == cap_pages_) {
+      ES_LOG_WARN("journal cap lowered: disk nearly full",
+                  {{"path", options_.path}, {"detail", disk_note_}});
+    }
+  } else {
+    disk_note_.clear();
+    ES_LOG_INFO("journal cap restored: disk has room again", {{"path", options_.path}});
+  }
+  effective_pages_ = allowed;
+}
+
+const JournalStats& JournalDb::RefreshStats() {
+  auto pages = db_.QueryInt("PRAGMA page_count");
+  auto free_pages = db_.QueryInt("PRAGMA freelist_count");
+  if (pages.ok() && free_pages.ok()) {
+    stats_.file_bytes = static_cast<uint64_t>(*pages) * kPageSize;
+    int64_t cap = std::max<int64_t>(1, effective_pages_);
+    stats_.fill_ratio =
+        std::min(1.0, static_cast<double>(*pages - *free_pages) / static_cast<double>(cap));
+  }
+  stats_.inflight_count = leases_.size();
+  if (stats_.pending_count == 0) {
+    stats_.oldest_pending_ts_ms = 0;
+    oldest_dirty_ = false;
+  } else if (oldest_dirty_) {
+    int64_t oldest = 0;
+    bool any = false;
+    for (int p = 0; p <= 2; ++p) {
+      Status s;
+      oldest_.Bind(1, p);
+      if (oldest_.Step(&s) && (!any || oldest_.Int(0) < oldest)) {
+        oldest = oldest_.Int(0);
+        any = true;
+      }
+      oldest_.Reset();
+    }
+    stats_.oldest_pending_ts_ms = oldest;
+    oldest_dirty_ = false;
+  }
+  return stats_;
+}
+
+}  // namespace edgespool::store

@@ -1,0 +1,116 @@
+// JournalDb: the journal's SQL, run synchronously on the store thread.
+//
+// Journal (journal.cc) is the asynchronous door; this class does the work:
+// group commits, leases, cleanup, the cap, and the counters behind
+// JournalStats. Keeping it synchronous makes every rule testable in one
+// place and keeps threads out of the SQL.
+//
+// Thread-safety: none; one thread at a time (opened on the loop thread by
+// Journal::Open, then used only by the store thread).
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "platform/clock.h"
+#include "store/journal.h"
+#include "store/sqlite.h"
+
+namespace edgespool::store {
+
+// One append of a commit group, and what became of it.
+struct AppendItem {
+  Message message;
+  Result<AppendOutcome> outcome = Status::Internal("not committed");
+  bool stored = false;  // a new row (not a duplicate), in the committed group
+};
+
+class JournalDb {
+ public:
+  // Opens (moving a corrupt file aside) and configures; see Journal::Open.
+  static Result<std::unique_ptr<JournalDb>> Open(const JournalOptions& options,
+                                                 const platform::Clock& clock);
+  ~JournalDb();
+
+  // Commits the group in one transaction. Every item gets an outcome; on a
+  // failed commit every non-duplicate item gets the same error.
+  void AppendGroup(std::vector<AppendItem>* items);
+
+  Result<std::vector<StoredMessage>> FetchPending(const FetchSpec& spec);
+  Status MarkSent(const std::vector<uint64_t>& seqs);
+  Status MarkDead(const std::vector<std::pair<uint64_t, std::string>>& seqs_and_reasons);
+  Status Release(const std::vector<uint64_t>& seqs, bool count_attempt);
+  void ReleaseAll() { leases_.clear(); }
+  Result<QueryResult> Query(uint64_t seq);
+  Result<QueryResult> QueryById(const std::string& msg_id);
+  Result<std::vector<DeadLetter>> ListDead(size_t limit);
+  Status Requeue(const std::vector<uint64_t>& seqs);
+
+  // One bounded chunk of retention/expiry/vacuum (a few ms at most). Returns
+  // true when more work remains; the caller interleaves appends between steps.
+  Result<bool> CleanupStep();
+  // Re-reads free disk space and lowers/restores the effective page cap.
+  void CheckDiskSpace();
+
+  // Counters are kept incrementally; this refreshes the cheap derived fields
+  // (file size, fill ratio, oldest pending ts) and returns the snapshot.
+  const JournalStats& RefreshStats();
+  const JournalStats& stats() const { return stats_; }
+  size_t lease_count() const { return leases_.size(); }
+  Db& db() { return db_; }
+
+ private:
+  JournalDb(const JournalOptions& options, const platform::Clock& clock);
+  static Status OpenFile(JournalDb* j);
+  Status Prepare();
+  Status LoadState();
+  Status InsertGroup(std::vector<AppendItem>* items, uint64_t drop_target_bytes,
+                     uint64_t* dropped, uint64_t* dropped_bytes);
+  Status MakeRoom(uint64_t target_bytes, uint64_t* dropped, uint64_t* dropped_bytes);
+  Status FullError(const Status& cause);
+  Status Begin();
+  Status Commit();
+  void Rollback();
+  void RememberDeleted(uint64_t seq, MessageState state, const std::string& msg_id);
+  void EvictDedupe(int64_t now_ms);
+  Result<QueryResult> QueryRow(uint64_t seq, bool* found);
+
+  JournalOptions options_;
+  const platform::Clock& clock_;
+  Db db_;
+  JournalStats stats_;
+  bool oldest_dirty_ = true;
+  int64_t cap_pages_ = 0;        // from max_bytes
+  int64_t effective_pages_ = 0;  // lowered when the disk is short of space
+  int64_t last_disk_check_ns_ = 0;
+  std::string disk_note_;        // why the cap is lowered, for error messages
+  bool full_logged_ = false;     // one warning per episode of journal_full
+
+  std::unordered_set<uint64_t> leases_;
+
+  // msg_id -> (seq, stored_at), plus arrival order for eviction by window/count.
+  struct DedupeEntry {
+    uint64_t seq;
+    int64_t stored_at_ms;
+  };
+  std::unordered_map<std::string, DedupeEntry> dedupe_;
+  std::deque<std::pair<std::string, int64_t>> dedupe_order_;
+
+  // Recently deleted rows, so Query can say "expired" or "sent" instead of
+  // "unknown" (bounded: kRecentDeleted entries).
+  std::unordered_map<uint64_t, MessageState> recent_deleted_;
+  std::deque<uint64_t> recent_order_;
+  std::unordered_map<std::string, uint64_t> recent_expired_ids_;
+  std::deque<std::string> recent_ids_order_;
+
+  Stmt insert_, pending_scan_, row_by_seq_, mark_sent_update_, mark_sent_delete_, mark_dead_,
+      count_attempt_, requeue_, query_, query_id_, list_dead_, oldest_, delete_sent_,
+      delete_expired_, drop_scan_, evict_sent_, delete_seq_;
+};
+
+}  // namespace edgespool::store

@@ -1,0 +1,231 @@
+// The journal file format.
+//
+// One SQLite database (default "journal.db") in WAL mode, page size 4096,
+// auto_vacuum = INCREMENTAL, PRAGMA user_version = schema version (1).
+//
+// ROW FORMAT: table `journal`, one row a message.
+//
+//   seq         INTEGER PRIMARY KEY AUTOINCREMENT  arrival order
+//   ts          INTEGER NOT NULL   producer's timestamp, ms since epoch
+//   topic       TEXT NOT NULL      local topic
+//   priority    INTEGER NOT NULL   0 high, 1 normal, 2 low
+//   expires_at  INTEGER            ms since epoch, NULL: never
+//   msg_id      TEXT               producer's idempotency key, NULL: none
+//   headers     BLOB               NULL or: u32 count, then per pair
+//                                  u32 klen, key, u32 vlen, value (big-endian)
+//   payload     BLOB NOT NULL
+//   state       INTEGER NOT NULL   0 pending, 1 sent, 2 dead
+//   attempts    INTEGER NOT NULL   failed upload attempts (Release counted)
+//   sent_at     INTEGER            ms since epoch when marked sent
+//   reason      TEXT               why a dead letter died
+//   stored_at   INTEGER NOT NULL   ms since epoch when appended (dedupe window)
+//
+// Indexes, all partial so each costs only the rows it serves:
+//   journal_pending(priority, ts, seq) WHERE state = 0   upload order
+//   journal_sent(sent_at) WHERE state = 1               retention
+//   journal_dead(seq) WHERE state = 2                   ListDead
+//   journal_expiry(expires_at) WHERE expires_at NOT NULL
+//   journal_msg_id(msg_id) WHERE msg_id NOT NULL        QueryById
+// Queries spell `state = 0` literally: SQLite uses a partial index only when
+// the WHERE clause implies the index's, which a bound parameter never does.
+//
+// INVARIANTS
+//   1. seq strictly increases and is never reused, even after every row was
+//      deleted: AUTOINCREMENT keeps the high-water mark in sqlite_sequence,
+//      updated in the same transaction as the insert. (A plain rowid would
+//      hand out max(seq)+1 again after the newest rows were deleted, and a
+//      consumer that de-duplicates by seq would drop a new message.)
+//   2. Upload order is (priority, ts, seq); rows with equal ts keep arrival
+//      order because seq breaks the tie.
+//   3. Only the store thread writes, over one connection; leases (rows handed
+//      to the uplink and not yet resolved) live in memory only. After a crash
+//      every leased row is pending again: at-least-once, never lost.
+//   4. The database file never exceeds max_bytes: PRAGMA max_page_count is
+//      set on every connection (it does not persist in the file).
+//
+// DURABILITY: WHICH WRITES MUST BE DURABLE BEFORE WHICH ACKS
+//   - An append is acknowledged to its producer only after the COMMIT of its
+//     whole group returned SQLITE_OK: with synchronous=FULL the WAL was
+//     fsynced (survives power loss); with synchronous=NORMAL it reached the
+//     OS (survives a process crash; a power cut may lose the last groups).
+//     A group whose COMMIT fails fails as a whole: no producer gets an ack
+//     for a row that might not be durable. (The row may still appear after a
+//     restart if the WAL frames reached disk before fsync failed: that is a
+//     "recovered" message, allowed; a lost ack is not.)
+//   - MarkSent runs only after the broker's PUBACK, and needs no durability
+//     of its own: if it is lost in a crash the row is uploaded again, a
+//     duplicate the broker side tolerates; never a loss.
+//   - The msg_id dedupe set is memory, rebuilt at open from rows still in the
+//     file (stored_at within the window). An id whose row was already deleted
+//     (sent, retention 0) is forgotten by a restart: a producer retry then
+//     stores a second copy. Duplicates over losses, again.
+//
+// THE CAP AND THE FULL DISK
+//   Measured on Debian's SQLite: when the filesystem is 100% full, a WAL
+//   database can no longer DELETE (secure_delete is compiled on, so freeing a
+//   page rewrites it) nor checkpoint, and the journal deadlocks: it cannot
+//   make room because making room needs room. So:
+//   - secure_delete = OFF on every connection. Zeroing freed pages protects
+//     nothing here (the file's permissions guard the payloads, and deleted
+//     telemetry is not secret), doubles the write cost of every delete, and
+//     needs WAL space exactly when space is short.
+//   - max_page_count = max_bytes / page_size bounds the main file; the WAL
+//     beside it is bounded by wal_autocheckpoint and journal_size_limit
+//     (WalBudgetFor). Free disk space is checked at open and periodically;
+//     when the filesystem cannot hold the cap plus that WAL reserve, the
+//     effective max_page_count is lowered so SQLite says SQLITE_FULL while a
+//     reserve is still free, and cleanup and checkpoints keep working.
+#include "store/schema.h"
+
+#include <algorithm>
+
+namespace edgespool::store {
+namespace {
+
+// Migration i brings user_version i to i + 1. Append, never edit.
+const char* const kMigrations[] = {
+    // 0 -> 1: the initial schema.
+    "CREATE TABLE journal("
+    "  seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  ts INTEGER NOT NULL,"
+    "  topic TEXT NOT NULL,"
+    "  priority INTEGER NOT NULL,"
+    "  expires_at INTEGER,"
+    "  msg_id TEXT,"
+    "  headers BLOB,"
+    "  payload BLOB NOT NULL,"
+    "  state INTEGER NOT NULL DEFAULT 0,"
+    "  attempts INTEGER NOT NULL DEFAULT 0,"
+    "  sent_at INTEGER,"
+    "  reason TEXT,"
+    "  stored_at INTEGER NOT NULL);"
+    "CREATE INDEX journal_pending ON journal(priority, ts, seq) WHERE state = 0;"
+    "CREATE INDEX journal_sent ON journal(sent_at) WHERE state = 1;"
+    "CREATE INDEX journal_dead ON journal(seq) WHERE state = 2;"
+    "CREATE INDEX journal_expiry ON journal(expires_at) WHERE expires_at IS NOT NULL;"
+    "CREATE INDEX journal_msg_id ON journal(msg_id) WHERE msg_id IS NOT NULL;",
+};
+static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == kSchemaVersion,
+              "one migration per schema version");
+
+void PutU32(std::string* out, uint32_t v) {
+  char b[4] = {static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8),
+               static_cast<char>(v)};
+  out->append(b, 4);
+}
+
+bool GetU32(std::string_view* in, uint32_t* v) {
+  if (in->size() < 4) return false;
+  const auto* p = reinterpret_cast<const unsigned char*>(in->data());
+  *v = (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | p[3];
+  in->remove_prefix(4);
+  return true;
+}
+
+bool GetString(std::string_view* in, std::string* out) {
+  uint32_t n;
+  if (!GetU32(in, &n) || in->size() < n) return false;
+  out->assign(in->data(), n);
+  in->remove_prefix(n);
+  return true;
+}
+
+}  // namespace
+
+WalBudget WalBudgetFor(uint64_t max_bytes) {
+  int64_t cap_pages = static_cast<int64_t>(max_bytes) / kPageSize;
+  WalBudget b;
+  // SQLite's default of 1000 pages (4 MiB) is right for large journals; a
+  // small cap gets a proportionally small WAL so the pair stays near the cap.
+  b.autocheckpoint_pages = std::clamp<int64_t>(cap_pages / 8, 32, 1000);
+  // The WAL holds one checkpoint interval plus the group that crossed it
+  // (a 2048-message group of 200-byte rows is ~150 pages): budget twice the
+  // interval, and truncate back to that after a checkpoint.
+  b.size_limit_bytes = 2 * b.autocheckpoint_pages * (kPageSize + 24);
+  b.reserve_bytes = b.size_limit_bytes + (512 << 10);
+  return b;
+}
+
+Status ConfigureConnection(Db& db, const JournalOptions& options) {
+  // A second process on the same file is an operator error; say so quickly
+  // rather than wait.
+  ES_RETURN_IF_ERROR(SqliteStatus(sqlite3_busy_timeout(db.raw(), 1000), db.raw(), "busy_timeout"));
+  // page_size and auto_vacuum only take effect before the first table exists;
+  // on an existing file they are no-ops.
+  ES_RETURN_IF_ERROR(db.Exec("PRAGMA page_size = 4096; PRAGMA auto_vacuum = INCREMENTAL;"));
+  auto mode = db.QueryText("PRAGMA journal_mode = WAL");
+  if (!mode.ok()) return mode.status();
+  if (*mode != "wal") return Status::IoError("cannot switch journal to WAL mode (got " + *mode + ")");
+  ES_RETURN_IF_ERROR(db.Exec(options.durability == Durability::kFull
+                                 ? "PRAGMA synchronous = FULL"
+                                 : "PRAGMA synchronous = NORMAL"));
+  ES_RETURN_IF_ERROR(db.Exec("PRAGMA secure_delete = OFF"));  // why: see "THE CAP" above
+  WalBudget wal = WalBudgetFor(options.max_bytes);
+  std::string pragmas =
+      "PRAGMA max_page_count = " + std::to_string(options.max_bytes / kPageSize) + ";" +
+      "PRAGMA wal_autocheckpoint = " + std::to_string(wal.autocheckpoint_pages) + ";" +
+      "PRAGMA journal_size_limit = " + std::to_string(wal.size_limit_bytes) + ";" +
+      // Temp b-trees (ORDER BY without an index) stay in memory, never in /tmp.
+      "PRAGMA temp_store = MEMORY;"
+      "PRAGMA cache_size = -8192;";  // 8 MiB: the pending index's hot pages
+  return db.Exec(pragmas.c_str());
+}
+
+Status QuickCheck(Db& db) {
+  auto r = db.QueryText("PRAGMA quick_check(1)");
+  if (!r.ok()) return r.status();
+  if (*r != "ok") return Status::Corruption("quick_check: " + *r);
+  return Status::Ok();
+}
+
+Status MigrateSchema(Db& db) {
+  auto version = db.QueryInt("PRAGMA user_version");
+  if (!version.ok()) return version.status();
+  if (*version > kSchemaVersion) {
+    return Status::InvalidArgument("journal " + db.path() + " has schema version " +
+                                   std::to_string(*version) + ", newer than this agent's " +
+                                   std::to_string(kSchemaVersion) + "; refusing to modify it");
+  }
+  for (int64_t v = *version; v < kSchemaVersion; ++v) {
+    ES_RETURN_IF_ERROR(db.Exec("BEGIN IMMEDIATE"));
+    Status s = db.Exec(kMigrations[v]);
+    if (s.ok()) {
+      std::string stamp = "PRAGMA user_version = " + std::to_string(v + 1);
+      s = db.Exec(stamp.c_str());
+    }
+    if (s.ok()) s = db.Exec("COMMIT");
+    if (!s.ok()) {
+      (void)db.Exec("ROLLBACK");
+      return s.Annotate("schema migration " + std::to_string(v) + " -> " + std::to_string(v + 1));
+    }
+  }
+  return Status::Ok();
+}
+
+std::string EncodeHeaders(const Headers& headers) {
+  std::string out;
+  if (headers.empty()) return out;
+  PutU32(&out, static_cast<uint32_t>(headers.size()));
+  for (const auto& [k, v] : headers) {
+    PutU32(&out, static_cast<uint32_t>(k.size()));
+    out += k;
+    PutU32(&out, static_cast<uint32_t>(v.size()));
+    out += v;
+  }
+  return out;
+}
+
+bool DecodeHeaders(std::string_view blob, Headers* out) {
+  out->clear();
+  if (blob.empty()) return true;
+  uint32_t n;
+  if (!GetU32(&blob, &n)) return false;
+  for (uint32_t i = 0; i < n; ++i) {
+    std::string k, v;
+    if (!GetString(&blob, &k) || !GetString(&blob, &v)) return false;
+    out->emplace_back(std::move(k), std::move(v));
+  }
+  return blob.empty();
+}
+
+}  // namespace edgespool::store

@@ -1,0 +1,49 @@
+// The journal's on-disk format: DDL, migrations and per-connection pragmas.
+// The format itself, its invariants and the durability rules are documented
+// at the top of schema.cc.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "platform/status.h"
+#include "store/journal.h"
+#include "store/sqlite.h"
+
+namespace edgespool::store {
+
+// PRAGMA user_version of the newest schema this code writes.
+inline constexpr int64_t kSchemaVersion = 1;
+inline constexpr int64_t kPageSize = 4096;
+
+// States as persisted in journal.state.
+inline constexpr int kStatePending = 0;
+inline constexpr int kStateSent = 1;
+inline constexpr int kStateDead = 2;
+
+// Space the WAL may take beside the capped database file, derived from the
+// cap (see "The cap" in schema.cc).
+struct WalBudget {
+  int64_t autocheckpoint_pages;
+  int64_t size_limit_bytes;  // PRAGMA journal_size_limit
+  int64_t reserve_bytes;     // free disk kept clear for WAL + checkpoint
+};
+WalBudget WalBudgetFor(uint64_t max_bytes);
+
+// Per-connection pragmas (none of these persist in the file): synchronous,
+// secure_delete, max_page_count, WAL budget, busy timeout. Also sets WAL mode
+// and, on a brand-new file, page_size and auto_vacuum.
+Status ConfigureConnection(Db& db, const JournalOptions& options);
+// PRAGMA quick_check: kCorruption with SQLite's first complaint if not "ok".
+Status QuickCheck(Db& db);
+// Brings the schema to kSchemaVersion (creates it on an empty file). Refuses
+// a file written by a newer schema (kInvalidArgument), never guessing.
+Status MigrateSchema(Db& db);
+
+// headers column: u32 count, then per pair u32 key_len, key, u32 value_len,
+// value; all big-endian. Empty headers are stored as NULL.
+std::string EncodeHeaders(const Headers& headers);
+bool DecodeHeaders(std::string_view blob, Headers* out);
+
+}  // namespace edgespool::store

@@ -1,0 +1,167 @@
+// Helpers for journal tests: a loop plus synchronous wrappers that run the
+// loop until the journal's callback has arrived.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "platform/clock.h"
+#include "platform/loop.h"
+#include "store/journal.h"
+#include "tests/support/test_env.h"
+
+namespace edgespool::store::testutil {
+
+inline Message Msg(std::string topic, int64_t ts, std::string payload,
+                   Priority priority = Priority::kNormal, std::string id = "") {
+  Message m;
+  m.topic = std::move(topic);
+  m.ts_ms = ts;
+  m.payload = std::move(payload);
+  m.priority = priority;
+  m.msg_id = std::move(id);
+  return m;
+}
+
+// Runs the loop until *flag turns true (the journal keeps the loop alive
+// while a callback is outstanding, so Run() returns once all have run).
+inline void RunUntil(platform::Loop& loop, const bool& flag) {
+  while (!flag) {
+    if (!loop.RunOnce() && !flag) {
+      ADD_FAILURE() << "loop ran dry before the callback arrived";
+      return;
+    }
+  }
+}
+
+class Harness {
+ public:
+  explicit Harness(JournalOptions options = {}) : options_(std::move(options)) {
+    auto loop = platform::Loop::Create();
+    EXPECT_TRUE(loop.ok());
+    loop_ = std::move(loop).value();
+    if (options_.path.empty()) options_.path = dir_.File("journal.db");
+  }
+  ~Harness() {
+    journal_.reset();
+    loop_.reset();
+  }
+
+  Status Open() {
+    journal_.reset();
+    auto j = Journal::Open(*loop_, options_);
+    if (!j.ok()) return j.status();
+    journal_ = std::move(j).value();
+    return Status::Ok();
+  }
+  void Close() { journal_.reset(); }
+
+  Result<AppendOutcome> Append(Message m) {
+    bool done = false;
+    Result<AppendOutcome> out = Status::Internal("no callback");
+    journal_->Append(std::move(m), [&](Result<AppendOutcome> r) {
+      out = std::move(r);
+      done = true;
+    });
+    RunUntil(*loop_, done);
+    return out;
+  }
+  // Appends all at once (one or few groups), returns outcomes in order.
+  std::vector<Result<AppendOutcome>> AppendMany(std::vector<Message> msgs) {
+    std::vector<Result<AppendOutcome>> out(msgs.size(), Status::Internal("no callback"));
+    size_t left = msgs.size();
+    bool done = msgs.empty();
+    for (size_t i = 0; i < msgs.size(); ++i) {
+      journal_->Append(std::move(msgs[i]), [&, i](Result<AppendOutcome> r) {
+        out[i] = std::move(r);
+        if (--left == 0) done = true;
+      });
+    }
+    RunUntil(*loop_, done);
+    return out;
+  }
+  Result<std::vector<StoredMessage>> Fetch(FetchSpec spec = {}) {
+    bool done = false;
+    Result<std::vector<StoredMessage>> out = Status::Internal("no callback");
+    journal_->FetchPending(std::move(spec), [&](Result<std::vector<StoredMessage>> r) {
+      out = std::move(r);
+      done = true;
+    });
+    RunUntil(*loop_, done);
+    return out;
+  }
+  template <typename Fn>
+  Status Do(Fn fn) {
+    bool done = false;
+    Status out = Status::Internal("no callback");
+    fn([&](Status s) {
+      out = std::move(s);
+      done = true;
+    });
+    RunUntil(*loop_, done);
+    return out;
+  }
+  Status MarkSent(std::vector<uint64_t> seqs) {
+    return Do([&](Journal::DoneCallback cb) { journal_->MarkSent(seqs, cb); });
+  }
+  Status MarkDead(std::vector<std::pair<uint64_t, std::string>> v) {
+    return Do([&](Journal::DoneCallback cb) { journal_->MarkDead(v, cb); });
+  }
+  Status Release(std::vector<uint64_t> seqs, bool count) {
+    return Do([&](Journal::DoneCallback cb) { journal_->Release(seqs, count, cb); });
+  }
+  Status Requeue(std::vector<uint64_t> seqs) {
+    return Do([&](Journal::DoneCallback cb) { journal_->Requeue(seqs, cb); });
+  }
+  Status Cleanup() {
+    return Do([&](Journal::DoneCallback cb) { journal_->Cleanup(cb); });
+  }
+  Result<QueryResult> Query(uint64_t seq) {
+    bool done = false;
+    Result<QueryResult> out = Status::Internal("no callback");
+    journal_->Query(seq, [&](Result<QueryResult> r) {
+      out = std::move(r);
+      done = true;
+    });
+    RunUntil(*loop_, done);
+    return out;
+  }
+  Result<QueryResult> QueryById(std::string id) {
+    bool done = false;
+    Result<QueryResult> out = Status::Internal("no callback");
+    journal_->QueryById(id, [&](Result<QueryResult> r) {
+      out = std::move(r);
+      done = true;
+    });
+    RunUntil(*loop_, done);
+    return out;
+  }
+  Result<std::vector<DeadLetter>> ListDead(size_t limit = 100) {
+    bool done = false;
+    Result<std::vector<DeadLetter>> out = Status::Internal("no callback");
+    journal_->ListDead(limit, [&](Result<std::vector<DeadLetter>> r) {
+      out = std::move(r);
+      done = true;
+    });
+    RunUntil(*loop_, done);
+    return out;
+  }
+  // A round trip through the store thread, so stats() is fresh.
+  void Sync() { (void)Release({}, false); }
+
+  Journal& j() { return *journal_; }
+  platform::Loop& loop() { return *loop_; }
+  JournalOptions& options() { return options_; }
+  testing::TempDir& dir() { return dir_; }
+
+ private:
+  testing::TempDir dir_;
+  JournalOptions options_;
+  std::unique_ptr<platform::Loop> loop_;
+  std::unique_ptr<Journal> journal_;
+};
+
+}  // namespace edgespool::store::testutil
