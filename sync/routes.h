@@ -1,0 +1,49 @@
+// Routes: which rules apply to a local topic on its way up. The first route
+// whose `match` (an MQTT filter) matches the local topic decides; a final
+// catch-all route always exists.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "store/journal.h"
+
+namespace edgespool::sync {
+
+enum class UploadMode { kMessage, kBatch };
+enum class UploadOrder { kStrict, kLiveFirst };
+
+struct Route {
+  std::string match = "#";
+  std::optional<store::Priority> priority;  // overrides the producer's
+  int64_t ttl_ms = 0;                       // expiry when the producer gave none
+  UploadMode mode = UploadMode::kMessage;
+  UploadOrder order = UploadOrder::kStrict;
+  // {topic}: the local topic; {node}: node id; {1}..{9}: a level of the local topic.
+  std::string upstream_topic = "{topic}";
+};
+
+class RouteTable {
+ public:
+  // Appends a catch-all route with `default_mode` if the last route is not one.
+  RouteTable(std::vector<Route> routes, std::string node, UploadMode default_mode);
+  // Index of the route for topic (always valid).
+  size_t Find(std::string_view topic) const;
+  const Route& route(size_t i) const { return routes_[i]; }
+  size_t size() const { return routes_.size(); }
+  // The topic to publish on upstream.
+  std::string UpstreamTopic(size_t route, std::string_view topic) const;
+
+ private:
+  std::vector<Route> routes_;
+  std::string node_;
+};
+
+// Expands {node}, {topic} and {N} (N-th level, 1-based; empty if absent).
+std::string ExpandTopicTemplate(std::string_view tmpl, std::string_view node,
+                                std::string_view topic);
+
+}  // namespace edgespool::sync

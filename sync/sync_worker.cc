@@ -1,0 +1,359 @@
+#include "sync/sync_worker.h"
+
+#include <algorithm>
+
+#include "platform/log.h"
+
+namespace edgespool::sync {
+
+// One PUBLISH and the journal rows it carries.
+struct SyncWorker::Unit {
+  OutboundPublish publish;
+  std::vector<uint64_t> seqs;
+  std::vector<uint32_t> attempts;  // per seq, as fetched
+  uint64_t payload_bytes = 0;      // raw payload bytes carried
+  bool is_batch = false;
+};
+
+namespace {
+
+std::string ReasonText(const PublishResult& r) {
+  char code[8];
+  std::snprintf(code, sizeof code, "0x%02x", r.reason_code);
+  std::string s = "broker refused (" + std::string(code) + ")";
+  if (!r.reason.empty()) s += ": " + r.reason;
+  return s;
+}
+
+}  // namespace
+
+SyncWorker::SyncWorker(platform::Loop& loop, store::Journal& journal, UplinkPort& uplink,
+                       SyncOptions options, const platform::Clock& clock)
+    : loop_(loop),
+      journal_(journal),
+      uplink_(uplink),
+      options_(std::move(options)),
+      clock_(clock),
+      routes_(options_.routes, options_.node, options_.default_mode),
+      batch_topic_(ExpandTopicTemplate(options_.batch_topic, options_.node, "")),
+      bandwidth_(static_cast<double>(options_.bandwidth_limit),
+                 static_cast<double>(std::max<int64_t>(options_.bandwidth_limit,
+                                                       options_.batch_bytes)),
+                 clock.MonotonicNs()),
+      open_batches_(routes_.size()),
+      pump_timer_(loop),
+      linger_timer_(loop),
+      mark_timer_(loop),
+      alive_(std::make_shared<bool>(true)) {}
+
+SyncWorker::~SyncWorker() {
+  *alive_ = false;
+  journal_.SetCommitListener(nullptr);
+  uplink_.SetListener({});
+}
+
+void SyncWorker::Start() {
+  started_ = true;
+  std::weak_ptr<bool> alive = alive_;
+  journal_.SetCommitListener([this, alive](const std::vector<store::StoredMessage>&) {
+    if (alive.expired()) return;
+    // New rows are durable: if the last read found nothing, read again.
+    if (journal_drained_) {
+      journal_drained_ = false;
+      Pump();
+    }
+  });
+  UplinkPort::Listener l;
+  l.on_connected = [this] {
+    stats_.last_error.clear();
+    journal_drained_ = false;
+    Pump();
+  };
+  l.on_disconnected = [this](const std::string& why) { stats_.last_error = why; };
+  l.on_publish_result = [this](uint64_t token, const PublishResult& r) { OnPublishResult(token, r); };
+  l.on_writable = [this] { Pump(); };
+  uplink_.SetListener(std::move(l));
+  Pump();
+}
+
+void SyncWorker::StopFetching() {
+  fetch_stopped_ = true;
+  FlushOpenBatches();
+}
+
+bool SyncWorker::idle() const {
+  if (!ready_.empty() || !inflight_.empty() || !to_mark_sent_.empty() || marking_ || fetching_) {
+    return false;
+  }
+  for (const auto& b : open_batches_) {
+    if (!b.seqs.empty()) return false;
+  }
+  return true;
+}
+
+void SyncWorker::SchedulePump(int64_t delay_ms) {
+  if (pump_timer_.active()) return;
+  pump_timer_.Start(static_cast<uint64_t>(std::max<int64_t>(delay_ms, 1)), 0, [this] { Pump(); });
+}
+
+// The scheduler: send what is built, then lease more rows if the window still
+// has room. Cheap to call often; every event that may free room calls it.
+void SyncWorker::Pump() {
+  if (!started_) return;
+  SendReady();
+  if (fetching_ || fetch_stopped_ || journal_drained_ || !uplink_.connected()) return;
+  if (!ready_.empty()) return;  // waiting for window or bandwidth, not for rows
+  size_t free = uplink_.window_free();
+  if (free == 0) return;
+  // A batch route turns many rows into one publish: lease enough to fill it.
+  bool any_batch = false;
+  for (size_t i = 0; i < routes_.size(); ++i) {
+    any_batch = any_batch || routes_.route(i).mode == UploadMode::kBatch;
+  }
+  size_t want = any_batch ? options_.batch_messages * std::min<size_t>(free, 4) : free;
+  want = std::min<size_t>(want, options_.fetch_chunk);
+  store::FetchSpec spec;
+  spec.max_messages = want;
+  spec.max_bytes = any_batch ? std::max<size_t>(options_.batch_bytes * 4, 4u << 20) : 4u << 20;
+  fetching_ = true;
+  std::weak_ptr<bool> alive = alive_;
+  journal_.FetchPending(spec, [this, alive](Result<std::vector<store::StoredMessage>> rows) {
+    if (alive.expired()) return;
+    OnFetched(std::move(rows));
+  });
+}
+
+void SyncWorker::OnFetched(Result<std::vector<store::StoredMessage>> rows) {
+  fetching_ = false;
+  if (!rows.ok()) {
+    stats_.last_error = "journal read: " + rows.status().ToString();
+    ES_LOG_ERROR("sync: journal read failed", {{"error", rows.status().ToString()}});
+    SchedulePump(1000);
+    return;
+  }
+  if (rows->empty()) {
+    journal_drained_ = true;
+    FlushOpenBatches();  // nothing more is coming right now: don't wait for linger
+    SendReady();
+    return;
+  }
+  for (auto& row : *rows) Enqueue(std::move(row));
+  // Batches not yet full wait up to linger for more rows.
+  bool open = false;
+  for (const auto& b : open_batches_) open = open || !b.seqs.empty();
+  if (open && !linger_timer_.active()) {
+    linger_timer_.Start(static_cast<uint64_t>(std::max<int64_t>(options_.linger_ms, 0)), 0,
+                        [this] { FlushOpenBatches(); SendReady(); Pump(); });
+  }
+  Pump();
+}
+
+void SyncWorker::Enqueue(store::StoredMessage&& row) {
+  const store::Message& m = row.message;
+  size_t r = routes_.Find(m.topic);
+  const Route& route = routes_.route(r);
+  if (route.mode == UploadMode::kBatch) {
+    OpenBatch& b = open_batches_[r];
+    if (!b.encoder) {
+      b.encoder = std::make_unique<batch::FrameEncoder>(options_.node, batch::Codec::kZstd,
+                                                        options_.compression_level);
+    }
+    b.encoder->Add(row.seq, m.ts_ms, m.topic, m.msg_id, m.headers, m.payload);
+    b.seqs.push_back(row.seq);
+    b.attempts.push_back(row.attempts);
+    b.payload_bytes += m.payload.size();
+    if (b.seqs.size() >= options_.batch_messages || b.encoder->raw_bytes() >= options_.batch_bytes) {
+      FlushBatch(r);
+    }
+    return;
+  }
+  auto unit = std::make_unique<Unit>();
+  unit->publish.topic = routes_.UpstreamTopic(r, m.topic);
+  unit->publish.payload = m.payload;
+  unit->seqs.push_back(row.seq);
+  unit->attempts.push_back(row.attempts);
+  unit->payload_bytes = m.payload.size();
+  if (uplink_.properties_supported()) {
+    auto& props = unit->publish.user_properties;
+    props.reserve(4 + m.headers.size());
+    props.emplace_back("es-ts", std::to_string(m.ts_ms));
+    props.emplace_back("es-seq", std::to_string(row.seq));
+    props.emplace_back("es-node", options_.node);
+    if (!m.msg_id.empty()) props.emplace_back("es-id", m.msg_id);
+    for (const auto& h : m.headers) props.push_back(h);
+    if (m.expires_at_ms) {
+      int64_t left_ms = *m.expires_at_ms - clock_.WallMs();
+      unit->publish.message_expiry_s = static_cast<uint32_t>(std::max<int64_t>(1, (left_ms + 999) / 1000));
+    }
+  }
+  ready_.push_back(std::move(unit));
+}
+
+void SyncWorker::FlushBatch(size_t r) {
+  OpenBatch& b = open_batches_[r];
+  if (b.seqs.empty()) return;
+  auto frame = b.encoder->Finish();
+  auto unit = std::make_unique<Unit>();
+  unit->is_batch = true;
+  unit->seqs = std::move(b.seqs);
+  unit->attempts = std::move(b.attempts);
+  unit->payload_bytes = b.payload_bytes;
+  b.seqs.clear();
+  b.attempts.clear();
+  b.payload_bytes = 0;
+  if (!frame.ok()) {
+    // Only an internal zstd failure gets here; release the rows to retry.
+    ES_LOG_ERROR("sync: batch encoding failed", {{"error", frame.status().ToString()}});
+    journal_.Release(unit->seqs, false, [](Status) {});
+    return;
+  }
+  unit->publish.topic = batch_topic_;
+  unit->publish.payload = std::move(*frame);
+  ready_.push_back(std::move(unit));
+}
+
+void SyncWorker::FlushOpenBatches() {
+  linger_timer_.Stop();
+  for (size_t r = 0; r < open_batches_.size(); ++r) FlushBatch(r);
+}
+
+void SyncWorker::SendReady() {
+  uint32_t max_packet = uplink_.max_packet_size();
+  while (!ready_.empty() && uplink_.connected() && uplink_.window_free() > 0) {
+    Unit& u = *ready_.front();
+    // Topic + payload + fixed header and properties: a conservative estimate
+    // of the packet; the client rechecks exactly and rejects what won't fit.
+    size_t props = 0;
+    for (const auto& p : u.publish.user_properties) props += 5 + p.first.size() + p.second.size();
+    size_t estimate = u.publish.payload.size() + u.publish.topic.size() + props + 16;
+    if (max_packet != 0 && estimate > max_packet) {
+      std::vector<std::pair<uint64_t, std::string>> dead;
+      for (uint64_t seq : u.seqs) {
+        dead.emplace_back(seq, "message of " + std::to_string(estimate) +
+                                   " bytes exceeds the broker's maximum packet size of " +
+                                   std::to_string(max_packet));
+      }
+      ready_.pop_front();
+      MarkDead(std::move(dead));
+      continue;
+    }
+    int64_t now = clock_.MonotonicNs();
+    if (!bandwidth_.TryTake(static_cast<double>(estimate), now)) {
+      SchedulePump(bandwidth_.WaitMs(static_cast<double>(estimate), now));
+      return;
+    }
+    std::unique_ptr<Unit> unit = std::move(ready_.front());
+    ready_.pop_front();
+    stats_.inflight_messages += unit->seqs.size();
+    ++stats_.inflight_publishes;
+    ++stats_.published_total;
+    // Retries go back through the journal (Release), so the bytes need not be kept.
+    uint64_t token = uplink_.Publish(std::move(unit->publish));
+    inflight_.emplace(token, std::move(unit));
+  }
+}
+
+void SyncWorker::OnPublishResult(uint64_t token, const PublishResult& result) {
+  auto it = inflight_.find(token);
+  if (it == inflight_.end()) return;  // not ours (e.g. the status publish)
+  std::unique_ptr<Unit> unit = std::move(it->second);
+  inflight_.erase(it);
+  stats_.inflight_messages -= unit->seqs.size();
+  --stats_.inflight_publishes;
+  switch (result.outcome) {
+    case PublishOutcome::kAcked: {
+      stats_.messages_sent_total += unit->seqs.size();
+      if (unit->is_batch) ++stats_.batches_sent_total;
+      stats_.payload_bytes_total += unit->payload_bytes;
+      stats_.last_sync_ms = clock_.WallMs();
+      UpdateRate(unit->seqs.size());
+      to_mark_sent_.insert(to_mark_sent_.end(), unit->seqs.begin(), unit->seqs.end());
+      if (to_mark_sent_.size() >= 4096) {
+        FlushMarks();
+      } else if (!mark_timer_.active()) {
+        mark_timer_.Start(static_cast<uint64_t>(options_.mark_flush_ms), 0, [this] { FlushMarks(); });
+      }
+      break;
+    }
+    case PublishOutcome::kRejected: {
+      std::string why = ReasonText(result);
+      std::vector<std::pair<uint64_t, std::string>> dead;
+      for (uint64_t seq : unit->seqs) dead.emplace_back(seq, why);
+      MarkDead(std::move(dead));
+      break;
+    }
+    case PublishOutcome::kRetry: {
+      stats_.retried_total += unit->seqs.size();
+      std::vector<uint64_t> retry;
+      std::vector<std::pair<uint64_t, std::string>> dead;
+      for (size_t i = 0; i < unit->seqs.size(); ++i) {
+        if (options_.max_attempts > 0 && unit->attempts[i] + 1 >= options_.max_attempts) {
+          dead.emplace_back(unit->seqs[i], "gave up after " +
+                                               std::to_string(options_.max_attempts) + " attempts");
+        } else {
+          retry.push_back(unit->seqs[i]);
+        }
+      }
+      if (!dead.empty()) MarkDead(std::move(dead));
+      if (!retry.empty()) {
+        journal_drained_ = false;
+        journal_.Release(std::move(retry), /*count_attempt=*/true, [](Status) {});
+      }
+      break;
+    }
+  }
+  Pump();
+}
+
+void SyncWorker::MarkDead(std::vector<std::pair<uint64_t, std::string>> dead) {
+  stats_.dead_total += dead.size();
+  if (on_delivery_) {
+    for (const auto& [seq, why] : dead) on_delivery_(seq, store::MessageState::kDead, why);
+  }
+  ES_LOG_WARN("sync: dead letters", {{"count", std::to_string(dead.size())},
+                                      {"first_seq", std::to_string(dead.front().first)},
+                                      {"reason", dead.front().second}});
+  journal_.MarkDead(std::move(dead), [](Status s) {
+    if (!s.ok()) ES_LOG_ERROR("sync: marking dead letters failed", {{"error", s.ToString()}});
+  });
+}
+
+// Marks acked rows sent in one transaction. A failed mark leaves the rows
+// leased and pending on disk: at worst they are sent again after a restart.
+void SyncWorker::FlushMarks() {
+  mark_timer_.Stop();
+  if (to_mark_sent_.empty() || marking_) return;
+  std::vector<uint64_t> seqs;
+  seqs.swap(to_mark_sent_);
+  marking_ = true;
+  if (on_delivery_) {
+    for (uint64_t seq : seqs) on_delivery_(seq, store::MessageState::kSent, "");
+  }
+  std::weak_ptr<bool> alive = alive_;
+  journal_.MarkSent(std::move(seqs), [this, alive](Status s) {
+    if (alive.expired()) return;
+    marking_ = false;
+    if (!s.ok()) {
+      stats_.last_error = "journal mark sent: " + s.ToString();
+      ES_LOG_ERROR("sync: marking sent failed", {{"error", s.ToString()}});
+    }
+    if (!to_mark_sent_.empty()) FlushMarks();
+  });
+}
+
+void SyncWorker::UpdateRate(uint64_t acked) {
+  int64_t now = clock_.MonotonicNs();
+  if (rate_window_start_ns_ == 0) rate_window_start_ns_ = now;
+  rate_window_count_ += acked;
+  int64_t elapsed = now - rate_window_start_ns_;
+  if (elapsed >= 1000000000) {
+    double rate = static_cast<double>(rate_window_count_) * 1e9 / static_cast<double>(elapsed);
+    // Smooth over ~5 s so the ETA doesn't jump with every burst.
+    stats_.rate_msgs_per_s =
+        stats_.rate_msgs_per_s == 0 ? rate : 0.8 * stats_.rate_msgs_per_s + 0.2 * rate;
+    rate_window_start_ns_ = now;
+    rate_window_count_ = 0;
+  }
+}
+
+}  // namespace edgespool::sync
