@@ -223,13 +223,18 @@ void JournalDb::AppendGroup(std::vector<AppendItem>* items) {
   Status s;
   uint64_t dropped = 0, dropped_bytes = 0;
   uint64_t drop_target = 0;
+  bool made_room = true;
   for (int attempt = 0;; ++attempt) {
     dropped = dropped_bytes = 0;
-    s = InsertGroup(items, drop_target, &dropped, &dropped_bytes);
+    made_room = false;
+    s = InsertGroup(items, drop_target, &dropped, &dropped_bytes, &made_room);
     if (s.ok()) break;
     Rollback();
     bool full = s.code() == Code::kResourceExhausted;
-    if (full && options_.when_full == WhenFull::kDropOldest && attempt < 4) {
+    // Full: retry with room made first (sent rows, then for drop-oldest the
+    // oldest pending rows), growing the target; give up when a retry could
+    // free nothing.
+    if (full && attempt < 4 && (attempt == 0 || made_room)) {
       drop_target = group_bytes * (2ull << attempt) + (64u << 10);
       continue;
     }
@@ -300,9 +305,11 @@ void JournalDb::AppendGroup(std::vector<AppendItem>* items) {
 }
 
 Status JournalDb::InsertGroup(std::vector<AppendItem>* items, uint64_t drop_target_bytes,
-                              uint64_t* dropped, uint64_t* dropped_bytes) {
+                              uint64_t* dropped, uint64_t* dropped_bytes, bool* made_room) {
   ES_RETURN_IF_ERROR(Begin());
-  if (drop_target_bytes) ES_RETURN_IF_ERROR(MakeRoom(drop_target_bytes, dropped, dropped_bytes));
+  if (drop_target_bytes) {
+    ES_RETURN_IF_ERROR(MakeRoom(drop_target_bytes, dropped, dropped_bytes, made_room));
+  }
   // ids first stored by this group, for duplicates inside the group itself
   std::unordered_map<std::string_view, uint64_t> group_ids;
   int64_t now = clock_.WallMs();
@@ -355,7 +362,8 @@ Status JournalDb::InsertGroup(std::vector<AppendItem>* items, uint64_t drop_targ
   return Commit();
 }
 
-Status JournalDb::MakeRoom(uint64_t target, uint64_t* dropped, uint64_t* dropped_bytes) {
+Status JournalDb::MakeRoom(uint64_t target, uint64_t* dropped, uint64_t* dropped_bytes,
+                           bool* made_room) {
   uint64_t freed = 0;
   Status s;
   // Sent rows kept only for retention go first, whatever their age: they are
@@ -371,7 +379,9 @@ Status JournalDb::MakeRoom(uint64_t target, uint64_t* dropped, uint64_t* dropped
     evict_sent_.Reset();
     ES_RETURN_IF_ERROR(s);
     if (n == 0) break;
+    *made_room = true;
   }
+  if (options_.when_full != WhenFull::kDropOldest) return Status::Ok();
   // Then pending rows: lowest priority first, oldest first within it,
   // never a row the uplink holds a lease on.
   for (int p = static_cast<int>(Priority::kLow); p >= 0 && freed < target; --p) {
@@ -389,6 +399,7 @@ Status JournalDb::MakeRoom(uint64_t target, uint64_t* dropped, uint64_t* dropped
     for (uint64_t seq : victims) {
       delete_seq_.Bind(1, static_cast<int64_t>(seq));
       if (delete_seq_.Step(&s)) {
+        *made_room = true;
         ++*dropped;
         *dropped_bytes += static_cast<uint64_t>(delete_seq_.Int(0));
       }

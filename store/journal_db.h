@@ -70,8 +70,12 @@ class JournalDb {
   Status Prepare();
   Status LoadState();
   Status InsertGroup(std::vector<AppendItem>* items, uint64_t drop_target_bytes,
-                     uint64_t* dropped, uint64_t* dropped_bytes);
-  Status MakeRoom(uint64_t target_bytes, uint64_t* dropped, uint64_t* dropped_bytes);
+                     uint64_t* dropped, uint64_t* dropped_bytes, bool* made_room);
+  // Inside the group's transaction: evicts sent rows (kept only for
+  // retention), then under drop-oldest the oldest pending rows of the lowest
+  // priority, until about target_bytes are freed.
+  Status MakeRoom(uint64_t target_bytes, uint64_t* dropped, uint64_t* dropped_bytes,
+                  bool* made_room);
   Status FullError(const Status& cause);
   Status Begin();
   Status Commit();

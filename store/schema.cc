@@ -150,9 +150,15 @@ Status ConfigureConnection(Db& db, const JournalOptions& options) {
   // A second process on the same file is an operator error; say so quickly
   // rather than wait.
   ES_RETURN_IF_ERROR(SqliteStatus(sqlite3_busy_timeout(db.raw(), 1000), db.raw(), "busy_timeout"));
-  // page_size and auto_vacuum only take effect before the first table exists;
-  // on an existing file they are no-ops.
-  ES_RETURN_IF_ERROR(db.Exec("PRAGMA page_size = 4096; PRAGMA auto_vacuum = INCREMENTAL;"));
+  // page_size and auto_vacuum only take effect before the first table
+  // exists. Set them on a new file only: on an existing one, setting
+  // auto_vacuum writes page 1 even when unchanged, and a file about to be
+  // moved aside as corrupt must reach the post-mortem untouched.
+  auto pages = db.QueryInt("PRAGMA page_count");
+  if (!pages.ok()) return pages.status();
+  if (*pages == 0) {
+    ES_RETURN_IF_ERROR(db.Exec("PRAGMA page_size = 4096; PRAGMA auto_vacuum = INCREMENTAL;"));
+  }
   auto mode = db.QueryText("PRAGMA journal_mode = WAL");
   if (!mode.ok()) return mode.status();
   if (*mode != "wal") return Status::IoError("cannot switch journal to WAL mode (got " + *mode + ")");

@@ -1,0 +1,211 @@
+// The size cap: reject and drop-oldest, space reuse, and cleanup/checkpoint
+// still working while the journal sits at its cap.
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+#include <sys/stat.h>
+
+#include "store/journal.h"
+#include "tests/unit/store/journal_test_util.h"
+
+namespace edgespool::store {
+namespace {
+
+using testutil::Harness;
+using testutil::Msg;
+
+constexpr uint64_t kCap = 1 << 20;  // 1 MiB
+constexpr size_t kPayload = 1000;
+
+uint64_t FileSize(const std::string& path) {
+  struct stat st;
+  return stat(path.c_str(), &st) == 0 ? static_cast<uint64_t>(st.st_size) : 0;
+}
+
+// Appends groups of `per_group` until one fails; returns messages stored.
+size_t FillUntilFull(Harness& h, Status* failure, size_t per_group = 20) {
+  size_t stored = 0;
+  for (int round = 0; round < 1000; ++round) {
+    std::vector<Message> batch;
+    for (size_t i = 0; i < per_group; ++i) {
+      batch.push_back(Msg("t", static_cast<int64_t>(stored + i), std::string(kPayload, 'x')));
+    }
+    auto out = h.AppendMany(std::move(batch));
+    for (auto& r : out) {
+      if (r.ok()) {
+        ++stored;
+      } else {
+        *failure = r.status();
+        return stored;
+      }
+    }
+    EXPECT_LE(FileSize(h.options().path), kCap);
+  }
+  return stored;
+}
+
+TEST(JournalCapTest, RejectAtCapWithJournalFullThenReuseSpaceAfterSent) {
+  JournalOptions o;
+  o.max_bytes = kCap;
+  o.when_full = WhenFull::kReject;
+  Harness h(o);
+  ASSERT_TRUE(h.Open().ok());
+  Status full;
+  size_t stored = FillUntilFull(h, &full);
+  EXPECT_GT(stored, 600u);  // ~1 MiB / ~1.1 KB rows
+  EXPECT_EQ(full.code(), Code::kResourceExhausted);
+  EXPECT_EQ(full.message().rfind("journal_full", 0), 0u) << full.ToString();
+  const JournalStats& s = h.j().stats();
+  EXPECT_GT(s.rejected_full_total, 0u);
+  EXPECT_EQ(s.pending_count, stored);
+  EXPECT_LE(s.file_bytes, kCap);
+  EXPECT_GT(s.fill_ratio, 0.9);
+  EXPECT_TRUE(h.j().above_high_water());
+  EXPECT_LE(FileSize(h.options().path), kCap);
+
+  // At the cap: cleanup and a checkpoint still work (nothing to delete, but
+  // the vacuum/checkpoint path runs), and the WAL can be truncated.
+  EXPECT_TRUE(h.Cleanup().ok());
+  EXPECT_EQ(FileSize(h.options().path + "-wal"), 0u);
+  EXPECT_LE(FileSize(h.options().path), kCap);
+
+  // Deliver half: the space is reused.
+  FetchSpec half;
+  half.max_messages = stored / 2;
+  auto f = h.Fetch(half);
+  ASSERT_TRUE(f.ok());
+  std::vector<uint64_t> seqs;
+  for (auto& m : *f) seqs.push_back(m.seq);
+  ASSERT_TRUE(h.MarkSent(seqs).ok());  // retention 0: deleted right away
+  EXPECT_LT(h.j().stats().fill_ratio, 0.6);
+  EXPECT_FALSE(h.j().above_high_water());
+  Status again;
+  size_t more = FillUntilFull(h, &again);
+  EXPECT_GT(more, stored / 2 - 50);
+  EXPECT_EQ(again.code(), Code::kResourceExhausted);
+  EXPECT_LE(FileSize(h.options().path), kCap);
+
+  // Cleanup with incremental vacuum gives pages back to the filesystem.
+  f = h.Fetch();
+  ASSERT_TRUE(f.ok());
+  seqs.clear();
+  for (auto& m : *f) seqs.push_back(m.seq);
+  ASSERT_TRUE(h.MarkSent(seqs).ok());
+  for (int i = 0; i < 20 && h.j().stats().file_bytes > kCap / 4; ++i) ASSERT_TRUE(h.Cleanup().ok());
+  EXPECT_LT(h.j().stats().file_bytes, kCap / 4);
+  h.Close();
+  EXPECT_LT(FileSize(h.options().path), kCap / 4);
+}
+
+TEST(JournalCapTest, SentRowsKeptForRetentionAreEvictedBeforeRejecting) {
+  JournalOptions o;
+  o.max_bytes = kCap;
+  o.sent_retention_ms = 3600 * 1000;
+  Harness h(o);
+  ASSERT_TRUE(h.Open().ok());
+  Status full;
+  size_t stored = FillUntilFull(h, &full);
+  auto f = h.Fetch();
+  ASSERT_TRUE(f.ok());
+  ASSERT_EQ(f->size(), stored);
+  std::vector<uint64_t> seqs;
+  for (auto& m : *f) seqs.push_back(m.seq);
+  ASSERT_TRUE(h.MarkSent(seqs).ok());
+  // Every row is sent but retained; new appends push them out.
+  Status again;
+  size_t more = FillUntilFull(h, &again);
+  EXPECT_GT(more, stored - 50);
+  EXPECT_EQ(h.j().stats().dropped_total, 0u);  // sent rows are not "dropped" messages
+}
+
+TEST(JournalCapTest, DropOldestDropsLowestPriorityOldestFirst) {
+  JournalOptions o;
+  o.max_bytes = kCap;
+  o.when_full = WhenFull::kDropOldest;
+  Harness h(o);
+  ASSERT_TRUE(h.Open().ok());
+  // 400 low-priority rows (~40% of the cap), then 1500 normal rows: well
+  // past the cap, so every low row must go before any normal row does.
+  std::vector<uint64_t> low_seqs, normal_seqs;
+  for (int g = 0; g < 20; ++g) {
+    std::vector<Message> batch;
+    for (int i = 0; i < 20; ++i) {
+      batch.push_back(Msg("low", g * 20 + i, std::string(kPayload, 'l'), Priority::kLow));
+    }
+    for (auto& r : h.AppendMany(std::move(batch))) {
+      ASSERT_TRUE(r.ok()) << r.status().ToString();
+      low_seqs.push_back(r->seq);
+    }
+  }
+  size_t normal_stored = 0;
+  for (int g = 0; g < 75; ++g) {
+    std::vector<Message> batch;
+    for (int i = 0; i < 20; ++i) {
+      batch.push_back(Msg("normal", g * 20 + i, std::string(kPayload, 'n')));
+    }
+    for (auto& r : h.AppendMany(std::move(batch))) {
+      ASSERT_TRUE(r.ok()) << r.status().ToString();  // drop-oldest never refuses
+      normal_seqs.push_back(r->seq);
+      ++normal_stored;
+    }
+    ASSERT_LE(FileSize(h.options().path), kCap);
+  }
+  const JournalStats& s = h.j().stats();
+  EXPECT_GT(s.dropped_total, 400u);  // all low rows, then the oldest normal ones
+  EXPECT_EQ(s.dropped_bytes_total, s.dropped_total * kPayload);
+  EXPECT_EQ(s.rejected_full_total, 0u);
+  auto f = h.Fetch({1u << 20, 1u << 30, ""});
+  ASSERT_TRUE(f.ok());
+  EXPECT_EQ(f->size(), s.pending_count);
+  EXPECT_EQ(f->size() + s.dropped_total, 400u + normal_stored);
+  // Survivors: no low row, and the normal rows are the newest ones, in order.
+  size_t first_kept = normal_seqs.size() - f->size();
+  for (size_t i = 0; i < f->size(); ++i) {
+    EXPECT_EQ((*f)[i].message.topic, "normal");
+    EXPECT_EQ((*f)[i].seq, normal_seqs[first_kept + i]);
+  }
+}
+
+TEST(JournalCapTest, DropOldestKeepsLowRowsWhileTheyAreEnough) {
+  JournalOptions o;
+  o.max_bytes = kCap;
+  o.when_full = WhenFull::kDropOldest;
+  Harness h(o);
+  ASSERT_TRUE(h.Open().ok());
+  for (int g = 0; g < 25; ++g) {
+    std::vector<Message> batch;
+    for (int i = 0; i < 20; ++i) {
+      batch.push_back(Msg("low", g * 20 + i, std::string(kPayload, 'l'), Priority::kLow));
+    }
+    (void)h.AppendMany(std::move(batch));
+  }
+  for (int g = 0; g < 20; ++g) {
+    std::vector<Message> batch;
+    for (int i = 0; i < 20; ++i) {
+      batch.push_back(Msg("high", g * 20 + i, std::string(kPayload, 'h'), Priority::kHigh));
+    }
+    for (auto& r : h.AppendMany(std::move(batch))) ASSERT_TRUE(r.ok());
+  }
+  auto f = h.Fetch({1u << 20, 1u << 30, ""});
+  ASSERT_TRUE(f.ok());
+  size_t high = 0, low = 0;
+  int64_t prev_low_ts = -1;
+  for (auto& m : *f) {
+    if (m.message.topic == "high") {
+      ++high;
+    } else {
+      // The low rows that remain are the newest ones, contiguous.
+      if (prev_low_ts >= 0) {
+        EXPECT_EQ(m.message.ts_ms, prev_low_ts + 1);
+      }
+      prev_low_ts = m.message.ts_ms;
+      ++low;
+    }
+  }
+  EXPECT_EQ(high, 400u);
+  EXPECT_GT(low, 0u);
+  EXPECT_EQ(prev_low_ts, 499);
+  EXPECT_EQ(h.j().stats().dropped_total, 500u - low);
+}
+
+}  // namespace
+}  // namespace edgespool::store
