@@ -204,7 +204,12 @@ void SyncWorker::FlushBatch(size_t r) {
   if (!frame.ok()) {
     // Only an internal zstd failure gets here; release the rows to retry.
     ES_LOG_ERROR("sync: batch encoding failed", {{"error", frame.status().ToString()}});
-    journal_.Release(unit->seqs, false, [](Status) {});
+    std::weak_ptr<bool> alive = alive_;
+    journal_.Release(unit->seqs, false, [this, alive](Status) {
+      if (alive.expired()) return;
+      journal_drained_ = false;
+      SchedulePump(1000);
+    });
     return;
   }
   unit->publish.topic = batch_topic_;
@@ -296,8 +301,14 @@ void SyncWorker::OnPublishResult(uint64_t token, const PublishResult& result) {
       }
       if (!dead.empty()) MarkDead(std::move(dead));
       if (!retry.empty()) {
-        journal_drained_ = false;
-        journal_.Release(std::move(retry), /*count_attempt=*/true, [](Status) {});
+        // Read again only once the leases are gone, or the read finds nothing.
+        std::weak_ptr<bool> alive = alive_;
+        journal_.Release(std::move(retry), /*count_attempt=*/true, [this, alive](Status s) {
+          if (alive.expired()) return;
+          if (!s.ok()) ES_LOG_ERROR("sync: release failed", {{"error", s.ToString()}});
+          journal_drained_ = false;
+          Pump();
+        });
       }
       break;
     }

@@ -1,0 +1,107 @@
+#include "agent/status_document.h"
+
+#include <cmath>
+#include <cstdio>
+
+#include "agent/daemon.h"
+#include "agent/protocol/json_writer.h"
+
+namespace edgespool::agent {
+
+namespace {
+
+std::string Fixed(double v, int digits) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.*f", digits, std::isfinite(v) ? v : 0.0);
+  return buf;
+}
+
+}  // namespace
+
+std::string RenderStatus(const StatusInputs& in) {
+  using protocol::JsonObjectWriter;
+  std::string uplink = JsonObjectWriter()
+                           .Str("state", in.uplink.state)
+                           .Str("url", in.uplink.url)
+                           .Int("connected_since_ms", in.uplink.connected_since_ms)
+                           .Str("last_error", in.uplink.last_error)
+                           .Int("last_error_ms", in.uplink.last_error_ms)
+                           .Finish();
+  const store::JournalStats& j = in.journal;
+  std::string pending = JsonObjectWriter()
+                            .Uint("messages", j.pending_count)
+                            .Uint("bytes", j.pending_bytes)
+                            .Int("oldest_ts_ms", j.oldest_pending_ts_ms)
+                            .Finish();
+  std::string totals = JsonObjectWriter()
+                           .Uint("appended", j.appended_total)
+                           .Uint("sent", j.sent_total)
+                           .Uint("dead", j.dead_total)
+                           .Uint("dropped", j.dropped_total)
+                           .Uint("expired", j.expired_total)
+                           .Uint("duplicates", j.duplicate_total)
+                           .Finish();
+  std::string journal = JsonObjectWriter()
+                            .Uint("file_bytes", j.file_bytes)
+                            .Uint("max_bytes", j.max_bytes)
+                            .Raw("fill", Fixed(j.fill_ratio, 4))
+                            .Finish();
+  std::string producers =
+      JsonObjectWriter().Uint("connections", in.producer_connections).Finish();
+  // Time to drain the backlog at the current upload rate; -1 when not moving.
+  double eta = in.rate_msgs_per_s > 0 ? static_cast<double>(j.pending_count) / in.rate_msgs_per_s
+                                      : (j.pending_count == 0 ? 0 : -1);
+  return JsonObjectWriter()
+      .Str("node", in.node)
+      .Str("version", Version())
+      .Bool("online", in.online)
+      .Int("uptime_s", (in.now_ms - in.started_ms) / 1000)
+      .Raw("uplink", uplink)
+      .Int("last_sync_ms", in.last_sync_ms)
+      .Raw("pending", pending)
+      .Uint("inflight", in.inflight)
+      .Raw("totals", totals)
+      .Raw("success_rate_1h", Fixed(in.success_rate_1h, 4))
+      .Raw("rate_msgs_per_s", Fixed(in.rate_msgs_per_s, 1))
+      .Raw("drain_eta_s", Fixed(eta, 0))
+      .Raw("journal", journal)
+      .Raw("producers", producers)
+      .Str("config_digest", in.config_digest)
+      .Int("ts_ms", in.now_ms)
+      .Finish();
+}
+
+std::string RenderOffline(const std::string& node, int64_t now_ms) {
+  return protocol::JsonObjectWriter()
+      .Str("node", node)
+      .Str("version", Version())
+      .Bool("online", false)
+      .Int("ts_ms", now_ms)
+      .Finish();
+}
+
+void SuccessWindow::Add(int64_t now_ms, uint64_t sent, uint64_t failed) {
+  Expire(now_ms);
+  int64_t minute = now_ms / 60000;
+  if (buckets_.empty() || buckets_.back().minute != minute) buckets_.push_back({minute, 0, 0});
+  buckets_.back().sent += sent;
+  buckets_.back().failed += failed;
+}
+
+double SuccessWindow::Rate(int64_t now_ms) {
+  Expire(now_ms);
+  uint64_t sent = 0, failed = 0;
+  for (const auto& b : buckets_) {
+    sent += b.sent;
+    failed += b.failed;
+  }
+  if (sent + failed == 0) return 1.0;
+  return static_cast<double>(sent) / static_cast<double>(sent + failed);
+}
+
+void SuccessWindow::Expire(int64_t now_ms) {
+  int64_t oldest = now_ms / 60000 - 59;
+  while (!buckets_.empty() && buckets_.front().minute < oldest) buckets_.pop_front();
+}
+
+}  // namespace edgespool::agent

@@ -1,0 +1,64 @@
+// The status document: one JSON object, the same for `edgespool status
+// --json`, the producer socket's `status` op and the retained status topic
+// (edgespool/{node}/status). Field names are part of the contract:
+//
+//   {"node","version","online","uptime_s",
+//    "uplink":{"state","url","connected_since_ms","last_error","last_error_ms"},
+//    "last_sync_ms","pending":{"messages","bytes","oldest_ts_ms"},"inflight",
+//    "totals":{"appended","sent","dead","dropped","expired","duplicates"},
+//    "success_rate_1h","rate_msgs_per_s","drain_eta_s",
+//    "journal":{"file_bytes","max_bytes","fill"},"producers":{"connections"},
+//    "config_digest","ts_ms"}
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <string>
+
+#include "store/journal.h"
+
+namespace edgespool::agent {
+
+struct UplinkState {
+  std::string state = "disconnected";  // connecting | connected | disconnected | backoff
+  std::string url;                      // without credentials
+  int64_t connected_since_ms = 0;
+  std::string last_error;
+  int64_t last_error_ms = 0;
+};
+
+struct StatusInputs {
+  std::string node;
+  bool online = true;
+  int64_t now_ms = 0;
+  int64_t started_ms = 0;
+  UplinkState uplink;
+  int64_t last_sync_ms = 0;
+  store::JournalStats journal;
+  uint64_t inflight = 0;
+  double success_rate_1h = 1.0;
+  double rate_msgs_per_s = 0;
+  uint64_t producer_connections = 0;
+  std::string config_digest;
+};
+
+std::string RenderStatus(const StatusInputs& in);
+// The last will and the clean-shutdown document: {"node":...,"online":false}.
+std::string RenderOffline(const std::string& node, int64_t now_ms);
+
+// Success rate over a sliding hour in one-minute buckets: sent / (sent + dead).
+class SuccessWindow {
+ public:
+  void Add(int64_t now_ms, uint64_t sent, uint64_t failed);
+  double Rate(int64_t now_ms);  // 1.0 when nothing happened
+
+ private:
+  struct Bucket {
+    int64_t minute;
+    uint64_t sent, failed;
+  };
+  void Expire(int64_t now_ms);
+  std::deque<Bucket> buckets_;
+};
+
+}  // namespace edgespool::agent

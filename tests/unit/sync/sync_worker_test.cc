@@ -1,0 +1,298 @@
+// The sync worker against a real journal and a scripted uplink port: the
+// scheduling, settling and failure rules, without a network. (End-to-end runs
+// against a real mosquitto live in tests/integration/.)
+#include "sync/sync_worker.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <map>
+#include <random>
+
+#include "tests/support/test_env.h"
+
+namespace edgespool::sync {
+namespace {
+
+using edgespool::testing::TempDir;
+
+// Records publishes; the test decides when and how each is answered.
+class ScriptedUplink : public UplinkPort {
+ public:
+  void SetListener(Listener l) override { listener_ = std::move(l); }
+  bool connected() const override { return connected_; }
+  size_t window_free() const override {
+    return window_ > pending_.size() ? window_ - pending_.size() : 0;
+  }
+  uint32_t max_packet_size() const override { return max_packet_; }
+  bool properties_supported() const override { return mqtt5_; }
+  uint64_t Publish(OutboundPublish p) override {
+    uint64_t token = ++next_token_;
+    wire_ += p.payload.size();
+    sent_.push_back(p);
+    pending_.push_back(token);
+    return token;
+  }
+  uint64_t wire_bytes() const override { return wire_; }
+
+  void Connect() {
+    connected_ = true;
+    if (listener_.on_connected) listener_.on_connected();
+  }
+  void Disconnect() {
+    connected_ = false;
+    if (listener_.on_disconnected) listener_.on_disconnected("test");
+  }
+  // Answers the oldest n in-flight publishes with `outcome`.
+  void Answer(size_t n, PublishOutcome outcome = PublishOutcome::kAcked, uint8_t code = 0) {
+    for (size_t i = 0; i < n && !pending_.empty(); ++i) {
+      uint64_t t = pending_.front();
+      pending_.erase(pending_.begin());
+      PublishResult r;
+      r.outcome = outcome;
+      r.reason_code = code;
+      r.reason = code ? "not authorized" : "";
+      listener_.on_publish_result(t, r);
+    }
+  }
+
+  bool connected_ = false;
+  bool mqtt5_ = true;
+  size_t window_ = 10;
+  uint32_t max_packet_ = 0;
+  std::vector<OutboundPublish> sent_;
+  std::vector<uint64_t> pending_;
+  uint64_t next_token_ = 0;
+  uint64_t wire_ = 0;
+  Listener listener_;
+};
+
+class SyncWorkerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    loop_ = std::move(platform::Loop::Create().value());
+    store::JournalOptions o;
+    o.path = dir_.File("journal.db");
+    o.durability = store::Durability::kNormal;
+    auto j = store::Journal::Open(*loop_, o);
+    ASSERT_TRUE(j.ok()) << j.status().ToString();
+    journal_ = std::move(*j);
+  }
+  void TearDown() override {
+    worker_.reset();
+    journal_.reset();
+    loop_->RunNoWait();
+  }
+
+  // Runs the loop until pred() or the timeout.
+  bool RunUntil(const std::function<bool()>& pred, int timeout_ms = 10000) {
+    platform::TimerHandle tick(*loop_);
+    tick.Start(1, 1, [] {});
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+    while (!pred()) {
+      if (std::chrono::steady_clock::now() > deadline) return false;
+      loop_->RunOnce();
+    }
+    return true;
+  }
+
+  void Append(const std::string& topic, int64_t ts, const std::string& payload,
+              store::Priority prio = store::Priority::kNormal) {
+    store::Message m;
+    m.topic = topic;
+    m.ts_ms = ts;
+    m.priority = prio;
+    m.payload = payload;
+    ++appending_;
+    journal_->Append(std::move(m), [this](Result<store::AppendOutcome> r) {
+      ASSERT_TRUE(r.ok()) << r.status().ToString();
+      --appending_;
+    });
+  }
+  void WaitAppended() { ASSERT_TRUE(RunUntil([&] { return appending_ == 0; })); }
+
+  void StartWorker(SyncOptions o = {}) {
+    o.node = "gw";
+    worker_ = std::make_unique<SyncWorker>(*loop_, *journal_, uplink_, o,
+                                           platform::SystemClock::Get());
+    worker_->SetDeliveryListener([this](uint64_t seq, store::MessageState s, const std::string& r) {
+      delivered_[seq] = s;
+      reasons_[seq] = r;
+    });
+    worker_->Start();
+  }
+
+  store::MessageState StateOf(uint64_t seq) {
+    store::MessageState st = store::MessageState::kUnknown;
+    bool done = false;
+    journal_->Query(seq, [&](Result<store::QueryResult> r) {
+      if (r.ok()) st = r->state;
+      done = true;
+    });
+    EXPECT_TRUE(RunUntil([&] { return done; }));
+    return st;
+  }
+
+  TempDir dir_;
+  std::unique_ptr<platform::Loop> loop_;
+  std::unique_ptr<store::Journal> journal_;
+  ScriptedUplink uplink_;
+  std::unique_ptr<SyncWorker> worker_;
+  int appending_ = 0;
+  std::map<uint64_t, store::MessageState> delivered_;
+  std::map<uint64_t, std::string> reasons_;
+};
+
+TEST_F(SyncWorkerTest, NothingLeavesWhileDisconnectedThenDrainsInUploadOrder) {
+  std::vector<int64_t> ts(200);
+  for (size_t i = 0; i < ts.size(); ++i) ts[i] = 1000 + static_cast<int64_t>(i);
+  std::shuffle(ts.begin(), ts.end(), std::mt19937(1));
+  for (size_t i = 0; i < ts.size(); ++i) Append("t/" + std::to_string(i % 4), ts[i], std::to_string(ts[i]));
+  WaitAppended();
+  StartWorker();
+  loop_->RunNoWait();
+  EXPECT_TRUE(uplink_.sent_.empty());
+  uplink_.Connect();
+  // The window (10) bounds what is in flight; answer as we go.
+  ASSERT_TRUE(RunUntil([&] {
+    EXPECT_LE(uplink_.pending_.size(), uplink_.window_);
+    uplink_.Answer(3);
+    return worker_->stats().messages_sent_total == ts.size();
+  }));
+  ASSERT_EQ(uplink_.sent_.size(), ts.size());
+  for (size_t i = 1; i < uplink_.sent_.size(); ++i) {
+    EXPECT_LT(std::stoll(uplink_.sent_[i - 1].payload), std::stoll(uplink_.sent_[i].payload))
+        << "not in original-timestamp order at " << i;
+  }
+  // MQTT 5 user properties carry the metadata.
+  const auto& props = uplink_.sent_[0].user_properties;
+  auto has = [&](const std::string& k) {
+    return std::any_of(props.begin(), props.end(), [&](auto& p) { return p.first == k; });
+  };
+  EXPECT_TRUE(has("es-ts") && has("es-seq") && has("es-node"));
+  ASSERT_TRUE(RunUntil([&] { return worker_->idle(); }));
+  EXPECT_EQ(StateOf(1), store::MessageState::kSent);
+  EXPECT_EQ(delivered_.size(), ts.size());
+}
+
+TEST_F(SyncWorkerTest, NothingIsMarkedSentBeforeItsAck) {
+  for (int i = 0; i < 5; ++i) Append("t", i, "p");
+  WaitAppended();
+  StartWorker();
+  uplink_.Connect();
+  ASSERT_TRUE(RunUntil([&] { return uplink_.sent_.size() == 5; }));
+  // Give the worker every chance to mark early.
+  for (int i = 0; i < 50; ++i) loop_->RunNoWait();
+  for (uint64_t seq = 1; seq <= 5; ++seq) EXPECT_EQ(StateOf(seq), store::MessageState::kPending);
+  uplink_.Answer(2);
+  ASSERT_TRUE(RunUntil([&] { return StateOf(2) == store::MessageState::kSent; }));
+  EXPECT_EQ(StateOf(3), store::MessageState::kPending);
+}
+
+TEST_F(SyncWorkerTest, RefusedAndOversizedBecomeDeadLettersAndTheQueueMovesOn) {
+  Append("t", 1, "fine");
+  Append("t", 2, "refused");
+  Append("t", 3, std::string(5000, 'x'));
+  Append("t", 4, "after");
+  WaitAppended();
+  uplink_.max_packet_ = 1024;
+  StartWorker();
+  uplink_.Connect();
+  ASSERT_TRUE(RunUntil([&] { return uplink_.sent_.size() == 3; }));  // the big one never goes
+  uplink_.Answer(1);
+  uplink_.Answer(1, PublishOutcome::kRejected, 0x87);
+  uplink_.Answer(1);
+  ASSERT_TRUE(RunUntil([&] { return worker_->idle() && delivered_.size() == 4; }));
+  EXPECT_EQ(delivered_[2], store::MessageState::kDead);
+  EXPECT_NE(reasons_[2].find("0x87"), std::string::npos) << reasons_[2];
+  EXPECT_EQ(delivered_[3], store::MessageState::kDead);
+  EXPECT_NE(reasons_[3].find("maximum packet size"), std::string::npos) << reasons_[3];
+  EXPECT_EQ(StateOf(2), store::MessageState::kDead);
+  EXPECT_EQ(StateOf(3), store::MessageState::kDead);
+  EXPECT_EQ(StateOf(4), store::MessageState::kSent);
+}
+
+TEST_F(SyncWorkerTest, RetriedMessagesGoAgainUntilMaxAttempts) {
+  Append("t", 1, "a");
+  WaitAppended();
+  SyncOptions o;
+  o.max_attempts = 3;
+  StartWorker(o);
+  uplink_.Connect();
+  for (int attempt = 1; attempt <= 2; ++attempt) {
+    ASSERT_TRUE(RunUntil([&] { return uplink_.sent_.size() == static_cast<size_t>(attempt); }));
+    uplink_.Answer(1, PublishOutcome::kRetry);
+  }
+  ASSERT_TRUE(RunUntil([&] { return uplink_.sent_.size() == 3; }));
+  uplink_.Answer(1, PublishOutcome::kRetry);
+  ASSERT_TRUE(RunUntil([&] { return delivered_.count(1) == 1; }));
+  EXPECT_EQ(delivered_[1], store::MessageState::kDead);
+  EXPECT_NE(reasons_[1].find("3 attempts"), std::string::npos);
+  for (int i = 0; i < 20; ++i) loop_->RunNoWait();
+  EXPECT_EQ(uplink_.sent_.size(), 3u);
+}
+
+TEST_F(SyncWorkerTest, BatchModePacksFramesThatDecodeToTheMessages) {
+  for (int i = 0; i < 250; ++i) Append("s/" + std::to_string(i % 3), 1000 + i, "payload-" + std::to_string(i));
+  WaitAppended();
+  SyncOptions o;
+  o.default_mode = UploadMode::kBatch;
+  o.batch_messages = 100;
+  o.linger_ms = 20;
+  StartWorker(o);
+  uplink_.Connect();
+  ASSERT_TRUE(RunUntil([&] {
+    uplink_.Answer(10);
+    return worker_->stats().messages_sent_total == 250;
+  }));
+  ASSERT_EQ(uplink_.sent_.size(), 3u);  // 100 + 100 + 50
+  std::vector<std::string> payloads;
+  for (const auto& p : uplink_.sent_) {
+    EXPECT_EQ(p.topic, "edgespool/gw/batch");
+    auto frame = batch::DecodeFrame(p.payload);
+    ASSERT_TRUE(frame.ok()) << frame.status().ToString();
+    EXPECT_EQ(frame->node, "gw");
+    for (const auto& r : frame->records) payloads.push_back(r.payload);
+  }
+  ASSERT_EQ(payloads.size(), 250u);
+  for (int i = 0; i < 250; ++i) EXPECT_EQ(payloads[i], "payload-" + std::to_string(i));
+  EXPECT_EQ(worker_->stats().batches_sent_total, 3u);
+}
+
+TEST_F(SyncWorkerTest, LiveMessagesFlowAfterTheBacklog) {
+  StartWorker();
+  uplink_.Connect();
+  loop_->RunNoWait();
+  for (int i = 0; i < 20; ++i) Append("live", i, std::to_string(i));
+  ASSERT_TRUE(RunUntil([&] {
+    uplink_.Answer(5);
+    return worker_->stats().messages_sent_total == 20;
+  }));
+  // And again after going idle: the commit listener wakes the worker.
+  Append("live", 100, "late");
+  ASSERT_TRUE(RunUntil([&] {
+    uplink_.Answer(1);
+    return worker_->stats().messages_sent_total == 21;
+  }));
+}
+
+TEST_F(SyncWorkerTest, BandwidthLimitPacesPublishes) {
+  for (int i = 0; i < 30; ++i) Append("t", i, std::string(1000, 'b'));
+  WaitAppended();
+  SyncOptions o;
+  o.bandwidth_limit = 20000;  // bytes/s: 30 KB takes ~0.5 s after the first burst
+  o.batch_bytes = 1024;       // burst = max(limit, batch_bytes)
+  StartWorker(o);
+  uplink_.window_ = 100;
+  auto start = std::chrono::steady_clock::now();
+  uplink_.Connect();
+  ASSERT_TRUE(RunUntil([&] {
+    uplink_.Answer(100);
+    return worker_->stats().messages_sent_total == 30;
+  }));
+  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_GT(secs, 0.3) << "30 KB at 20 KB/s with a 20 KB burst";
+}
+
+}  // namespace
+}  // namespace edgespool::sync
