@@ -1,0 +1,221 @@
+// The MQTT client session as a plain state machine: no I/O, no timers, no
+// clock of its own. The owner feeds it events (connect, bytes received,
+// connection lost, a periodic Tick with the current time) and gets back bytes
+// to write (appended to a caller's buffer, so packets coalesce into one
+// write), a Status that says "close the connection, because...", and
+// callbacks on a SessionListener for what the owner must act on.
+//
+// States: Disconnected -> StartConnect -> Connecting (CONNECT written)
+//   -> CONNACK success -> Connected -> (error/close) -> Disconnected.
+//
+// Delivery (QoS 1): Publish() queues a message and returns a local token.
+// Pump() moves queued messages into the in-flight window (min of our
+// `inflight` option and the broker's Receive Maximum), giving each a packet
+// id that is never 0 and never reused while in flight. PUBACKs may arrive in
+// any order. When the connection is lost, every in-flight message goes back
+// to the front of the queue, in the order it was first sent, and is sent
+// again first on the next connection with DUP set. A message is reported
+// exactly once: acked, or rejected (MQTT 5 reason >= 0x80, or too large for
+// the broker's Maximum Packet Size, or invalid) — never silently dropped.
+//
+// Error policy: anything the broker does wrong (malformed bytes, a PUBACK or
+// SUBACK for an id we never used, a second CONNACK, a PUBLISH with packet id
+// 0...) is a kProtocolError naming the problem; the session then writes a
+// DISCONNECT with a reason code (MQTT 5), drops to Disconnected and the owner
+// closes the transport. Liveness: no CONNACK within connect_timeout_ms, a
+// PUBACK overdue by ack_timeout_ms, or nothing at all from the broker within
+// 1.5 x keepalive makes Tick() return kTimeout.
+//
+// Not thread-safe; loop-thread-only in practice. Listener callbacks run
+// synchronously inside OnBytes(); they may call Publish() but not OnBytes().
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "platform/status.h"
+#include "sync/mqtt/codec.h"
+
+namespace edgespool::sync::mqtt {
+
+// A message to publish; owned, because it may be sent again after a
+// reconnect long after the caller's buffers are gone.
+struct OutgoingMessage {
+  std::string topic;
+  std::string payload;
+  uint8_t qos = 1;  // 0 or 1
+  bool retain = false;
+  // MQTT 5 only (ignored on 3.1.1):
+  std::optional<uint32_t> message_expiry_s;
+  std::string content_type;      // empty: none
+  std::string response_topic;    // empty: none
+  std::string correlation_data;  // empty: none
+  std::vector<std::pair<std::string, std::string>> user_properties;
+};
+
+struct WillMessage {
+  std::string topic;
+  std::string payload;
+  uint8_t qos = 1;
+  bool retain = true;
+  std::optional<uint32_t> delay_s;  // MQTT 5
+};
+
+struct SessionOptions {
+  uint8_t protocol = kProtocol5;  // 5 falls back to 4 once if the broker refuses it
+  std::string client_id;
+  std::optional<std::string> username;
+  std::optional<std::string> password;
+  uint16_t keepalive_s = 60;  // 0: off
+  uint16_t inflight = 100;    // QoS 1 window; capped by the broker's Receive Maximum
+  uint32_t ack_timeout_ms = 30000;
+  uint32_t connect_timeout_ms = 10000;
+  bool clean_start = true;
+  uint32_t session_expiry_s = 0;  // MQTT 5
+  std::optional<WillMessage> will;
+  // The largest packet we accept (told to an MQTT 5 broker, enforced anyway).
+  uint32_t max_incoming_packet_bytes = 16 * 1024 * 1024;
+  // Use topic aliases when the broker offers them (MQTT 5).
+  bool topic_aliases = true;
+};
+
+// What the CONNACK negotiated.
+struct ConnectInfo {
+  uint8_t protocol = kProtocol5;
+  bool session_present = false;
+  uint16_t receive_maximum = 65535;
+  uint32_t maximum_packet_size = kMaxPacketSize;
+  uint16_t topic_alias_maximum = 0;
+  uint16_t keepalive_s = 0;
+  uint8_t maximum_qos = 1;
+  bool retain_available = true;
+  std::string assigned_client_id;
+  uint16_t window = 0;  // effective in-flight window
+};
+
+// A PUBLISH from the broker; views valid only during OnMessage.
+struct IncomingMessage {
+  std::string_view topic;
+  std::string_view payload;
+  uint8_t qos = 0;
+  bool retain = false;
+  bool dup = false;
+  const Properties* properties = nullptr;
+};
+
+class SessionListener {
+ public:
+  virtual ~SessionListener() = default;
+  virtual void OnConnected(const ConnectInfo& info) = 0;
+  // PUBACK with a success code (0x00, or 0x10 "no matching subscribers"); for
+  // QoS 0, once the packet has been queued for writing.
+  virtual void OnPublishAcked(uint64_t token, uint8_t reason_code) = 0;
+  // The broker refused this one message (reason >= 0x80), or it can never be
+  // sent (larger than the broker's Maximum Packet Size, QoS/retain the broker
+  // does not offer). reason_code is 0 when the refusal is local.
+  virtual void OnPublishRejected(uint64_t token, const Status& why, uint8_t reason_code) = 0;
+  virtual void OnMessage(const IncomingMessage& msg) = 0;
+  virtual void OnSubscribed(uint16_t packet_id, const std::vector<uint8_t>& reason_codes) {}
+};
+
+class Session {
+ public:
+  Session(SessionOptions options, SessionListener* listener);
+
+  // Writes CONNECT (at the current protocol level) and enters Connecting.
+  // Call on every new transport connection.
+  void StartConnect(uint64_t now_ms, std::string* out);
+  // Bytes from the broker. A non-OK Status means: write *out (it may hold a
+  // DISCONNECT), then close the connection; the session is Disconnected.
+  Status OnBytes(std::string_view data, uint64_t now_ms, std::string* out);
+  // The transport closed or failed. In-flight messages return to the queue.
+  void OnConnectionLost(const Status& why);
+  // Timers: connect timeout, PUBACK overdue, keepalive. Call every few
+  // hundred ms. Non-OK: close the connection (the session is Disconnected).
+  Status Tick(uint64_t now_ms, std::string* out);
+  // Moves queued messages into the window and encodes them (connected only).
+  void Pump(uint64_t now_ms, std::string* out);
+  // Graceful close: writes DISCONNECT; the session is Disconnected.
+  void Disconnect(std::string* out);
+
+  // Queues a message; returns its token (> 0), or InvalidArgument for a
+  // message that can never be sent (bad topic, QoS > 1, field over 65535).
+  Result<uint64_t> Publish(OutgoingMessage msg);
+  // Connected only. Returns the SUBSCRIBE's packet id; QoS capped at 1.
+  Result<uint16_t> Subscribe(const std::vector<std::pair<std::string, uint8_t>>& filters,
+                             std::string* out);
+
+  bool connected() const { return state_ == State::kConnected; }
+  bool connecting() const { return state_ == State::kConnecting; }
+  uint8_t protocol() const { return protocol_; }
+  size_t inflight_count() const { return inflight_.size(); }
+  size_t queued_count() const { return queue_.size(); }
+  // Effective window (0 while not connected).
+  uint16_t window() const { return connected() ? info_.window : 0; }
+  // Window slots not yet claimed by queued or in-flight messages.
+  size_t capacity() const;
+  uint32_t max_packet_size() const { return info_.maximum_packet_size; }
+  const ConnectInfo& info() const { return info_; }
+  uint64_t publish_bytes_sent() const { return publish_bytes_sent_; }
+
+ private:
+  enum class State { kDisconnected, kConnecting, kConnected };
+  struct Entry {
+    uint64_t token = 0;
+    OutgoingMessage msg;
+    uint16_t packet_id = 0;  // kept across reconnects to be resent with the same id
+    bool dup = false;
+    uint64_t sent_ms = 0;
+  };
+  static constexpr uint64_t kSubscribeOwner = UINT64_MAX;
+
+  Status HandleFrame(const Frame& frame, uint64_t now_ms, std::string* out);
+  Status HandleConnack(const Frame& frame, uint64_t now_ms);
+  Status HandlePublish(const mqtt::Publish& p, std::string* out);
+  Status HandlePuback(const Puback& a);
+  Status HandleSuback(const Suback& s);
+  // Ends the connection on a broker fault: DISCONNECT with a reason (5).
+  Status Fail(Status why, uint8_t reason_code, std::string* out);
+  void Drop();
+  uint16_t AllocPacketId();
+  // Encodes one entry; returns false (nothing written) if it is too large.
+  bool EncodeEntry(Entry& e, std::string* out);
+
+  SessionOptions options_;
+  SessionListener* listener_;
+  uint8_t protocol_;
+  bool fell_back_ = false;
+  bool ever_connected_ = false;
+  State state_ = State::kDisconnected;
+  ConnectInfo info_;
+  FrameSplitter splitter_;
+
+  uint64_t next_token_ = 1;
+  std::deque<Entry> queue_;           // not yet sent on this connection, in token order
+  std::map<uint64_t, Entry> inflight_;  // by token: begin() is the oldest
+  std::vector<uint64_t> id_owner_;    // packet id -> token (0 free)
+  uint16_t next_packet_id_ = 1;
+  std::map<uint16_t, size_t> subscribes_;  // packet id -> number of filters
+
+  std::unordered_map<std::string, uint16_t> topic_aliases_;
+
+  uint64_t connect_started_ms_ = 0;
+  uint64_t last_sent_ms_ = 0;
+  uint64_t last_received_ms_ = 0;
+  bool ping_outstanding_ = false;
+  uint64_t publish_bytes_sent_ = 0;
+};
+
+// Maps a refused CONNACK to a Status with a clear message (bad credentials
+// and not authorized are kPermissionDenied, server unavailable/busy is
+// kUnavailable...).
+Status ConnackRefusal(uint8_t protocol, uint8_t code);
+
+}  // namespace edgespool::sync::mqtt
