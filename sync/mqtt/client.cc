@@ -1,0 +1,307 @@
+#include "sync/mqtt/client.h"
+
+#include <algorithm>
+#include <random>
+#include <string>
+
+#include "platform/log.h"
+#include "sync/mqtt/wire.h"
+#include "sync/tls_config.h"
+
+namespace edgespool::sync::mqtt {
+
+namespace {
+
+SessionOptions ToSessionOptions(const ClientOptions& o) {
+  SessionOptions s;
+  s.protocol = o.protocol;
+  s.client_id = o.client_id;
+  s.username = o.username;
+  s.password = o.password;
+  s.keepalive_s = o.keepalive_s;
+  s.inflight = o.inflight;
+  s.ack_timeout_ms = o.ack_timeout_ms;
+  s.connect_timeout_ms = o.connect_timeout_ms;
+  s.clean_start = o.clean_start;
+  s.session_expiry_s = o.session_expiry_s;
+  s.will = o.will;
+  s.max_incoming_packet_bytes = o.max_incoming_packet_bytes;
+  s.topic_aliases = o.topic_aliases;
+  return s;
+}
+
+uint64_t Seed(uint64_t seed) {
+  if (seed != 0) return seed;
+  std::random_device rd;
+  return (static_cast<uint64_t>(rd()) << 32) ^ rd();
+}
+
+// Timers are checked often enough that a deadline is missed by at most a
+// tenth of the shortest one, and never more than 250 ms.
+uint64_t TickMs(const ClientOptions& o) {
+  uint64_t shortest = std::min<uint64_t>(o.ack_timeout_ms, o.connect_timeout_ms);
+  if (o.keepalive_s > 0) shortest = std::min<uint64_t>(shortest, o.keepalive_s * 1000ull);
+  return std::clamp<uint64_t>(shortest / 10, 10, 250);
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Client>> Client::Create(platform::Loop& loop, ClientOptions options,
+                                               ClientListener* listener) {
+  auto url = ParseBrokerUrl(options.url);
+  if (!url.ok()) return url.status().Annotate("uplink url");
+  if (options.protocol != kProtocol311 && options.protocol != kProtocol5) {
+    return Status::InvalidArgument("protocol must be 4 (3.1.1) or 5");
+  }
+  if (options.will && !IsValidTopicName(options.will->topic)) {
+    return Status::InvalidArgument("invalid will topic \"" + options.will->topic + "\"");
+  }
+  for (const auto& [filter, qos] : options.subscriptions) {
+    if (!IsValidTopicFilter(filter)) return Status::InvalidArgument("invalid topic filter");
+  }
+  std::shared_ptr<TlsConfig> tls;
+  if (url->tls) {
+    // Loaded once: a bad CA or key file is a startup error, and reconnects
+    // do not re-parse certificates.
+    auto config = TlsConfig::Create(options.tls);
+    if (!config.ok()) return config.status();
+    tls = std::move(config).value();
+  }
+  return std::unique_ptr<Client>(
+      new Client(loop, std::move(options), std::move(url).value(), std::move(tls), listener));
+}
+
+Client::Client(platform::Loop& loop, ClientOptions options, BrokerUrl url,
+               std::shared_ptr<TlsConfig> tls, ClientListener* listener)
+    : loop_(loop),
+      options_(std::move(options)),
+      url_(std::move(url)),
+      tls_(std::move(tls)),
+      listener_(listener),
+      session_(ToSessionOptions(options_), this),
+      backoff_(options_.backoff_initial_ms, options_.backoff_max_ms, Seed(options_.backoff_seed)),
+      tick_timer_(loop),
+      reconnect_timer_(loop),
+      stop_timer_(loop),
+      flusher_(loop) {}
+
+Client::~Client() {
+  // Handles close themselves; a pending connect is cancelled by its
+  // destructor and a transport closes its socket.
+  connect_request_.reset();
+  transport_.reset();
+}
+
+uint64_t Client::wire_bytes() const {
+  return wire_bytes_closed_ + (transport_ ? transport_->wire_bytes_written() : 0);
+}
+
+void Client::Start() {
+  if (started_) return;
+  started_ = true;
+  stopping_ = false;
+  flusher_.Start([this] { OnCheck(); });
+  tick_timer_.Start(TickMs(options_), TickMs(options_), [this] { OnTick(); });
+  Connect();
+}
+
+void Client::Connect() {
+  ++attempts_;
+  ES_LOG_DEBUG("uplink connecting", {{"url", url_.Redacted()}});
+  connect_request_ = sync::Connect(loop_, url_, tls_, [this](Result<std::unique_ptr<Transport>> r) {
+    OnTransport(std::move(r));
+  });
+}
+
+void Client::OnTransport(Result<std::unique_ptr<Transport>> result) {
+  // The request finished: release it on a later turn (we are inside its
+  // callback).
+  if (connect_request_) loop_.DeferDelete(std::move(connect_request_));
+  if (!result.ok()) {
+    LinkLost(result.status());
+    return;
+  }
+  transport_ = std::move(result).value();
+  transport_->StartReading([this](const char* data, size_t len) { OnData(data, len); },
+                           [this](const Status& why) { OnEnd(why); });
+  session_.StartConnect(loop_.NowMs(), &write_buffer_);
+  Wake();
+}
+
+void Client::OnData(const char* data, size_t len) {
+  Status st = session_.OnBytes(std::string_view(data, len), loop_.NowMs(), &write_buffer_);
+  if (!st.ok()) {
+    LinkLost(st);
+    return;
+  }
+  if (acked_since_check_ && session_.capacity() > 0) {
+    acked_since_check_ = false;
+    listener_->OnWritable();
+  }
+}
+
+void Client::OnEnd(const Status& why) {
+  LinkLost(why.ok() ? Status::Unavailable("connection closed by the broker") : why);
+}
+
+void Client::OnTick() {
+  if (!transport_) return;
+  Status st = session_.Tick(loop_.NowMs(), &write_buffer_);
+  if (!st.ok()) {
+    LinkLost(st);
+    return;
+  }
+  if (!write_buffer_.empty()) Wake();
+}
+
+void Client::Wake() {
+  // A write queued from a timer callback would otherwise wait in this
+  // iteration's poll for unrelated I/O: an (empty) posted task makes the
+  // poll return at once so the check handle flushes.
+  if (wake_pending_) return;
+  wake_pending_ = true;
+  loop_.Post([] {});
+}
+
+void Client::OnCheck() {
+  wake_pending_ = false;
+  Flush();
+}
+
+void Client::Flush() {
+  if (!transport_) return;
+  if (session_.connected() && transport_->write_queue_bytes() < options_.write_high_water_bytes) {
+    session_.Pump(loop_.NowMs(), &write_buffer_);
+  }
+  if (write_buffer_.empty()) return;
+  std::vector<std::string> bufs;
+  bufs.push_back(std::move(write_buffer_));
+  write_buffer_.clear();
+  Status st = transport_->Write(std::move(bufs));
+  if (!st.ok()) LinkLost(st.Annotate("write"));
+}
+
+void Client::ReleaseTransport() {
+  if (!transport_) return;
+  transport_->StopReading();
+  wire_bytes_closed_ += transport_->wire_bytes_written();
+  // We may be inside one of its callbacks: destroy it on a later turn.
+  loop_.DeferDelete(std::move(transport_));
+}
+
+void Client::LinkLost(const Status& why) {
+  // Best effort: a protocol error leaves a DISCONNECT in the buffer.
+  if (transport_ && !write_buffer_.empty()) {
+    std::vector<std::string> bufs{std::move(write_buffer_)};
+    (void)transport_->Write(std::move(bufs));
+  }
+  write_buffer_.clear();
+  bool was_connected = session_.connected();
+  uint8_t protocol_before = session_.protocol();
+  session_.OnConnectionLost(why);
+  ReleaseTransport();
+  last_error_ = why;
+  if (stopping_) {
+    FinishStop();
+    return;
+  }
+  uint64_t now = loop_.NowMs();
+  if (was_connected && now - connected_at_ms_ >= options_.healthy_after_ms) backoff_.Reset();
+  uint64_t delay = backoff_.NextDelayMs();
+  std::string fallback =
+      session_.protocol() != protocol_before ? " (falling back to MQTT 3.1.1)" : "";
+  std::string delay_s = std::to_string(delay);
+  std::string attempt = std::to_string(backoff_.attempt());
+  std::string cause = why.ToString() + fallback;
+  ES_LOG_WARN(was_connected ? "uplink lost; reconnecting" : "uplink connect failed; retrying",
+              {{"url", url_.Redacted()},
+               {"cause", cause},
+               {"retry_in_ms", delay_s},
+               {"attempt", attempt}});
+  listener_->OnDisconnected(why);
+  reconnect_timer_.Start(delay, 0, [this] { Connect(); });
+}
+
+void Client::Stop(std::function<void()> on_stopped) {
+  on_stopped_ = std::move(on_stopped);
+  stopping_ = true;
+  reconnect_timer_.Stop();
+  connect_request_.reset();
+  if (!transport_) {
+    FinishStop();
+    return;
+  }
+  session_.Disconnect(&write_buffer_);
+  Flush();
+  // Close once the DISCONNECT has reached the kernel (or after 1 s).
+  auto deadline = loop_.NowMs() + 1000;
+  stop_timer_.Start(5, 5, [this, deadline] {
+    if (transport_ && transport_->write_queue_bytes() > 0 && loop_.NowMs() < deadline) return;
+    stop_timer_.Stop();
+    ReleaseTransport();
+    FinishStop();
+  });
+}
+
+void Client::FinishStop() {
+  if (!started_) return;
+  started_ = false;
+  stop_timer_.Stop();
+  tick_timer_.Stop();
+  flusher_.Stop();
+  reconnect_timer_.Stop();
+  if (session_.connected() || session_.connecting()) session_.OnConnectionLost(Status::Cancelled("stopped"));
+  ES_LOG_INFO("uplink stopped", {{"url", url_.Redacted()}});
+  auto done = std::move(on_stopped_);
+  on_stopped_ = nullptr;
+  if (done) done();
+}
+
+Result<uint64_t> Client::Publish(OutgoingMessage msg) {
+  auto token = session_.Publish(std::move(msg));
+  if (token.ok() && transport_) Wake();
+  return token;
+}
+
+Status Client::Subscribe(std::string filter, uint8_t qos) {
+  if (!IsValidTopicFilter(filter)) return Status::InvalidArgument("invalid topic filter");
+  options_.subscriptions.emplace_back(filter, qos);
+  if (!session_.connected()) return Status::Ok();
+  auto id = session_.Subscribe({{std::move(filter), qos}}, &write_buffer_);
+  if (!id.ok()) return id.status();
+  Wake();
+  return Status::Ok();
+}
+
+// ------------------------------------------------------------ session events
+
+void Client::OnConnected(const ConnectInfo& info) {
+  ++connects_;
+  connected_at_ms_ = loop_.NowMs();
+  ES_LOG_INFO("uplink connected",
+              {{"url", url_.Redacted()},
+               {"protocol", info.protocol == kProtocol5 ? "5" : "3.1.1"},
+               {"window", std::to_string(info.window)},
+               {"resending", std::to_string(session_.queued_count())}});
+  if (!options_.subscriptions.empty()) {
+    auto id = session_.Subscribe(options_.subscriptions, &write_buffer_);
+    if (!id.ok()) ES_LOG_WARN("subscribe failed", {{"cause", id.status().ToString()}});
+  }
+  listener_->OnConnected(info);
+  listener_->OnWritable();
+}
+
+void Client::OnPublishAcked(uint64_t token, uint8_t reason_code) {
+  acked_since_check_ = true;
+  listener_->OnPublishAcked(token, Status::Ok(), reason_code);
+}
+
+void Client::OnPublishRejected(uint64_t token, const Status& why, uint8_t reason_code) {
+  acked_since_check_ = true;
+  ES_LOG_WARN("publish rejected", {{"cause", why.ToString()}});
+  listener_->OnPublishAcked(token, why, reason_code);
+}
+
+void Client::OnMessage(const IncomingMessage& msg) { listener_->OnMessage(msg); }
+
+}  // namespace edgespool::sync::mqtt
