@@ -22,7 +22,9 @@ class JsonObjectWriter {
   JsonObjectWriter& Str(std::string_view key, std::string_view v);
   // A value that is already JSON text (an object, an array...).
   JsonObjectWriter& Raw(std::string_view key, std::string_view json);
-  std::string Finish() &&;
+  // Closes the object and moves the text out (the writer is then spent), so
+  // that a chain `JsonObjectWriter().Str(..).Int(..).Finish()` works.
+  std::string Finish();
 
  private:
   void Key(std::string_view key);
