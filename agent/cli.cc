@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "agent/cli_decode.h"
+#include "agent/cli_producer.h"
 #include "agent/config.h"
 #include "agent/daemon.h"
 #include "platform/files.h"
@@ -24,6 +26,7 @@ const char* kUsage =
     "  publish TOPIC [MESSAGE]          hand a message to the agent (see publish --help)\n"
     "  query SEQ | --id ID              what became of a message\n"
     "  status [--json]                  the agent's status\n"
+    "  decode [FILE|-]                  print batch frames as JSON lines\n"
     "  config check [--config] [FILE]   validate a configuration file\n"
     "  config show [--config FILE]      print the effective configuration (secrets redacted)\n"
     "  version                          print the version\n"
@@ -123,6 +126,10 @@ int CliMain(int argc, char** argv) {
   }
   if (cmd == "run") return RunCommand(argc, argv);
   if (cmd == "config") return ConfigCommand(argc, argv);
+  if (cmd == "publish") return PublishCommand(argc - 2, argv + 2);
+  if (cmd == "query") return QueryCommand(argc - 2, argv + 2);
+  if (cmd == "status") return StatusCommand(argc - 2, argv + 2);
+  if (cmd == "decode") return DecodeCommand(argc - 2, argv + 2);
   return UsageError("unknown command '" + cmd + "'");
 }
 

@@ -20,38 +20,38 @@ std::string Fixed(double v, int digits) {
 
 std::string RenderStatus(const StatusInputs& in) {
   using protocol::JsonObjectWriter;
-  std::string uplink = JsonObjectWriter()
+  std::string uplink = std::move(JsonObjectWriter()
                            .Str("state", in.uplink.state)
                            .Str("url", in.uplink.url)
                            .Int("connected_since_ms", in.uplink.connected_since_ms)
                            .Str("last_error", in.uplink.last_error)
-                           .Int("last_error_ms", in.uplink.last_error_ms)
+                           .Int("last_error_ms", in.uplink.last_error_ms))
                            .Finish();
   const store::JournalStats& j = in.journal;
-  std::string pending = JsonObjectWriter()
+  std::string pending = std::move(JsonObjectWriter()
                             .Uint("messages", j.pending_count)
                             .Uint("bytes", j.pending_bytes)
-                            .Int("oldest_ts_ms", j.oldest_pending_ts_ms)
+                            .Int("oldest_ts_ms", j.oldest_pending_ts_ms))
                             .Finish();
-  std::string totals = JsonObjectWriter()
+  std::string totals = std::move(JsonObjectWriter()
                            .Uint("appended", j.appended_total)
                            .Uint("sent", j.sent_total)
                            .Uint("dead", j.dead_total)
                            .Uint("dropped", j.dropped_total)
                            .Uint("expired", j.expired_total)
-                           .Uint("duplicates", j.duplicate_total)
+                           .Uint("duplicates", j.duplicate_total))
                            .Finish();
-  std::string journal = JsonObjectWriter()
+  std::string journal = std::move(JsonObjectWriter()
                             .Uint("file_bytes", j.file_bytes)
                             .Uint("max_bytes", j.max_bytes)
-                            .Raw("fill", Fixed(j.fill_ratio, 4))
+                            .Raw("fill", Fixed(j.fill_ratio, 4)))
                             .Finish();
   std::string producers =
-      JsonObjectWriter().Uint("connections", in.producer_connections).Finish();
+      std::move(JsonObjectWriter().Uint("connections", in.producer_connections)).Finish();
   // Time to drain the backlog at the current upload rate; -1 when not moving.
   double eta = in.rate_msgs_per_s > 0 ? static_cast<double>(j.pending_count) / in.rate_msgs_per_s
                                       : (j.pending_count == 0 ? 0 : -1);
-  return JsonObjectWriter()
+  return std::move(JsonObjectWriter()
       .Str("node", in.node)
       .Str("version", Version())
       .Bool("online", in.online)
@@ -67,16 +67,16 @@ std::string RenderStatus(const StatusInputs& in) {
       .Raw("journal", journal)
       .Raw("producers", producers)
       .Str("config_digest", in.config_digest)
-      .Int("ts_ms", in.now_ms)
+      .Int("ts_ms", in.now_ms))
       .Finish();
 }
 
 std::string RenderOffline(const std::string& node, int64_t now_ms) {
-  return protocol::JsonObjectWriter()
+  return std::move(protocol::JsonObjectWriter()
       .Str("node", node)
       .Str("version", Version())
       .Bool("online", false)
-      .Int("ts_ms", now_ms)
+      .Int("ts_ms", now_ms))
       .Finish();
 }
 

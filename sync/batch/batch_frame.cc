@@ -141,6 +141,28 @@ Result<std::string> FrameEncoder::Finish() {
   return out;
 }
 
+Result<size_t> FrameLength(std::string_view bytes) {
+  if (!LooksLikeFrame(bytes)) return Status::Corruption("batch frame: bad magic");
+  Reader r(bytes.substr(4));
+  uint8_t version, codec;
+  uint16_t flags;
+  std::string node;
+  uint64_t first_seq;
+  uint32_t count, body_len;
+  if (!r.U8(&version) || !r.U8(&codec) || !r.U16(&flags) || !r.Str16(&node) ||
+      !r.U64(&first_seq) || !r.U32(&count) || !r.U32(&body_len)) {
+    return Status::Corruption("batch frame: truncated header");
+  }
+  size_t head = bytes.size() - r.remaining();
+  if (codec == static_cast<uint8_t>(Codec::kZstd)) {
+    size_t n = ZSTD_findFrameCompressedSize(bytes.data() + head, r.remaining());
+    if (ZSTD_isError(n)) return Status::Corruption("batch frame: incomplete zstd body");
+    return head + n;
+  }
+  if (r.remaining() < body_len) return Status::Corruption("batch frame: truncated body");
+  return head + body_len;
+}
+
 bool LooksLikeFrame(std::string_view bytes) {
   return bytes.size() >= 4 && std::memcmp(bytes.data(), kMagic, 4) == 0;
 }

@@ -96,6 +96,10 @@ class FrameEncoder {
 // count and decoded length must match the header, and zstd output must be
 // exactly body_len. Corruption is reported, never over-read.
 Result<Frame> DecodeFrame(std::string_view bytes, const DecodeLimits& limits = {});
+// Length of the first frame in bytes (frames may be concatenated, e.g. in a
+// capture file): header + body, where a zstd body ends where its zstd frame
+// ends. Corruption if the header is incomplete or the body runs past the end.
+Result<size_t> FrameLength(std::string_view bytes);
 // True if bytes start with the frame magic (cheap sniffing).
 bool LooksLikeFrame(std::string_view bytes);
 
