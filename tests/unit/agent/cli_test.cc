@@ -6,6 +6,7 @@
 #include <chrono>
 #include <thread>
 
+#include "sync/batch/batch_frame.h"
 #include "tests/support/test_env.h"
 
 namespace edgespool {
@@ -103,6 +104,34 @@ TEST(CliTest, RunStopsCleanlyOnSigterm) {
   EXPECT_EQ(WEXITSTATUS(status), 0) << log;
   EXPECT_NE(log.find("stopping signal=SIGTERM"), std::string::npos) << log;
   EXPECT_NE(log.find("edgespool stopped"), std::string::npos) << log;
+}
+
+TEST(CliTest, DecodePrintsEveryRecordOfConcatenatedFrames) {
+  TempDir dir;
+  std::string bytes;
+  for (auto codec : {batch::Codec::kZstd, batch::Codec::kNone}) {
+    batch::FrameEncoder enc("gw-9", codec, 3);
+    enc.Add(10, 1732300000123, "sensors/t1", "id-1", {{"unit", "C"}}, "{\"t\":21.5}");
+    enc.Add(11, 1732300000124, "sensors/t2", "", {}, std::string("\xff\x00\x01", 3));
+    bytes += *enc.Finish();
+  }
+  WriteFile(dir.File("frames.bin"), bytes);
+  std::string out;
+  ASSERT_EQ(RunCli({"decode", dir.File("frames.bin")}, &out), 0) << out;
+  EXPECT_NE(out.find(R"({"node":"gw-9","seq":10,"ts":1732300000123,"topic":"sensors/t1","id":"id-1","headers":{"unit":"C"},"payload":"{\"t\":21.5}"})"),
+            std::string::npos)
+      << out;
+  EXPECT_NE(out.find(R"("seq":11,"ts":1732300000124,"topic":"sensors/t2","headers":{},"payload_b64":"/wAB")"),
+            std::string::npos)
+      << out;
+  size_t lines = std::count(out.begin(), out.end(), '\n');
+  EXPECT_EQ(lines, 4u);
+
+  WriteFile(dir.File("bad.bin"), bytes.substr(0, bytes.size() - 3));
+  EXPECT_EQ(RunCli({"decode", dir.File("bad.bin")}, &out), 65);
+  EXPECT_NE(out.find("frame 2"), std::string::npos) << out;
+  WriteFile(dir.File("junk.bin"), "hello");
+  EXPECT_EQ(RunCli({"decode", dir.File("junk.bin")}, &out), 65);
 }
 
 }  // namespace
