@@ -53,6 +53,7 @@ class Journal::Impl {
   }
 
   ~Impl() {
+    alive_.reset();  // a staged flush still posted to the loop finds nothing
     {
       std::lock_guard<std::mutex> lock(mu_);
       stop_ = true;
@@ -68,6 +69,8 @@ class Journal::Impl {
       appends.swap(appends_);
       ops.swap(ops_);
     }
+    for (auto& a : staged_) appends.push_back(std::move(a));
+    staged_.clear();
     for (auto& a : appends) {
       if (a.done) a.done(Status::Cancelled("journal closed before the append was committed"));
     }
@@ -86,10 +89,30 @@ class Journal::Impl {
     }
     Hold();
     ++queued_appends_;
+    // Stage on the loop thread and hand the whole batch over once per loop
+    // turn. Handing each append over as it comes lets the store thread wake
+    // on the first and commit it alone: measured, 8 producers re-submitting
+    // from their ack callbacks got groups of 1 (6k msg/s, durability normal).
+    staged_.push_back({std::move(message), std::move(done)});
+    if (staged_.size() == 1) {
+      loop_.Post([this, alive = std::weak_ptr<int>(alive_)] {
+        if (alive.lock()) FlushStaged();
+      });
+    }
+  }
+
+  void FlushStaged() {
+    if (staged_.empty()) return;
     {
       std::lock_guard<std::mutex> lock(mu_);
-      appends_.push_back({std::move(message), std::move(done)});
+      if (appends_.empty()) {
+        appends_.swap(staged_);
+      } else {
+        appends_.insert(appends_.end(), std::make_move_iterator(staged_.begin()),
+                        std::make_move_iterator(staged_.end()));
+      }
     }
+    staged_.clear();
     cv_.notify_one();
   }
 
@@ -101,6 +124,7 @@ class Journal::Impl {
       return;
     }
     Hold();
+    FlushStaged();  // appends made before this call go first
     auto shared_done = std::make_shared<std::function<void(R)>>(std::move(done));
     Op op;
     op.run = [this, work = std::move(work), shared_done]() {
@@ -303,6 +327,8 @@ class Journal::Impl {
   size_t outstanding_ = 0;
   size_t queued_appends_ = 0;
   bool closing_ = false;
+  std::vector<PendingAppend> staged_;  // appends not yet handed to the store thread
+  std::shared_ptr<int> alive_ = std::make_shared<int>(0);
 
   // Loop -> store thread, guarded by mu_.
   std::mutex mu_;

@@ -1,0 +1,198 @@
+// A journal on a filesystem smaller than its cap (a tmpfs mounted by the
+// test): the free-space guard turns "disk full" into journal_full while a
+// WAL reserve is still free; a foreign process eating that reserve causes
+// real ENOSPC, which fails groups but never loses an acked message; freeing
+// space lets appends resume.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <map>
+#include <thread>
+
+#include "store/journal.h"
+#include "tests/unit/store/journal_test_util.h"
+
+namespace edgespool::store {
+namespace {
+
+using testutil::Harness;
+using testutil::Msg;
+
+class TmpfsMount {
+ public:
+  TmpfsMount(const std::string& dir, const std::string& size) : dir_(dir) {
+    mkdir(dir.c_str(), 0755);
+    std::string opts = "size=" + size;
+    mounted_ = mount("tmpfs", dir.c_str(), "tmpfs", 0, opts.c_str()) == 0;
+  }
+  ~TmpfsMount() {
+    if (mounted_) umount2(dir_.c_str(), MNT_DETACH);
+  }
+  bool mounted() const { return mounted_; }
+
+ private:
+  std::string dir_;
+  bool mounted_ = false;
+};
+
+uint64_t FreeBytes(const std::string& dir) {
+  struct statvfs st;
+  return statvfs(dir.c_str(), &st) == 0 ? uint64_t{st.f_bavail} * st.f_frsize : 0;
+}
+
+// Writes until ENOSPC; returns bytes written.
+uint64_t FillDisk(const std::string& path) {
+  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  std::string chunk(64 * 1024, 'F');
+  uint64_t total = 0;
+  while (true) {
+    ssize_t n = write(fd, chunk.data(), chunk.size());
+    if (n <= 0) break;
+    total += static_cast<uint64_t>(n);
+  }
+  close(fd);
+  return total;
+}
+
+std::string PayloadFor(int i) { return std::string(1000, static_cast<char>('a' + i % 26)) + std::to_string(i); }
+
+// Appends batches until one fails; records acks. Returns the first error.
+Status AppendUntilError(Harness& h, int* next, std::map<uint64_t, std::string>* acked,
+                        int max_batches = 2000) {
+  for (int b = 0; b < max_batches; ++b) {
+    std::vector<Message> batch;
+    std::vector<std::string> payloads;
+    for (int i = 0; i < 50; ++i, ++*next) {
+      payloads.push_back(PayloadFor(*next));
+      batch.push_back(Msg("disk", *next, payloads.back()));
+    }
+    auto out = h.AppendMany(std::move(batch));
+    Status first;
+    for (size_t i = 0; i < out.size(); ++i) {
+      if (out[i].ok()) {
+        (*acked)[out[i]->seq] = payloads[i];
+      } else if (first.ok()) {
+        first = out[i].status();
+      }
+    }
+    if (!first.ok()) return first;
+  }
+  return Status::Internal("never failed");
+}
+
+void ExpectAllAckedPresent(Harness& h, const std::map<uint64_t, std::string>& acked) {
+  h.Close();
+  ASSERT_TRUE(h.Open().ok());
+  h.j().ReleaseAll();
+  auto f = h.Fetch({1u << 20, 1u << 30, ""});
+  ASSERT_TRUE(f.ok()) << f.status().ToString();
+  std::map<uint64_t, std::string> got;
+  for (auto& m : *f) got[m.seq] = m.message.payload;
+  size_t missing = 0;
+  for (const auto& [seq, payload] : acked) {
+    auto it = got.find(seq);
+    if (it == got.end() || it->second != payload) ++missing;
+  }
+  EXPECT_EQ(missing, 0u) << "of " << acked.size() << " acked messages";
+}
+
+TEST(JournalDiskTest, SmallDiskLowersTheCapAndKeepsAReserve) {
+  testing::TempDir base;
+  TmpfsMount mnt(base.File("mnt"), "24m");
+  if (!mnt.mounted()) GTEST_SKIP() << "cannot mount tmpfs here (needs root/CAP_SYS_ADMIN)";
+  JournalOptions o;
+  o.path = base.File("mnt/journal.db");
+  o.max_bytes = 256ull << 20;  // far more than the disk
+  Harness h(o);
+  ASSERT_TRUE(h.Open().ok());
+  int next = 0;
+  std::map<uint64_t, std::string> acked;
+  Status full = AppendUntilError(h, &next, &acked);
+  EXPECT_EQ(full.code(), Code::kResourceExhausted) << full.ToString();
+  EXPECT_NE(full.message().find("journal_full: disk nearly full"), std::string::npos)
+      << full.ToString();
+  EXPECT_GT(acked.size(), 5000u);
+  // The reserve is still there (free space plus the WAL file, which holds
+  // part of it): cleanup, vacuum and a TRUNCATE checkpoint work, and the
+  // checkpoint hands the WAL's share back.
+  EXPECT_GT(FreeBytes(base.File("mnt")), 1u << 20);
+  EXPECT_TRUE(h.Cleanup().ok());
+  EXPECT_GT(FreeBytes(base.File("mnt")), 6u << 20);
+  EXPECT_GE(h.j().stats().fill_ratio, 0.99);
+  EXPECT_TRUE(h.j().above_high_water());
+  // Delivering rows makes room again.
+  FetchSpec spec;
+  spec.max_messages = 2000;
+  auto f = h.Fetch(spec);
+  ASSERT_TRUE(f.ok());
+  std::vector<uint64_t> seqs;
+  for (auto& m : *f) {
+    seqs.push_back(m.seq);
+    acked.erase(m.seq);
+  }
+  ASSERT_TRUE(h.MarkSent(seqs).ok());
+  h.j().ReleaseAll();
+  auto more = h.Append(Msg("disk", next, PayloadFor(next)));
+  ASSERT_TRUE(more.ok()) << more.status().ToString();
+  acked[more->seq] = PayloadFor(next);
+  ExpectAllAckedPresent(h, acked);
+}
+
+TEST(JournalDiskTest, RealEnospcFailsGroupsNeverAcksAndRecovers) {
+  testing::TempDir base;
+  TmpfsMount mnt(base.File("mnt"), "24m");
+  if (!mnt.mounted()) GTEST_SKIP() << "cannot mount tmpfs here (needs root/CAP_SYS_ADMIN)";
+  JournalOptions o;
+  o.path = base.File("mnt/journal.db");
+  o.max_bytes = 4ull << 20;  // small cap: small WAL budget, fits the disk
+  Harness h(o);
+  ASSERT_TRUE(h.Open().ok());
+  int next = 0;
+  std::map<uint64_t, std::string> acked;
+  // Some acked data first.
+  for (int b = 0; b < 10; ++b) {
+    std::vector<Message> batch;
+    std::vector<std::string> payloads;
+    for (int i = 0; i < 50; ++i, ++next) {
+      payloads.push_back(PayloadFor(next));
+      batch.push_back(Msg("disk", next, payloads.back()));
+    }
+    auto out = h.AppendMany(std::move(batch));
+    for (size_t i = 0; i < out.size(); ++i) {
+      ASSERT_TRUE(out[i].ok()) << out[i].status().ToString();
+      acked[out[i]->seq] = payloads[i];
+    }
+  }
+  // Someone else fills the filesystem to the last byte.
+  std::string filler = base.File("mnt/filler");
+  FillDisk(filler);
+  ASSERT_LT(FreeBytes(base.File("mnt")), 64u * 1024);
+  Status err = AppendUntilError(h, &next, &acked, 200);
+  EXPECT_TRUE(err.code() == Code::kResourceExhausted || err.code() == Code::kIoError)
+      << err.ToString();
+  // More failures do not break anything either.
+  (void)AppendUntilError(h, &next, &acked, 3);
+  // Space comes back: appends resume (after the periodic free-space check).
+  unlink(filler.c_str());
+  bool resumed = false;
+  for (int i = 0; i < 40 && !resumed; ++i) {
+    auto r = h.Append(Msg("disk", next, PayloadFor(next)));
+    if (r.ok()) {
+      acked[r->seq] = PayloadFor(next);
+      resumed = true;
+    }
+    ++next;
+    if (!resumed) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_TRUE(resumed) << "appends did not resume after space was freed";
+  EXPECT_TRUE(h.Cleanup().ok());
+  ExpectAllAckedPresent(h, acked);
+}
+
+}  // namespace
+}  // namespace edgespool::store
