@@ -4,6 +4,7 @@
 
 #include <memory>
 
+#include "agent/agent.h"
 #include "agent/cli.h"
 #include "platform/log.h"
 #include "platform/loop.h"
@@ -40,17 +41,28 @@ int RunDaemon(const Config& config) {
                {"config", config.source.empty() ? "(defaults)" : config.source},
                {"digest", ConfigDigest(config)}});
 
+  std::unique_ptr<Agent> agent;
   bool stopping = false;
+  bool stopped_cleanly = false;
   auto on_signal = [&](int signum) {
     if (stopping) {
-      // Second signal: stop now. Everything acknowledged is already durable.
+      // Second signal: stop now. Everything acknowledged is already durable
+      // (acks follow COMMIT); the journal closes in its destructor.
       ES_LOG_WARN("second signal, exiting at once", {{"signal", std::to_string(signum)}});
+      stopped_cleanly = true;
       loop.Stop();
       return;
     }
     stopping = true;
     ES_LOG_INFO("stopping", {{"signal", signum == SIGTERM ? "SIGTERM" : "SIGINT"}});
-    loop.Stop();
+    if (!agent) {
+      loop.Stop();
+      return;
+    }
+    agent->Shutdown([&] {
+      stopped_cleanly = true;
+      loop.Stop();
+    });
   };
   platform::SignalHandle sigterm(loop), sigint(loop);
   Status st = sigterm.Start(SIGTERM, on_signal);
@@ -60,8 +72,20 @@ int RunDaemon(const Config& config) {
     return kExitSoftware;
   }
 
+  auto started = Agent::Start(loop, config);
+  if (!started.ok()) {
+    ES_LOG_ERROR("cannot start", {{"error", started.status().ToString()}});
+    Code code = started.status().code();
+    return code == Code::kInvalidArgument ? kExitConfig
+           : code == Code::kIoError || code == Code::kPermissionDenied ? kExitCantCreate
+                                                                        : kExitUnavailable;
+  }
+  agent = std::move(*started);
+  ES_LOG_INFO("edgespool running", {{"node", config.node.id}});
+
   loop.Run();
-  ES_LOG_INFO("edgespool stopped", {{"version", Version()}});
+  agent.reset();  // closes the journal: the last commit group finishes first
+  ES_LOG_INFO("edgespool stopped", {{"version", Version()}, {"clean", stopped_cleanly ? "true" : "false"}});
   return kExitOk;
 }
 

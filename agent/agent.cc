@@ -1,0 +1,460 @@
+#include "agent/agent.h"
+
+#include <cmath>
+
+#include "agent/daemon.h"
+#include "agent/http_server.h"
+#include "agent/metrics.h"
+#include "agent/producer_server.h"
+#include "agent/status_document.h"
+#include "agent/watchdog.h"
+#include "platform/clock.h"
+#include "platform/files.h"
+#include "platform/log.h"
+#include "platform/sd_notify.h"
+#include "store/journal.h"
+#include "sync/mqtt_uplink.h"
+#include "sync/sync_worker.h"
+
+namespace edgespool::agent {
+
+namespace {
+
+store::Priority ParsePriority(const std::string& p) {
+  if (p == "high") return store::Priority::kHigh;
+  if (p == "low") return store::Priority::kLow;
+  return store::Priority::kNormal;
+}
+
+store::JournalOptions JournalOptionsFrom(const Config& c) {
+  store::JournalOptions o;
+  o.path = c.store.path;
+  o.max_bytes = static_cast<uint64_t>(c.store.max_bytes);
+  o.when_full = c.store.when_full == "drop-oldest" ? store::WhenFull::kDropOldest
+                                                   : store::WhenFull::kReject;
+  o.durability = c.store.durability == "normal" ? store::Durability::kNormal
+                                                : store::Durability::kFull;
+  o.sent_retention_ms = c.store.sent_retention_ms;
+  o.cleanup_interval_ms = c.store.cleanup_interval_ms;
+  o.group_max_messages = static_cast<uint32_t>(c.store.group_max_messages);
+  o.group_max_delay_us = c.store.group_max_delay_ms * 1000;
+  o.dedupe_window_ms = c.store.dedupe_window_ms;
+  o.dedupe_max_ids = static_cast<uint32_t>(c.store.dedupe_max_ids);
+  o.high_water = c.store.high_water;
+  return o;
+}
+
+sync::SyncOptions SyncOptionsFrom(const Config& c) {
+  sync::SyncOptions o;
+  o.node = c.node.id;
+  o.default_mode = c.sync.mode == "batch" ? sync::UploadMode::kBatch : sync::UploadMode::kMessage;
+  for (const auto& r : c.routes) {
+    sync::Route route;
+    route.match = r.match;
+    if (!r.priority.empty()) route.priority = ParsePriority(r.priority);
+    route.ttl_ms = r.ttl_ms;
+    route.mode = r.mode.empty() ? o.default_mode
+                                : (r.mode == "batch" ? sync::UploadMode::kBatch
+                                                     : sync::UploadMode::kMessage);
+    route.order = r.order == "live-first" ? sync::UploadOrder::kLiveFirst : sync::UploadOrder::kStrict;
+    route.upstream_topic = r.upstream_topic;
+    o.routes.push_back(route);
+  }
+  o.batch_messages = static_cast<uint32_t>(c.sync.batch_messages);
+  o.batch_bytes = static_cast<uint32_t>(c.sync.batch_bytes);
+  o.linger_ms = c.sync.linger_ms;
+  o.compression_level = static_cast<int>(c.sync.compression_level);
+  o.bandwidth_limit = c.sync.bandwidth_limit;
+  o.max_attempts = static_cast<uint32_t>(c.sync.max_attempts);
+  o.batch_topic = c.sync.batch_topic;
+  return o;
+}
+
+ProducerServerOptions ProducerOptionsFrom(const Config& c) {
+  ProducerServerOptions o;
+  o.socket_path = c.producer.socket;
+  o.socket_mode = static_cast<unsigned>(c.producer.socket_mode);
+  o.max_message_bytes = static_cast<uint64_t>(c.producer.max_message_bytes);
+  o.max_connections = static_cast<size_t>(c.producer.max_connections);
+  for (const auto& a : c.acls) {
+    AclEntry e;
+    if (a.uid >= 0) e.uid = static_cast<uint32_t>(a.uid);
+    if (a.gid >= 0) e.gid = static_cast<uint32_t>(a.gid);
+    e.publish = a.publish;
+    o.acl.push_back(e);
+  }
+  for (const auto& r : c.rate_limits) {
+    RateLimitRule rule;
+    if (r.uid >= 0) rule.uid = static_cast<uint32_t>(r.uid);
+    if (r.gid >= 0) rule.gid = static_cast<uint32_t>(r.gid);
+    rule.messages_per_second = r.messages_per_second;
+    rule.bytes_per_second = r.bytes_per_second;
+    rule.burst = r.burst;
+    o.rate_limits.push_back(rule);
+  }
+  return o;
+}
+
+}  // namespace
+
+class Agent::Impl {
+ public:
+  Impl(platform::Loop& loop, const Config& config)
+      : loop_(loop),
+        config_(config),
+        clock_(platform::SystemClock::Get()),
+        notifier_(platform::SystemdNotifier::FromEnvironment(/*unset_environment=*/true)),
+        status_timer_(loop),
+        shutdown_timer_(loop) {}
+
+  Status Start();
+  void Shutdown(std::function<void()> done);
+  std::string StatusJson();
+
+ private:
+  Status StartUplink();
+  void StartProducers(int inherited_fd);
+  Status StartMetrics(const std::vector<platform::ListenFd>& fds);
+  void RegisterMetrics();
+  void PublishStatus();
+  void WaitForProducers(int64_t deadline_ms, std::function<void()> next);
+  void WaitForInflight(int64_t deadline_ms, std::function<void()> next);
+  std::string StatusLine();
+
+  platform::Loop& loop_;
+  Config config_;
+  const platform::Clock& clock_;
+  int64_t started_ms_ = 0;
+  std::string status_topic_;
+  std::string digest_;
+
+  platform::SystemdNotifier notifier_;
+  std::unique_ptr<WatchdogPinger> watchdog_;
+  std::unique_ptr<store::Journal> journal_;
+  std::unique_ptr<sync::MqttUplink> uplink_;
+  std::unique_ptr<sync::SyncWorker> worker_;
+  std::unique_ptr<ProducerServer> producers_;
+  MetricsRegistry metrics_;
+  std::unique_ptr<HttpServer> http_;
+  SuccessWindow success_;
+  platform::TimerHandle status_timer_;
+  platform::TimerHandle shutdown_timer_;
+  bool shutting_down_ = false;
+
+  Histogram* ack_latency_ = nullptr;
+};
+
+Status Agent::Impl::Start() {
+  started_ms_ = clock_.WallMs();
+  digest_ = ConfigDigest(config_);
+  status_topic_ = ExpandNode(config_.status.topic, config_.node.id);
+
+  auto fds = platform::TakeListenFds();
+  if (!fds.ok()) ES_LOG_WARN("ignoring socket activation", {{"error", fds.status().ToString()}});
+  std::vector<platform::ListenFd> listen_fds = fds.ok() ? *fds : std::vector<platform::ListenFd>{};
+
+  // The journal first: nothing is accepted before there is somewhere durable to put it.
+  auto dir = config_.store.path.substr(0, config_.store.path.find_last_of('/'));
+  if (config_.store.path.find('/') != std::string::npos) {
+    ES_RETURN_IF_ERROR(platform::MakeDirectories(dir, 0750).Annotate("store.path"));
+  }
+  auto journal = store::Journal::Open(loop_, JournalOptionsFrom(config_));
+  if (!journal.ok()) return journal.status().Annotate("journal " + config_.store.path);
+  journal_ = std::move(*journal);
+  ES_LOG_INFO("journal open", {{"path", config_.store.path},
+                               {"durability", config_.store.durability},
+                               {"max_bytes", FormatSizeBytes(config_.store.max_bytes)},
+                               {"pending", std::to_string(journal_->stats().pending_count)}});
+
+  ES_RETURN_IF_ERROR(StartUplink());
+
+  int inherited = -1;
+  for (const auto& f : listen_fds) {
+    if (f.is_unix && (f.name == "producer" || f.name == "unknown" || f.name.empty())) {
+      inherited = f.fd;
+      break;
+    }
+  }
+  auto producers = ProducerServer::Start(
+      loop_, *journal_,
+      [&] {
+        ProducerServerOptions o = ProducerOptionsFrom(config_);
+        o.inherited_fd = inherited;
+        return o;
+      }(),
+      ProducerServerHooks{[this] { return uplink_ && uplink_->connected(); },
+                          [this] { return StatusJson(); }});
+  if (!producers.ok()) return producers.status().Annotate("producer.socket");
+  producers_ = std::move(*producers);
+  ES_LOG_INFO("producer socket ready",
+              {{"socket", inherited >= 0 ? "(socket activation)" : config_.producer.socket}});
+
+  worker_->SetDeliveryListener(
+      [this](uint64_t seq, store::MessageState state, const std::string& reason) {
+        success_.Add(clock_.WallMs(), state == store::MessageState::kSent ? 1 : 0,
+                     state == store::MessageState::kSent ? 0 : 1);
+        producers_->NotifyDelivery(seq, state, reason);
+      });
+  worker_->Start();
+  uplink_->Start();
+
+  RegisterMetrics();
+  ES_RETURN_IF_ERROR(StartMetrics(listen_fds));
+
+  status_timer_.Start(static_cast<uint64_t>(config_.status.interval_ms),
+                      static_cast<uint64_t>(config_.status.interval_ms), [this] {
+                        PublishStatus();
+                        (void)notifier_.Status(StatusLine());
+                      });
+  (void)notifier_.Ready();
+  (void)notifier_.Status(StatusLine());
+  watchdog_ = std::make_unique<WatchdogPinger>(loop_, notifier_, [this] {
+    // Healthy: the loop turns (we are running this) and the journal answers.
+    return journal_ != nullptr;
+  });
+  watchdog_->Start();
+  return Status::Ok();
+}
+
+Status Agent::Impl::StartUplink() {
+  auto url = sync::ParseBrokerUrl(config_.uplink.url);
+  if (!url.ok()) return url.status().Annotate("uplink.url");
+  sync::MqttUplinkOptions o;
+  o.url = *url;
+  o.tls.ca_file = config_.uplink.ca_file;
+  o.tls.ca_dir = config_.uplink.ca_dir;
+  o.tls.cert_file = config_.uplink.cert_file;
+  o.tls.key_file = config_.uplink.key_file;
+  o.tls.server_name = config_.uplink.server_name;
+  o.tls.verify = config_.uplink.tls_verify;
+  if (!o.tls.verify && url->tls) {
+    ES_LOG_WARN("uplink.tls_verify = false: the broker's certificate is NOT checked");
+  }
+  o.protocol = static_cast<uint8_t>(config_.uplink.protocol);
+  o.client_id = config_.uplink.client_id;
+  o.username = config_.uplink.username;
+  if (!config_.uplink.password_file.empty()) {
+    auto pw = platform::ReadWholeFile(config_.uplink.password_file);
+    if (!pw.ok()) return pw.status().Annotate("uplink.password_file");
+    std::string p = *pw;
+    auto nl = p.find_first_of("\r\n");
+    if (nl != std::string::npos) p.resize(nl);
+    o.password = p;
+  }
+  o.keepalive_s = static_cast<uint16_t>(config_.uplink.keepalive_ms / 1000);
+  o.inflight = static_cast<uint16_t>(config_.uplink.inflight);
+  o.ack_timeout_ms = static_cast<uint32_t>(config_.uplink.ack_timeout_ms);
+  o.backoff_initial_ms = config_.sync.backoff_initial_ms;
+  o.backoff_max_ms = config_.sync.backoff_max_ms;
+  o.will_topic = status_topic_;
+  o.will_payload = RenderOffline(config_.node.id, 0);
+  auto uplink = sync::MqttUplink::Create(loop_, o);
+  if (!uplink.ok()) return uplink.status().Annotate("uplink");
+  uplink_ = std::move(*uplink);
+  uplink_->SetStateListener([this] {
+    ES_LOG_INFO("uplink state", {{"state", uplink_->state()},
+                                 {"url", config_.uplink.url.empty() ? "" : sync::ParseBrokerUrl(config_.uplink.url)->Redacted()},
+                                 {"error", uplink_->last_error()}});
+    if (uplink_->connected()) PublishStatus();
+    (void)notifier_.Status(StatusLine());
+  });
+  worker_ = std::make_unique<sync::SyncWorker>(loop_, *journal_, *uplink_, SyncOptionsFrom(config_),
+                                               clock_);
+  return Status::Ok();
+}
+
+void Agent::Impl::PublishStatus() {
+  if (!uplink_ || !uplink_->connected()) return;
+  sync::OutboundPublish p;
+  p.topic = status_topic_;
+  p.payload = StatusJson();
+  p.retain = true;
+  uplink_->Publish(std::move(p));  // the worker ignores results it did not ask for
+}
+
+std::string Agent::Impl::StatusJson() {
+  StatusInputs in;
+  in.node = config_.node.id;
+  in.online = !shutting_down_;
+  in.now_ms = clock_.WallMs();
+  in.started_ms = started_ms_;
+  if (uplink_) {
+    in.uplink.state = uplink_->state();
+    auto url = sync::ParseBrokerUrl(config_.uplink.url);
+    in.uplink.url = url.ok() ? url->Redacted() : "";
+    in.uplink.connected_since_ms = uplink_->connected_since_ms();
+    in.uplink.last_error = uplink_->last_error();
+    in.uplink.last_error_ms = uplink_->last_error_ms();
+  }
+  if (journal_) in.journal = journal_->stats();
+  if (worker_) {
+    in.last_sync_ms = worker_->stats().last_sync_ms;
+    in.inflight = worker_->stats().inflight_messages;
+    in.rate_msgs_per_s = worker_->stats().rate_msgs_per_s;
+  }
+  in.success_rate_1h = success_.Rate(in.now_ms);
+  if (producers_) in.producer_connections = producers_->stats().connections;
+  in.config_digest = digest_;
+  return RenderStatus(in);
+}
+
+std::string Agent::Impl::StatusLine() {
+  std::string s = "uplink " + (uplink_ ? uplink_->state() : std::string("none"));
+  if (journal_) {
+    s += ", " + std::to_string(journal_->stats().pending_count) + " pending";
+  }
+  if (worker_) s += ", " + std::to_string(worker_->stats().messages_sent_total) + " sent";
+  return s;
+}
+
+void Agent::Impl::RegisterMetrics() {
+  auto* appended = metrics_.AddCounter("edgespool_messages_appended_total",
+                                       "Messages made durable in the journal.");
+  auto* sent = metrics_.AddCounter("edgespool_messages_sent_total",
+                                   "Messages acknowledged by the broker.");
+  auto* dead = metrics_.AddCounter("edgespool_messages_dead_total", "Messages turned dead letters.");
+  auto* dropped = metrics_.AddCounter("edgespool_messages_dropped_total",
+                                      "Pending messages dropped to make room (when_full = drop-oldest).");
+  auto* expired = metrics_.AddCounter("edgespool_messages_expired_total",
+                                      "Messages deleted because they expired.");
+  auto* dupes = metrics_.AddCounter("edgespool_messages_duplicate_total",
+                                    "Publishes answered as duplicates of an earlier id.");
+  auto* rejected = metrics_.AddCounter("edgespool_messages_rejected_full_total",
+                                       "Publishes refused because the journal was full.");
+  auto* corrupt = metrics_.AddCounter("edgespool_journal_corrupt_files_total",
+                                      "Corrupt journal files moved aside at open.");
+  auto* publishes = metrics_.AddCounter("edgespool_uplink_publishes_total",
+                                        "PUBLISH packets sent for messages and batches.");
+  auto* wire = metrics_.AddCounter("edgespool_uplink_wire_bytes_total",
+                                   "Bytes written to the broker connection.");
+  auto* reconnects = metrics_.AddCounter("edgespool_uplink_reconnects_total",
+                                         "Connection attempts after the first.");
+  auto* pending = metrics_.AddGauge("edgespool_pending_messages", "Messages waiting to be sent.");
+  auto* pending_bytes = metrics_.AddGauge("edgespool_pending_bytes", "Payload bytes waiting.");
+  auto* oldest = metrics_.AddGauge("edgespool_oldest_pending_age_seconds",
+                                   "Age of the oldest pending message by original timestamp.");
+  auto* inflight = metrics_.AddGauge("edgespool_inflight_messages",
+                                     "Messages sent and awaiting PUBACK.");
+  auto* file = metrics_.AddGauge("edgespool_journal_file_bytes", "Size of the journal file.");
+  auto* cap = metrics_.AddGauge("edgespool_journal_max_bytes", "The journal's cap.");
+  auto* connected = metrics_.AddGauge("edgespool_uplink_connected", "1 while connected.");
+  auto* conns = metrics_.AddGauge("edgespool_producer_connections", "Open producer connections.");
+  auto* last_sync = metrics_.AddGauge("edgespool_last_sync_timestamp_seconds",
+                                      "Wall time of the last PUBACK.");
+  metrics_.AddCollector([=] {
+    const store::JournalStats& j = journal_->stats();
+    appended->SetFromSource(j.appended_total);
+    sent->SetFromSource(j.sent_total);
+    dead->SetFromSource(j.dead_total);
+    dropped->SetFromSource(j.dropped_total);
+    expired->SetFromSource(j.expired_total);
+    dupes->SetFromSource(j.duplicate_total);
+    rejected->SetFromSource(j.rejected_full_total);
+    corrupt->SetFromSource(j.corrupt_files_moved);
+    pending->Set(static_cast<double>(j.pending_count));
+    pending_bytes->Set(static_cast<double>(j.pending_bytes));
+    oldest->Set(j.oldest_pending_ts_ms
+                    ? std::max<double>(0, (clock_.WallMs() - j.oldest_pending_ts_ms) / 1000.0)
+                    : 0);
+    file->Set(static_cast<double>(j.file_bytes));
+    cap->Set(static_cast<double>(j.max_bytes));
+    const sync::SyncStats& s = worker_->stats();
+    publishes->SetFromSource(s.published_total);
+    inflight->Set(static_cast<double>(s.inflight_messages));
+    last_sync->Set(static_cast<double>(s.last_sync_ms) / 1000.0);
+    wire->SetFromSource(uplink_->wire_bytes());
+    reconnects->SetFromSource(uplink_->reconnects());
+    connected->Set(uplink_->connected() ? 1 : 0);
+    conns->Set(static_cast<double>(producers_ ? producers_->stats().connections : 0));
+  });
+}
+
+Status Agent::Impl::StartMetrics(const std::vector<platform::ListenFd>& fds) {
+  HttpServerHandlers h;
+  h.metrics = &metrics_;
+  h.readiness = [this] {
+    Readiness r;
+    r.ready = journal_ != nullptr && !shutting_down_;
+    r.detail = std::string(r.ready ? "journal open" : "not ready") + ", uplink " +
+               (uplink_ ? uplink_->state() : std::string("none"));
+    return r;
+  };
+  for (const auto& f : fds) {
+    if (f.name == "metrics") {
+      auto s = HttpServer::CreateFromFd(loop_, f.fd, f.is_unix, h);
+      if (!s.ok()) return s.status().Annotate("metrics (socket activation)");
+      http_ = std::move(*s);
+      return Status::Ok();
+    }
+  }
+  if (config_.metrics.listen.empty()) return Status::Ok();
+  auto addr = ParseListenAddress(config_.metrics.listen);
+  if (!addr.ok()) return addr.status().Annotate("metrics.listen");
+  auto s = HttpServer::Create(loop_, *addr, h);
+  if (!s.ok()) return s.status().Annotate("metrics.listen");
+  http_ = std::move(*s);
+  ES_LOG_INFO("metrics endpoint", {{"listen", config_.metrics.listen}});
+  return Status::Ok();
+}
+
+void Agent::Impl::Shutdown(std::function<void()> done) {
+  if (shutting_down_) return;
+  shutting_down_ = true;
+  (void)notifier_.Stopping();
+  status_timer_.Stop();
+  int64_t deadline = static_cast<int64_t>(loop_.NowMs()) + config_.uplink.shutdown_timeout_ms;
+  // 1. Producers: what was received is committed and answered; then close.
+  WaitForProducers(static_cast<int64_t>(loop_.NowMs()) + 5000, [this, deadline, done] {
+    producers_.reset();
+    // 2. Uplink: lease nothing new; wait for in-flight PUBACKs.
+    worker_->StopFetching();
+    WaitForInflight(deadline, [this, done] {
+      ES_LOG_INFO("uplink drained for shutdown",
+                  {{"inflight", std::to_string(worker_->stats().inflight_messages)}});
+      // 3. The offline status (retained), then DISCONNECT.
+      if (uplink_->connected()) {
+        sync::OutboundPublish p;
+        p.topic = status_topic_;
+        p.payload = StatusJson();
+        p.retain = true;
+        uplink_->Publish(std::move(p));
+      }
+      uplink_->Stop([this, done] {
+        worker_.reset();
+        http_.reset();
+        if (watchdog_) watchdog_->Stop();
+        done();
+      });
+    });
+  });
+}
+
+void Agent::Impl::WaitForProducers(int64_t deadline_ms, std::function<void()> next) {
+  if (!producers_ || producers_->stats().awaiting_commit == 0 ||
+      static_cast<int64_t>(loop_.NowMs()) >= deadline_ms) {
+    return next();
+  }
+  shutdown_timer_.Start(10, 0, [this, deadline_ms, next] { WaitForProducers(deadline_ms, next); });
+}
+
+void Agent::Impl::WaitForInflight(int64_t deadline_ms, std::function<void()> next) {
+  if (!uplink_->connected() || worker_->idle() ||
+      static_cast<int64_t>(loop_.NowMs()) >= deadline_ms) {
+    return next();
+  }
+  shutdown_timer_.Start(10, 0, [this, deadline_ms, next] { WaitForInflight(deadline_ms, next); });
+}
+
+Agent::Agent(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Agent::~Agent() = default;
+
+Result<std::unique_ptr<Agent>> Agent::Start(platform::Loop& loop, const Config& config) {
+  auto impl = std::make_unique<Impl>(loop, config);
+  ES_RETURN_IF_ERROR(impl->Start());
+  return std::unique_ptr<Agent>(new Agent(std::move(impl)));
+}
+
+void Agent::Shutdown(std::function<void()> done) { impl_->Shutdown(std::move(done)); }
+std::string Agent::StatusJson() { return impl_->StatusJson(); }
+
+}  // namespace edgespool::agent
