@@ -9,6 +9,7 @@ inline constexpr int kExitUsage = 64;
 inline constexpr int kExitDataErr = 65;
 inline constexpr int kExitUnavailable = 69;
 inline constexpr int kExitSoftware = 70;
+inline constexpr int kExitCantCreate = 73;
 inline constexpr int kExitConfig = 78;
 
 int CliMain(int argc, char** argv);
