@@ -122,9 +122,18 @@ class ProducerServer::Impl {
   void UpdateReading(Connection& c);
   void UpdateThrottle(Connection& c);
   void RecomputeGlobalBlock();
-  void StartPulse();
+  void OnPulse();
+  void ApplyBlock(bool was_blocked);
   bool blocked() const { return commit_blocked_ || highwater_paused_; }
 
+  // Once a minute per peer.
+  bool ShouldLog(std::unordered_map<uint64_t, int64_t>* logged, const Connection& c) {
+    int64_t now = clock_->MonotonicMs();
+    auto [it, fresh] = logged->emplace(PeerKey(c.uid, c.gid), now);
+    if (!fresh && now - it->second < 60000) return false;
+    it->second = now;
+    return true;
+  }
   std::string Uplink() const {
     return hooks_.uplink_connected && hooks_.uplink_connected() ? "connected" : "disconnected";
   }
@@ -150,13 +159,17 @@ class ProducerServer::Impl {
 
   size_t awaiting_commit_ = 0;
   bool commit_blocked_ = false;
-  bool highwater_paused_ = false;
+  bool pulsing_ = false;           // in the high-water pause/read cycle
+  bool highwater_paused_ = false;  // ...and in its pause half
 
   std::unordered_map<uint64_t, std::vector<Waiter>> waiters_;  // seq -> who waits
   size_t waiter_count_ = 0;
   size_t waiters_reserved_ = 0;  // ack:"delivered" appends not yet committed
 
-  std::unordered_map<uint64_t, int64_t> denied_logged_ms_;  // peer -> last log
+  // peer -> when we last logged about it: a misbehaving producer must not
+  // flood the log. Swept every 10 s.
+  std::unordered_map<uint64_t, int64_t> denied_logged_ms_;
+  std::unordered_map<uint64_t, int64_t> bad_frame_logged_ms_;
   mutable ProducerServerStats stats_;
 };
 
@@ -174,8 +187,10 @@ Status ProducerServer::Impl::Listen() {
   sweep_timer_.Start(10000, 10000, [this] {
     int64_t now = clock_->MonotonicMs();
     rate_limiter_.Sweep(now);
-    for (auto it = denied_logged_ms_.begin(); it != denied_logged_ms_.end();) {
-      it = now - it->second >= 60000 ? denied_logged_ms_.erase(it) : std::next(it);
+    for (auto* logged : {&denied_logged_ms_, &bad_frame_logged_ms_}) {
+      for (auto it = logged->begin(); it != logged->end();) {
+        it = now - it->second >= 60000 ? logged->erase(it) : std::next(it);
+      }
     }
   });
   sweep_timer_.Unref();
@@ -255,26 +270,32 @@ void ProducerServer::Impl::RecomputeGlobalBlock() {
   } else if (commit_blocked_ && awaiting_commit_ <= options_.max_awaiting_commit / 2) {
     commit_blocked_ = false;
   }
-  if (!pulse_timer_.active() && journal_.above_high_water()) StartPulse();
-  if (blocked() == was) return;
-  if (blocked()) ++stats_.read_pauses;
-  for (auto& [id, conn] : connections_) UpdateReading(*conn);
+  if (!pulsing_ && journal_.above_high_water()) {
+    pulsing_ = true;
+    highwater_paused_ = true;
+    pulse_timer_.Start(kPulsePauseMs, 0, [this] { OnPulse(); });
+  }
+  ApplyBlock(was);
 }
 
 // Above the journal's high-water mark: pause kPulsePauseMs, read for
 // kPulseReadMs, and again while the journal stays above it.
-void ProducerServer::Impl::StartPulse() {
-  highwater_paused_ = true;
-  pulse_timer_.Start(kPulsePauseMs, 0, [this] {
+void ProducerServer::Impl::OnPulse() {
+  bool was = blocked();
+  if (highwater_paused_) {
     highwater_paused_ = false;
-    RecomputeGlobalBlock();
-    pulse_timer_.Start(kPulseReadMs, 0, [this] {
-      if (journal_.above_high_water()) {
-        StartPulse();
-      }
-      RecomputeGlobalBlock();
-    });
-  });
+    pulse_timer_.Start(kPulseReadMs, 0, [this] { OnPulse(); });
+  } else {
+    pulsing_ = false;
+  }
+  ApplyBlock(was);
+  if (!pulsing_) RecomputeGlobalBlock();
+}
+
+void ProducerServer::Impl::ApplyBlock(bool was_blocked) {
+  if (blocked() == was_blocked) return;
+  if (blocked()) ++stats_.read_pauses;
+  for (auto& [id, conn] : connections_) UpdateReading(*conn);
 }
 
 void ProducerServer::Impl::OnData(uint64_t id, const char* data, size_t len) {
@@ -297,8 +318,10 @@ void ProducerServer::Impl::OnEnd(uint64_t id, const Status& why) {
 void ProducerServer::Impl::BadFrame(Connection& c, std::optional<int64_t> req,
                                     const std::string& why) {
   ++stats_.bad_frames;
-  ES_LOG_WARN("producer: bad frame, closing connection",
-              {{"uid", std::to_string(c.uid)}, {"why", why}});
+  if (ShouldLog(&bad_frame_logged_ms_, c)) {
+    ES_LOG_WARN("producer: bad frame, closing connection (logged once a minute per peer)",
+                {{"uid", std::to_string(c.uid)}, {"why", why}});
+  }
   ReplyNow(c, pr::ErrorReply(req, pr::ErrorCode::kBadFrame, why), {}, /*close_after=*/true);
   c.close_requested = true;
   UpdateReading(c);
@@ -319,7 +342,11 @@ bool ProducerServer::Impl::OnFrame(Connection& c, const pr::Frame& f) {
       BadFrame(c, e.req, e.message);
       return false;
     }
-    ReplyError(c, e.req, e.code, e.message);
+    if (e.no_reply) {
+      ++stats_.errors;
+    } else {
+      ReplyError(c, e.req, e.code, e.message);
+    }
     return true;
   }
   switch (r.op) {
@@ -342,7 +369,11 @@ void ProducerServer::Impl::OnTooLarge(Connection& c, const pr::Frame& f) {
   pr::RequestError e;
   bool parsed = pr::ParseRequest(f.header, &r, &e);
   if (!parsed && e.code == pr::ErrorCode::kBadFrame) return BadFrame(c, e.req, e.message);
-  if (parsed && r.op == pr::Op::kPublish && r.publish.ack == pr::AckMode::kNone) return;
+  if ((parsed && r.op == pr::Op::kPublish && r.publish.ack == pr::AckMode::kNone) ||
+      (!parsed && e.no_reply)) {
+    ++stats_.errors;
+    return;
+  }
   pr::Reply reply = pr::ErrorReply(parsed ? r.req : e.req, pr::ErrorCode::kTooLarge,
                                    "body of " + std::to_string(f.declared_body_bytes) +
                                        " bytes exceeds max_message_bytes");
@@ -363,10 +394,7 @@ bool ProducerServer::Impl::Admit(Connection& c, const pr::Request& r, size_t byt
     return false;
   };
   if (!acl_.MayPublish(c.uid, c.gid, r.publish.topic)) {
-    int64_t now = clock_->MonotonicMs();
-    auto [it, fresh] = denied_logged_ms_.emplace(PeerKey(c.uid, c.gid), now);
-    if (fresh || now - it->second >= 60000) {
-      it->second = now;
+    if (ShouldLog(&denied_logged_ms_, c)) {
       ES_LOG_WARN("producer: publish denied by acl (logged once a minute per peer)",
                   {{"uid", std::to_string(c.uid)}, {"gid", std::to_string(c.gid)},
                    {"topic", r.publish.topic}});

@@ -84,6 +84,13 @@ bool HasEscapedNul(std::string_view header) {
 }
 
 bool ParsePublish(const cJSON* root, PublishFields* p, RequestError* error) {
+  // ack first: it decides whether any error below is answered.
+  if (const cJSON* ack = cJSON_GetObjectItemCaseSensitive(root, "ack")) {
+    if (!cJSON_IsString(ack) || !ParseAckMode(ack->valuestring, &p->ack)) {
+      return Fail(error, ErrorCode::kBadRequest, "ack must be stored, delivered or none");
+    }
+    error->no_reply = p->ack == AckMode::kNone;
+  }
   const cJSON* topic = cJSON_GetObjectItemCaseSensitive(root, "topic");
   if (!GetString(topic, &p->topic)) return Fail(error, ErrorCode::kBadTopic, "topic missing");
   Status topic_ok = ValidateTopic(p->topic);
@@ -118,11 +125,6 @@ bool ParsePublish(const cJSON* root, PublishFields* p, RequestError* error) {
         !ValidText(p->id)) {
       return Fail(error, ErrorCode::kBadRequest,
                   "id must be a string of 1.." + std::to_string(kMaxIdBytes) + " bytes");
-    }
-  }
-  if (const cJSON* ack = cJSON_GetObjectItemCaseSensitive(root, "ack")) {
-    if (!cJSON_IsString(ack) || !ParseAckMode(ack->valuestring, &p->ack)) {
-      return Fail(error, ErrorCode::kBadRequest, "ack must be stored, delivered or none");
     }
   }
   return true;
@@ -274,7 +276,7 @@ Status ValidateTopic(std::string_view topic) {
 
 bool ParseRequest(std::string_view header, Request* out, RequestError* error) {
   *out = Request{};
-  error->req.reset();
+  *error = RequestError{};
   JsonPtr root;
   if (header.find('\0') == std::string_view::npos) {
     root.reset(cJSON_ParseWithLength(header.data(), header.size()));

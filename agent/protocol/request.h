@@ -18,7 +18,10 @@
 // query:      exactly one of  seq (integer >= 1)  or  id (string)
 // status, ping: no fields.
 //
-// An header that is not a JSON object at all is a bad frame (the connection
+// A publish with ack "none" gets no reply at all, not even an error (the
+// error is counted by the agent): the producer asked not to be answered.
+//
+// A header that is not a JSON object at all is a bad frame (the connection
 // is closed after the reply); a JSON object with a wrong field is a
 // bad_request (or bad_topic), and the connection continues.
 #pragma once
@@ -92,6 +95,7 @@ struct RequestError {
   ErrorCode code = ErrorCode::kBadRequest;
   std::string message;
   std::optional<int64_t> req;  // echoed when the header got that far
+  bool no_reply = false;       // a publish with ack:"none": refused silently
 };
 
 // Parses and validates a request header. False with *error filled on any
