@@ -78,6 +78,8 @@ class Mosquitto {
   void Pause();  // SIGSTOP
   void Resume(); // SIGCONT
   uint16_t port() const { return port_; }
+  // The broker's pid while it runs (benchmarks read its CPU time), else -1.
+  pid_t pid() const { return process_.pid(); }
   std::string url() const;  // mqtt://127.0.0.1:PORT or mqtts://localhost:PORT
   std::string log() const;
 

@@ -1,0 +1,331 @@
+// uplink_bench: how fast the uplink can go on this machine, against a real
+// mosquitto on loopback, as ratios measured in one run (absolute numbers move
+// with the machine; see TESTING.md).
+//
+//   (a) the limit: libmosquitto's own QoS 1 publisher, 200-byte payloads,
+//       a window of 1000 in flight, timed until the last PUBACK;
+//   (b) edgespool's MQTT client, same messages and window (when it exists);
+//   both over plain TCP and over TLS, with CPU seconds per million messages
+//   for the publisher (getrusage) and the broker (/proc/<pid>/stat);
+//   plus raw transport throughput (MB/s of QoS 0 PUBLISH bytes, TCP and TLS)
+//   and the TLS connection setup costs that TlsConfig sharing saves.
+//
+// Usage: uplink_bench [messages=100000] [window=1000]
+#include <mosquitto.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <functional>
+#include <optional>
+#include <sstream>
+#include <string>
+
+#include "platform/log.h"
+#include "platform/loop.h"
+#include "sync/tls_config.h"
+#include "sync/transport.h"
+#include "tests/support/test_env.h"
+#include "tests/support/tls_certs.h"
+
+namespace edgespool::bench {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using testing::Mosquitto;
+
+constexpr size_t kPayloadBytes = 200;
+const char kTopic[] = "edgespool/bench/uplink";
+
+double SelfCpuSeconds() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  return ru.ru_utime.tv_sec + ru.ru_stime.tv_sec + (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+// utime + stime of another process, from /proc/<pid>/stat fields 14 and 15.
+double ProcCpuSeconds(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto paren = stat.rfind(')');
+  if (paren == std::string::npos) return 0;
+  std::istringstream fields(stat.substr(paren + 2));
+  std::string f;
+  unsigned long long utime = 0, stime = 0;
+  for (int i = 3; i <= 15 && fields >> f; ++i) {
+    if (i == 14) utime = std::strtoull(f.c_str(), nullptr, 10);
+    if (i == 15) stime = std::strtoull(f.c_str(), nullptr, 10);
+  }
+  return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+struct Measure {
+  Clock::time_point t0 = Clock::now();
+  double self0 = SelfCpuSeconds();
+  double broker0;
+  pid_t broker;
+  explicit Measure(pid_t broker_pid) : broker0(ProcCpuSeconds(broker_pid)), broker(broker_pid) {}
+  double Seconds() const { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+  double SelfCpu() const { return SelfCpuSeconds() - self0; }
+  double BrokerCpu() const { return ProcCpuSeconds(broker) - broker0; }
+};
+
+struct RunResult {
+  bool ok = false;
+  uint64_t messages = 0;
+  double seconds = 0, self_cpu = 0, broker_cpu = 0;
+  double Rate() const { return messages / seconds; }
+  double SelfPerM() const { return self_cpu * 1e6 / messages; }
+  double BrokerPerM() const { return broker_cpu * 1e6 / messages; }
+};
+
+void PrintRun(const char* name, const RunResult& r) {
+  if (!r.ok) {
+    std::printf("  %-34s FAILED\n", name);
+    return;
+  }
+  std::printf("  %-34s %9.0f msg/s  %6.2f s  cpu/1M msgs: publisher %6.2f s, broker %6.2f s\n",
+              name, r.Rate(), r.seconds, r.SelfPerM(), r.BrokerPerM());
+}
+
+// --- (a) libmosquitto -------------------------------------------------------
+
+struct LibCtx {
+  bool connected = false;
+  int connack_rc = -1;
+  uint64_t acked = 0;
+};
+
+RunResult LibmosquittoRun(const Mosquitto& broker, const std::string& cafile, uint64_t n,
+                          int window) {
+  RunResult out;
+  LibCtx ctx;
+  mosquitto* m = mosquitto_new("bench-libmosquitto", true, &ctx);
+  if (!m) return out;
+  mosquitto_int_option(m, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311);
+  mosquitto_int_option(m, MOSQ_OPT_TCP_NODELAY, 1);
+  mosquitto_max_inflight_messages_set(m, static_cast<unsigned>(window));
+  mosquitto_connect_callback_set(m, [](mosquitto*, void* p, int rc) {
+    auto* c = static_cast<LibCtx*>(p);
+    c->connected = rc == 0;
+    c->connack_rc = rc;
+  });
+  mosquitto_publish_callback_set(m, [](mosquitto*, void* p, int) {
+    ++static_cast<LibCtx*>(p)->acked;
+  });
+  std::string host = "127.0.0.1";
+  if (!cafile.empty()) {
+    host = "localhost";
+    if (mosquitto_tls_set(m, cafile.c_str(), nullptr, nullptr, nullptr, nullptr) != 0) {
+      mosquitto_destroy(m);
+      return out;
+    }
+  }
+  if (mosquitto_connect(m, host.c_str(), broker.port(), 60) != MOSQ_ERR_SUCCESS) {
+    mosquitto_destroy(m);
+    return out;
+  }
+  auto deadline = Clock::now() + std::chrono::seconds(10);
+  while (ctx.connack_rc < 0 && Clock::now() < deadline) mosquitto_loop(m, 100, 1);
+  if (!ctx.connected) {
+    mosquitto_destroy(m);
+    return out;
+  }
+  const std::string payload(kPayloadBytes, 'p');
+  Measure measure(broker.pid());
+  uint64_t published = 0;
+  deadline = Clock::now() + std::chrono::seconds(300);
+  while (ctx.acked < n && Clock::now() < deadline) {
+    while (published < n && published - ctx.acked < static_cast<uint64_t>(window)) {
+      if (mosquitto_publish(m, nullptr, kTopic, static_cast<int>(payload.size()), payload.data(), 1,
+                            false) != MOSQ_ERR_SUCCESS) {
+        break;
+      }
+      ++published;
+    }
+    if (mosquitto_loop(m, 100, 1) != MOSQ_ERR_SUCCESS) break;
+  }
+  out.seconds = measure.Seconds();
+  out.self_cpu = measure.SelfCpu();
+  out.broker_cpu = measure.BrokerCpu();
+  out.messages = ctx.acked;
+  out.ok = ctx.acked == n;
+  mosquitto_disconnect(m);
+  mosquitto_destroy(m);
+  return out;
+}
+
+// --- our transport ------------------------------------------------------------
+
+bool RunUntil(platform::Loop& loop, const std::function<bool()>& pred, int timeout_ms) {
+  auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
+  platform::TimerHandle tick(loop);
+  tick.Start(5, 5, [] {});
+  while (!pred() && Clock::now() < deadline) loop.RunOnce();
+  return pred();
+}
+
+std::string RemainingLength(size_t n) {
+  std::string out;
+  do {
+    char b = static_cast<char>(n % 128);
+    n /= 128;
+    if (n > 0) b = static_cast<char>(b | 0x80);
+    out.push_back(b);
+  } while (n > 0);
+  return out;
+}
+
+std::string Utf8(const std::string& s) {
+  return std::string{static_cast<char>(s.size() >> 8), static_cast<char>(s.size() & 0xff)} + s;
+}
+
+Result<std::unique_ptr<sync::Transport>> ConnectTransport(
+    platform::Loop& loop, const std::string& url, std::shared_ptr<sync::TlsConfig> tls) {
+  auto u = sync::ParseBrokerUrl(url);
+  if (!u.ok()) return u.status();
+  std::optional<Result<std::unique_ptr<sync::Transport>>> res;
+  auto req = sync::Connect(loop, *u, std::move(tls),
+                           [&](Result<std::unique_ptr<sync::Transport>> r) { res.emplace(std::move(r)); });
+  if (!RunUntil(loop, [&] { return res.has_value(); }, 10000)) return Status::Timeout("connect");
+  return std::move(*res);
+}
+
+// QoS 0 PUBLISH of 64 KiB payloads, ~4 MiB queued at most, then PINGREQ; the
+// PINGRESP says the broker has read everything.
+void RawThroughput(platform::Loop& loop, const std::string& url,
+                   std::shared_ptr<sync::TlsConfig> tls, const char* name, size_t total) {
+  auto t = ConnectTransport(loop, url, tls);
+  if (!t.ok()) {
+    std::printf("  %-34s connect failed: %s\n", name, t.status().ToString().c_str());
+    return;
+  }
+  std::unique_ptr<sync::Transport> tr = std::move(t).value();
+  std::string rx;
+  bool ended = false;
+  tr->StartReading([&](const char* d, size_t n) { rx.append(d, n); },
+                   [&](const Status&) { ended = true; });
+  std::string connect_body = Utf8("MQTT") + std::string("\x04\x02\x00\x3c", 4) + Utf8("bench-raw");
+  (void)tr->Write({"\x10" + RemainingLength(connect_body.size()) + connect_body});
+  if (!RunUntil(loop, [&] { return rx.size() >= 4 || ended; }, 10000)) return;
+  rx.clear();
+  std::string body = Utf8(kTopic) + std::string(64 << 10, 'x');
+  const std::string packet = "\x30" + RemainingLength(body.size()) + body;
+  size_t sent = 0;
+  Measure measure(getpid());
+  platform::TimerHandle pump(loop);
+  pump.Start(0, 1, [&] {
+    while (sent < total && tr->write_queue_bytes() < (4u << 20)) {
+      (void)tr->Write(std::vector<std::string>(8, packet));
+      sent += 8 * packet.size();
+    }
+    if (sent >= total) {
+      pump.Stop();
+      (void)tr->Write({std::string("\xc0\x00", 2)});
+    }
+  });
+  bool done = RunUntil(loop, [&] { return rx.size() >= 2 || ended; }, 120000);
+  double s = measure.Seconds();
+  std::printf("  %-34s %s %7.1f MB/s  (%.0f MB in %.2f s, publisher cpu %.2f s)\n", name,
+              done && !ended ? "  " : "!!", sent / 1e6 / s, sent / 1e6, s, measure.SelfCpu());
+  pump.Stop();
+}
+
+// Connection setup: handshakes with one shared TlsConfig vs a new one (DRBG
+// seed + CA parse) per attempt.
+void HandshakeCosts(platform::Loop& loop, const std::string& url, const std::string& cafile) {
+  constexpr int kRounds = 30;
+  sync::TlsOptions opts;
+  opts.ca_file = cafile;
+  auto timed = [](const std::function<void()>& fn, int rounds) {
+    auto t0 = Clock::now();
+    for (int i = 0; i < rounds; ++i) fn();
+    return std::chrono::duration<double, std::milli>(Clock::now() - t0).count() / rounds;
+  };
+  double create_small = timed([&] { (void)sync::TlsConfig::Create(opts); }, kRounds);
+  double create_system =
+      timed([&] { (void)sync::TlsConfig::Create(sync::TlsOptions{}); }, kRounds);
+  auto shared = sync::TlsConfig::Create(opts);
+  if (!shared.ok()) return;
+  int failures = 0;
+  double with_shared = timed(
+      [&] {
+        if (!ConnectTransport(loop, url, *shared).ok()) ++failures;
+      },
+      kRounds);
+  double with_fresh = timed(
+      [&] {
+        auto cfg = sync::TlsConfig::Create(opts);
+        if (!cfg.ok() || !ConnectTransport(loop, url, *cfg).ok()) ++failures;
+      },
+      kRounds);
+  std::printf("  TlsConfig::Create, test CA file:      %7.2f ms\n", create_small);
+  std::printf("  TlsConfig::Create, system CA store:   %7.2f ms\n", create_system);
+  std::printf("  connect+handshake, shared TlsConfig:  %7.2f ms\n", with_shared);
+  std::printf("  connect+handshake, fresh TlsConfig:   %7.2f ms%s\n", with_fresh,
+              failures ? "  (some FAILED)" : "");
+}
+
+int Main(int argc, char** argv) {
+  uint64_t n = argc > 1 ? std::strtoull(argv[1], nullptr, 10) : 100000;
+  int window = argc > 2 ? std::atoi(argv[2]) : 1000;
+  platform::IgnoreSigpipe();
+  platform::Logger::SetLevel(platform::LogLevel::kWarn);
+  mosquitto_lib_init();
+
+  testing::TempDir dir;
+  testing::TlsCerts certs;
+  std::string err;
+  if (!testing::TlsCerts::Generate(dir.path(), &certs, &err)) {
+    std::fprintf(stderr, "%s\n", err.c_str());
+    return 1;
+  }
+  testing::TempDir plain_dir, tls_dir;
+  Mosquitto plain(plain_dir.path());
+  testing::MosquittoOptions tls_opts;
+  tls_opts.cafile = certs.ca_cert;
+  tls_opts.certfile = certs.server_cert;
+  tls_opts.keyfile = certs.server_key;
+  Mosquitto tls(tls_dir.path(), tls_opts);
+  if (!plain.Start() || !tls.Start()) {
+    std::fprintf(stderr, "mosquitto did not start\n%s\n%s\n", plain.log().c_str(),
+                 tls.log().c_str());
+    return 1;
+  }
+  auto loop_or = platform::Loop::Create();
+  if (!loop_or.ok()) return 1;
+  platform::Loop& loop = **loop_or;
+  auto tls_config = sync::TlsConfig::Create([&] {
+    sync::TlsOptions o;
+    o.ca_file = certs.ca_cert;
+    return o;
+  }());
+  if (!tls_config.ok()) return 1;
+
+  std::printf("uplink_bench: %llu QoS 1 messages of %zu B, window %d, mosquitto on loopback\n",
+              static_cast<unsigned long long>(n), kPayloadBytes, window);
+  std::printf("\nQoS 1 publish until the last PUBACK:\n");
+  RunResult lib_tcp = LibmosquittoRun(plain, "", n, window);
+  PrintRun("(a) libmosquitto, TCP", lib_tcp);
+  RunResult lib_tls = LibmosquittoRun(tls, certs.ca_cert, n, window);
+  PrintRun("(a) libmosquitto, TLS", lib_tls);
+
+  std::printf("\nRaw transport throughput (QoS 0 PUBLISH of 64 KiB, 200 MB):\n");
+  RawThroughput(loop, plain.url(), nullptr, "edgespool transport, TCP", 200u << 20);
+  RawThroughput(loop, tls.url(), *tls_config, "edgespool transport, TLS", 200u << 20);
+
+  std::printf("\nTLS connection setup (mean of 30):\n");
+  HandshakeCosts(loop, tls.url(), certs.ca_cert);
+
+  RunUntil(loop, [] { return false; }, 50);  // let closes finish
+  mosquitto_lib_cleanup();
+  return lib_tcp.ok && lib_tls.ok ? 0 : 1;
+}
+
+}  // namespace
+}  // namespace edgespool::bench
+
+int main(int argc, char** argv) { return edgespool::bench::Main(argc, argv); }
