@@ -304,4 +304,8 @@ void Client::OnPublishRejected(uint64_t token, const Status& why, uint8_t reason
 
 void Client::OnMessage(const IncomingMessage& msg) { listener_->OnMessage(msg); }
 
+void Client::OnSubscribed(uint16_t, const std::vector<uint8_t>& reason_codes) {
+  listener_->OnSubscribed(reason_codes);
+}
+
 }  // namespace edgespool::sync::mqtt

@@ -79,6 +79,8 @@ class ClientListener {
   // 0x00 or 0x10), or the broker's or the client's refusal of that message.
   virtual void OnPublishAcked(uint64_t token, const Status& status, uint8_t reason_code) = 0;
   virtual void OnMessage(const IncomingMessage& msg) {}
+  // A SUBACK (one reason code per filter; >= 0x80 is a refusal).
+  virtual void OnSubscribed(const std::vector<uint8_t>& reason_codes) {}
   // The window has room again (after PUBACKs, or on connect).
   virtual void OnWritable() {}
 };
@@ -140,6 +142,7 @@ class Client final : private SessionListener {
   void OnPublishAcked(uint64_t token, uint8_t reason_code) override;
   void OnPublishRejected(uint64_t token, const Status& why, uint8_t reason_code) override;
   void OnMessage(const IncomingMessage& msg) override;
+  void OnSubscribed(uint16_t packet_id, const std::vector<uint8_t>& reason_codes) override;
 
   platform::Loop& loop_;
   ClientOptions options_;
