@@ -2,6 +2,7 @@
 
 #include <grp.h>
 #include <pwd.h>
+#include <signal.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -47,6 +48,12 @@ uint64_t PeakRssBytes() {
   struct rusage ru;
   if (::getrusage(RUSAGE_SELF, &ru) != 0) return 0;
   return static_cast<uint64_t>(ru.ru_maxrss) * 1024;  // Linux reports KiB
+}
+
+void IgnoreSigpipeIfDefault() {
+  struct sigaction old;
+  if (::sigaction(SIGPIPE, nullptr, &old) != 0) return;
+  if (!(old.sa_flags & SA_SIGINFO) && old.sa_handler == SIG_DFL) ::signal(SIGPIPE, SIG_IGN);
 }
 
 uint64_t CurrentRssBytes() {

@@ -19,6 +19,9 @@ std::vector<uint32_t> GroupsOfUid(uint32_t uid);
 Result<uint64_t> RaiseFileLimit(uint64_t want);
 // Peak resident set size of this process (ru_maxrss), in bytes.
 uint64_t PeakRssBytes();
+// Ignores SIGPIPE unless the program installed its own handler: a library
+// writing to a socket whose peer died must get EPIPE, not kill its host.
+void IgnoreSigpipeIfDefault();
 // Current resident set size (from /proc/self/statm), in bytes; 0 if unknown.
 uint64_t CurrentRssBytes();
 

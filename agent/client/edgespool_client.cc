@@ -43,6 +43,7 @@ int edgespool_connect(const char* socket_path, edgespool_producer** out) {
   *out = nullptr;
   edgespool::client::ProducerOptions options;
   options.socket_path = socket_path;
+  options.connect_timeout_ms = 2000;
   auto p = edgespool::client::Producer::Connect(std::move(options));
   if (!p.ok()) return EDGESPOOL_ERR_UNAVAILABLE;
   *out = new edgespool_producer{std::move(p).value()};

@@ -39,7 +39,7 @@ enum {
   EDGESPOOL_ERR_CLOSED = -12
 };
 
-/* Connects (waiting up to 5 s for the socket). 0 or a negative error code. */
+/* Connects (retrying for up to 2 s while the agent starts). 0 or a negative error code. */
 int edgespool_connect(const char* socket_path, edgespool_producer** out);
 
 /* Publishes one message with default options (ts = receipt time, priority

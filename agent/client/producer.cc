@@ -14,6 +14,7 @@
 #include "agent/protocol/frame.h"
 #include "agent/protocol/reply.h"
 #include "platform/loop.h"
+#include "platform/process_info.h"
 #include "platform/stream.h"
 
 namespace edgespool::client {
@@ -149,6 +150,7 @@ Producer::Impl::Impl(ProducerOptions options) : options_(std::move(options)) {
 }
 
 Status Producer::Impl::Start() {
+  platform::IgnoreSigpipeIfDefault();
   auto loop = platform::Loop::Create();
   if (!loop.ok()) return loop.status();
   loop_ = std::move(loop).value();

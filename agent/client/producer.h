@@ -18,6 +18,9 @@
 // drop is acknowledged once (its retry reports status "duplicate" with the
 // original seq, which is still reported to the caller as a success).
 //
+// Signals: a write to an agent that just died raises SIGPIPE; unless the
+// program has its own SIGPIPE handler, the SDK sets SIGPIPE to ignored.
+//
 // Thread-safety: every public method may be called from any thread. Publish
 // blocks while `max_queued` requests are outstanding (backpressure), except
 // on the SDK's own thread (from a callback), where it never blocks.

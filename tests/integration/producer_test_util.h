@@ -37,6 +37,7 @@ struct HarnessOptions {
 class ServerHarness {
  public:
   ServerHarness(const std::string& dir, HarnessOptions options) : options_(std::move(options)) {
+    platform::IgnoreSigpipe();  // as the daemon does
     if (options_.journal.path.empty()) options_.journal.path = dir + "/journal.db";
     if (options_.server.socket_path == "/run/edgespool/edgespool.sock") {
       options_.server.socket_path = dir + "/producer.sock";
