@@ -269,7 +269,7 @@ void Agent::Impl::PublishStatus() {
   p.topic = status_topic_;
   p.payload = StatusJson();
   p.retain = true;
-  uplink_->Publish(std::move(p));  // the worker ignores results it did not ask for
+  uplink_->PublishOwn(std::move(p), {});
 }
 
 std::string Agent::Impl::StatusJson() {
@@ -411,20 +411,30 @@ void Agent::Impl::Shutdown(std::function<void()> done) {
     WaitForInflight(deadline, [this, done] {
       ES_LOG_INFO("uplink drained for shutdown",
                   {{"inflight", std::to_string(worker_->stats().inflight_messages)}});
-      // 3. The offline status (retained), then DISCONNECT.
-      if (uplink_->connected()) {
-        sync::OutboundPublish p;
-        p.topic = status_topic_;
-        p.payload = StatusJson();
-        p.retain = true;
-        uplink_->Publish(std::move(p));
-      }
-      uplink_->Stop([this, done] {
-        worker_.reset();
-        http_.reset();
-        if (watchdog_) watchdog_->Stop();
-        done();
-      });
+      // 3. The offline status (retained) — acked before DISCONNECT, which
+      // would otherwise cut it off — then DISCONNECT (so no will).
+      auto disconnect = [this, done] {
+        shutdown_timer_.Stop();
+        uplink_->Stop([this, done] {
+          worker_.reset();
+          http_.reset();
+          if (watchdog_) watchdog_->Stop();
+          done();
+        });
+      };
+      if (!uplink_->connected()) return disconnect();
+      sync::OutboundPublish p;
+      p.topic = status_topic_;
+      p.payload = StatusJson();
+      p.retain = true;
+      auto once = std::make_shared<bool>(false);
+      auto finish = [once, disconnect] {
+        if (*once) return;
+        *once = true;
+        disconnect();
+      };
+      uplink_->PublishOwn(std::move(p), [finish](const sync::PublishResult&) { finish(); });
+      shutdown_timer_.Start(2000, 0, finish);
     });
   });
 }

@@ -1,5 +1,7 @@
 #include "sync/mqtt_uplink.h"
 
+#include <unordered_map>
+
 #include "platform/clock.h"
 #include "platform/log.h"
 #include "sync/mqtt/client.h"
@@ -32,7 +34,8 @@ class MqttUplink::Impl : public mqtt::ClientListener {
     if (was_connected && listener.on_disconnected) listener.on_disconnected(why.ToString());
   }
   void OnPublishAcked(uint64_t token, const Status& status, uint8_t reason_code) override {
-    if (!listener.on_publish_result) return;
+    auto own = own_results.find(token);
+    if (own == own_results.end() && !listener.on_publish_result) return;
     PublishResult r;
     r.reason_code = reason_code;
     if (status.ok()) {
@@ -40,6 +43,12 @@ class MqttUplink::Impl : public mqtt::ClientListener {
     } else {
       r.outcome = PublishOutcome::kRejected;
       r.reason = status.message();
+    }
+    if (own != own_results.end()) {
+      auto cb = std::move(own->second);
+      own_results.erase(own);
+      if (cb) cb(r);
+      return;
     }
     listener.on_publish_result(token, r);
   }
@@ -56,6 +65,7 @@ class MqttUplink::Impl : public mqtt::ClientListener {
   // Client tokens count up from 1; local refusals use the top of the range.
   uint64_t next_local_token = uint64_t{1} << 62;
   std::shared_ptr<bool> alive = std::make_shared<bool>(true);
+  std::unordered_map<uint64_t, std::function<void(const PublishResult&)>> own_results;
 };
 
 Result<std::unique_ptr<MqttUplink>> MqttUplink::Create(platform::Loop& loop,
@@ -149,6 +159,28 @@ uint64_t MqttUplink::Publish(OutboundPublish publish) {
     if (impl_->listener.on_publish_result) impl_->listener.on_publish_result(local, r);
   });
   return local;
+}
+
+}  // namespace edgespool::sync
+
+namespace edgespool::sync {
+
+void MqttUplink::PublishOwn(OutboundPublish publish,
+                            std::function<void(const PublishResult&)> on_result) {
+  mqtt::OutgoingMessage m;
+  m.topic = std::move(publish.topic);
+  m.payload = std::move(publish.payload);
+  m.qos = 1;
+  m.retain = publish.retain;
+  auto token = impl_->client->Publish(std::move(m));
+  if (!token.ok()) {
+    PublishResult r;
+    r.outcome = PublishOutcome::kRejected;
+    r.reason = token.status().message();
+    if (on_result) on_result(r);
+    return;
+  }
+  impl_->own_results[*token] = std::move(on_result);
 }
 
 }  // namespace edgespool::sync

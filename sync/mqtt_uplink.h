@@ -53,6 +53,9 @@ class MqttUplink : public UplinkPort {
   int64_t last_error_ms() const { return last_error_ms_; }
   uint64_t reconnects() const { return reconnects_; }
   void SetStateListener(std::function<void()> on_change) { on_state_ = std::move(on_change); }
+  // A publish of the agent's own (status): its result goes to on_result, not
+  // to the port's listener.
+  void PublishOwn(OutboundPublish publish, std::function<void(const PublishResult&)> on_result);
 
   // UplinkPort
   void SetListener(Listener listener) override;
