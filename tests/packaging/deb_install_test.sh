@@ -49,9 +49,17 @@ done
 grep -q 'root/root' "$WORK/contents" || fail "files not owned by root in the archive"
 depends="$(dpkg-deb -f "$deb" Depends)"
 echo "Depends: $depends"
-for d in libc6 libuv1 libsqlite3-0 libzstd1 libmbedtls14 libcjson1 libtomlplusplus3 adduser; do
-  grep -q "$d" <<<"$depends" || fail "Depends lacks $d"
-done
+# Every library the agent links comes from a package the Depends name.
+grep -q 'adduser' <<<"$depends" || fail "Depends lacks adduser (postinst)"
+while read -r soname; do
+  path="$(ldconfig -p | awk -v s="$soname" '$1 == s && /x86-64/ {print $NF; exit}')"
+  [ -n "$path" ] || fail "NEEDED $soname not found on this machine"
+  owner="$(dpkg -S "$(readlink -f "$path")" 2>/dev/null || dpkg -S "$path" 2>/dev/null)" ||
+    fail "no package owns $path"
+  owner="${owner%%:*}"
+  sed 's/ *([^)]*)//g; s/ *| */\n/g; s/, */\n/g' <<<"$depends" | grep -qxF "$owner" ||
+    fail "Depends lacks $owner (for $soname)"
+done < <(objdump -p "$BUILD/agent/edgespool" | awk '$1 == "NEEDED" {print $2}')
 [ "$(dpkg-deb -f "$deb" Architecture)" = amd64 ] || fail "Architecture"
 [ "$(dpkg-deb --ctrl-tarfile "$deb" | tar -xO ./conffiles)" = /etc/edgespool/config.toml ] ||
   fail "conffiles"
