@@ -81,31 +81,31 @@ build_arch() {
   echo "$dir"
 }
 
-# Target shlibs lines ("libuv 1 libuv1 (>= 1.44.2)") for a cross arch, from
-# the dpkg database (multiarch) or the sysroot's downloaded .debs, so that
-# dpkg-shlibdeps names the target's packages, not the cross toolchain's
-# libc6-arm64-cross & co.
-cross_shlibs() {
-  local arch="$1" cross_arch=aarch64 f
-  [ "$arch" = armhf ] && cross_arch=armhf
-  for f in /var/lib/dpkg/info/*:"$arch".shlibs; do
-    [ -f "$f" ] && grep -v '^#' "$f"
-  done
-  local debs="$ROOT/build/$cross_arch/apt/debs" ctl="$ROOT/build/$cross_arch/apt/runtime-debs"
-  if [ -d "$debs" ]; then
-    for f in "$debs"/*.deb; do dpkg-deb -I "$f" shlibs 2>/dev/null || true; done
-    # The C/C++ runtime is not in the sysroot (the compiler brings it): read
-    # its shlibs from the target's own packages.
-    mkdir -p "$ctl"
-    if ! ls "$ctl"/libc6_*.deb >/dev/null 2>&1; then
-      (cd "$ctl" && apt-get -o "APT::Architecture=$arch" -o "APT::Architectures=$arch" \
-        -o "Dir::State=$ROOT/build/$cross_arch/apt/state" \
-        -o "Dir::State::status=$ROOT/build/$cross_arch/apt/status" \
-        -o "Dir::Cache=$ROOT/build/$cross_arch/apt/cache" -o Debug::NoLocking=1 \
-        download -qq libc6 libstdc++6 libgcc-s1 2>&1 | grep -v unsandboxed >&2 || true)
-    fi
-    for f in "$ctl"/*.deb; do [ -f "$f" ] && { dpkg-deb -I "$f" shlibs 2>/dev/null || true; }; done
+# For the library sysroot (no target packages in the dpkg database): the
+# target's runtime-library packages unpacked with their control files, for
+# dpkg-shlibdeps -S, so that their own symbols files give the versions and
+# the Depends name libuv1 and libstdc++6, not the cross toolchain's
+# libstdc++6-armhf-cross. The C/C++ runtime is not in the sysroot (the
+# compiler brings it): its packages are downloaded just for this.
+sysroot_pkg_dirs() {
+  local arch="$1" cross_arch="$2" out="$3"
+  local apt="$ROOT/build/$cross_arch/apt" f
+  [ -d "$apt/debs" ] || return 0
+  mkdir -p "$apt/runtime-debs"
+  if ! ls "$apt/runtime-debs"/libc6_*.deb >/dev/null 2>&1; then
+    (cd "$apt/runtime-debs" && apt-get -o "APT::Architecture=$arch" \
+      -o "APT::Architectures=$arch" -o "Dir::State=$apt/state" \
+      -o "Dir::State::status=$apt/status" -o "Dir::Cache=$apt/cache" \
+      -o Debug::NoLocking=1 download -qq libc6 libstdc++6 libgcc-s1 2>&1 |
+      grep -v unsandboxed >&2 || true)
   fi
+  for f in "$apt/debs"/*.deb "$apt/runtime-debs"/*.deb; do
+    [ -f "$f" ] || continue
+    dpkg-deb -I "$f" shlibs >/dev/null 2>&1 || continue  # not a library package
+    local d="$out/$(basename "$f" .deb)"
+    dpkg-deb -R "$f" "$d"
+    echo "$d"
+  done
 }
 
 # Prints the Depends value for binary $2 of arch $1.
@@ -121,9 +121,14 @@ shlib_depends() {
     triple="$(triple_of "$arch")"
     [ "$arch" = armhf ] && cross_arch=armhf
     sysroot="$ROOT/build/$cross_arch/sysroot"
-    cross_shlibs "$arch" | sort -u >"$tmp/debian/shlibs.local"
-    opts=(-l"/usr/$triple/lib" -l"/usr/lib/$triple" -l"/lib/$triple")
-    [ -d "$sysroot" ] && opts+=(-l"$sysroot/usr/lib/$triple")
+    # Multiarch: the target's packages are in the dpkg database, with their
+    # symbols files; the library dirs only need naming.
+    opts=(-l"/lib/$triple" -l"/usr/lib/$triple")
+    if [ -f "$sysroot/.edgespool-sysroot" ]; then
+      local d
+      while read -r d; do opts+=(-S"$d"); done < <(sysroot_pkg_dirs "$arch" "$cross_arch" "$tmp/pkgs")
+      opts+=(-l"$sysroot/usr/lib/$triple")
+    fi
     opts+=(--ignore-missing-info)
   fi
   local line
@@ -139,9 +144,9 @@ package_arch() {
   local arch="$1" build="$2"
   local bin="$build/agent/edgespool"
   [ -x "$bin" ] || die "$bin not built"
-  local triple strip=strip
+  local triple strip=strip objdump=objdump
   triple="$(triple_of "$arch")"
-  [ "$arch" != amd64 ] && strip="$triple-strip"
+  [ "$arch" != amd64 ] && strip="$triple-strip" objdump="$triple-objdump"
   local root
   root="$(mktemp -d)"
   install -d "$root/DEBIAN" "$root/usr/bin" "$root/etc/edgespool" \
@@ -165,7 +170,13 @@ package_arch() {
     "$root/DEBIAN/"
   local depends
   depends="$(shlib_depends "$arch" "$bin")"
-  [ -n "$depends" ] || die "no shared-library Depends found for $arch"
+  # One package per NEEDED library (libc.so.6 -> libc6, libuv.so.1 -> libuv1):
+  # fewer means dpkg-shlibdeps found no information for one of them.
+  local needed ndeps
+  needed="$("$objdump" -p "$bin" | awk '$1 == "NEEDED"' | wc -l)"
+  ndeps="$(tr ',' '\n' <<<"$depends" | grep -c .)"
+  [ "$ndeps" -ge "$needed" ] ||
+    die "$arch: Depends ($depends) covers $ndeps of $needed NEEDED libraries"
   depends="$depends, adduser"
   local size
   size="$(du -sk --exclude=DEBIAN "$root" | cut -f1)"
