@@ -215,6 +215,10 @@ class Journal::Impl {
     std::unique_lock<std::mutex> lock(mu_);
     while (true) {
       if (stop_) break;
+      // Due cleanups run under load too, one bounded step per turn.
+      if (!cleanup_running_ && clock_.MonotonicNs() >= next_cleanup_ns_) {
+        cleanup_requested_ = true;
+      }
       if (appends_.empty() && ops_.empty() && !cleanup_running_ && !cleanup_requested_) {
         int64_t wait_ns = next_cleanup_ns_ - clock_.MonotonicNs();
         if (wait_ns > 0) {

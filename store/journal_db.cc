@@ -146,6 +146,8 @@ Status JournalDb::Prepare() {
       {&evict_sent_,
        "DELETE FROM journal WHERE seq IN (SELECT seq FROM journal WHERE state = 1 "
        "ORDER BY sent_at LIMIT ?) RETURNING seq, length(payload) + length(topic)"},
+      {&page_count_, "PRAGMA page_count"},
+      {&freelist_count_, "PRAGMA freelist_count"},
       {&delete_seq_,
        "DELETE FROM journal WHERE seq = ? AND state = 0 RETURNING length(payload)"},
   };
@@ -766,13 +768,16 @@ void JournalDb::CheckDiskSpace() {
 }
 
 const JournalStats& JournalDb::RefreshStats() {
-  auto pages = db_.QueryInt("PRAGMA page_count");
-  auto free_pages = db_.QueryInt("PRAGMA freelist_count");
-  if (pages.ok() && free_pages.ok()) {
-    stats_.file_bytes = static_cast<uint64_t>(*pages) * kPageSize;
+  Status s;
+  int64_t pages = page_count_.Step(&s) ? page_count_.Int(0) : -1;
+  page_count_.Reset();
+  int64_t free_pages = freelist_count_.Step(&s) ? freelist_count_.Int(0) : -1;
+  freelist_count_.Reset();
+  if (pages >= 0 && free_pages >= 0) {
+    stats_.file_bytes = static_cast<uint64_t>(pages) * kPageSize;
     int64_t cap = std::max<int64_t>(1, effective_pages_);
     stats_.fill_ratio =
-        std::min(1.0, static_cast<double>(*pages - *free_pages) / static_cast<double>(cap));
+        std::min(1.0, static_cast<double>(pages - free_pages) / static_cast<double>(cap));
   }
   stats_.inflight_count = leases_.size();
   if (stats_.pending_count == 0) {
@@ -782,7 +787,6 @@ const JournalStats& JournalDb::RefreshStats() {
     int64_t oldest = 0;
     bool any = false;
     for (int p = 0; p <= 2; ++p) {
-      Status s;
       oldest_.Bind(1, p);
       if (oldest_.Step(&s) && (!any || oldest_.Int(0) < oldest)) {
         oldest = oldest_.Int(0);

@@ -114,7 +114,7 @@ class JournalDb {
 
   Stmt insert_, pending_scan_, row_by_seq_, mark_sent_update_, mark_sent_delete_, mark_dead_,
       count_attempt_, requeue_, query_, query_id_, list_dead_, oldest_, delete_sent_,
-      delete_expired_, drop_scan_, evict_sent_, delete_seq_;
+      delete_expired_, drop_scan_, evict_sent_, delete_seq_, page_count_, freelist_count_;
 };
 
 }  // namespace edgespool::store

@@ -6,6 +6,7 @@
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <chrono>
 #include <random>
 
 #include "tests/unit/store/journal_test_util.h"
@@ -450,6 +451,63 @@ TEST(JournalTest, NormalDurabilityWorksToo) {
   auto f = h.Fetch();
   ASSERT_TRUE(f.ok());
   EXPECT_EQ(f->size(), 2u);
+}
+
+}  // namespace
+}  // namespace edgespool::store
+
+namespace edgespool::store {
+namespace {
+
+using testutil::Harness;
+using testutil::Msg;
+
+TEST(JournalTimingTest, PeriodicCleanupRunsWithoutBeingAsked) {
+  JournalOptions o;
+  o.cleanup_interval_ms = 30;
+  Harness h(o);
+  ASSERT_TRUE(h.Open().ok());
+  Message m = Msg("t", 1, "short-lived");
+  m.expires_at_ms = 1;  // long past
+  auto a = h.Append(m);
+  ASSERT_TRUE(a.ok());
+  // Keep the journal busy with appends meanwhile: cleanup must not starve.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (h.j().stats().expired_total == 0 && std::chrono::steady_clock::now() < deadline) {
+    ASSERT_TRUE(h.Append(Msg("t", 2, "busy")).ok());
+  }
+  EXPECT_EQ(h.j().stats().expired_total, 1u);
+  auto q = h.Query(a->seq);
+  ASSERT_TRUE(q.ok());
+  EXPECT_EQ(q->state, MessageState::kExpired);
+}
+
+TEST(JournalTimingTest, GroupDelayGathersLargerGroups) {
+  JournalOptions o;
+  o.group_max_delay_us = 20000;
+  o.group_max_messages = 64;
+  o.durability = Durability::kNormal;
+  Harness h(o);
+  ASSERT_TRUE(h.Open().ok());
+  // Appends trickle in from a timer, a few per loop turn: the delay lets a
+  // group wait for company instead of committing each alone.
+  platform::TimerHandle timer(h.loop());
+  int submitted = 0, acked = 0;
+  bool done = false;
+  timer.Start(1, 1, [&] {
+    for (int i = 0; i < 4 && submitted < 200; ++i, ++submitted) {
+      h.j().Append(Msg("t", submitted, "x"), [&](Result<AppendOutcome> r) {
+        EXPECT_TRUE(r.ok());
+        if (++acked == 200) {
+          done = true;
+          timer.Stop();
+        }
+      });
+    }
+  });
+  testutil::RunUntil(h.loop(), done);
+  EXPECT_EQ(acked, 200);
+  EXPECT_LT(h.j().stats().commit_groups_total, 50u);  // groups of 4+ on average
 }
 
 }  // namespace
