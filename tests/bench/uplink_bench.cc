@@ -4,7 +4,7 @@
 //
 //   (a) the limit: libmosquitto's own QoS 1 publisher, 200-byte payloads,
 //       a window of 1000 in flight, timed until the last PUBACK;
-//   (b) edgespool's MQTT client, same messages and window (when it exists);
+//   (b) edgespool's MQTT client (sync::mqtt::Client), same messages and window;
 //   both over plain TCP and over TLS, with CPU seconds per million messages
 //   for the publisher (getrusage) and the broker (/proc/<pid>/stat);
 //   plus raw transport throughput (MB/s of QoS 0 PUBLISH bytes, TCP and TLS)
@@ -26,6 +26,7 @@
 
 #include "platform/log.h"
 #include "platform/loop.h"
+#include "sync/mqtt/client.h"
 #include "sync/tls_config.h"
 #include "sync/transport.h"
 #include "tests/support/test_env.h"
@@ -155,6 +156,79 @@ RunResult LibmosquittoRun(const Mosquitto& broker, const std::string& cafile, ui
   out.ok = ctx.acked == n;
   mosquitto_disconnect(m);
   mosquitto_destroy(m);
+  return out;
+}
+
+// --- (b) edgespool's MQTT client -----------------------------------------
+
+bool RunUntil(platform::Loop& loop, const std::function<bool()>& pred, int timeout_ms);
+
+class BenchListener final : public sync::mqtt::ClientListener {
+ public:
+  uint64_t acked = 0, refused = 0;
+  bool connected = false;
+  std::function<void()> on_writable;
+  void OnConnected(const sync::mqtt::ConnectInfo&) override { connected = true; }
+  void OnPublishAcked(uint64_t, const Status& status, uint8_t) override {
+    ++(status.ok() ? acked : refused);
+  }
+  void OnWritable() override {
+    if (on_writable) on_writable();
+  }
+};
+
+// The same load as LibmosquittoRun: at most `window` unacknowledged, QoS 1,
+// MQTT 3.1.1, through sync::mqtt::Client on our loop.
+RunResult EdgespoolRun(platform::Loop& loop, const Mosquitto& broker, const std::string& cafile,
+                       uint64_t n, int window) {
+  const std::string url = broker.url();
+  RunResult out;
+  BenchListener listener;
+  sync::mqtt::ClientOptions o;
+  o.url = url;
+  o.protocol = 4;
+  o.client_id = "bench-edgespool";
+  o.inflight = static_cast<uint16_t>(window);
+  o.tls.ca_file = cafile;
+  auto client_or = sync::mqtt::Client::Create(loop, o, &listener);
+  if (!client_or.ok()) {
+    std::printf("  client: %s\n", client_or.status().ToString().c_str());
+    return out;
+  }
+  std::unique_ptr<sync::mqtt::Client> client = std::move(client_or).value();
+  client->Start();
+  if (!RunUntil(loop, [&] { return listener.connected; }, 10000)) return out;
+
+  sync::mqtt::OutgoingMessage msg;
+  msg.topic = kTopic;
+  msg.payload = std::string(kPayloadBytes, 'p');
+  msg.qos = 1;
+  uint64_t published = 0;
+  bool filling = false;
+  auto fill = [&] {
+    if (filling) return;
+    filling = true;
+    while (published < n && published - listener.acked - listener.refused <
+                                static_cast<uint64_t>(window)) {
+      if (!client->Publish(msg).ok()) break;
+      ++published;
+    }
+    filling = false;
+  };
+  listener.on_writable = fill;
+  Measure measure(broker.pid());
+  fill();
+  RunUntil(loop, [&] { return listener.acked + listener.refused >= n; }, 300000);
+  out.seconds = measure.Seconds();
+  out.self_cpu = measure.SelfCpu();
+  out.broker_cpu = measure.BrokerCpu();
+  out.messages = listener.acked;
+  out.ok = listener.acked == n;
+  listener.on_writable = nullptr;
+  bool stopped = false;
+  client->Stop([&] { stopped = true; });
+  RunUntil(loop, [&] { return stopped; }, 5000);
+  client.reset();
   return out;
 }
 
@@ -310,8 +384,20 @@ int Main(int argc, char** argv) {
   std::printf("\nQoS 1 publish until the last PUBACK:\n");
   RunResult lib_tcp = LibmosquittoRun(plain, "", n, window);
   PrintRun("(a) libmosquitto, TCP", lib_tcp);
+  RunResult ours_tcp = EdgespoolRun(loop, plain, "", n, window);
+  PrintRun("(b) edgespool client, TCP", ours_tcp);
   RunResult lib_tls = LibmosquittoRun(tls, certs.ca_cert, n, window);
   PrintRun("(a) libmosquitto, TLS", lib_tls);
+  RunResult ours_tls = EdgespoolRun(loop, tls, certs.ca_cert, n, window);
+  PrintRun("(b) edgespool client, TLS", ours_tls);
+  auto ratio = [](const char* name, const RunResult& ours, const RunResult& lib) {
+    if (!ours.ok || !lib.ok) return;
+    std::printf("  %-34s rate %.2fx, publisher cpu/msg %.2fx, broker cpu/msg %.2fx\n", name,
+                ours.Rate() / lib.Rate(), ours.SelfPerM() / lib.SelfPerM(),
+                ours.BrokerPerM() / lib.BrokerPerM());
+  };
+  ratio("(b)/(a) TCP:", ours_tcp, lib_tcp);
+  ratio("(b)/(a) TLS:", ours_tls, lib_tls);
 
   std::printf("\nRaw transport throughput (QoS 0 PUBLISH of 64 KiB, 200 MB):\n");
   RawThroughput(loop, plain.url(), nullptr, "edgespool transport, TCP", 200u << 20);
@@ -322,7 +408,7 @@ int Main(int argc, char** argv) {
 
   RunUntil(loop, [] { return false; }, 50);  // let closes finish
   mosquitto_lib_cleanup();
-  return lib_tcp.ok && lib_tls.ok ? 0 : 1;
+  return lib_tcp.ok && lib_tls.ok && ours_tcp.ok && ours_tls.ok ? 0 : 1;
 }
 
 }  // namespace
