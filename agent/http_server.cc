@@ -1,6 +1,7 @@
 #include "agent/http_server.h"
 
 #include <algorithm>
+#include <cstring>
 #include <utility>
 
 #include "platform/log.h"
@@ -201,7 +202,15 @@ void HttpServer::OnData(Connection* c, const char* data, size_t len) {
   if (c->answered) return;  // lingering: drop what the client still sends
   // Keep at most one byte past the limit: enough for the parser to say 431.
   size_t room = options_.max_head_bytes + 1 - std::min(c->buffer.size(), options_.max_head_bytes);
-  c->buffer.append(data, std::min(len, room));
+  size_t take = std::min(len, room);
+  c->buffer.append(data, take);
+  // The parser's answer can only change when a line completes or the limit
+  // is reached. Parsing only then keeps a client that trickles bytes from
+  // costing a full re-parse per byte: with the field-count limit that is at
+  // most max_headers + 2 parses of at most max_head_bytes each.
+  if (std::memchr(data, '\n', take) == nullptr && c->buffer.size() < options_.max_head_bytes) {
+    return;
+  }
   HttpParseLimits limits;
   limits.max_head_bytes = options_.max_head_bytes;
   limits.max_headers = options_.max_headers;

@@ -453,6 +453,55 @@ TEST_F(HttpServerTest, UnixListener) {
   EXPECT_TRUE(e.Has("edgespool_test_scrapes_total"));
 }
 
+TEST_F(HttpServerTest, ServesOnASocketActivatedFd) {
+  StartServer();  // the loop and registry; this test adds a second server
+  // What systemd would pass: a bound, listening TCP socket.
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  ASSERT_EQ(::listen(fd, 8), 0);
+  socklen_t len = sizeof a;
+  ASSERT_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len), 0);
+  uint16_t port = ntohs(a.sin_port);
+  std::unique_ptr<HttpServer> activated;
+  Status st = loop_.RunOnLoop([&]() -> Status {
+    HttpServerHandlers h;
+    h.metrics = &registry_;
+    auto s = HttpServer::CreateFromFd(loop_.loop(), fd, /*is_unix=*/false, std::move(h));
+    if (!s.ok()) return s.status();
+    activated = std::move(s).value();
+    return Status::Ok();
+  });
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  Response r = Get(port, "/metrics");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_TRUE(testing::ParseExposition(r.body).ok());
+  EXPECT_EQ(Get(port, "/readyz").status, 200);  // no readiness callback: ready
+  loop_.RunOnLoop([&] { activated.reset(); });  // closes the adopted fd too
+}
+
+TEST_F(HttpServerTest, Ipv6Loopback) {
+  // Skipped where the kernel has no IPv6 (some CI containers).
+  int probe = ::socket(AF_INET6, SOCK_STREAM, 0);
+  sockaddr_in6 a6{};
+  a6.sin6_family = AF_INET6;
+  a6.sin6_addr = in6addr_loopback;
+  bool has_v6 = probe >= 0 && ::bind(probe, reinterpret_cast<sockaddr*>(&a6), sizeof a6) == 0;
+  if (probe >= 0) ::close(probe);
+  if (!has_v6) GTEST_SKIP() << "no IPv6 loopback here";
+  StartServer({}, "[::1]:0");
+  int fd = ::socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  a6.sin6_port = htons(port_);
+  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&a6), sizeof a6), 0);
+  SendAll(fd, "GET /healthz HTTP/1.1\r\nHost: [::1]\r\n\r\n");
+  bool closed = false;
+  Response r = ParseResponse(ReadUntilClose(fd, 3000, &closed), closed);
+  ::close(fd);
+  EXPECT_EQ(r.status, 200);
+}
+
 TEST_F(HttpServerTest, ListenErrorsNameTheAddress) {
   StartServer();
   auto addr = ParseListenAddress("127.0.0.1:" + std::to_string(port_));
