@@ -47,8 +47,7 @@ Session::Session(SessionOptions options, SessionListener* listener)
     : options_(std::move(options)),
       listener_(listener),
       protocol_(options_.protocol == kProtocol311 ? kProtocol311 : kProtocol5),
-      splitter_(options_.max_incoming_packet_bytes),
-      id_owner_(65536, 0) {
+      splitter_(options_.max_incoming_packet_bytes) {
   if (options_.inflight == 0) options_.inflight = 1;
 }
 
@@ -117,12 +116,11 @@ void Session::Drop() {
   // in token order and every in-flight token precedes every queued one.
   for (auto it = inflight_.rbegin(); it != inflight_.rend(); ++it) {
     Entry& e = it->second;
-    id_owner_[e.packet_id] = 0;
     e.dup = true;
     queue_.push_front(std::move(e));
   }
   inflight_.clear();
-  for (const auto& [id, n] : subscribes_) id_owner_[id] = 0;
+  id_owner_.clear();
   subscribes_.clear();
   topic_aliases_.clear();
   ping_outstanding_ = false;
@@ -274,14 +272,14 @@ Status Session::HandlePublish(const mqtt::Publish& p, std::string* out) {
 }
 
 Status Session::HandlePuback(const Puback& a) {
-  uint64_t token = id_owner_[a.packet_id];
+  uint64_t token = OwnerOf(a.packet_id);
   if (token == 0 || token == kSubscribeOwner) {
     return Status::ProtocolError("PUBACK for packet id " + std::to_string(a.packet_id) +
                                  " that is not in flight");
   }
   auto it = inflight_.find(token);
   assert(it != inflight_.end() && "id_owner_ and inflight_ disagree");
-  id_owner_[a.packet_id] = 0;
+  id_owner_.erase(a.packet_id);
   inflight_.erase(it);
   if (a.reason_code >= 0x80) {
     std::string m = std::string("broker refused the message: ") + ReasonName(a.reason_code) +
@@ -308,7 +306,7 @@ Status Session::HandleSuback(const Suback& s) {
                                  " reason codes for a SUBSCRIBE of " +
                                  std::to_string(it->second) + " filters");
   }
-  id_owner_[s.packet_id] = 0;
+  id_owner_.erase(s.packet_id);
   subscribes_.erase(it);
   listener_->OnSubscribed(s.packet_id, s.reason_codes);
   return Status::Ok();
@@ -377,11 +375,16 @@ Result<uint64_t> Session::Publish(OutgoingMessage msg) {
   return queue_.back().token;
 }
 
+uint64_t Session::OwnerOf(uint16_t id) const {
+  auto it = id_owner_.find(id);
+  return it == id_owner_.end() ? 0 : it->second;
+}
+
 uint16_t Session::AllocPacketId() {
   for (int tries = 0; tries < 65535; ++tries) {
     uint16_t id = next_packet_id_;
     next_packet_id_ = next_packet_id_ == 65535 ? 1 : next_packet_id_ + 1;
-    if (id_owner_[id] == 0) return id;
+    if (OwnerOf(id) == 0) return id;
   }
   return 0;
 }
@@ -441,7 +444,7 @@ void Session::Pump(uint64_t now_ms, std::string* out) {
       refusal = Status::InvalidArgument("the broker does not support retained messages");
     }
     if (e.msg.qos > 0 && refusal.ok()) {
-      if (e.packet_id == 0 || id_owner_[e.packet_id] != 0) e.packet_id = AllocPacketId();
+      if (e.packet_id == 0 || OwnerOf(e.packet_id) != 0) e.packet_id = AllocPacketId();
       if (e.packet_id == 0) break;  // cannot happen: the window is below 65535
     }
     if (refusal.ok() && !EncodeEntry(e, out)) {

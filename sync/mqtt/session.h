@@ -200,7 +200,11 @@ class Session {
   uint64_t next_token_ = 1;
   std::deque<Entry> queue_;           // not yet sent on this connection, in token order
   std::map<uint64_t, Entry> inflight_;  // by token: begin() is the oldest
-  std::vector<uint64_t> id_owner_;    // packet id -> token (0 free)
+  // Packet id -> owning token (kSubscribeOwner for a SUBSCRIBE); absent: free.
+  // A hash map rather than a 65536-slot table: the window is usually far
+  // smaller than the id space.
+  std::unordered_map<uint16_t, uint64_t> id_owner_;
+  uint64_t OwnerOf(uint16_t id) const;
   uint16_t next_packet_id_ = 1;
   std::map<uint16_t, size_t> subscribes_;  // packet id -> number of filters
 
