@@ -451,6 +451,9 @@ TEST_F(HttpServerTest, UnixListener) {
   auto e = testing::ParseExposition(r.body);
   EXPECT_TRUE(e.ok()) << e.error;
   EXPECT_TRUE(e.Has("edgespool_test_scrapes_total"));
+  // Stop serving before the directory goes: the listener unlinks its socket,
+  // and the loop thread is done with its fds before this thread reuses them.
+  loop_.RunOnLoop([this] { server_.reset(); });
 }
 
 TEST_F(HttpServerTest, ServesOnASocketActivatedFd) {
