@@ -12,8 +12,21 @@ using State = HttpParseResult::State;
 bool IsTokenChar(unsigned char c) {
   if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
   switch (c) {
-    case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+':
-    case '-': case '.': case '^': case '_': case '`': case '|': case '~':
+    case '!':
+    case '#':
+    case '$':
+    case '%':
+    case '&':
+    case '\'':
+    case '*':
+    case '+':
+    case '-':
+    case '.':
+    case '^':
+    case '_':
+    case '`':
+    case '|':
+    case '~':
       return true;
     default:
       return false;
@@ -21,8 +34,9 @@ bool IsTokenChar(unsigned char c) {
 }
 
 bool IsToken(std::string_view s) {
-  return !s.empty() && std::all_of(s.begin(), s.end(),
-                                   [](char c) { return IsTokenChar(static_cast<unsigned char>(c)); });
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) {
+    return IsTokenChar(static_cast<unsigned char>(c));
+  });
 }
 
 // field-value bytes: HTAB, SP, VCHAR, obs-text. Excludes NUL, CR, LF, DEL.
@@ -61,9 +75,9 @@ bool ParseRequestLine(std::string_view line, HttpRequest* req, HttpParseResult* 
     *err = Error(400, "malformed method");
     return false;
   }
-  if (target.empty() || target[0] != '/' ||
-      !std::all_of(target.begin(), target.end(),
-                   [](char c) { return IsTargetChar(static_cast<unsigned char>(c)); })) {
+  if (target.empty() || target[0] != '/' || !std::all_of(target.begin(), target.end(), [](char c) {
+        return IsTargetChar(static_cast<unsigned char>(c));
+      })) {
     *err = Error(400, "request target must be an absolute path");
     return false;
   }
@@ -119,8 +133,8 @@ bool ValidateHead(const HttpRequest& req, HttpParseResult* err) {
     if (name == "host") ++hosts;
     if (name == "content-length") {
       ++lengths;
-      if (value.empty() || !std::all_of(value.begin(), value.end(),
-                                        [](char c) { return c >= '0' && c <= '9'; })) {
+      if (value.empty() ||
+          !std::all_of(value.begin(), value.end(), [](char c) { return c >= '0' && c <= '9'; })) {
         *err = Error(400, "malformed Content-Length");
         return false;
       }

@@ -30,10 +30,10 @@
 namespace edgespool::agent {
 
 struct HttpRequest {
-  std::string method;  // case-sensitive token: "GET"
-  std::string target;  // as sent: "/metrics?name[]=x"
-  std::string path;    // target up to '?': "/metrics"
-  std::string query;   // after '?', or ""
+  std::string method;     // case-sensitive token: "GET"
+  std::string target;     // as sent: "/metrics?name[]=x"
+  std::string path;       // target up to '?': "/metrics"
+  std::string query;      // after '?', or ""
   int version_minor = 1;  // HTTP/1.<minor>
   // Field names lower-cased; values with surrounding whitespace removed.
   std::vector<std::pair<std::string, std::string>> headers;
@@ -45,10 +45,10 @@ struct HttpRequest {
 struct HttpParseResult {
   enum class State { kIncomplete, kComplete, kError };
   State state = State::kIncomplete;
-  int error_status = 0;     // 400, 431 or 505 when state == kError
-  std::string error;        // why, for the log and the response body
-  size_t head_bytes = 0;    // bytes of the head, blank line included (kComplete)
-  HttpRequest request;      // filled when kComplete
+  int error_status = 0;   // 400, 431 or 505 when state == kError
+  std::string error;      // why, for the log and the response body
+  size_t head_bytes = 0;  // bytes of the head, blank line included (kComplete)
+  HttpRequest request;    // filled when kComplete
 };
 
 struct HttpParseLimits {

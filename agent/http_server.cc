@@ -51,8 +51,8 @@ bool IsIpv4(std::string_view s) {
 bool LooksLikeIpv6(std::string_view s) {
   if (s.find(':') == std::string_view::npos) return false;
   return std::all_of(s.begin(), s.end(), [](char c) {
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F') ||
-           c == ':' || c == '.';
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F') || c == ':' ||
+           c == '.';
   });
 }
 
@@ -72,7 +72,8 @@ Result<ListenAddress> ParseListenAddress(std::string_view text) {
   if (text.substr(0, 5) == "unix:") {
     a.kind = ListenAddress::Kind::kUnix;
     a.path = std::string(text.substr(5));
-    if (a.path.empty()) return bad("unix: needs a socket path, e.g. unix:/run/edgespool/metrics.sock");
+    if (a.path.empty())
+      return bad("unix: needs a socket path, e.g. unix:/run/edgespool/metrics.sock");
     if (a.path[0] != '/') return bad("the socket path must be absolute");
     if (a.path.size() > kMaxUnixPath) {
       return bad("the socket path is longer than " + std::to_string(kMaxUnixPath) + " bytes");
@@ -125,14 +126,22 @@ namespace {
 
 const char* Reason(int status) {
   switch (status) {
-    case 200: return "OK";
-    case 400: return "Bad Request";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 431: return "Request Header Fields Too Large";
-    case 503: return "Service Unavailable";
-    case 505: return "HTTP Version Not Supported";
-    default: return "Unknown";
+    case 200:
+      return "OK";
+    case 400:
+      return "Bad Request";
+    case 404:
+      return "Not Found";
+    case 405:
+      return "Method Not Allowed";
+    case 431:
+      return "Request Header Fields Too Large";
+    case 503:
+      return "Service Unavailable";
+    case 505:
+      return "HTTP Version Not Supported";
+    default:
+      return "Unknown";
   }
 }
 
@@ -140,8 +149,7 @@ constexpr std::string_view kTextPlain = "text/plain; charset=utf-8";
 
 }  // namespace
 
-HttpServer::HttpServer(platform::Loop& loop, HttpServerHandlers handlers,
-                       HttpServerOptions options)
+HttpServer::HttpServer(platform::Loop& loop, HttpServerHandlers handlers, HttpServerOptions options)
     : loop_(loop), handlers_(std::move(handlers)), options_(options), sweeper_(loop) {}
 
 HttpServer::~HttpServer() = default;
@@ -152,7 +160,9 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Create(platform::Loop& loop,
                                                        HttpServerOptions options) {
   std::unique_ptr<HttpServer> server(new HttpServer(loop, std::move(handlers), options));
   HttpServer* s = server.get();
-  auto on_accept = [s](std::unique_ptr<platform::Stream> stream) { s->OnAccept(std::move(stream)); };
+  auto on_accept = [s](std::unique_ptr<platform::Stream> stream) {
+    s->OnAccept(std::move(stream));
+  };
   Result<std::unique_ptr<platform::Listener>> listener =
       address.kind == ListenAddress::Kind::kUnix
           ? platform::Listener::ListenUnix(loop, address.path, options.unix_socket_mode,
@@ -171,8 +181,10 @@ Result<std::unique_ptr<HttpServer>> HttpServer::CreateFromFd(platform::Loop& loo
   std::unique_ptr<HttpServer> server(new HttpServer(loop, std::move(handlers), options));
   HttpServer* s = server.get();
   auto listener = platform::Listener::FromFd(
-      loop, fd, is_unix, [s](std::unique_ptr<platform::Stream> stream) { s->OnAccept(std::move(stream)); });
-  if (!listener.ok()) return listener.status().Annotate("metrics listen on fd " + std::to_string(fd));
+      loop, fd, is_unix,
+      [s](std::unique_ptr<platform::Stream> stream) { s->OnAccept(std::move(stream)); });
+  if (!listener.ok())
+    return listener.status().Annotate("metrics listen on fd " + std::to_string(fd));
   server->listener_ = std::move(listener).value();
   return server;
 }
@@ -220,8 +232,8 @@ void HttpServer::OnData(Connection* c, const char* data, size_t len) {
       return;
     case HttpParseResult::State::kError:
       ++stats_.bad_requests;
-      ES_LOG_DEBUG("bad metrics request", {{"status", std::to_string(r.error_status)},
-                                           {"why", r.error}});
+      ES_LOG_DEBUG("bad metrics request",
+                   {{"status", std::to_string(r.error_status)}, {"why", r.error}});
       Respond(c, r.error_status, kTextPlain, r.error + "\n", false);
       return;
     case HttpParseResult::State::kComplete:
@@ -248,8 +260,8 @@ void HttpServer::Route(Connection* c, const HttpRequest& request) {
   }
 }
 
-void HttpServer::Respond(Connection* c, int status, std::string_view content_type,
-                         std::string body, bool head_only, std::string_view extra_headers) {
+void HttpServer::Respond(Connection* c, int status, std::string_view content_type, std::string body,
+                         bool head_only, std::string_view extra_headers) {
   c->answered = true;
   c->buffer = std::string();  // release the head buffer now, not at close
   ++stats_.responses;

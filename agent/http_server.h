@@ -73,7 +73,7 @@ struct HttpServerOptions {
 };
 
 struct HttpServerHandlers {
-  MetricsRegistry* metrics = nullptr;  // null: /metrics answers 404
+  MetricsRegistry* metrics = nullptr;    // null: /metrics answers 404
   std::function<Readiness()> readiness;  // empty: always ready, "ok"
 };
 
@@ -94,8 +94,7 @@ class HttpServer {
                                                     HttpServerOptions options = {});
   // An fd passed by systemd socket activation (see platform/sd_notify.h).
   static Result<std::unique_ptr<HttpServer>> CreateFromFd(platform::Loop& loop, int fd,
-                                                          bool is_unix,
-                                                          HttpServerHandlers handlers,
+                                                          bool is_unix, HttpServerHandlers handlers,
                                                           HttpServerOptions options = {});
   ~HttpServer();
   HttpServer(const HttpServer&) = delete;

@@ -54,10 +54,17 @@ std::string EscapeLabelValue(std::string_view v) {
   out.reserve(v.size());
   for (char c : v) {
     switch (c) {
-      case '\\': out += "\\\\"; break;
-      case '"': out += "\\\""; break;
-      case '\n': out += "\\n"; break;
-      default: out.push_back(c);
+      case '\\':
+        out += "\\\\";
+        break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      default:
+        out.push_back(c);
     }
   }
   return out;
@@ -68,9 +75,14 @@ std::string EscapeHelp(std::string_view v) {
   out.reserve(v.size());
   for (char c : v) {
     switch (c) {
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      default: out.push_back(c);
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      default:
+        out.push_back(c);
     }
   }
   return out;
@@ -118,8 +130,8 @@ Histogram::Histogram(std::vector<double> bounds) : bounds_(std::move(bounds)) {
 
 void Histogram::Observe(double v) {
   if (std::isnan(v)) return;
-  size_t i = static_cast<size_t>(std::lower_bound(bounds_.begin(), bounds_.end(), v) -
-                                 bounds_.begin());
+  size_t i =
+      static_cast<size_t>(std::lower_bound(bounds_.begin(), bounds_.end(), v) - bounds_.begin());
   ++counts_[i];  // i == bounds_.size() is the +Inf bucket
   ++count_;
   sum_ += v;
@@ -170,8 +182,10 @@ MetricsRegistry::Family* MetricsRegistry::FamilyFor(std::string_view name, std::
   }
   if (help.empty()) RegistrationError(name, "HELP text is required");
   for (const auto& [label, value] : labels) {
-    if (!IsValidLabelName(label)) RegistrationError(name, "label name must match [a-zA-Z_][a-zA-Z0-9_]*");
-    if (label.compare(0, 2, "__") == 0) RegistrationError(name, "label names starting __ are reserved");
+    if (!IsValidLabelName(label))
+      RegistrationError(name, "label name must match [a-zA-Z_][a-zA-Z0-9_]*");
+    if (label.compare(0, 2, "__") == 0)
+      RegistrationError(name, "label names starting __ are reserved");
     if (type == Type::kHistogram && label == "le") {
       RegistrationError(name, "histograms cannot have an le label");
     }
@@ -250,8 +264,8 @@ void AppendLabels(const MetricLabels& labels, std::string_view extra_name,
 }
 
 void AppendSample(std::string_view name, std::string_view suffix, const MetricLabels& labels,
-                  std::string_view extra_name, std::string_view extra_value,
-                  std::string_view value, std::string* out) {
+                  std::string_view extra_name, std::string_view extra_value, std::string_view value,
+                  std::string* out) {
   out->append(name);
   out->append(suffix);
   AppendLabels(labels, extra_name, extra_value, out);

@@ -116,8 +116,8 @@ class MetricsRegistry {
 
   Counter* AddCounter(std::string_view name, std::string_view help, MetricLabels labels = {});
   Gauge* AddGauge(std::string_view name, std::string_view help, MetricLabels labels = {});
-  Histogram* AddHistogram(std::string_view name, std::string_view help,
-                          std::vector<double> bounds, MetricLabels labels = {});
+  Histogram* AddHistogram(std::string_view name, std::string_view help, std::vector<double> bounds,
+                          MetricLabels labels = {});
 
   // Runs before every Render(), in registration order: pulls values that are
   // not pushed (journal size, pending count) into gauges or counters

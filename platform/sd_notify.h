@@ -84,7 +84,7 @@ class SystemdNotifier {
 // One socket passed by the service manager.
 struct ListenFd {
   int fd = -1;
-  std::string name;  // from LISTEN_FDNAMES, or "unknown" as in sd_listen_fds
+  std::string name;      // from LISTEN_FDNAMES, or "unknown" as in sd_listen_fds
   bool is_unix = false;  // AF_UNIX (else AF_INET/AF_INET6), from getsockname
 };
 

@@ -34,8 +34,8 @@ void CheckAccepted(const HttpParseResult& r, std::string_view data, const HttpPa
   Check(req.version_minor == 0 || req.version_minor == 1);
   Check(req.headers.size() <= limits.max_headers);
   for (const auto& [name, value] : req.headers) {
-    Check(!name.empty() && name.find_first_of(" \t\r\n:ABCDEFGHIJKLMNOPQRSTUVWXYZ") ==
-                               std::string::npos);
+    Check(!name.empty() &&
+          name.find_first_of(" \t\r\n:ABCDEFGHIJKLMNOPQRSTUVWXYZ") == std::string::npos);
     Check(value.find_first_of(std::string("\r\n\0", 3)) == std::string::npos);
     Check(value.empty() || (value.front() != ' ' && value.back() != ' '));
   }
@@ -54,8 +54,7 @@ void Run(std::string_view data, const HttpParseLimits& limits) {
       std::string_view head = data.substr(0, r.head_bytes);
       HttpParseResult alone = ParseHttpRequest(head, limits);
       Check(alone.state == State::kComplete && alone.head_bytes == r.head_bytes &&
-            alone.request.target == r.request.target &&
-            alone.request.headers == r.request.headers);
+            alone.request.target == r.request.target && alone.request.headers == r.request.headers);
       for (size_t k : {r.head_bytes - 1, r.head_bytes / 2, size_t{0}}) {
         Check(ParseHttpRequest(head.substr(0, k), limits).state == State::kIncomplete);
       }

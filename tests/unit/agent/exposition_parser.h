@@ -67,10 +67,14 @@ inline bool TakeLabelValue(std::string_view* s, std::string* out) {
     if (c == '\\') {
       if (++i == s->size()) return false;
       char e = (*s)[i];
-      if (e == '\\') out->push_back('\\');
-      else if (e == '"') out->push_back('"');
-      else if (e == 'n') out->push_back('\n');
-      else return false;
+      if (e == '\\')
+        out->push_back('\\');
+      else if (e == '"')
+        out->push_back('"');
+      else if (e == 'n')
+        out->push_back('\n');
+      else
+        return false;
       continue;
     }
     out->push_back(c);
@@ -79,9 +83,18 @@ inline bool TakeLabelValue(std::string_view* s, std::string* out) {
 }
 
 inline bool ParseValue(std::string_view s, double* out) {
-  if (s == "+Inf") { *out = HUGE_VAL; return true; }
-  if (s == "-Inf") { *out = -HUGE_VAL; return true; }
-  if (s == "NaN") { *out = std::nan(""); return true; }
+  if (s == "+Inf") {
+    *out = HUGE_VAL;
+    return true;
+  }
+  if (s == "-Inf") {
+    *out = -HUGE_VAL;
+    return true;
+  }
+  if (s == "NaN") {
+    *out = std::nan("");
+    return true;
+  }
   if (s.empty()) return false;
   for (char c : s) {
     if (!((c >= '0' && c <= '9') || c == '.' || c == 'e' || c == 'E' || c == '+' || c == '-')) {
@@ -101,9 +114,12 @@ inline bool UnescapeHelp(std::string_view s, std::string* out) {
       continue;
     }
     if (++i == s.size()) return false;
-    if (s[i] == '\\') out->push_back('\\');
-    else if (s[i] == 'n') out->push_back('\n');
-    else return false;
+    if (s[i] == '\\')
+      out->push_back('\\');
+    else if (s[i] == 'n')
+      out->push_back('\n');
+    else
+      return false;
   }
   return true;
 }
@@ -234,7 +250,8 @@ inline Exposition ParseExposition(std::string_view text) {
       if (name == family + "_bucket") {
         auto le = labels.find("le");
         double bound;
-        if (le == labels.end() || !ParseValue(le->second, &bound)) return fail("bucket without le", line);
+        if (le == labels.end() || !ParseValue(le->second, &bound))
+          return fail("bucket without le", line);
         if (!h.buckets.empty() && !(bound > h.buckets.back().first)) {
           return fail("le not increasing", line);
         }

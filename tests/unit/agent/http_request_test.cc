@@ -61,16 +61,15 @@ TEST(HttpRequestTest, RefusalsCarryTheirStatus) {
       {"GET /metrics HTTP/2.0\r\n", 505},
       {"GET /metrics HTTP/1.2\r\n", 505},
       {"GET /m\rx HTTP/1.1\r\n", 400},
-      {"GET /metrics HTTP/1.1\r\n\r\n", 400},                          // no Host
-      {"GET /metrics HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400},    // two Hosts
+      {"GET /metrics HTTP/1.1\r\n\r\n", 400},                        // no Host
+      {"GET /metrics HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400},  // two Hosts
       {"GET /metrics HTTP/1.1\r\nHost : a\r\n", 400},
       {"GET /metrics HTTP/1.1\r\nHost: a\r\n folded\r\n", 400},
       {"GET /metrics HTTP/1.1\r\nNoColon\r\n", 400},
       {"GET /metrics HTTP/1.1\r\nX: a\x01\r\n", 400},
       {std::string("GET /metrics HTTP/1.1\r\nX: a\0b\r\n", 31), 400},
       {"GET /metrics HTTP/1.1\r\nHost: a\r\nContent-Length: 1x\r\n\r\n", 400},
-      {"GET /metrics HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\n",
-       400},
+      {"GET /metrics HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\n", 400},
       {"\r\nGET /metrics HTTP/1.1\r\n", 400},
   };
   for (const auto& c : cases) {
@@ -92,9 +91,9 @@ TEST(HttpRequestTest, LimitsGive431) {
   std::string head = "GET / HTTP/1.1\r\nHost: x\r\nX: " + std::string(80, 'a') + "\r\n\r\n";
   EXPECT_EQ(ParseHttpRequest(head, limits).error_status, 431);
   // Too many fields.
-  EXPECT_EQ(ParseHttpRequest("GET / HTTP/1.1\r\nHost: x\r\nA: 1\r\nB: 2\r\n\r\n", limits)
-                .error_status,
-            431);
+  EXPECT_EQ(
+      ParseHttpRequest("GET / HTTP/1.1\r\nHost: x\r\nA: 1\r\nB: 2\r\n\r\n", limits).error_status,
+      431);
   // Exactly at the limit is accepted.
   std::string exact = "GET / HTTP/1.1\r\nHost: x\r\nX: ";
   exact += std::string(100 - exact.size() - 4, 'a') + "\r\n\r\n";

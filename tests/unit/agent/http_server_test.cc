@@ -264,7 +264,8 @@ TEST_F(HttpServerTest, HealthzAndReadyz) {
 TEST_F(HttpServerTest, ErrorsGetTheirStatusAndTheServerKeepsServing) {
   StartServer();
   EXPECT_EQ(Get(port_, "/nope").status, 404);
-  Response post = Exchange(port_, "POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc");
+  Response post =
+      Exchange(port_, "POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc");
   EXPECT_EQ(post.status, 405);
   EXPECT_NE(post.head.find("Allow: GET, HEAD\r\n"), std::string::npos);
   EXPECT_TRUE(post.closed);
@@ -509,9 +510,8 @@ TEST_F(HttpServerTest, ListenErrorsNameTheAddress) {
   StartServer();
   auto addr = ParseListenAddress("127.0.0.1:" + std::to_string(port_));
   ASSERT_TRUE(addr.ok());
-  Status st = loop_.RunOnLoop([&]() -> Status {
-    return HttpServer::Create(loop_.loop(), *addr, {}).status();
-  });
+  Status st = loop_.RunOnLoop(
+      [&]() -> Status { return HttpServer::Create(loop_.loop(), *addr, {}).status(); });
   EXPECT_FALSE(st.ok());
   EXPECT_NE(st.ToString().find("127.0.0.1:" + std::to_string(port_)), std::string::npos)
       << st.ToString();

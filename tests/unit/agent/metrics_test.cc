@@ -59,8 +59,8 @@ TEST(MetricsTest, HistogramExactTextIsCumulativeAndEndsWithInf) {
 
 TEST(MetricsTest, LabelledFamilyHasOneHeaderAndEscapedValues) {
   MetricsRegistry r;
-  Counter* sent = r.AddCounter("edgespool_uplink_messages_total", "Messages by outcome.",
-                               {{"result", "sent"}});
+  Counter* sent =
+      r.AddCounter("edgespool_uplink_messages_total", "Messages by outcome.", {{"result", "sent"}});
   Counter* odd = r.AddCounter("edgespool_uplink_messages_total", "Messages by outcome.",
                               {{"result", "quote\" back\\slash\nnewline"}, {"a_route", "x"}});
   Histogram* h = r.AddHistogram("edgespool_batch_bytes", "Batch sizes, path \\ and\nline.",
@@ -128,9 +128,9 @@ TEST(MetricsTest, CounterNeverDecreases) {
   Counter* c = r.AddCounter("edgespool_uplink_busy_seconds_total", "Seconds spent sending.");
   c->Add(0.25);
   c->Add(0.5);
-  c->Add(-10);            // ignored
-  c->Add(std::nan(""));   // ignored
-  c->Add(HUGE_VAL);       // ignored
+  c->Add(-10);           // ignored
+  c->Add(std::nan(""));  // ignored
+  c->Add(HUGE_VAL);      // ignored
   EXPECT_DOUBLE_EQ(c->value(), 0.75);
   c->Add(2.5);
   EXPECT_EQ(c->count(), 3u);  // whole seconds carried into the exact part
@@ -184,11 +184,11 @@ TEST(MetricsTest, ManyFamiliesParseStrictlyAndStayMonotonic) {
   MetricsRegistry r;
   std::vector<Counter*> counters;
   for (const char* result : {"sent", "dead", "expired", "dropped"}) {
-    counters.push_back(r.AddCounter("edgespool_messages_total", "Messages by result.",
-                                    {{"result", result}}));
+    counters.push_back(
+        r.AddCounter("edgespool_messages_total", "Messages by result.", {{"result", result}}));
   }
-  Histogram* lat = r.AddHistogram("edgespool_ack_seconds", "Ack latency.",
-                                  ExponentialBuckets(0.0001, 2, 16));
+  Histogram* lat =
+      r.AddHistogram("edgespool_ack_seconds", "Ack latency.", ExponentialBuckets(0.0001, 2, 16));
   Gauge* conns = r.AddGauge("edgespool_producer_connections", "Open producer connections.");
   std::map<std::string, double> last;
   for (int scrape = 0; scrape < 50; ++scrape) {
@@ -214,8 +214,8 @@ TEST(MetricsTest, ManyFamiliesParseStrictlyAndStayMonotonic) {
 // above would prove nothing.
 TEST(ExpositionParserTest, RejectsMalformedText) {
   const char* bad[] = {
-      "edgespool_x 1\n",                                                     // no HELP/TYPE
-      "# HELP edgespool_x h\n# TYPE edgespool_x gauge\nedgespool_x 1",       // no final newline
+      "edgespool_x 1\n",                                                // no HELP/TYPE
+      "# HELP edgespool_x h\n# TYPE edgespool_x gauge\nedgespool_x 1",  // no final newline
       "# HELP edgespool_x h\n# TYPE edgespool_x gauge\nedgespool_x{a=\"b} 1\n",
       "# HELP edgespool_x h\n# TYPE edgespool_x gauge\nedgespool_x{a=\"\\t\"} 1\n",
       "# HELP edgespool_x h\n# TYPE edgespool_x gauge\nedgespool_x 1 1700000000\n",
@@ -240,10 +240,30 @@ TEST(ExpositionParserTest, RejectsMalformedText) {
 using MetricsDeathTest = ::testing::Test;
 
 TEST(MetricsDeathTest, RegistrationMistakesAbortWithTheReason) {
-  EXPECT_DEATH({ MetricsRegistry r; r.AddCounter("edgespool_sent", "no _total"); }, "_total");
-  EXPECT_DEATH({ MetricsRegistry r; r.AddGauge("queue_depth", "h"); }, "edgespool_");
-  EXPECT_DEATH({ MetricsRegistry r; r.AddGauge("edgespool_bad-name", "h"); }, "must match");
-  EXPECT_DEATH({ MetricsRegistry r; r.AddGauge("edgespool_x_total", "h"); }, "reserved");
+  EXPECT_DEATH(
+      {
+        MetricsRegistry r;
+        r.AddCounter("edgespool_sent", "no _total");
+      },
+      "_total");
+  EXPECT_DEATH(
+      {
+        MetricsRegistry r;
+        r.AddGauge("queue_depth", "h");
+      },
+      "edgespool_");
+  EXPECT_DEATH(
+      {
+        MetricsRegistry r;
+        r.AddGauge("edgespool_bad-name", "h");
+      },
+      "must match");
+  EXPECT_DEATH(
+      {
+        MetricsRegistry r;
+        r.AddGauge("edgespool_x_total", "h");
+      },
+      "reserved");
   EXPECT_DEATH(
       {
         MetricsRegistry r;
@@ -258,10 +278,24 @@ TEST(MetricsDeathTest, RegistrationMistakesAbortWithTheReason) {
         r.AddGauge("edgespool_x", "h", {{"a", "1"}});
       },
       "twice");
-  EXPECT_DEATH({ MetricsRegistry r; r.AddGauge("edgespool_x", "h", {{"__a", "1"}}); }, "reserved");
-  EXPECT_DEATH({ MetricsRegistry r; r.AddHistogram("edgespool_h", "h", {1}, {{"le", "1"}}); },
-               "le label");
-  EXPECT_DEATH({ MetricsRegistry r; r.AddHistogram("edgespool_h", "h", {2, 1}); }, "increasing");
+  EXPECT_DEATH(
+      {
+        MetricsRegistry r;
+        r.AddGauge("edgespool_x", "h", {{"__a", "1"}});
+      },
+      "reserved");
+  EXPECT_DEATH(
+      {
+        MetricsRegistry r;
+        r.AddHistogram("edgespool_h", "h", {1}, {{"le", "1"}});
+      },
+      "le label");
+  EXPECT_DEATH(
+      {
+        MetricsRegistry r;
+        r.AddHistogram("edgespool_h", "h", {2, 1});
+      },
+      "increasing");
   EXPECT_DEATH(
       {
         MetricsRegistry r;
