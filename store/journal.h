@@ -13,6 +13,11 @@
 // group_max_messages / group_max_delay). An append's callback runs only after
 // COMMIT returned: durable at options.durability ("full": survives power
 // loss; "normal": survives a process crash).
+//
+// Ordering: operations run in call order, except that appends are handed to
+// the store thread once per loop turn; any call made after an append's
+// callback ran sees that append. The journal keeps the loop alive while any
+// callback is outstanding, and not otherwise.
 #pragma once
 
 #include <cstdint>
@@ -48,8 +53,14 @@ struct JournalOptions {
   Durability durability = Durability::kFull;
   int64_t sent_retention_ms = 0;          // sent rows kept this long (0: delete at once)
   int64_t cleanup_interval_ms = 60000;
-  uint32_t group_max_messages = 2048;     // per commit group
-  int64_t group_max_delay_us = 0;         // extra wait to grow a group (0: none)
+  // Per commit group. 1000 rows/txn is where bare SQLite inserts level off
+  // here (TESTING.md); 2048 leaves room for a burst without a second fsync.
+  uint32_t group_max_messages = 2048;
+  // Extra wait to grow a group (0: none). Measured: the group that fills
+  // while the previous one commits is already as large as the producers
+  // allow; a delay only adds latency unless producers trickle in (see
+  // tests/bench/journal_bench.cc and the group-delay test).
+  int64_t group_max_delay_us = 0;
   int64_t dedupe_window_ms = 600000;      // msg_id dedupe: 10 minutes...
   uint32_t dedupe_max_ids = 100000;       // ...or this many ids, whichever is smaller
   double high_water = 0.8;                // fill ratio that signals backpressure
@@ -100,9 +111,12 @@ struct JournalStats {
   int64_t oldest_pending_ts_ms = 0;  // 0 when nothing is pending
   uint64_t dead_count = 0;
   uint64_t inflight_count = 0;       // leased by FetchPending, not yet resolved
-  uint64_t file_bytes = 0;
+  uint64_t file_bytes = 0;           // database file (page_count * page_size)
   uint64_t max_bytes = 0;
-  double fill_ratio = 0;             // file_bytes / max_bytes, 0..1
+  // Pages in use (file minus free pages, which new rows reuse) over the
+  // effective cap: max_bytes, or less while the disk is short of space (the
+  // journal keeps a WAL reserve free on the filesystem), 0..1.
+  double fill_ratio = 0;
   uint64_t appended_total = 0;
   uint64_t duplicate_total = 0;
   uint64_t sent_total = 0;
@@ -163,7 +177,10 @@ class Journal {
   void ListDead(size_t limit, std::function<void(Result<std::vector<DeadLetter>>)> done);
   // Dead letters back to pending (attempts reset).
   void Requeue(std::vector<uint64_t> seqs, DoneCallback done);
-  // Runs retention/expiry now (also runs every cleanup_interval_ms).
+  // Runs retention/expiry now (also runs every cleanup_interval_ms), in
+  // bounded chunks with appends served between them, then returns free
+  // pages to the filesystem (incremental vacuum) and truncates the WAL.
+  // `done` runs when the whole pass is finished.
   void Cleanup(DoneCallback done);
 
   void SetCommitListener(CommitListener listener);
