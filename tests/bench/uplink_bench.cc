@@ -28,6 +28,7 @@
 #include "platform/loop.h"
 #include "sync/mqtt/client.h"
 #include "sync/tls_config.h"
+#include "sync/tls_transport.h"
 #include "sync/transport.h"
 #include "tests/support/test_env.h"
 #include "tests/support/tls_certs.h"
@@ -303,8 +304,10 @@ void RawThroughput(platform::Loop& loop, const std::string& url,
   });
   bool done = RunUntil(loop, [&] { return rx.size() >= 2 || ended; }, 120000);
   double s = measure.Seconds();
-  std::printf("  %-34s %s %7.1f MB/s  (%.0f MB in %.2f s, publisher cpu %.2f s)\n", name,
-              done && !ended ? "  " : "!!", sent / 1e6 / s, sent / 1e6, s, measure.SelfCpu());
+  auto* tls_transport = dynamic_cast<sync::TlsTransport*>(tr.get());
+  std::printf("  %-34s %s %7.1f MB/s  (%.0f MB in %.2f s, publisher cpu %.2f s) %s\n", name,
+              done && !ended ? "  " : "!!", sent / 1e6 / s, sent / 1e6, s, measure.SelfCpu(),
+              tls_transport ? tls_transport->Describe().c_str() : "");
   pump.Stop();
 }
 
