@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "agent/cli_decode.h"
+#include "agent/cli_fleet.h"
 #include "agent/cli_producer.h"
 #include "agent/config.h"
 #include "agent/daemon.h"
@@ -27,6 +28,7 @@ const char* kUsage =
     "  query SEQ | --id ID              what became of a message\n"
     "  status [--json]                  the agent's status\n"
     "  decode [FILE|-]                  print batch frames as JSON lines\n"
+    "  fleet --broker URL [--stale 15m] every node's status from the broker (exit 2: stale)\n"
     "  config check [--config] [FILE]   validate a configuration file\n"
     "  config show [--config FILE]      print the effective configuration (secrets redacted)\n"
     "  version                          print the version\n"
@@ -130,6 +132,7 @@ int CliMain(int argc, char** argv) {
   if (cmd == "query") return QueryCommand(argc - 2, argv + 2);
   if (cmd == "status") return StatusCommand(argc - 2, argv + 2);
   if (cmd == "decode") return DecodeCommand(argc - 2, argv + 2);
+  if (cmd == "fleet") return FleetCommand(argc - 2, argv + 2);
   return UsageError("unknown command '" + cmd + "'");
 }
 

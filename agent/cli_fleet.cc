@@ -1,0 +1,278 @@
+#include "agent/cli_fleet.h"
+
+#include <cJSON.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <map>
+
+#include "agent/cli.h"
+#include "agent/config.h"
+#include "agent/protocol/json_writer.h"
+#include "platform/clock.h"
+#include "platform/files.h"
+#include "platform/log.h"
+#include "platform/loop.h"
+#include "sync/mqtt/client.h"
+
+namespace edgespool::agent {
+
+namespace {
+
+const char* kFleetUsage =
+    "usage: edgespool fleet --broker URL [--stale 15m] [--watch] [--json]\n"
+    "                       [--cafile F] [--cert F --key F] [--username U --password-file F]\n"
+    "                       [--topic 'edgespool/+/status'] [--wait 2s]\n"
+    "Reads every node's retained status; exit 2 if a node is offline or stale.\n";
+
+std::string Age(int64_t now_ms, int64_t then_ms) {
+  if (then_ms <= 0) return "never";
+  int64_t s = std::max<int64_t>(0, (now_ms - then_ms) / 1000);
+  char buf[32];
+  if (s < 120) {
+    std::snprintf(buf, sizeof buf, "%llds", static_cast<long long>(s));
+  } else if (s < 7200) {
+    std::snprintf(buf, sizeof buf, "%lldm", static_cast<long long>(s / 60));
+  } else if (s < 172800) {
+    std::snprintf(buf, sizeof buf, "%lldh", static_cast<long long>(s / 3600));
+  } else {
+    std::snprintf(buf, sizeof buf, "%lldd", static_cast<long long>(s / 86400));
+  }
+  return buf;
+}
+
+double Num(const cJSON* obj, const char* key) {
+  const cJSON* v = cJSON_GetObjectItemCaseSensitive(obj, key);
+  return cJSON_IsNumber(v) ? v->valuedouble : 0;
+}
+
+std::string Str(const cJSON* obj, const char* key) {
+  const cJSON* v = cJSON_GetObjectItemCaseSensitive(obj, key);
+  return cJSON_IsString(v) ? v->valuestring : "";
+}
+
+// Subscribes and collects retained status documents until `wait_ms` passes
+// with no new one (or forever with on_update for --watch).
+class Collector : public sync::mqtt::ClientListener {
+ public:
+  std::map<std::string, std::string> docs;  // topic -> payload
+  std::string error;
+  bool subscribed = false;
+  int64_t last_change_ms = 0;
+  std::function<void()> on_update;
+
+  void OnPublishAcked(uint64_t, const Status&, uint8_t) override {}
+  void OnDisconnected(const Status& why) override { error = why.ToString(); }
+  void OnSubscribed(const std::vector<uint8_t>& codes) override {
+    subscribed = true;
+    last_change_ms = platform::SystemClock::Get().MonotonicMs();
+    if (!codes.empty() && codes[0] >= 0x80) error = "subscription refused by the broker";
+  }
+  void OnMessage(const sync::mqtt::IncomingMessage& m) override {
+    std::string topic(m.topic);
+    if (m.payload.empty()) {
+      docs.erase(topic);  // a cleared retained status: node removed
+    } else {
+      docs[topic] = std::string(m.payload);
+    }
+    last_change_ms = platform::SystemClock::Get().MonotonicMs();
+    if (on_update) on_update();
+  }
+};
+
+}  // namespace
+
+bool ParseFleetRow(const std::string& json, FleetRow* row) {
+  cJSON* doc = cJSON_ParseWithLength(json.data(), json.size());
+  if (!doc) return false;
+  bool ok = cJSON_IsObject(doc) && cJSON_IsString(cJSON_GetObjectItemCaseSensitive(doc, "node"));
+  if (ok) {
+    row->node = Str(doc, "node");
+    row->online = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(doc, "online"));
+    row->last_sync_ms = static_cast<int64_t>(Num(doc, "last_sync_ms"));
+    row->report_ts_ms = static_cast<int64_t>(Num(doc, "ts_ms"));
+    row->rate = Num(doc, "rate_msgs_per_s");
+    const cJSON* pending = cJSON_GetObjectItemCaseSensitive(doc, "pending");
+    row->pending = static_cast<uint64_t>(Num(pending, "messages"));
+    row->oldest_pending_ts_ms = static_cast<int64_t>(Num(pending, "oldest_ts_ms"));
+    const cJSON* uplink = cJSON_GetObjectItemCaseSensitive(doc, "uplink");
+    row->uplink_state = Str(uplink, "state");
+    row->last_error = Str(uplink, "last_error");
+  }
+  cJSON_Delete(doc);
+  return ok;
+}
+
+void RankFleet(std::vector<FleetRow>* rows, int64_t now_ms, int64_t stale_ms) {
+  for (auto& r : *rows) {
+    // Stale: offline; or messages waiting and no successful sync within the
+    // threshold (an idle node with nothing pending is healthy).
+    bool behind = r.pending > 0 && (r.last_sync_ms == 0 || now_ms - r.last_sync_ms > stale_ms);
+    bool silent = r.report_ts_ms > 0 && now_ms - r.report_ts_ms > stale_ms;
+    r.stale = !r.online || behind || silent;
+  }
+  std::sort(rows->begin(), rows->end(), [](const FleetRow& a, const FleetRow& b) {
+    if (a.online != b.online) return !a.online;
+    if (a.stale != b.stale) return a.stale;
+    if (a.last_sync_ms != b.last_sync_ms) return a.last_sync_ms < b.last_sync_ms;
+    return a.node < b.node;
+  });
+}
+
+std::string RenderFleetTable(const std::vector<FleetRow>& rows, int64_t now_ms) {
+  std::string out;
+  char line[512];
+  std::snprintf(line, sizeof line, "%-24s %-8s %-6s %-10s %10s %-12s %10s  %s\n", "NODE", "ONLINE",
+                "HEALTH", "LAST SYNC", "PENDING", "OLDEST", "RATE/s", "LAST ERROR");
+  out += line;
+  size_t stale = 0, offline = 0;
+  for (const auto& r : rows) {
+    stale += r.stale ? 1 : 0;
+    offline += r.online ? 0 : 1;
+    std::snprintf(line, sizeof line, "%-24s %-8s %-6s %-10s %10llu %-12s %10.1f  %s\n",
+                  r.node.c_str(), r.online ? "yes" : "NO", r.stale ? "STALE" : "ok",
+                  Age(now_ms, r.last_sync_ms).c_str(), static_cast<unsigned long long>(r.pending),
+                  r.pending ? Age(now_ms, r.oldest_pending_ts_ms).c_str() : "-", r.rate,
+                  r.last_error.c_str());
+    out += line;
+  }
+  std::snprintf(line, sizeof line, "%zu nodes: %zu ok, %zu stale, %zu offline\n", rows.size(),
+                rows.size() - stale, stale - offline, offline);
+  out += line;
+  return out;
+}
+
+std::string RenderFleetJson(const std::vector<FleetRow>& rows) {
+  std::string out = "[";
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const FleetRow& r = rows[i];
+    protocol::JsonObjectWriter w;
+    w.Str("node", r.node).Bool("online", r.online).Bool("stale", r.stale)
+        .Int("last_sync_ms", r.last_sync_ms).Uint("pending", r.pending)
+        .Int("oldest_pending_ts_ms", r.oldest_pending_ts_ms).Str("uplink", r.uplink_state)
+        .Str("last_error", r.last_error);
+    out += (i ? "," : "") + std::move(w).Finish();
+  }
+  return out + "]\n";
+}
+
+int FleetCommand(int argc, char** argv) {
+  std::string broker, cafile, cert, key, username, password_file;
+  std::string topic = "edgespool/+/status";
+  int64_t stale_ms = 15 * 60000, wait_ms = 2000;
+  bool watch = false, json = false;
+  for (int i = 0; i < argc; ++i) {
+    std::string a = argv[i];
+    auto value = [&](std::string* out) {
+      if (i + 1 >= argc) return false;
+      *out = argv[++i];
+      return true;
+    };
+    std::string v, why;
+    if (a == "--help" || a == "-h") {
+      std::fputs(kFleetUsage, stdout);
+      return kExitOk;
+    } else if (a == "--broker" && value(&broker)) {
+    } else if (a == "--cafile" && value(&cafile)) {
+    } else if (a == "--cert" && value(&cert)) {
+    } else if (a == "--key" && value(&key)) {
+    } else if (a == "--username" && value(&username)) {
+    } else if (a == "--password-file" && value(&password_file)) {
+    } else if (a == "--topic" && value(&topic)) {
+    } else if (a == "--stale" && value(&v) && ParseDurationMs(v, &stale_ms, &why)) {
+    } else if (a == "--wait" && value(&v) && ParseDurationMs(v, &wait_ms, &why)) {
+    } else if (a == "--watch") {
+      watch = true;
+    } else if (a == "--json") {
+      json = true;
+    } else {
+      std::fprintf(stderr, "edgespool fleet: bad argument '%s'%s\n%s", a.c_str(),
+                   why.empty() ? "" : (": " + why).c_str(), kFleetUsage);
+      return kExitUsage;
+    }
+  }
+  if (broker.empty()) {
+    std::fprintf(stderr, "edgespool fleet: --broker is required\n%s", kFleetUsage);
+    return kExitUsage;
+  }
+  platform::Logger::SetLevel(platform::LogLevel::kError);
+  auto loop_or = platform::Loop::Create();
+  if (!loop_or.ok()) return kExitSoftware;
+  platform::Loop& loop = **loop_or;
+  Collector collector;
+  sync::mqtt::ClientOptions o;
+  o.url = broker;
+  o.client_id = "edgespool-fleet-" + std::to_string(::getpid());
+  o.tls.ca_file = cafile;
+  o.tls.cert_file = cert;
+  o.tls.key_file = key;
+  if (!username.empty()) o.username = username;
+  if (!password_file.empty()) {
+    auto pw = platform::ReadWholeFile(password_file);
+    if (!pw.ok()) {
+      std::fprintf(stderr, "edgespool fleet: %s\n", pw.status().message().c_str());
+      return kExitConfig;
+    }
+    std::string p = *pw;
+    p.resize(p.find_first_of("\r\n") == std::string::npos ? p.size() : p.find_first_of("\r\n"));
+    o.password = p;
+  }
+  o.subscriptions.emplace_back(topic, 1);
+  o.backoff_initial_ms = 200;
+  o.backoff_max_ms = 2000;
+  auto client = sync::mqtt::Client::Create(loop, std::move(o), &collector);
+  if (!client.ok()) {
+    std::fprintf(stderr, "edgespool fleet: %s\n", client.status().ToString().c_str());
+    return kExitUsage;
+  }
+  const platform::Clock& clock = platform::SystemClock::Get();
+  int exit_code = kExitOk;
+  auto render = [&]() {
+    std::vector<FleetRow> rows;
+    for (const auto& [t, doc] : collector.docs) {
+      FleetRow r;
+      if (ParseFleetRow(doc, &r)) rows.push_back(r);
+    }
+    int64_t now = clock.WallMs();
+    RankFleet(&rows, now, stale_ms);
+    exit_code = kExitOk;
+    for (const auto& r : rows) {
+      if (r.stale) exit_code = 2;
+    }
+    std::string text = json ? RenderFleetJson(rows) : RenderFleetTable(rows, now);
+    if (watch && isatty(1)) std::fputs("\033[H\033[2J", stdout);
+    std::fputs(text.c_str(), stdout);
+    std::fflush(stdout);
+  };
+  platform::TimerHandle timer(loop);
+  int64_t start = clock.MonotonicMs();
+  bool rendered = false;
+  timer.Start(50, 50, [&] {
+    int64_t now = clock.MonotonicMs();
+    if (!collector.subscribed) {
+      if (now - start > 10000) {
+        std::fprintf(stderr, "edgespool fleet: cannot reach %s: %s\n", broker.c_str(),
+                     collector.error.empty() ? "timed out" : collector.error.c_str());
+        exit_code = kExitUnavailable;
+        loop.Stop();
+      }
+      return;
+    }
+    if (now - collector.last_change_ms < wait_ms && !rendered) return;
+    if (!watch) {
+      render();
+      loop.Stop();
+    } else if (!rendered || now % 2000 < 50) {
+      render();
+    }
+    rendered = true;
+  });
+  (*client)->Start();
+  loop.Run();
+  timer.Stop();
+  client->reset();
+  return exit_code;
+}
+
+}  // namespace edgespool::agent

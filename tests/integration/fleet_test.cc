@@ -1,0 +1,91 @@
+// `edgespool fleet` against real agents on a real broker: two running, one
+// SIGKILLed (its last will marks it offline).
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <chrono>
+#include <thread>
+
+#include "agent/cli_fleet.h"
+#include "tests/support/e2e.h"
+
+namespace edgespool {
+namespace {
+
+using namespace edgespool::testing;
+
+TEST(FleetRankTest, OfflineThenStaleThenOldestSyncFirst) {
+  const int64_t now = 1'800'000'000'000;
+  std::vector<agent::FleetRow> rows(4);
+  rows[0].node = "fine";
+  rows[0].online = true;
+  rows[0].last_sync_ms = now - 1000;
+  rows[0].pending = 5;
+  rows[1].node = "behind";
+  rows[1].online = true;
+  rows[1].last_sync_ms = now - 3600000;
+  rows[1].pending = 5000;
+  rows[2].node = "dead";
+  rows[2].online = false;
+  rows[3].node = "idle";  // nothing pending: never synced is fine
+  rows[3].online = true;
+  agent::RankFleet(&rows, now, 15 * 60000);
+  ASSERT_EQ(rows[0].node, "dead");
+  EXPECT_TRUE(rows[0].stale);
+  EXPECT_EQ(rows[1].node, "behind");
+  EXPECT_TRUE(rows[1].stale);
+  EXPECT_FALSE(rows[2].stale);
+  EXPECT_FALSE(rows[3].stale);
+  std::string table = agent::RenderFleetTable(rows, now);
+  EXPECT_NE(table.find("4 nodes: 2 ok, 1 stale, 1 offline"), std::string::npos) << table;
+  agent::FleetRow parsed;
+  EXPECT_FALSE(agent::ParseFleetRow("not json", &parsed));
+  EXPECT_TRUE(agent::ParseFleetRow(
+      R"({"node":"n","online":true,"pending":{"messages":3,"oldest_ts_ms":5},"uplink":{"state":"connected","last_error":"x"}})",
+      &parsed));
+  EXPECT_EQ(parsed.pending, 3u);
+  EXPECT_EQ(parsed.last_error, "x");
+}
+
+int RunFleet(const std::string& dir, const std::vector<std::string>& args, std::string* out) {
+  Process p;
+  std::vector<std::string> argv = {std::getenv("EDGESPOOL_BIN"), "fleet"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  EXPECT_TRUE(p.Start(argv, dir + "/fleet.out"));
+  int st = p.Wait(30000);
+  *out = ReadFile(dir + "/fleet.out");
+  ::unlink((dir + "/fleet.out").c_str());
+  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+TEST(FleetTest, ShowsEveryNodeWorstFirstAndExits2ForAnOfflineOne) {
+  TempDir dir;
+  Mosquitto broker(dir.path());
+  ASSERT_TRUE(broker.Start());
+  std::vector<std::unique_ptr<TempDir>> dirs;
+  std::vector<std::unique_ptr<AgentProcess>> agents;
+  for (const char* node : {"gw-a", "gw-b", "gw-c"}) {
+    dirs.push_back(std::make_unique<TempDir>());
+    agents.push_back(std::make_unique<AgentProcess>(
+        dirs.back()->path(), broker.url(),
+        std::multimap<std::string, std::string>{{"node", std::string("id = \"") + node + "\""}}));
+    ASSERT_TRUE(agents.back()->Start()) << agents.back()->log();
+  }
+  std::string out;
+  // All three online: exit 0.
+  ASSERT_EQ(RunFleet(dir.path(), {"--broker", broker.url(), "--wait", "500ms"}, &out), 0) << out;
+  EXPECT_NE(out.find("3 nodes: 3 ok"), std::string::npos) << out;
+  agents[2]->Kill();
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  ASSERT_EQ(RunFleet(dir.path(), {"--broker", broker.url(), "--wait", "500ms"}, &out), 2) << out;
+  // Worst first: the killed node is the first row after the header.
+  auto first_row = out.substr(out.find('\n') + 1);
+  EXPECT_EQ(first_row.rfind("gw-c", 0), 0u) << out;
+  EXPECT_NE(out.find("1 offline"), std::string::npos) << out;
+  ASSERT_EQ(RunFleet(dir.path(), {"--broker", broker.url(), "--json", "--wait", "300ms"}, &out), 2);
+  EXPECT_NE(out.find(R"({"node":"gw-c","online":false,"stale":true)"), std::string::npos) << out;
+  EXPECT_EQ(RunFleet(dir.path(), {"--stale", "5x", "--broker", broker.url()}, &out), 64);
+}
+
+}  // namespace
+}  // namespace edgespool
