@@ -308,6 +308,7 @@ TEST(JournalTest, CommitListenerGetsEachCommittedGroupInSeqOrder) {
   std::vector<uint64_t> seen;
   std::vector<std::string> payloads;
   h.j().SetCommitListener([&](const std::vector<StoredMessage>& group) {
+    EXPECT_TRUE(h.loop().InLoopThread());
     for (const auto& m : group) {
       seen.push_back(m.seq);
       payloads.push_back(m.message.payload);
