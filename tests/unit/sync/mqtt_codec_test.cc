@@ -252,8 +252,9 @@ TEST(MqttCodec, AcksPingsDisconnect) {
   // MQTT 5 short forms: reason omitted (= success) or present without props.
   EXPECT_EQ(DecodeAs<Puback>(Bytes({0x40, 0x02, 0x12, 0x34}), kProtocol5).packet_id, 0x1234);
   EXPECT_EQ(DecodeAs<Puback>(Bytes({0x40, 0x03, 0x00, 0x01, 0x10}), kProtocol5).reason_code, 0x10);
-  Puback rs = DecodeAs<Puback>(
-      Bytes({0x40, 0x08, 0x00, 0x02, 0x97, 0x04, 0x1F, 0x00, 0x01, 'q'}), kProtocol5);
+  // Decoded packets are views: keep the bytes alive while reading them.
+  const std::string refused = Bytes({0x40, 0x08, 0x00, 0x02, 0x97, 0x04, 0x1F, 0x00, 0x01, 'q'});
+  Puback rs = DecodeAs<Puback>(refused, kProtocol5);
   EXPECT_EQ(rs.reason_code, 0x97);
   EXPECT_EQ(rs.properties.reason_string.value_or(""), "q");
 
