@@ -26,7 +26,9 @@ namespace edgespool::store {
 // One append of a commit group, and what became of it.
 struct AppendItem {
   Message message;
-  Result<AppendOutcome> outcome = Status::Internal("not committed");
+  // Meaningful once AppendGroup returned (seq 0 until then: no allocation
+  // per message for a placeholder error).
+  Result<AppendOutcome> outcome = AppendOutcome{};
   bool stored = false;  // a new row (not a duplicate), in the committed group
 };
 
