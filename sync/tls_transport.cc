@@ -69,7 +69,15 @@ TlsTransport::TlsTransport(std::unique_ptr<platform::Stream> stream,
                            std::shared_ptr<TlsConfig> config)
     : stream_(std::move(stream)), config_(std::move(config)), ssl_(new Ssl) {}
 
-TlsTransport::~TlsTransport() = default;
+// Best effort close_notify, so the broker sees an orderly close rather than a
+// truncation: libuv tries a write at once when its queue is empty, and
+// cancels it on close otherwise (the callback then finds alive_ gone).
+TlsTransport::~TlsTransport() {
+  if (handshake_done_ && !ended_ && write_failed_.ok() &&
+      mbedtls_ssl_close_notify(&ssl_->ctx) == 0) {
+    (void)Flush();
+  }
+}
 
 Result<std::unique_ptr<TlsTransport>> TlsTransport::Create(
     std::unique_ptr<platform::Stream> stream, std::shared_ptr<TlsConfig> config,
