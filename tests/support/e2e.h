@@ -32,6 +32,8 @@ class AgentProcess {
   std::string journal() const { return dir_ + "/journal.db"; }
   std::string log() const;
   std::string config_path() const { return dir_ + "/agent.toml"; }
+  // The agent's pid while it runs (benchmarks read its CPU time and RSS), else -1.
+  pid_t pid() const { return process_.pid(); }
 
  private:
   std::string dir_;
