@@ -67,6 +67,10 @@ DEV_PACKAGES=(libuv1-dev libsqlite3-dev libzstd-dev libmbedtls-dev libcjson-dev
   libtomlplusplus-dev libgtest-dev libgmock-dev)
 HOST_PACKAGES=("g++-$TRIPLE" qemu-user cmake ninja-build pkg-config file)
 START=$SECONDS
+# Unit tests that can't run on an emulated target: journal_fiu_test re-runs
+# itself under the host's fiu-run, which LD_PRELOADs the host's libfiu and
+# execs the (target) binary directly.
+CROSS_EXCLUDE='^unit/store/journal_fiu_test$'
 
 phase_time() { log "$1 done in $((SECONDS - $2)) s"; }
 
@@ -80,7 +84,7 @@ install_host_tools() {
 }
 
 multiarch_ready() {
-  for p in "${DEV_PACKAGES[@]}"; do installed "$p:$DEBARCH" || return 1; done
+  for p in "${DEV_PACKAGES[@]}" libstdc++6; do installed "$p:$DEBARCH" || return 1; done
 }
 
 # Returns non-zero (leaving the machine's apt setup as it found it) when the
@@ -104,7 +108,10 @@ setup_multiarch() {
   fi
   rm -f "$out"
   log "installing ${DEV_PACKAGES[*]} for $DEBARCH (multiarch)"
-  if ! apt_get install -y -qq --no-install-recommends "${DEV_PACKAGES[@]/%/:$DEBARCH}" >/dev/null; then
+  # libstdc++6 too: under qemu the tests use the target's own loader, libc
+  # and libstdc++ from /lib/TRIPLE (see toolchains/debian-cross.cmake).
+  if ! apt_get install -y -qq --no-install-recommends "${DEV_PACKAGES[@]/%/:$DEBARCH}" \
+      "libstdc++6:$DEBARCH" >/dev/null; then
     log "the :$DEBARCH packages do not install beside this machine's"
     undo_architecture "$added"
     return 1
@@ -205,8 +212,8 @@ phase_time "build" "$t"
 
 if [ "$RUN_TESTS" -eq 1 ]; then
   t=$SECONDS
-  log "unit tests under $QEMU: ctest -L unit"
-  ctest --test-dir "$BUILD" -L unit --output-on-failure -j "$JOBS"
+  log "unit tests under $QEMU: ctest -L unit -E '$CROSS_EXCLUDE'"
+  ctest --test-dir "$BUILD" -L unit -E "$CROSS_EXCLUDE" --output-on-failure -j "$JOBS"
   phase_time "unit tests" "$t"
 fi
 

@@ -59,14 +59,21 @@ if(EDGESPOOL_SYSROOT)
   set(ENV{PKG_CONFIG_LIBDIR}
       "${_es_root}/usr/lib/${EDGESPOOL_TRIPLE}/pkgconfig:${_es_root}/usr/share/pkgconfig")
   list(JOIN _es_libdirs ":" _es_ld_path)
-  set(_es_qemu_env -E "LD_LIBRARY_PATH=${_es_ld_path}")
+  # The loader, libc and libstdc++ are the cross toolchain's (/usr/<triple>);
+  # the sysroot adds the third-party libraries.
+  set(_es_qemu_args -L "/usr/${EDGESPOOL_TRIPLE}" -E "LD_LIBRARY_PATH=${_es_ld_path}")
 else()
   # Multiarch: the target's libraries are in the build machine's own tree.
   set(CMAKE_FIND_ROOT_PATH "/usr/${EDGESPOOL_TRIPLE}" "/")
   set(ENV{PKG_CONFIG_SYSROOT_DIR} "")
   set(ENV{PKG_CONFIG_LIBDIR}
       "/usr/lib/${EDGESPOOL_TRIPLE}/pkgconfig:/usr/share/pkgconfig")
-  set(_es_qemu_env "")
+  # No -L: the target's own loader and libc (libc6:<arch>) are installed in
+  # /lib/<triple> beside the libraries. -L /usr/<triple> would pair the cross
+  # toolchain's ld.so (libc6-<arch>-cross, 2.36-8cross1 here) with the
+  # multiarch libc.so.6 (2.36-9+deb12u14) that ld.so.cache points at; the two
+  # don't match and the first pthread_create hangs (measured: qemu-aarch64).
+  set(_es_qemu_args "")
 endif()
 # Programs (pkg-config, qemu, ninja) are the build machine's; everything else
 # is the target's. Host libraries in /usr/lib/x86_64-linux-gnu are never in a
@@ -77,12 +84,9 @@ set(CMAKE_FIND_ROOT_PATH_MODE_INCLUDE ONLY)
 set(CMAKE_FIND_ROOT_PATH_MODE_PACKAGE ONLY)
 set(PKG_CONFIG_EXECUTABLE pkg-config CACHE FILEPATH "pkg-config of the build machine")
 
-# qemu-user: -L makes the target's dynamic loader, libc and libstdc++ (from the
-# cross toolchain's /usr/<triple>) resolve; the environment adds the sysroot's
-# libraries. Without qemu the project still configures and builds.
+# qemu-user runs the tests (arguments above). Without qemu the project still
+# configures and builds.
 find_program(EDGESPOOL_QEMU_PROGRAM ${EDGESPOOL_QEMU})
 if(EDGESPOOL_QEMU_PROGRAM)
-  set(CMAKE_CROSSCOMPILING_EMULATOR
-      "${EDGESPOOL_QEMU_PROGRAM};-L;/usr/${EDGESPOOL_TRIPLE};${_es_qemu_env}")
-  list(REMOVE_ITEM CMAKE_CROSSCOMPILING_EMULATOR "")
+  set(CMAKE_CROSSCOMPILING_EMULATOR "${EDGESPOOL_QEMU_PROGRAM}" ${_es_qemu_args})
 endif()
