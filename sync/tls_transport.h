@@ -16,6 +16,10 @@
 // a window of 1000 PUBLISH packets of 230 bytes becomes 15 records, not 1000
 // (each record costs 29 bytes of header+tag and a MAC computation).
 //
+// End of stream: close_notify and a bare TCP EOF both end with OK (a killed
+// broker sends no close_notify, and MQTT's own framing already detects a
+// truncated packet); a reset or a TLS error ends with the reason.
+//
 // Loop-thread-only. Callbacks may destroy the transport; nothing here touches
 // members after calling out without checking the alive token.
 #pragma once
