@@ -49,44 +49,72 @@ bool IsValidLabelName(std::string_view name) {
   return true;
 }
 
-std::string EscapeLabelValue(std::string_view v) {
+namespace {
+
+// Length of the valid UTF-8 sequence at s[i], or 0 (RFC 3629: no overlongs,
+// no surrogates, nothing above U+10FFFF).
+size_t Utf8SequenceLength(std::string_view s, size_t i) {
+  auto byte = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
+  unsigned char b = byte(i);
+  size_t len;
+  unsigned char lo = 0x80, hi = 0xBF;  // bounds of the second byte
+  if (b >= 0xC2 && b <= 0xDF) {
+    len = 2;
+  } else if (b >= 0xE0 && b <= 0xEF) {
+    len = 3;
+    if (b == 0xE0) lo = 0xA0;
+    if (b == 0xED) hi = 0x9F;
+  } else if (b >= 0xF0 && b <= 0xF4) {
+    len = 4;
+    if (b == 0xF0) lo = 0x90;
+    if (b == 0xF4) hi = 0x8F;
+  } else {
+    return 0;
+  }
+  if (i + len > s.size()) return 0;
+  if (byte(i + 1) < lo || byte(i + 1) > hi) return 0;
+  for (size_t k = 2; k < len; ++k) {
+    if (byte(i + k) < 0x80 || byte(i + k) > 0xBF) return 0;
+  }
+  return len;
+}
+
+// The format requires UTF-8; one bad byte from a producer's topic must not
+// make Prometheus reject the whole scrape, so it becomes U+FFFD.
+std::string Escape(std::string_view v, bool quotes) {
   std::string out;
   out.reserve(v.size());
-  for (char c : v) {
-    switch (c) {
-      case '\\':
-        out += "\\\\";
-        break;
-      case '"':
-        out += "\\\"";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      default:
-        out.push_back(c);
+  for (size_t i = 0; i < v.size();) {
+    char c = v[i];
+    if (static_cast<unsigned char>(c) >= 0x80) {
+      size_t len = Utf8SequenceLength(v, i);
+      if (len == 0) {
+        out += "\xEF\xBF\xBD";
+        ++i;
+      } else {
+        out.append(v.substr(i, len));
+        i += len;
+      }
+      continue;
     }
+    if (c == '\\') {
+      out += "\\\\";
+    } else if (c == '\n') {
+      out += "\\n";
+    } else if (c == '"' && quotes) {
+      out += "\\\"";
+    } else {
+      out.push_back(c);
+    }
+    ++i;
   }
   return out;
 }
 
-std::string EscapeHelp(std::string_view v) {
-  std::string out;
-  out.reserve(v.size());
-  for (char c : v) {
-    switch (c) {
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      default:
-        out.push_back(c);
-    }
-  }
-  return out;
-}
+}  // namespace
+
+std::string EscapeLabelValue(std::string_view v) { return Escape(v, /*quotes=*/true); }
+std::string EscapeHelp(std::string_view v) { return Escape(v, /*quotes=*/false); }
 
 std::string FormatMetricValue(double v) {
   if (std::isnan(v)) return "NaN";

@@ -143,9 +143,10 @@ class MetricsRegistry {
 // Exposed for tests and the HTTP server's own checks.
 bool IsValidMetricName(std::string_view name);
 bool IsValidLabelName(std::string_view name);
-// Label value escaping: \ -> \\, " -> \", newline -> \n.
+// Label value escaping: \ -> \\, " -> \", newline -> \n; bytes that are
+// not valid UTF-8 become U+FFFD (the format is UTF-8).
 std::string EscapeLabelValue(std::string_view v);
-// HELP escaping: \ -> \\, newline -> \n.
+// HELP escaping: \ -> \\, newline -> \n; invalid UTF-8 as above.
 std::string EscapeHelp(std::string_view v);
 // Shortest text that reads back as the same double; "+Inf", "-Inf", "NaN".
 std::string FormatMetricValue(double v);

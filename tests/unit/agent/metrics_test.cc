@@ -101,6 +101,19 @@ TEST(MetricsTest, LabelledFamilyHasOneHeaderAndEscapedValues) {
             1);
 }
 
+TEST(MetricsTest, InvalidUtf8BecomesReplacementCharacter) {
+  const std::string kBad = "\xEF\xBF\xBD";  // U+FFFD
+  EXPECT_EQ(EscapeLabelValue("caf\xC3\xA9 \xF0\x9F\x9A\x80"), "caf\xC3\xA9 \xF0\x9F\x9A\x80");
+  EXPECT_EQ(EscapeLabelValue("a\xFF"
+                             "b"),
+            "a" + kBad + "b");
+  EXPECT_EQ(EscapeLabelValue("\xC0\x80"), kBad + kBad);                        // overlong NUL
+  EXPECT_EQ(EscapeLabelValue("\xED\xA0\x80"), kBad + kBad + kBad);             // surrogate
+  EXPECT_EQ(EscapeLabelValue("\xF4\x90\x80\x80"), kBad + kBad + kBad + kBad);  // > U+10FFFF
+  EXPECT_EQ(EscapeLabelValue("x\xE2\x82"), "x" + kBad + kBad);                 // truncated
+  EXPECT_EQ(EscapeHelp("h\x80\"q\""), "h" + kBad + "\"q\"");  // quotes stay in HELP
+}
+
 TEST(MetricsTest, FloatValuesRoundTripAndSpecialValues) {
   EXPECT_EQ(FormatMetricValue(0.1), "0.1");
   EXPECT_EQ(FormatMetricValue(1e21), "1e+21");
