@@ -129,14 +129,20 @@ void Client::OnTransport(Result<std::unique_ptr<Transport>> result) {
 }
 
 void Client::OnData(const char* data, size_t len) {
+  // The check handle runs right after this poll phase: no wake-up needed
+  // for what the listener publishes from here.
+  in_read_ = true;
   Status st = session_.OnBytes(std::string_view(data, len), loop_.NowMs(), &write_buffer_);
+  in_read_ = false;
   if (!st.ok()) {
     LinkLost(st);
     return;
   }
   if (acked_since_check_ && session_.capacity() > 0) {
     acked_since_check_ = false;
+    in_read_ = true;
     listener_->OnWritable();
+    in_read_ = false;
   }
 }
 
@@ -158,7 +164,7 @@ void Client::Wake() {
   // A write queued from a timer callback would otherwise wait in this
   // iteration's poll for unrelated I/O: an (empty) posted task makes the
   // poll return at once so the check handle flushes.
-  if (wake_pending_) return;
+  if (wake_pending_ || in_read_) return;
   wake_pending_ = true;
   loop_.Post([] {});
 }

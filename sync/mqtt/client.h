@@ -163,6 +163,7 @@ class Client final : private SessionListener {
   bool started_ = false;
   bool stopping_ = false;
   bool wake_pending_ = false;
+  bool in_read_ = false;
   bool acked_since_check_ = false;
   std::function<void()> on_stopped_;
   uint64_t connected_at_ms_ = 0;
