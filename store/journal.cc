@@ -64,10 +64,13 @@ class Journal::Impl {
     DrainDone();  // finished work: real results
     std::vector<PendingAppend> appends;
     std::deque<Op> ops;
+    std::list<DoneCallback> cleanups;
     {
       std::lock_guard<std::mutex> lock(mu_);
       appends.swap(appends_);
       ops.swap(ops_);
+      cleanups.swap(cleanup_waiters_);
+      cleanups.splice(cleanups.end(), running_waiters_);
     }
     for (auto& a : staged_) appends.push_back(std::move(a));
     staged_.clear();
@@ -76,6 +79,9 @@ class Journal::Impl {
     }
     for (auto& op : ops) {
       if (op.cancel) op.cancel();
+    }
+    for (auto& done : cleanups) {
+      if (done) done(Status::Cancelled("journal closed before cleanup finished"));
     }
     db_.reset();
   }

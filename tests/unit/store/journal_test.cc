@@ -429,12 +429,14 @@ TEST(JournalTest, ClosingRunsEveryCallbackExactlyOnce) {
       }
     });
   }
-  int fetch_calls = 0;
+  int fetch_calls = 0, cleanup_calls = 0;
   h.j().FetchPending({}, [&](Result<std::vector<StoredMessage>>) { ++fetch_calls; });
+  h.j().Cleanup([&](Status) { ++cleanup_calls; });
   h.Close();
   EXPECT_EQ(ok + cancelled, 5000);
   EXPECT_EQ(other, 0);
   EXPECT_EQ(fetch_calls, 1);
+  EXPECT_EQ(cleanup_calls, 1);
   // What was acked is there.
   ASSERT_TRUE(h.Open().ok());
   EXPECT_EQ(h.j().stats().pending_count, static_cast<uint64_t>(ok));
