@@ -317,7 +317,9 @@ Status Session::HandleSuback(const Suback& s) {
 Status Session::Tick(uint64_t now_ms, std::string* out) {
   if (state_ == State::kConnecting) {
     if (now_ms - connect_started_ms_ >= options_.connect_timeout_ms) {
-      OnConnectionLost(Status::Timeout("no CONNACK"));
+      // A silent broker is not evidence that it refuses MQTT 5 (a stopped
+      // or overloaded one is silent too): no fallback here.
+      Drop();
       return Status::Timeout("no CONNACK within " + std::to_string(options_.connect_timeout_ms) +
                              " ms");
     }

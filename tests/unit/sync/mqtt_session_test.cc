@@ -435,6 +435,8 @@ TEST_F(SessionTest, ConnectTimeout) {
   session->StartConnect(now, &out);
   EXPECT_TRUE(session->Tick(now + 9999, &out).ok());
   EXPECT_EQ(session->Tick(now + 10000, &out).code(), Code::kTimeout);
+  session->OnConnectionLost(Status::Timeout("no CONNACK"));
+  EXPECT_EQ(session->protocol(), kProtocol5);  // silence is no reason to fall back
 }
 
 TEST_F(SessionTest, IncomingMessagesAreAckedAndDelivered) {
