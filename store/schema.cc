@@ -159,6 +159,12 @@ Status ConfigureConnection(Db& db, const JournalOptions& options) {
   if (*pages == 0) {
     ES_RETURN_IF_ERROR(db.Exec("PRAGMA page_size = 4096; PRAGMA auto_vacuum = INCREMENTAL;"));
   }
+  // One process owns the journal (the CLI asks the agent over its socket):
+  // exclusive locking keeps the WAL index in heap memory instead of a
+  // shared -shm mapping and skips the per-transaction fcntl locks, and a
+  // second agent started on the same file gets "database is locked" instead
+  // of interleaving writes.
+  ES_RETURN_IF_ERROR(db.Exec("PRAGMA locking_mode = EXCLUSIVE"));
   auto mode = db.QueryText("PRAGMA journal_mode = WAL");
   if (!mode.ok()) return mode.status();
   if (*mode != "wal") return Status::IoError("cannot switch journal to WAL mode (got " + *mode + ")");

@@ -135,6 +135,24 @@ TEST(JournalOpenTest, EmptyFileIsAFreshJournalNotCorruption) {
   EXPECT_TRUE(h.Append(Msg("t", 1, "x")).ok());
 }
 
+TEST(JournalOpenTest, ASecondJournalOnTheSameFileIsRefusedNotMovedAside) {
+  Harness first;
+  ASSERT_TRUE(first.Open().ok());
+  ASSERT_TRUE(first.Append(Msg("t", 1, "keep me")).ok());
+  JournalOptions o;
+  o.path = first.options().path;
+  Harness second(o);
+  Status s = second.Open();
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.code(), Code::kUnavailable) << s.ToString();
+  EXPECT_NE(s.message().find("locked"), std::string::npos) << s.ToString();
+  EXPECT_TRUE(CorruptFiles(first.dir().path()).empty());
+  auto f = first.Fetch();
+  ASSERT_TRUE(f.ok());
+  ASSERT_EQ(f->size(), 1u);
+  EXPECT_EQ((*f)[0].message.payload, "keep me");
+}
+
 TEST(JournalOpenTest, MissingDirectoryIsAClearError) {
   JournalOptions o;
   testing::TempDir dir;
