@@ -8,6 +8,7 @@
 // delivered to the subscriber, unexpected = delivered but never published,
 // duplicated and reordered are reported.
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 
 #include <chrono>
 #include <cstdio>
@@ -28,6 +29,12 @@ namespace edgespool::sync::mqtt {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+
+double CpuSeconds() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  return ru.ru_utime.tv_sec + ru.ru_stime.tv_sec + (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
 
 int64_t MsSince(Clock::time_point t) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t).count();
@@ -229,6 +236,7 @@ TEST_P(MqttClientTest, HundredThousandQos1InOrderThroughAWindowOf1000) {
   StartSubscriber(broker.url(), false);
   constexpr uint64_t kTotal = 100000;
   auto t0 = Clock::now();
+  double cpu0 = CpuSeconds();
   StartPublisher(broker.url(), kTotal);
   // Generous: ~5 s on an idle machine, but sanitizers and a loaded CI box
   // slow the broker and us by 5-10x.
@@ -236,17 +244,19 @@ TEST_P(MqttClientTest, HundredThousandQos1InOrderThroughAWindowOf1000) {
                        180000))
       << "acked " << pub_.acked.size() << ", received " << sub_.count.size();
   int64_t ms = MsSince(t0);
+  double cpu_us = (CpuSeconds() - cpu0) * 1e6 / kTotal;
   EXPECT_EQ(pub_.client->inflight(), 0u);
   EXPECT_EQ(sub_.duplicated, 0u);
   EXPECT_EQ(sub_.reordered, 0u);
   EXPECT_EQ(pub_.connects, 1);
   CheckDelivery(kTotal);
   std::printf("[ figures  ] protocol %d: %llu QoS 1 publishes acked and delivered in %lld ms "
-              "(%.0f msg/s), %llu wire bytes, window %u\n",
+              "(%.0f msg/s), %llu wire bytes, window %u, %.1f CPU us/msg for publisher and "
+              "subscriber together\n",
               GetParam(), static_cast<unsigned long long>(kTotal), static_cast<long long>(ms),
               kTotal * 1000.0 / std::max<int64_t>(ms, 1),
               static_cast<unsigned long long>(pub_.client->wire_bytes()),
-              pub_.client->connect_info().window);
+              pub_.client->connect_info().window, cpu_us);
 }
 
 TEST_P(MqttClientTest, BrokerRestartMidStreamLosesNothing) {
