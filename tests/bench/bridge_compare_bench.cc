@@ -21,7 +21,8 @@
 //   6 slow        uplink through a 1 Mbit/s proxy: msg/s and wire B/msg
 //
 // Usage: bridge_compare_bench [--quick] [--out RESULTS.md] [--seed N]
-//                             [--only 1,2,..] [--skip-bridge]
+//                             [--only 216] [--skip-bridge]
+// (--only: these scenarios, in this order)
 // Exit status 1 when edgespool lost (or invented) a message in any scenario,
 // or a scenario could not run for edgespool; speed is printed, not asserted.
 #include <arpa/inet.h>
@@ -510,7 +511,6 @@ class World {
     }
     std::multimap<std::string, std::string> s = {
         {"store", "max_bytes = 2147483648"},
-        {"store", "dedupe_max_ids = 2000000"},
     };
     if (kind_ == Kind::kBatch) s.insert({"sync", "mode = \"batch\""});
     agent_ = std::make_unique<AgentProcess>(dir_.path() + "/edge",
@@ -977,7 +977,8 @@ std::string MachineDescription() {
       << loadavg << "\n- peer: mosquitto (libmosquitto " << major << "." << minor << "." << rev
       << "), edge broker `persistence true` + bridge `topic # out 1`, `cleansession false`,"
          " `restart_timeout 1`; producers QoS 1 via libmosquitto\n"
-      << "- edgespool: `store.durability = \"normal\"`, defaults otherwise (batch: "
+      << "- edgespool: `store.durability = \"normal\"`, `store.max_bytes = 2 GiB` (a 1M backlog "
+         "outgrows the 256 MiB default), defaults otherwise (batch: "
          "`sync.mode = \"batch\"`); producers via the C++ client library\n";
   return out.str();
 }
@@ -1001,7 +1002,7 @@ int Main(int argc, char** argv) {
     } else {
       std::fprintf(stderr,
                    "usage: bridge_compare_bench [--quick] [--out FILE.md] [--seed N] "
-                   "[--only 1,2,...] [--skip-bridge]\n");
+                   "[--only 216] [--skip-bridge]\n");
       return 64;
     }
   }
@@ -1050,8 +1051,19 @@ int Main(int argc, char** argv) {
        << (h.edgespool_failed ? "**YES (FAIL)**" : "none") << "\n";
     return md.str();
   };
-  for (const auto& sc : scenarios) {
-    if (!only.empty() && only.find(std::to_string(sc.n)) == std::string::npos) continue;
+  // --only 216 runs scenarios 2, 1, 6 in that order.
+  std::vector<const Scenario*> plan;
+  if (only.empty()) {
+    for (const auto& sc : scenarios) plan.push_back(&sc);
+  } else {
+    for (char c : only) {
+      for (const auto& sc : scenarios) {
+        if (c == '0' + sc.n) plan.push_back(&sc);
+      }
+    }
+  }
+  for (const Scenario* scp : plan) {
+    const Scenario& sc = *scp;
     for (Kind k : kinds) {
       auto t = Clock::now();
       std::printf("== %d %s: %s\n", sc.n, sc.name, KindName(k));
@@ -1061,7 +1073,7 @@ int Main(int argc, char** argv) {
       std::fflush(stdout);
     }
     if (!out_path.empty()) {
-      testing::WriteFile(out_path, render(" (partial: through scenario " + std::to_string(sc.n) + ")"));
+      testing::WriteFile(out_path, render(" (partial: stopped after scenario " + std::to_string(sc.n) + ")"));
     }
   }
   std::string md = render("");
