@@ -71,6 +71,12 @@ START=$SECONDS
 # itself under the host's fiu-run, which LD_PRELOADs the host's libfiu and
 # execs the (target) binary directly.
 CROSS_EXCLUDE='^unit/store/journal_fiu_test$'
+# Single test cases left out under qemu-arm: Debian's armhf libmbedtls is
+# built without _FILE_OFFSET_BITS=64, so its CA-directory scan (readdir) gets
+# EOVERFLOW from qemu on a 64-bit host (a real ARM kernel hands a 32-bit
+# process 32-bit cookies). A negative GTEST_FILTER reaches every binary.
+GTEST_EXCLUDE=""
+[ "$ARCH" = armhf ] && GTEST_EXCLUDE="-TlsConfigTest.FileErrorsNameTheFile"
 
 phase_time() { log "$1 done in $((SECONDS - $2)) s"; }
 
@@ -212,8 +218,9 @@ phase_time "build" "$t"
 
 if [ "$RUN_TESTS" -eq 1 ]; then
   t=$SECONDS
-  log "unit tests under $QEMU: ctest -L unit -E '$CROSS_EXCLUDE'"
-  ctest --test-dir "$BUILD" -L unit -E "$CROSS_EXCLUDE" --output-on-failure -j "$JOBS"
+  log "unit tests under $QEMU: ctest -L unit -E '$CROSS_EXCLUDE'${GTEST_EXCLUDE:+ (GTEST_FILTER=$GTEST_EXCLUDE)}"
+  GTEST_FILTER="${GTEST_EXCLUDE:-*}" \
+    ctest --test-dir "$BUILD" -L unit -E "$CROSS_EXCLUDE" --output-on-failure -j "$JOBS"
   phase_time "unit tests" "$t"
 fi
 
