@@ -58,8 +58,9 @@ TEST(WatchdogTest, PingsAtHalfTheIntervalWhileHealthy) {
     ASSERT_TRUE(pinger.Start());
     RunFor(**loop, 330);
     auto pings = sock.Drain();
-    // One at once, then every 50 ms: about 7 in 330 ms (timers only drift late).
-    EXPECT_GE(pings.size(), 4u);
+    // One at once, then every 50 ms: about 7 in 330 ms. Timers only drift
+    // late, so on a loaded machine there may be fewer, never more.
+    EXPECT_GE(pings.size(), 3u);
     EXPECT_LE(pings.size(), 8u);
     for (const auto& p : pings) EXPECT_EQ(p, "WATCHDOG=1");
     EXPECT_EQ(pinger.pings_sent(), pings.size());
