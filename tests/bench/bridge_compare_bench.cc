@@ -21,7 +21,7 @@
 //   6 slow        uplink through a 1 Mbit/s proxy: msg/s and wire B/msg
 //
 // Usage: bridge_compare_bench [--quick] [--out RESULTS.md] [--seed N]
-//                             [--only 216] [--skip-bridge]
+//                             [--only 216] [--skip-bridge] [--kinds mbr] [--outage-n N]
 // (--only: these scenarios, in this order)
 // Exit status 1 when edgespool lost (or invented) a message in any scenario,
 // or a scenario could not run for edgespool; speed is printed, not asserted.
@@ -617,10 +617,16 @@ class World {
     auto start = Clock::now();
     size_t last = sub_->unique();
     auto last_change = start;
+    auto last_print = start;
     for (;;) {
       size_t now = sub_->unique();
       auto t = Clock::now();
       if (now >= target) break;
+      if (t - last_print > std::chrono::seconds(5)) {
+        last_print = t;
+        std::printf("    ... %zu of %zu delivered after %.0f s\n", now, target, Seconds(t - start));
+        std::fflush(stdout);
+      }
       if (now != last) {
         last = now;
         last_change = t;
@@ -633,6 +639,14 @@ class World {
       SleepMs(10);
     }
     return Seconds(Clock::now() - start);
+  }
+  // When edgespool fell short, the agent's own account of it (copied out of
+  // the temp dir, which goes with the World) is the start of a bug report.
+  void KeepAgentLog(const std::string& tag) {
+    if (!agent_) return;
+    std::string dest = "/tmp/bridge_compare-" + tag + "-agent.log";
+    testing::WriteFile(dest, agent_->log());
+    std::fprintf(stderr, "  agent log kept in %s\n", dest.c_str());
   }
   QueueChecker::Counts Check(bool order) {
     SleepMs(300);  // late duplicates
@@ -732,10 +746,11 @@ struct Harness {
     if (k != Kind::kBridge) edgespool_failed = true;
   }
   // lost/unexpected for edgespool fail the run.
-  void Judge(Kind k, const std::string& scenario, const QueueChecker::Counts& c) {
+  void Judge(Kind k, const std::string& scenario, const QueueChecker::Counts& c, World* w = nullptr) {
     std::printf("  [%s] %s: %s\n", KindName(k), scenario.c_str(), c.ToString().c_str());
     std::fflush(stdout);
     if (k != Kind::kBridge && (c.lost > 0 || c.unexpected > 0)) {
+      if (w) w->KeepAgentLog(std::to_string(static_cast<int>(k)) + "-" + scenario.substr(0, 1));
       Fail(k, scenario + ": lost " + std::to_string(c.lost) + ", unexpected " +
                   std::to_string(c.unexpected));
     }
@@ -754,7 +769,7 @@ struct Harness {
     double edge_cpu = ProcCpuSeconds(w.edge_pid()) - edge_cpu0;
     double central_cpu = ProcCpuSeconds(w.central_pid()) - central_cpu0;
     auto c = w.Check(true);
-    Judge(k, "1 live", c);
+    Judge(k, "1 live", c, &w);
     double per_m = 1e6 / std::max<double>(1, static_cast<double>(st.published));
     ingest_rate[static_cast<int>(k)] = static_cast<double>(w.acked_total()) / st.seconds;
     table.Set("1 live: acknowledged ingest, msg/s", k, Num(static_cast<double>(w.acked_total()) / st.seconds));
@@ -793,12 +808,12 @@ struct Harness {
       sampler.join();
       return Fail(k, "outage: central restart");
     }
-    double drain = w.WaitDelivered(w.acked_total(), 15000, 30000, 600000);
+    double drain = w.WaitDelivered(w.acked_total(), 45000, 30000, 900000);
     sampling = false;
     sampler.join();
     int64_t hwm = ProcStatusKiB(pid, "VmHWM:");
     auto c = w.Check(true);
-    Judge(k, "2 outage+drain", c);
+    Judge(k, "2 outage+drain", c, &w);
     size_t n = std::max<size_t>(1, c.acked);
     table.Set("2 outage: backlog, messages", k, std::to_string(c.acked));
     table.Set("2 outage: time to drain, s", k, Num(drain));
@@ -840,7 +855,7 @@ struct Harness {
       auto c = w.Check(false);
       std::printf("  [%s] crash-backlog round %d, SIGKILL at %lld ms:", KindName(k), r + 1,
                   static_cast<long long>(kill_ms));
-      Judge(k, "3 crash during backlog", c);
+      Judge(k, "3 crash during backlog", c, &w);
       total.acked += c.acked;
       total.lost += c.lost;
       total.unexpected += c.unexpected;
@@ -873,7 +888,7 @@ struct Harness {
     auto c = w.Check(false);
     std::printf("  [%s] crash-drain: SIGKILL after %zu of %zu delivered%s\n", KindName(k), at_kill,
                 w.acked_total(), mid ? "" : " (drain never reached a third)");
-    Judge(k, "4 crash during drain", c);
+    Judge(k, "4 crash during drain", c, &w);
     table.Set("4 crash in drain: acked", k, std::to_string(c.acked));
     table.Set("4 crash in drain: lost / duplicated", k,
               std::to_string(c.lost) + " / " + std::to_string(c.duplicated));
@@ -902,7 +917,7 @@ struct Harness {
     w.WaitDelivered(st.published, 8000, 10000, 120000);
     auto c = w.Check(true);
     std::printf("  [%s] flaps: %d central restarts\n", KindName(k), restarts);
-    Judge(k, "5 broker flaps", c);
+    Judge(k, "5 broker flaps", c, &w);
     table.Set("5 flaps (" + std::to_string(sz.flap_seconds) + " s, " + std::to_string(sz.flap_rate) +
                   " msg/s, restart every 2 s): acked",
               k, std::to_string(c.acked));
@@ -985,7 +1000,8 @@ std::string MachineDescription() {
 
 int Main(int argc, char** argv) {
   bool quick = false, skip_bridge = false;
-  std::string out_path, only;
+  std::string out_path, only, kinds_arg = "mbr";
+  int outage_n = 0;
   unsigned seed = static_cast<unsigned>(std::time(nullptr));
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -993,6 +1009,10 @@ int Main(int argc, char** argv) {
       quick = true;
     } else if (a == "--skip-bridge") {
       skip_bridge = true;
+    } else if (a == "--kinds" && i + 1 < argc) {
+      kinds_arg = argv[++i];
+    } else if (a == "--outage-n" && i + 1 < argc) {
+      outage_n = std::atoi(argv[++i]);
     } else if (a == "--out" && i + 1 < argc) {
       out_path = argv[++i];
     } else if (a == "--seed" && i + 1 < argc) {
@@ -1002,7 +1022,7 @@ int Main(int argc, char** argv) {
     } else {
       std::fprintf(stderr,
                    "usage: bridge_compare_bench [--quick] [--out FILE.md] [--seed N] "
-                   "[--only 216] [--skip-bridge]\n");
+                   "[--only 216] [--skip-bridge] [--kinds mbr] [--outage-n N]\n");
       return 64;
     }
   }
@@ -1013,8 +1033,12 @@ int Main(int argc, char** argv) {
   h.sz = quick ? Sizes{10000, 20000, 5000, 2, 10000, 8, 1000, 4, 5000}
                : Sizes{200000, 1000000, 200000, 5, 200000, 60, 2000, 20, 30000};
   std::printf("bridge_compare_bench %s, seed %u\n", quick ? "--quick" : "(full)", seed);
-  std::vector<Kind> kinds = {Kind::kMessage, Kind::kBatch};
-  if (!skip_bridge) kinds.push_back(Kind::kBridge);
+  if (outage_n > 0) h.sz.outage_n = outage_n;
+  // --kinds mbr: edgespool message, edgespool batch, mosquitto bridge.
+  std::vector<Kind> kinds;
+  if (kinds_arg.find('m') != std::string::npos) kinds.push_back(Kind::kMessage);
+  if (kinds_arg.find('b') != std::string::npos) kinds.push_back(Kind::kBatch);
+  if (kinds_arg.find('r') != std::string::npos && !skip_bridge) kinds.push_back(Kind::kBridge);
   struct Scenario {
     int n;
     const char* name;
