@@ -193,7 +193,8 @@ Status Agent::Impl::Start() {
       [this](uint64_t seq, store::MessageState state, const std::string& reason) {
         success_.Add(clock_.WallMs(), state == store::MessageState::kSent ? 1 : 0,
                      state == store::MessageState::kSent ? 0 : 1);
-        producers_->NotifyDelivery(seq, state, reason);
+        // Producers close first on shutdown while PUBACKs still arrive.
+        if (producers_) producers_->NotifyDelivery(seq, state, reason);
       });
   worker_->Start();
   uplink_->Start();

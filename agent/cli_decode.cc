@@ -2,12 +2,18 @@
 
 #include <unistd.h>
 
+#include <signal.h>
+
 #include <cstdio>
+#include <cstdlib>
 #include <string_view>
 
 #include "agent/cli.h"
 #include "agent/protocol/json_writer.h"
 #include "platform/files.h"
+#include "platform/log.h"
+#include "platform/loop.h"
+#include "sync/mqtt/client.h"
 
 namespace edgespool::agent {
 
@@ -57,6 +63,55 @@ std::string ReadAllStdin() {
   return out;
 }
 
+// Prints every frame arriving on topic until interrupted (or --count frames).
+class FramePrinter : public sync::mqtt::ClientListener {
+ public:
+  size_t frames = 0, limit = 0, bad = 0;
+  platform::Loop* loop = nullptr;
+  void OnPublishAcked(uint64_t, const Status&, uint8_t) override {}
+  void OnDisconnected(const Status& why) override {
+    std::fprintf(stderr, "edgespool decode: %s\n", why.ToString().c_str());
+  }
+  void OnMessage(const sync::mqtt::IncomingMessage& m) override {
+    auto frame = batch::DecodeFrame(m.payload);
+    if (!frame.ok()) {
+      ++bad;
+      std::fprintf(stderr, "edgespool decode: %.*s: %s\n", static_cast<int>(m.topic.size()),
+                   m.topic.data(), frame.status().message().c_str());
+      return;
+    }
+    for (const auto& r : frame->records) std::puts(RecordJson(frame->node, r).c_str());
+    std::fflush(stdout);
+    if (++frames == limit) loop->Stop();
+  }
+};
+
+int DecodeSubscribe(const std::string& url, const std::string& topic, size_t limit) {
+  platform::Logger::SetLevel(platform::LogLevel::kError);
+  auto loop = platform::Loop::Create();
+  if (!loop.ok()) return kExitSoftware;
+  FramePrinter printer;
+  printer.limit = limit;
+  printer.loop = loop->get();
+  sync::mqtt::ClientOptions o;
+  o.url = url;
+  o.client_id = "edgespool-decode-" + std::to_string(::getpid());
+  o.subscriptions.emplace_back(topic, 1);
+  auto client = sync::mqtt::Client::Create(**loop, std::move(o), &printer);
+  if (!client.ok()) {
+    std::fprintf(stderr, "edgespool decode: %s\n", client.status().ToString().c_str());
+    return kExitUsage;
+  }
+  platform::SignalHandle sigint(**loop), sigterm(**loop);
+  auto stop = [&](int) { (*loop)->Stop(); };
+  (void)sigint.Start(SIGINT, stop);
+  (void)sigterm.Start(SIGTERM, stop);
+  (*client)->Start();
+  (*loop)->Run();
+  client->reset();
+  return printer.bad ? kExitDataErr : kExitOk;
+}
+
 }  // namespace
 
 std::string RecordJson(const std::string& node, const batch::Record& r) {
@@ -81,9 +136,28 @@ int DecodeCommand(int argc, char** argv) {
     if (a == "--help" || a == "-h") {
       std::puts(
           "usage: edgespool decode [FILE|-]\n"
-          "Prints each message of the batch frames in FILE (or stdin) as one JSON line.\n"
-          "Frames may be concatenated (mosquitto_sub -N -t 'edgespool/+/batch' > file).");
+          "       edgespool decode --subscribe URL [TOPIC] [--count N]\n"
+          "Prints each message of the batch frames in FILE (or stdin), or arriving on TOPIC\n"
+          "(default edgespool/+/batch), as one JSON line. Frames in a file may be\n"
+          "concatenated (mosquitto_sub -N -t 'edgespool/+/batch' > file).");
       return kExitOk;
+    }
+    if (a == "--subscribe") {
+      if (i + 1 >= argc) {
+        std::fputs("edgespool decode: --subscribe needs a broker URL\n", stderr);
+        return kExitUsage;
+      }
+      std::string url = argv[++i], topic = "edgespool/+/batch";
+      size_t count = 0;
+      for (++i; i < argc; ++i) {
+        std::string b = argv[i];
+        if (b == "--count" && i + 1 < argc) {
+          count = std::strtoul(argv[++i], nullptr, 10);
+        } else {
+          topic = b;
+        }
+      }
+      return DecodeSubscribe(url, topic, count);
     }
     if (!a.empty() && a[0] == '-' && a != "-") {
       std::fprintf(stderr, "edgespool decode: unknown option %s\n", a.c_str());

@@ -29,8 +29,7 @@ std::string ReasonText(const PublishResult& r) {
 
 SyncWorker::SyncWorker(platform::Loop& loop, store::Journal& journal, UplinkPort& uplink,
                        SyncOptions options, const platform::Clock& clock)
-    : loop_(loop),
-      journal_(journal),
+    : journal_(journal),
       uplink_(uplink),
       options_(std::move(options)),
       clock_(clock),

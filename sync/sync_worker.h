@@ -102,7 +102,6 @@ class SyncWorker {
   void FlushMarks();
   void UpdateRate(uint64_t acked);
 
-  platform::Loop& loop_;
   store::Journal& journal_;
   UplinkPort& uplink_;
   SyncOptions options_;
