@@ -149,6 +149,7 @@ package_arch() {
   [ "$arch" != amd64 ] && strip="$triple-strip" objdump="$triple-objdump"
   local root
   root="$(mktemp -d)"
+  chmod 0755 "$root"  # mktemp's 0700 would be the archive's "./"
   install -d "$root/DEBIAN" "$root/usr/bin" "$root/etc/edgespool" \
     "$root/lib/systemd/system" "$root/usr/share/doc/edgespool"
   "$strip" --strip-unneeded --remove-section=.comment --remove-section=.note \
