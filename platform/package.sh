@@ -91,7 +91,7 @@ sysroot_pkg_dirs() {
   local arch="$1" cross_arch="$2" out="$3"
   local apt="$ROOT/build/$cross_arch/apt" f
   [ -d "$apt/debs" ] || return 0
-  mkdir -p "$apt/runtime-debs"
+  mkdir -p "$apt/runtime-debs" "$out"
   if ! ls "$apt/runtime-debs"/libc6_*.deb >/dev/null 2>&1; then
     (cd "$apt/runtime-debs" && apt-get -o "APT::Architecture=$arch" \
       -o "APT::Architectures=$arch" -o "Dir::State=$apt/state" \
@@ -171,10 +171,12 @@ package_arch() {
     "$root/DEBIAN/"
   local depends
   depends="$(shlib_depends "$arch" "$bin")"
-  # One package per NEEDED library (libc.so.6 -> libc6, libuv.so.1 -> libuv1):
-  # fewer means dpkg-shlibdeps found no information for one of them.
+  # One package per NEEDED library (libc.so.6 -> libc6, libuv.so.1 -> libuv1;
+  # libm, libdl, libpthread and librt are libc6's too): fewer means
+  # dpkg-shlibdeps found no information for one of them.
   local needed ndeps
-  needed="$("$objdump" -p "$bin" | awk '$1 == "NEEDED"' | wc -l)"
+  needed="$("$objdump" -p "$bin" | awk '$1 == "NEEDED" {print $2}' |
+    grep -cvE '^lib(m|dl|pthread|rt)\.so\.')"
   ndeps="$(tr ',' '\n' <<<"$depends" | grep -c .)"
   [ "$ndeps" -ge "$needed" ] ||
     die "$arch: Depends ($depends) covers $ndeps of $needed NEEDED libraries"
