@@ -67,6 +67,7 @@ sync::SyncOptions SyncOptionsFrom(const Config& c) {
   o.bandwidth_limit = c.sync.bandwidth_limit;
   o.max_attempts = static_cast<uint32_t>(c.sync.max_attempts);
   o.batch_topic = c.sync.batch_topic;
+  o.priority_weights.assign(c.sync.priority_weights.begin(), c.sync.priority_weights.end());
   return o;
 }
 

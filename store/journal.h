@@ -134,6 +134,14 @@ struct FetchSpec {
   size_t max_messages = 1000;
   size_t max_bytes = 4u << 20;
   std::string topic_filter;  // MQTT filter (+, #) on the local topic
+  // Only rows of this priority, in (ts, seq) order: the sync worker shares
+  // the uplink between priorities by weight instead of draining strictly.
+  std::optional<Priority> priority;
+  // Only rows with min_seq <= seq (0: no bound), in arrival (seq) order: the
+  // live part of a live-first route. max_seq > 0 keeps only seq < max_seq
+  // (the backlog behind the live part), in the usual order.
+  uint64_t min_seq = 0;
+  uint64_t max_seq = 0;
 };
 
 class Journal {

@@ -104,6 +104,11 @@ Status JournalDb::Prepare() {
       // Covering scan of the pending index: leased rows are skipped without
       // reading their payloads.
       {&pending_scan_, "SELECT seq FROM journal WHERE state = 0 ORDER BY priority, ts, seq"},
+      // One priority class: a range of the same index.
+      {&pending_scan_prio_,
+       "SELECT seq FROM journal WHERE state = 0 AND priority = ? ORDER BY ts, seq"},
+      // The live tail by rowid range: cheap however large the backlog is.
+      {&pending_scan_live_, "SELECT seq FROM journal WHERE seq >= ? AND state = 0 ORDER BY seq"},
       {&row_by_seq_,
        "SELECT ts, topic, priority, expires_at, msg_id, headers, payload, attempts, reason "
        "FROM journal WHERE seq = ?"},

@@ -121,8 +121,8 @@ class JournalDb {
   std::unordered_map<std::string, uint64_t> recent_expired_ids_;
   std::deque<std::string> recent_ids_order_;
 
-  Stmt insert_, pending_scan_, row_by_seq_, mark_sent_update_, mark_sent_delete_, mark_dead_,
-      count_attempt_, requeue_, query_, query_id_, list_dead_, oldest_, delete_sent_,
+  Stmt insert_, pending_scan_, pending_scan_prio_, pending_scan_live_, row_by_seq_,
+      mark_sent_update_, mark_sent_delete_, mark_dead_, count_attempt_, requeue_, query_, query_id_, list_dead_, oldest_, delete_sent_,
       delete_expired_, drop_scan_, evict_sent_, delete_seq_, page_count_, freelist_count_;
 };
 

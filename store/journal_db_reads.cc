@@ -29,16 +29,27 @@ Result<std::vector<StoredMessage>> JournalDb::FetchPending(const FetchSpec& spec
   int64_t now = clock_.WallMs();
   size_t bytes = 0;
   Status s;
-  while (out.size() < spec.max_messages && pending_scan_.Step(&s)) {
-    uint64_t seq = static_cast<uint64_t>(pending_scan_.Int(0));
+  Stmt* scan = &pending_scan_;
+  if (spec.min_seq > 0) {
+    scan = &pending_scan_live_;
+    scan->Bind(1, static_cast<int64_t>(spec.min_seq));
+  } else if (spec.priority) {
+    scan = &pending_scan_prio_;
+    scan->Bind(1, static_cast<int64_t>(*spec.priority));
+  }
+  while (out.size() < spec.max_messages && scan->Step(&s)) {
+    uint64_t seq = static_cast<uint64_t>(scan->Int(0));
     if (leases_.count(seq)) continue;
+    if (spec.max_seq > 0 && seq >= spec.max_seq) continue;
     row_by_seq_.Bind(1, static_cast<int64_t>(seq));
     bool take = false;
     StoredMessage sm;
     if (row_by_seq_.Step(&s)) {
       bool expired = !row_by_seq_.IsNull(3) && row_by_seq_.Int(3) <= now;
       std::string topic = row_by_seq_.Text(1);
-      if (!expired && (spec.topic_filter.empty() || TopicMatches(spec.topic_filter, topic))) {
+      bool class_ok = !spec.priority || row_by_seq_.Int(2) == static_cast<int64_t>(*spec.priority);
+      if (!expired && class_ok &&
+          (spec.topic_filter.empty() || TopicMatches(spec.topic_filter, topic))) {
         take = true;
         sm.seq = seq;
         sm.message.ts_ms = row_by_seq_.Int(0);
@@ -60,7 +71,7 @@ Result<std::vector<StoredMessage>> JournalDb::FetchPending(const FetchSpec& spec
     bytes += sm.message.payload.size();
     out.push_back(std::move(sm));
   }
-  pending_scan_.Reset();
+  scan->Reset();
   if (!s.ok()) return s;
   for (const auto& m : out) leases_.insert(m.seq);
   return out;

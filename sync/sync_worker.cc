@@ -57,15 +57,13 @@ void SyncWorker::Start() {
   journal_.SetCommitListener([this, alive](const std::vector<store::StoredMessage>&) {
     if (alive.expired()) return;
     // New rows are durable: if the last read found nothing, read again.
-    if (journal_drained_) {
-      journal_drained_ = false;
-      Pump();
-    }
+    MarkClassesReady();
+    Pump();
   });
   UplinkPort::Listener l;
   l.on_connected = [this] {
     stats_.last_error.clear();
-    journal_drained_ = false;
+    MarkClassesReady();
     Pump();
   };
   l.on_disconnected = [this](const std::string& why) { stats_.last_error = why; };
@@ -90,6 +88,31 @@ bool SyncWorker::idle() const {
   return true;
 }
 
+// New rows may be anywhere: every class is worth a read again. A class that
+// was idle re-enters at the current virtual time, so a burst after a quiet
+// spell does not get the whole uplink to "catch up".
+void SyncWorker::MarkClassesReady() {
+  double now = -1;
+  for (int c = 0; c < 3; ++c) {
+    if (!class_empty_[c] && (now < 0 || class_vtime_[c] < now)) now = class_vtime_[c];
+  }
+  for (int c = 0; c < 3; ++c) {
+    if (class_empty_[c]) {
+      class_empty_[c] = false;
+      if (now >= 0) class_vtime_[c] = std::max(class_vtime_[c], now);
+    }
+  }
+}
+
+int SyncWorker::PickClass() const {
+  int best = -1;
+  for (int c = 0; c < 3; ++c) {
+    if (class_empty_[c]) continue;
+    if (best < 0 || class_vtime_[c] < class_vtime_[best]) best = c;
+  }
+  return best;
+}
+
 void SyncWorker::SchedulePump(int64_t delay_ms) {
   if (pump_timer_.active()) return;
   pump_timer_.Start(static_cast<uint64_t>(std::max<int64_t>(delay_ms, 1)), 0, [this] { Pump(); });
@@ -100,7 +123,9 @@ void SyncWorker::SchedulePump(int64_t delay_ms) {
 void SyncWorker::Pump() {
   if (!started_) return;
   SendReady();
-  if (fetching_ || fetch_stopped_ || journal_drained_ || !uplink_.connected()) return;
+  if (fetching_ || fetch_stopped_ || !uplink_.connected()) return;
+  int cls = PickClass();
+  if (cls < 0) return;  // every class read empty: a commit or release wakes us
   if (!ready_.empty()) return;  // waiting for window or bandwidth, not for rows
   size_t free = uplink_.window_free();
   if (free == 0) return;
@@ -114,7 +139,9 @@ void SyncWorker::Pump() {
   store::FetchSpec spec;
   spec.max_messages = want;
   spec.max_bytes = any_batch ? std::max<size_t>(options_.batch_bytes * 4, 4u << 20) : 4u << 20;
+  spec.priority = static_cast<store::Priority>(cls);
   fetching_ = true;
+  fetching_class_ = cls;
   std::weak_ptr<bool> alive = alive_;
   journal_.FetchPending(spec, [this, alive](Result<std::vector<store::StoredMessage>> rows) {
     if (alive.expired()) return;
@@ -130,12 +157,19 @@ void SyncWorker::OnFetched(Result<std::vector<store::StoredMessage>> rows) {
     SchedulePump(1000);
     return;
   }
+  int cls = fetching_class_;
   if (rows->empty()) {
-    journal_drained_ = true;
+    class_empty_[cls] = true;
+    if (PickClass() >= 0) return Pump();  // another class may have rows
     FlushOpenBatches();  // nothing more is coming right now: don't wait for linger
     SendReady();
     return;
   }
+  // Stride scheduling: a class pays for what it got in proportion to its weight.
+  uint32_t w = cls < static_cast<int>(options_.priority_weights.size())
+                   ? std::max<uint32_t>(1, options_.priority_weights[cls])
+                   : 1;
+  class_vtime_[cls] += static_cast<double>(rows->size()) / w;
   for (auto& row : *rows) Enqueue(std::move(row));
   // Batches not yet full wait up to linger for more rows.
   bool open = false;
@@ -206,7 +240,7 @@ void SyncWorker::FlushBatch(size_t r) {
     std::weak_ptr<bool> alive = alive_;
     journal_.Release(unit->seqs, false, [this, alive](Status) {
       if (alive.expired()) return;
-      journal_drained_ = false;
+      MarkClassesReady();
       SchedulePump(1000);
     });
     return;
@@ -305,7 +339,7 @@ void SyncWorker::OnPublishResult(uint64_t token, const PublishResult& result) {
         journal_.Release(std::move(retry), /*count_attempt=*/true, [this, alive](Status s) {
           if (alive.expired()) return;
           if (!s.ok()) ES_LOG_ERROR("sync: release failed", {{"error", s.ToString()}});
-          journal_drained_ = false;
+          MarkClassesReady();
           Pump();
         });
       }

@@ -46,6 +46,9 @@ struct SyncOptions {
   uint32_t max_attempts = 0;       // 0 = unlimited
   std::string batch_topic = "edgespool/{node}/batch";
   uint32_t fetch_chunk = 2000;     // most rows leased per journal read
+  // Shares of the uplink for high, normal, low priority while each has a
+  // backlog (stride scheduling: low drains slowly but never starves).
+  std::vector<uint32_t> priority_weights = {70, 20, 10};
   int64_t mark_flush_ms = 5;       // how long acked seqs wait to be marked in one txn
 };
 
@@ -115,7 +118,13 @@ class SyncWorker {
   bool started_ = false;
   bool fetching_ = false;
   bool fetch_stopped_ = false;
-  bool journal_drained_ = false;  // the last fetch found nothing: wait for commits
+  // Per priority: the last read of that class found nothing (wait for commits
+  // or releases), and its virtual time for weighted sharing.
+  bool class_empty_[3] = {false, false, false};
+  double class_vtime_[3] = {0, 0, 0};
+  int fetching_class_ = -1;
+  void MarkClassesReady();
+  int PickClass() const;
 
   struct OpenBatch {
     std::unique_ptr<batch::FrameEncoder> encoder;

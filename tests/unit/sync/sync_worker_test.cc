@@ -276,6 +276,32 @@ TEST_F(SyncWorkerTest, LiveMessagesFlowAfterTheBacklog) {
   }));
 }
 
+TEST_F(SyncWorkerTest, PrioritiesShareTheUplinkByWeightAndLowNeverStarves) {
+  for (int i = 0; i < 400; ++i) {
+    Append("low", i, "L", store::Priority::kLow);
+    Append("high", i, "H", store::Priority::kHigh);
+  }
+  WaitAppended();
+  SyncOptions o;
+  o.fetch_chunk = 20;  // small reads so the scheduler decides often
+  StartWorker(o);
+  uplink_.window_ = 20;
+  uplink_.Connect();
+  ASSERT_TRUE(RunUntil([&] {
+    uplink_.Answer(20);
+    return uplink_.sent_.size() >= 320;
+  }));
+  size_t low = 0;
+  for (size_t i = 0; i < 320; ++i) low += uplink_.sent_[i].payload == "L" ? 1 : 0;
+  // Weights 70/20/10 with only high and low waiting: 7 to 1, so ~40 of 320.
+  EXPECT_GT(low, 20u) << "low priority starved";
+  EXPECT_LT(low, 80u) << "high priority not favoured";
+  ASSERT_TRUE(RunUntil([&] {
+    uplink_.Answer(20);
+    return worker_->stats().messages_sent_total == 800;
+  }));
+}
+
 TEST_F(SyncWorkerTest, BandwidthLimitPacesPublishes) {
   for (int i = 0; i < 30; ++i) Append("t", i, std::string(1000, 'b'));
   WaitAppended();
