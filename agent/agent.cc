@@ -57,6 +57,10 @@ sync::SyncOptions SyncOptionsFrom(const Config& c) {
                                 : (r.mode == "batch" ? sync::UploadMode::kBatch
                                                      : sync::UploadMode::kMessage);
     route.order = r.order == "live-first" ? sync::UploadOrder::kLiveFirst : sync::UploadOrder::kStrict;
+    if (route.order == sync::UploadOrder::kLiveFirst) {
+      ES_LOG_WARN("route order \"live-first\" is not implemented yet: uploading strictly oldest first",
+                  {{"match", r.match}});
+    }
     route.upstream_topic = r.upstream_topic;
     o.routes.push_back(route);
   }
@@ -118,6 +122,7 @@ class Agent::Impl {
   Status StartMetrics(const std::vector<platform::ListenFd>& fds);
   void RegisterMetrics();
   void PublishStatus();
+  void ApplyRoute(store::Message& m, int64_t now_ms);
   void WaitForProducers(int64_t deadline_ms, std::function<void()> next);
   void WaitForInflight(int64_t deadline_ms, std::function<void()> next);
   std::string StatusLine();
@@ -184,7 +189,8 @@ Status Agent::Impl::Start() {
         return o;
       }(),
       ProducerServerHooks{[this] { return uplink_ && uplink_->connected(); },
-                          [this] { return StatusJson(); }});
+                          [this] { return StatusJson(); },
+                          [this](store::Message& m, int64_t now_ms) { ApplyRoute(m, now_ms); }});
   if (!producers.ok()) return producers.status().Annotate("producer.socket");
   producers_ = std::move(*producers);
   ES_LOG_INFO("producer socket ready",
@@ -263,6 +269,16 @@ Status Agent::Impl::StartUplink() {
   worker_ = std::make_unique<sync::SyncWorker>(loop_, *journal_, *uplink_, SyncOptionsFrom(config_),
                                                clock_);
   return Status::Ok();
+}
+
+// A route's priority overrides the producer's; its ttl applies when the
+// producer gave none. Both must be set before the row is stored: priority is
+// part of the upload-order index, expiry of the cleanup.
+void Agent::Impl::ApplyRoute(store::Message& m, int64_t now_ms) {
+  const sync::RouteTable& routes = worker_->routes();
+  const sync::Route& r = routes.route(routes.Find(m.topic));
+  if (r.priority) m.priority = *r.priority;
+  if (r.ttl_ms > 0 && !m.expires_at_ms) m.expires_at_ms = now_ms + r.ttl_ms;
 }
 
 void Agent::Impl::PublishStatus() {

@@ -425,6 +425,7 @@ void ProducerServer::Impl::OnPublish(Connection& c, pr::Request& r, std::string_
   m.msg_id = std::move(p.id);
   m.headers = std::move(p.headers);
   m.payload.assign(body.data(), body.size());
+  if (hooks_.route) hooks_.route(m, now_ms);
 
   uint64_t serial = 0;
   if (p.ack != pr::AckMode::kNone) serial = PushSlot(c, body.size());

@@ -70,6 +70,9 @@ struct ProducerServerHooks {
   std::function<bool()> uplink_connected;
   // The status document (JSON), as published on the status topic.
   std::function<std::string()> status_json;
+  // Applies the route's rules (priority override, default ttl) to a message
+  // before it is stored; now_ms is the time of receipt.
+  std::function<void(store::Message& message, int64_t now_ms)> route;
 };
 
 struct ProducerServerStats {

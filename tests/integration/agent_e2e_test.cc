@@ -176,6 +176,47 @@ TEST_F(AgentE2ETest, ExpiredMessagesAreNotSentAfterAnOutage) {
   EXPECT_NE(status->find("\"expired\":50"), std::string::npos) << *status;
 }
 
+TEST_F(AgentE2ETest, RoutesSetPriorityAndTtlAndUpstreamTopic) {
+  StartBroker();
+  StartSubscriber("#");
+  broker_->Stop();
+  StartAgent({{"route", "match = \"alarms/#\"\npriority = \"high\"\nupstream_topic = \"site/{node}/{topic}\""},
+              {"route", "match = \"short/#\"\nttl = \"300ms\""},
+              {"store", "cleanup_interval = \"100ms\""}});
+  auto p = Connect();
+  ASSERT_TRUE(p);
+  Publish(*p, 300, 2, false, "bulk-");  // sensors/t0, sensors/t1, normal priority
+  std::vector<std::future<client::PublishResult>> f;
+  for (int i = 0; i < 10; ++i) {
+    client::PublishOptions o;
+    o.id = "alarm-" + std::to_string(i);
+    o.ts_ms = 1732300000000 + 1000 + i;  // newer than the bulk
+    f.push_back(p->Publish("alarms/fire", TelemetryPayload(o.id, *o.ts_ms, i), o));
+    o.id = "short-" + std::to_string(i);
+    f.push_back(p->Publish("short/lived", TelemetryPayload(o.id, *o.ts_ms, i), o));
+  }
+  for (auto& x : f) {
+    auto r = x.get();
+    ASSERT_TRUE(r.status.ok());
+    checker_.Published(r.id, r.id.rfind("alarm-", 0) == 0);
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(800));  // the short ones expire
+  ASSERT_TRUE(broker_->Start());
+  auto c = WaitAndCheck(310, false);
+  EXPECT_EQ(c.lost, 0u);
+  auto d = ToDeliveries(sub_->Read());
+  size_t first_alarm = d.size();
+  for (size_t i = 0; i < d.size(); ++i) {
+    EXPECT_NE(d[i].id.rfind("short-", 0), 0u) << "a message past its route ttl was sent";
+    if (d[i].id.rfind("alarm-", 0) == 0) {
+      EXPECT_EQ(d[i].topic, "site/test-node/alarms/fire");
+      first_alarm = std::min(first_alarm, i);
+    }
+  }
+  // High priority takes 70% of the uplink: the alarms overtake the older bulk.
+  EXPECT_LT(first_alarm, 100u) << "high-priority route did not overtake the backlog";
+}
+
 TEST_F(AgentE2ETest, StatusTopicIsRetainedAndTheLastWillMarksAKilledAgentOffline) {
   StartBroker();
   StartAgent();

@@ -62,6 +62,10 @@ AgentProcess::AgentProcess(std::string dir, std::string broker_url,
   for (const auto& [section, line] : settings) {
     // A later setting of the same key replaces the default above.
     auto& lines = sections[section];
+    if (section == "route") {  // one [[route]] per entry; keys may repeat
+      lines.push_back(line);
+      continue;
+    }
     std::string key = line.substr(0, line.find('='));
     lines.erase(std::remove_if(lines.begin(), lines.end(),
                                [&](const std::string& l) { return l.substr(0, l.find('=')) == key; }),

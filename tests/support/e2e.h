@@ -19,7 +19,8 @@
 namespace edgespool::testing {
 
 // `edgespool run` with a config written into dir; extra settings are TOML
-// lines appended per section, e.g. {{"sync", "mode = \"batch\""}}.
+// lines appended per section, e.g. {{"sync", "mode = \"batch\""}}. Each
+// "route" entry becomes one [[route]] table (keys separated by newlines).
 class AgentProcess {
  public:
   AgentProcess(std::string dir, std::string broker_url,
