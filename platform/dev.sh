@@ -6,6 +6,9 @@
 #   platform/dev.sh run               local mosquitto + the agent, end to end (Ctrl-C stops both)
 #   platform/dev.sh test [PRESET] [--slow]
 #                                     deps + build + the test suite (ctest); --slow adds soak/fault runs
+#   platform/dev.sh bench [--quick]   edgespool vs the mosquitto bridge (platform/bench.sh)
+#   platform/dev.sh cross aarch64|armhf   cross build + unit tests under qemu (platform/cross.sh)
+#   platform/dev.sh package [ARCH...] .deb packages for amd64, arm64, armhf (platform/package.sh)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -140,13 +143,16 @@ CONF
   wait "${pids[2]}"
 }
 
-usage() { sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; }
 
 case "${1:-}" in
   deps) shift; cmd_deps "$@" ;;
   build) shift; cmd_build "$@" ;;
   test) shift; cmd_test "$@" ;;
   run) shift; cmd_run "$@" ;;
+  bench) shift; cmd_deps; exec "$ROOT/platform/bench.sh" "$@" ;;
+  cross) shift; exec "$ROOT/platform/cross.sh" "$@" ;;
+  package) shift; cmd_deps; exec "$ROOT/platform/package.sh" "$@" ;;
   -h|--help|help|"") usage ;;
   *) echo "unknown command: $1" >&2; usage >&2; exit 64 ;;
 esac
