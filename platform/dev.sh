@@ -20,13 +20,13 @@ PACKAGES=(
   libuv1-dev libsqlite3-dev libzstd-dev libmbedtls-dev libcjson-dev libtomlplusplus-dev
   googletest libgtest-dev libgmock-dev libbenchmark-dev
   mosquitto mosquitto-clients libmosquitto-dev
-  openssl sqlite3 zstd iproute2 iptables fiu-utils libfiu-dev
+  openssl sqlite3 zstd iproute2 iptables fiu-utils libfiu-dev adduser
   clang-14 libclang-rt-14-dev
 )
 
-# Optional: the interop tests run against these when they install, and skip
-# with a message otherwise.
-OPTIONAL_PACKAGES=(rabbitmq-server)
+# Optional: the interop tests (rabbitmq) and the unit-file check
+# (systemd-analyze) use these when they install, and skip otherwise.
+OPTIONAL_PACKAGES=(rabbitmq-server systemd)
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 

@@ -8,6 +8,7 @@
 // integrity_check.
 #pragma once
 
+#include <cinttypes>
 #include <gtest/gtest.h>
 #include <poll.h>
 #include <signal.h>
@@ -121,7 +122,9 @@ inline size_t RunRound(const std::string& path, Durability durability, int round
     size_t nl = data.find('\n', pos);
     if (nl == std::string::npos) break;  // a torn last line was never a full ack
     Acked a{};
-    if (sscanf(data.c_str() + pos, "%lu %lu", &a.seq, &a.index) == 2) acked.push_back(a);
+    if (sscanf(data.c_str() + pos, "%" SCNu64 " %" SCNu64, &a.seq, &a.index) == 2) {
+      acked.push_back(a);
+    }
     pos = nl + 1;
   }
 
