@@ -148,6 +148,7 @@ class Agent::Impl {
   bool shutting_down_ = false;
 
   Histogram* ack_latency_ = nullptr;
+  Histogram* upload_latency_ = nullptr;
 };
 
 Status Agent::Impl::Start() {
@@ -190,7 +191,10 @@ Status Agent::Impl::Start() {
       }(),
       ProducerServerHooks{[this] { return uplink_ && uplink_->connected(); },
                           [this] { return StatusJson(); },
-                          [this](store::Message& m, int64_t now_ms) { ApplyRoute(m, now_ms); }});
+                          [this](store::Message& m, int64_t now_ms) { ApplyRoute(m, now_ms); },
+                          [this](double s) {
+                            if (ack_latency_) ack_latency_->Observe(s);
+                          }});
   if (!producers.ok()) return producers.status().Annotate("producer.socket");
   producers_ = std::move(*producers);
   ES_LOG_INFO("producer socket ready",
@@ -326,6 +330,15 @@ std::string Agent::Impl::StatusLine() {
 }
 
 void Agent::Impl::RegisterMetrics() {
+  const std::vector<double> kLatencyBounds = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                              0.1,    0.25,  0.5,    1,     2.5,  5,     10};
+  ack_latency_ = metrics_.AddHistogram(
+      "edgespool_ack_latency_seconds",
+      "From a publish's arrival to its durable commit (the producer's ack).", kLatencyBounds);
+  upload_latency_ = metrics_.AddHistogram(
+      "edgespool_upload_latency_seconds",
+      "From handing a PUBLISH to the uplink to its PUBACK.", kLatencyBounds);
+  worker_->SetUploadLatencyListener([this](double s) { upload_latency_->Observe(s); });
   auto* appended = metrics_.AddCounter("edgespool_messages_appended_total",
                                        "Messages made durable in the journal.");
   auto* sent = metrics_.AddCounter("edgespool_messages_sent_total",

@@ -432,9 +432,16 @@ void ProducerServer::Impl::OnPublish(Connection& c, pr::Request& r, std::string_
   if (p.ack == pr::AckMode::kDelivered) ++waiters_reserved_;
   ++awaiting_commit_;
   if (awaiting_commit_ > stats_.peak_awaiting_commit) stats_.peak_awaiting_commit = awaiting_commit_;
-  journal_.Append(std::move(m), [w = Weak(self_), id = c.id, serial, req = r.req,
-                                 ack = p.ack](Result<store::AppendOutcome> res) {
-    if (Impl* self = Lock(w)) self->OnAppended(id, serial, req, ack, std::move(res));
+  int64_t received_ns = clock_->MonotonicNs();
+  journal_.Append(std::move(m), [w = Weak(self_), id = c.id, serial, req = r.req, ack = p.ack,
+                                 received_ns](Result<store::AppendOutcome> res) {
+    Impl* self = Lock(w);
+    if (!self) return;
+    if (res.ok() && self->hooks_.on_ack_latency) {
+      self->hooks_.on_ack_latency(
+          static_cast<double>(self->clock_->MonotonicNs() - received_ns) / 1e9);
+    }
+    self->OnAppended(id, serial, req, ack, std::move(res));
   });
   RecomputeGlobalBlock();
 }

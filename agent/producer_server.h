@@ -73,6 +73,8 @@ struct ProducerServerHooks {
   // Applies the route's rules (priority override, default ttl) to a message
   // before it is stored; now_ms is the time of receipt.
   std::function<void(store::Message& message, int64_t now_ms)> route;
+  // Seconds from a publish's arrival to its durable commit (the ack latency).
+  std::function<void(double seconds)> on_ack_latency;
 };
 
 struct ProducerServerStats {

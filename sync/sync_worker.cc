@@ -13,6 +13,7 @@ struct SyncWorker::Unit {
   std::vector<uint32_t> attempts;  // per seq, as fetched
   uint64_t payload_bytes = 0;      // raw payload bytes carried
   bool is_batch = false;
+  int64_t sent_ns = 0;             // when handed to the uplink
 };
 
 namespace {
@@ -285,6 +286,7 @@ void SyncWorker::SendReady() {
     stats_.inflight_messages += unit->seqs.size();
     ++stats_.inflight_publishes;
     ++stats_.published_total;
+    unit->sent_ns = now;
     // Retries go back through the journal (Release), so the bytes need not be kept.
     uint64_t token = uplink_.Publish(std::move(unit->publish));
     inflight_.emplace(token, std::move(unit));
@@ -305,6 +307,9 @@ void SyncWorker::OnPublishResult(uint64_t token, const PublishResult& result) {
       stats_.payload_bytes_total += unit->payload_bytes;
       stats_.last_sync_ms = clock_.WallMs();
       UpdateRate(unit->seqs.size());
+      if (on_upload_latency_) {
+        on_upload_latency_(static_cast<double>(clock_.MonotonicNs() - unit->sent_ns) / 1e9);
+      }
       to_mark_sent_.insert(to_mark_sent_.end(), unit->seqs.begin(), unit->seqs.end());
       if (to_mark_sent_.size() >= 4096) {
         FlushMarks();

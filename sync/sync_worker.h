@@ -83,6 +83,8 @@ class SyncWorker {
   // Stops leasing new rows; in-flight publishes still settle.
   void StopFetching();
   void SetDeliveryListener(DeliveryListener listener) { on_delivery_ = std::move(listener); }
+  // Seconds from handing a publish to the uplink to its PUBACK.
+  void SetUploadLatencyListener(std::function<void(double)> l) { on_upload_latency_ = std::move(l); }
 
   const SyncStats& stats() const { return stats_; }
   // Route + upstream-topic table (for status and tests).
@@ -114,6 +116,7 @@ class SyncWorker {
   TokenBucket bandwidth_;
   SyncStats stats_;
   DeliveryListener on_delivery_;
+  std::function<void(double)> on_upload_latency_;
 
   bool started_ = false;
   bool fetching_ = false;

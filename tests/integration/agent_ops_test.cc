@@ -110,6 +110,10 @@ TEST(AgentOpsTest, NotifiesSystemdAndServesMetrics) {
   std::string m2 = HttpGet(mport, "/metrics");
   EXPECT_EQ(MetricValue(m2, "edgespool_messages_appended_total"), appended1 + 100) << m2;
   EXPECT_EQ(MetricValue(m2, "edgespool_uplink_connected"), 1) << m2;
+  EXPECT_EQ(MetricValue(m2, "edgespool_ack_latency_seconds_count"),
+            MetricValue(m1, "edgespool_ack_latency_seconds_count") + 100)
+      << m2;
+  EXPECT_NE(m2.find("edgespool_upload_latency_seconds_bucket{le=\"+Inf\"}"), std::string::npos);
   EXPECT_GE(MetricValue(m2, "edgespool_messages_sent_total"),
             MetricValue(m1, "edgespool_messages_sent_total"));
 
