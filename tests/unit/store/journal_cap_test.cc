@@ -11,6 +11,7 @@ namespace edgespool::store {
 namespace {
 
 using testutil::Harness;
+using testutil::EveryPending;
 using testutil::Msg;
 
 constexpr uint64_t kCap = 1 << 20;  // 1 MiB
@@ -153,7 +154,7 @@ TEST(JournalCapTest, DropOldestDropsLowestPriorityOldestFirst) {
   EXPECT_GT(s.dropped_total, 400u);  // all low rows, then the oldest normal ones
   EXPECT_EQ(s.dropped_bytes_total, s.dropped_total * kPayload);
   EXPECT_EQ(s.rejected_full_total, 0u);
-  auto f = h.Fetch({1u << 20, 1u << 30, ""});
+  auto f = h.Fetch(EveryPending());
   ASSERT_TRUE(f.ok());
   EXPECT_EQ(f->size(), s.pending_count);
   EXPECT_EQ(f->size() + s.dropped_total, 400u + normal_stored);
@@ -185,7 +186,7 @@ TEST(JournalCapTest, DropOldestKeepsLowRowsWhileTheyAreEnough) {
     }
     for (auto& r : h.AppendMany(std::move(batch))) ASSERT_TRUE(r.ok());
   }
-  auto f = h.Fetch({1u << 20, 1u << 30, ""});
+  auto f = h.Fetch(EveryPending());
   ASSERT_TRUE(f.ok());
   size_t high = 0, low = 0;
   int64_t prev_low_ts = -1;

@@ -21,6 +21,7 @@ namespace edgespool::store {
 namespace {
 
 using testutil::Harness;
+using testutil::EveryPending;
 using testutil::Msg;
 
 class TmpfsMount {
@@ -89,7 +90,7 @@ void ExpectAllAckedPresent(Harness& h, const std::map<uint64_t, std::string>& ac
   h.Close();
   ASSERT_TRUE(h.Open().ok());
   h.j().ReleaseAll();
-  auto f = h.Fetch({1u << 20, 1u << 30, ""});
+  auto f = h.Fetch(EveryPending());
   ASSERT_TRUE(f.ok()) << f.status().ToString();
   std::map<uint64_t, std::string> got;
   for (auto& m : *f) got[m.seq] = m.message.payload;

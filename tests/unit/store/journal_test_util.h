@@ -28,6 +28,14 @@ inline Message Msg(std::string topic, int64_t ts, std::string payload,
 
 // Runs the loop until *flag turns true (the journal keeps the loop alive
 // while a callback is outstanding, so Run() returns once all have run).
+// A fetch spec that leases every pending row.
+inline FetchSpec EveryPending() {
+  FetchSpec spec;
+  spec.max_messages = 1u << 20;
+  spec.max_bytes = 1u << 30;
+  return spec;
+}
+
 inline void RunUntil(platform::Loop& loop, const bool& flag) {
   while (!flag) {
     if (!loop.RunOnce() && !flag) {
