@@ -52,21 +52,21 @@ std::string Str(const cJSON* obj, const char* key) {
   return cJSON_IsString(v) ? v->valuestring : "";
 }
 
-// Subscribes and collects retained status documents until `wait_ms` passes
-// with no new one (or forever with on_update for --watch).
+// Subscribes and collects status documents: the retained ones arrive right
+// after the SUBACK; `wait_ms` later the table is printed (--watch: refreshed).
 class Collector : public sync::mqtt::ClientListener {
  public:
   std::map<std::string, std::string> docs;  // topic -> payload
   std::string error;
   bool subscribed = false;
-  int64_t last_change_ms = 0;
+  int64_t subscribed_ms = 0;
   std::function<void()> on_update;
 
   void OnPublishAcked(uint64_t, const Status&, uint8_t) override {}
   void OnDisconnected(const Status& why) override { error = why.ToString(); }
   void OnSubscribed(const std::vector<uint8_t>& codes) override {
     subscribed = true;
-    last_change_ms = platform::SystemClock::Get().MonotonicMs();
+    subscribed_ms = platform::SystemClock::Get().MonotonicMs();
     if (!codes.empty() && codes[0] >= 0x80) error = "subscription refused by the broker";
   }
   void OnMessage(const sync::mqtt::IncomingMessage& m) override {
@@ -76,7 +76,6 @@ class Collector : public sync::mqtt::ClientListener {
     } else {
       docs[topic] = std::string(m.payload);
     }
-    last_change_ms = platform::SystemClock::Get().MonotonicMs();
     if (on_update) on_update();
   }
 };
@@ -259,7 +258,9 @@ int FleetCommand(int argc, char** argv) {
       }
       return;
     }
-    if (now - collector.last_change_ms < wait_ms && !rendered) return;
+    // Retained documents arrive right after the SUBACK; live ones keep
+    // coming (every node republishes), so wait a fixed time, not for quiet.
+    if (now - collector.subscribed_ms < wait_ms && !rendered) return;
     if (!watch) {
       render();
       loop.Stop();
