@@ -10,6 +10,7 @@
 #include <functional>
 #include <future>
 #include <random>
+#include <set>
 #include <thread>
 
 #include "agent/client/producer.h"
@@ -71,7 +72,14 @@ class AgentE2ETest : public ::testing::Test {
     }
   }
   QueueChecker::Counts WaitAndCheck(size_t expect, bool order, int timeout_ms = 60000) {
-    WaitUntil([&] { return ToDeliveries(sub_->Read()).size() >= expect; }, timeout_ms);
+    // Distinct ids: duplicates after a reconnect must not end the wait early.
+    WaitUntil(
+        [&] {
+          std::set<std::string> ids;
+          for (const auto& d : ToDeliveries(sub_->Read())) ids.insert(d.id);
+          return ids.size() >= expect;
+        },
+        timeout_ms);
     std::this_thread::sleep_for(std::chrono::milliseconds(300));  // late duplicates
     for (const auto& d : ToDeliveries(sub_->Read())) checker_.Deliver(d);
     auto c = checker_.Check(order);
