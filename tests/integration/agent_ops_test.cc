@@ -14,6 +14,7 @@
 #include <mutex>
 #include <chrono>
 #include <regex>
+#include <set>
 #include <thread>
 
 #include "agent/client/producer.h"
@@ -175,7 +176,12 @@ TEST(AgentOpsTest, SigtermUnderLoadExitsZeroAndLosesNothingAcknowledged) {
   }
   ASSERT_GT(acked, 0u);
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-  while (ToDeliveries(sub.Read()).size() < acked && std::chrono::steady_clock::now() < deadline) {
+  auto distinct = [&] {
+    std::set<std::string> ids;
+    for (const auto& d : ToDeliveries(sub.Read())) ids.insert(d.id);
+    return ids.size();
+  };
+  while (distinct() < acked && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   std::lock_guard<std::mutex> l(mu);
