@@ -192,5 +192,61 @@ TEST(AgentOpsTest, SigtermUnderLoadExitsZeroAndLosesNothingAcknowledged) {
   EXPECT_EQ(c.unexpected, 0u);
 }
 
+// A supervisor that loses patience sends a second SIGTERM: the agent exits at
+// once (exit 0) instead of waiting for PUBACKs that will not come, and loses
+// nothing acknowledged — it is all in the journal and goes out after a restart.
+TEST(AgentOpsTest, SecondSigtermExitsAtOnceWithoutLosingAnything) {
+  TempDir dir;
+  MosquittoOptions mo;
+  mo.persistence = true;
+  Mosquitto broker(dir.path(), mo);
+  ASSERT_TRUE(broker.Start());
+  Subscriber sub(dir.path(), broker.port(), "stuck/#", "second-sigterm");
+  ASSERT_TRUE(sub.Start());
+  AgentProcess agent(dir.path(), broker.url(),
+                     {{"uplink", "shutdown_timeout = \"60s\""},
+                      {"uplink", "ack_timeout = \"60s\""}});
+  ASSERT_TRUE(agent.Start()) << agent.log();
+  broker.Pause();  // PUBACKs stop: the graceful stop would wait the full minute
+  QueueChecker checker;
+  {
+    client::ProducerOptions o;
+    o.socket_path = agent.socket();
+    auto p = client::Producer::Connect(o);
+    ASSERT_TRUE(p.ok());
+    for (int i = 0; i < 500; ++i) {
+      client::PublishOptions po;
+      po.id = "stuck-" + std::to_string(i);
+      auto r = (*p)->Publish("stuck/t", TelemetryPayload(po.id, 1000 + i, i), po).get();
+      checker.Published(po.id, r.status.ok());
+    }
+  }
+  agent.Signal(SIGTERM);
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  auto t0 = std::chrono::steady_clock::now();
+  int st = agent.Stop();  // the second SIGTERM
+  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  ASSERT_TRUE(WIFEXITED(st)) << agent.log();
+  EXPECT_EQ(WEXITSTATUS(st), 0) << agent.log();
+  EXPECT_LT(secs, 5.0) << "second SIGTERM did not exit at once";
+  EXPECT_NE(agent.log().find("second signal"), std::string::npos) << agent.log();
+  broker.Resume();
+  ASSERT_TRUE(agent.Start()) << agent.log();
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  auto distinct = [&] {
+    std::set<std::string> ids;
+    for (const auto& d : ToDeliveries(sub.Read())) ids.insert(d.id);
+    return ids.size();
+  };
+  while (distinct() < 500 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  for (const auto& d : ToDeliveries(sub.Read())) checker.Deliver(d);
+  auto c = checker.Check(false);
+  std::printf("second SIGTERM after %.2f s: %s\n", secs, c.ToString().c_str());
+  EXPECT_EQ(c.lost, 0u);
+  EXPECT_EQ(c.acked, 500u);
+}
+
 }  // namespace
 }  // namespace edgespool

@@ -107,6 +107,8 @@ int AgentProcess::Stop() {
   return process_.Wait(30000);
 }
 
+void AgentProcess::Signal(int sig) { process_.Signal(sig); }
+
 void AgentProcess::Kill() {
   process_.Signal(SIGKILL);
   process_.Wait(10000);

@@ -29,6 +29,7 @@ class AgentProcess {
   bool Start();        // waits until the producer socket accepts
   int Stop();          // SIGTERM; returns the exit status (waitpid form), -1 on timeout
   void Kill();         // SIGKILL
+  void Signal(int sig);
   std::string socket() const { return dir_ + "/es.sock"; }
   std::string journal() const { return dir_ + "/journal.db"; }
   std::string log() const;
