@@ -32,9 +32,13 @@
 #include "sync/transport.h"
 #include "tests/support/test_env.h"
 #include "tests/support/tls_certs.h"
+#include "tests/support/raw_mqtt.h"
 
 namespace edgespool::bench {
 namespace {
+
+using ::edgespool::testing::RemainingLength;
+using ::edgespool::testing::Utf8;
 
 using Clock = std::chrono::steady_clock;
 using testing::Mosquitto;
@@ -241,21 +245,6 @@ bool RunUntil(platform::Loop& loop, const std::function<bool()>& pred, int timeo
   tick.Start(5, 5, [] {});
   while (!pred() && Clock::now() < deadline) loop.RunOnce();
   return pred();
-}
-
-std::string RemainingLength(size_t n) {
-  std::string out;
-  do {
-    char b = static_cast<char>(n % 128);
-    n /= 128;
-    if (n > 0) b = static_cast<char>(b | 0x80);
-    out.push_back(b);
-  } while (n > 0);
-  return out;
-}
-
-std::string Utf8(const std::string& s) {
-  return std::string{static_cast<char>(s.size() >> 8), static_cast<char>(s.size() & 0xff)} + s;
 }
 
 Result<std::unique_ptr<sync::Transport>> ConnectTransport(

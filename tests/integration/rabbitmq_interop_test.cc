@@ -19,19 +19,19 @@
 #include "platform/loop.h"
 #include "sync/transport.h"
 #include "tests/support/test_env.h"
+#include "tests/support/raw_mqtt.h"
 
 namespace edgespool::sync {
 namespace {
+
+using ::edgespool::testing::RemainingLength;
+using ::edgespool::testing::Utf8;
 
 using edgespool::testing::FreePort;
 using edgespool::testing::Process;
 using edgespool::testing::TempDir;
 
 constexpr const char* kRabbitServer = "/usr/lib/rabbitmq/bin/rabbitmq-server";
-
-std::string Utf8(const std::string& s) {
-  return std::string{static_cast<char>(s.size() >> 8), static_cast<char>(s.size() & 0xff)} + s;
-}
 
 std::string Packet(char type, const std::string& body) {
   assert(body.size() < 128);

@@ -14,9 +14,13 @@
 #include "sync/transport.h"
 #include "tests/support/test_env.h"
 #include "tests/support/tls_certs.h"
+#include "tests/support/raw_mqtt.h"
 
 namespace edgespool::sync {
 namespace {
+
+using ::edgespool::testing::RemainingLength;
+using ::edgespool::testing::Utf8;
 
 using edgespool::testing::Mosquitto;
 using edgespool::testing::MosquittoOptions;
@@ -26,21 +30,6 @@ using edgespool::testing::TlsCerts;
 const std::string kConnack("\x20\x02\x00\x00", 4);
 const std::string kPingreq("\xc0\x00", 2);
 const std::string kPingresp("\xd0\x00", 2);
-
-std::string RemainingLength(size_t n) {
-  std::string out;
-  do {
-    char b = static_cast<char>(n % 128);
-    n /= 128;
-    if (n > 0) b = static_cast<char>(b | 0x80);
-    out.push_back(b);
-  } while (n > 0);
-  return out;
-}
-
-std::string Utf8(const std::string& s) {
-  return std::string{static_cast<char>(s.size() >> 8), static_cast<char>(s.size() & 0xff)} + s;
-}
 
 // MQTT 3.1.1 CONNECT, clean session, keepalive 60 s.
 std::string ConnectPacket(const std::string& client_id) {
