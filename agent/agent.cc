@@ -57,10 +57,6 @@ sync::SyncOptions SyncOptionsFrom(const Config& c) {
                                 : (r.mode == "batch" ? sync::UploadMode::kBatch
                                                      : sync::UploadMode::kMessage);
     route.order = r.order == "live-first" ? sync::UploadOrder::kLiveFirst : sync::UploadOrder::kStrict;
-    if (route.order == sync::UploadOrder::kLiveFirst) {
-      ES_LOG_WARN("route order \"live-first\" is not implemented yet: uploading strictly oldest first",
-                  {{"match", r.match}});
-    }
     route.upstream_topic = r.upstream_topic;
     o.routes.push_back(route);
   }
@@ -72,6 +68,7 @@ sync::SyncOptions SyncOptionsFrom(const Config& c) {
   o.max_attempts = static_cast<uint32_t>(c.sync.max_attempts);
   o.batch_topic = c.sync.batch_topic;
   o.priority_weights.assign(c.sync.priority_weights.begin(), c.sync.priority_weights.end());
+  o.backlog_share = static_cast<uint32_t>(c.sync.backlog_share);
   return o;
 }
 
@@ -313,6 +310,7 @@ std::string Agent::Impl::StatusJson() {
     in.last_sync_ms = worker_->stats().last_sync_ms;
     in.inflight = worker_->stats().inflight_messages;
     in.rate_msgs_per_s = worker_->stats().rate_msgs_per_s;
+    in.rate_bytes_per_s = worker_->stats().rate_bytes_per_s;
   }
   in.success_rate_1h = success_.Rate(in.now_ms);
   if (producers_) in.producer_connections = producers_->stats().connections;

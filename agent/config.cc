@@ -78,6 +78,7 @@ const KeyDesc kKeys[] = {
     {"sync", "max_attempts", Kind::kInt, F(sync, max_attempts), 0, 1000000},
     {"sync", "batch_topic", Kind::kString, F(sync, batch_topic)},
     {"sync", "priority_weights", Kind::kIntList, F(sync, priority_weights), 1, 1000},
+    {"sync", "backlog_share", Kind::kInt, F(sync, backlog_share), 1, 100},
     {"status", "topic", Kind::kString, F(status, topic)},
     {"status", "interval", Kind::kDuration, F(status, interval_ms), 1000, kDay},
     {"metrics", "listen", Kind::kString, F(metrics, listen)},

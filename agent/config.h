@@ -89,6 +89,7 @@ struct Config {
     int64_t max_attempts = 0;
     std::string batch_topic = "edgespool/{node}/batch";
     std::vector<int64_t> priority_weights = {70, 20, 10};
+    int64_t backlog_share = 20;  // percent kept by the backlog behind live-first routes
   } sync;
   struct Status {
     std::string topic = "edgespool/{node}/status";

@@ -63,6 +63,7 @@ std::string RenderStatus(const StatusInputs& in) {
       .Raw("totals", totals)
       .Raw("success_rate_1h", Fixed(in.success_rate_1h, 4))
       .Raw("rate_msgs_per_s", Fixed(in.rate_msgs_per_s, 1))
+      .Raw("rate_bytes_per_s", Fixed(in.rate_bytes_per_s, 0))
       .Raw("drain_eta_s", Fixed(eta, 0))
       .Raw("journal", journal)
       .Raw("producers", producers)

@@ -6,7 +6,7 @@
 //    "uplink":{"state","url","connected_since_ms","last_error","last_error_ms"},
 //    "last_sync_ms","pending":{"messages","bytes","oldest_ts_ms"},"inflight",
 //    "totals":{"appended","sent","dead","dropped","expired","duplicates"},
-//    "success_rate_1h","rate_msgs_per_s","drain_eta_s",
+//    "success_rate_1h","rate_msgs_per_s","rate_bytes_per_s","drain_eta_s",
 //    "journal":{"file_bytes","max_bytes","fill"},"producers":{"connections"},
 //    "config_digest","ts_ms"}
 #pragma once
@@ -38,6 +38,7 @@ struct StatusInputs {
   uint64_t inflight = 0;
   double success_rate_1h = 1.0;
   double rate_msgs_per_s = 0;
+  double rate_bytes_per_s = 0;  // written to the uplink
   uint64_t producer_connections = 0;
   std::string config_digest;
 };

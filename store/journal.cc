@@ -410,6 +410,15 @@ void Journal::ReleaseAll() {
       nullptr);
 }
 
+void Journal::Lease(std::vector<uint64_t> seqs) {
+  impl_->Submit<Status>(
+      [seqs = std::move(seqs)](JournalDb& db) {
+        db.Lease(seqs);
+        return Status::Ok();
+      },
+      nullptr);
+}
+
 void Journal::Query(uint64_t seq, std::function<void(Result<QueryResult>)> done) {
   impl_->Submit<Result<QueryResult>>([seq](JournalDb& db) { return db.Query(seq); },
                                      std::move(done));

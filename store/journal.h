@@ -151,8 +151,9 @@ class Journal {
   using FetchCallback = std::function<void(Result<std::vector<StoredMessage>>)>;
   // Called on the loop thread after each commit group with the messages it
   // made durable (in seq order), so the sync worker can serve fresh messages
-  // from memory instead of reading them back.
-  using CommitListener = std::function<void(const std::vector<StoredMessage>&)>;
+  // from memory instead of reading them back. The listener may move messages
+  // out (the vector is dropped afterwards); rows it keeps it must Lease().
+  using CommitListener = std::function<void(std::vector<StoredMessage>&)>;
 
   // Opens or creates the journal: WAL, schema migration, quick_check. A
   // corrupt or unreadable file is moved aside to "<path>.corrupt-<unix ms>",
@@ -179,6 +180,11 @@ class Journal {
                 DoneCallback done);
   void Release(std::vector<uint64_t> seqs, bool count_attempt, DoneCallback done);
   void ReleaseAll();
+  // Leases rows the caller took from a commit group (CommitListener) instead
+  // of fetching them, so FetchPending skips them; they are resolved like
+  // fetched rows. Runs in call order with the other operations, so a fetch
+  // made after this call never returns them.
+  void Lease(std::vector<uint64_t> seqs);
 
   void Query(uint64_t seq, std::function<void(Result<QueryResult>)> done);
   void QueryById(std::string msg_id, std::function<void(Result<QueryResult>)> done);

@@ -48,6 +48,7 @@ class JournalDb {
   Status MarkDead(const std::vector<std::pair<uint64_t, std::string>>& seqs_and_reasons);
   Status Release(const std::vector<uint64_t>& seqs, bool count_attempt);
   void ReleaseAll() { leases_.clear(); }
+  void Lease(const std::vector<uint64_t>& seqs) { leases_.insert(seqs.begin(), seqs.end()); }
   Result<QueryResult> Query(uint64_t seq);
   Result<QueryResult> QueryById(const std::string& msg_id);
   Result<std::vector<DeadLetter>> ListDead(size_t limit);

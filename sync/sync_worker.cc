@@ -18,6 +18,10 @@ struct SyncWorker::Unit {
 
 namespace {
 
+// How long the in-memory tail is trusted after a read found a lane empty;
+// then one read checks for rows that became pending some other way.
+constexpr int64_t kTailTrustNs = 1000000000;
+
 std::string ReasonText(const PublishResult& r) {
   char code[8];
   std::snprintf(code, sizeof code, "0x%02x", r.reason_code);
@@ -44,7 +48,24 @@ SyncWorker::SyncWorker(platform::Loop& loop, store::Journal& journal, UplinkPort
       pump_timer_(loop),
       linger_timer_(loop),
       mark_timer_(loop),
-      alive_(std::make_shared<bool>(true)) {}
+      alive_(std::make_shared<bool>(true)) {
+  for (size_t c = 0; c < kClassLanes; ++c) {
+    Lane lane;  // not empty: the first read finds out
+    lane.priority = static_cast<int>(c);
+    uint32_t w = c < options_.priority_weights.size() ? options_.priority_weights[c] : 1;
+    lane.weight = std::max<uint32_t>(1, w);
+    lanes_.push_back(lane);
+  }
+  live_lane_of_route_.assign(routes_.size(), 0);
+  for (size_t r = 0; r < routes_.size(); ++r) {
+    if (routes_.route(r).order != UploadOrder::kLiveFirst) continue;
+    Lane lane;
+    lane.route = r;
+    lane.empty = true;  // opens with the first commit after connecting
+    live_lane_of_route_[r] = lanes_.size();
+    lanes_.push_back(lane);
+  }
+}
 
 SyncWorker::~SyncWorker() {
   *alive_ = false;
@@ -55,19 +76,22 @@ SyncWorker::~SyncWorker() {
 void SyncWorker::Start() {
   started_ = true;
   std::weak_ptr<bool> alive = alive_;
-  journal_.SetCommitListener([this, alive](const std::vector<store::StoredMessage>&) {
+  journal_.SetCommitListener([this, alive](std::vector<store::StoredMessage>& group) {
     if (alive.expired()) return;
-    // New rows are durable: if the last read found nothing, read again.
-    MarkClassesReady();
-    Pump();
+    OnCommitted(group);
   });
   UplinkPort::Listener l;
   l.on_connected = [this] {
     stats_.last_error.clear();
-    MarkClassesReady();
+    live_from_seq_ = 0;  // what was committed before now is backlog
+    MarkLanesReady();
+    for (size_t i = kClassLanes; i < lanes_.size(); ++i) lanes_[i].empty = true;
     Pump();
   };
-  l.on_disconnected = [this](const std::string& why) { stats_.last_error = why; };
+  l.on_disconnected = [this](const std::string& why) {
+    stats_.last_error = why;
+    live_from_seq_ = 0;
+  };
   l.on_publish_result = [this](uint64_t token, const PublishResult& r) { OnPublishResult(token, r); };
   l.on_writable = [this] { Pump(); };
   uplink_.SetListener(std::move(l));
@@ -77,6 +101,11 @@ void SyncWorker::Start() {
 void SyncWorker::StopFetching() {
   fetch_stopped_ = true;
   FlushOpenBatches();
+}
+
+void SyncWorker::Wake() {
+  MarkLanesReady();
+  Pump();
 }
 
 bool SyncWorker::idle() const {
@@ -89,29 +118,59 @@ bool SyncWorker::idle() const {
   return true;
 }
 
-// New rows may be anywhere: every class is worth a read again. A class that
+// New rows may be anywhere: every lane is worth a read again. A lane that
 // was idle re-enters at the current virtual time, so a burst after a quiet
 // spell does not get the whole uplink to "catch up".
-void SyncWorker::MarkClassesReady() {
+void SyncWorker::MarkLanesReady() {
   double now = -1;
-  for (int c = 0; c < 3; ++c) {
-    if (!class_empty_[c] && (now < 0 || class_vtime_[c] < now)) now = class_vtime_[c];
+  for (size_t i = 0; i < lanes_.size(); ++i) {
+    if (LaneActive(i) && !lanes_[i].empty && (now < 0 || lanes_[i].vtime < now)) {
+      now = lanes_[i].vtime;
+    }
   }
-  for (int c = 0; c < 3; ++c) {
-    if (class_empty_[c]) {
-      class_empty_[c] = false;
-      if (now >= 0) class_vtime_[c] = std::max(class_vtime_[c], now);
+  for (auto& lane : lanes_) {
+    if (lane.empty) {
+      lane.empty = false;
+      if (now >= 0) lane.vtime = std::max(lane.vtime, now);
     }
   }
 }
 
-int SyncWorker::PickClass() const {
+// A live lane exists only once something was committed since the uplink
+// came up; before that its rows are all backlog.
+bool SyncWorker::LaneActive(size_t lane) const {
+  return lane < kClassLanes || live_from_seq_ > 0;
+}
+
+int SyncWorker::PickLane() const {
   int best = -1;
-  for (int c = 0; c < 3; ++c) {
-    if (class_empty_[c]) continue;
-    if (best < 0 || class_vtime_[c] < class_vtime_[best]) best = c;
+  for (size_t i = 0; i < lanes_.size(); ++i) {
+    if (lanes_[i].empty || !LaneActive(i)) continue;
+    if (best < 0 || lanes_[i].vtime < lanes_[static_cast<size_t>(best)].vtime) {
+      best = static_cast<int>(i);
+    }
   }
   return best;
+}
+
+// Stride scheduling: a lane pays for what it got in proportion to its weight.
+// A live lane's weight follows the backlog classes that have rows, so that
+// they keep backlog_share percent together, whichever of them are busy.
+void SyncWorker::Charge(size_t lane, size_t rows) {
+  double weight = lanes_[lane].weight;
+  if (lane >= kClassLanes) {
+    double backlog = 0;
+    for (size_t c = 0; c < kClassLanes; ++c) backlog += lanes_[c].empty ? 0 : lanes_[c].weight;
+    uint32_t share = std::clamp<uint32_t>(options_.backlog_share, 1, 100);
+    weight = std::max(1.0, backlog * (100.0 - share) / share);
+  }
+  lanes_[lane].vtime += static_cast<double>(rows) / weight;
+}
+
+size_t SyncWorker::LaneOf(const store::StoredMessage& row, size_t route) const {
+  size_t live = live_lane_of_route_[route];
+  if (live != 0 && live_from_seq_ > 0 && row.seq >= live_from_seq_) return live;
+  return static_cast<size_t>(row.message.priority) % kClassLanes;
 }
 
 void SyncWorker::SchedulePump(int64_t delay_ms) {
@@ -125,8 +184,8 @@ void SyncWorker::Pump() {
   if (!started_) return;
   SendReady();
   if (fetching_ || fetch_stopped_ || !uplink_.connected()) return;
-  int cls = PickClass();
-  if (cls < 0) return;  // every class read empty: a commit or release wakes us
+  int picked = PickLane();
+  if (picked < 0) return;  // every lane read empty: a commit or release wakes us
   if (!ready_.empty()) return;  // waiting for window or bandwidth, not for rows
   size_t free = uplink_.window_free();
   if (free == 0) return;
@@ -140,9 +199,15 @@ void SyncWorker::Pump() {
   store::FetchSpec spec;
   spec.max_messages = want;
   spec.max_bytes = any_batch ? std::max<size_t>(options_.batch_bytes * 4, 4u << 20) : 4u << 20;
-  spec.priority = static_cast<store::Priority>(cls);
+  const Lane& lane = lanes_[static_cast<size_t>(picked)];
+  if (lane.priority >= 0) {
+    spec.priority = static_cast<store::Priority>(lane.priority);
+  } else {
+    spec.min_seq = live_from_seq_;
+    spec.topic_filter = routes_.route(lane.route).match;
+  }
   fetching_ = true;
-  fetching_class_ = cls;
+  fetching_lane_ = static_cast<size_t>(picked);
   std::weak_ptr<bool> alive = alive_;
   journal_.FetchPending(spec, [this, alive](Result<std::vector<store::StoredMessage>> rows) {
     if (alive.expired()) return;
@@ -158,21 +223,82 @@ void SyncWorker::OnFetched(Result<std::vector<store::StoredMessage>> rows) {
     SchedulePump(1000);
     return;
   }
-  int cls = fetching_class_;
+  size_t lane = fetching_lane_;
   if (rows->empty()) {
-    class_empty_[cls] = true;
-    if (PickClass() >= 0) return Pump();  // another class may have rows
+    lanes_[lane].empty = true;
+    last_empty_read_ns_ = clock_.MonotonicNs();
+    if (PickLane() >= 0) return Pump();  // another lane may have rows
     FlushOpenBatches();  // nothing more is coming right now: don't wait for linger
     SendReady();
     return;
   }
-  // Stride scheduling: a class pays for what it got in proportion to its weight.
-  uint32_t w = cls < static_cast<int>(options_.priority_weights.size())
-                   ? std::max<uint32_t>(1, options_.priority_weights[cls])
-                   : 1;
-  class_vtime_[cls] += static_cast<double>(rows->size()) / w;
+  Charge(lane, rows->size());
+  stats_.fetched_messages_total += rows->size();
   for (auto& row : *rows) Enqueue(std::move(row));
-  // Batches not yet full wait up to linger for more rows.
+  AfterEnqueue();
+}
+
+// Serves a fresh commit group from memory where its lane is caught up, so a
+// keeping-up uplink never reads back what it was just handed. Rows of a lane
+// with a backlog (or while publishes wait for the window) stay in the journal
+// and wake their lane for a read.
+void SyncWorker::OnCommitted(std::vector<store::StoredMessage>& group) {
+  if (!started_ || group.empty()) return;
+  bool connected = uplink_.connected();
+  if (connected && live_from_seq_ == 0) {
+    // The live lanes open now, caught up (nothing at or after this seq was
+    // read yet), at the backlog's virtual time: no credit for the outage.
+    live_from_seq_ = group.front().seq;
+    double now_vtime = -1;
+    for (size_t i = 0; i < kClassLanes; ++i) {
+      if (!lanes_[i].empty && (now_vtime < 0 || lanes_[i].vtime < now_vtime)) now_vtime = lanes_[i].vtime;
+    }
+    for (size_t i = kClassLanes; i < lanes_.size(); ++i) {
+      lanes_[i].vtime = std::max(lanes_[i].vtime, now_vtime);
+    }
+  }
+  int64_t now = clock_.MonotonicNs();
+  bool may_take = connected && !fetching_ && !fetch_stopped_ && ready_.empty() &&
+                  group.size() <= options_.fetch_chunk && last_empty_read_ns_ > 0 &&
+                  now - last_empty_read_ns_ < kTailTrustNs;
+  std::vector<std::pair<size_t, store::StoredMessage*>> taken;  // lane, row
+  bool wake = false;
+  int64_t wall = clock_.WallMs();
+  for (auto& row : group) {
+    size_t lane = LaneOf(row, routes_.Find(row.message.topic));
+    bool expired = row.message.expires_at_ms && *row.message.expires_at_ms <= wall;
+    if (may_take && lanes_[lane].empty && LaneActive(lane) && !expired) {
+      taken.emplace_back(lane, &row);
+    } else if (!expired) {
+      wake = true;
+    }
+  }
+  if (wake) MarkLanesReady();
+  if (!taken.empty()) {
+    // The order a read would give: class lanes by (priority, ts, seq), live
+    // lanes by seq; lanes in index order.
+    std::stable_sort(taken.begin(), taken.end(), [this](const auto& a, const auto& b) {
+      if (a.first != b.first) return a.first < b.first;
+      if (lanes_[a.first].priority < 0) return false;
+      return a.second->message.ts_ms < b.second->message.ts_ms;
+    });
+    std::vector<uint64_t> seqs;
+    seqs.reserve(taken.size());
+    for (const auto& t : taken) seqs.push_back(t.second->seq);
+    journal_.Lease(std::move(seqs));  // before any later read can see them
+    for (auto& t : taken) {
+      Charge(t.first, 1);
+      Enqueue(std::move(*t.second));
+    }
+    stats_.tail_messages_total += taken.size();
+    AfterEnqueue();
+    return;
+  }
+  Pump();
+}
+
+// Batches not yet full wait up to linger for more rows.
+void SyncWorker::AfterEnqueue() {
   bool open = false;
   for (const auto& b : open_batches_) open = open || !b.seqs.empty();
   if (open && !linger_timer_.active()) {
@@ -241,7 +367,7 @@ void SyncWorker::FlushBatch(size_t r) {
     std::weak_ptr<bool> alive = alive_;
     journal_.Release(unit->seqs, false, [this, alive](Status) {
       if (alive.expired()) return;
-      MarkClassesReady();
+      MarkLanesReady();
       SchedulePump(1000);
     });
     return;
@@ -344,9 +470,10 @@ void SyncWorker::OnPublishResult(uint64_t token, const PublishResult& result) {
         journal_.Release(std::move(retry), /*count_attempt=*/true, [this, alive](Status s) {
           if (alive.expired()) return;
           if (!s.ok()) ES_LOG_ERROR("sync: release failed", {{"error", s.ToString()}});
-          MarkClassesReady();
+          MarkLanesReady();
           Pump();
         });
+        MarkLanesReady();  // a read made from now on runs after the release
       }
       break;
     }
@@ -393,15 +520,22 @@ void SyncWorker::FlushMarks() {
 void SyncWorker::UpdateRate(uint64_t acked) {
   int64_t now = clock_.MonotonicNs();
   if (rate_window_start_ns_ == 0) rate_window_start_ns_ = now;
+  if (rate_window_count_ == 0 && rate_window_wire_ == 0) rate_window_wire_ = uplink_.wire_bytes();
   rate_window_count_ += acked;
   int64_t elapsed = now - rate_window_start_ns_;
   if (elapsed >= 1000000000) {
-    double rate = static_cast<double>(rate_window_count_) * 1e9 / static_cast<double>(elapsed);
-    // Smooth over ~5 s so the ETA doesn't jump with every burst.
-    stats_.rate_msgs_per_s =
-        stats_.rate_msgs_per_s == 0 ? rate : 0.8 * stats_.rate_msgs_per_s + 0.2 * rate;
+    auto smooth = [](double old, double fresh) {
+      // Over ~5 s, so the ETA doesn't jump with every burst.
+      return old == 0 ? fresh : 0.8 * old + 0.2 * fresh;
+    };
+    double secs = static_cast<double>(elapsed) / 1e9;
+    uint64_t wire = uplink_.wire_bytes();
+    stats_.rate_msgs_per_s = smooth(stats_.rate_msgs_per_s, static_cast<double>(rate_window_count_) / secs);
+    stats_.rate_bytes_per_s = smooth(stats_.rate_bytes_per_s,
+                                     static_cast<double>(wire - std::min(wire, rate_window_wire_)) / secs);
     rate_window_start_ns_ = now;
     rate_window_count_ = 0;
+    rate_window_wire_ = wire;
   }
 }
 

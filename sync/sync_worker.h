@@ -11,6 +11,18 @@
 //     uplink's own resend after a reconnect.
 //   - Memory is bounded by the window: at most `window` publishes (each at
 //     most batch_bytes) plus one fetch chunk are held.
+//   - Fresh commits are served from memory (the journal's commit listener)
+//     only while the lane they belong to is caught up: its last read found
+//     nothing and no read is in flight, so taking them keeps upload order.
+//     Taken rows are leased before any later read; a bounded number per
+//     commit, and never while publishes wait for the window (those rows stay
+//     in the journal and a read fetches them).
+//
+// Lanes: each priority class is a lane (served in (ts, seq) order); each
+// live-first route adds a lane of the rows committed since the uplink came
+// up (served in arrival order). Lanes share the uplink by stride scheduling:
+// classes by `priority_weights`, live lanes so that the backlog behind them
+// keeps `backlog_share` percent.
 //
 // Loop-thread-only. Lifetime: must be destroyed before the journal and the
 // uplink port it was given.
@@ -50,6 +62,9 @@ struct SyncOptions {
   // backlog (stride scheduling: low drains slowly but never starves).
   std::vector<uint32_t> priority_weights = {70, 20, 10};
   int64_t mark_flush_ms = 5;       // how long acked seqs wait to be marked in one txn
+  // Percent of the uplink the backlog keeps while a live-first route has
+  // fresh messages (1..100).
+  uint32_t backlog_share = 20;
 };
 
 struct SyncStats {
@@ -63,6 +78,9 @@ struct SyncStats {
   uint64_t inflight_publishes = 0;
   int64_t last_sync_ms = 0;          // wall time of the last PUBACK
   double rate_msgs_per_s = 0;        // acked messages, smoothed
+  double rate_bytes_per_s = 0;       // bytes written to the uplink, smoothed
+  uint64_t tail_messages_total = 0;  // served from memory, not read back from the journal
+  uint64_t fetched_messages_total = 0;  // read from the journal
   std::string last_error;
 };
 
@@ -91,13 +109,30 @@ class SyncWorker {
   const RouteTable& routes() const { return routes_; }
   // True when nothing is in flight, waiting or being marked.
   bool idle() const;
+  // Rows may have become pending outside the commit path (e.g. dead letters
+  // requeued): read the journal again.
+  void Wake();
 
  private:
   struct Unit;  // one PUBLISH: a message or a batch frame, with its seqs
 
+  struct Lane {
+    int priority = -1;         // class lanes: 0..2
+    size_t route = 0;          // live lanes: the live-first route
+    double weight = 1;         // class lanes; live lanes derive theirs (Charge)
+    bool empty = false;        // the last read found nothing; commits or releases wake it
+    double vtime = 0;          // virtual time for weighted sharing
+  };
+  static constexpr size_t kClassLanes = 3;
+
   void Pump();
   void SchedulePump(int64_t delay_ms);
   void OnFetched(Result<std::vector<store::StoredMessage>> rows);
+  void OnCommitted(std::vector<store::StoredMessage>& group);
+  size_t LaneOf(const store::StoredMessage& row, size_t route) const;
+  bool LaneActive(size_t lane) const;
+  void Charge(size_t lane, size_t rows);
+  void AfterEnqueue();
   void Enqueue(store::StoredMessage&& row);
   void FlushBatch(size_t route);
   void FlushOpenBatches();
@@ -121,13 +156,15 @@ class SyncWorker {
   bool started_ = false;
   bool fetching_ = false;
   bool fetch_stopped_ = false;
-  // Per priority: the last read of that class found nothing (wait for commits
-  // or releases), and its virtual time for weighted sharing.
-  bool class_empty_[3] = {false, false, false};
-  double class_vtime_[3] = {0, 0, 0};
-  int fetching_class_ = -1;
-  void MarkClassesReady();
-  int PickClass() const;
+  std::vector<Lane> lanes_;          // kClassLanes classes, then live lanes
+  std::vector<size_t> live_lane_of_route_;  // 0: the route is strict
+  size_t fetching_lane_ = 0;
+  // First seq committed since the uplink came up (0: none yet): the live
+  // lanes' rows start here.
+  uint64_t live_from_seq_ = 0;
+  int64_t last_empty_read_ns_ = 0;   // the tail is trusted for a while after a read found nothing
+  void MarkLanesReady();
+  int PickLane() const;
 
   struct OpenBatch {
     std::unique_ptr<batch::FrameEncoder> encoder;
@@ -145,6 +182,7 @@ class SyncWorker {
 
   int64_t rate_window_start_ns_ = 0;
   uint64_t rate_window_count_ = 0;
+  uint64_t rate_window_wire_ = 0;
 
   platform::TimerHandle pump_timer_;
   platform::TimerHandle linger_timer_;

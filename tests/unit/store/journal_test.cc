@@ -307,7 +307,7 @@ TEST(JournalTest, CommitListenerGetsEachCommittedGroupInSeqOrder) {
   ASSERT_TRUE(h.Open().ok());
   std::vector<uint64_t> seen;
   std::vector<std::string> payloads;
-  h.j().SetCommitListener([&](const std::vector<StoredMessage>& group) {
+  h.j().SetCommitListener([&](std::vector<StoredMessage>& group) {
     EXPECT_TRUE(h.loop().InLoopThread());
     for (const auto& m : group) {
       seen.push_back(m.seq);

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <map>
 #include <random>
+#include <set>
 
 #include "tests/support/test_env.h"
 
@@ -318,6 +319,128 @@ TEST_F(SyncWorkerTest, BandwidthLimitPacesPublishes) {
   }));
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   EXPECT_GT(secs, 0.3) << "30 KB at 20 KB/s with a 20 KB burst";
+}
+
+TEST_F(SyncWorkerTest, FreshCommitsAreServedFromMemoryWhileTheUplinkKeepsUp) {
+  StartWorker();
+  uplink_.window_ = 1000;
+  uplink_.Connect();
+  ASSERT_TRUE(RunUntil([&] { return worker_->idle(); }));  // the first read found nothing
+  for (int i = 0; i < 200; ++i) Append("t", i, std::to_string(i));
+  ASSERT_TRUE(RunUntil([&] {
+    uplink_.Answer(1000);
+    return worker_->stats().messages_sent_total == 200;
+  }));
+  const SyncStats& st = worker_->stats();
+  EXPECT_EQ(st.tail_messages_total + st.fetched_messages_total, 200u);
+  // Only a read every kTailTrustNs (1 s) goes to the journal.
+  EXPECT_GE(st.tail_messages_total, 100u);
+  std::set<std::string> seqs;
+  for (const auto& p : uplink_.sent_) {
+    for (const auto& [k, v] : p.user_properties) {
+      if (k == "es-seq") {
+        EXPECT_TRUE(seqs.insert(v).second) << "seq " << v << " sent twice";
+      }
+    }
+  }
+  EXPECT_EQ(seqs.size(), 200u);
+  ASSERT_TRUE(RunUntil([&] { return worker_->idle(); }));
+  for (uint64_t seq = 1; seq <= 200; ++seq) EXPECT_EQ(StateOf(seq), store::MessageState::kSent);
+}
+
+TEST_F(SyncWorkerTest, AFullWindowLeavesFreshCommitsInTheJournalAndNothingGoesTwice) {
+  StartWorker();
+  uplink_.window_ = 3;
+  uplink_.Connect();
+  ASSERT_TRUE(RunUntil([&] { return worker_->idle(); }));
+  for (int round = 0; round < 10; ++round) {
+    for (int i = 0; i < 20; ++i) Append("t", round * 100 + i, "p");
+    WaitAppended();  // committed while publishes wait for the window
+    uplink_.Answer(2);
+  }
+  ASSERT_TRUE(RunUntil([&] {
+    uplink_.Answer(1);
+    return worker_->stats().messages_sent_total == 200;
+  }));
+  EXPECT_EQ(uplink_.sent_.size(), 200u) << "a message was published twice";
+  EXPECT_GT(worker_->stats().fetched_messages_total, 0u);
+}
+
+// Backlog "B<i>" during an outage, then fresh "F<i>" once the drain is under
+// way; Run returns the order payloads went out in.
+class LiveFirstTest : public SyncWorkerTest {
+ protected:
+  std::vector<std::string> Run(UploadOrder order) {
+    for (int i = 0; i < 200; ++i) Append("tel/a", i, "B" + std::to_string(i));
+    Append("other/x", 500, "S0");  // a strict route's message: never overtakes
+    WaitAppended();
+    SyncOptions o;
+    Route r;
+    r.match = "tel/#";
+    r.order = order;
+    o.routes.push_back(r);
+    o.fetch_chunk = 10;  // small reads, so the scheduler decides often
+    o.backlog_share = 20;
+    StartWorker(o);
+    uplink_.window_ = 5;
+    uplink_.Connect();
+    EXPECT_TRUE(RunUntil([&] {
+      uplink_.Answer(5);
+      return uplink_.sent_.size() >= 40;
+    }));
+    for (int i = 0; i < 100; ++i) Append("tel/a", 1000 + i, "F" + std::to_string(i));
+    Append("other/x", 2000, "S1");
+    EXPECT_TRUE(RunUntil([&] {
+      uplink_.Answer(1);
+      return worker_->stats().messages_sent_total == 302;
+    }));
+    std::vector<std::string> out;
+    for (const auto& p : uplink_.sent_) out.push_back(p.payload);
+    return out;
+  }
+  static size_t IndexOf(const std::vector<std::string>& v, const std::string& s) {
+    return static_cast<size_t>(std::find(v.begin(), v.end(), s) - v.begin());
+  }
+};
+
+TEST_F(LiveFirstTest, FreshMessagesOvertakeTheBacklogWhichStillDrainsInOrder) {
+  auto sent = Run(UploadOrder::kLiveFirst);
+  ASSERT_EQ(sent.size(), 302u);
+  EXPECT_EQ(std::set<std::string>(sent.begin(), sent.end()).size(), 302u) << "duplicates";
+  size_t first_fresh = IndexOf(sent, "F0");
+  size_t last_fresh = IndexOf(sent, "F99");
+  size_t last_backlog = IndexOf(sent, "B199");
+  // 100 fresh at 80% of the uplink: out within ~125 publishes of arriving,
+  // while ~160 backlog messages were waiting.
+  EXPECT_LT(first_fresh, 60u);
+  EXPECT_LT(last_fresh, last_backlog);
+  // The backlog keeps its 20% share while fresh messages flow...
+  size_t backlog_between = 0;
+  for (size_t i = first_fresh; i <= last_fresh; ++i) backlog_between += sent[i][0] == 'B';
+  EXPECT_GE(backlog_between, 10u) << "the backlog starved";
+  EXPECT_LE(backlog_between, 60u) << "fresh messages did not overtake";
+  std::printf("live-first: fresh sent at publishes %zu..%zu with %zu backlog between (share 20%%)\n",
+              first_fresh, last_fresh, backlog_between);
+  // ...and both drain in their own order.
+  size_t prev_b = 0, prev_f = 0;
+  for (int i = 1; i < 200; ++i) {
+    size_t b = IndexOf(sent, "B" + std::to_string(i));
+    EXPECT_GT(b, prev_b);
+    prev_b = b;
+  }
+  for (int i = 1; i < 100; ++i) {
+    size_t f = IndexOf(sent, "F" + std::to_string(i));
+    EXPECT_GT(f, prev_f);
+    prev_f = f;
+  }
+  // A strict route's fresh message waits behind its own backlog.
+  EXPECT_LT(IndexOf(sent, "S0"), IndexOf(sent, "S1"));
+}
+
+TEST_F(LiveFirstTest, StrictDrainsTheBacklogFirst) {
+  auto sent = Run(UploadOrder::kStrict);
+  ASSERT_EQ(sent.size(), 302u);
+  EXPECT_GT(IndexOf(sent, "F0"), IndexOf(sent, "B199"));
 }
 
 }  // namespace
