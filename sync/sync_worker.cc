@@ -21,6 +21,8 @@ namespace {
 // How long the in-memory tail is trusted after a read found a lane empty;
 // then one read checks for rows that became pending some other way.
 constexpr int64_t kTailTrustNs = 1000000000;
+constexpr uint64_t kProgressCheckMs = 5000;
+constexpr int64_t kStallNs = 10000000000;  // PUBACKs overdue this long get logged
 
 std::string ReasonText(const PublishResult& r) {
   char code[8];
@@ -48,6 +50,7 @@ SyncWorker::SyncWorker(platform::Loop& loop, store::Journal& journal, UplinkPort
       pump_timer_(loop),
       linger_timer_(loop),
       mark_timer_(loop),
+      progress_timer_(loop),
       alive_(std::make_shared<bool>(true)) {
   for (size_t c = 0; c < kClassLanes; ++c) {
     Lane lane;  // not empty: the first read finds out
@@ -95,7 +98,37 @@ void SyncWorker::Start() {
   l.on_publish_result = [this](uint64_t token, const PublishResult& r) { OnPublishResult(token, r); };
   l.on_writable = [this] { Pump(); };
   uplink_.SetListener(std::move(l));
+  progress_timer_.Start(kProgressCheckMs, kProgressCheckMs, [this] { CheckProgress(); });
+  progress_timer_.Unref();  // never what keeps the loop alive
   Pump();
+}
+
+// A stall must be visible in the log, with what the scheduler was waiting
+// for; and if nothing at all is in flight or being read, a lost wakeup is the
+// only explanation, so every lane is woken.
+void SyncWorker::CheckProgress() {
+  int64_t now = clock_.MonotonicNs();
+  uint64_t done = stats_.messages_sent_total + stats_.dead_total + stats_.retried_total;
+  bool waiting = !ready_.empty() || !inflight_.empty() || PickLane() >= 0;
+  if (done != progress_seen_ || !uplink_.connected() || !waiting || fetch_stopped_) {
+    progress_seen_ = done;
+    progress_since_ns_ = now;
+    return;
+  }
+  if (now - progress_since_ns_ < kStallNs) return;
+  std::string lanes;
+  for (size_t i = 0; i < lanes_.size(); ++i) {
+    lanes += (i ? "," : "") + std::string(lanes_[i].empty ? "empty" : "ready");
+  }
+  ES_LOG_WARN("sync: no progress", {{"for_s", std::to_string((now - progress_since_ns_) / 1000000000)},
+                                     {"inflight", std::to_string(inflight_.size())},
+                                     {"ready", std::to_string(ready_.size())},
+                                     {"window_free", std::to_string(uplink_.window_free())},
+                                     {"fetching", fetching_ ? "yes" : "no"},
+                                     {"marking", marking_ ? "yes" : "no"},
+                                     {"lanes", lanes}});
+  progress_since_ns_ = now;
+  if (inflight_.empty() && !fetching_) Wake();
 }
 
 void SyncWorker::StopFetching() {

@@ -187,6 +187,12 @@ class SyncWorker {
   platform::TimerHandle pump_timer_;
   platform::TimerHandle linger_timer_;
   platform::TimerHandle mark_timer_;
+  // Liveness check: a connected uplink with work and no PUBACK for a while
+  // logs the scheduler's state (and wakes every lane if nothing is moving).
+  platform::TimerHandle progress_timer_;
+  uint64_t progress_seen_ = 0;
+  int64_t progress_since_ns_ = 0;
+  void CheckProgress();
   std::shared_ptr<bool> alive_;  // guards journal callbacks after destruction
 };
 
