@@ -22,6 +22,7 @@ namespace {
 // then one read checks for rows that became pending some other way.
 constexpr int64_t kTailTrustNs = 1000000000;
 constexpr uint64_t kProgressCheckMs = 5000;
+constexpr int64_t kBandwidthLookaheadMs = 100;
 constexpr int64_t kStallNs = 10000000000;  // PUBACKs overdue this long get logged
 
 std::string ReasonText(const PublishResult& r) {
@@ -229,6 +230,13 @@ void SyncWorker::Pump() {
   }
   size_t want = any_batch ? options_.batch_messages * std::min<size_t>(free, 4) : free;
   want = std::min<size_t>(want, options_.fetch_chunk);
+  if (options_.bandwidth_limit > 0) {
+    // Rows waiting for bandwidth cannot be overtaken by another lane: lease
+    // only about kBandwidthLookaheadMs worth of the link at a time.
+    double per_message = wire_per_message_ > 0 ? wire_per_message_ : 256.0;
+    double fits = static_cast<double>(options_.bandwidth_limit) * kBandwidthLookaheadMs / 1000.0 / per_message;
+    want = std::min(want, static_cast<size_t>(std::max(1.0, fits)));
+  }
   store::FetchSpec spec;
   spec.max_messages = want;
   spec.max_bytes = any_batch ? std::max<size_t>(options_.batch_bytes * 4, 4u << 20) : 4u << 20;
@@ -442,6 +450,8 @@ void SyncWorker::SendReady() {
     }
     std::unique_ptr<Unit> unit = std::move(ready_.front());
     ready_.pop_front();
+    double per_message = static_cast<double>(estimate) / static_cast<double>(unit->seqs.size());
+    wire_per_message_ = wire_per_message_ == 0 ? per_message : 0.9 * wire_per_message_ + 0.1 * per_message;
     stats_.inflight_messages += unit->seqs.size();
     ++stats_.inflight_publishes;
     ++stats_.published_total;

@@ -162,7 +162,8 @@ class SyncWorker {
   // First seq committed since the uplink came up (0: none yet): the live
   // lanes' rows start here.
   uint64_t live_from_seq_ = 0;
-  int64_t last_empty_read_ns_ = 0;   // the tail is trusted for a while after a read found nothing
+  int64_t last_empty_read_ns_ = 0;
+  double wire_per_message_ = 0;      // estimated uplink bytes per message, smoothed   // the tail is trusted for a while after a read found nothing
   void MarkLanesReady();
   int PickLane() const;
 
