@@ -555,6 +555,12 @@ class World {
         30000, 500);
     return last;
   }
+  // A libmosquitto producer straight to the central broker: no edge at all.
+  Publisher* NewDirectPublisher(const std::string& name) {
+    publisher_ = std::make_unique<MosquittoPublisher>(central_->port(), name);
+    if (!publisher_->Connect()) publisher_.reset();
+    return publisher_.get();
+  }
   Publisher* NewPublisher(const std::string& name) {
     publisher_.reset();
     if (agent_) {
@@ -756,7 +762,30 @@ struct Harness {
     }
   }
 
+  // The ceiling for scenario 1 (issue 6's "(a)"): the same producer load
+  // published QoS 1 by libmosquitto straight to the central broker,
+  // delivered to the same checker. Measured once per run, before the first
+  // kind, so every kind's end-to-end rate has a same-run baseline.
+  double direct_rate = 0;
+  void MeasureDirect() {
+    World w(Kind::kBridge);
+    if (!w.StartCentral() || !w.StartChecker() || !w.NewDirectPublisher("direct-pub")) {
+      notes.push_back("direct libmosquitto baseline: setup failed");
+      return;
+    }
+    auto t0 = Clock::now();
+    w.PublishN(sz.live_n, "direct-");
+    w.RecordAcks();
+    w.WaitDelivered(static_cast<size_t>(sz.live_n), 5000, 5000, 120000);
+    double secs = Seconds(Clock::now() - t0);
+    auto c = w.Check(true);
+    direct_rate = static_cast<double>(c.delivered) / secs;
+    std::printf("  [direct] libmosquitto QoS 1 straight to the central broker: %.0f msg/s end to end\n",
+                direct_rate);
+  }
+
   void Live(Kind k) {
+    if (direct_rate == 0) MeasureDirect();
     World w(k);
     if (!w.StartCentral() || !w.StartChecker() || !w.StartEdge()) return Fail(k, "live: setup");
     if (!w.NewPublisher("live-pub")) return Fail(k, "live: producer connect");
@@ -774,6 +803,11 @@ struct Harness {
     ingest_rate[static_cast<int>(k)] = static_cast<double>(w.acked_total()) / st.seconds;
     table.Set("1 live: acknowledged ingest, msg/s", k, Num(static_cast<double>(w.acked_total()) / st.seconds));
     table.Set("1 live: end-to-end, msg/s", k, Num(static_cast<double>(c.delivered) / e2e));
+    if (direct_rate > 0) {
+      table.Set("1 live: end-to-end / libmosquitto direct to the central broker (" +
+                    Num(direct_rate) + " msg/s)", k,
+                Num(static_cast<double>(c.delivered) / e2e / direct_rate) + "x");
+    }
     table.Set("1 live: ack latency p50 / p99, ms", k,
               Num(Percentile(w.latencies(), 0.5)) + " / " + Num(Percentile(w.latencies(), 0.99)));
     table.Set("1 live: CPU s per 1M msgs, edge (agent or edge mosquitto)", k, Num(edge_cpu * per_m));
