@@ -9,8 +9,9 @@
 //
 // Backpressure and memory (the bounds, checked by the tests):
 //  - Globally, while more than max_awaiting_commit appends wait for the store
-//    thread, no producer socket is read, until they drop below half of it.
-//    While the journal is above its high-water mark, sockets are read in
+//    thread (or more than the journal's own bound on queued groups), no
+//    producer socket is read, until they drop below half of it.
+//    While the journal's file is above its high-water mark, sockets are read in
 //    short pulses (read for kPulseReadMs every kPulsePauseMs) instead of not at
 //    all, so that requests still get an answer (journal_full, or stored when
 //    when_full = drop-oldest makes room) rather than hanging.
@@ -97,7 +98,10 @@ struct ProducerServerStats {
 class ProducerServer {
  public:
   // Per-connection bounds (see the top of this file).
-  static constexpr size_t kMaxConnPending = 1024;
+  // 4096: above the SDK's window (up to 1024 in the benchmarks), so that a
+  // pipelining client is bounded by its window and not stopped and resumed
+  // by us every few hundred replies.
+  static constexpr size_t kMaxConnPending = 4096;
   static constexpr size_t kMaxConnPendingBytes = 8u << 20;
   static constexpr size_t kMaxConnWriteBytes = 1u << 20;
   static constexpr int64_t kPulsePauseMs = 200;

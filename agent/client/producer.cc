@@ -26,10 +26,13 @@ namespace {
 // Replies can carry a status document; anything bigger is not ours.
 constexpr uint64_t kMaxReplyBody = 16u << 20;
 
-// One request from a caller, completed exactly once.
+// One request from a caller, completed exactly once: a publish through
+// on_publish (one std::function per publish, the id read from the request),
+// other requests through on_reply / on_fail.
 struct Call {
   pr::Request request;
   std::string body;
+  std::function<void(PublishResult)> on_publish;
   std::function<void(const pr::Reply&, std::string_view)> on_reply;
   std::function<void(const Status&)> on_fail;
   std::function<void(const PublishResult&)> on_delivered;
@@ -99,6 +102,10 @@ class Producer::Impl {
   bool OnFrame(const pr::Frame& f);
   void Complete(std::unique_ptr<Call> call, const pr::Reply* reply, std::string_view body,
                 const Status& failure);
+  // Hands the completions counted since the last call to the callers'
+  // side: one lock and one wake-up per batch of replies, not per reply.
+  void Settle();
+  std::unique_ptr<Call> TakeInflight(int64_t req);
   void ShutdownOnLoop();
   void FinishFirstConnect(const Status& st);
 
@@ -128,8 +135,12 @@ class Producer::Impl {
   std::unique_ptr<platform::Stream> stream_;
   uint64_t generation_ = 0;  // of stream_: callbacks of an old stream are ignored
   std::unique_ptr<pr::FrameDecoder> decoder_;
-  std::deque<std::unique_ptr<Call>> queue_;          // waiting for the window
-  std::map<int64_t, std::unique_ptr<Call>> inflight_;  // by req: resent in order
+  std::deque<std::unique_ptr<Call>> queue_;     // waiting for the window
+  // On the wire, in req order (replies come in request order, so the
+  // answer is nearly always the front): resent in that order.
+  std::deque<std::unique_ptr<Call>> inflight_;
+  size_t unsettled_ = 0;  // completions not yet subtracted from outstanding_
+  std::string out_;       // frames being gathered for one write
   std::unordered_map<int64_t, std::function<void(const PublishResult&)>> delivery_;
   int64_t next_req_ = 1;
   int64_t backoff_ms_ = 0;
@@ -199,13 +210,17 @@ void Producer::Impl::ShutdownOnLoop() {
   connecting_.reset();
   stream_.reset();
   Status why = Status::Cancelled("producer closed");
-  for (auto& [req, call] : inflight_) queue_.push_back(std::move(call));
-  inflight_.clear();
+  // Unanswered requests in their original order: the in-flight ones first.
+  while (!inflight_.empty()) {
+    queue_.push_front(std::move(inflight_.back()));
+    inflight_.pop_back();
+  }
   while (!queue_.empty()) {
     auto call = std::move(queue_.front());
     queue_.pop_front();
     Complete(std::move(call), nullptr, {}, why);
   }
+  Settle();
   for (auto& [req, cb] : delivery_) {
     PublishResult r;
     r.status = why;
@@ -283,6 +298,10 @@ void Producer::Impl::OnConnected(Result<std::unique_ptr<platform::Stream>> resul
         if (!st.ok() && st.code() == Code::kProtocolError && gen == generation_) {
           Disconnect(st);
         }
+        // Whatever the replies in this read made room for goes out in one
+        // write, and the callers hear of them in one wake-up.
+        Pump();
+        Settle();
       },
       [this, gen](const Status& why) {
         if (gen == generation_) Disconnect(why.ok() ? Status::Unavailable("agent closed") : why);
@@ -301,10 +320,11 @@ void Producer::Impl::Disconnect(const Status& why, int64_t min_delay_ms) {
   connected_ = false;
   stream_->StopReading();
   loop_->DeferDelete(std::move(stream_));
-  for (auto it = inflight_.rbegin(); it != inflight_.rend(); ++it) {
-    queue_.push_front(std::move(it->second));
+  while (!inflight_.empty()) {
+    queue_.push_front(std::move(inflight_.back()));
+    inflight_.pop_back();
   }
-  inflight_.clear();
+  out_.clear();
   for (auto& [req, cb] : delivery_) {
     PublishResult r;
     r.status = Status::Unavailable("connection lost before delivery: " + why.ToString());
@@ -327,16 +347,15 @@ void Producer::Impl::ScheduleReconnect(int64_t min_delay_ms) {
 }
 
 void Producer::Impl::Pump() {
-  if (!stream_) return;
-  std::string out;
+  if (!stream_) return Settle();
+  out_.clear();
   while (inflight_.size() < options_.window && !queue_.empty()) {
     std::unique_ptr<Call> call = std::move(queue_.front());
     queue_.pop_front();
-    int64_t req = next_req_++;
-    call->request.req = req;
-    pr::AppendFrame(&out, pr::EncodeRequestHeader(call->request), call->body);
+    call->request.req = next_req_++;
+    pr::AppendRequestFrame(&out_, call->request, call->body);
     if (call->expects_reply()) {
-      inflight_.emplace(req, std::move(call));
+      inflight_.push_back(std::move(call));
     } else {
       // ack:"none": the agent will not answer; handing it over is all we know.
       pr::Reply ok;
@@ -344,12 +363,27 @@ void Producer::Impl::Pump() {
       Complete(std::move(call), &ok, {}, Status::Ok());
     }
   }
-  if (out.empty()) return;
+  Settle();
+  if (out_.empty()) return;
   uint64_t gen = generation_;
-  Status st = stream_->Write(std::move(out), [this, gen](const Status& s) {
+  std::string bytes;
+  bytes.swap(out_);
+  Status st = stream_->Write(std::move(bytes), [this, gen](const Status& s) {
     if (!s.ok() && gen == generation_) Disconnect(s);
   });
   if (!st.ok()) Disconnect(st);
+}
+
+std::unique_ptr<Call> Producer::Impl::TakeInflight(int64_t req) {
+  auto it = inflight_.begin();
+  if (it == inflight_.end() || (*it)->request.req != req) {
+    it = std::find_if(inflight_.begin(), inflight_.end(),
+                      [req](const std::unique_ptr<Call>& c) { return c->request.req == req; });
+    if (it == inflight_.end()) return nullptr;
+  }
+  std::unique_ptr<Call> call = std::move(*it);
+  inflight_.erase(it);
+  return call;
 }
 
 bool Producer::Impl::OnFrame(const pr::Frame& f) {
@@ -364,13 +398,9 @@ bool Producer::Impl::OnFrame(const pr::Frame& f) {
     if (!reply.ok) Disconnect(ReplyStatus(reply), reply.retry_after_ms.value_or(0));
     return reply.ok;
   }
-  auto it = inflight_.find(*reply.req);
-  if (it != inflight_.end()) {
-    std::unique_ptr<Call> call = std::move(it->second);
-    inflight_.erase(it);
+  if (std::unique_ptr<Call> call = TakeInflight(*reply.req)) {
     if (reply.ok && call->on_delivered) delivery_.emplace(*reply.req, call->on_delivered);
     Complete(std::move(call), &reply, f.body, Status::Ok());
-    Pump();
     return stream_ != nullptr;
   }
   auto d = delivery_.find(*reply.req);
@@ -388,14 +418,31 @@ bool Producer::Impl::OnFrame(const pr::Frame& f) {
 
 void Producer::Impl::Complete(std::unique_ptr<Call> call, const pr::Reply* reply,
                               std::string_view body, const Status& failure) {
-  if (reply) {
+  if (call->on_publish) {
+    PublishResult r;
+    if (reply) {
+      r = ToPublishResult(*reply, call->request.publish.id);
+    } else {
+      r.status = failure;
+      r.id = std::move(call->request.publish.id);
+    }
+    call->on_publish(std::move(r));
+  } else if (reply) {
     if (call->on_reply) call->on_reply(*reply, body);
   } else if (call->on_fail) {
     call->on_fail(failure);
   }
   call.reset();
-  std::lock_guard<std::mutex> lock(mu_);
-  --outstanding_;
+  ++unsettled_;
+}
+
+void Producer::Impl::Settle() {
+  if (unsettled_ == 0) return;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    outstanding_ -= unsettled_;
+  }
+  unsettled_ = 0;
   cv_.notify_all();
 }
 
@@ -425,17 +472,7 @@ void Producer::Publish(std::string topic, std::string payload, PublishOptions op
   p.ack = options.ack;
   call->body = std::move(payload);
   if (p.ack == pr::AckMode::kDelivered) call->on_delivered = std::move(options.on_delivered);
-  auto shared_done = std::make_shared<std::function<void(PublishResult)>>(std::move(done));
-  std::string id = p.id;
-  call->on_reply = [shared_done, id](const pr::Reply& r, std::string_view) {
-    (*shared_done)(ToPublishResult(r, id));
-  };
-  call->on_fail = [shared_done, id](const Status& why) {
-    PublishResult r;
-    r.status = why;
-    r.id = id;
-    (*shared_done)(std::move(r));
-  };
+  call->on_publish = std::move(done);
   impl_->Submit(std::move(call));
 }
 

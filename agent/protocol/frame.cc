@@ -26,6 +26,26 @@ void AppendFrame(std::string* out, std::string_view header, std::string_view bod
   out->append(body.data(), body.size());
 }
 
+size_t BeginFrame(std::string* out) {
+  size_t start = out->size();
+  out->append(kPrefixBytes, '\0');
+  return start;
+}
+
+void EndFrame(std::string* out, size_t start, std::string_view body) {
+  size_t header_len = out->size() - start - kPrefixBytes;
+  out->append(body.data(), body.size());
+  char* p = out->data() + start;
+  auto put = [](char* at, uint32_t v) {
+    at[0] = static_cast<char>(v >> 24);
+    at[1] = static_cast<char>(v >> 16);
+    at[2] = static_cast<char>(v >> 8);
+    at[3] = static_cast<char>(v);
+  };
+  put(p, static_cast<uint32_t>(header_len));
+  put(p + 4, static_cast<uint32_t>(body.size()));
+}
+
 std::string EncodeFrame(std::string_view header, std::string_view body) {
   std::string out;
   AppendFrame(&out, header, body);

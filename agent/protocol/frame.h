@@ -37,6 +37,11 @@ inline constexpr size_t kPrefixBytes = 8;
 // Appends one frame to *out.
 void AppendFrame(std::string* out, std::string_view header, std::string_view body);
 std::string EncodeFrame(std::string_view header, std::string_view body);
+// Building a frame in place, for headers written straight into *out:
+// BeginFrame reserves the prefix and returns where the frame starts; the
+// caller appends the header; EndFrame appends the body and fills the prefix.
+size_t BeginFrame(std::string* out);
+void EndFrame(std::string* out, size_t start, std::string_view body);
 
 // One decoded frame. The views point into the decoder's buffer or into the
 // bytes passed to Feed(): valid only during the callback.

@@ -15,7 +15,12 @@ void AppendJsonString(std::string* out, std::string_view s);
 
 class JsonObjectWriter {
  public:
-  JsonObjectWriter() : out_("{") {}
+  JsonObjectWriter() : out_(&own_) { own_.push_back('{'); }
+  // Appends to *out instead (a frame being built), closed by Close(): no
+  // intermediate string per header on the hot path.
+  explicit JsonObjectWriter(std::string* out) : out_(out) { out_->push_back('{'); }
+  JsonObjectWriter(const JsonObjectWriter&) = delete;
+  JsonObjectWriter& operator=(const JsonObjectWriter&) = delete;
   JsonObjectWriter& Int(std::string_view key, int64_t v);
   JsonObjectWriter& Uint(std::string_view key, uint64_t v);
   JsonObjectWriter& Bool(std::string_view key, bool v);
@@ -25,10 +30,13 @@ class JsonObjectWriter {
   // Closes the object and moves the text out (the writer is then spent), so
   // that a chain `JsonObjectWriter().Str(..).Int(..).Finish()` works.
   std::string Finish();
+  // Closes the object in the caller's string (the second constructor).
+  void Close() { out_->push_back('}'); }
 
  private:
   void Key(std::string_view key);
-  std::string out_;
+  std::string own_;
+  std::string* out_;
   bool first_ = true;
 };
 

@@ -5,6 +5,8 @@
 #include <cmath>
 #include <memory>
 
+#include "agent/protocol/flat_json.h"
+#include "agent/protocol/frame.h"
 #include "agent/protocol/json_writer.h"
 
 namespace edgespool::protocol {
@@ -15,64 +17,28 @@ struct CjsonDeleter {
   void operator()(cJSON* j) const { cJSON_Delete(j); }
 };
 
-template <typename T>
-void GetNumber(const cJSON* root, const char* key, std::optional<T>* out) {
-  const cJSON* item = cJSON_GetObjectItemCaseSensitive(root, key);
-  if (cJSON_IsNumber(item) && std::isfinite(item->valuedouble)) {
-    *out = static_cast<T>(item->valuedouble);
+template <typename Src, typename T>
+void GetNumber(const Src& root, const char* key, std::optional<T>* out) {
+  auto item = root.Find(key);
+  if (item && item->is_number() && std::isfinite(item->number)) {
+    *out = static_cast<T>(item->number);
   }
 }
 
-void GetText(const cJSON* root, const char* key, std::string* out) {
-  const cJSON* item = cJSON_GetObjectItemCaseSensitive(root, key);
-  if (cJSON_IsString(item) && item->valuestring) *out = item->valuestring;
+template <typename Src>
+void GetText(const Src& root, const char* key, std::string* out) {
+  auto item = root.Find(key);
+  if (item && item->is_string()) out->assign(item->text.data(), item->text.size());
 }
 
-}  // namespace
-
-std::string EncodeReplyHeader(const Reply& r) {
-  JsonObjectWriter w;
-  if (r.req) w.Int("req", *r.req);
-  w.Bool("ok", r.ok);
-  if (r.code) w.Str("code", ErrorCodeName(*r.code));
-  if (!r.message.empty()) w.Str("message", r.message);
-  if (r.retry_after_ms) w.Int("retry_after_ms", *r.retry_after_ms);
-  if (r.limit) w.Uint("limit", *r.limit);
-  if (!r.status.empty()) w.Str("status", r.status);
-  if (r.seq) w.Uint("seq", *r.seq);
-  if (!r.uplink.empty()) w.Str("uplink", r.uplink);
-  if (!r.state.empty()) w.Str("state", r.state);
-  if (r.ts_ms) w.Int("ts", *r.ts_ms);
-  if (!r.topic.empty()) w.Str("topic", r.topic);
-  if (r.attempts) w.Uint("attempts", *r.attempts);
-  if (!r.reason.empty()) w.Str("reason", r.reason);
-  if (r.sent_at_ms) w.Int("sent_at", *r.sent_at_ms);
-  return std::move(w).Finish();
-}
-
-Reply ErrorReply(std::optional<int64_t> req, ErrorCode code, std::string message) {
-  Reply r;
-  r.req = req;
-  r.ok = false;
-  r.code = code;
-  r.message = std::move(message);
-  return r;
-}
-
-bool ParseReply(std::string_view header, Reply* out, std::string* error) {
-  *out = Reply{};
-  std::unique_ptr<cJSON, CjsonDeleter> root(cJSON_ParseWithLength(header.data(), header.size()));
-  if (!root || !cJSON_IsObject(root.get())) {
-    *error = "reply header is not a JSON object";
-    return false;
-  }
-  const cJSON* ok = cJSON_GetObjectItemCaseSensitive(root.get(), "ok");
-  if (!cJSON_IsBool(ok)) {
+template <typename Src>
+bool ParseFields(const Src& rj, Reply* out, std::string* error) {
+  auto ok = rj.Find("ok");
+  if (!ok || (ok->type != JsonValue::Type::kTrue && ok->type != JsonValue::Type::kFalse)) {
     *error = "reply has no boolean ok";
     return false;
   }
-  out->ok = cJSON_IsTrue(ok);
-  const cJSON* rj = root.get();
+  out->ok = ok->type == JsonValue::Type::kTrue;
   GetNumber(rj, "req", &out->req);
   std::string code;
   GetText(rj, "code", &code);
@@ -94,6 +60,70 @@ bool ParseReply(std::string_view header, Reply* out, std::string* error) {
   GetText(rj, "reason", &out->reason);
   GetNumber(rj, "sent_at", &out->sent_at_ms);
   return true;
+}
+
+}  // namespace
+
+namespace {
+
+void WriteReplyHeader(const Reply& r, JsonObjectWriter& w) {
+  if (r.req) w.Int("req", *r.req);
+  w.Bool("ok", r.ok);
+  if (r.code) w.Str("code", ErrorCodeName(*r.code));
+  if (!r.message.empty()) w.Str("message", r.message);
+  if (r.retry_after_ms) w.Int("retry_after_ms", *r.retry_after_ms);
+  if (r.limit) w.Uint("limit", *r.limit);
+  if (!r.status.empty()) w.Str("status", r.status);
+  if (r.seq) w.Uint("seq", *r.seq);
+  if (!r.uplink.empty()) w.Str("uplink", r.uplink);
+  if (!r.state.empty()) w.Str("state", r.state);
+  if (r.ts_ms) w.Int("ts", *r.ts_ms);
+  if (!r.topic.empty()) w.Str("topic", r.topic);
+  if (r.attempts) w.Uint("attempts", *r.attempts);
+  if (!r.reason.empty()) w.Str("reason", r.reason);
+  if (r.sent_at_ms) w.Int("sent_at", *r.sent_at_ms);
+}
+
+}  // namespace
+
+std::string EncodeReplyHeader(const Reply& r) {
+  JsonObjectWriter w;
+  WriteReplyHeader(r, w);
+  return std::move(w).Finish();
+}
+
+void AppendReplyFrame(std::string* out, const Reply& r, std::string_view body) {
+  size_t start = BeginFrame(out);
+  JsonObjectWriter w(out);
+  WriteReplyHeader(r, w);
+  w.Close();
+  EndFrame(out, start, body);
+}
+
+Reply ErrorReply(std::optional<int64_t> req, ErrorCode code, std::string message) {
+  Reply r;
+  r.req = req;
+  r.ok = false;
+  r.code = code;
+  r.message = std::move(message);
+  return r;
+}
+
+bool ParseReplySlow(std::string_view header, Reply* out, std::string* error) {
+  *out = Reply{};
+  std::unique_ptr<cJSON, CjsonDeleter> root(cJSON_ParseWithLength(header.data(), header.size()));
+  if (!root || !cJSON_IsObject(root.get())) {
+    *error = "reply header is not a JSON object";
+    return false;
+  }
+  return ParseFields(CjsonObject(root.get()), out, error);
+}
+
+bool ParseReply(std::string_view header, Reply* out, std::string* error) {
+  FlatObject flat;
+  if (!flat.Scan(header)) return ParseReplySlow(header, out, error);
+  *out = Reply{};
+  return ParseFields(flat, out, error);
 }
 
 }  // namespace edgespool::protocol

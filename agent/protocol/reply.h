@@ -46,10 +46,15 @@ struct Reply {
 
 // Writes the fields that are set (empty strings and nullopt are left out).
 std::string EncodeReplyHeader(const Reply& reply);
+// Appends the whole frame (prefix, that header, body) to *out.
+void AppendReplyFrame(std::string* out, const Reply& reply, std::string_view body = {});
 Reply ErrorReply(std::optional<int64_t> req, ErrorCode code, std::string message);
 
 // Client side. False (with *error) when the header is not a JSON object with
 // a boolean "ok".
+// Flat replies (all of the publish path's) skip cJSON, see flat_json.h.
 bool ParseReply(std::string_view header, Reply* out, std::string* error);
+// The cJSON-only path, for tests and the fuzzer to compare against.
+bool ParseReplySlow(std::string_view header, Reply* out, std::string* error);
 
 }  // namespace edgespool::protocol

@@ -5,6 +5,8 @@
 #include <cmath>
 #include <memory>
 
+#include "agent/protocol/flat_json.h"
+#include "agent/protocol/frame.h"
 #include "agent/protocol/json_writer.h"
 
 namespace edgespool::protocol {
@@ -18,9 +20,9 @@ using JsonPtr = std::unique_ptr<cJSON, CjsonDeleter>;
 
 // An integral JSON number within [lo, hi]. cJSON keeps numbers as doubles,
 // which are exact up to 2^53: every range here stays below that.
-bool GetInt(const cJSON* item, int64_t lo, int64_t hi, int64_t* out) {
-  if (!cJSON_IsNumber(item)) return false;
-  double d = item->valuedouble;
+bool GetInt(const std::optional<JsonValue>& item, int64_t lo, int64_t hi, int64_t* out) {
+  if (!item || !item->is_number()) return false;
+  double d = item->number;
   if (!std::isfinite(d) || d != std::floor(d)) return false;
   if (d < static_cast<double>(lo) || d > static_cast<double>(hi)) return false;
   *out = static_cast<int64_t>(d);
@@ -37,14 +39,23 @@ bool ValidText(std::string_view s) {
   return s.find('\0') == std::string_view::npos && IsValidUtf8(s);
 }
 
+bool GetString(const std::optional<JsonValue>& item, std::string* out) {
+  if (!item || !item->is_string()) return false;
+  out->assign(item->text.data(), item->text.size());
+  return true;
+}
+
 bool GetString(const cJSON* item, std::string* out) {
   if (!cJSON_IsString(item) || item->valuestring == nullptr) return false;
   *out = item->valuestring;
   return true;
 }
 
-bool ParseHeaders(const cJSON* obj, HeaderList* out, RequestError* error) {
-  if (!cJSON_IsObject(obj)) return Fail(error, ErrorCode::kBadRequest, "headers must be an object");
+bool ParseHeaders(const JsonValue& headers, HeaderList* out, RequestError* error) {
+  const cJSON* obj = headers.object;
+  if (headers.type != JsonValue::Type::kObject || obj == nullptr) {
+    return Fail(error, ErrorCode::kBadRequest, "headers must be an object");
+  }
   size_t total = 0;
   for (const cJSON* kv = obj->child; kv != nullptr; kv = kv->next) {
     if (out->size() == kMaxHeaderEntries) {
@@ -83,20 +94,21 @@ bool HasEscapedNul(std::string_view header) {
   return false;
 }
 
-bool ParsePublish(const cJSON* root, PublishFields* p, RequestError* error) {
+// Src: FlatObject (the fast path) or CjsonObject (see flat_json.h).
+template <typename Src>
+bool ParsePublish(const Src& root, PublishFields* p, RequestError* error) {
   // ack first: it decides whether any error below is answered.
-  if (const cJSON* ack = cJSON_GetObjectItemCaseSensitive(root, "ack")) {
-    if (!cJSON_IsString(ack) || !ParseAckMode(ack->valuestring, &p->ack)) {
+  if (auto ack = root.Find("ack")) {
+    if (!ack->is_string() || !ParseAckMode(ack->text, &p->ack)) {
       return Fail(error, ErrorCode::kBadRequest, "ack must be stored, delivered or none");
     }
     error->no_reply = p->ack == AckMode::kNone;
   }
-  const cJSON* topic = cJSON_GetObjectItemCaseSensitive(root, "topic");
-  if (!GetString(topic, &p->topic)) return Fail(error, ErrorCode::kBadTopic, "topic missing");
+  if (!GetString(root.Find("topic"), &p->topic)) return Fail(error, ErrorCode::kBadTopic, "topic missing");
   Status topic_ok = ValidateTopic(p->topic);
   if (!topic_ok.ok()) return Fail(error, ErrorCode::kBadTopic, topic_ok.message());
 
-  if (const cJSON* ts = cJSON_GetObjectItemCaseSensitive(root, "ts")) {
+  if (auto ts = root.Find("ts")) {
     int64_t v;
     if (!GetInt(ts, 0, kMaxTsMs, &v)) {
       return Fail(error, ErrorCode::kBadRequest, "ts must be integer ms since the epoch, 0.." +
@@ -104,12 +116,12 @@ bool ParsePublish(const cJSON* root, PublishFields* p, RequestError* error) {
     }
     p->ts_ms = v;
   }
-  if (const cJSON* pr = cJSON_GetObjectItemCaseSensitive(root, "priority")) {
-    if (!cJSON_IsString(pr) || !ParsePriority(pr->valuestring, &p->priority)) {
+  if (auto pr = root.Find("priority")) {
+    if (!pr->is_string() || !ParsePriority(pr->text, &p->priority)) {
       return Fail(error, ErrorCode::kBadRequest, "priority must be high, normal or low");
     }
   }
-  if (const cJSON* ttl = cJSON_GetObjectItemCaseSensitive(root, "ttl_ms")) {
+  if (auto ttl = root.Find("ttl_ms")) {
     int64_t v;
     if (!GetInt(ttl, 1, kMaxTtlMs, &v)) {
       return Fail(error, ErrorCode::kBadRequest,
@@ -117,10 +129,10 @@ bool ParsePublish(const cJSON* root, PublishFields* p, RequestError* error) {
     }
     p->ttl_ms = v;
   }
-  if (const cJSON* h = cJSON_GetObjectItemCaseSensitive(root, "headers")) {
-    if (!ParseHeaders(h, &p->headers, error)) return false;
+  if (auto h = root.Find("headers")) {
+    if (!ParseHeaders(*h, &p->headers, error)) return false;
   }
-  if (const cJSON* id = cJSON_GetObjectItemCaseSensitive(root, "id")) {
+  if (auto id = root.Find("id")) {
     if (!GetString(id, &p->id) || p->id.empty() || p->id.size() > kMaxIdBytes ||
         !ValidText(p->id)) {
       return Fail(error, ErrorCode::kBadRequest,
@@ -130,10 +142,11 @@ bool ParsePublish(const cJSON* root, PublishFields* p, RequestError* error) {
   return true;
 }
 
-bool ParseQuery(const cJSON* root, Request* r, RequestError* error) {
-  const cJSON* seq = cJSON_GetObjectItemCaseSensitive(root, "seq");
-  const cJSON* id = cJSON_GetObjectItemCaseSensitive(root, "id");
-  if ((seq == nullptr) == (id == nullptr)) {
+template <typename Src>
+bool ParseQuery(const Src& root, Request* r, RequestError* error) {
+  auto seq = root.Find("seq");
+  auto id = root.Find("id");
+  if (seq.has_value() == id.has_value()) {
     return Fail(error, ErrorCode::kBadRequest, "query needs exactly one of seq or id");
   }
   if (seq) {
@@ -274,20 +287,11 @@ Status ValidateTopic(std::string_view topic) {
   return Status::Ok();
 }
 
-bool ParseRequest(std::string_view header, Request* out, RequestError* error) {
-  *out = Request{};
-  *error = RequestError{};
-  JsonPtr root;
-  if (header.find('\0') == std::string_view::npos) {
-    root.reset(cJSON_ParseWithLength(header.data(), header.size()));
-  }
-  if (!root || !cJSON_IsObject(root.get())) {
-    return Fail(error, ErrorCode::kBadFrame, "header is not a JSON object");
-  }
-  if (HasEscapedNul(header)) {
-    return Fail(error, ErrorCode::kBadRequest, "\\u0000 is not allowed in header strings");
-  }
-  if (const cJSON* req = cJSON_GetObjectItemCaseSensitive(root.get(), "req")) {
+namespace {
+
+template <typename Src>
+bool ParseFields(const Src& root, Request* out, RequestError* error) {
+  if (auto req = root.Find("req")) {
     int64_t v;
     if (!GetInt(req, 0, kMaxReq, &v)) {
       return Fail(error, ErrorCode::kBadRequest, "req must be an integer 0..2^53-1");
@@ -295,16 +299,16 @@ bool ParseRequest(std::string_view header, Request* out, RequestError* error) {
     out->req = v;
     error->req = v;
   }
-  const cJSON* op = cJSON_GetObjectItemCaseSensitive(root.get(), "op");
-  if (!cJSON_IsString(op)) return Fail(error, ErrorCode::kBadRequest, "op missing");
-  std::string_view name = op->valuestring;
+  auto op = root.Find("op");
+  if (!op || !op->is_string()) return Fail(error, ErrorCode::kBadRequest, "op missing");
+  std::string_view name = op->text;
   if (name == "publish") {
     out->op = Op::kPublish;
-    return ParsePublish(root.get(), &out->publish, error);
+    return ParsePublish(root, &out->publish, error);
   }
   if (name == "query") {
     out->op = Op::kQuery;
-    return ParseQuery(root.get(), out, error);
+    return ParseQuery(root, out, error);
   }
   if (name == "status") {
     out->op = Op::kStatus;
@@ -317,8 +321,36 @@ bool ParseRequest(std::string_view header, Request* out, RequestError* error) {
   return Fail(error, ErrorCode::kBadRequest, "unknown op");
 }
 
-std::string EncodeRequestHeader(const Request& r) {
-  JsonObjectWriter w;
+}  // namespace
+
+bool ParseRequestSlow(std::string_view header, Request* out, RequestError* error) {
+  *out = Request{};
+  *error = RequestError{};
+  JsonPtr root;
+  if (header.find('\0') == std::string_view::npos) {
+    root.reset(cJSON_ParseWithLength(header.data(), header.size()));
+  }
+  if (!root || !cJSON_IsObject(root.get())) {
+    return Fail(error, ErrorCode::kBadFrame, "header is not a JSON object");
+  }
+  if (HasEscapedNul(header)) {
+    return Fail(error, ErrorCode::kBadRequest, "\\u0000 is not allowed in header strings");
+  }
+  return ParseFields(CjsonObject(root.get()), out, error);
+}
+
+bool ParseRequest(std::string_view header, Request* out, RequestError* error) {
+  // A flat object has no escapes at all, so neither a NUL nor a "\u0000".
+  FlatObject flat;
+  if (!flat.Scan(header)) return ParseRequestSlow(header, out, error);
+  *out = Request{};
+  *error = RequestError{};
+  return ParseFields(flat, out, error);
+}
+
+namespace {
+
+void WriteRequestHeader(const Request& r, JsonObjectWriter& w) {
   w.Str("op", OpName(r.op));
   if (r.req) w.Int("req", *r.req);
   if (r.op == Op::kPublish) {
@@ -338,7 +370,22 @@ std::string EncodeRequestHeader(const Request& r) {
     if (r.query_seq) w.Uint("seq", *r.query_seq);
     if (!r.query_id.empty()) w.Str("id", r.query_id);
   }
+}
+
+}  // namespace
+
+std::string EncodeRequestHeader(const Request& r) {
+  JsonObjectWriter w;
+  WriteRequestHeader(r, w);
   return std::move(w).Finish();
+}
+
+void AppendRequestFrame(std::string* out, const Request& r, std::string_view body) {
+  size_t start = BeginFrame(out);
+  JsonObjectWriter w(out);
+  WriteRequestHeader(r, w);
+  w.Close();
+  EndFrame(out, start, body);
 }
 
 }  // namespace edgespool::protocol

@@ -100,10 +100,17 @@ struct RequestError {
 
 // Parses and validates a request header. False with *error filled on any
 // problem; error->code is kBadFrame when the header is not a JSON object.
+// Flat headers (every publish without "headers") take a scanner that builds
+// no tree (flat_json.h); the rest go through cJSON.
 bool ParseRequest(std::string_view header, Request* out, RequestError* error);
+// The cJSON-only path, kept callable so that tests and the fuzzer can check
+// that both paths give the same answer.
+bool ParseRequestSlow(std::string_view header, Request* out, RequestError* error);
 
 // The header of a request as the client SDK sends it.
 std::string EncodeRequestHeader(const Request& request);
+// Appends the whole frame (prefix, that header, body) to *out.
+void AppendRequestFrame(std::string* out, const Request& request, std::string_view body);
 
 // MQTT topic-name rules for a producer's topic (see the top of this file).
 // InvalidArgument with the reason.

@@ -1,6 +1,7 @@
 // libFuzzer target: the producer frame decoder and the request header
 // parser/validator, fed exactly as the server feeds them (arbitrary chunking),
-// plus the client's reply parser on the same bytes.
+// plus the client's reply parser on the same bytes. Each header is parsed by
+// both the flat fast path and the cJSON path, which must agree.
 //
 //   build/fuzz/tests/fuzz/producer_frame_fuzz tests/fuzz/corpus/producer_frame_fuzz
 //
@@ -23,9 +24,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   size_t n = size - 1;
   FrameDecoder decoder(/*max_body_bytes=*/4096, /*max_skip_bytes=*/16384);
   auto on_frame = [](const Frame& f) {
-    Request r;
-    RequestError e;
-    if (ParseRequest(f.header, &r, &e)) {
+    Request r, slow;
+    RequestError e, slow_e;
+    bool ok = ParseRequest(f.header, &r, &e);
+    if (ok != ParseRequestSlow(f.header, &slow, &slow_e)) __builtin_trap();
+    if (ok ? (slow.op != r.op || slow.req != r.req || slow.publish.topic != r.publish.topic ||
+              slow.publish.id != r.publish.id || slow.publish.ts_ms != r.publish.ts_ms ||
+              slow.publish.ack != r.publish.ack || slow.query_seq != r.query_seq)
+           : (slow_e.code != e.code || slow_e.message != e.message || slow_e.req != e.req)) {
+      __builtin_trap();
+    }
+    if (ok) {
       // A valid request must survive re-encoding (the client's path).
       std::string again = EncodeRequestHeader(r);
       Request r2;
@@ -38,10 +47,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     } else if (e.message.empty()) {
       __builtin_trap();  // every refusal says why
     }
-    Reply reply;
-    std::string error;
-    (void)ParseReply(f.header, &reply, &error);
-    EncodeReplyHeader(reply);
+    Reply reply, slow_reply;
+    std::string error, slow_error;
+    bool reply_ok = ParseReply(f.header, &reply, &error);
+    if (reply_ok != ParseReplySlow(f.header, &slow_reply, &slow_error)) __builtin_trap();
+    if (reply_ok && EncodeReplyHeader(reply) != EncodeReplyHeader(slow_reply)) __builtin_trap();
     return true;
   };
   for (size_t off = 0; off < n && !decoder.failed(); off += chunk) {

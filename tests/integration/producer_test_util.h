@@ -93,6 +93,15 @@ class ServerHarness {
     return f.get();
   }
 
+  // Runs fn(journal) on the loop thread and waits for it to return.
+  template <typename F>
+  void WithJournal(F fn) {
+    Call([&] {
+      fn(*journal_);
+      return 0;
+    });
+  }
+
   agent::ProducerServerStats Stats() {
     return Call([this] { return server_->stats(); });
   }
