@@ -1,5 +1,6 @@
 #include "agent/producer_server.h"
 
+#include <algorithm>
 #include <deque>
 #include <unordered_map>
 #include <unordered_set>
@@ -103,6 +104,11 @@ class ProducerServer::Impl {
   void OnAppended(uint64_t conn_id, uint64_t serial, std::optional<int64_t> req,
                   pr::AckMode ack, Result<store::AppendOutcome> res);
   void OnQuery(Connection& c, const pr::Request& r);
+  // ack:"delivered" on a duplicate: the original may have been delivered
+  // (or gone dead) long ago, when no NotifyDelivery will come again.
+  void CheckDuplicateDelivery(uint64_t seq, uint64_t conn_id, std::optional<int64_t> req);
+  void SendDelivery(Connection& c, std::optional<int64_t> req, uint64_t seq,
+                    store::MessageState state, const std::string& reason);
   void OnStatus(Connection& c, const pr::Request& r);
   void BadFrame(Connection& c, std::optional<int64_t> req, const std::string& why);
 
@@ -485,6 +491,7 @@ void ProducerServer::Impl::OnAppended(uint64_t conn_id, uint64_t serial,
       waiters_[res->seq].push_back(Waiter{conn_id, req});
       ++waiter_count_;
       c->delivery_seqs.insert(res->seq);
+      if (res->duplicate) CheckDuplicateDelivery(res->seq, conn_id, req);
     }
   } else if (res.status().code() == Code::kResourceExhausted) {
     reply = pr::ErrorReply(req, pr::ErrorCode::kJournalFull, res.status().message());
@@ -564,16 +571,56 @@ void ProducerServer::Impl::NotifyDelivery(uint64_t seq, store::MessageState stat
     Connection* c = Find(w.conn_id);
     if (!c) continue;
     c->delivery_seqs.erase(seq);
-    pr::Reply reply;
-    reply.req = w.req;
-    reply.ok = state == store::MessageState::kSent;
-    reply.status = reply.ok ? "delivered" : store::MessageStateName(state);
-    reply.seq = seq;
-    reply.reason = reason;
-    // A new slot: it goes out after the stored reply, which may still wait
-    // behind earlier requests.
-    ReplyNow(*c, reply);
+    SendDelivery(*c, w.req, seq, state, reason);
   }
+}
+
+void ProducerServer::Impl::SendDelivery(Connection& c, std::optional<int64_t> req, uint64_t seq,
+                                        store::MessageState state, const std::string& reason) {
+  pr::Reply reply;
+  reply.req = req;
+  reply.ok = state == store::MessageState::kSent;
+  reply.status = reply.ok ? "delivered" : store::MessageStateName(state);
+  reply.seq = seq;
+  reply.reason = reason;
+  // A new slot: it goes out after the stored reply, which may still wait
+  // behind earlier requests.
+  ReplyNow(c, reply);
+}
+
+// The waiter is registered first, then the row's state read: a delivery
+// notified in between finds the waiter and answers it (the query's answer
+// then finds it gone), and one notified before is visible to the query,
+// since the sync worker issues MarkSent/MarkDead in the same loop turn as
+// the notification and the journal runs operations in call order.
+void ProducerServer::Impl::CheckDuplicateDelivery(uint64_t seq, uint64_t conn_id,
+                                                  std::optional<int64_t> req) {
+  journal_.Query(seq, [w = Weak(self_), seq, conn_id, req](Result<store::QueryResult> res) {
+    Impl* self = Lock(w);
+    if (!self || !res.ok() || res->state == store::MessageState::kPending) return;
+    auto it = self->waiters_.find(seq);
+    if (it == self->waiters_.end()) return;
+    auto& list = it->second;
+    auto mine = std::find_if(list.begin(), list.end(), [&](const Waiter& x) {
+      return x.conn_id == conn_id && x.req == req;
+    });
+    if (mine == list.end()) return;
+    list.erase(mine);
+    --self->waiter_count_;
+    bool conn_still_waits = std::any_of(list.begin(), list.end(),
+                                        [&](const Waiter& x) { return x.conn_id == conn_id; });
+    if (list.empty()) self->waiters_.erase(it);
+    Connection* c = self->Find(conn_id);
+    if (!c) return;
+    if (!conn_still_waits) c->delivery_seqs.erase(seq);
+    // Unknown: the row left the journal beyond what it remembers (sent and
+    // deleted by retention long ago, or dropped when full): nothing true
+    // can be said but that.
+    std::string reason = res->state == store::MessageState::kUnknown
+                             ? "no longer in the journal"
+                             : res->reason;
+    self->SendDelivery(*c, req, seq, res->state, reason);
+  });
 }
 
 // --- replies ---------------------------------------------------------------

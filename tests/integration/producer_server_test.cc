@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <future>
 #include <random>
 #include <set>
 #include <string>
@@ -38,6 +39,28 @@ class ProducerServerTest : public ::testing::Test {
     Reply r;
     EXPECT_TRUE(c.ReadReply(&r, reply_body)) << header;
     return r;
+  }
+
+  // Resolves the lease of one row as the sync worker would: sent, or dead
+  // with a reason when `dead_reason` is set.
+  void Resolve(uint64_t seq, const char* dead_reason = nullptr) {
+    std::promise<void> done;
+    auto f = done.get_future();
+    harness_->WithJournal([&](store::Journal& j) {
+      j.FetchPending(store::FetchSpec{}, [&](Result<std::vector<store::StoredMessage>> r) {
+        ASSERT_TRUE(r.ok());
+        auto finish = [&done](Status st) {
+          EXPECT_TRUE(st.ok()) << st.ToString();
+          done.set_value();
+        };
+        if (dead_reason) {
+          j.MarkDead({{seq, dead_reason}}, finish);
+        } else {
+          j.MarkSent({seq}, finish);
+        }
+      });
+    });
+    f.wait();
   }
 
   TempDir dir_;
@@ -330,6 +353,59 @@ TEST_F(ProducerServerTest, AckDeliveredSendsSecondReply) {
   for (int i = 0; i < 200 && harness_->Stats().delivery_waiters > 0; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
+  EXPECT_EQ(harness_->Stats().delivery_waiters, 0u);
+}
+
+// Issue 4: a duplicate publish asking for ack:"delivered" gets its second
+// reply too: with the original's when that is still pending, at once when
+// the original was delivered (or went dead) before the duplicate came.
+TEST_F(ProducerServerTest, DuplicateWithAckDeliveredGetsItsSecondReply) {
+  StartServer();
+  RawClient a = Client();
+  RawClient b = Client();
+  const std::string p1 = ",\"id\":\"p1\",\"ack\":\"delivered\"";
+  Reply s1 = Roundtrip(a, PublishHeader(1, "dd", p1), "x");
+  ASSERT_TRUE(s1.ok);
+  EXPECT_EQ(s1.status, "stored");
+  Reply d1 = Roundtrip(b, PublishHeader(7, "dd", p1), "x");
+  EXPECT_EQ(d1.status, "duplicate");
+  EXPECT_EQ(d1.seq, s1.seq);
+  Reply early;
+  EXPECT_FALSE(b.ReadReply(&early, nullptr, 300)) << "delivered before the original was";
+  EXPECT_EQ(harness_->Stats().delivery_waiters, 2u);
+
+  Resolve(*s1.seq);
+  harness_->NotifyDelivery(*s1.seq, store::MessageState::kSent, "");
+  Reply a2, b2;
+  ASSERT_TRUE(a.ReadReply(&a2));
+  ASSERT_TRUE(b.ReadReply(&b2));
+  EXPECT_EQ(a2.status, "delivered");
+  EXPECT_EQ(a2.req, 1);
+  EXPECT_EQ(b2.status, "delivered");
+  EXPECT_EQ(b2.req, 7);
+
+  // The original is long delivered: the duplicate hears so at once.
+  Reply d2 = Roundtrip(b, PublishHeader(8, "dd", p1), "x");
+  EXPECT_EQ(d2.status, "duplicate");
+  Reply b3;
+  ASSERT_TRUE(b.ReadReply(&b3, nullptr, 5000)) << "no delivered reply for a late duplicate";
+  EXPECT_TRUE(b3.ok);
+  EXPECT_EQ(b3.status, "delivered");
+  EXPECT_EQ(b3.req, 8);
+  EXPECT_EQ(b3.seq, s1.seq);
+
+  // A dead original: the duplicate gets "dead" and the reason.
+  Reply s3 = Roundtrip(a, PublishHeader(2, "dd", ",\"id\":\"p2\""), "y");
+  ASSERT_TRUE(s3.ok);
+  Resolve(*s3.seq, "rejected by broker");
+  Reply d3 = Roundtrip(b, PublishHeader(9, "dd", ",\"id\":\"p2\",\"ack\":\"delivered\""), "y");
+  EXPECT_EQ(d3.status, "duplicate");
+  Reply b4;
+  ASSERT_TRUE(b.ReadReply(&b4, nullptr, 5000));
+  EXPECT_FALSE(b4.ok);
+  EXPECT_EQ(b4.req, 9);
+  EXPECT_EQ(b4.status, "dead");
+  EXPECT_EQ(b4.reason, "rejected by broker");
   EXPECT_EQ(harness_->Stats().delivery_waiters, 0u);
 }
 
