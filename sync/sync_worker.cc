@@ -14,6 +14,7 @@ struct SyncWorker::Unit {
   uint64_t payload_bytes = 0;      // raw payload bytes carried
   bool is_batch = false;
   int64_t sent_ns = 0;             // when handed to the uplink
+  uint64_t wire_bytes = 0;         // estimated size on the wire
 };
 
 namespace {
@@ -443,6 +444,9 @@ void SyncWorker::SendReady() {
       MarkDead(std::move(dead));
       continue;
     }
+    if (!inflight_.empty() && stats_.inflight_bytes + estimate > options_.max_inflight_bytes) {
+      return;  // a PUBACK frees room and pumps again
+    }
     int64_t now = clock_.MonotonicNs();
     if (!bandwidth_.TryTake(static_cast<double>(estimate), now)) {
       SchedulePump(bandwidth_.WaitMs(static_cast<double>(estimate), now));
@@ -456,6 +460,8 @@ void SyncWorker::SendReady() {
     ++stats_.inflight_publishes;
     ++stats_.published_total;
     unit->sent_ns = now;
+    unit->wire_bytes = estimate;
+    stats_.inflight_bytes += estimate;
     // Retries go back through the journal (Release), so the bytes need not be kept.
     uint64_t token = uplink_.Publish(std::move(unit->publish));
     inflight_.emplace(token, std::move(unit));
@@ -469,6 +475,7 @@ void SyncWorker::OnPublishResult(uint64_t token, const PublishResult& result) {
   inflight_.erase(it);
   stats_.inflight_messages -= unit->seqs.size();
   --stats_.inflight_publishes;
+  stats_.inflight_bytes -= unit->wire_bytes;
   switch (result.outcome) {
     case PublishOutcome::kAcked: {
       stats_.messages_sent_total += unit->seqs.size();

@@ -9,8 +9,8 @@
 //     sent (acked), dead (refused, too large, out of attempts) or released
 //     (kRetry), so nothing is sent twice by this process except by the
 //     uplink's own resend after a reconnect.
-//   - Memory is bounded by the window: at most `window` publishes (each at
-//     most batch_bytes) plus one fetch chunk are held.
+//   - Memory is bounded: at most `window` publishes and max_inflight_bytes
+//     of them (whichever is reached first) plus one fetch chunk are held.
 //   - Fresh commits are served from memory (the journal's commit listener)
 //     only while the lane they belong to is caught up: its last read found
 //     nothing and no read is in flight, so taking them keeps upload order.
@@ -65,6 +65,10 @@ struct SyncOptions {
   // Percent of the uplink the backlog keeps while a live-first route has
   // fresh messages (1..100).
   uint32_t backlog_share = 20;
+  // Publish bytes handed to the uplink and not yet acknowledged (at least one
+  // publish always goes). Bounds memory in batch mode, where a window of 1000
+  // frames could hold 1000 x batch_bytes; 4 MiB is 40 MB/s at 100 ms RTT.
+  uint64_t max_inflight_bytes = 4u << 20;
 };
 
 struct SyncStats {
@@ -76,6 +80,7 @@ struct SyncStats {
   uint64_t payload_bytes_total = 0;  // raw payload bytes of messages acked
   uint64_t inflight_messages = 0;
   uint64_t inflight_publishes = 0;
+  uint64_t inflight_bytes = 0;     // estimated wire bytes of the publishes in flight
   int64_t last_sync_ms = 0;          // wall time of the last PUBACK
   double rate_msgs_per_s = 0;        // acked messages, smoothed
   double rate_bytes_per_s = 0;       // bytes written to the uplink, smoothed

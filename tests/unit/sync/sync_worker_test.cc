@@ -366,6 +366,24 @@ TEST_F(SyncWorkerTest, AFullWindowLeavesFreshCommitsInTheJournalAndNothingGoesTw
   EXPECT_GT(worker_->stats().fetched_messages_total, 0u);
 }
 
+TEST_F(SyncWorkerTest, InflightBytesAreCappedAndEverythingStillGoes) {
+  for (int i = 0; i < 50; ++i) Append("t", i, std::string(1000, 'x'));
+  WaitAppended();
+  SyncOptions o;
+  o.max_inflight_bytes = 3000;  // ~2 publishes of ~1 KB
+  StartWorker(o);
+  uplink_.window_ = 100;
+  uplink_.Connect();
+  size_t most = 0;
+  ASSERT_TRUE(RunUntil([&] {
+    most = std::max(most, uplink_.pending_.size());
+    uplink_.Answer(1);
+    return worker_->stats().messages_sent_total == 50;
+  }));
+  EXPECT_EQ(most, 2u);
+  EXPECT_EQ(worker_->stats().inflight_bytes, 0u);
+}
+
 // Backlog "B<i>" during an outage, then fresh "F<i>" once the drain is under
 // way; Run returns the order payloads went out in.
 class LiveFirstTest : public SyncWorkerTest {
