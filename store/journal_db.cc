@@ -98,52 +98,77 @@ Status JournalDb::Prepare() {
     Stmt* stmt;
     const char* sql;
   } const kStatements[] = {
+      // journal_enqueue (schema.cc) adds the row to `pending`.
       {&insert_,
        "INSERT INTO journal(ts, topic, priority, expires_at, msg_id, headers, payload, "
        "stored_at) VALUES(?, ?, ?, ?, ?, ?, ?, ?)"},
-      // Covering scan of the pending index: leased rows are skipped without
-      // reading their payloads.
-      {&pending_scan_, "SELECT seq FROM journal WHERE state = 0 ORDER BY priority, ts, seq"},
-      // One priority class: a range of the same index.
-      {&pending_scan_prio_,
-       "SELECT seq FROM journal WHERE state = 0 AND priority = ? ORDER BY ts, seq"},
-      // The live tail by rowid range: cheap however large the backlog is.
-      {&pending_scan_live_, "SELECT seq FROM journal WHERE seq >= ? AND state = 0 ORDER BY seq"},
+      // Pending rows with their columns, one statement per scan order, each
+      // starting after a cursor (FetchPending) so leased rows are not read
+      // again. CROSS JOIN keeps `pending` the outer loop: its index gives
+      // the order, the message row is one rowid lookup.
+      {&scan_order_,
+       "SELECT p.seq, j.ts, j.topic, j.priority, j.expires_at, j.msg_id, j.headers, j.payload, "
+       "j.attempts FROM pending p CROSS JOIN journal j ON j.seq = p.seq "
+       "WHERE (p.priority, p.ts, p.seq) > (?1, ?2, ?3) ORDER BY p.priority, p.ts, p.seq"},
+      {&scan_prio_,
+       "SELECT p.seq, j.ts, j.topic, j.priority, j.expires_at, j.msg_id, j.headers, j.payload, "
+       "j.attempts FROM pending p CROSS JOIN journal j ON j.seq = p.seq "
+       "WHERE p.priority = ?1 AND (p.ts, p.seq) > (?2, ?3) ORDER BY p.ts, p.seq"},
+      // The live tail in arrival order: a rowid range of `pending`, cheap
+      // however many sent rows retention keeps.
+      {&scan_seq_,
+       "SELECT p.seq, j.ts, j.topic, j.priority, j.expires_at, j.msg_id, j.headers, j.payload, "
+       "j.attempts FROM pending p CROSS JOIN journal j ON j.seq = p.seq "
+       "WHERE p.seq > ?1 ORDER BY p.seq"},
       {&row_by_seq_,
        "SELECT ts, topic, priority, expires_at, msg_id, headers, payload, attempts, reason "
        "FROM journal WHERE seq = ?"},
-      {&mark_sent_update_,
-       "UPDATE journal SET state = 1, sent_at = ? WHERE seq = ? AND state = 0 "
-       "RETURNING length(payload)"},
-      {&mark_sent_delete_,
-       "DELETE FROM journal WHERE seq = ? AND state = 0 RETURNING length(payload)"},
-      {&mark_dead_,
-       "UPDATE journal SET state = 2, reason = ? WHERE seq = ? AND state = 0 "
-       "RETURNING length(payload)"},
-      {&count_attempt_, "UPDATE journal SET attempts = attempts + 1 WHERE seq = ? AND state = 0"},
+      // MarkSent works on runs of consecutive seqs: three set statements per
+      // run instead of one UPDATE per row.
+      {&sum_pending_,
+       "SELECT count(*), ifnull(sum(bytes), 0) FROM pending WHERE seq BETWEEN ?1 AND ?2"},
+      {&log_sent_,
+       "INSERT INTO sent(seq, sent_at) SELECT seq, ?3 FROM pending WHERE seq BETWEEN ?1 AND ?2"},
+      {&unqueue_range_, "DELETE FROM pending WHERE seq BETWEEN ?1 AND ?2"},
+      {&delete_sent_now_,
+       "DELETE FROM journal WHERE seq IN (SELECT seq FROM pending WHERE seq BETWEEN ?1 AND ?2) "
+       "RETURNING seq"},
+      {&unqueue_one_, "DELETE FROM pending WHERE seq = ?1 RETURNING bytes"},
+      {&mark_dead_, "UPDATE journal SET state = 2, reason = ?2 WHERE seq = ?1"},
+      {&count_attempt_,
+       "UPDATE journal SET attempts = attempts + 1 WHERE seq = ?1 AND "
+       "EXISTS (SELECT 1 FROM pending WHERE seq = ?1)"},
       {&requeue_,
-       "UPDATE journal SET state = 0, attempts = 0, reason = NULL WHERE seq = ? AND state = 2 "
-       "RETURNING length(payload)"},
-      {&query_, "SELECT state, attempts, ts, topic, reason, sent_at FROM journal WHERE seq = ?"},
+       "UPDATE journal SET state = 0, attempts = 0, reason = NULL WHERE seq = ?1 AND state = 2 "
+       "RETURNING priority, ts, length(payload)"},
+      {&enqueue_, "INSERT INTO pending(seq, priority, ts, bytes) VALUES(?1, ?2, ?3, ?4)"},
+      {&query_,
+       "SELECT j.state, j.attempts, j.ts, j.topic, j.reason, "
+       "(SELECT sent_at FROM sent WHERE seq = j.seq), "
+       "EXISTS (SELECT 1 FROM pending WHERE seq = j.seq) FROM journal j WHERE j.seq = ?1"},
       {&query_id_, "SELECT seq FROM journal WHERE msg_id = ? ORDER BY seq DESC LIMIT 1"},
       {&list_dead_, "SELECT seq FROM journal WHERE state = 2 ORDER BY seq LIMIT ?"},
-      {&oldest_, "SELECT ts FROM journal WHERE state = 0 AND priority = ? ORDER BY ts LIMIT 1"},
-      {&delete_sent_,
-       "DELETE FROM journal WHERE seq IN (SELECT seq FROM journal WHERE state = 1 AND "
-       "sent_at <= ? LIMIT ?) RETURNING seq"},
-      {&delete_expired_,
-       "DELETE FROM journal WHERE seq IN (SELECT seq FROM journal WHERE expires_at <= ? "
-       "LIMIT ?) RETURNING seq, state, length(payload), msg_id"},
+      {&oldest_, "SELECT ts FROM pending WHERE priority = ?1 ORDER BY ts LIMIT 1"},
+      // Retention is first in, first out by seq (see CleanupStep).
+      {&sent_head_, "SELECT seq, sent_at FROM sent ORDER BY seq LIMIT ?1"},
+      {&delete_sent_upto_,
+       "DELETE FROM journal WHERE seq IN (SELECT seq FROM sent WHERE seq <= ?1)"},
+      {&expired_scan_,
+       "SELECT j.seq, j.state, length(j.payload), j.msg_id, p.seq IS NOT NULL FROM journal j "
+       "LEFT JOIN pending p ON p.seq = j.seq WHERE j.expires_at <= ?1 LIMIT ?2"},
+      {&delete_row_, "DELETE FROM journal WHERE seq = ?1"},
       {&drop_scan_,
-       "SELECT seq, length(payload) + length(topic) + ifnull(length(headers), 0) FROM journal "
-       "WHERE state = 0 AND priority = ? ORDER BY ts, seq"},
+       "SELECT p.seq, p.bytes + length(j.topic) + ifnull(length(j.headers), 0) "
+       "FROM pending p CROSS JOIN journal j ON j.seq = p.seq WHERE p.priority = ?1 "
+       "ORDER BY p.ts, p.seq"},
       {&evict_sent_,
-       "DELETE FROM journal WHERE seq IN (SELECT seq FROM journal WHERE state = 1 "
-       "ORDER BY sent_at LIMIT ?) RETURNING seq, length(payload) + length(topic)"},
+       "DELETE FROM journal WHERE seq IN (SELECT seq FROM sent ORDER BY seq LIMIT ?1) "
+       "RETURNING seq, length(payload) + length(topic)"},
       {&page_count_, "PRAGMA page_count"},
       {&freelist_count_, "PRAGMA freelist_count"},
       {&delete_seq_,
-       "DELETE FROM journal WHERE seq = ? AND state = 0 RETURNING length(payload)"},
+       "DELETE FROM journal WHERE seq = ?1 AND EXISTS (SELECT 1 FROM pending WHERE seq = ?1) "
+       "RETURNING length(payload)"},
   };
   for (const auto& s : kStatements) ES_RETURN_IF_ERROR(db_.Prepare(s.sql, s.stmt));
   return Status::Ok();
@@ -152,7 +177,7 @@ Status JournalDb::Prepare() {
 Status JournalDb::LoadState() {
   Stmt st;
   ES_RETURN_IF_ERROR(db_.Prepare(
-      "SELECT count(*), ifnull(sum(length(payload)), 0) FROM journal WHERE state = 0", &st));
+      "SELECT count(*), ifnull(sum(bytes), 0) FROM pending", &st));
   Status s;
   if (st.Step(&s)) {
     stats_.pending_count = static_cast<uint64_t>(st.Int(0));
@@ -261,6 +286,7 @@ void JournalDb::SettleGroup(std::vector<AppendItem>* items, const Status& s, uin
       continue;
     }
     if (item.stored) {
+      if (!cursors_.empty()) LowerCursors(item.message, item.outcome->seq);
       ++stored;
       stored_bytes += item.message.payload.size();
       if (stored == 1 || item.message.ts_ms < min_ts) min_ts = item.message.ts_ms;

@@ -47,7 +47,10 @@ class JournalDb {
   Status MarkSent(const std::vector<uint64_t>& seqs);
   Status MarkDead(const std::vector<std::pair<uint64_t, std::string>>& seqs_and_reasons);
   Status Release(const std::vector<uint64_t>& seqs, bool count_attempt);
-  void ReleaseAll() { leases_.clear(); }
+  void ReleaseAll() {
+    leases_.clear();
+    cursors_.clear();
+  }
   void Lease(const std::vector<uint64_t>& seqs) { leases_.insert(seqs.begin(), seqs.end()); }
   Result<QueryResult> Query(uint64_t seq);
   Result<QueryResult> QueryById(const std::string& msg_id);
@@ -87,6 +90,9 @@ class JournalDb {
   void SettleGroup(std::vector<AppendItem>* items, const Status& s, uint64_t dropped,
                    uint64_t dropped_bytes, int64_t now);
   Status FullError(const Status& cause);
+  // One transaction over runs of consecutive seqs: logged in `sent` (keep)
+  // or deleted.
+  Status MarkSentRuns(const std::vector<std::pair<int64_t, int64_t>>& runs, bool keep);
   Status Begin();
   Status Commit();
   void Rollback();
@@ -107,6 +113,26 @@ class JournalDb {
 
   std::unordered_set<uint64_t> leases_;
 
+  // Scan cursors: FetchPending resumes each scan (order, priority class or
+  // arrival order, per topic filter) after the last row it passed instead of
+  // walking every leased row again: a batch-mode drain keeps thousands of
+  // rows leased, and skipping them cost more than reading the fresh ones.
+  // A cursor is an exclusive lower bound in its scan's order: every pending
+  // row before it is leased, expired, or outside the scan's filter. So it
+  // moves back when an append lands before it (a producer's old ts), and
+  // all cursors are dropped whenever rows may become fetchable again behind
+  // them (Release, ReleaseAll, Requeue, a failed MarkSent/MarkDead, and the
+  // end of each cleanup run, which bounds what a wall-clock jump back can
+  // strand behind a cursor that passed rows as expired).
+  struct ScanCursor {
+    int64_t priority;
+    int64_t ts;
+    int64_t seq;
+  };
+  std::unordered_map<std::string, ScanCursor> cursors_;
+  ScanCursor* CursorFor(const FetchSpec& spec, char kind);
+  void LowerCursors(const Message& m, uint64_t seq);
+
   // msg_id -> (seq, stored_at), plus arrival order for eviction by window/count.
   struct DedupeEntry {
     uint64_t seq;
@@ -122,9 +148,11 @@ class JournalDb {
   std::unordered_map<std::string, uint64_t> recent_expired_ids_;
   std::deque<std::string> recent_ids_order_;
 
-  Stmt insert_, pending_scan_, pending_scan_prio_, pending_scan_live_, row_by_seq_,
-      mark_sent_update_, mark_sent_delete_, mark_dead_, count_attempt_, requeue_, query_, query_id_, list_dead_, oldest_, delete_sent_,
-      delete_expired_, drop_scan_, evict_sent_, delete_seq_, page_count_, freelist_count_;
+  Stmt insert_, scan_order_, scan_prio_, scan_seq_, row_by_seq_, sum_pending_, log_sent_,
+      unqueue_range_, delete_sent_now_, unqueue_one_, mark_dead_, count_attempt_, requeue_,
+      enqueue_, query_, query_id_, list_dead_, oldest_, sent_head_, delete_sent_upto_,
+      expired_scan_, delete_row_, drop_scan_, evict_sent_, delete_seq_, page_count_,
+      freelist_count_;
 };
 
 }  // namespace edgespool::store

@@ -1,6 +1,9 @@
 // JournalDb's reads and resolutions: FetchPending with leases, MarkSent,
 // MarkDead, Release, Requeue, Query, ListDead, and the chunked cleanup.
 // (Open, appends and the cap live in journal_db.cc.)
+#include <algorithm>
+#include <climits>
+#include <tuple>
 #include <utility>
 
 #include "store/journal_db.h"
@@ -13,100 +16,193 @@ namespace {
 constexpr int64_t kVacuumPagesPerStep = 256;
 constexpr size_t kRecentDeleted = 65536;
 
-MessageState StateFromDb(int64_t s) {
-  switch (s) {
-    case kStatePending: return MessageState::kPending;
-    case kStateSent: return MessageState::kSent;
-    case kStateDead: return MessageState::kDead;
-    default: return MessageState::kUnknown;
+}  // namespace
+
+JournalDb::ScanCursor* JournalDb::CursorFor(const FetchSpec& spec, char kind) {
+  // Bounded: a caller inventing filters cannot grow this without limit.
+  if (cursors_.size() > 64) cursors_.clear();
+  std::string key(1, kind);
+  if (kind == 'p') key += static_cast<char>('0' + static_cast<int>(*spec.priority));
+  key += spec.topic_filter;
+  auto it = cursors_.find(key);
+  if (it == cursors_.end()) {
+    // Before every row: priorities and seqs are >= 0.
+    it = cursors_.emplace(key, ScanCursor{-1, INT64_MIN, -1}).first;
   }
+  return &it->second;
 }
 
-}  // namespace
+void JournalDb::LowerCursors(const Message& m, uint64_t seq) {
+  auto p = static_cast<int64_t>(m.priority);
+  auto s = static_cast<int64_t>(seq);
+  for (auto& [key, c] : cursors_) {
+    // Arrival-order cursors never pass a seq that does not exist yet.
+    if (key[0] == 's') continue;
+    bool by_class = key[0] == 'p';
+    if (by_class && key[1] - '0' != p) continue;
+    bool before = by_class ? std::make_pair(m.ts_ms, s) <= std::make_pair(c.ts, c.seq)
+                           : std::make_tuple(p, m.ts_ms, s) <= std::make_tuple(c.priority, c.ts, c.seq);
+    if (before) c = ScanCursor{p, m.ts_ms, s - 1};
+  }
+}
 
 Result<std::vector<StoredMessage>> JournalDb::FetchPending(const FetchSpec& spec) {
   std::vector<StoredMessage> out;
   int64_t now = clock_.WallMs();
   size_t bytes = 0;
   Status s;
-  Stmt* scan = &pending_scan_;
+  Stmt* scan;
+  ScanCursor* cursor;
+  char kind;
   if (spec.min_seq > 0) {
-    scan = &pending_scan_live_;
-    scan->Bind(1, static_cast<int64_t>(spec.min_seq));
+    kind = 's';
+    cursor = CursorFor(spec, kind);
+    scan = &scan_seq_;
+    scan->Bind(1, std::max<int64_t>(cursor->seq, static_cast<int64_t>(spec.min_seq) - 1));
   } else if (spec.priority) {
-    scan = &pending_scan_prio_;
+    kind = 'p';
+    cursor = CursorFor(spec, kind);
+    scan = &scan_prio_;
     scan->Bind(1, static_cast<int64_t>(*spec.priority));
+    scan->Bind(2, cursor->ts);
+    scan->Bind(3, cursor->seq);
+  } else {
+    kind = 'o';
+    cursor = CursorFor(spec, kind);
+    scan = &scan_order_;
+    scan->Bind(1, cursor->priority);
+    scan->Bind(2, cursor->ts);
+    scan->Bind(3, cursor->seq);
   }
+  // The cursor may pass a row that this scan will never return (leased,
+  // handed out now, expired, not matching the filter), not one skipped for
+  // this call only (max_seq) or left for the next call (budgets).
+  bool advance = true;
   while (out.size() < spec.max_messages && scan->Step(&s)) {
-    uint64_t seq = static_cast<uint64_t>(scan->Int(0));
-    if (leases_.count(seq)) continue;
-    if (spec.max_seq > 0 && seq >= spec.max_seq) continue;
-    row_by_seq_.Bind(1, static_cast<int64_t>(seq));
-    bool take = false;
-    StoredMessage sm;
-    if (row_by_seq_.Step(&s)) {
-      bool expired = !row_by_seq_.IsNull(3) && row_by_seq_.Int(3) <= now;
-      std::string topic = row_by_seq_.Text(1);
-      bool class_ok = !spec.priority || row_by_seq_.Int(2) == static_cast<int64_t>(*spec.priority);
-      if (!expired && class_ok &&
-          (spec.topic_filter.empty() || TopicMatches(spec.topic_filter, topic))) {
-        take = true;
-        sm.seq = seq;
-        sm.message.ts_ms = row_by_seq_.Int(0);
-        sm.message.topic = std::move(topic);
-        sm.message.priority = static_cast<Priority>(row_by_seq_.Int(2));
-        if (!row_by_seq_.IsNull(3)) sm.message.expires_at_ms = row_by_seq_.Int(3);
-        sm.message.msg_id = row_by_seq_.Text(4);
-        if (!DecodeHeaders(row_by_seq_.Blob(5), &sm.message.headers)) {
-          s = Status::Corruption("bad headers blob in row " + std::to_string(seq));
-        }
-        sm.message.payload = row_by_seq_.Blob(6);
-        sm.attempts = static_cast<uint32_t>(row_by_seq_.Int(7));
-      }
+    auto seq = static_cast<uint64_t>(scan->Int(0));
+    ScanCursor here{scan->Int(3), scan->Int(1), static_cast<int64_t>(seq)};
+    if (spec.max_seq > 0 && seq >= spec.max_seq) {
+      advance = false;
+      continue;
     }
-    row_by_seq_.Reset();
-    if (!s.ok()) break;
-    if (!take) continue;
-    if (!out.empty() && bytes + sm.message.payload.size() > spec.max_bytes) break;
-    bytes += sm.message.payload.size();
-    out.push_back(std::move(sm));
+    bool skip = leases_.count(seq) != 0 || (!scan->IsNull(4) && scan->Int(4) <= now);
+    std::string topic;
+    if (!skip) {
+      topic = scan->Text(2);
+      skip = !spec.topic_filter.empty() && !TopicMatches(spec.topic_filter, topic);
+    }
+    if (!skip) {
+      size_t size = static_cast<size_t>(sqlite3_column_bytes(scan->raw(), 7));
+      if (!out.empty() && bytes + size > spec.max_bytes) break;
+      bytes += size;
+      StoredMessage sm;
+      sm.seq = seq;
+      sm.message.ts_ms = here.ts;
+      sm.message.topic = std::move(topic);
+      sm.message.priority = static_cast<Priority>(here.priority);
+      if (!scan->IsNull(4)) sm.message.expires_at_ms = scan->Int(4);
+      sm.message.msg_id = scan->Text(5);
+      if (!DecodeHeaders(scan->Blob(6), &sm.message.headers)) {
+        s = Status::Corruption("bad headers blob in row " + std::to_string(seq));
+        break;
+      }
+      sm.message.payload = scan->Blob(7);
+      sm.attempts = static_cast<uint32_t>(scan->Int(8));
+      out.push_back(std::move(sm));
+    }
+    if (advance) *cursor = here;
   }
   scan->Reset();
-  if (!s.ok()) return s;
+  if (!s.ok()) {
+    cursors_.clear();
+    return s;
+  }
   for (const auto& m : out) leases_.insert(m.seq);
   return out;
 }
 
+namespace {
+
+// Sorted runs of consecutive seqs: [first, last] each.
+std::vector<std::pair<int64_t, int64_t>> Runs(std::vector<uint64_t> seqs) {
+  std::sort(seqs.begin(), seqs.end());
+  std::vector<std::pair<int64_t, int64_t>> runs;
+  for (uint64_t seq : seqs) {
+    auto v = static_cast<int64_t>(seq);
+    if (!runs.empty() && v <= runs.back().second + 1) {
+      runs.back().second = std::max(runs.back().second, v);
+    } else {
+      runs.emplace_back(v, v);
+    }
+  }
+  return runs;
+}
+
+}  // namespace
+
+// Each run of consecutive seqs is exact (every seq in it was asked for), so
+// set statements over the range touch only the rows asked for.
 Status JournalDb::MarkSent(const std::vector<uint64_t>& seqs) {
   for (uint64_t seq : seqs) leases_.erase(seq);
+  auto runs = Runs(seqs);
   bool keep = options_.sent_retention_ms > 0;
-  Stmt& st = keep ? mark_sent_update_ : mark_sent_delete_;
+  Status s = MarkSentRuns(runs, keep);
+  if (!s.ok() && keep && s.code() == Code::kResourceExhausted) {
+    // At the cap the sent log may have no page to grow into. Delivered rows
+    // are the first to go when the journal is full (MakeRoom), so delete
+    // them now instead: retention is best effort, a full journal that
+    // cannot settle its uploads would be stuck.
+    s = MarkSentRuns(runs, false);
+  }
+  if (!s.ok()) {
+    cursors_.clear();  // the rows are pending and unleased again
+    return s.Annotate("mark sent");
+  }
+  return s;
+}
+
+Status JournalDb::MarkSentRuns(const std::vector<std::pair<int64_t, int64_t>>& runs, bool keep) {
   int64_t now = clock_.WallMs();
   uint64_t n = 0, bytes = 0;
   std::vector<uint64_t> deleted;
   ES_RETURN_IF_ERROR(Begin());
   Status s;
-  for (uint64_t seq : seqs) {
+  for (const auto& [first, last] : runs) {
+    sum_pending_.Bind(1, first);
+    sum_pending_.Bind(2, last);
+    if (sum_pending_.Step(&s)) {
+      n += static_cast<uint64_t>(sum_pending_.Int(0));
+      bytes += static_cast<uint64_t>(sum_pending_.Int(1));
+    }
+    sum_pending_.Reset();
+    if (!s.ok()) break;
     if (keep) {
-      st.Bind(1, now);
-      st.Bind(2, static_cast<int64_t>(seq));
-    } else {
-      st.Bind(1, static_cast<int64_t>(seq));
-    }
-    if (st.Step(&s)) {
-      ++n;
-      bytes += static_cast<uint64_t>(st.Int(0));
-      if (!keep) deleted.push_back(seq);
-      while (st.Step(&s)) {
+      log_sent_.Bind(1, first);
+      log_sent_.Bind(2, last);
+      log_sent_.Bind(3, now);
+      s = log_sent_.Run();
+      log_sent_.Reset();
+      if (s.ok()) {
+        unqueue_range_.Bind(1, first);
+        unqueue_range_.Bind(2, last);
+        s = unqueue_range_.Run();
+        unqueue_range_.Reset();
       }
+    } else {
+      // journal_forget drops the `pending` rows with the message rows.
+      delete_sent_now_.Bind(1, first);
+      delete_sent_now_.Bind(2, last);
+      while (delete_sent_now_.Step(&s)) {
+        deleted.push_back(static_cast<uint64_t>(delete_sent_now_.Int(0)));
+      }
+      delete_sent_now_.Reset();
     }
-    st.Reset();
     if (!s.ok()) break;
   }
   if (s.ok()) s = Commit();
   if (!s.ok()) {
     Rollback();
-    return s.Annotate("mark sent");
+    return s;
   }
   for (uint64_t seq : deleted) RememberDeleted(seq, MessageState::kSent, "");
   stats_.pending_count -= n;
@@ -122,20 +218,28 @@ Status JournalDb::MarkDead(const std::vector<std::pair<uint64_t, std::string>>& 
   Status s;
   for (const auto& [seq, reason] : seqs_and_reasons) {
     leases_.erase(seq);
-    mark_dead_.BindText(1, reason);
-    mark_dead_.Bind(2, static_cast<int64_t>(seq));
-    if (mark_dead_.Step(&s)) {
-      ++n;
-      bytes += static_cast<uint64_t>(mark_dead_.Int(0));
-      while (mark_dead_.Step(&s)) {
+    unqueue_one_.Bind(1, static_cast<int64_t>(seq));
+    bool was_pending = unqueue_one_.Step(&s);
+    uint64_t row_bytes = was_pending ? static_cast<uint64_t>(unqueue_one_.Int(0)) : 0;
+    if (was_pending) {
+      while (unqueue_one_.Step(&s)) {
       }
     }
-    mark_dead_.Reset();
+    unqueue_one_.Reset();
+    if (s.ok() && was_pending) {
+      mark_dead_.Bind(1, static_cast<int64_t>(seq));
+      mark_dead_.BindText(2, reason);
+      s = mark_dead_.Run();
+      mark_dead_.Reset();
+      ++n;
+      bytes += row_bytes;
+    }
     if (!s.ok()) break;
   }
   if (s.ok()) s = Commit();
   if (!s.ok()) {
     Rollback();
+    cursors_.clear();
     return s.Annotate("mark dead");
   }
   stats_.pending_count -= n;
@@ -148,6 +252,7 @@ Status JournalDb::MarkDead(const std::vector<std::pair<uint64_t, std::string>>& 
 
 Status JournalDb::Release(const std::vector<uint64_t>& seqs, bool count_attempt) {
   for (uint64_t seq : seqs) leases_.erase(seq);
+  cursors_.clear();
   if (!count_attempt || seqs.empty()) return Status::Ok();
   ES_RETURN_IF_ERROR(Begin());
   Status s;
@@ -164,17 +269,29 @@ Status JournalDb::Release(const std::vector<uint64_t>& seqs, bool count_attempt)
 
 Status JournalDb::Requeue(const std::vector<uint64_t>& seqs) {
   uint64_t n = 0, bytes = 0;
+  cursors_.clear();
   ES_RETURN_IF_ERROR(Begin());
   Status s;
   for (uint64_t seq : seqs) {
     requeue_.Bind(1, static_cast<int64_t>(seq));
-    if (requeue_.Step(&s)) {
-      ++n;
-      bytes += static_cast<uint64_t>(requeue_.Int(0));
+    bool found = requeue_.Step(&s);
+    int64_t priority = found ? requeue_.Int(0) : 0, ts = found ? requeue_.Int(1) : 0,
+            size = found ? requeue_.Int(2) : 0;
+    if (found) {
       while (requeue_.Step(&s)) {
       }
     }
     requeue_.Reset();
+    if (s.ok() && found) {
+      enqueue_.Bind(1, static_cast<int64_t>(seq));
+      enqueue_.Bind(2, priority);
+      enqueue_.Bind(3, ts);
+      enqueue_.Bind(4, size);
+      s = enqueue_.Run();
+      enqueue_.Reset();
+      ++n;
+      bytes += static_cast<uint64_t>(size);
+    }
     if (!s.ok()) break;
   }
   if (s.ok()) s = Commit();
@@ -196,7 +313,10 @@ Result<QueryResult> JournalDb::QueryRow(uint64_t seq, bool* found) {
   query_.Bind(1, static_cast<int64_t>(seq));
   *found = query_.Step(&s);
   if (*found) {
-    r.state = StateFromDb(query_.Int(0));
+    // Pending iff queued; dead by the row; otherwise delivered.
+    r.state = query_.Int(6)                    ? MessageState::kPending
+              : query_.Int(0) == kStateDead    ? MessageState::kDead
+                                               : MessageState::kSent;
     r.attempts = static_cast<uint32_t>(query_.Int(1));
     r.ts_ms = query_.Int(2);
     r.topic = query_.Text(3);
@@ -281,11 +401,17 @@ void JournalDb::RememberDeleted(uint64_t seq, MessageState state, const std::str
   }
 }
 
+// Retention is first in, first out by seq: a step deletes the oldest sent
+// rows up to the first one still inside the retention period. A row sent
+// late (a low-priority backlog) may so keep newer-sent rows behind it; they
+// go, at the latest, when it does: retention is a minimum, and this keeps
+// each step to one short range scan of a table without a time index.
 Result<bool> JournalDb::CleanupStep() {
   int64_t now = clock_.WallMs();
+  int64_t cutoff = now - options_.sent_retention_ms;
   struct Expired {
     uint64_t seq;
-    int64_t state;
+    MessageState state;
     uint64_t bytes;
     std::string msg_id;
   };
@@ -293,18 +419,36 @@ Result<bool> JournalDb::CleanupStep() {
   std::vector<Expired> expired;
   ES_RETURN_IF_ERROR(Begin());
   Status s;
-  delete_sent_.Bind(1, now - options_.sent_retention_ms);
-  delete_sent_.Bind(2, kCleanupChunk);
-  while (delete_sent_.Step(&s)) sent.push_back(static_cast<uint64_t>(delete_sent_.Int(0)));
-  delete_sent_.Reset();
+  bool more_sent = false;
+  sent_head_.Bind(1, kCleanupChunk);
+  while (sent_head_.Step(&s)) {
+    if (sent_head_.Int(1) > cutoff) break;
+    sent.push_back(static_cast<uint64_t>(sent_head_.Int(0)));
+  }
+  more_sent = static_cast<int64_t>(sent.size()) == kCleanupChunk;
+  sent_head_.Reset();
+  if (s.ok() && !sent.empty()) {
+    // journal_forget drops the `sent` rows with the message rows.
+    delete_sent_upto_.Bind(1, static_cast<int64_t>(sent.back()));
+    s = delete_sent_upto_.Run();
+    delete_sent_upto_.Reset();
+  }
   if (s.ok()) {
-    delete_expired_.Bind(1, now);
-    delete_expired_.Bind(2, kCleanupChunk);
-    while (delete_expired_.Step(&s)) {
-      expired.push_back({static_cast<uint64_t>(delete_expired_.Int(0)), delete_expired_.Int(1),
-                         static_cast<uint64_t>(delete_expired_.Int(2)), delete_expired_.Text(3)});
+    expired_scan_.Bind(1, now);
+    expired_scan_.Bind(2, kCleanupChunk);
+    while (expired_scan_.Step(&s)) {
+      MessageState state = expired_scan_.Int(4)                  ? MessageState::kPending
+                           : expired_scan_.Int(1) == kStateDead ? MessageState::kDead
+                                                                : MessageState::kSent;
+      expired.push_back({static_cast<uint64_t>(expired_scan_.Int(0)), state,
+                         static_cast<uint64_t>(expired_scan_.Int(2)), expired_scan_.Text(3)});
     }
-    delete_expired_.Reset();
+    expired_scan_.Reset();
+  }
+  for (size_t i = 0; s.ok() && i < expired.size(); ++i) {
+    delete_row_.Bind(1, static_cast<int64_t>(expired[i].seq));
+    s = delete_row_.Run();
+    delete_row_.Reset();
   }
   if (s.ok()) s = Commit();
   if (!s.ok()) {
@@ -315,19 +459,16 @@ Result<bool> JournalDb::CleanupStep() {
   for (const auto& e : expired) {
     leases_.erase(e.seq);
     RememberDeleted(e.seq, MessageState::kExpired, e.msg_id);
-    if (e.state == kStatePending) {
+    if (e.state == MessageState::kPending) {
       --stats_.pending_count;
       stats_.pending_bytes -= e.bytes;
       oldest_dirty_ = true;
-    } else if (e.state == kStateDead) {
+    } else if (e.state == MessageState::kDead) {
       --stats_.dead_count;
     }
   }
   stats_.expired_total += expired.size();
-  if (static_cast<int64_t>(sent.size()) == kCleanupChunk ||
-      static_cast<int64_t>(expired.size()) == kCleanupChunk) {
-    return true;
-  }
+  if (more_sent || static_cast<int64_t>(expired.size()) == kCleanupChunk) return true;
   // Rows are gone; hand their pages back to the filesystem a bounded step at
   // a time, then truncate the WAL so the pair shrinks on disk.
   auto free_pages = db_.QueryInt("PRAGMA freelist_count");
@@ -339,6 +480,7 @@ Result<bool> JournalDb::CleanupStep() {
   }
   ES_RETURN_IF_ERROR(db_.Exec("PRAGMA wal_checkpoint(TRUNCATE)").Annotate("checkpoint"));
   CheckDiskSpace();
+  cursors_.clear();  // see ScanCursor: bounds what a clock jump can strand
   return false;
 }
 

@@ -1,9 +1,10 @@
 // The journal file format.
 //
 // One SQLite database (default "journal.db") in WAL mode, page size 4096,
-// auto_vacuum = INCREMENTAL, PRAGMA user_version = schema version (1).
+// auto_vacuum = INCREMENTAL, PRAGMA user_version = schema version (2).
 //
-// ROW FORMAT: table `journal`, one row a message.
+// ROW FORMAT: table `journal`, one row a message; tables `pending` and
+// `sent` say which rows wait for upload and which were delivered.
 //
 //   seq         INTEGER PRIMARY KEY AUTOINCREMENT  arrival order
 //   ts          INTEGER NOT NULL   producer's timestamp, ms since epoch
@@ -14,20 +15,41 @@
 //   headers     BLOB               NULL or: u32 count, then per pair
 //                                  u32 klen, key, u32 vlen, value (big-endian)
 //   payload     BLOB NOT NULL
-//   state       INTEGER NOT NULL   0 pending, 1 sent, 2 dead
+//   state       INTEGER NOT NULL   2 dead; otherwise see `pending`/`sent`
+//                                  (version 1 wrote 0 pending, 1 sent)
 //   attempts    INTEGER NOT NULL   failed upload attempts (Release counted)
-//   sent_at     INTEGER            ms since epoch when marked sent
+//   sent_at     INTEGER            version 1 only (now in `sent`)
 //   reason      TEXT               why a dead letter died
 //   stored_at   INTEGER NOT NULL   ms since epoch when appended (dedupe window)
 //
-// Indexes, all partial so each costs only the rows it serves:
-//   journal_pending(priority, ts, seq) WHERE state = 0   upload order
-//   journal_sent(sent_at) WHERE state = 1               retention
+//   pending(seq INTEGER PRIMARY KEY, priority, ts, bytes)
+//                  one row per message waiting for upload; bytes =
+//                  length(payload); index pending_order(priority, ts)
+//                  (rowid last: upload order (priority, ts, seq)).
+//   sent(seq INTEGER PRIMARY KEY, sent_at)
+//                  one row per delivered message kept for retention.
+// A message is pending iff its seq is in `pending`; else dead iff
+// journal.state = 2; else sent. Triggers keep the two tables derived:
+// journal_enqueue adds every inserted row to `pending`; journal_forget
+// removes a deleted row's seq from both.
+//
+// Indexes on `journal`, all partial so each costs only the rows it serves:
 //   journal_dead(seq) WHERE state = 2                   ListDead
 //   journal_expiry(expires_at) WHERE expires_at NOT NULL
 //   journal_msg_id(msg_id) WHERE msg_id NOT NULL        QueryById
-// Queries spell `state = 0` literally: SQLite uses a partial index only when
+// Queries spell `state = 2` literally: SQLite uses a partial index only when
 // the WHERE clause implies the index's, which a bound parameter never does.
+//
+// WHY PENDING AND SENT ARE TABLES (version 2)
+//   Version 1 kept a state column and a partial index over pending rows.
+//   Marking a row sent then rewrote the whole message row (an UPDATE writes
+//   the full record) and every page of the backlog went through the WAL and
+//   a checkpoint a second time: measured, 1M MarkSent took 9.6 s through the
+//   journal and 4.3 s as a bare UPDATE, the largest share of a batch-mode
+//   drain. Now it deletes ~20-byte `pending` rows and appends ~16-byte `sent`
+//   rows: the message rows are written once and only read afterwards.
+//   Rejected: splitting payloads into their own table (the UPDATE still
+//   rewrites the metadata rows and two indexes: ~2.5x slower than this).
 //
 // INVARIANTS
 //   1. seq strictly increases and is never reused, even after every row was
@@ -104,6 +126,28 @@ const char* const kMigrations[] = {
     "CREATE INDEX journal_dead ON journal(seq) WHERE state = 2;"
     "CREATE INDEX journal_expiry ON journal(expires_at) WHERE expires_at IS NOT NULL;"
     "CREATE INDEX journal_msg_id ON journal(msg_id) WHERE msg_id IS NOT NULL;",
+    // 1 -> 2: the upload queue and the sent log leave the message rows, so
+    // that marking rows sent no longer rewrites every 250-byte row (see
+    // "WHY PENDING AND SENT ARE TABLES" above). Old sent rows keep their
+    // state = 1; only state = 2 (dead) is read from the row from now on.
+    "CREATE TABLE pending("
+    "  seq INTEGER PRIMARY KEY,"
+    "  priority INTEGER NOT NULL,"
+    "  ts INTEGER NOT NULL,"
+    "  bytes INTEGER NOT NULL);"
+    "CREATE INDEX pending_order ON pending(priority, ts);"
+    "CREATE TABLE sent(seq INTEGER PRIMARY KEY, sent_at INTEGER NOT NULL);"
+    "INSERT INTO pending SELECT seq, priority, ts, length(payload) FROM journal WHERE state = 0;"
+    "INSERT INTO sent SELECT seq, ifnull(sent_at, 0) FROM journal WHERE state = 1;"
+    "DROP INDEX journal_pending;"
+    "DROP INDEX journal_sent;"
+    "CREATE TRIGGER journal_enqueue AFTER INSERT ON journal BEGIN"
+    "  INSERT INTO pending VALUES(new.seq, new.priority, new.ts, length(new.payload));"
+    "END;"
+    "CREATE TRIGGER journal_forget AFTER DELETE ON journal BEGIN"
+    "  DELETE FROM pending WHERE seq = old.seq;"
+    "  DELETE FROM sent WHERE seq = old.seq;"
+    "END;",
 };
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == kSchemaVersion,
               "one migration per schema version");

@@ -14,7 +14,7 @@
 namespace edgespool::store {
 
 // PRAGMA user_version of the newest schema this code writes.
-inline constexpr int64_t kSchemaVersion = 1;
+inline constexpr int64_t kSchemaVersion = 2;
 inline constexpr int64_t kPageSize = 4096;
 
 // States as persisted in journal.state.

@@ -1,6 +1,6 @@
 // journal_bench: the journal's throughput against SQLite's own limit.
 //
-//   journal_bench [--quick] [--dir DIR]
+//   journal_bench [--quick] [--dir DIR] [--only a,b,c,d,drain]
 //
 // (a) the limit: a bare loop of prepared INSERTs, 1000 rows per transaction,
 //     with the journal's schema, indexes and pragmas;
@@ -9,10 +9,17 @@
 // (c) FetchPending(1000) + MarkSent over a 1M-row backlog (100k with --quick);
 // (d) appends (64 in flight) while a drain loop fetches and marks sent: what
 //     reads on the store thread cost the writers.
+// (drain) the sync worker's batch-mode cycle over a 1M-row backlog (100k
+//     with --quick), durability normal, sent_retention 10 min:
+//     FetchPending(2000, one priority) until 8192 rows are leased, then
+//     MarkSent of the oldest 4096; fetch and mark timed apart, each next to
+//     bare SQLite on a twin file (SELECT the same rows in rowid order; UPDATE
+//     state/sent_at over the same ranges, 4096 rows a transaction).
 // 200-byte payloads throughout. Prints messages/s and the ratio to (a).
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <deque>
 #include <functional>
 #include <string>
 #include <vector>
@@ -149,13 +156,177 @@ void Row(const char* what, double rate, double limit, const std::string& note = 
   std::fflush(stdout);
 }
 
+struct DrainFigures {
+  uint64_t rows = 0;
+  double fetch_s = 0, mark_s = 0, total_s = 0;
+};
+
+// The sync worker's batch-mode cycle: FetchPending(2000, priority normal)
+// while fewer than kWindow rows are leased, else MarkSent of the oldest 4096.
+DrainFigures DrainCycle(platform::Loop& loop, Journal& j) {
+  constexpr size_t kFetch = 2000, kMark = 4096, kWindow = 8192;
+  DrainFigures f;
+  std::deque<uint64_t> leased;
+  bool exhausted = false;
+  Clock::time_point op_start;
+  std::function<void()> step = [&] {
+    if (!exhausted && leased.size() < kWindow) {
+      FetchSpec spec;
+      spec.max_messages = kFetch;
+      spec.max_bytes = 64u << 20;
+      spec.priority = Priority::kNormal;
+      op_start = Clock::now();
+      j.FetchPending(spec, [&](Result<std::vector<StoredMessage>> r) {
+        f.fetch_s += Seconds(op_start);
+        if (!r.ok()) {
+          std::fprintf(stderr, "fetch: %s\n", r.status().ToString().c_str());
+          return;
+        }
+        if (r->empty()) exhausted = true;
+        for (auto& m : *r) leased.push_back(m.seq);
+        f.rows += r->size();
+        step();
+      });
+      return;
+    }
+    if (leased.empty()) return;
+    size_t n = std::min(kMark, leased.size());
+    std::vector<uint64_t> seqs(leased.begin(), leased.begin() + static_cast<long>(n));
+    leased.erase(leased.begin(), leased.begin() + static_cast<long>(n));
+    op_start = Clock::now();
+    j.MarkSent(std::move(seqs), [&](Status s) {
+      f.mark_s += Seconds(op_start);
+      if (!s.ok()) {
+        std::fprintf(stderr, "mark: %s\n", s.ToString().c_str());
+        return;
+      }
+      step();
+    });
+  };
+  auto start = Clock::now();
+  step();
+  loop.Run();
+  f.total_s = Seconds(start);
+  return f;
+}
+
+// Bare SQLite over a twin file: the same rows read in rowid order (columns
+// copied out, as FetchPending must), then marked sent by range.
+DrainFigures BareDrain(const std::string& path, uint64_t rows) {
+  DrainFigures f;
+  Db db;
+  JournalOptions o;
+  o.path = path;
+  o.durability = Durability::kNormal;
+  o.max_bytes = 4ull << 30;
+  Stmt select, update;
+  if (!db.Open(path, SQLITE_OPEN_READWRITE).ok() || !ConfigureConnection(db, o).ok() ||
+      !db.Prepare("SELECT seq, ts, topic, priority, expires_at, msg_id, headers, payload, "
+                  "attempts FROM journal WHERE seq > ? ORDER BY seq LIMIT 2000",
+                  &select)
+           .ok() ||
+      !db.Prepare("UPDATE journal SET state = 1, sent_at = ? WHERE seq BETWEEN ? AND ?", &update)
+           .ok()) {
+    std::fprintf(stderr, "bare drain: cannot open %s\n", path.c_str());
+    return f;
+  }
+  auto start = Clock::now();
+  int64_t after = 0;
+  std::vector<StoredMessage> out;
+  Status s;
+  for (;;) {
+    out.clear();
+    select.Bind(1, after);
+    while (select.Step(&s)) {
+      StoredMessage m;
+      m.seq = static_cast<uint64_t>(select.Int(0));
+      m.message.ts_ms = select.Int(1);
+      m.message.topic = select.Text(2);
+      m.message.priority = static_cast<Priority>(select.Int(3));
+      m.message.msg_id = select.Text(5);
+      m.message.payload = select.Blob(7);
+      m.attempts = static_cast<uint32_t>(select.Int(8));
+      out.push_back(std::move(m));
+    }
+    select.Reset();
+    if (out.empty()) break;
+    after = static_cast<int64_t>(out.back().seq);
+    f.rows += out.size();
+  }
+  f.fetch_s = Seconds(start);
+  auto mark_start = Clock::now();
+  for (uint64_t lo = 1; lo <= rows; lo += 4096) {
+    (void)db.Exec("BEGIN");
+    update.Bind(1, 1700000000000);
+    update.Bind(2, static_cast<int64_t>(lo));
+    update.Bind(3, static_cast<int64_t>(lo + 4095));
+    s = update.Run();
+    update.Reset();
+    (void)db.Exec("COMMIT");
+    if (!s.ok()) {
+      std::fprintf(stderr, "bare update: %s\n", s.ToString().c_str());
+      break;
+    }
+  }
+  f.mark_s = Seconds(mark_start);
+  f.total_s = Seconds(start);
+  return f;
+}
+
+void DrainCase(platform::Loop& loop, const std::function<std::string()>& fresh, bool quick) {
+  const uint64_t backlog = quick ? 100000 : 1000000;
+  std::string journal_path = fresh(), twin = fresh();
+  auto build = Clock::now();
+  (void)BareLimit(journal_path, Durability::kNormal, static_cast<int>(backlog));
+  (void)BareLimit(twin, Durability::kNormal, static_cast<int>(backlog));
+  std::printf("(drain) built two %luk-row files in %.1f s\n",
+              static_cast<unsigned long>(backlog / 1000), Seconds(build));
+  DrainFigures bare = BareDrain(twin, backlog);
+  JournalOptions o;
+  o.path = journal_path;
+  o.durability = Durability::kNormal;
+  o.max_bytes = 4ull << 30;
+  o.sent_retention_ms = 600000;
+  auto open_start = Clock::now();
+  auto j = Journal::Open(loop, o);
+  if (!j.ok()) {
+    std::fprintf(stderr, "open: %s\n", j.status().ToString().c_str());
+    return;
+  }
+  double open_s = Seconds(open_start);
+  DrainFigures jf = DrainCycle(loop, **j);
+  auto rate = [](uint64_t n, double s) { return s > 0 ? n / s : 0; };
+  char note[160];
+  std::snprintf(note, sizeof note, "(%lu rows in %.2f s; bare %.2f s)",
+                static_cast<unsigned long>(jf.rows), jf.fetch_s, bare.fetch_s);
+  Row("(drain) FetchPending(2000, priority) rows/s", rate(jf.rows, jf.fetch_s),
+      rate(bare.rows, bare.fetch_s), note);
+  std::snprintf(note, sizeof note, "(%.2f s; bare %.2f s)", jf.mark_s, bare.mark_s);
+  Row("(drain) MarkSent(4096) rows/s", rate(jf.rows, jf.mark_s), rate(bare.rows, bare.mark_s),
+      note);
+  std::snprintf(note, sizeof note, "(whole cycle %.2f s, open %.2f s; bare %.2f s)", jf.total_s,
+                open_s, bare.total_s);
+  Row("(drain) journal side of the drain rows/s", rate(jf.rows, jf.total_s),
+      rate(bare.rows, bare.total_s), note);
+  const JournalStats& st = (*j)->stats();
+  if (st.pending_count != 0 || st.sent_total != backlog || jf.rows != backlog) {
+    std::printf("(drain) COUNTERS WRONG: pending %lu sent %lu fetched %lu\n",
+                static_cast<unsigned long>(st.pending_count),
+                static_cast<unsigned long>(st.sent_total), static_cast<unsigned long>(jf.rows));
+  }
+}
+
 int Main(int argc, char** argv) {
   bool quick = false;
-  std::string dir_arg;
+  std::string dir_arg, only;
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--quick")) quick = true;
     if (!std::strcmp(argv[i], "--dir") && i + 1 < argc) dir_arg = argv[++i];
+    if (!std::strcmp(argv[i], "--only") && i + 1 < argc) only = std::string(",") + argv[++i] + ",";
   }
+  auto want = [&](const char* c) {
+    return only.empty() || only.find(std::string(",") + c + ",") != std::string::npos;
+  };
   testing::TempDir tmp;
   std::string dir = dir_arg.empty() ? tmp.path() : dir_arg;
   auto loop_or = platform::Loop::Create();
@@ -170,15 +341,19 @@ int Main(int argc, char** argv) {
   const int kBareRows = quick ? 100000 : 200000;
   std::printf("journal_bench: 200-byte payloads, files in %s\n\n", dir.c_str());
   std::printf("%-52s %16s  %5s\n", "case", "throughput", "of (a)");
-  double limit_normal = BareLimit(fresh(), Durability::kNormal, kBareRows);
-  double limit_full = BareLimit(fresh(), Durability::kFull, kBareRows);
-  Row("(a) bare INSERT, 1000 rows/txn, NORMAL", limit_normal, limit_normal);
-  Row("(a) bare INSERT, 1000 rows/txn, FULL", limit_full, limit_full);
+  double limit_normal = 0, limit_full = 0;
+  if (want("a") || want("b") || want("c") || want("d")) {
+    limit_normal = BareLimit(fresh(), Durability::kNormal, kBareRows);
+    limit_full = BareLimit(fresh(), Durability::kFull, kBareRows);
+    Row("(a) bare INSERT, 1000 rows/txn, NORMAL", limit_normal, limit_normal);
+    Row("(a) bare INSERT, 1000 rows/txn, FULL", limit_full, limit_full);
+  }
 
   for (Durability d : {Durability::kNormal, Durability::kFull}) {
     const char* name = d == Durability::kNormal ? "normal" : "full";
     double limit = d == Durability::kNormal ? limit_normal : limit_full;
     for (int inflight : {1, 8, 64, 1024}) {
+      if (!want("b")) break;
       // Enough messages for ~1-2 s at the expected rate.
       uint64_t total = inflight == 1 ? (d == Durability::kFull ? 3000 : 10000)
                        : inflight == 8 ? 30000
@@ -201,7 +376,7 @@ int Main(int argc, char** argv) {
     }
   }
 
-  {
+  if (want("c")) {
     uint64_t backlog = quick ? 100000 : 1000000;
     auto j = OpenJournal(loop, fresh(), Durability::kNormal);
     if (!j) return 1;
@@ -219,7 +394,7 @@ int Main(int argc, char** argv) {
             "% of a bare run just before)");
   }
 
-  {
+  if (want("d")) {
     // (d) appends with a concurrent drain: reads share the store thread.
     auto j = OpenJournal(loop, fresh(), Durability::kNormal);
     if (!j) return 1;
@@ -260,6 +435,7 @@ int Main(int argc, char** argv) {
     Row("(d) Append 64 in flight, normal, while draining", acked / secs, limit_normal,
         "(drain ran at " + std::to_string(static_cast<long>(drained / secs)) + " msg/s)");
   }
+  if (want("drain")) DrainCase(loop, fresh, quick);
   return 0;
 }
 

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <random>
 
+#include "store/schema.h"
 #include "tests/unit/store/journal_test_util.h"
 
 namespace edgespool::store {
@@ -395,7 +396,7 @@ TEST(JournalTest, FileIsWalWithIncrementalVacuumAndSchemaVersion) {
   };
   EXPECT_EQ(one("PRAGMA journal_mode"), "wal");
   EXPECT_EQ(one("PRAGMA auto_vacuum"), "2");  // incremental
-  EXPECT_EQ(one("PRAGMA user_version"), "1");
+  EXPECT_EQ(one("PRAGMA user_version"), std::to_string(kSchemaVersion));
   EXPECT_EQ(one("PRAGMA integrity_check"), "ok");
   sqlite3_close(db);
 }
