@@ -122,6 +122,8 @@ Result<BrokerUrl> ParseBrokerUrl(std::string_view url) {
 
 namespace {
 
+constexpr uint64_t kTcpConnectTimeoutMs = 10000;
+
 // One connection attempt: resolve + connect, then the TLS handshake.
 // Destroying it cancels whichever step is running; on_done never runs then.
 class ConnectRequestImpl final : public ConnectRequest {
@@ -132,6 +134,14 @@ class ConnectRequestImpl final : public ConnectRequest {
 
   void Start() {
     ES_LOG_DEBUG("uplink connecting", {{"url", url_.Redacted()}});
+    // Without a bound, a black-holed route (SYNs dropped) keeps one attempt
+    // pending for the kernel's ~2 minutes of SYN retries, and the link
+    // coming back goes unnoticed until the next retransmission.
+    timer_ = std::make_unique<platform::TimerHandle>(loop_);
+    timer_->Start(kTcpConnectTimeoutMs, 0, [this] {
+      Finish(Status::Timeout("tcp: no connection to " + url_.host + ":" + std::to_string(url_.port) +
+                             " within " + std::to_string(kTcpConnectTimeoutMs) + " ms"));
+    });
     tcp_ = std::make_unique<platform::TcpConnectRequest>(
         loop_, url_.host, url_.port,
         [this](Result<std::unique_ptr<platform::Stream>> r) { OnTcp(std::move(r)); });
@@ -148,6 +158,7 @@ class ConnectRequestImpl final : public ConnectRequest {
 
  private:
   void OnTcp(Result<std::unique_ptr<platform::Stream>> r) {
+    timer_->Stop();
     if (!r.ok()) return Finish(r.status());
     std::unique_ptr<platform::Stream> stream = std::move(r).value();
     // Nagle off: the MQTT client coalesces writes itself, once per turn.
@@ -158,7 +169,6 @@ class ConnectRequestImpl final : public ConnectRequest {
     tls_transport_ = std::move(t).value();
     uint32_t timeout_ms = tls_->options().handshake_timeout_ms;
     if (timeout_ms > 0) {
-      timer_ = std::make_unique<platform::TimerHandle>(loop_);
       timer_->Start(timeout_ms, 0, [this, timeout_ms] {
         Finish(Status::Timeout("tls: no handshake within " + std::to_string(timeout_ms) +
                                " ms (is this port speaking TLS?)"));

@@ -59,6 +59,7 @@
 #include "agent/client/producer.h"
 #include "sync/batch/batch_frame.h"
 #include "tests/support/e2e.h"
+#include "tests/support/tcp_proxy.h"
 #include "tests/support/test_env.h"
 
 namespace edgespool::bench {
@@ -341,119 +342,6 @@ class MosquittoPublisher : public Publisher {
   std::atomic<bool> connected_{false};
   std::mutex mu_;
   std::unordered_map<int, std::pair<std::string, Clock::time_point>> pending_;
-};
-
-// --- a rate-limited TCP proxy (the slow link) --------------------------------
-
-class RateProxy {
- public:
-  // Listens on `port` (chosen up front, so the edge can be configured before
-  // the link comes up: until Start() its connects are refused).
-  RateProxy(uint16_t port, uint16_t target, int64_t bytes_per_s)
-      : target_(target), rate_(bytes_per_s), port_(port) {}
-  ~RateProxy() { Stop(); }
-  bool Start() {
-    listen_fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    int one = 1;
-    setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    a.sin_port = htons(port_);
-    if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) return false;
-    if (::listen(listen_fd_, 16) != 0) return false;
-    accept_thread_ = std::thread([this] { AcceptLoop(); });
-    return true;
-  }
-  void Stop() {
-    stop_ = true;
-    if (accept_thread_.joinable()) accept_thread_.join();
-    for (auto& t : pumps_) t.join();
-    pumps_.clear();
-    if (listen_fd_ >= 0) ::close(listen_fd_);
-    listen_fd_ = -1;
-  }
-  uint16_t port() const { return port_; }
-  int64_t upstream_bytes() const { return up_bytes_.load(); }
-  int connections() const { return connections_.load(); }
-
- private:
-  void AcceptLoop() {
-    while (!stop_) {
-      pollfd p{listen_fd_, POLLIN, 0};
-      if (::poll(&p, 1, 100) <= 0) continue;
-      int c = ::accept(listen_fd_, nullptr, nullptr);
-      if (c < 0) continue;
-      connections_.fetch_add(1);
-      int s = ::socket(AF_INET, SOCK_STREAM, 0);
-      sockaddr_in a{};
-      a.sin_family = AF_INET;
-      a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-      a.sin_port = htons(target_);
-      if (::connect(s, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-        ::close(c);
-        ::close(s);
-        continue;
-      }
-      // One thread per connection: it pumps downstream itself and upstream
-      // in a helper, and closes both sockets only after both pumps ended.
-      pumps_.emplace_back([this, c, s] {
-        std::atomic<bool> done{false};
-        std::atomic<int64_t> down{0};
-        std::thread up([&] { Pump(c, s, &up_bytes_, &done); });
-        Pump(s, c, &down, &done);
-        up.join();
-        ::close(c);
-        ::close(s);
-      });
-    }
-  }
-  // Copies from -> to at rate_ bytes/s (a token bucket with a 4 KiB burst),
-  // until either side closes or the proxy stops.
-  void Pump(int from, int to, std::atomic<int64_t>* counter, std::atomic<bool>* done) {
-    char buf[1024];
-    double tokens = 0;
-    auto last = Clock::now();
-    while (!stop_ && !*done) {
-      pollfd p{from, POLLIN, 0};
-      int r = ::poll(&p, 1, 100);
-      if (r <= 0) continue;
-      ssize_t n = ::recv(from, buf, sizeof buf, 0);
-      if (n <= 0) break;
-      ssize_t off = 0;
-      while (off < n && !stop_) {
-        auto now = Clock::now();
-        tokens = std::min(4096.0, tokens + Seconds(now - last) * static_cast<double>(rate_));
-        last = now;
-        if (tokens < 1) {
-          SleepMs(2);
-          continue;
-        }
-        ssize_t chunk = std::min<ssize_t>(n - off, static_cast<ssize_t>(tokens));
-        ssize_t w = ::send(to, buf + off, static_cast<size_t>(chunk), MSG_NOSIGNAL);
-        if (w <= 0) {
-          *done = true;
-          return;
-        }
-        off += w;
-        tokens -= static_cast<double>(w);
-        counter->fetch_add(w);
-      }
-    }
-    *done = true;
-    ::shutdown(to, SHUT_RDWR);
-    ::shutdown(from, SHUT_RDWR);
-  }
-
-  uint16_t target_;
-  int64_t rate_;
-  uint16_t port_;
-  int listen_fd_ = -1;
-  std::atomic<bool> stop_{false};
-  std::atomic<int64_t> up_bytes_{0};
-  std::atomic<int> connections_{0};
-  std::thread accept_thread_;
-  std::vector<std::thread> pumps_;
 };
 
 // --- the edge under test ---------------------------------------------------
@@ -963,7 +851,8 @@ struct Harness {
   void Slow(Kind k) {
     World w(k);
     if (!w.StartCentral() || !w.StartChecker()) return Fail(k, "slow: setup");
-    RateProxy proxy(testing::FreePort(), w.central_port(), 125000);  // 1 Mbit/s each way
+    testing::TcpProxy proxy(w.central_port(), testing::FreePort());
+    proxy.SetRate(125000);  // 1 Mbit/s each way
     // The backlog builds while the link is down (connects refused), then the
     // link comes up: rate = delivered / time, over the whole backlog or the
     // window, whichever ends first. Batch mode moves ~10x more per second,
@@ -984,7 +873,6 @@ struct Harness {
     double secs = Seconds(Clock::now() - t0);
     size_t d1 = w.delivered_unique();
     int64_t bytes = proxy.upstream_bytes();
-    proxy.Stop();
     double msgs = static_cast<double>(d1);
     std::printf("  [%s] slow link: %.0f of %zu messages in %.1f s, %lld upstream bytes\n",
                 KindName(k), msgs, w.acked_total(), secs, static_cast<long long>(bytes));

@@ -92,7 +92,9 @@ bool AgentProcess::Start() {
   ++starts_;
   std::string path = socket();
   ::unlink(path.c_str());
-  if (!process_.Start({Bin(), "run", "--config", config_path()}, dir_ + "/agent.log")) return false;
+  std::vector<std::string> argv = prefix_;
+  argv.insert(argv.end(), {Bin(), "run", "--config", config_path()});
+  if (!process_.Start(argv, dir_ + "/agent.log")) return false;
   return WaitFor(
       [&] {
         if (!process_.running()) return true;

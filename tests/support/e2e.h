@@ -36,8 +36,12 @@ class AgentProcess {
   std::string config_path() const { return dir_ + "/agent.toml"; }
   // The agent's pid while it runs (benchmarks read its CPU time and RSS), else -1.
   pid_t pid() const { return process_.pid(); }
+  // Runs the agent through a command that execs it, e.g. {"ip", "netns",
+  // "exec", NAME} to put it in a network namespace.
+  void SetCommandPrefix(std::vector<std::string> prefix) { prefix_ = std::move(prefix); }
 
  private:
+  std::vector<std::string> prefix_;
   std::string dir_;
   Process process_;
   int starts_ = 0;
