@@ -300,7 +300,7 @@ void SyncWorker::OnCommitted(std::vector<store::StoredMessage>& group) {
     }
   }
   int64_t now = clock_.MonotonicNs();
-  bool may_take = connected && !fetching_ && !fetch_stopped_ && ready_.empty() &&
+  bool may_take = options_.serve_from_memory && connected && !fetching_ && !fetch_stopped_ && ready_.empty() &&
                   group.size() <= options_.fetch_chunk && last_empty_read_ns_ > 0 &&
                   now - last_empty_read_ns_ < kTailTrustNs;
   std::vector<std::pair<size_t, store::StoredMessage*>> taken;  // lane, row

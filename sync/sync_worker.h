@@ -69,6 +69,10 @@ struct SyncOptions {
   // publish always goes). Bounds memory in batch mode, where a window of 1000
   // frames could hold 1000 x batch_bytes; 4 MiB is 40 MB/s at 100 ms RTT.
   uint64_t max_inflight_bytes = 4u << 20;
+  // Fresh commits go straight to the uplink while it keeps up (the in-memory
+  // tail); false reads every row back from the journal (for comparison in
+  // tests/bench/sync_tail_bench.cc).
+  bool serve_from_memory = true;
 };
 
 struct SyncStats {
