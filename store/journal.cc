@@ -100,7 +100,10 @@ class Journal::Impl {
     // on the first and commit it alone: measured, 8 producers re-submitting
     // from their ack callbacks got groups of 1 (6k msg/s, durability normal).
     staged_.push_back({std::move(message), std::move(done)});
-    if (staged_.size() == 1) {
+    // Appends made from a journal callback (a producer answering its ack
+    // with the next message) are handed over when DrainDone ends: no
+    // eventfd round trip through the loop per commit group.
+    if (staged_.size() == 1 && !in_drain_) {
       loop_.Post([this, alive = std::weak_ptr<int>(alive_)] {
         if (alive.lock()) FlushStaged();
       });
@@ -202,7 +205,10 @@ class Journal::Impl {
       batch.swap(done_);
       stats_ = latest_stats_;
     }
+    in_drain_ = true;
     for (auto& fn : batch) fn();
+    in_drain_ = false;
+    FlushStaged();
   }
 
   // --- store thread -------------------------------------------------------
@@ -270,27 +276,32 @@ class Journal::Impl {
     std::vector<AppendItem> items(group.size());
     for (size_t i = 0; i < group.size(); ++i) items[i].message = std::move(group[i].message);
     db_->AppendGroup(&items);
-    auto committed = std::make_shared<std::vector<StoredMessage>>();
+    // One allocation carries the whole group's answers to the loop.
+    struct Answers {
+      std::vector<StoredMessage> committed;
+      std::vector<Result<AppendOutcome>> results;
+      std::vector<AppendCallback> callbacks;
+    };
+    auto a = std::make_shared<Answers>();
     if (has_listener_.load()) {
+      a->committed.reserve(items.size());
       for (auto& item : items) {
         if (!item.stored) continue;
-        committed->push_back(StoredMessage{item.outcome->seq, std::move(item.message), 0});
+        a->committed.push_back(StoredMessage{item.outcome->seq, std::move(item.message), 0});
       }
     }
-    auto results = std::make_shared<std::vector<Result<AppendOutcome>>>();
-    results->reserve(items.size());
-    auto callbacks = std::make_shared<std::vector<AppendCallback>>();
-    callbacks->reserve(items.size());
+    a->results.reserve(items.size());
+    a->callbacks.reserve(items.size());
     for (size_t i = 0; i < items.size(); ++i) {
-      results->push_back(std::move(items[i].outcome));
-      callbacks->push_back(std::move(group[i].done));
+      a->results.push_back(std::move(items[i].outcome));
+      a->callbacks.push_back(std::move(group[i].done));
     }
-    PostDone([this, results, callbacks, committed] {
-      queued_appends_ -= callbacks->size();
-      if (!committed->empty() && listener_) listener_(*committed);
-      for (size_t i = 0; i < callbacks->size(); ++i) {
+    PostDone([this, a] {
+      queued_appends_ -= a->callbacks.size();
+      if (!a->committed.empty() && listener_) listener_(a->committed);
+      for (size_t i = 0; i < a->callbacks.size(); ++i) {
         Release();
-        if ((*callbacks)[i]) (*callbacks)[i](std::move((*results)[i]));
+        if (a->callbacks[i]) a->callbacks[i](std::move(a->results[i]));
       }
     });
   }
@@ -337,6 +348,7 @@ class Journal::Impl {
   size_t outstanding_ = 0;
   size_t queued_appends_ = 0;
   bool closing_ = false;
+  bool in_drain_ = false;  // running DrainDone's callbacks
   std::vector<PendingAppend> staged_;  // appends not yet handed to the store thread
   std::shared_ptr<int> alive_ = std::make_shared<int>(0);
 

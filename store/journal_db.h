@@ -152,7 +152,7 @@ class JournalDb {
       unqueue_range_, delete_sent_now_, unqueue_one_, mark_dead_, count_attempt_, requeue_,
       enqueue_, query_, query_id_, list_dead_, oldest_, sent_head_, delete_sent_upto_,
       expired_scan_, delete_row_, drop_scan_, evict_sent_, delete_seq_, page_count_,
-      freelist_count_;
+      freelist_count_, begin_, commit_, rollback_;
 };
 
 }  // namespace edgespool::store

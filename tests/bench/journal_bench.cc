@@ -1,6 +1,6 @@
 // journal_bench: the journal's throughput against SQLite's own limit.
 //
-//   journal_bench [--quick] [--dir DIR] [--only a,b,c,d,drain]
+//   journal_bench [--quick] [--dir DIR] [--only a,b,c,d,drain] [--inflight N]
 //
 // (a) the limit: a bare loop of prepared INSERTs, 1000 rows per transaction,
 //     with the journal's schema, indexes and pragmas;
@@ -18,6 +18,7 @@
 // 200-byte payloads throughout. Prints messages/s and the ratio to (a).
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <deque>
 #include <functional>
@@ -319,10 +320,12 @@ void DrainCase(platform::Loop& loop, const std::function<std::string()>& fresh, 
 int Main(int argc, char** argv) {
   bool quick = false;
   std::string dir_arg, only;
+  int only_inflight = 0;
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--quick")) quick = true;
     if (!std::strcmp(argv[i], "--dir") && i + 1 < argc) dir_arg = argv[++i];
     if (!std::strcmp(argv[i], "--only") && i + 1 < argc) only = std::string(",") + argv[++i] + ",";
+    if (!std::strcmp(argv[i], "--inflight") && i + 1 < argc) only_inflight = std::atoi(argv[++i]);
   }
   auto want = [&](const char* c) {
     return only.empty() || only.find(std::string(",") + c + ",") != std::string::npos;
@@ -354,6 +357,7 @@ int Main(int argc, char** argv) {
     double limit = d == Durability::kNormal ? limit_normal : limit_full;
     for (int inflight : {1, 8, 64, 1024}) {
       if (!want("b")) break;
+      if (only_inflight && inflight != only_inflight) continue;
       // Enough messages for ~1-2 s at the expected rate.
       uint64_t total = inflight == 1 ? (d == Durability::kFull ? 3000 : 10000)
                        : inflight == 8 ? 30000
