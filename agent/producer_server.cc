@@ -12,6 +12,7 @@
 #include "agent/protocol/request.h"
 #include "platform/log.h"
 #include "platform/stream.h"
+#include "platform/stream_try_write.h"
 
 namespace edgespool::agent {
 
@@ -57,6 +58,9 @@ struct Waiter {
 
 uint64_t PeerKey(uint32_t uid, uint32_t gid) { return (uint64_t{uid} << 32) | gid; }
 
+// Reply buffer capacity a connection keeps between turns.
+constexpr size_t kKeepOutBytes = 16 * 1024;
+
 }  // namespace
 
 class ProducerServer::Impl {
@@ -73,9 +77,16 @@ class ProducerServer::Impl {
         flush_(loop),
         pulse_timer_(loop),
         sweep_timer_(loop),
-        self_(std::make_shared<Impl*>(this)) {}
+        self_(std::make_shared<Impl*>(this)),
+        linger_timer_(loop) {}
 
-  ~Impl() { *self_ = nullptr; }
+  // Held appends still go to the journal (their producers hear nothing, as
+  // the connections close now): stored, as they would have been a moment
+  // later.
+  ~Impl() {
+    *self_ = nullptr;
+    HandOver();
+  }
 
   Status Listen();
   void NotifyDelivery(uint64_t seq, store::MessageState state, const std::string& reason);
@@ -104,6 +115,10 @@ class ProducerServer::Impl {
   void OnAppended(uint64_t conn_id, uint64_t serial, std::optional<int64_t> req,
                   pr::AckMode ack, Result<store::AppendOutcome> res);
   void OnQuery(Connection& c, const pr::Request& r);
+  // Appends on their way to the journal (see "handing appends" below).
+  void Hold(store::Message m, store::Journal::AppendCallback done);
+  void MaybeHandOver(bool linger_over);
+  void HandOver();
   // ack:"delivered" on a duplicate: the original may have been delivered
   // (or gone dead) long ago, when no NotifyDelivery will come again.
   void CheckDuplicateDelivery(uint64_t seq, uint64_t conn_id, std::optional<int64_t> req);
@@ -167,7 +182,19 @@ class ProducerServer::Impl {
   uint64_t next_id_ = 1;
   std::vector<uint64_t> dirty_;
 
-  size_t awaiting_commit_ = 0;
+  struct HeldAppend {
+    store::Message message;
+    store::Journal::AppendCallback done;
+  };
+  // A group this size is handed over at once, linger or not: big enough to
+  // amortise a commit, small enough that a burst is not held back.
+  static constexpr size_t kEagerGroup = 64;
+  std::vector<HeldAppend> held_;  // not yet handed to the journal, in order
+  int64_t held_since_ns_ = 0;     // arrival of held_.front()
+  size_t handed_ = 0;             // handed to the journal, not yet answered
+  platform::TimerHandle linger_timer_;
+
+  size_t awaiting_commit_ = 0;    // held + handed
   bool commit_blocked_ = false;
   size_t commit_block_level_ = 0;  // awaiting_commit_ when reading stopped
   bool pulsing_ = false;           // in the high-water pause/read cycle
@@ -455,8 +482,8 @@ void ProducerServer::Impl::OnPublish(Connection& c, pr::Request& r, std::string_
   if (p.ack == pr::AckMode::kDelivered) ++waiters_reserved_;
   ++awaiting_commit_;
   if (awaiting_commit_ > stats_.peak_awaiting_commit) stats_.peak_awaiting_commit = awaiting_commit_;
-  journal_.Append(std::move(m), [w = Weak(self_), id = c.id, serial, req = r.req, ack = p.ack,
-                                 received_ns](Result<store::AppendOutcome> res) {
+  Hold(std::move(m), [w = Weak(self_), id = c.id, serial, req = r.req, ack = p.ack,
+                      received_ns](Result<store::AppendOutcome> res) {
     Impl* self = Lock(w);
     if (!self) return;
     if (res.ok() && self->hooks_.on_ack_latency) {
@@ -468,10 +495,60 @@ void ProducerServer::Impl::OnPublish(Connection& c, pr::Request& r, std::string_
   RecomputeGlobalBlock();
 }
 
+// --- handing appends to the journal ---------------------------------------
+//
+// Why appends are held here at all: at a moderate rate (20,000 msg/s from 8
+// producers) each publish used to find the journal idle and was committed
+// alone: ~10,000 tiny transactions a second, each paying SQLite's fixed
+// commit cost (WAL frames, and an fdatasync with durability full), one
+// store-thread wake-up and one reply write per message. Measured, that
+// saturated both cores (65-80 us of CPU per message) and queueing pushed ack
+// p99 to 25-270 ms. So when the journal is idle, a first publish waits up to
+// append_linger_ms for company (as Kafka's linger.ms), or until
+// kEagerGroup publishes are held; while the journal is committing, publishes
+// are held until that commit is answered and then handed over together (the
+// group commit of the design, done one step earlier). Flat out, groups form
+// at once and nothing lingers. Durability is untouched: an ack still
+// follows COMMIT.
+
+void ProducerServer::Impl::Hold(store::Message m, store::Journal::AppendCallback done) {
+  if (options_.append_linger_ms <= 0) {
+    ++handed_;
+    return journal_.Append(std::move(m), std::move(done));
+  }
+  if (held_.empty()) held_since_ns_ = clock_->MonotonicNs();
+  held_.push_back(HeldAppend{std::move(m), std::move(done)});
+  if (held_.size() >= journal_.options().group_max_messages) HandOver();
+}
+
+void ProducerServer::Impl::MaybeHandOver(bool linger_over) {
+  if (held_.empty()) return;
+  bool idle = handed_ == 0;
+  if (!linger_over) {
+    linger_over = clock_->MonotonicNs() - held_since_ns_ >= options_.append_linger_ms * 1000000;
+  }
+  if (idle && (linger_over || held_.size() >= kEagerGroup)) return HandOver();
+  // Idle: wait for company, at most the linger. Busy: the commit's answer
+  // brings us back here (FlushAll runs every loop turn).
+  if (idle && !linger_timer_.active()) {
+    linger_timer_.Start(static_cast<uint64_t>(options_.append_linger_ms), 0,
+                        [this] { MaybeHandOver(true); });
+  }
+}
+
+void ProducerServer::Impl::HandOver() {
+  linger_timer_.Stop();
+  std::vector<HeldAppend> batch;
+  batch.swap(held_);
+  handed_ += batch.size();
+  for (HeldAppend& a : batch) journal_.Append(std::move(a.message), std::move(a.done));
+}
+
 void ProducerServer::Impl::OnAppended(uint64_t conn_id, uint64_t serial,
                                       std::optional<int64_t> req, pr::AckMode ack,
                                       Result<store::AppendOutcome> res) {
   --awaiting_commit_;
+  --handed_;
   if (ack == pr::AckMode::kDelivered) --waiters_reserved_;
   RecomputeGlobalBlock();
   if (res.ok()) {
@@ -505,6 +582,9 @@ void ProducerServer::Impl::OnAppended(uint64_t conn_id, uint64_t serial,
 }
 
 void ProducerServer::Impl::OnQuery(Connection& c, const pr::Request& r) {
+  // A query sees every publish made before it, held or not (the journal
+  // runs operations in call order).
+  HandOver();
   uint64_t serial = PushSlot(c, 0);
   auto done = [w = Weak(self_), id = c.id, serial, req = r.req](Result<store::QueryResult> res) {
     Impl* self = Lock(w);
@@ -675,6 +755,7 @@ void ProducerServer::Impl::ReplyError(Connection& c, std::optional<int64_t> req,
 
 // Once per loop turn: one write per connection however many replies are ready.
 void ProducerServer::Impl::FlushAll() {
+  MaybeHandOver(false);
   if (dirty_.empty()) return;
   std::vector<uint64_t> ids;
   ids.swap(dirty_);
@@ -688,6 +769,23 @@ void ProducerServer::Impl::FlushAll() {
 
 void ProducerServer::Impl::Flush(Connection& c) {
   if (!c.out.empty()) {
+    // Straight to the socket when it takes everything (the usual case):
+    // no write request, no extra epoll_ctl and loop turn (see
+    // platform/stream_try_write.h).
+    Result<size_t> sent = platform::TryWriteNow(*c.stream, c.out);
+    if (!sent.ok()) return Close(c.id);
+    if (*sent == c.out.size()) {
+      // Keep a small buffer for the next turn, not a large one per idle
+      // connection.
+      if (c.out.capacity() > kKeepOutBytes) {
+        std::string().swap(c.out);
+      } else {
+        c.out.clear();
+      }
+      UpdateThrottle(c);
+      return MaybeClose(c);
+    }
+    c.out.erase(0, *sent);
     ++c.writes_in_flight;
     Status st = c.stream->Write(std::move(c.out), [w = Weak(self_), id = c.id](const Status& s) {
       Impl* self = Lock(w);

@@ -58,6 +58,10 @@ struct ProducerServerOptions {
   std::vector<RateLimitRule> rate_limits;
   // Appends waiting for their commit beyond which sockets stop being read.
   size_t max_awaiting_commit = 20000;
+  // While the journal is idle, a publish waits up to this long for others
+  // to share its commit (see producer_server.cc, "handing appends"); 0:
+  // every publish is handed over at once.
+  int64_t append_linger_ms = 1;
   size_t max_delivery_waiters = 100000;
   // retry_after_ms suggested with busy / journal_full.
   int64_t busy_retry_after_ms = 100;

@@ -16,6 +16,7 @@
 #include "platform/loop.h"
 #include "platform/process_info.h"
 #include "platform/stream.h"
+#include "platform/stream_try_write.h"
 
 namespace edgespool::client {
 
@@ -365,9 +366,14 @@ void Producer::Impl::Pump() {
   }
   Settle();
   if (out_.empty()) return;
+  // Straight to the socket when it takes everything: no write request, no
+  // extra epoll_ctl and loop turn (platform/stream_try_write.h).
+  Result<size_t> sent = platform::TryWriteNow(*stream_, out_);
+  if (!sent.ok()) return Disconnect(sent.status());
+  if (*sent == out_.size()) return out_.clear();
   uint64_t gen = generation_;
-  std::string bytes;
-  bytes.swap(out_);
+  std::string bytes = out_.substr(*sent);
+  out_.clear();
   Status st = stream_->Write(std::move(bytes), [this, gen](const Status& s) {
     if (!s.ok() && gen == generation_) Disconnect(s);
   });

@@ -106,6 +106,7 @@ struct RunResult {
   double cpu_us_per_msg = 0, switches_per_msg = 0;
   uint64_t errors = 0;
   uint64_t read_pauses = 0;  // server: global + per-connection read stops
+  double per_group = 0;      // messages per commit group
   bool failed = false;
 };
 
@@ -142,8 +143,11 @@ void Finish(RunResult* res, std::vector<double>* lat, Clock::time_point start, c
 }
 
 // The ceiling without the socket: appends issued on the server's loop
-// thread, `inflight` at a time, as the server would issue them.
-RunResult RunDirect(bool full, int total, int inflight) {
+// thread, `inflight` at a time, as the server would issue them. With rate >
+// 0: `rate` appends a second instead, issued by a 1 ms timer (so in groups
+// of rate/1000, as the server's linger would hand them over), latency from
+// each one's scheduled time: what the journal alone costs at that rate.
+RunResult RunDirect(bool full, int total, int inflight, double rate = 0) {
   es::testing::TempDir dir;
   es::testing::ServerHarness h(dir.path(), Harness(full));
   RunResult res;
@@ -155,21 +159,23 @@ RunResult RunDirect(bool full, int total, int inflight) {
     std::vector<double> lat;
     std::promise<void> finished;
     std::string payload = std::string(kPayloadBytes, 'p');
-    void Issue() {
+    bool paced = false;
+    void Issue(Clock::time_point sent = Clock::now()) {
       es::store::Message m;
       m.topic = "bench/t";
       m.ts_ms = 1700000000000 + issued;
       m.msg_id = "direct-" + std::to_string(issued++);
       m.payload = payload;
-      auto sent = Clock::now();
       journal->Append(std::move(m), [this, sent](es::Result<es::store::AppendOutcome> r) {
         lat.push_back(std::chrono::duration<double, std::milli>(Clock::now() - sent).count());
         if (!r.ok()) ++errors;
-        if (issued < total) Issue();
+        if (!paced && issued < total) Issue();
         if (++done == total) finished.set_value();
       });
     }
   } st;
+  st.paced = rate > 0;
+  std::unique_ptr<es::platform::TimerHandle> pacer;
   st.total = total;
   st.lat.reserve(static_cast<size_t>(total));
   auto f = st.finished.get_future();
@@ -177,11 +183,29 @@ RunResult RunDirect(bool full, int total, int inflight) {
   auto start = Clock::now();
   h.WithJournal([&](es::store::Journal& j) {
     st.journal = &j;
-    for (int i = 0; i < inflight && st.issued < total; ++i) st.Issue();
+    if (!st.paced) {
+      for (int i = 0; i < inflight && st.issued < total; ++i) st.Issue();
+      return;
+    }
+    pacer = std::make_unique<es::platform::TimerHandle>(h.loop());
+    pacer->Start(1, 1, [&] {
+      auto now = Clock::now();
+      while (st.issued < total) {
+        auto due = start + std::chrono::duration_cast<Clock::duration>(
+                               std::chrono::duration<double>(st.issued / rate));
+        if (due > now) break;
+        st.Issue(due);
+      }
+      if (st.issued == total) pacer->Stop();
+    });
   });
   f.wait();
+  h.WithJournal([&](es::store::Journal&) { pacer.reset(); });
   Finish(&res, &st.lat, start, u0, static_cast<uint64_t>(total));
   res.errors = st.errors;
+  auto js = h.JournalStats();
+  res.per_group = static_cast<double>(js.appended_total) /
+                  static_cast<double>(std::max<uint64_t>(1, js.commit_groups_total));
   return res;
 }
 
@@ -232,7 +256,10 @@ RunResult RunServer(bool full, int conns, int total, double rate) {
   for (auto& p : producers) p->Drain(120000);
   RunResult res;
   auto stats = h.Stats();
-  res.read_pauses = stats.read_pauses * 100000 + stats.conn_pauses;
+  res.read_pauses = stats.read_pauses + stats.conn_pauses;
+  auto js = h.JournalStats();
+  res.per_group = static_cast<double>(js.appended_total) /
+                  static_cast<double>(std::max<uint64_t>(1, js.commit_groups_total));
   {
     std::lock_guard<std::mutex> lock(mu);
     Finish(&res, &lat, start, u0, lat.size());
@@ -295,9 +322,9 @@ int main(int argc, char** argv) {
   }
   es::platform::Logger::SetLevel(es::platform::LogLevel::kWarn);
   std::printf("producer_bench: %d messages of %zu B per run\n\n", a.total, kPayloadBytes);
-  std::printf("%-7s %-24s %11s %11s %7s %9s %9s %9s %8s %7s %6s %6s\n", "durab.", "run",
+  std::printf("%-7s %-24s %11s %11s %7s %9s %9s %9s %8s %7s %6s %6s %6s\n", "durab.", "run",
               "bare msg/s", "msg/s", "% bare", "p50 ms", "p99 ms", "max ms", "cpu us/m",
-              "cs/msg", "errors", "pauses");
+              "cs/msg", "errors", "pauses", "/group");
   // Load on this shared machine moves by 2x within a minute: each row is
   // paired with a bare-SQLite run made just before it, and the ratio is
   // against that pair.
@@ -310,11 +337,11 @@ int main(int argc, char** argv) {
       double bare = BareSqlite(dir.File("bare" + std::to_string(row++) + ".db"), full, n);
       RunResult r = run();
       if (r.failed) ++failures;
-      std::printf("%-7s %-24s %11.0f %11.0f %6.0f%% %9.3f %9.3f %9.3f %8.2f %7.3f %6llu %6llu\n", d,
+      std::printf("%-7s %-24s %11.0f %11.0f %6.0f%% %9.3f %9.3f %9.3f %8.2f %7.3f %6llu %6llu %6.0f\n", d,
                   name.c_str(), bare, r.msgs_per_s, 100 * r.msgs_per_s / bare, r.p50, r.p99,
                   r.max, r.cpu_us_per_msg, r.switches_per_msg,
                   static_cast<unsigned long long>(r.errors),
-                  static_cast<unsigned long long>(r.read_pauses));
+                  static_cast<unsigned long long>(r.read_pauses), r.per_group);
       std::fflush(stdout);
     };
     if (a.direct_row) {
@@ -326,6 +353,11 @@ int main(int argc, char** argv) {
     }
     if (a.rate_row) {
       int n = std::min(a.total, static_cast<int>(a.rate * 3));
+      if (a.direct_row) {
+        char direct[64];
+        std::snprintf(direct, sizeof direct, "journal direct @ %.0fk/s", a.rate / 1000);
+        run_row(direct, n, [&] { return RunDirect(full, n, 0, a.rate); });
+      }
       char name[64];
       std::snprintf(name, sizeof name, "8 conn @ %.0fk/s offered", a.rate / 1000);
       run_row(name, n, [&] { return RunServer(full, 8, n, a.rate); });

@@ -123,6 +123,8 @@ class ServerHarness {
     });
   }
   const std::string& socket_path() const { return options_.server.socket_path; }
+  // For handles made on the loop thread (inside Call/WithJournal).
+  platform::Loop& loop() { return *loop_; }
 
  private:
   HarnessOptions options_;
