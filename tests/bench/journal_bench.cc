@@ -1,14 +1,15 @@
 // journal_bench: the journal's throughput against SQLite's own limit.
 //
-//   journal_bench [--quick] [--dir DIR] [--only a,b,c,d,drain] [--inflight N]
+//   journal_bench [--quick] [--dir DIR] [--only a,b,c,d,drain,reads] [--inflight N]
 //
 // (a) the limit: a bare loop of prepared INSERTs, 1000 rows per transaction,
 //     with the journal's schema, indexes and pragmas;
 // (b) Journal::Append through the store thread with acks, durability normal
 //     and full, with 1, 8, 64 (and 1024) appends kept in flight;
 // (c) FetchPending(1000) + MarkSent over a 1M-row backlog (100k with --quick);
-// (d) appends (64 in flight) while a drain loop fetches and marks sent: what
-//     reads on the store thread cost the writers.
+// (d) appends (64 in flight, ack latency p50/p99) with the backlog idle and
+//     while the drain cycle below runs: what reads on the store thread cost
+//     the writers;
 // (drain) the sync worker's batch-mode cycle over a 1M-row backlog (100k
 //     with --quick), durability normal, sent_retention 10 min:
 //     FetchPending(2000, one priority) until 8192 rows are leased, then
@@ -16,13 +17,18 @@
 //     bare SQLite on a twin file (SELECT the same rows in rowid order; UPDATE
 //     state/sent_at over the same ranges, 4096 rows a transaction).
 // 200-byte payloads throughout. Prints messages/s and the ratio to (a).
+#include <algorithm>
 #include <chrono>
+#include <climits>
+#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <deque>
 #include <functional>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "platform/loop.h"
@@ -274,6 +280,241 @@ DrainFigures BareDrain(const std::string& path, uint64_t rows) {
   return f;
 }
 
+// --- (reads) where reads should run -----------------------------------------
+//
+// A prototype on bare SQLite with the journal's schema and statements, so
+// that both designs pay the same SQL: a writer commits groups of 64 appends
+// (what 64 producers in flight give: each resubmits on its ack) while a
+// drain fetches 2000 rows of one priority and marks 4096 sent, keeping at
+// most 8192 leased.
+//   same thread:  the writer runs one drain operation between two groups
+//                 (the journal's design: EXCLUSIVE locking, heap WAL index);
+//   second conn:  a reader thread with its own read-only WAL connection
+//                 fetches concurrently; marks stay on the writer (they
+//                 write). Both connections need NORMAL locking (a shared
+//                 -shm WAL index and fcntl locks per transaction).
+// An ack's latency is counted from the previous group's commit (when the
+// producers resubmitted) to its own commit.
+
+struct ReadsFigures {
+  double append_rate = 0, p50_ms = 0, p99_ms = 0, drain_rate = 0;
+  double fetch_ms = 0, mark_ms = 0;  // mean per operation
+};
+
+bool Configure(Db& db, bool exclusive, bool writer) {
+  std::string pragmas = std::string("PRAGMA locking_mode = ") +
+                        (exclusive ? "EXCLUSIVE" : "NORMAL") +
+                        "; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;"
+                        "PRAGMA cache_size = -8192; PRAGMA temp_store = MEMORY;" +
+                        (writer ? "PRAGMA secure_delete = OFF;" : "PRAGMA query_only = 1;");
+  return sqlite3_busy_timeout(db.raw(), 5000) == SQLITE_OK && db.Exec(pragmas.c_str()).ok();
+}
+
+class DrainSql {
+ public:
+  bool Prepare(Db& db) {
+    return db.Prepare("SELECT p.seq, j.ts, j.topic, j.priority, j.expires_at, j.msg_id, "
+                      "j.headers, j.payload, j.attempts FROM pending p CROSS JOIN journal j "
+                      "ON j.seq = p.seq WHERE p.priority = 1 AND (p.ts, p.seq) > (?1, ?2) "
+                      "ORDER BY p.ts, p.seq LIMIT 2000",
+                      &scan_)
+        .ok();
+  }
+  // Returns the seqs read (columns copied out as FetchPending does).
+  std::vector<uint64_t> Fetch(Db& db) {
+    std::vector<uint64_t> seqs;
+    std::vector<StoredMessage> rows;
+    (void)db.Exec("BEGIN");
+    scan_.Bind(1, ts_);
+    scan_.Bind(2, seq_);
+    Status s;
+    while (scan_.Step(&s)) {
+      StoredMessage m;
+      m.seq = static_cast<uint64_t>(scan_.Int(0));
+      m.message.ts_ms = scan_.Int(1);
+      m.message.topic = scan_.Text(2);
+      m.message.payload = scan_.Blob(7);
+      ts_ = m.message.ts_ms;
+      seq_ = static_cast<int64_t>(m.seq);
+      seqs.push_back(m.seq);
+      rows.push_back(std::move(m));
+    }
+    scan_.Reset();
+    (void)db.Exec("COMMIT");
+    return seqs;
+  }
+
+ private:
+  Stmt scan_;
+  int64_t ts_ = INT64_MIN, seq_ = -1;
+};
+
+class MarkSql {
+ public:
+  bool Prepare(Db& db) {
+    return db.Prepare("INSERT INTO sent(seq, sent_at) SELECT seq, 1 FROM pending WHERE seq "
+                      "BETWEEN ?1 AND ?2",
+                      &log_)
+               .ok() &&
+           db.Prepare("DELETE FROM pending WHERE seq BETWEEN ?1 AND ?2", &unqueue_).ok();
+  }
+  // seqs are one run here (one priority, rising ts): one range.
+  void Mark(Db& db, const std::vector<uint64_t>& seqs) {
+    if (seqs.empty()) return;
+    (void)db.Exec("BEGIN");
+    for (Stmt* st : {&log_, &unqueue_}) {
+      st->Bind(1, static_cast<int64_t>(seqs.front()));
+      st->Bind(2, static_cast<int64_t>(seqs.back()));
+      (void)st->Run();
+      st->Reset();
+    }
+    (void)db.Exec("COMMIT");
+  }
+
+ private:
+  Stmt log_, unqueue_;
+};
+
+// design: 0 no drain (the baseline), 1 same thread, 2 second connection.
+ReadsFigures ReadsDesign(const std::string& path, int design, int groups) {
+  bool second_connection = design == 2;
+  ReadsFigures f;
+  Db writer;
+  Stmt insert;
+  MarkSql mark;
+  DrainSql same_thread_fetch;
+  if (!writer.Open(path, SQLITE_OPEN_READWRITE).ok() ||
+      !Configure(writer, !second_connection, true) ||
+      !writer.Prepare("INSERT INTO journal(ts, topic, priority, payload, stored_at) "
+                      "VALUES(?, ?, 1, ?, ?)",
+                      &insert)
+           .ok() ||
+      !mark.Prepare(writer) || !same_thread_fetch.Prepare(writer)) {
+    std::fprintf(stderr, "reads: cannot open %s\n", path.c_str());
+    return f;
+  }
+  std::mutex mu;
+  std::condition_variable cv;
+  std::deque<uint64_t> leased;  // fetched, not yet marked
+  bool stop = false, exhausted = design == 0;
+  double fetch_s = 0, mark_s = 0;
+  int fetches = 0, marks = 0;
+  uint64_t drained = 0;
+  constexpr size_t kWindow = 8192, kMark = 4096;
+  std::thread reader;
+  if (second_connection) {
+    reader = std::thread([&] {
+      Db rdb;
+      DrainSql fetch;
+      if (!rdb.Open(path, SQLITE_OPEN_READONLY).ok() || !Configure(rdb, false, false) ||
+          !fetch.Prepare(rdb)) {
+        std::fprintf(stderr, "reads: reader cannot open %s\n", path.c_str());
+        return;
+      }
+      std::unique_lock<std::mutex> lock(mu);
+      while (!stop) {
+        if (leased.size() >= kWindow) {
+          cv.wait(lock);
+          continue;
+        }
+        lock.unlock();
+        auto t = Clock::now();
+        auto seqs = fetch.Fetch(rdb);
+        lock.lock();
+        fetch_s += Seconds(t);
+        ++fetches;
+        if (seqs.empty()) break;
+        leased.insert(leased.end(), seqs.begin(), seqs.end());
+      }
+    });
+  }
+  std::vector<double> lat_ms;
+  lat_ms.reserve(static_cast<size_t>(groups));
+  std::string payload = Payload();
+  auto start = Clock::now();
+  auto arrived = start;
+  bool fetch_next = true;
+  for (int g = 0; g < groups; ++g) {
+    // One drain operation between groups.
+    std::vector<uint64_t> to_mark;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      if (second_connection || !fetch_next || leased.size() >= kWindow || exhausted) {
+        size_t n = std::min(kMark, leased.size());
+        if (n == kMark || (exhausted && n > 0)) {
+          to_mark.assign(leased.begin(), leased.begin() + static_cast<long>(n));
+          leased.erase(leased.begin(), leased.begin() + static_cast<long>(n));
+        }
+      }
+    }
+    if (!to_mark.empty()) {
+      auto t = Clock::now();
+      mark.Mark(writer, to_mark);
+      mark_s += Seconds(t);
+      ++marks;
+      drained += to_mark.size();
+      cv.notify_one();
+      fetch_next = true;
+    } else if (!second_connection && !exhausted) {
+      auto t = Clock::now();
+      auto seqs = same_thread_fetch.Fetch(writer);
+      fetch_s += Seconds(t);
+      ++fetches;
+      if (seqs.empty()) exhausted = true;
+      leased.insert(leased.end(), seqs.begin(), seqs.end());
+      fetch_next = leased.size() < kWindow;
+    }
+    (void)writer.Exec("BEGIN");
+    for (int k = 0; k < 64; ++k) {
+      insert.Bind(1, 1800000000000 + g * 64 + k);
+      insert.BindText(2, "sensors/live");
+      insert.BindBlob(3, payload);
+      insert.Bind(4, 1800000000000);
+      (void)insert.Run();
+      insert.Reset();
+    }
+    (void)writer.Exec("COMMIT");
+    auto now = Clock::now();
+    lat_ms.push_back(std::chrono::duration<double, std::milli>(now - arrived).count());
+    arrived = now;
+  }
+  double secs = Seconds(start);
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    stop = true;
+  }
+  cv.notify_one();
+  if (reader.joinable()) reader.join();
+  std::sort(lat_ms.begin(), lat_ms.end());
+  f.append_rate = groups * 64 / secs;
+  f.p50_ms = lat_ms[lat_ms.size() / 2];
+  f.p99_ms = lat_ms[lat_ms.size() * 99 / 100];
+  f.drain_rate = drained / secs;
+  f.fetch_ms = fetches ? 1000 * fetch_s / fetches : 0;
+  f.mark_ms = marks ? 1000 * mark_s / marks : 0;
+  return f;
+}
+
+void ReadsCase(const std::function<std::string()>& fresh, bool quick) {
+  const int backlog = quick ? 100000 : 400000;
+  const int groups = quick ? 1500 : 4000;
+  const char* names[] = {"no drain", "drain on same thread", "drain on 2nd connection"};
+  for (int round = 0; round < 2; ++round) {
+    for (int design : {0, 1, 2}) {
+      std::string path = fresh();
+      (void)BareLimit(path, Durability::kNormal, backlog);
+      ReadsFigures f = ReadsDesign(path, design, groups);
+      char what[96], note[200];
+      std::snprintf(what, sizeof what, "(reads) 64/group, %s", names[design]);
+      std::snprintf(note, sizeof note,
+                    "(ack p50 %.2f ms, p99 %.2f ms; drain %.0f rows/s; fetch %.1f ms, "
+                    "mark %.1f ms each)",
+                    f.p50_ms, f.p99_ms, f.drain_rate, f.fetch_ms, f.mark_ms);
+      Row(what, f.append_rate, 0, note);
+    }
+  }
+}
+
 void DrainCase(platform::Loop& loop, const std::function<std::string()>& fresh, bool quick) {
   const uint64_t backlog = quick ? 100000 : 1000000;
   std::string journal_path = fresh(), twin = fresh();
@@ -315,6 +556,65 @@ void DrainCase(platform::Loop& loop, const std::function<std::string()>& fresh, 
                 static_cast<unsigned long>(st.pending_count),
                 static_cast<unsigned long>(st.sent_total), static_cast<unsigned long>(jf.rows));
   }
+}
+
+struct LoadFigures {
+  double append_rate = 0, p50_ms = 0, p99_ms = 0, drain_rate = 0;
+};
+
+// 64 appends kept in flight until `total` were acked, each timed from
+// Append to its callback; with `drain`, the sync worker's batch cycle
+// (FetchPending 2000 of one priority, MarkSent 4096, 8192 leased) runs on
+// the backlog at the same time, one operation outstanding.
+LoadFigures AppendWhileDraining(platform::Loop& loop, Journal& j, uint64_t total, bool drain) {
+  LoadFigures f;
+  uint64_t submitted = 0, acked = 0, drained = 0;
+  std::vector<double> lat_ms;
+  lat_ms.reserve(total);
+  std::function<void()> submit = [&] {
+    uint64_t i = submitted++;
+    auto t = Clock::now();
+    Message m = BenchMessage(i);
+    m.ts_ms += 100000000000;  // live: after the backlog in upload order
+    j.Append(std::move(m), [&, t](Result<AppendOutcome>) {
+      lat_ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t).count());
+      ++acked;
+      if (submitted < total) submit();
+    });
+  };
+  std::deque<uint64_t> leased;
+  std::function<void()> step = [&] {
+    if (acked >= total) return;
+    if (leased.size() < 8192) {
+      FetchSpec spec;
+      spec.max_messages = 2000;
+      spec.max_bytes = 64u << 20;
+      spec.priority = Priority::kNormal;
+      j.FetchPending(spec, [&](Result<std::vector<StoredMessage>> r) {
+        if (!r.ok()) return;
+        std::vector<StoredMessage> rows = std::move(r).value();
+        if (rows.empty()) return;
+        for (const auto& m : rows) leased.push_back(m.seq);
+        step();
+      });
+      return;
+    }
+    std::vector<uint64_t> seqs(leased.begin(), leased.begin() + 4096);
+    leased.erase(leased.begin(), leased.begin() + 4096);
+    drained += seqs.size();
+    j.MarkSent(std::move(seqs), [&](Status) { step(); });
+  };
+  auto start = Clock::now();
+  for (int k = 0; k < 64; ++k) submit();
+  if (drain) step();
+  loop.Run();
+  double secs = Seconds(start);
+  std::sort(lat_ms.begin(), lat_ms.end());
+  f.append_rate = acked / secs;
+  f.p50_ms = lat_ms.empty() ? 0 : lat_ms[lat_ms.size() / 2];
+  f.p99_ms = lat_ms.empty() ? 0 : lat_ms[lat_ms.size() * 99 / 100];
+  f.drain_rate = drained / secs;
+  return f;
 }
 
 int Main(int argc, char** argv) {
@@ -399,47 +699,29 @@ int Main(int argc, char** argv) {
   }
 
   if (want("d")) {
-    // (d) appends with a concurrent drain: reads share the store thread.
-    auto j = OpenJournal(loop, fresh(), Durability::kNormal);
-    if (!j) return 1;
-    uint64_t total = quick ? 100000 : 200000;
-    uint64_t submitted = 0, acked = 0, drained = 0;
-    bool appends_done = false;
-    std::function<void()> submit = [&] {
-      uint64_t i = submitted++;
-      j->Append(BenchMessage(i), [&](Result<AppendOutcome>) {
-        ++acked;
-        if (submitted < total) {
-          submit();
-        } else if (acked == total) {
-          appends_done = true;
-        }
-      });
-    };
-    std::function<void()> drain = [&] {
-      FetchSpec spec;
-      spec.max_messages = 1000;
-      j->FetchPending(spec, [&](Result<std::vector<StoredMessage>> r) {
-        if (!r.ok()) return;
-        if (r->empty()) {
-          if (!appends_done) loop.Post(drain);
-          return;
-        }
-        std::vector<uint64_t> seqs;
-        for (auto& m : *r) seqs.push_back(m.seq);
-        drained += seqs.size();
-        j->MarkSent(std::move(seqs), [&](Status) { drain(); });
-      });
-    };
-    auto start = Clock::now();
-    for (int k = 0; k < 64; ++k) submit();
-    drain();
-    loop.Run();
-    double secs = Seconds(start);
-    Row("(d) Append 64 in flight, normal, while draining", acked / secs, limit_normal,
-        "(drain ran at " + std::to_string(static_cast<long>(drained / secs)) + " msg/s)");
+    // (d) appends with a concurrent drain through the Journal itself: what
+    // reads on the store thread cost the writers (ack latency included).
+    for (bool drain : {false, true}) {
+      std::string path = fresh();
+      (void)BareLimit(path, Durability::kNormal, quick ? 100000 : 200000);
+      JournalOptions o;
+      o.path = path;
+      o.durability = Durability::kNormal;
+      o.max_bytes = 4ull << 30;
+      o.sent_retention_ms = 600000;
+      auto j = Journal::Open(loop, o);
+      if (!j.ok()) return 1;
+      LoadFigures f = AppendWhileDraining(loop, **j, quick ? 50000 : 100000, drain);
+      char note[160];
+      std::snprintf(note, sizeof note, "(ack p50 %.2f ms, p99 %.2f ms; drain %.0f rows/s)",
+                    f.p50_ms, f.p99_ms, f.drain_rate);
+      Row(drain ? "(d) Append 64 in flight, normal, while draining"
+                : "(d) Append 64 in flight, normal, backlog idle",
+          f.append_rate, limit_normal, note);
+    }
   }
   if (want("drain")) DrainCase(loop, fresh, quick);
+  if (want("reads")) ReadsCase(fresh, quick);
   return 0;
 }
 
