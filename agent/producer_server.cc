@@ -192,6 +192,8 @@ class ProducerServer::Impl {
   std::vector<HeldAppend> held_;  // not yet handed to the journal, in order
   int64_t held_since_ns_ = 0;     // arrival of held_.front()
   size_t handed_ = 0;             // handed to the journal, not yet answered
+  bool linger_useful_ = true;      // the last linger found company
+  bool linger_timer_fired_ = false;
   platform::TimerHandle linger_timer_;
 
   size_t awaiting_commit_ = 0;    // held + handed
@@ -510,6 +512,13 @@ void ProducerServer::Impl::OnPublish(Connection& c, pr::Request& r, std::string_
 // group commit of the design, done one step earlier). Flat out, groups form
 // at once and nothing lingers. Durability is untouched: an ack still
 // follows COMMIT.
+//
+// A producer that publishes one message at a time, waiting for each ack,
+// never has company: a linger would only add its full length to every
+// ack. So a linger that ends with a group of one turns lingering off, and
+// it comes back on when company shows up by itself (two or more publishes
+// held when a group is handed over: arrived while the journal was busy or
+// in the same loop turn).
 
 void ProducerServer::Impl::Hold(store::Message m, store::Journal::AppendCallback done) {
   if (options_.append_linger_ms <= 0) {
@@ -524,6 +533,7 @@ void ProducerServer::Impl::Hold(store::Message m, store::Journal::AppendCallback
 void ProducerServer::Impl::MaybeHandOver(bool linger_over) {
   if (held_.empty()) return;
   bool idle = handed_ == 0;
+  if (idle && !linger_useful_) return HandOver();
   if (!linger_over) {
     linger_over = clock_->MonotonicNs() - held_since_ns_ >= options_.append_linger_ms * 1000000;
   }
@@ -531,13 +541,21 @@ void ProducerServer::Impl::MaybeHandOver(bool linger_over) {
   // Idle: wait for company, at most the linger. Busy: the commit's answer
   // brings us back here (FlushAll runs every loop turn).
   if (idle && !linger_timer_.active()) {
-    linger_timer_.Start(static_cast<uint64_t>(options_.append_linger_ms), 0,
-                        [this] { MaybeHandOver(true); });
+    linger_timer_.Start(static_cast<uint64_t>(options_.append_linger_ms), 0, [this] {
+      linger_timer_fired_ = true;
+      MaybeHandOver(true);
+    });
   }
 }
 
 void ProducerServer::Impl::HandOver() {
   linger_timer_.Stop();
+  if (held_.size() >= 2) {
+    linger_useful_ = true;
+  } else if (linger_timer_fired_) {
+    linger_useful_ = false;  // lingered, and nobody came
+  }
+  linger_timer_fired_ = false;
   std::vector<HeldAppend> batch;
   batch.swap(held_);
   handed_ += batch.size();

@@ -210,7 +210,8 @@ RunResult RunDirect(bool full, int total, int inflight, double rate = 0) {
 }
 
 // total messages over `conns` SDK connections; rate 0 = as fast as possible.
-RunResult RunServer(bool full, int conns, int total, double rate) {
+// window 1: one publish at a time, each waiting for its ack.
+RunResult RunServer(bool full, int conns, int total, double rate, size_t window = 1024) {
   es::testing::TempDir dir;
   es::testing::ServerHarness h(dir.path(), Harness(full));
   if (!h.Start().ok()) return Failed();
@@ -218,7 +219,8 @@ RunResult RunServer(bool full, int conns, int total, double rate) {
   for (int c = 0; c < conns; ++c) {
     es::client::ProducerOptions po;
     po.socket_path = h.socket_path();
-    po.window = 1024;
+    po.window = window;
+    if (window == 1) po.max_queued = 1;
     auto p = es::client::Producer::Connect(po);
     if (!p.ok()) return Failed();
     producers.push_back(std::move(p).value());
@@ -352,6 +354,11 @@ int main(int argc, char** argv) {
               [&] { return RunServer(full, conns, a.total, 0); });
     }
     if (a.rate_row) {
+      // The latency of a producer that waits for each ack (no company
+      // to share a commit with).
+      int seq_n = std::min(a.total, 5000);
+      run_row("1 conn, one at a time", seq_n,
+              [&] { return RunServer(full, 1, seq_n, 0, /*window=*/1); });
       int n = std::min(a.total, static_cast<int>(a.rate * 3));
       if (a.direct_row) {
         char direct[64];
