@@ -101,7 +101,8 @@ TEST(ProtocolFlatJson, SdkHeadersTakeTheFastPath) {
   reply.status = "stored";
   reply.seq = 42;
   reply.uplink = "connected";
-  EXPECT_TRUE(flat.Scan(EncodeReplyHeader(reply)));
+  std::string reply_header = EncodeReplyHeader(reply);  // Find() reads into it
+  EXPECT_TRUE(flat.Scan(reply_header));
   auto seq = flat.Find("seq");
   ASSERT_TRUE(seq.has_value());
   EXPECT_EQ(seq->number, 42);
