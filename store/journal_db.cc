@@ -192,14 +192,19 @@ Status JournalDb::LoadState() {
   stats_.dead_count = static_cast<uint64_t>(*dead);
 
   // Rebuild the dedupe set from the newest rows that carry an id, newest
-  // first, stopping at the window's edge or the count bound.
+  // first, stopping at the window's edge or the count bound. Every row
+  // (with an id or not) carries stored_at, rising with seq, so the first
+  // row older than the window ends the scan: opening a large backlog of
+  // telemetry without ids reads only the window, not the whole table. (A
+  // wall clock set forward and back again can end it early: an id then
+  // forgotten stores a duplicate, never loses a message.)
   int64_t cutoff = clock_.WallMs() - options_.dedupe_window_ms;
-  ES_RETURN_IF_ERROR(db_.Prepare(
-      "SELECT msg_id, seq, stored_at FROM journal WHERE msg_id IS NOT NULL ORDER BY seq DESC",
-      &st));
+  ES_RETURN_IF_ERROR(
+      db_.Prepare("SELECT msg_id, seq, stored_at FROM journal ORDER BY seq DESC", &st));
   std::vector<std::pair<std::string, DedupeEntry>> newest_first;
   while (newest_first.size() < options_.dedupe_max_ids && st.Step(&s)) {
     if (st.Int(2) < cutoff) break;
+    if (st.IsNull(0)) continue;
     newest_first.push_back({st.Text(0), {static_cast<uint64_t>(st.Int(1)), st.Int(2)}});
   }
   ES_RETURN_IF_ERROR(s);
