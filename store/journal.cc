@@ -10,19 +10,22 @@
 // runs them; each batch carries a fresh JournalStats snapshot.
 //
 // Reads run on the store thread between groups rather than on a second
-// connection. Measured (journal_bench --only reads, a prototype of both on
-// the same SQL, 64-append groups against a batch-mode drain): the second
-// connection did not append reliably faster (42k/41k vs 37k/46k msg/s in
-// one run, 70k vs 47k in another on a machine at load 6-12), its fetches
-// were several times slower (3-4 ms vs 0.4 ms per 2000 rows: a shared -shm
-// WAL index and a read transaction per fetch, racing the writer), and ack
-// p99 stayed set by MarkSent and checkpoints, which must stay on the writer
-// anyway. It would also cost EXCLUSIVE locking (a second agent on the file
-// is refused today) and need the lease set and scan cursors shared across
-// threads with care (a fetch whose snapshot predates a MarkSent's commit
-// must not see its rows as free). A fetch of 2000 rows is ~1-2 ms here and
-// a MarkSent of 4096 ~5-8 ms: the wait an append sees behind a read.
-//
+// connection. Measured (journal_bench --only reads: a prototype of both on
+// the same SQL, 64-append groups against a batch-mode drain; three runs on
+// this 2-core machine at load 5-12): with the fetches on a second
+// connection the writer appended -10% to +55% faster (42-72k vs 37-49k
+// msg/s), but the drain ran 0-40% slower (66-118k vs 93-126k rows/s): its
+// fetches took 3-4 ms instead of 0.2 ms per 2000 rows (a shared -shm WAL
+// index and a read transaction per fetch, racing the writer). Ack p99 did
+// not move (14-28 ms either way): it is set by MarkSent and checkpoints,
+// which must stay on the writer. A second connection would also cost
+// EXCLUSIVE locking (today a second agent on the file is refused) and need
+// the lease set and scan cursors shared across threads (a fetch whose
+// snapshot predates a MarkSent's commit must not see those rows as free).
+// The lever that worked was making reads cheap: a 1M-row drain now costs
+// the store thread ~2.4 s instead of ~12 s (schema.cc, "WHY PENDING AND
+// SENT ARE TABLES").
+
 // Loop liveness: the AsyncHandle is unreferenced (an idle journal must not
 // keep the loop running); while any callback is outstanding a referenced
 // timer that never fires keeps it alive, as a libuv request would.
