@@ -6,7 +6,7 @@
 // indexes, WAL, 1000 prepared INSERTs per transaction).
 //
 //   build/<dir>/tests/bench/producer_bench [messages_per_run] [--durability normal|full]
-//       [--conns 1,8,64] [--no-rate] [--no-direct] [--rate R]
+//       [--conns 1,8,64] [--no-rate] [--no-direct] [--rate R] [--linger MS]
 //
 // messages_per_run defaults to 100000 (the figure is 1000000).
 //
@@ -123,8 +123,11 @@ double Pct(std::vector<double>& v, double p) {
   return v[i];
 }
 
+int64_t g_linger_ms = es::agent::ProducerServerOptions{}.append_linger_ms;
+
 es::testing::HarnessOptions Harness(bool full) {
   es::testing::HarnessOptions o;
+  o.server.append_linger_ms = g_linger_ms;
   o.journal.durability = full ? es::store::Durability::kFull : es::store::Durability::kNormal;
   o.journal.max_bytes = 4ull << 30;
   return o;
@@ -299,6 +302,8 @@ bool ParseArgs(int argc, char** argv, Args* a) {
       }
     } else if (arg == "--rate" && has_value) {
       a->rate = std::atof(argv[++i]);
+    } else if (arg == "--linger" && has_value) {
+      g_linger_ms = std::atoi(argv[++i]);
     } else if (arg == "--no-rate") {
       a->rate_row = false;
     } else if (arg == "--no-direct") {
@@ -319,7 +324,7 @@ int main(int argc, char** argv) {
   if (!ParseArgs(argc, argv, &a)) {
     std::fprintf(stderr,
                  "usage: producer_bench [messages] [--durability normal|full] [--conns 1,8,64] "
-                 "[--rate R] [--no-rate] [--no-direct]\n");
+                 "[--rate R] [--no-rate] [--no-direct] [--linger MS]\n");
     return 64;
   }
   es::platform::Logger::SetLevel(es::platform::LogLevel::kWarn);
