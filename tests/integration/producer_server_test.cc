@@ -103,6 +103,41 @@ TEST_F(ProducerServerTest, PublishStoredThenQueryBySeqAndId) {
   EXPECT_EQ(Roundtrip(c, R"({"op":"query","req":6,"id":"nope"})").state, "unknown");
 }
 
+// Publishes may be held back a moment to share a commit (append_linger_ms);
+// a query sent right behind them, without waiting for their acks, must still
+// see them, as the journal's call order promises. Several publishers keep
+// the linger on (it switches itself off for a lone one-at-a-time producer).
+TEST_F(ProducerServerTest, QueryPipelinedBehindHeldPublishesSeesThem) {
+  HarnessOptions o;
+  o.server.append_linger_ms = 50;  // long enough that a held publish would be missed
+  StartServer(std::move(o));
+  std::vector<RawClient> others;
+  for (int i = 0; i < 3; ++i) others.push_back(Client());
+  for (int round = 0; round < 5; ++round) {
+    for (auto& other : others) {
+      ASSERT_TRUE(other.SendFrame(PublishHeader(round, "held/o"), "o"));
+    }
+    RawClient c = Client();
+    std::string id = "held-" + std::to_string(round);
+    std::string bytes = protocol::EncodeFrame(PublishHeader(1, "held/t", ",\"id\":\"" + id + "\""),
+                                              "x") +
+                        protocol::EncodeFrame("{\"op\":\"query\",\"req\":2,\"id\":\"" + id + "\"}", "");
+    ASSERT_TRUE(c.Send(bytes));  // one write: the query arrives with the publish
+    Reply stored, query;
+    ASSERT_TRUE(c.ReadReply(&stored));
+    ASSERT_TRUE(c.ReadReply(&query));
+    ASSERT_TRUE(stored.ok) << stored.message;
+    EXPECT_EQ(query.req, 2);
+    EXPECT_EQ(query.state, "pending") << "round " << round;
+    EXPECT_EQ(query.seq, stored.seq);
+    for (auto& other : others) {
+      Reply r;
+      ASSERT_TRUE(other.ReadReply(&r));
+      EXPECT_TRUE(r.ok);
+    }
+  }
+}
+
 TEST_F(ProducerServerTest, DefaultTimestampIsReceiptTime) {
   StartServer();
   RawClient c = Client();
