@@ -209,9 +209,8 @@ Status JournalDb::LoadState() {
   }
   ES_RETURN_IF_ERROR(s);
   for (auto it = newest_first.rbegin(); it != newest_first.rend(); ++it) {
-    if (dedupe_.emplace(it->first, it->second).second) {
-      dedupe_order_.emplace_back(it->first, it->second.stored_at_ms);
-    }
+    auto [entry, inserted] = dedupe_.emplace(std::move(it->first), it->second);
+    if (inserted) dedupe_order_.emplace_back(&entry->first, entry->second.stored_at_ms);
   }
   return Status::Ok();
 }
@@ -234,11 +233,9 @@ void JournalDb::EvictDedupe(int64_t now_ms) {
   int64_t cutoff = now_ms - options_.dedupe_window_ms;
   while (!dedupe_order_.empty() && (dedupe_order_.front().second < cutoff ||
                                     dedupe_order_.size() > options_.dedupe_max_ids)) {
-    auto it = dedupe_.find(dedupe_order_.front().first);
-    // The id may have been stored again after its first entry aged out.
-    if (it != dedupe_.end() && it->second.stored_at_ms == dedupe_order_.front().second) {
-      dedupe_.erase(it);
-    }
+    // One order entry per map entry, made when it was inserted: erasing
+    // through it is exact (and leaves no other pointer to the key).
+    dedupe_.erase(*dedupe_order_.front().first);
     dedupe_order_.pop_front();
   }
 }
@@ -300,10 +297,11 @@ void JournalDb::SettleGroup(std::vector<AppendItem>* items, const Status& s, uin
       ++stored;
       stored_bytes += item.message.payload.size();
       if (stored == 1 || item.message.ts_ms < min_ts) min_ts = item.message.ts_ms;
-      if (!item.message.msg_id.empty() &&
-          dedupe_.insert_or_assign(item.message.msg_id, DedupeEntry{item.outcome->seq, now})
-              .second) {
-        dedupe_order_.emplace_back(item.message.msg_id, now);
+      if (!item.message.msg_id.empty()) {
+        // Never present already: InsertGroup stores only ids it did not know.
+        auto [entry, inserted] =
+            dedupe_.try_emplace(item.message.msg_id, DedupeEntry{item.outcome->seq, now});
+        if (inserted) dedupe_order_.emplace_back(&entry->first, now);
       }
     } else if (item.outcome.ok() && item.outcome->duplicate) {
       ++duplicates;

@@ -134,12 +134,14 @@ class JournalDb {
   void LowerCursors(const Message& m, uint64_t seq);
 
   // msg_id -> (seq, stored_at), plus arrival order for eviction by window/count.
+  // The order keeps a pointer to the map's key (a node's key never moves), so
+  // an id is held once: with 100k ids of ~20 bytes that is ~6 MB less.
   struct DedupeEntry {
     uint64_t seq;
     int64_t stored_at_ms;
   };
   std::unordered_map<std::string, DedupeEntry> dedupe_;
-  std::deque<std::pair<std::string, int64_t>> dedupe_order_;
+  std::deque<std::pair<const std::string*, int64_t>> dedupe_order_;
 
   // Recently deleted rows, so Query can say "expired" or "sent" instead of
   // "unknown" (bounded: kRecentDeleted entries).
