@@ -105,21 +105,29 @@ max_inflight_messages 0
 CONF
   [ "$(id -u)" -eq 0 ] && echo "user root" >>"$rundir/mosquitto.conf"
   local pids=()
+  # Stops in reverse order: the agent first (it settles what is in flight
+  # and publishes its offline status while the broker is still up).
   cleanup() {
     trap - INT TERM EXIT
     log "stopping"
-    for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-    for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+    local i
+    for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
+      kill -TERM "${pids[i]}" 2>/dev/null || true
+      wait "${pids[i]}" 2>/dev/null || true
+    done
   }
   trap cleanup INT TERM EXIT
 
   log "central broker stand-in: mosquitto on 127.0.0.1:$port"
-  mosquitto -c "$rundir/mosquitto.conf" >"$rundir/mosquitto.log" 2>&1 &
+  # Every child in its own session: Ctrl-C reaches only this script, which
+  # stops them once each, in order (a second signal makes the agent skip
+  # its graceful shutdown).
+  setsid mosquitto -c "$rundir/mosquitto.conf" >"$rundir/mosquitto.log" 2>&1 &
   pids+=($!)
   for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/"$port") 2>/dev/null && break; sleep 0.1; done
 
   log "subscriber on the central broker (what arrives is printed below)"
-  mosquitto_sub -h 127.0.0.1 -p "$port" -t '#' -v -q 1 &
+  setsid mosquitto_sub -h 127.0.0.1 -p "$port" -t '#' -v -q 1 &
   pids+=($!)
 
   export EDGESPOOL_PRODUCER_SOCKET="$rundir/edgespool.sock"
@@ -128,7 +136,7 @@ CONF
   export EDGESPOOL_NODE_ID="${EDGESPOOL_NODE_ID:-dev-gateway}"
   export EDGESPOOL_STATUS_INTERVAL="${EDGESPOOL_STATUS_INTERVAL:-10s}"
   log "agent: $bin run --config config.example.toml (paths under .run/)"
-  "$bin" run --config "$ROOT/config.example.toml" &
+  setsid "$bin" run --config "$ROOT/config.example.toml" &
   pids+=($!)
   for _ in $(seq 100); do [ -S "$EDGESPOOL_PRODUCER_SOCKET" ] && break; sleep 0.1; done
 
