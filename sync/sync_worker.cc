@@ -13,8 +13,8 @@ struct SyncWorker::Unit {
   std::vector<uint32_t> attempts;  // per seq, as fetched
   uint64_t payload_bytes = 0;      // raw payload bytes carried
   bool is_batch = false;
-  int64_t sent_ns = 0;             // when handed to the uplink
-  uint64_t wire_bytes = 0;         // estimated size on the wire
+  int64_t sent_ns = 0;      // when handed to the uplink
+  uint64_t wire_bytes = 0;  // estimated size on the wire
 };
 
 namespace {
@@ -44,10 +44,10 @@ SyncWorker::SyncWorker(platform::Loop& loop, store::Journal& journal, UplinkPort
       clock_(clock),
       routes_(options_.routes, options_.node, options_.default_mode),
       batch_topic_(ExpandTopicTemplate(options_.batch_topic, options_.node, "")),
-      bandwidth_(static_cast<double>(options_.bandwidth_limit),
-                 static_cast<double>(std::max<int64_t>(options_.bandwidth_limit,
-                                                       options_.batch_bytes)),
-                 clock.MonotonicNs()),
+      bandwidth_(
+          static_cast<double>(options_.bandwidth_limit),
+          static_cast<double>(std::max<int64_t>(options_.bandwidth_limit, options_.batch_bytes)),
+          clock.MonotonicNs()),
       open_batches_(routes_.size()),
       pump_timer_(loop),
       linger_timer_(loop),
@@ -97,7 +97,9 @@ void SyncWorker::Start() {
     stats_.last_error = why;
     live_from_seq_ = 0;
   };
-  l.on_publish_result = [this](uint64_t token, const PublishResult& r) { OnPublishResult(token, r); };
+  l.on_publish_result = [this](uint64_t token, const PublishResult& r) {
+    OnPublishResult(token, r);
+  };
   l.on_writable = [this] { Pump(); };
   uplink_.SetListener(std::move(l));
   progress_timer_.Start(kProgressCheckMs, kProgressCheckMs, [this] { CheckProgress(); });
@@ -122,13 +124,14 @@ void SyncWorker::CheckProgress() {
   for (size_t i = 0; i < lanes_.size(); ++i) {
     lanes += (i ? "," : "") + std::string(lanes_[i].empty ? "empty" : "ready");
   }
-  ES_LOG_WARN("sync: no progress", {{"for_s", std::to_string((now - progress_since_ns_) / 1000000000)},
-                                     {"inflight", std::to_string(inflight_.size())},
-                                     {"ready", std::to_string(ready_.size())},
-                                     {"window_free", std::to_string(uplink_.window_free())},
-                                     {"fetching", fetching_ ? "yes" : "no"},
-                                     {"marking", marking_ ? "yes" : "no"},
-                                     {"lanes", lanes}});
+  ES_LOG_WARN("sync: no progress",
+              {{"for_s", std::to_string((now - progress_since_ns_) / 1000000000)},
+               {"inflight", std::to_string(inflight_.size())},
+               {"ready", std::to_string(ready_.size())},
+               {"window_free", std::to_string(uplink_.window_free())},
+               {"fetching", fetching_ ? "yes" : "no"},
+               {"marking", marking_ ? "yes" : "no"},
+               {"lanes", lanes}});
   progress_since_ns_ = now;
   if (inflight_.empty() && !fetching_) Wake();
 }
@@ -173,9 +176,7 @@ void SyncWorker::MarkLanesReady() {
 
 // A live lane exists only once something was committed since the uplink
 // came up; before that its rows are all backlog.
-bool SyncWorker::LaneActive(size_t lane) const {
-  return lane < kClassLanes || live_from_seq_ > 0;
-}
+bool SyncWorker::LaneActive(size_t lane) const { return lane < kClassLanes || live_from_seq_ > 0; }
 
 int SyncWorker::PickLane() const {
   int best = -1;
@@ -220,7 +221,7 @@ void SyncWorker::Pump() {
   SendReady();
   if (fetching_ || fetch_stopped_ || !uplink_.connected()) return;
   int picked = PickLane();
-  if (picked < 0) return;  // every lane read empty: a commit or release wakes us
+  if (picked < 0) return;       // every lane read empty: a commit or release wakes us
   if (!ready_.empty()) return;  // waiting for window or bandwidth, not for rows
   size_t free = uplink_.window_free();
   if (free == 0) return;
@@ -235,7 +236,8 @@ void SyncWorker::Pump() {
     // Rows waiting for bandwidth cannot be overtaken by another lane: lease
     // only about kBandwidthLookaheadMs worth of the link at a time.
     double per_message = wire_per_message_ > 0 ? wire_per_message_ : 256.0;
-    double fits = static_cast<double>(options_.bandwidth_limit) * kBandwidthLookaheadMs / 1000.0 / per_message;
+    double fits = static_cast<double>(options_.bandwidth_limit) * kBandwidthLookaheadMs / 1000.0 /
+                  per_message;
     want = std::min(want, static_cast<size_t>(std::max(1.0, fits)));
   }
   store::FetchSpec spec;
@@ -245,6 +247,8 @@ void SyncWorker::Pump() {
   if (lane.priority >= 0) {
     spec.priority = static_cast<store::Priority>(lane.priority);
   } else {
+    // The route's filter: a row an earlier route also matches comes along
+    // too (and goes out under its own route), a little early.
     spec.min_seq = live_from_seq_;
     spec.topic_filter = routes_.route(lane.route).match;
   }
@@ -270,7 +274,7 @@ void SyncWorker::OnFetched(Result<std::vector<store::StoredMessage>> rows) {
     lanes_[lane].empty = true;
     last_empty_read_ns_ = clock_.MonotonicNs();
     if (PickLane() >= 0) return Pump();  // another lane may have rows
-    FlushOpenBatches();  // nothing more is coming right now: don't wait for linger
+    FlushOpenBatches();                  // nothing more is coming right now: don't wait for linger
     SendReady();
     return;
   }
@@ -293,16 +297,17 @@ void SyncWorker::OnCommitted(std::vector<store::StoredMessage>& group) {
     live_from_seq_ = group.front().seq;
     double now_vtime = -1;
     for (size_t i = 0; i < kClassLanes; ++i) {
-      if (!lanes_[i].empty && (now_vtime < 0 || lanes_[i].vtime < now_vtime)) now_vtime = lanes_[i].vtime;
+      if (!lanes_[i].empty && (now_vtime < 0 || lanes_[i].vtime < now_vtime))
+        now_vtime = lanes_[i].vtime;
     }
     for (size_t i = kClassLanes; i < lanes_.size(); ++i) {
       lanes_[i].vtime = std::max(lanes_[i].vtime, now_vtime);
     }
   }
   int64_t now = clock_.MonotonicNs();
-  bool may_take = options_.serve_from_memory && connected && !fetching_ && !fetch_stopped_ && ready_.empty() &&
-                  group.size() <= options_.fetch_chunk && last_empty_read_ns_ > 0 &&
-                  now - last_empty_read_ns_ < kTailTrustNs;
+  bool may_take = options_.serve_from_memory && connected && !fetching_ && !fetch_stopped_ &&
+                  ready_.empty() && group.size() <= options_.fetch_chunk &&
+                  last_empty_read_ns_ > 0 && now - last_empty_read_ns_ < kTailTrustNs;
   std::vector<std::pair<size_t, store::StoredMessage*>> taken;  // lane, row
   bool wake = false;
   int64_t wall = clock_.WallMs();
@@ -344,8 +349,11 @@ void SyncWorker::AfterEnqueue() {
   bool open = false;
   for (const auto& b : open_batches_) open = open || !b.seqs.empty();
   if (open && !linger_timer_.active()) {
-    linger_timer_.Start(static_cast<uint64_t>(std::max<int64_t>(options_.linger_ms, 0)), 0,
-                        [this] { FlushOpenBatches(); SendReady(); Pump(); });
+    linger_timer_.Start(static_cast<uint64_t>(std::max<int64_t>(options_.linger_ms, 0)), 0, [this] {
+      FlushOpenBatches();
+      SendReady();
+      Pump();
+    });
   }
   Pump();
 }
@@ -364,7 +372,8 @@ void SyncWorker::Enqueue(store::StoredMessage&& row) {
     b.seqs.push_back(row.seq);
     b.attempts.push_back(row.attempts);
     b.payload_bytes += m.payload.size();
-    if (b.seqs.size() >= options_.batch_messages || b.encoder->raw_bytes() >= options_.batch_bytes) {
+    if (b.seqs.size() >= options_.batch_messages ||
+        b.encoder->raw_bytes() >= options_.batch_bytes) {
       FlushBatch(r);
     }
     return;
@@ -385,7 +394,8 @@ void SyncWorker::Enqueue(store::StoredMessage&& row) {
     for (const auto& h : m.headers) props.push_back(h);
     if (m.expires_at_ms) {
       int64_t left_ms = *m.expires_at_ms - clock_.WallMs();
-      unit->publish.message_expiry_s = static_cast<uint32_t>(std::max<int64_t>(1, (left_ms + 999) / 1000));
+      unit->publish.message_expiry_s =
+          static_cast<uint32_t>(std::max<int64_t>(1, (left_ms + 999) / 1000));
     }
   }
   ready_.push_back(std::move(unit));
@@ -455,7 +465,8 @@ void SyncWorker::SendReady() {
     std::unique_ptr<Unit> unit = std::move(ready_.front());
     ready_.pop_front();
     double per_message = static_cast<double>(estimate) / static_cast<double>(unit->seqs.size());
-    wire_per_message_ = wire_per_message_ == 0 ? per_message : 0.9 * wire_per_message_ + 0.1 * per_message;
+    wire_per_message_ =
+        wire_per_message_ == 0 ? per_message : 0.9 * wire_per_message_ + 0.1 * per_message;
     stats_.inflight_messages += unit->seqs.size();
     ++stats_.inflight_publishes;
     ++stats_.published_total;
@@ -490,7 +501,8 @@ void SyncWorker::OnPublishResult(uint64_t token, const PublishResult& result) {
       if (to_mark_sent_.size() >= 4096) {
         FlushMarks();
       } else if (!mark_timer_.active()) {
-        mark_timer_.Start(static_cast<uint64_t>(options_.mark_flush_ms), 0, [this] { FlushMarks(); });
+        mark_timer_.Start(static_cast<uint64_t>(options_.mark_flush_ms), 0,
+                          [this] { FlushMarks(); });
       }
       break;
     }
@@ -507,8 +519,8 @@ void SyncWorker::OnPublishResult(uint64_t token, const PublishResult& result) {
       std::vector<std::pair<uint64_t, std::string>> dead;
       for (size_t i = 0; i < unit->seqs.size(); ++i) {
         if (options_.max_attempts > 0 && unit->attempts[i] + 1 >= options_.max_attempts) {
-          dead.emplace_back(unit->seqs[i], "gave up after " +
-                                               std::to_string(options_.max_attempts) + " attempts");
+          dead.emplace_back(unit->seqs[i],
+                            "gave up after " + std::to_string(options_.max_attempts) + " attempts");
         } else {
           retry.push_back(unit->seqs[i]);
         }
@@ -537,8 +549,8 @@ void SyncWorker::MarkDead(std::vector<std::pair<uint64_t, std::string>> dead) {
     for (const auto& [seq, why] : dead) on_delivery_(seq, store::MessageState::kDead, why);
   }
   ES_LOG_WARN("sync: dead letters", {{"count", std::to_string(dead.size())},
-                                      {"first_seq", std::to_string(dead.front().first)},
-                                      {"reason", dead.front().second}});
+                                     {"first_seq", std::to_string(dead.front().first)},
+                                     {"reason", dead.front().second}});
   journal_.MarkDead(std::move(dead), [](Status s) {
     if (!s.ok()) ES_LOG_ERROR("sync: marking dead letters failed", {{"error", s.ToString()}});
   });
@@ -580,9 +592,11 @@ void SyncWorker::UpdateRate(uint64_t acked) {
     };
     double secs = static_cast<double>(elapsed) / 1e9;
     uint64_t wire = uplink_.wire_bytes();
-    stats_.rate_msgs_per_s = smooth(stats_.rate_msgs_per_s, static_cast<double>(rate_window_count_) / secs);
-    stats_.rate_bytes_per_s = smooth(stats_.rate_bytes_per_s,
-                                     static_cast<double>(wire - std::min(wire, rate_window_wire_)) / secs);
+    stats_.rate_msgs_per_s =
+        smooth(stats_.rate_msgs_per_s, static_cast<double>(rate_window_count_) / secs);
+    stats_.rate_bytes_per_s =
+        smooth(stats_.rate_bytes_per_s,
+               static_cast<double>(wire - std::min(wire, rate_window_wire_)) / secs);
     rate_window_start_ns_ = now;
     rate_window_count_ = 0;
     rate_window_wire_ = wire;

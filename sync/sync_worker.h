@@ -54,14 +54,14 @@ struct SyncOptions {
   uint32_t batch_bytes = 256 << 10;
   int64_t linger_ms = 50;
   int compression_level = 3;
-  int64_t bandwidth_limit = 0;     // bytes/s, 0 = unlimited
-  uint32_t max_attempts = 0;       // 0 = unlimited
+  int64_t bandwidth_limit = 0;  // bytes/s, 0 = unlimited
+  uint32_t max_attempts = 0;    // 0 = unlimited
   std::string batch_topic = "edgespool/{node}/batch";
-  uint32_t fetch_chunk = 2000;     // most rows leased per journal read
+  uint32_t fetch_chunk = 2000;  // most rows leased per journal read
   // Shares of the uplink for high, normal, low priority while each has a
   // backlog (stride scheduling: low drains slowly but never starves).
   std::vector<uint32_t> priority_weights = {70, 20, 10};
-  int64_t mark_flush_ms = 5;       // how long acked seqs wait to be marked in one txn
+  int64_t mark_flush_ms = 5;  // how long acked seqs wait to be marked in one txn
   // Percent of the uplink the backlog keeps while a live-first route has
   // fresh messages (1..100).
   uint32_t backlog_share = 20;
@@ -76,7 +76,7 @@ struct SyncOptions {
 };
 
 struct SyncStats {
-  uint64_t published_total = 0;    // PUBLISH packets handed to the uplink
+  uint64_t published_total = 0;  // PUBLISH packets handed to the uplink
   uint64_t messages_sent_total = 0;
   uint64_t batches_sent_total = 0;
   uint64_t dead_total = 0;
@@ -84,11 +84,11 @@ struct SyncStats {
   uint64_t payload_bytes_total = 0;  // raw payload bytes of messages acked
   uint64_t inflight_messages = 0;
   uint64_t inflight_publishes = 0;
-  uint64_t inflight_bytes = 0;     // estimated wire bytes of the publishes in flight
-  int64_t last_sync_ms = 0;          // wall time of the last PUBACK
-  double rate_msgs_per_s = 0;        // acked messages, smoothed
-  double rate_bytes_per_s = 0;       // bytes written to the uplink, smoothed
-  uint64_t tail_messages_total = 0;  // served from memory, not read back from the journal
+  uint64_t inflight_bytes = 0;          // estimated wire bytes of the publishes in flight
+  int64_t last_sync_ms = 0;             // wall time of the last PUBACK
+  double rate_msgs_per_s = 0;           // acked messages, smoothed
+  double rate_bytes_per_s = 0;          // bytes written to the uplink, smoothed
+  uint64_t tail_messages_total = 0;     // served from memory, not read back from the journal
   uint64_t fetched_messages_total = 0;  // read from the journal
   std::string last_error;
 };
@@ -99,8 +99,8 @@ class SyncWorker {
   using DeliveryListener =
       std::function<void(uint64_t seq, store::MessageState state, const std::string& reason)>;
 
-  SyncWorker(platform::Loop& loop, store::Journal& journal, UplinkPort& uplink,
-             SyncOptions options, const platform::Clock& clock);
+  SyncWorker(platform::Loop& loop, store::Journal& journal, UplinkPort& uplink, SyncOptions options,
+             const platform::Clock& clock);
   ~SyncWorker();
   SyncWorker(const SyncWorker&) = delete;
   SyncWorker& operator=(const SyncWorker&) = delete;
@@ -111,7 +111,9 @@ class SyncWorker {
   void StopFetching();
   void SetDeliveryListener(DeliveryListener listener) { on_delivery_ = std::move(listener); }
   // Seconds from handing a publish to the uplink to its PUBACK.
-  void SetUploadLatencyListener(std::function<void(double)> l) { on_upload_latency_ = std::move(l); }
+  void SetUploadLatencyListener(std::function<void(double)> l) {
+    on_upload_latency_ = std::move(l);
+  }
 
   const SyncStats& stats() const { return stats_; }
   // Route + upstream-topic table (for status and tests).
@@ -126,11 +128,11 @@ class SyncWorker {
   struct Unit;  // one PUBLISH: a message or a batch frame, with its seqs
 
   struct Lane {
-    int priority = -1;         // class lanes: 0..2
-    size_t route = 0;          // live lanes: the live-first route
-    double weight = 1;         // class lanes; live lanes derive theirs (Charge)
-    bool empty = false;        // the last read found nothing; commits or releases wake it
-    double vtime = 0;          // virtual time for weighted sharing
+    int priority = -1;   // class lanes: 0..2
+    size_t route = 0;    // live lanes: the live-first route
+    double weight = 1;   // class lanes; live lanes derive theirs (Charge)
+    bool empty = false;  // the last read found nothing; commits or releases wake it
+    double vtime = 0;    // virtual time for weighted sharing
   };
   static constexpr size_t kClassLanes = 3;
 
@@ -165,14 +167,15 @@ class SyncWorker {
   bool started_ = false;
   bool fetching_ = false;
   bool fetch_stopped_ = false;
-  std::vector<Lane> lanes_;          // kClassLanes classes, then live lanes
+  std::vector<Lane> lanes_;                 // kClassLanes classes, then live lanes
   std::vector<size_t> live_lane_of_route_;  // 0: the route is strict
   size_t fetching_lane_ = 0;
   // First seq committed since the uplink came up (0: none yet): the live
   // lanes' rows start here.
   uint64_t live_from_seq_ = 0;
   int64_t last_empty_read_ns_ = 0;
-  double wire_per_message_ = 0;      // estimated uplink bytes per message, smoothed   // the tail is trusted for a while after a read found nothing
+  double wire_per_message_ = 0;  // estimated uplink bytes per message, smoothed   // the tail is
+                                 // trusted for a while after a read found nothing
   void MarkLanesReady();
   int PickLane() const;
 
@@ -184,7 +187,7 @@ class SyncWorker {
   };
   std::vector<OpenBatch> open_batches_;  // per route (batch routes only)
 
-  std::deque<std::unique_ptr<Unit>> ready_;                   // built, waiting for window/bandwidth
+  std::deque<std::unique_ptr<Unit>> ready_;  // built, waiting for window/bandwidth
   std::unordered_map<uint64_t, std::unique_ptr<Unit>> inflight_;  // by uplink token
 
   std::vector<uint64_t> to_mark_sent_;

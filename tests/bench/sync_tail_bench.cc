@@ -35,7 +35,9 @@ class InstantUplink : public sync::UplinkPort {
   }
   void SetListener(Listener l) override { listener_ = std::move(l); }
   bool connected() const override { return true; }
-  size_t window_free() const override { return pending_.size() < 1000 ? 1000 - pending_.size() : 0; }
+  size_t window_free() const override {
+    return pending_.size() < 1000 ? 1000 - pending_.size() : 0;
+  }
   uint32_t max_packet_size() const override { return 0; }
   bool properties_supported() const override { return true; }
   uint64_t Publish(sync::OutboundPublish p) override {
@@ -110,7 +112,8 @@ Figures Run(bool from_memory, int messages, int per_ms) {
   platform::TimerHandle watch(*loop);
   auto deadline = t0 + std::chrono::seconds(120);
   watch.Start(5, 5, [&] {
-    bool done = worker.stats().messages_sent_total >= static_cast<uint64_t>(messages) && worker.idle();
+    bool done =
+        worker.stats().messages_sent_total >= static_cast<uint64_t>(messages) && worker.idle();
     if (done || std::chrono::steady_clock::now() > deadline) loop->Stop();
   });
   loop->Run();
@@ -122,7 +125,8 @@ Figures Run(bool from_memory, int messages, int per_ms) {
   f.read_back = worker.stats().fetched_messages_total;
   f.from_memory = worker.stats().tail_messages_total;
   if (sent < static_cast<uint64_t>(messages)) {
-    std::fprintf(stderr, "only %llu of %d sent within 120 s\n", static_cast<unsigned long long>(sent), messages);
+    std::fprintf(stderr, "only %llu of %d sent within 120 s\n",
+                 static_cast<unsigned long long>(sent), messages);
   }
   return f;
 }
@@ -139,9 +143,10 @@ int Main(int argc, char** argv) {
     Figures m = Run(true, messages, per_ms);
     std::printf("  round %d  read back: %.0f msg/s, %.2f us CPU/msg (%llu read back)\n", round + 1,
                 r.msgs_per_s, r.cpu_us_per_msg, static_cast<unsigned long long>(r.read_back));
-    std::printf("  round %d  from memory: %.0f msg/s, %.2f us CPU/msg (%llu from memory, %llu read back)\n",
-                round + 1, m.msgs_per_s, m.cpu_us_per_msg, static_cast<unsigned long long>(m.from_memory),
-                static_cast<unsigned long long>(m.read_back));
+    std::printf(
+        "  round %d  from memory: %.0f msg/s, %.2f us CPU/msg (%llu from memory, %llu read back)\n",
+        round + 1, m.msgs_per_s, m.cpu_us_per_msg, static_cast<unsigned long long>(m.from_memory),
+        static_cast<unsigned long long>(m.read_back));
     mem.msgs_per_s += m.msgs_per_s / 2;
     mem.cpu_us_per_msg += m.cpu_us_per_msg / 2;
     read.msgs_per_s += r.msgs_per_s / 2;

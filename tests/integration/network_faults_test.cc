@@ -26,9 +26,9 @@ class NetworkFaultsTest : public AgentE2ETest {
  protected:
   // The agent with a 1 s keepalive, its uplink pointed at `url`.
   void StartAgentAt(const std::string& url, std::vector<std::string> prefix = {}) {
-    agent_ = std::make_unique<AgentProcess>(dir_.path(), url,
-                                            std::multimap<std::string, std::string>{
-                                                {"uplink", "keepalive = \"1s\""}});
+    agent_ = std::make_unique<AgentProcess>(
+        dir_.path(), url,
+        std::multimap<std::string, std::string>{{"uplink", "keepalive = \"1s\""}});
     agent_->SetCommandPrefix(std::move(prefix));
     ASSERT_TRUE(agent_->Start()) << agent_->log();
   }
@@ -51,7 +51,8 @@ class NetworkFaultsTest : public AgentE2ETest {
     std::vector<int> out;
     std::string log = agent_->log();
     std::regex re("retry_in_ms=([0-9]+)");
-    for (auto it = std::sregex_iterator(log.begin(), log.end(), re); it != std::sregex_iterator(); ++it) {
+    for (auto it = std::sregex_iterator(log.begin(), log.end(), re); it != std::sregex_iterator();
+         ++it) {
       out.push_back(std::stoi((*it)[1]));
     }
     return out;
@@ -152,9 +153,9 @@ class NetNs {
     ok_ = Run("ip netns add " + name_) &&
           Run("ip link add " + veth_ + " type veth peer name " + peer) &&
           Run("ip link set " + peer + " netns " + name_) &&
-          Run("ip addr add " + host_ip_ + "/30 dev " + veth_) && Run("ip link set " + veth_ + " up") &&
-          In("ip addr add " + ns_ip_ + "/30 dev " + peer) && In("ip link set " + peer + " up") &&
-          In("ip link set lo up");
+          Run("ip addr add " + host_ip_ + "/30 dev " + veth_) &&
+          Run("ip link set " + veth_ + " up") && In("ip addr add " + ns_ip_ + "/30 dev " + peer) &&
+          In("ip link set " + peer + " up") && In("ip link set lo up");
     ns_dev_ = peer;
   }
   ~NetNs() {
@@ -163,7 +164,9 @@ class NetNs {
   }
   bool ok() const { return ok_; }
   // Runs a shell command here / inside the namespace; true on exit status 0.
-  static bool Run(const std::string& cmd) { return std::system((cmd + " >/dev/null 2>&1").c_str()) == 0; }
+  static bool Run(const std::string& cmd) {
+    return std::system((cmd + " >/dev/null 2>&1").c_str()) == 0;
+  }
   bool In(const std::string& cmd) const { return Run("ip netns exec " + name_ + " " + cmd); }
   // Packets the first rule of an iptables chain inside the namespace matched.
   uint64_t RulePackets(const std::string& chain) const {
@@ -227,7 +230,8 @@ TEST_F(NamespaceFaultsTest, TwentyPercentPacketLossLosesNothing) {
 }
 
 TEST_F(NamespaceFaultsTest, SlowLinkDeliversEverythingInOrder) {
-  ASSERT_TRUE(ns_->In("tc qdisc add dev " + ns_->dev() + " root tbf rate 256kbit burst 16kb latency 400ms"));
+  ASSERT_TRUE(ns_->In("tc qdisc add dev " + ns_->dev() +
+                      " root tbf rate 256kbit burst 16kb latency 400ms"));
   auto start = Clock::now();
   auto c = PublishAndCheck(600, "slow-", 60000);
   double secs = std::chrono::duration<double>(Clock::now() - start).count();
