@@ -249,7 +249,7 @@ class EdgespoolPublisher : public Publisher {
   bool Connect() override {
     client::ProducerOptions o;
     o.socket_path = socket_;
-    o.window = 512;
+    o.window = kMaxOutstanding;  // as many on the wire as libmosquitto's in-flight limit
     o.max_queued = kMaxOutstanding;
     o.backoff_initial_ms = 20;
     o.backoff_max_ms = 200;
