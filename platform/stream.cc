@@ -189,6 +189,16 @@ struct TcpConnectRequest::State {
   addrinfo* next = nullptr;
   Status last_error;
   std::shared_ptr<State> self;  // keeps State alive while libuv holds it
+  // The socket of the connect in flight. Cancelling closes it at once: a
+  // connect into a black hole would otherwise hold it for the kernel's ~2
+  // minutes of SYN retries, and still be open when the loop closes.
+  uv_tcp_t* connecting = nullptr;
+
+  static void CloseTcp(uv_tcp_t* tcp) {
+    tcp->data = nullptr;
+    uv_close(reinterpret_cast<uv_handle_t*>(tcp),
+             [](uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); });
+  }
 
   ~State() {
     if (addrs) uv_freeaddrinfo(addrs);
@@ -215,15 +225,16 @@ struct TcpConnectRequest::State {
       uv_tcp_t* tcp;
     };
     auto* cr = new ConnectReq{{}, this, tcp};
+    connecting = tcp;
     int rc = uv_tcp_connect(&cr->req, tcp, ai->ai_addr, [](uv_connect_t* r, int status) {
       auto* c = reinterpret_cast<ConnectReq*>(r);
       State* st = c->state;
       uv_tcp_t* handle = c->tcp;
       delete c;
+      st->connecting = nullptr;
       if (status < 0 || st->cancelled) {
-        handle->data = nullptr;
-        uv_close(reinterpret_cast<uv_handle_t*>(handle),
-                 [](uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); });
+        // Cancelled: the handle is already closing (UV_ECANCELED from its close).
+        if (!uv_is_closing(reinterpret_cast<uv_handle_t*>(handle))) CloseTcp(handle);
         st->last_error = UvStatus(status < 0 ? status : UV_ECANCELED,
                                   ("connect " + st->host + ":" + std::to_string(st->port)).c_str());
         if (st->cancelled) return st->Finish(Status::Cancelled("connect cancelled"));
@@ -233,9 +244,8 @@ struct TcpConnectRequest::State {
     });
     if (rc < 0) {
       delete cr;
-      tcp->data = nullptr;
-      uv_close(reinterpret_cast<uv_handle_t*>(tcp),
-               [](uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); });
+      connecting = nullptr;
+      CloseTcp(tcp);
       last_error = UvStatus(rc, "uv_tcp_connect");
       TryNext();
     }
@@ -251,7 +261,10 @@ TcpConnectRequest::TcpConnectRequest(Loop& loop, std::string host, uint16_t port
   state_->on_done = std::move(on_done);
 }
 
-TcpConnectRequest::~TcpConnectRequest() { state_->cancelled = true; }
+TcpConnectRequest::~TcpConnectRequest() {
+  state_->cancelled = true;
+  if (state_->connecting) State::CloseTcp(state_->connecting);  // its callback sees ECANCELED
+}
 
 void TcpConnectRequest::Start() {
   struct ResolveReq {

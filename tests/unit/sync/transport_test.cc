@@ -4,7 +4,11 @@
 // immediate close, bad files).
 #include "sync/transport.h"
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
@@ -234,6 +238,32 @@ TlsOptions NoVerify(uint32_t handshake_timeout_ms = 10000) {
   o.verify = false;
   o.handshake_timeout_ms = handshake_timeout_ms;
   return o;
+}
+
+// A listener that never accepts, with its one-slot queue taken: the kernel
+// drops further SYNs, as a black-holed route does.
+TEST_F(TransportTest, ConnectIntoABlackHoleGivesUpAfterTenSeconds) {
+  int l = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(l, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  ASSERT_EQ(::listen(l, 0), 0);
+  socklen_t len = sizeof a;
+  ::getsockname(l, reinterpret_cast<sockaddr*>(&a), &len);
+  int filler = ::socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_EQ(::connect(filler, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  auto t0 = std::chrono::steady_clock::now();
+  auto r = ConnectNow("mqtt://127.0.0.1:" + std::to_string(ntohs(a.sin_port)), {}, 20000);
+  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  ::close(filler);
+  ::close(l);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Code::kTimeout) << r.status().ToString();
+  EXPECT_NE(r.status().message().find("no connection to 127.0.0.1"), std::string::npos)
+      << r.status().message();
+  EXPECT_GE(secs, 9.5);
+  EXPECT_LT(secs, 15.0);
 }
 
 TEST_F(TransportTest, TlsSilentPeerTimesOut) {
