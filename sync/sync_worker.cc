@@ -63,6 +63,7 @@ SyncWorker::SyncWorker(platform::Loop& loop, store::Journal& journal, UplinkPort
   }
   live_lane_of_route_.assign(routes_.size(), 0);
   for (size_t r = 0; r < routes_.size(); ++r) {
+    any_batch_route_ = any_batch_route_ || routes_.route(r).mode == UploadMode::kBatch;
     if (routes_.route(r).order != UploadOrder::kLiveFirst) continue;
     Lane lane;
     lane.route = r;
@@ -226,10 +227,7 @@ void SyncWorker::Pump() {
   size_t free = uplink_.window_free();
   if (free == 0) return;
   // A batch route turns many rows into one publish: lease enough to fill it.
-  bool any_batch = false;
-  for (size_t i = 0; i < routes_.size(); ++i) {
-    any_batch = any_batch || routes_.route(i).mode == UploadMode::kBatch;
-  }
+  bool any_batch = any_batch_route_;
   size_t want = any_batch ? options_.batch_messages * std::min<size_t>(free, 4) : free;
   want = std::min<size_t>(want, options_.fetch_chunk);
   if (options_.bandwidth_limit > 0) {
@@ -280,7 +278,7 @@ void SyncWorker::OnFetched(Result<std::vector<store::StoredMessage>> rows) {
   }
   Charge(lane, rows->size());
   stats_.fetched_messages_total += rows->size();
-  for (auto& row : *rows) Enqueue(std::move(row));
+  for (auto& row : *rows) Enqueue(std::move(row), routes_.Find(row.message.topic));
   AfterEnqueue();
 }
 
@@ -308,14 +306,20 @@ void SyncWorker::OnCommitted(std::vector<store::StoredMessage>& group) {
   bool may_take = options_.serve_from_memory && connected && !fetching_ && !fetch_stopped_ &&
                   ready_.empty() && group.size() <= options_.fetch_chunk &&
                   last_empty_read_ns_ > 0 && now - last_empty_read_ns_ < kTailTrustNs;
-  std::vector<std::pair<size_t, store::StoredMessage*>> taken;  // lane, row
+  struct Taken {
+    size_t lane;
+    size_t route;
+    store::StoredMessage* row;
+  };
+  std::vector<Taken> taken;
   bool wake = false;
   int64_t wall = clock_.WallMs();
   for (auto& row : group) {
-    size_t lane = LaneOf(row, routes_.Find(row.message.topic));
+    size_t route = routes_.Find(row.message.topic);
+    size_t lane = LaneOf(row, route);
     bool expired = row.message.expires_at_ms && *row.message.expires_at_ms <= wall;
     if (may_take && lanes_[lane].empty && LaneActive(lane) && !expired) {
-      taken.emplace_back(lane, &row);
+      taken.push_back({lane, route, &row});
     } else if (!expired) {
       wake = true;
     }
@@ -324,18 +328,22 @@ void SyncWorker::OnCommitted(std::vector<store::StoredMessage>& group) {
   if (!taken.empty()) {
     // The order a read would give: class lanes by (priority, ts, seq), live
     // lanes by seq; lanes in index order.
-    std::stable_sort(taken.begin(), taken.end(), [this](const auto& a, const auto& b) {
-      if (a.first != b.first) return a.first < b.first;
-      if (lanes_[a.first].priority < 0) return false;
-      return a.second->message.ts_ms < b.second->message.ts_ms;
+    std::stable_sort(taken.begin(), taken.end(), [this](const Taken& a, const Taken& b) {
+      if (a.lane != b.lane) return a.lane < b.lane;
+      if (lanes_[a.lane].priority < 0) return false;
+      return a.row->message.ts_ms < b.row->message.ts_ms;
     });
     std::vector<uint64_t> seqs;
     seqs.reserve(taken.size());
-    for (const auto& t : taken) seqs.push_back(t.second->seq);
+    for (const Taken& t : taken) seqs.push_back(t.row->seq);
     journal_.Lease(std::move(seqs));  // before any later read can see them
-    for (auto& t : taken) {
-      Charge(t.first, 1);
-      Enqueue(std::move(*t.second));
+    // Sorted by lane: each lane pays once for its run of rows.
+    for (size_t i = 0, run_start = 0; i < taken.size(); ++i) {
+      Enqueue(std::move(*taken[i].row), taken[i].route);
+      if (i + 1 == taken.size() || taken[i + 1].lane != taken[i].lane) {
+        Charge(taken[i].lane, i + 1 - run_start);
+        run_start = i + 1;
+      }
     }
     stats_.tail_messages_total += taken.size();
     AfterEnqueue();
@@ -358,9 +366,8 @@ void SyncWorker::AfterEnqueue() {
   Pump();
 }
 
-void SyncWorker::Enqueue(store::StoredMessage&& row) {
+void SyncWorker::Enqueue(store::StoredMessage&& row, size_t r) {
   const store::Message& m = row.message;
-  size_t r = routes_.Find(m.topic);
   const Route& route = routes_.route(r);
   if (route.mode == UploadMode::kBatch) {
     OpenBatch& b = open_batches_[r];

@@ -144,7 +144,7 @@ class SyncWorker {
   bool LaneActive(size_t lane) const;
   void Charge(size_t lane, size_t rows);
   void AfterEnqueue();
-  void Enqueue(store::StoredMessage&& row);
+  void Enqueue(store::StoredMessage&& row, size_t route);
   void FlushBatch(size_t route);
   void FlushOpenBatches();
   void SendReady();
@@ -169,6 +169,7 @@ class SyncWorker {
   bool fetch_stopped_ = false;
   std::vector<Lane> lanes_;                 // kClassLanes classes, then live lanes
   std::vector<size_t> live_lane_of_route_;  // 0: the route is strict
+  bool any_batch_route_ = false;
   size_t fetching_lane_ = 0;
   // First seq committed since the uplink came up (0: none yet): the live
   // lanes' rows start here.
