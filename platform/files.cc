@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -126,6 +127,39 @@ Result<int64_t> LookupGid(const std::string& group) {
     return Status::NotFound("no such group: " + group);
   }
   return int64_t{out->gr_gid};
+}
+
+Result<FileLock> FileLock::Acquire(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    if (errno == EACCES || errno == EROFS) return Status::PermissionDenied(Errno("open " + path));
+    return Status::IoError(Errno("open " + path));
+  }
+  int rc;
+  do {
+    rc = ::flock(fd, LOCK_EX | LOCK_NB);
+  } while (rc != 0 && errno == EINTR);
+  if (rc != 0) {
+    Status s = errno == EWOULDBLOCK
+                   ? Status::Unavailable(path + " is locked by another process")
+                   : Status::IoError(Errno("flock " + path));
+    ::close(fd);
+    return s;
+  }
+  return FileLock(fd);
+}
+
+FileLock& FileLock::operator=(FileLock&& other) noexcept {
+  if (this != &other) {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = other.fd_;
+    other.fd_ = -1;
+  }
+  return *this;
+}
+
+FileLock::~FileLock() {
+  if (fd_ >= 0) ::close(fd_);  // closing the only descriptor releases the flock
 }
 
 }  // namespace edgespool::platform

@@ -23,4 +23,22 @@ std::string HostName();
 Result<int64_t> LookupUid(const std::string& user);
 Result<int64_t> LookupGid(const std::string& group);
 
+// An exclusive advisory lock (flock) on a file, created if missing, held
+// until the FileLock is destroyed or the process dies (the kernel drops it:
+// no stale lock after a crash). Two FileLocks on one file conflict even in
+// one process. Acquire fails with kUnavailable when someone else holds it.
+class FileLock {
+ public:
+  static Result<FileLock> Acquire(const std::string& path);
+  FileLock(FileLock&& other) noexcept : fd_(other.fd_) { other.fd_ = -1; }
+  FileLock& operator=(FileLock&& other) noexcept;
+  FileLock(const FileLock&) = delete;
+  FileLock& operator=(const FileLock&) = delete;
+  ~FileLock();
+
+ private:
+  explicit FileLock(int fd) : fd_(fd) {}
+  int fd_ = -1;
+};
+
 }  // namespace edgespool::platform

@@ -18,10 +18,11 @@
 // fetches took 3-4 ms instead of 0.2 ms per 2000 rows (a shared -shm WAL
 // index and a read transaction per fetch, racing the writer). Ack p99 did
 // not move (14-28 ms either way): it is set by MarkSent and checkpoints,
-// which must stay on the writer. A second connection would also cost
-// EXCLUSIVE locking (today a second agent on the file is refused) and need
-// the lease set and scan cursors shared across threads (a fetch whose
+// which must stay on the writer. A second reading connection would also
+// need the lease set and scan cursors shared across threads (a fetch whose
 // snapshot predates a MarkSent's commit must not see those rows as free).
+// (Checkpoints did move to a connection and thread of their own since:
+// checkpointer.h.)
 // The lever that worked was making reads cheap: a 1M-row drain now costs
 // the store thread ~2.4 s instead of ~12 s (schema.cc, "WHY PENDING AND
 // SENT ARE TABLES").

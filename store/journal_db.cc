@@ -34,7 +34,10 @@ JournalDb::JournalDb(const JournalOptions& options, const platform::Clock& clock
   stats_.max_bytes = options_.max_bytes;
 }
 
-JournalDb::~JournalDb() = default;
+JournalDb::~JournalDb() {
+  // The commit hook points at the checkpointer, which goes first.
+  if (checkpointer_ && db_.raw()) sqlite3_wal_hook(db_.raw(), nullptr, nullptr);
+}
 
 Result<std::unique_ptr<JournalDb>> JournalDb::Open(const JournalOptions& options,
                                                    const platform::Clock& clock) {
@@ -42,6 +45,18 @@ Result<std::unique_ptr<JournalDb>> JournalDb::Open(const JournalOptions& options
   const std::string& path = options.path;
   if (options.max_bytes < 16 * kPageSize) {
     return Status::InvalidArgument("store.max_bytes must be at least 64 KiB");
+  }
+  // Before anything touches the file: a journal held by another agent is
+  // refused, never moved aside as if corrupt.
+  auto lock = platform::FileLock::Acquire(path + ".lock");
+  if (!lock.ok()) {
+    if (lock.status().code() == Code::kUnavailable) {
+      return Status::Unavailable("journal " + path + " is locked by another process (" +
+                                 lock.status().message() + "): one agent per journal");
+    }
+    return lock.status().Annotate("cannot create journal " + path + " (is " +
+                                  platform::DirName(path) +
+                                  " writable and on a writable filesystem?)");
   }
   bool existed = platform::FileExists(path);
   Status s = OpenFile(j.get());
@@ -76,8 +91,24 @@ Result<std::unique_ptr<JournalDb>> JournalDb::Open(const JournalOptions& options
     return s.Annotate("cannot open journal " + path);
   }
   j->stats_.corrupt_files_moved = moved;
+  j->file_lock_ = std::move(lock).value();
+  j->StartCheckpointer();
   j->RefreshStats();
   return j;
+}
+
+void JournalDb::StartCheckpointer() {
+  WalBudget wal = WalBudgetFor(options_.max_bytes);
+  auto c = Checkpointer::Start(options_, wal.pass_pages, wal.restart_pages);
+  if (!c.ok()) {
+    // Still a working journal: SQLite's automatic checkpoint stays in charge
+    // (commits then pay for checkpoints, as before).
+    ES_LOG_WARN("journal checkpoints inline: cannot open a checkpoint connection",
+                {{"path", options_.path}, {"reason", c.status().ToString()}});
+    return;
+  }
+  checkpointer_ = std::move(c).value();
+  checkpointer_->Attach(db_);
 }
 
 Status JournalDb::OpenFile(JournalDb* j) {
@@ -217,7 +248,10 @@ Status JournalDb::LoadState() {
 
 // Prepared once: sqlite3_exec would compile "BEGIN"/"COMMIT" again for every
 // commit group, a fixed cost that small groups pay per message.
-Status JournalDb::Begin() { return begin_.Run(); }
+Status JournalDb::Begin() {
+  if (checkpointer_) checkpointer_->BeforeWrite();
+  return begin_.Run();
+}
 
 Status JournalDb::Commit() {
   Status s = commit_.Run();

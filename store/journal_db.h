@@ -12,12 +12,15 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
 #include "platform/clock.h"
+#include "platform/files.h"
+#include "store/checkpointer.h"
 #include "store/journal.h"
 #include "store/sqlite.h"
 
@@ -69,6 +72,9 @@ class JournalDb {
   const JournalStats& stats() const { return stats_; }
   size_t lease_count() const { return leases_.size(); }
   Db& db() { return db_; }
+  // nullptr when the journal checkpoints inline (the Checkpointer could not
+  // start: logged at open).
+  const Checkpointer* checkpointer() const { return checkpointer_.get(); }
 
  private:
   // Rows deleted per cleanup (and eviction) transaction: ~1-2 ms here
@@ -80,6 +86,7 @@ class JournalDb {
   static Status OpenFile(JournalDb* j);
   Status Prepare();
   Status LoadState();
+  void StartCheckpointer();
   Status InsertGroup(std::vector<AppendItem>* items, uint64_t drop_target_bytes,
                      uint64_t* dropped, uint64_t* dropped_bytes, bool* made_room);
   // Inside the group's transaction: evicts sent rows (kept only for
@@ -102,7 +109,11 @@ class JournalDb {
 
   JournalOptions options_;
   const platform::Clock& clock_;
+  // Declared before db_ and checkpointer_ so it is released after both
+  // closed: one agent per journal file.
+  std::optional<platform::FileLock> file_lock_;
   Db db_;
+  std::unique_ptr<Checkpointer> checkpointer_;  // after db_: stops first
   JournalStats stats_;
   bool oldest_dirty_ = true;
   int64_t cap_pages_ = 0;        // from max_bytes

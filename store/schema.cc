@@ -59,7 +59,8 @@
 //      consumer that de-duplicates by seq would drop a new message.)
 //   2. Upload order is (priority, ts, seq); rows with equal ts keep arrival
 //      order because seq breaks the tie.
-//   3. Only the store thread writes, over one connection; leases (rows handed
+//   3. Only the store thread writes rows, over one connection (a second
+//      connection only checkpoints the WAL); leases (rows handed
 //      to the uplink and not yet resolved) live in memory only. After a crash
 //      every leased row is pending again: at-least-once, never lost.
 //   4. The database file never exceeds max_bytes: PRAGMA max_page_count is
@@ -186,6 +187,10 @@ WalBudget WalBudgetFor(uint64_t max_bytes) {
   // (a 2048-message group of 200-byte rows is ~150 pages): budget twice the
   // interval, and truncate back to that after a checkpoint.
   b.size_limit_bytes = 2 * b.autocheckpoint_pages * (kPageSize + 24);
+  // The Checkpointer lets the WAL grow to restart_pages and one transaction
+  // more before it starts over: inside the same budget.
+  b.pass_pages = b.autocheckpoint_pages;
+  b.restart_pages = std::max(b.pass_pages, 2 * b.autocheckpoint_pages - 256);
   b.reserve_bytes = b.size_limit_bytes + (512 << 10);
   return b;
 }
@@ -203,12 +208,9 @@ Status ConfigureConnection(Db& db, const JournalOptions& options) {
   if (*pages == 0) {
     ES_RETURN_IF_ERROR(db.Exec("PRAGMA page_size = 4096; PRAGMA auto_vacuum = INCREMENTAL;"));
   }
-  // One process owns the journal (the CLI asks the agent over its socket):
-  // exclusive locking keeps the WAL index in heap memory instead of a
-  // shared -shm mapping and skips the per-transaction fcntl locks, and a
-  // second agent started on the same file gets "database is locked" instead
-  // of interleaving writes.
-  ES_RETURN_IF_ERROR(db.Exec("PRAGMA locking_mode = EXCLUSIVE"));
+  // Normal (shared) locking: the journal's Checkpointer copies the WAL back
+  // over a second connection (checkpointer.h). One agent per journal is
+  // enforced by a lock file instead (JournalDb::Open).
   auto mode = db.QueryText("PRAGMA journal_mode = WAL");
   if (!mode.ok()) return mode.status();
   if (*mode != "wal") return Status::IoError("cannot switch journal to WAL mode (got " + *mode + ")");

@@ -25,7 +25,12 @@ inline constexpr int kStateDead = 2;
 // Space the WAL may take beside the capped database file, derived from the
 // cap (see "The cap" in schema.cc).
 struct WalBudget {
+  // SQLite's automatic checkpoint, for connections without a Checkpointer.
   int64_t autocheckpoint_pages;
+  // The journal's Checkpointer (checkpointer.h): background passes from
+  // pass_pages frames on; the WAL restarts at restart_pages.
+  int64_t pass_pages;
+  int64_t restart_pages;
   int64_t size_limit_bytes;  // PRAGMA journal_size_limit
   int64_t reserve_bytes;     // free disk kept clear for WAL + checkpoint
 };

@@ -1,0 +1,127 @@
+#include "store/checkpointer.h"
+
+#include <chrono>
+#include <string>
+#include <utility>
+
+#include "platform/clock.h"
+#include "platform/log.h"
+
+namespace edgespool::store {
+namespace {
+
+// A pass that never finishes (a disk that stopped answering) must not stall
+// the writer for good: past this it goes on and the WAL grows instead.
+constexpr auto kMaxRestartWait = std::chrono::seconds(2);
+constexpr int64_t kFailureLogIntervalNs = 60'000'000'000;
+
+int64_t NowNs() { return platform::SystemClock::Get().MonotonicNs(); }
+
+}  // namespace
+
+Checkpointer::Checkpointer(std::string path, int64_t pass_pages, int64_t restart_pages)
+    : path_(std::move(path)), pass_pages_(pass_pages), restart_pages_(restart_pages) {}
+
+Result<std::unique_ptr<Checkpointer>> Checkpointer::Start(const JournalOptions& options,
+                                                          int64_t pass_pages,
+                                                          int64_t restart_pages) {
+  std::unique_ptr<Checkpointer> c(new Checkpointer(options.path, pass_pages, restart_pages));
+  ES_RETURN_IF_ERROR(c->db_.Open(options.path, SQLITE_OPEN_READWRITE));
+  ES_RETURN_IF_ERROR(
+      SqliteStatus(sqlite3_busy_timeout(c->db_.raw(), 1000), c->db_.raw(), "busy_timeout"));
+  // A checkpoint syncs by its own connection's level: the writer's.
+  ES_RETURN_IF_ERROR(c->db_.Exec(options.durability == Durability::kFull
+                                     ? "PRAGMA synchronous = FULL"
+                                     : "PRAGMA synchronous = NORMAL"));
+  // Reading the header once here attaches the connection to the WAL index
+  // now, so a broken file fails Start rather than the first pass.
+  ES_RETURN_IF_ERROR(c->db_.QueryInt("PRAGMA page_count").status());
+  c->thread_ = std::thread([p = c.get()] { p->ThreadMain(); });
+  return c;
+}
+
+Checkpointer::~Checkpointer() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  }
+  wake_.notify_one();
+  pass_done_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void Checkpointer::Attach(Db& writer) { sqlite3_wal_hook(writer.raw(), &OnCommit, this); }
+
+int Checkpointer::OnCommit(void* self, sqlite3*, const char*, int wal_frames) {
+  static_cast<Checkpointer*>(self)->AfterCommit(wal_frames);
+  return SQLITE_OK;
+}
+
+void Checkpointer::AfterCommit(int64_t wal_frames) {
+  bool wake;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++commits_;
+    wal_frames_ = wal_frames;
+    wake = wal_frames >= pass_pages_ && !pass_wanted_;
+    if (wake) pass_wanted_ = true;
+  }
+  if (wake) wake_.notify_one();
+}
+
+void Checkpointer::BeforeWrite() {
+  std::unique_lock<std::mutex> lock(mu_);
+  if (wal_frames_ < restart_pages_ || failing_ || last_pass_covers_ == commits_) return;
+  int64_t start = NowNs();
+  pass_wanted_ = true;
+  wake_.notify_one();
+  uint64_t target = commits_;
+  pass_done_.wait_for(lock, kMaxRestartWait,
+                      [&] { return stop_ || failing_ || last_pass_covers_ >= target; });
+  int64_t waited_us = (NowNs() - start) / 1000;
+  ++stats_.restart_waits;
+  if (waited_us > stats_.max_wait_us) stats_.max_wait_us = waited_us;
+}
+
+Checkpointer::Stats Checkpointer::stats() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return stats_;
+}
+
+void Checkpointer::ThreadMain() {
+  std::unique_lock<std::mutex> lock(mu_);
+  while (true) {
+    wake_.wait(lock, [this] { return stop_ || pass_wanted_; });
+    if (stop_) return;
+    pass_wanted_ = false;
+    uint64_t covers = commits_;
+    lock.unlock();
+    int log_frames = -1, copied_frames = -1;
+    int rc = sqlite3_wal_checkpoint_v2(db_.raw(), "main", SQLITE_CHECKPOINT_PASSIVE, &log_frames,
+                                       &copied_frames);
+    Status s = SqliteStatus(rc, db_.raw(), "checkpoint");
+    lock.lock();
+    ++stats_.passes;
+    if (s.ok()) {
+      failing_ = false;
+      if (covers > last_pass_covers_) last_pass_covers_ = covers;
+    } else if (rc == SQLITE_BUSY) {
+      // The writer runs a checkpoint of its own (cleanup truncates the
+      // WAL); its next commit asks again.
+    } else {
+      ++stats_.failures;
+      failing_ = true;
+      int64_t now = NowNs();
+      if (last_failure_log_ns_ < 0 || now - last_failure_log_ns_ >= kFailureLogIntervalNs) {
+        last_failure_log_ns_ = now;
+        ES_LOG_WARN("journal checkpoint failed; the WAL grows until it succeeds",
+                    {{"path", path_},
+                     {"reason", s.ToString()},
+                     {"wal_frames", std::to_string(wal_frames_)}});
+      }
+    }
+    pass_done_.notify_all();
+  }
+}
+
+}  // namespace edgespool::store

@@ -1,0 +1,117 @@
+// The journal's WAL is copied back by the Checkpointer (a thread and
+// connection of its own): the WAL must stay inside its budget while the
+// writer never pauses, rows must survive every restart of the WAL, and one
+// journal file belongs to one process at a time.
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "platform/disk.h"
+#include "platform/files.h"
+#include "store/journal_db.h"
+#include "store/schema.h"
+#include "tests/support/test_env.h"
+
+namespace edgespool::store {
+namespace {
+
+Message Row(uint64_t i) {
+  Message m;
+  m.topic = "plant/line" + std::to_string(i % 8);
+  m.ts_ms = 1700000000000 + static_cast<int64_t>(i);
+  m.payload = std::string(200, static_cast<char>('a' + i % 26));
+  if (i % 3 == 0) m.msg_id = "id-" + std::to_string(i);
+  return m;
+}
+
+JournalOptions Options(const testing::TempDir& dir) {
+  JournalOptions o;
+  o.path = dir.File("journal.db");
+  o.durability = Durability::kNormal;
+  o.max_bytes = 16ull << 20;  // WAL budget: passes from 512 frames, restart at 768
+  return o;
+}
+
+TEST(JournalCheckpointTest, WalStaysInsideItsBudgetWhileTheWriterNeverPauses) {
+  testing::TempDir dir;
+  JournalOptions o = Options(dir);
+  WalBudget budget = WalBudgetFor(o.max_bytes);
+  ASSERT_EQ(budget.pass_pages, 512);
+  ASSERT_EQ(budget.restart_pages, 768);
+  auto db = JournalDb::Open(o, platform::SystemClock::Get());
+  ASSERT_TRUE(db.ok()) << db.status().ToString();
+  ASSERT_NE((*db)->checkpointer(), nullptr);
+
+  // 400 groups of 64: ~6 MB of rows, several times the WAL budget.
+  constexpr int kGroups = 400, kPerGroup = 64;
+  uint64_t next = 0;
+  int64_t largest_wal = 0;
+  for (int g = 0; g < kGroups; ++g) {
+    std::vector<AppendItem> items(kPerGroup);
+    for (auto& item : items) item.message = Row(next++);
+    (*db)->AppendGroup(&items);
+    for (const auto& item : items)
+      ASSERT_TRUE(item.outcome.ok()) << item.outcome.status().ToString();
+    auto wal = platform::FileSizeBytes(o.path + "-wal");
+    ASSERT_TRUE(wal.ok());
+    largest_wal = std::max<int64_t>(largest_wal, static_cast<int64_t>(*wal));
+  }
+  // One group of 64 rows is ~20 pages; allow the restart point plus a few.
+  int64_t frame = kPageSize + 24;
+  EXPECT_LE(largest_wal, (budget.restart_pages + 64) * frame) << "WAL grew past its budget";
+  EXPECT_LE(largest_wal, budget.reserve_bytes);
+  Checkpointer::Stats s = (*db)->checkpointer()->stats();
+  EXPECT_GT(s.passes, 0u);
+  EXPECT_GT(s.restart_waits, 0u) << "the WAL never came to its restart point";
+  EXPECT_EQ(s.failures, 0u);
+  EXPECT_EQ((*db)->stats().pending_count, next);
+  db->reset();
+
+  // Every row is there after the WAL restarted many times, byte for byte.
+  auto again = JournalDb::Open(o, platform::SystemClock::Get());
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ((*again)->stats().pending_count, next);
+  FetchSpec all;
+  all.max_messages = next + 1;
+  all.max_bytes = 1u << 30;
+  auto rows = (*again)->FetchPending(all);
+  ASSERT_TRUE(rows.ok()) << rows.status().ToString();
+  ASSERT_EQ(rows->size(), next);
+  for (const auto& r : *rows) {
+    Message want = Row(r.seq - 1);
+    ASSERT_EQ(r.message.payload, want.payload) << "seq " << r.seq;
+    ASSERT_EQ(r.message.topic, want.topic) << "seq " << r.seq;
+  }
+}
+
+TEST(JournalCheckpointTest, TheLockFileIsFreeAgainOnceTheJournalCloses) {
+  testing::TempDir dir;
+  JournalOptions o = Options(dir);
+  {
+    auto first = JournalDb::Open(o, platform::SystemClock::Get());
+    ASSERT_TRUE(first.ok());
+    auto second = JournalDb::Open(o, platform::SystemClock::Get());
+    ASSERT_FALSE(second.ok());
+    EXPECT_EQ(second.status().code(), Code::kUnavailable) << second.status().ToString();
+    EXPECT_NE(second.status().message().find("locked by another process"), std::string::npos)
+        << second.status().ToString();
+  }
+  auto later = JournalDb::Open(o, platform::SystemClock::Get());
+  EXPECT_TRUE(later.ok()) << later.status().ToString();
+}
+
+TEST(JournalCheckpointTest, ALockHeldElsewhereIsReportedNotWaitedFor) {
+  testing::TempDir dir;
+  JournalOptions o = Options(dir);
+  auto held = platform::FileLock::Acquire(o.path + ".lock");
+  ASSERT_TRUE(held.ok());
+  auto db = JournalDb::Open(o, platform::SystemClock::Get());
+  ASSERT_FALSE(db.ok());
+  EXPECT_EQ(db.status().code(), Code::kUnavailable);
+  // Refused before SQLite touched anything: no journal file was created.
+  EXPECT_FALSE(platform::FileExists(o.path));
+}
+
+}  // namespace
+}  // namespace edgespool::store
