@@ -16,7 +16,7 @@
 //             longer than a block gets a block of its own); a block is freed
 //             when its last live key is forgotten.
 //   table_    open addressing, linear probing, power-of-two size, load kept
-//             <= 3/4, backward-shift deletion (no tombstones). A slot is
+//             <= 5/8, backward-shift deletion (no tombstones). A slot is
 //             8 bytes {tag, entry number mod 2^32}: tag is the top 32 bits
 //             of the id's 64-bit hash (never 0: 0 marks an empty slot), and
 //             the slot's home bucket is the tag's top bits, so probing and
@@ -26,13 +26,13 @@
 // whose hashes are equal are still two ids (a false "duplicate" would lose a
 // message).
 //
-// Memory per held id (64-bit, steady state at max_ids = 100k): 32 B entry
-// (the ring is sized to max_ids, +1/8 when a group overshoots) + 8 B per
-// slot at load 0.38-0.75 (2^18 slots for 100k: 21 B) + the key bytes
-// (+ < 1% block slack) = ~55 B + key; with 24-byte ids ~80 B/id, against
-// ~150 B/id for the map + deque (measured by tests/bench/dedupe_bench.cc).
-// When ids are forgotten the ring and table shrink and blocks are freed:
-// an empty index holds under 1 KiB.
+// Memory per held id (64-bit): a 32 B entry (the ring settles at max_ids,
+// or 1/8 above it when commit groups overshoot before their Evict), 8 B per
+// slot at load 0.31-0.625 (13-26 B; 21 B at the default 100k ids, 2^18
+// slots), and the key bytes (block slack < 1%). dedupe_bench, 100k ids of
+// 19-24 bytes: 81 B per id on the heap, allocator overhead included, against
+// 159 B for the map + deque. Forgetting ids shrinks the ring and the table
+// and frees blocks: an empty index holds ~1.2 KiB.
 //
 // Thread-safety: none; one thread (the store thread). Keys are copied: the
 // string_view passed to Insert need not outlive the call.
@@ -51,7 +51,8 @@ class DedupeIndex {
   // A replacement hash for tests (e.g. one that makes every id collide).
   using HashFn = uint64_t (*)(std::string_view);
 
-  // max_ids: the count bound Evict() enforces (>= 1, < 2^30). hash: nullptr
+  // max_ids: the count bound Evict() enforces (< 2^30; 0 keeps nothing past
+  // an Evict, as store.dedupe_max_ids = 0 asks). hash: nullptr
   // for the built-in one, seeded per instance (so a producer cannot choose
   // ids that all land in one probe run).
   explicit DedupeIndex(size_t max_ids, HashFn hash = nullptr);

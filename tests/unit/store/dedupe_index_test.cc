@@ -161,7 +161,8 @@ TEST(DedupeIndexTest, MatchesReferenceModel) {
   struct Case {
     size_t max_ids;
     int ops;
-  } cases[] = {{1, 20000}, {7, 40000}, {100, 80000}, {2000, 150000}, {100000, 150000}};
+  } cases[] = {{0, 10000},    {1, 20000},     {7, 40000},
+               {100, 80000}, {2000, 150000}, {100000, 150000}};
   uint64_t seed = 20261123;
   for (const Case& c : cases) {
     SCOPED_TRACE("max_ids " + std::to_string(c.max_ids));
@@ -251,6 +252,16 @@ TEST(DedupeIndexTest, CountBoundForgetsTheOldest) {
   }
   EXPECT_EQ(index.Find("id-4998"), 4998u);
   EXPECT_EQ(index.Find("id-4997"), 0u);
+}
+
+TEST(DedupeIndexTest, ZeroMaxIdsKeepsNothingPastAnEvict) {
+  DedupeIndex index(0);  // store.dedupe_max_ids = 0
+  index.Insert("a", 1, 0);
+  index.Insert("b", 2, 0);
+  EXPECT_EQ(index.Find("a"), 1u);  // a commit group still sees its own ids
+  index.Evict(kNoCutoff);
+  EXPECT_EQ(index.size(), 0u);
+  EXPECT_EQ(index.Find("a"), 0u);
 }
 
 TEST(DedupeIndexTest, PopNewestUndoesTheLastInserts) {
