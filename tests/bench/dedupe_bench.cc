@@ -153,7 +153,7 @@ double Median(std::vector<double> v) {
 
 int main(int argc, char** argv) {
   size_t n_ids = 1'000'000, window = 100'000;
-  int rounds = 5;
+  int rounds = 7;
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!std::strcmp(argv[i], "--ids")) {
       n_ids = std::strtoull(argv[i + 1], nullptr, 10);
