@@ -126,7 +126,7 @@ class DedupeIndex {
 
   std::unique_ptr<Entry[]> entries_;
   size_t ring_capacity_ = 0;
-  size_t ring_head_ = 0;   // index of the oldest entry in entries_
+  size_t ring_head_ = 0;  // index of the oldest entry in entries_
   // Entry number of the oldest entry. It starts just below 2^32 so that
   // every run (and every test) crosses the wrap of the slots' 32-bit
   // numbers within its first few hundred ids.

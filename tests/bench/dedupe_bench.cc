@@ -174,8 +174,8 @@ int main(int argc, char** argv) {
   Workload workloads[] = {MakeWorkload("new ids", 1, n_ids, 0, 1),
                           MakeWorkload("10% re-sent", 1, n_ids, 10, 2),
                           MakeWorkload("groups of 100", 100, n_ids, 10, 3)};
-  std::printf("dedupe_bench: %zu steps, window %zu ids, ids %zu-%zu bytes, median of %d\n\n",
-              n_ids, window, ids.front().size(), ids.back().size(), rounds);
+  std::printf("dedupe_bench: %zu steps, window %zu ids, ids %zu-%zu bytes, median of %d\n\n", n_ids,
+              window, ids.front().size(), ids.back().size(), rounds);
   std::printf("%-14s | %14s | %14s | %6s | %13s | %13s | %13s | %s\n", "workload", "map ns/id",
               "index ns/id", "ratio", "map B/id", "index B/id", "index own B", "hits");
   std::printf("%s\n", std::string(120, '-').c_str());

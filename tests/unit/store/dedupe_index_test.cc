@@ -46,9 +46,7 @@ class Model {
     }
   }
   size_t size() const { return order_.size(); }
-  const std::unordered_map<std::string, std::pair<uint64_t, int64_t>>& map() const {
-    return map_;
-  }
+  const std::unordered_map<std::string, std::pair<uint64_t, int64_t>>& map() const { return map_; }
 
  private:
   size_t max_ids_;
@@ -161,8 +159,7 @@ TEST(DedupeIndexTest, MatchesReferenceModel) {
   struct Case {
     size_t max_ids;
     int ops;
-  } cases[] = {{0, 10000},    {1, 20000},     {7, 40000},
-               {100, 80000}, {2000, 150000}, {100000, 150000}};
+  } cases[] = {{0, 10000}, {1, 20000}, {7, 40000}, {100, 80000}, {2000, 150000}, {100000, 150000}};
   uint64_t seed = 20261123;
   for (const Case& c : cases) {
     SCOPED_TRACE("max_ids " + std::to_string(c.max_ids));
