@@ -28,7 +28,7 @@ uint64_t RowBytes(const Message& m) {
 }  // namespace
 
 JournalDb::JournalDb(const JournalOptions& options, const platform::Clock& clock)
-    : options_(options), clock_(clock) {
+    : options_(options), clock_(clock), dedupe_(std::max<size_t>(1, options.dedupe_max_ids)) {
   cap_pages_ = static_cast<int64_t>(options_.max_bytes) / kPageSize;
   effective_pages_ = cap_pages_;
   stats_.max_bytes = options_.max_bytes;
@@ -63,8 +63,7 @@ Result<std::unique_ptr<JournalDb>> JournalDb::Open(const JournalOptions& options
   uint64_t moved = 0;
   // Busy (another process holds it) and "newer schema" are not corruption:
   // moving such a file aside would lose a healthy journal.
-  if (!s.ok() && existed && s.code() != Code::kUnavailable &&
-      s.code() != Code::kInvalidArgument) {
+  if (!s.ok() && existed && s.code() != Code::kUnavailable && s.code() != Code::kInvalidArgument) {
     j->db_.Close();
     std::string aside = path + ".corrupt-" + std::to_string(clock.WallMs());
     Status mv = platform::RenameFile(path, aside);
@@ -74,7 +73,8 @@ Result<std::unique_ptr<JournalDb>> JournalDb::Open(const JournalOptions& options
     }
     // The WAL belongs to the bad file: keep it beside it for a post-mortem;
     // the shm index is derived data.
-    if (platform::FileExists(path + "-wal")) (void)platform::RenameFile(path + "-wal", aside + "-wal");
+    if (platform::FileExists(path + "-wal"))
+      (void)platform::RenameFile(path + "-wal", aside + "-wal");
     (void)platform::RemoveFile(path + "-shm");
     (void)platform::RemoveFile(path + "-journal");
     ES_LOG_ERROR("journal corrupt or unreadable: moved aside, starting a fresh journal",
@@ -112,8 +112,7 @@ void JournalDb::StartCheckpointer() {
 }
 
 Status JournalDb::OpenFile(JournalDb* j) {
-  ES_RETURN_IF_ERROR(
-      j->db_.Open(j->options_.path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE));
+  ES_RETURN_IF_ERROR(j->db_.Open(j->options_.path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE));
   ES_RETURN_IF_ERROR(ConfigureConnection(j->db_, j->options_));
   ES_RETURN_IF_ERROR(QuickCheck(j->db_));
   ES_RETURN_IF_ERROR(MigrateSchema(j->db_));
@@ -210,8 +209,7 @@ Status JournalDb::Prepare() {
 
 Status JournalDb::LoadState() {
   Stmt st;
-  ES_RETURN_IF_ERROR(db_.Prepare(
-      "SELECT count(*), ifnull(sum(bytes), 0) FROM pending", &st));
+  ES_RETURN_IF_ERROR(db_.Prepare("SELECT count(*), ifnull(sum(bytes), 0) FROM pending", &st));
   Status s;
   if (st.Step(&s)) {
     stats_.pending_count = static_cast<uint64_t>(st.Int(0));
@@ -232,16 +230,21 @@ Status JournalDb::LoadState() {
   int64_t cutoff = clock_.WallMs() - options_.dedupe_window_ms;
   ES_RETURN_IF_ERROR(
       db_.Prepare("SELECT msg_id, seq, stored_at FROM journal ORDER BY seq DESC", &st));
-  std::vector<std::pair<std::string, DedupeEntry>> newest_first;
+  struct Seen {
+    std::string id;
+    uint64_t seq;
+    int64_t stored_at_ms;
+  };
+  std::vector<Seen> newest_first;
   while (newest_first.size() < options_.dedupe_max_ids && st.Step(&s)) {
     if (st.Int(2) < cutoff) break;
     if (st.IsNull(0)) continue;
-    newest_first.push_back({st.Text(0), {static_cast<uint64_t>(st.Int(1)), st.Int(2)}});
+    newest_first.push_back({st.Text(0), static_cast<uint64_t>(st.Int(1)), st.Int(2)});
   }
   ES_RETURN_IF_ERROR(s);
+  // Oldest first, as they arrived; an id stored twice answers the first seq.
   for (auto it = newest_first.rbegin(); it != newest_first.rend(); ++it) {
-    auto [entry, inserted] = dedupe_.emplace(std::move(it->first), it->second);
-    if (inserted) dedupe_order_.emplace_back(&entry->first, entry->second.stored_at_ms);
+    if (dedupe_.Find(it->id) == 0) dedupe_.Insert(it->id, it->seq, it->stored_at_ms);
   }
   return Status::Ok();
 }
@@ -263,16 +266,7 @@ void JournalDb::Rollback() {
   if (db_.in_transaction()) (void)rollback_.Run();
 }
 
-void JournalDb::EvictDedupe(int64_t now_ms) {
-  int64_t cutoff = now_ms - options_.dedupe_window_ms;
-  while (!dedupe_order_.empty() && (dedupe_order_.front().second < cutoff ||
-                                    dedupe_order_.size() > options_.dedupe_max_ids)) {
-    // One order entry per map entry, made when it was inserted: erasing
-    // through it is exact (and leaves no other pointer to the key).
-    dedupe_.erase(*dedupe_order_.front().first);
-    dedupe_order_.pop_front();
-  }
-}
+void JournalDb::EvictDedupe(int64_t now_ms) { dedupe_.Evict(now_ms - options_.dedupe_window_ms); }
 
 void JournalDb::AppendGroup(std::vector<AppendItem>* items) {
   int64_t now = clock_.WallMs();
@@ -316,8 +310,8 @@ void JournalDb::SettleGroup(std::vector<AppendItem>* items, const Status& s, uin
     if (!s.ok()) {
       // A duplicate of an earlier, committed message keeps its answer; a
       // duplicate of a group mate shares the group's fate.
-      bool committed_dup = item.outcome.ok() && item.outcome->duplicate &&
-                           dedupe_.count(item.message.msg_id) != 0;
+      bool committed_dup =
+          item.outcome.ok() && item.outcome->duplicate && dedupe_.Find(item.message.msg_id) != 0;
       if (committed_dup) {
         ++duplicates;
       } else {
@@ -331,12 +325,6 @@ void JournalDb::SettleGroup(std::vector<AppendItem>* items, const Status& s, uin
       ++stored;
       stored_bytes += item.message.payload.size();
       if (stored == 1 || item.message.ts_ms < min_ts) min_ts = item.message.ts_ms;
-      if (!item.message.msg_id.empty()) {
-        // Never present already: InsertGroup stores only ids it did not know.
-        auto [entry, inserted] =
-            dedupe_.try_emplace(item.message.msg_id, DedupeEntry{item.outcome->seq, now});
-        if (inserted) dedupe_order_.emplace_back(&entry->first, now);
-      }
     } else if (item.outcome.ok() && item.outcome->duplicate) {
       ++duplicates;
     }
@@ -346,7 +334,8 @@ void JournalDb::SettleGroup(std::vector<AppendItem>* items, const Status& s, uin
       stats_.rejected_full_total += items->size() - duplicates;
     } else {
       ES_LOG_ERROR("journal commit failed; the whole group is refused",
-                   {{"path", options_.path}, {"messages", std::to_string(items->size())},
+                   {{"path", options_.path},
+                    {"messages", std::to_string(items->size())},
                     {"reason", s.ToString()}});
     }
   } else {
@@ -380,21 +369,23 @@ Status JournalDb::InsertGroup(std::vector<AppendItem>* items, uint64_t drop_targ
   if (drop_target_bytes) {
     ES_RETURN_IF_ERROR(MakeRoom(drop_target_bytes, dropped, dropped_bytes, made_room));
   }
-  // ids first stored by this group, for duplicates inside the group itself
-  std::unordered_map<std::string_view, uint64_t> group_ids;
   int64_t now = clock_.WallMs();
+  // Ids this attempt added to dedupe_, taken out again unless it commits.
+  size_t new_ids = 0;
+  Status s = InsertRows(items, now, &new_ids);
+  if (s.ok()) s = Commit();
+  if (!s.ok()) dedupe_.PopNewest(new_ids);
+  return s;
+}
+
+Status JournalDb::InsertRows(std::vector<AppendItem>* items, int64_t now, size_t* new_ids) {
   for (auto& item : *items) {
     const Message& m = item.message;
     item.stored = false;
     if (!m.msg_id.empty()) {
-      auto known = dedupe_.find(m.msg_id);
-      if (known != dedupe_.end()) {
-        item.outcome = AppendOutcome{known->second.seq, true};
-        continue;
-      }
-      auto mate = group_ids.find(m.msg_id);
-      if (mate != group_ids.end()) {
-        item.outcome = AppendOutcome{mate->second, true};
+      // Also finds a group mate: its id went in when its row did.
+      if (uint64_t known = dedupe_.Find(m.msg_id)) {
+        item.outcome = AppendOutcome{known, true};
         continue;
       }
     }
@@ -427,9 +418,12 @@ Status JournalDb::InsertGroup(std::vector<AppendItem>* items, uint64_t drop_targ
     uint64_t seq = static_cast<uint64_t>(sqlite3_last_insert_rowid(db_.raw()));
     item.outcome = AppendOutcome{seq, false};
     item.stored = true;
-    if (!m.msg_id.empty()) group_ids.emplace(m.msg_id, seq);
+    if (!m.msg_id.empty()) {
+      dedupe_.Insert(m.msg_id, seq, now);
+      ++*new_ids;
+    }
   }
-  return Commit();
+  return Status::Ok();
 }
 
 Status JournalDb::MakeRoom(uint64_t target, uint64_t* dropped, uint64_t* dropped_bytes,
@@ -483,10 +477,9 @@ Status JournalDb::MakeRoom(uint64_t target, uint64_t* dropped, uint64_t* dropped
 
 Status JournalDb::FullError(const Status& cause) {
   CheckDiskSpace();
-  std::string detail =
-      disk_note_.empty()
-          ? "journal reached its cap of " + std::to_string(options_.max_bytes) + " bytes"
-          : disk_note_;
+  std::string detail = disk_note_.empty() ? "journal reached its cap of " +
+                                                std::to_string(options_.max_bytes) + " bytes"
+                                          : disk_note_;
   Status s = Status::ResourceExhausted("journal_full: " + detail + " (" + cause.message() + ")");
   if (!full_logged_) {
     ES_LOG_WARN("journal full: refusing appends until space is freed",
@@ -504,8 +497,8 @@ void JournalDb::CheckDiskSpace() {
   WalBudget wal = WalBudgetFor(options_.max_bytes);
   auto wal_size = platform::FileSizeBytes(options_.path + "-wal");
   // The WAL already on disk is part of its own reserve.
-  int64_t have = static_cast<int64_t>(*free_bytes) +
-                 (wal_size.ok() ? static_cast<int64_t>(*wal_size) : 0);
+  int64_t have =
+      static_cast<int64_t>(*free_bytes) + (wal_size.ok() ? static_cast<int64_t>(*wal_size) : 0);
   int64_t headroom = std::max<int64_t>(0, have - wal.reserve_bytes);
   int64_t allowed = std::min(cap_pages_, *pages + headroom / kPageSize);
   if (allowed == effective_pages_) return;

@@ -21,6 +21,7 @@
 #include "platform/clock.h"
 #include "platform/files.h"
 #include "store/checkpointer.h"
+#include "store/dedupe_index.h"
 #include "store/journal.h"
 #include "store/sqlite.h"
 
@@ -87,8 +88,10 @@ class JournalDb {
   Status Prepare();
   Status LoadState();
   void StartCheckpointer();
-  Status InsertGroup(std::vector<AppendItem>* items, uint64_t drop_target_bytes,
-                     uint64_t* dropped, uint64_t* dropped_bytes, bool* made_room);
+  Status InsertGroup(std::vector<AppendItem>* items, uint64_t drop_target_bytes, uint64_t* dropped,
+                     uint64_t* dropped_bytes, bool* made_room);
+  // InsertGroup's rows, inside its transaction; counts the ids it remembered.
+  Status InsertRows(std::vector<AppendItem>* items, int64_t now, size_t* new_ids);
   // Inside the group's transaction: evicts sent rows (kept only for
   // retention), then under drop-oldest the oldest pending rows of the lowest
   // priority, until about target_bytes are freed.
@@ -119,8 +122,8 @@ class JournalDb {
   int64_t cap_pages_ = 0;        // from max_bytes
   int64_t effective_pages_ = 0;  // lowered when the disk is short of space
   int64_t last_disk_check_ns_ = 0;
-  std::string disk_note_;        // why the cap is lowered, for error messages
-  bool full_logged_ = false;     // one warning per episode of journal_full
+  std::string disk_note_;     // why the cap is lowered, for error messages
+  bool full_logged_ = false;  // one warning per episode of journal_full
 
   std::unordered_set<uint64_t> leases_;
 
@@ -144,15 +147,10 @@ class JournalDb {
   ScanCursor* CursorFor(const FetchSpec& spec, char kind);
   void LowerCursors(const Message& m, uint64_t seq);
 
-  // msg_id -> (seq, stored_at), plus arrival order for eviction by window/count.
-  // The order keeps a pointer to the map's key (a node's key never moves), so
-  // an id is held once: with 100k ids of ~20 bytes that is ~6 MB less.
-  struct DedupeEntry {
-    uint64_t seq;
-    int64_t stored_at_ms;
-  };
-  std::unordered_map<std::string, DedupeEntry> dedupe_;
-  std::deque<std::pair<const std::string*, int64_t>> dedupe_order_;
+  // msg_id -> seq for the dedupe window. Ids of a group go in as its rows
+  // are inserted (so a group mate is found too) and come out again if the
+  // group rolls back.
+  DedupeIndex dedupe_;
 
   // Recently deleted rows, so Query can say "expired" or "sent" instead of
   // "unknown" (bounded: kRecentDeleted entries).

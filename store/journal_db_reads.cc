@@ -40,8 +40,9 @@ void JournalDb::LowerCursors(const Message& m, uint64_t seq) {
     if (key[0] == 's') continue;
     bool by_class = key[0] == 'p';
     if (by_class && key[1] - '0' != p) continue;
-    bool before = by_class ? std::make_pair(m.ts_ms, s) <= std::make_pair(c.ts, c.seq)
-                           : std::make_tuple(p, m.ts_ms, s) <= std::make_tuple(c.priority, c.ts, c.seq);
+    bool before = by_class
+                      ? std::make_pair(m.ts_ms, s) <= std::make_pair(c.ts, c.seq)
+                      : std::make_tuple(p, m.ts_ms, s) <= std::make_tuple(c.priority, c.ts, c.seq);
     if (before) c = ScanCursor{p, m.ts_ms, s - 1};
   }
 }
@@ -314,9 +315,9 @@ Result<QueryResult> JournalDb::QueryRow(uint64_t seq, bool* found) {
   *found = query_.Step(&s);
   if (*found) {
     // Pending iff queued; dead by the row; otherwise delivered.
-    r.state = query_.Int(6)                    ? MessageState::kPending
-              : query_.Int(0) == kStateDead    ? MessageState::kDead
-                                               : MessageState::kSent;
+    r.state = query_.Int(6)                 ? MessageState::kPending
+              : query_.Int(0) == kStateDead ? MessageState::kDead
+                                            : MessageState::kSent;
     r.attempts = static_cast<uint32_t>(query_.Int(1));
     r.ts_ms = query_.Int(2);
     r.topic = query_.Text(3);
@@ -345,8 +346,7 @@ Result<QueryResult> JournalDb::QueryById(const std::string& msg_id) {
   query_id_.Reset();
   if (!s.ok()) return s;
   if (!seq) {
-    auto known = dedupe_.find(msg_id);
-    if (known != dedupe_.end()) seq = known->second.seq;
+    if (uint64_t known = dedupe_.Find(msg_id)) seq = known;
     auto expired = recent_expired_ids_.find(msg_id);
     if (!seq && expired != recent_expired_ids_.end()) seq = expired->second;
   }
@@ -437,7 +437,7 @@ Result<bool> JournalDb::CleanupStep() {
     expired_scan_.Bind(1, now);
     expired_scan_.Bind(2, kCleanupChunk);
     while (expired_scan_.Step(&s)) {
-      MessageState state = expired_scan_.Int(4)                  ? MessageState::kPending
+      MessageState state = expired_scan_.Int(4)                 ? MessageState::kPending
                            : expired_scan_.Int(1) == kStateDead ? MessageState::kDead
                                                                 : MessageState::kSent;
       expired.push_back({static_cast<uint64_t>(expired_scan_.Int(0)), state,

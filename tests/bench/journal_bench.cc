@@ -35,6 +35,7 @@
 #include "store/journal.h"
 #include "store/schema.h"
 #include "store/sqlite.h"
+#include "tests/bench/bare_sqlite.h"
 #include "tests/support/test_env.h"
 
 namespace edgespool::store {
@@ -58,44 +59,7 @@ Message BenchMessage(uint64_t i) {
 }
 
 double BareLimit(const std::string& path, Durability durability, int rows) {
-  Db db;
-  JournalOptions o;
-  o.path = path;
-  o.durability = durability;
-  o.max_bytes = 4ull << 30;
-  if (!db.Open(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE).ok() ||
-      !ConfigureConnection(db, o).ok() || !MigrateSchema(db).ok()) {
-    std::fprintf(stderr, "bare: cannot open %s\n", path.c_str());
-    return 0;
-  }
-  Stmt insert;
-  if (!db.Prepare("INSERT INTO journal(ts, topic, priority, expires_at, msg_id, headers, payload, "
-                  "stored_at) VALUES(?, ?, ?, NULL, NULL, NULL, ?, ?)",
-                  &insert)
-           .ok()) {
-    return 0;
-  }
-  std::string payload = Payload();
-  auto start = Clock::now();
-  for (int i = 0; i < rows;) {
-    (void)db.Exec("BEGIN");
-    for (int k = 0; k < 1000 && i < rows; ++k, ++i) {
-      std::string topic = "sensors/t" + std::to_string(i % 16);
-      insert.Bind(1, 1700000000000 + i);
-      insert.BindText(2, topic);
-      insert.Bind(3, 1);
-      insert.BindBlob(4, payload);
-      insert.Bind(5, 1700000000000 + i);
-      Status s = insert.Run();
-      insert.Reset();
-      if (!s.ok()) {
-        std::fprintf(stderr, "bare insert: %s\n", s.ToString().c_str());
-        return 0;
-      }
-    }
-    (void)db.Exec("COMMIT");
-  }
-  return rows / Seconds(start);
+  return bench::BareInsertRate(path, durability, rows);
 }
 
 std::unique_ptr<Journal> OpenJournal(platform::Loop& loop, const std::string& path,
@@ -313,11 +277,13 @@ bool Configure(Db& db, bool exclusive, bool writer) {
 class DrainSql {
  public:
   bool Prepare(Db& db) {
-    return db.Prepare("SELECT p.seq, j.ts, j.topic, j.priority, j.expires_at, j.msg_id, "
-                      "j.headers, j.payload, j.attempts FROM pending p CROSS JOIN journal j "
-                      "ON j.seq = p.seq WHERE p.priority = 1 AND (p.ts, p.seq) > (?1, ?2) "
-                      "ORDER BY p.ts, p.seq LIMIT 2000",
-                      &scan_)
+    return db
+        .Prepare(
+            "SELECT p.seq, j.ts, j.topic, j.priority, j.expires_at, j.msg_id, "
+            "j.headers, j.payload, j.attempts FROM pending p CROSS JOIN journal j "
+            "ON j.seq = p.seq WHERE p.priority = 1 AND (p.ts, p.seq) > (?1, ?2) "
+            "ORDER BY p.ts, p.seq LIMIT 2000",
+            &scan_)
         .ok();
   }
   // Returns the seqs read (columns copied out as FetchPending does).
@@ -352,9 +318,10 @@ class DrainSql {
 class MarkSql {
  public:
   bool Prepare(Db& db) {
-    return db.Prepare("INSERT INTO sent(seq, sent_at) SELECT seq, 1 FROM pending WHERE seq "
-                      "BETWEEN ?1 AND ?2",
-                      &log_)
+    return db.Prepare(
+                 "INSERT INTO sent(seq, sent_at) SELECT seq, 1 FROM pending WHERE seq "
+                 "BETWEEN ?1 AND ?2",
+                 &log_)
                .ok() &&
            db.Prepare("DELETE FROM pending WHERE seq BETWEEN ?1 AND ?2", &unqueue_).ok();
   }
@@ -385,9 +352,10 @@ ReadsFigures ReadsDesign(const std::string& path, int design, int groups) {
   DrainSql same_thread_fetch;
   if (!writer.Open(path, SQLITE_OPEN_READWRITE).ok() ||
       !Configure(writer, !second_connection, true) ||
-      !writer.Prepare("INSERT INTO journal(ts, topic, priority, payload, stored_at) "
-                      "VALUES(?, ?, 1, ?, ?)",
-                      &insert)
+      !writer
+           .Prepare("INSERT INTO journal(ts, topic, priority, payload, stored_at) "
+                    "VALUES(?, ?, 1, ?, ?)",
+                    &insert)
            .ok() ||
       !mark.Prepare(writer) || !same_thread_fetch.Prepare(writer)) {
     std::fprintf(stderr, "reads: cannot open %s\n", path.c_str());
@@ -659,7 +627,7 @@ int Main(int argc, char** argv) {
       if (!want("b")) break;
       if (only_inflight && inflight != only_inflight) continue;
       // Enough messages for ~1-2 s at the expected rate.
-      uint64_t total = inflight == 1 ? (d == Durability::kFull ? 3000 : 10000)
+      uint64_t total = inflight == 1   ? (d == Durability::kFull ? 3000 : 10000)
                        : inflight == 8 ? 30000
                                        : (quick ? 100000 : 200000);
       // This machine's load moves by 2x within a minute (2 shared cores),
@@ -672,7 +640,8 @@ int Main(int argc, char** argv) {
       char what[96];
       std::snprintf(what, sizeof what, "(b) Append, durability %s, %d in flight", name, inflight);
       char note[128];
-      std::snprintf(note, sizeof note, "(%lu msgs, %lu msgs/group; %.0f%% of a bare run just before)",
+      std::snprintf(note, sizeof note,
+                    "(%lu msgs, %lu msgs/group; %.0f%% of a bare run just before)",
                     static_cast<unsigned long>(total),
                     static_cast<unsigned long>(total / std::max<uint64_t>(groups, 1)),
                     paired > 0 ? 100 * rate / paired : 0);

@@ -2,8 +2,9 @@
 // own loop thread, as in the daemon), clients through the SDK over the Unix
 // socket. For durability normal and full: throughput and ack latency with 1,
 // 8 and 64 connections, an offered load of 20,000 msg/s, and next to each row
-// the bare-SQLite limit measured just before it (the journal's table and
-// indexes, WAL, 1000 prepared INSERTs per transaction).
+// the bare-SQLite limit measured just before it: journal_bench's (a), the
+// journal's schema and pragmas with 1000 prepared INSERTs per transaction
+// (bare_sqlite.h), on the same rows (each with an id, as SDK publishes are).
 //
 //   build/<dir>/tests/bench/producer_bench [messages_per_run] [--durability normal|full]
 //       [--conns 1,8,64] [--no-rate] [--no-direct] [--rate R] [--linger MS]
@@ -24,7 +25,6 @@
 //    (no coordinated omission).
 //
 // Goals (issue 4): >= 60% of the bare limit; ack p99 < 10 ms at 20,000 msg/s.
-#include <sqlite3.h>
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -39,6 +39,7 @@
 
 #include "agent/client/producer.h"
 #include "platform/log.h"
+#include "tests/bench/bare_sqlite.h"
 #include "tests/integration/producer_test_util.h"
 
 namespace es = edgespool;
@@ -48,44 +49,12 @@ namespace {
 
 constexpr size_t kPayloadBytes = 200;
 
+// The journal benchmark's limit (bare_sqlite.h) on the rows this benchmark
+// sends: each carries an id, as SDK publishes do.
 double BareSqlite(const std::string& path, bool full, int rows) {
-  sqlite3* db = nullptr;
-  sqlite3_open(path.c_str(), &db);
-  std::string pragmas = std::string("PRAGMA journal_mode=WAL; PRAGMA synchronous=") +
-                        (full ? "FULL;" : "NORMAL;") +
-                        "CREATE TABLE journal(seq INTEGER PRIMARY KEY AUTOINCREMENT, ts INTEGER "
-                        "NOT NULL, topic TEXT NOT NULL, priority INTEGER NOT NULL, expires_at "
-                        "INTEGER, msg_id TEXT, headers BLOB, payload BLOB NOT NULL, state INTEGER "
-                        "NOT NULL DEFAULT 0, attempts INTEGER NOT NULL DEFAULT 0, sent_at INTEGER, "
-                        "reason TEXT, stored_at INTEGER NOT NULL);"
-                        "CREATE INDEX journal_pending ON journal(priority, ts, seq) WHERE state = 0;"
-                        "CREATE INDEX journal_msg_id ON journal(msg_id) WHERE msg_id IS NOT NULL;";
-  sqlite3_exec(db, pragmas.c_str(), nullptr, nullptr, nullptr);
-  sqlite3_stmt* ins = nullptr;
-  sqlite3_prepare_v2(db,
-                     "INSERT INTO journal(ts, topic, priority, msg_id, payload, stored_at) "
-                     "VALUES(?, ?, 1, ?, ?, ?)",
-                     -1, &ins, nullptr);
-  std::string payload(kPayloadBytes, 'x');
-  auto start = Clock::now();
-  for (int i = 0; i < rows; i += 1000) {
-    sqlite3_exec(db, "BEGIN", nullptr, nullptr, nullptr);
-    for (int k = i; k < i + 1000 && k < rows; ++k) {
-      std::string id = "bare-" + std::to_string(k);
-      sqlite3_bind_int64(ins, 1, 1700000000000 + k);
-      sqlite3_bind_text(ins, 2, "bench/t", -1, SQLITE_STATIC);
-      sqlite3_bind_text(ins, 3, id.c_str(), -1, SQLITE_TRANSIENT);
-      sqlite3_bind_blob(ins, 4, payload.data(), static_cast<int>(payload.size()), SQLITE_STATIC);
-      sqlite3_bind_int64(ins, 5, 1700000000000 + k);
-      sqlite3_step(ins);
-      sqlite3_reset(ins);
-    }
-    sqlite3_exec(db, "COMMIT", nullptr, nullptr, nullptr);
-  }
-  double secs = std::chrono::duration<double>(Clock::now() - start).count();
-  sqlite3_finalize(ins);
-  sqlite3_close(db);
-  return rows / secs;
+  return es::bench::BareInsertRate(
+      path, full ? es::store::Durability::kFull : es::store::Durability::kNormal, rows,
+      /*with_ids=*/true);
 }
 
 // Process CPU and context switches, for per-message costs.
@@ -330,8 +299,8 @@ int main(int argc, char** argv) {
   es::platform::Logger::SetLevel(es::platform::LogLevel::kWarn);
   std::printf("producer_bench: %d messages of %zu B per run\n\n", a.total, kPayloadBytes);
   std::printf("%-7s %-24s %11s %11s %7s %9s %9s %9s %8s %7s %6s %6s %6s\n", "durab.", "run",
-              "bare msg/s", "msg/s", "% bare", "p50 ms", "p99 ms", "max ms", "cpu us/m",
-              "cs/msg", "errors", "pauses", "/group");
+              "bare msg/s", "msg/s", "% bare", "p50 ms", "p99 ms", "max ms", "cpu us/m", "cs/msg",
+              "errors", "pauses", "/group");
   // Load on this shared machine moves by 2x within a minute: each row is
   // paired with a bare-SQLite run made just before it, and the ratio is
   // against that pair.
@@ -344,11 +313,11 @@ int main(int argc, char** argv) {
       double bare = BareSqlite(dir.File("bare" + std::to_string(row++) + ".db"), full, n);
       RunResult r = run();
       if (r.failed) ++failures;
-      std::printf("%-7s %-24s %11.0f %11.0f %6.0f%% %9.3f %9.3f %9.3f %8.2f %7.3f %6llu %6llu %6.0f\n", d,
-                  name.c_str(), bare, r.msgs_per_s, 100 * r.msgs_per_s / bare, r.p50, r.p99,
-                  r.max, r.cpu_us_per_msg, r.switches_per_msg,
-                  static_cast<unsigned long long>(r.errors),
-                  static_cast<unsigned long long>(r.read_pauses), r.per_group);
+      std::printf(
+          "%-7s %-24s %11.0f %11.0f %6.0f%% %9.3f %9.3f %9.3f %8.2f %7.3f %6llu %6llu %6.0f\n", d,
+          name.c_str(), bare, r.msgs_per_s, 100 * r.msgs_per_s / bare, r.p50, r.p99, r.max,
+          r.cpu_us_per_msg, r.switches_per_msg, static_cast<unsigned long long>(r.errors),
+          static_cast<unsigned long long>(r.read_pauses), r.per_group);
       std::fflush(stdout);
     };
     if (a.direct_row) {

@@ -10,8 +10,8 @@
 namespace edgespool::store {
 namespace {
 
-using testutil::Harness;
 using testutil::EveryPending;
+using testutil::Harness;
 using testutil::Msg;
 
 constexpr uint64_t kCap = 1 << 20;  // 1 MiB
@@ -95,6 +95,38 @@ TEST(JournalCapTest, RejectAtCapWithJournalFullThenReuseSpaceAfterSent) {
   EXPECT_LT(h.j().stats().file_bytes, kCap / 4);
   h.Close();
   EXPECT_LT(FileSize(h.options().path), kCap / 4);
+}
+
+// A refused group stored nothing, so its ids must not answer "duplicate"
+// when the producer retries them: that would acknowledge a message the
+// journal does not hold.
+TEST(JournalCapTest, IdsOfARefusedGroupAreStoredWhenRetried) {
+  JournalOptions o;
+  o.max_bytes = kCap;
+  o.when_full = WhenFull::kReject;
+  Harness h(o);
+  ASSERT_TRUE(h.Open().ok());
+  Status full;
+  FillUntilFull(h, &full);
+  ASSERT_EQ(full.code(), Code::kResourceExhausted);
+  // One group: a fresh id twice (group mates) and a big row that cannot fit.
+  auto refused = h.AppendMany({Msg("t", 1, "a", Priority::kNormal, "retry-me"),
+                               Msg("t", 2, "a", Priority::kNormal, "retry-me"),
+                               Msg("t", 3, std::string(64 * kPayload, 'y'))});
+  for (auto& r : refused) EXPECT_EQ(r.status().code(), Code::kResourceExhausted);
+
+  auto f = h.Fetch(EveryPending());
+  ASSERT_TRUE(f.ok());
+  std::vector<uint64_t> seqs;
+  for (auto& m : *f) seqs.push_back(m.seq);
+  ASSERT_TRUE(h.MarkSent(seqs).ok());
+  auto retried = h.Append(Msg("t", 1, "a", Priority::kNormal, "retry-me"));
+  ASSERT_TRUE(retried.ok()) << retried.status().ToString();
+  EXPECT_FALSE(retried->duplicate);
+  auto q = h.QueryById("retry-me");
+  ASSERT_TRUE(q.ok());
+  EXPECT_EQ(q->seq, retried->seq);
+  EXPECT_EQ(q->state, MessageState::kPending);
 }
 
 TEST(JournalCapTest, SentRowsKeptForRetentionAreEvictedBeforeRejecting) {
@@ -215,7 +247,8 @@ TEST(JournalCapTest, DropOldestNeverDropsRowsTheUplinkHolds) {
   Harness h(o);
   ASSERT_TRUE(h.Open().ok());
   std::vector<Message> first;
-  for (int i = 0; i < 100; ++i) first.push_back(Msg("low", i, std::string(kPayload, 'l'), Priority::kLow));
+  for (int i = 0; i < 100; ++i)
+    first.push_back(Msg("low", i, std::string(kPayload, 'l'), Priority::kLow));
   (void)h.AppendMany(std::move(first));
   FetchSpec lease;
   lease.max_messages = 50;  // the 50 oldest low rows are in flight
