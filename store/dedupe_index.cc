@@ -66,7 +66,7 @@ constexpr uint64_t kSecret[4] = {0x2d358dccaa6c78a5ull, 0x8bb84b93962eacc9ull,
 uint64_t HashBytes(std::string_view s, uint64_t seed) {
   const auto* p = reinterpret_cast<const unsigned char*>(s.data());
   size_t len = s.size();
-  seed ^= Mix(seed ^ kSecret[0], kSecret[1]);
+  // (wyhash mixes the seed here on every call; MakeSeed's is mixed already)
   uint64_t a, b;
   if (len <= 16) {
     if (len >= 4) {
