@@ -64,8 +64,8 @@ class DedupeIndex {
   uint64_t Find(std::string_view id) const;
 
   // Remembers a new id. Preconditions: id non-empty and < 4 GiB, seq >= 1,
-  // Find(id) == 0 (not checked in release builds: a second Insert of a held
-  // id leaves two entries, and Find answers the older one).
+  // Find(id) == 0 (checked only by assert: a second Insert of a held id
+  // leaves two entries, and Find answers either seq until both are gone).
   void Insert(std::string_view id, uint64_t seq, int64_t stored_at_ms);
 
   // Forgets the oldest ids while the oldest is older than cutoff_ms
