@@ -30,10 +30,10 @@ store::JournalOptions JournalOptionsFrom(const Config& c) {
   store::JournalOptions o;
   o.path = c.store.path;
   o.max_bytes = static_cast<uint64_t>(c.store.max_bytes);
-  o.when_full = c.store.when_full == "drop-oldest" ? store::WhenFull::kDropOldest
-                                                   : store::WhenFull::kReject;
-  o.durability = c.store.durability == "normal" ? store::Durability::kNormal
-                                                : store::Durability::kFull;
+  o.when_full =
+      c.store.when_full == "drop-oldest" ? store::WhenFull::kDropOldest : store::WhenFull::kReject;
+  o.durability =
+      c.store.durability == "normal" ? store::Durability::kNormal : store::Durability::kFull;
   o.sent_retention_ms = c.store.sent_retention_ms;
   o.cleanup_interval_ms = c.store.cleanup_interval_ms;
   o.group_max_messages = static_cast<uint32_t>(c.store.group_max_messages);
@@ -53,10 +53,11 @@ sync::SyncOptions SyncOptionsFrom(const Config& c) {
     route.match = r.match;
     if (!r.priority.empty()) route.priority = ParsePriority(r.priority);
     route.ttl_ms = r.ttl_ms;
-    route.mode = r.mode.empty() ? o.default_mode
-                                : (r.mode == "batch" ? sync::UploadMode::kBatch
-                                                     : sync::UploadMode::kMessage);
-    route.order = r.order == "live-first" ? sync::UploadOrder::kLiveFirst : sync::UploadOrder::kStrict;
+    route.mode = r.mode.empty()
+                     ? o.default_mode
+                     : (r.mode == "batch" ? sync::UploadMode::kBatch : sync::UploadMode::kMessage);
+    route.order =
+        r.order == "live-first" ? sync::UploadOrder::kLiveFirst : sync::UploadOrder::kStrict;
     route.upstream_topic = r.upstream_topic;
     o.routes.push_back(route);
   }
@@ -261,9 +262,12 @@ Status Agent::Impl::StartUplink() {
   if (!uplink.ok()) return uplink.status().Annotate("uplink");
   uplink_ = std::move(*uplink);
   uplink_->SetStateListener([this] {
-    ES_LOG_INFO("uplink state", {{"state", uplink_->state()},
-                                 {"url", config_.uplink.url.empty() ? "" : sync::ParseBrokerUrl(config_.uplink.url)->Redacted()},
-                                 {"error", uplink_->last_error()}});
+    ES_LOG_INFO(
+        "uplink state",
+        {{"state", uplink_->state()},
+         {"url",
+          config_.uplink.url.empty() ? "" : sync::ParseBrokerUrl(config_.uplink.url)->Redacted()},
+         {"error", uplink_->last_error()}});
     if (uplink_->connected()) PublishStatus();
     (void)notifier_.Status(StatusLine());
   });
@@ -333,17 +337,19 @@ void Agent::Impl::RegisterMetrics() {
   ack_latency_ = metrics_.AddHistogram(
       "edgespool_ack_latency_seconds",
       "From a publish's arrival to its durable commit (the producer's ack).", kLatencyBounds);
-  upload_latency_ = metrics_.AddHistogram(
-      "edgespool_upload_latency_seconds",
-      "From handing a PUBLISH to the uplink to its PUBACK.", kLatencyBounds);
+  upload_latency_ =
+      metrics_.AddHistogram("edgespool_upload_latency_seconds",
+                            "From handing a PUBLISH to the uplink to its PUBACK.", kLatencyBounds);
   worker_->SetUploadLatencyListener([this](double s) { upload_latency_->Observe(s); });
   auto* appended = metrics_.AddCounter("edgespool_messages_appended_total",
                                        "Messages made durable in the journal.");
-  auto* sent = metrics_.AddCounter("edgespool_messages_sent_total",
-                                   "Messages acknowledged by the broker.");
-  auto* dead = metrics_.AddCounter("edgespool_messages_dead_total", "Messages turned dead letters.");
-  auto* dropped = metrics_.AddCounter("edgespool_messages_dropped_total",
-                                      "Pending messages dropped to make room (when_full = drop-oldest).");
+  auto* sent =
+      metrics_.AddCounter("edgespool_messages_sent_total", "Messages acknowledged by the broker.");
+  auto* dead =
+      metrics_.AddCounter("edgespool_messages_dead_total", "Messages turned dead letters.");
+  auto* dropped =
+      metrics_.AddCounter("edgespool_messages_dropped_total",
+                          "Pending messages dropped to make room (when_full = drop-oldest).");
   auto* expired = metrics_.AddCounter("edgespool_messages_expired_total",
                                       "Messages deleted because they expired.");
   auto* dupes = metrics_.AddCounter("edgespool_messages_duplicate_total",
@@ -352,6 +358,15 @@ void Agent::Impl::RegisterMetrics() {
                                        "Publishes refused because the journal was full.");
   auto* corrupt = metrics_.AddCounter("edgespool_journal_corrupt_files_total",
                                       "Corrupt journal files moved aside at open.");
+  auto* checkpoints = metrics_.AddCounter("edgespool_journal_checkpoints_total",
+                                          "WAL checkpoint passes run in the background.");
+  auto* checkpoint_failures =
+      metrics_.AddCounter("edgespool_journal_checkpoint_failures_total",
+                          "WAL checkpoint passes that failed (the WAL grows until one succeeds).");
+  auto* restart_wait =
+      metrics_.AddCounter("edgespool_journal_wal_restart_wait_seconds_total",
+                          "Time appends waited for a checkpoint so the WAL could start over.");
+  auto restart_wait_us = std::make_shared<uint64_t>(0);  // exported so far
   auto* publishes = metrics_.AddCounter("edgespool_uplink_publishes_total",
                                         "PUBLISH packets sent for messages and batches.");
   auto* wire = metrics_.AddCounter("edgespool_uplink_wire_bytes_total",
@@ -362,14 +377,14 @@ void Agent::Impl::RegisterMetrics() {
   auto* pending_bytes = metrics_.AddGauge("edgespool_pending_bytes", "Payload bytes waiting.");
   auto* oldest = metrics_.AddGauge("edgespool_oldest_pending_age_seconds",
                                    "Age of the oldest pending message by original timestamp.");
-  auto* inflight = metrics_.AddGauge("edgespool_inflight_messages",
-                                     "Messages sent and awaiting PUBACK.");
+  auto* inflight =
+      metrics_.AddGauge("edgespool_inflight_messages", "Messages sent and awaiting PUBACK.");
   auto* file = metrics_.AddGauge("edgespool_journal_file_bytes", "Size of the journal file.");
   auto* cap = metrics_.AddGauge("edgespool_journal_max_bytes", "The journal's cap.");
   auto* connected = metrics_.AddGauge("edgespool_uplink_connected", "1 while connected.");
   auto* conns = metrics_.AddGauge("edgespool_producer_connections", "Open producer connections.");
-  auto* last_sync = metrics_.AddGauge("edgespool_last_sync_timestamp_seconds",
-                                      "Wall time of the last PUBACK.");
+  auto* last_sync =
+      metrics_.AddGauge("edgespool_last_sync_timestamp_seconds", "Wall time of the last PUBACK.");
   metrics_.AddCollector([=] {
     const store::JournalStats& j = journal_->stats();
     appended->SetFromSource(j.appended_total);
@@ -380,6 +395,12 @@ void Agent::Impl::RegisterMetrics() {
     dupes->SetFromSource(j.duplicate_total);
     rejected->SetFromSource(j.rejected_full_total);
     corrupt->SetFromSource(j.corrupt_files_moved);
+    checkpoints->SetFromSource(j.checkpoints_total);
+    checkpoint_failures->SetFromSource(j.checkpoint_failures_total);
+    if (j.wal_restart_wait_us_total > *restart_wait_us) {
+      restart_wait->Add(static_cast<double>(j.wal_restart_wait_us_total - *restart_wait_us) / 1e6);
+      *restart_wait_us = j.wal_restart_wait_us_total;
+    }
     pending->Set(static_cast<double>(j.pending_count));
     pending_bytes->Set(static_cast<double>(j.pending_bytes));
     oldest->Set(j.oldest_pending_ts_ms

@@ -80,6 +80,7 @@ void Checkpointer::BeforeWrite() {
                       [&] { return stop_ || failing_ || last_pass_covers_ >= target; });
   int64_t waited_us = (NowNs() - start) / 1000;
   ++stats_.restart_waits;
+  stats_.wait_us += static_cast<uint64_t>(waited_us);
   if (waited_us > stats_.max_wait_us) stats_.max_wait_us = waited_us;
 }
 

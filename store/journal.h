@@ -47,11 +47,11 @@ const char* MessageStateName(MessageState s);
 using Headers = std::vector<std::pair<std::string, std::string>>;
 
 struct JournalOptions {
-  std::string path;                       // the database file
-  uint64_t max_bytes = 256ull << 20;      // cap on the database file
+  std::string path;                   // the database file
+  uint64_t max_bytes = 256ull << 20;  // cap on the database file
   WhenFull when_full = WhenFull::kReject;
   Durability durability = Durability::kFull;
-  int64_t sent_retention_ms = 0;          // sent rows kept this long (0: delete at once)
+  int64_t sent_retention_ms = 0;  // sent rows kept this long (0: delete at once)
   int64_t cleanup_interval_ms = 60000;
   // Per commit group. 1000 rows/txn is where bare SQLite inserts level off
   // here (TESTING.md); 2048 leaves room for a burst without a second fsync.
@@ -61,19 +61,19 @@ struct JournalOptions {
   // allow; a delay only adds latency unless producers trickle in (see
   // tests/bench/journal_bench.cc and the group-delay test).
   int64_t group_max_delay_us = 0;
-  int64_t dedupe_window_ms = 600000;      // msg_id dedupe: 10 minutes...
-  uint32_t dedupe_max_ids = 100000;       // ...or this many ids, whichever is smaller
-  double high_water = 0.8;                // fill ratio that signals backpressure
-  const platform::Clock* clock = nullptr; // nullptr: SystemClock
+  int64_t dedupe_window_ms = 600000;       // msg_id dedupe: 10 minutes...
+  uint32_t dedupe_max_ids = 100000;        // ...or this many ids, whichever is smaller
+  double high_water = 0.8;                 // fill ratio that signals backpressure
+  const platform::Clock* clock = nullptr;  // nullptr: SystemClock
 };
 
 // A message as handed in by a producer.
 struct Message {
   std::string topic;
-  int64_t ts_ms = 0;                      // original timestamp, ms since epoch
+  int64_t ts_ms = 0;  // original timestamp, ms since epoch
   Priority priority = Priority::kNormal;
   std::optional<int64_t> expires_at_ms;
-  std::string msg_id;                     // idempotency key; empty: none
+  std::string msg_id;  // idempotency key; empty: none
   Headers headers;
   std::string payload;
 };
@@ -110,8 +110,8 @@ struct JournalStats {
   uint64_t pending_bytes = 0;
   int64_t oldest_pending_ts_ms = 0;  // 0 when nothing is pending
   uint64_t dead_count = 0;
-  uint64_t inflight_count = 0;       // leased by FetchPending, not yet resolved
-  uint64_t file_bytes = 0;           // database file (page_count * page_size)
+  uint64_t inflight_count = 0;  // leased by FetchPending, not yet resolved
+  uint64_t file_bytes = 0;      // database file (page_count * page_size)
   uint64_t max_bytes = 0;
   // Pages in use (file minus free pages, which new rows reuse) over the
   // effective cap: max_bytes, or less while the disk is short of space (the
@@ -121,12 +121,18 @@ struct JournalStats {
   uint64_t duplicate_total = 0;
   uint64_t sent_total = 0;
   uint64_t dead_total = 0;
-  uint64_t dropped_total = 0;        // by when_full = drop-oldest
+  uint64_t dropped_total = 0;  // by when_full = drop-oldest
   uint64_t dropped_bytes_total = 0;
   uint64_t expired_total = 0;
   uint64_t rejected_full_total = 0;  // appends refused with journal_full
   uint64_t commit_groups_total = 0;
   uint64_t corrupt_files_moved = 0;  // journals moved aside on open
+  // WAL checkpoints (checkpointer.h): background passes, failed passes, and
+  // the time the writer waited for the WAL to start over.
+  uint64_t checkpoints_total = 0;
+  uint64_t checkpoint_failures_total = 0;
+  uint64_t wal_restart_waits_total = 0;
+  uint64_t wal_restart_wait_us_total = 0;
 };
 
 // Selects pending rows for FetchPending. Empty topic_filter: all topics.
@@ -176,8 +182,7 @@ class Journal {
   // Resolves leases: sent (PUBACKed), dead (with reason), or back to pending
   // (attempts += 1 when count_attempt). Release of all leases: on disconnect.
   void MarkSent(std::vector<uint64_t> seqs, DoneCallback done);
-  void MarkDead(std::vector<std::pair<uint64_t, std::string>> seqs_and_reasons,
-                DoneCallback done);
+  void MarkDead(std::vector<std::pair<uint64_t, std::string>> seqs_and_reasons, DoneCallback done);
   void Release(std::vector<uint64_t> seqs, bool count_attempt, DoneCallback done);
   void ReleaseAll();
   // Leases rows the caller took from a commit group (CommitListener) instead

@@ -522,6 +522,13 @@ void JournalDb::CheckDiskSpace() {
 }
 
 const JournalStats& JournalDb::RefreshStats() {
+  if (checkpointer_) {
+    Checkpointer::Stats c = checkpointer_->stats();
+    stats_.checkpoints_total = c.passes;
+    stats_.checkpoint_failures_total = c.failures;
+    stats_.wal_restart_waits_total = c.restart_waits;
+    stats_.wal_restart_wait_us_total = c.wait_us;
+  }
   Status s;
   int64_t pages = page_count_.Step(&s) ? page_count_.Int(0) : -1;
   page_count_.Reset();

@@ -66,6 +66,10 @@ TEST(JournalCheckpointTest, WalStaysInsideItsBudgetWhileTheWriterNeverPauses) {
   EXPECT_GT(s.restart_waits, 0u) << "the WAL never came to its restart point";
   EXPECT_EQ(s.failures, 0u);
   EXPECT_EQ((*db)->stats().pending_count, next);
+  const JournalStats& js = (*db)->RefreshStats();  // what metrics export
+  EXPECT_EQ(js.checkpoints_total, s.passes);
+  EXPECT_EQ(js.wal_restart_waits_total, s.restart_waits);
+  EXPECT_EQ(js.wal_restart_wait_us_total, s.wait_us);
   db->reset();
 
   // Every row is there after the WAL restarted many times, byte for byte.
