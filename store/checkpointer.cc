@@ -61,7 +61,7 @@ void Checkpointer::AfterCommit(int64_t wal_frames) {
   bool wake;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    ++commits_;
+    if (wal_frames < wal_frames_) ++wal_generation_;
     wal_frames_ = wal_frames;
     wake = wal_frames >= pass_pages_ && !pass_wanted_;
     if (wake) pass_wanted_ = true;
@@ -71,13 +71,11 @@ void Checkpointer::AfterCommit(int64_t wal_frames) {
 
 void Checkpointer::BeforeWrite() {
   std::unique_lock<std::mutex> lock(mu_);
-  if (wal_frames_ < restart_pages_ || failing_ || last_pass_covers_ == commits_) return;
+  if (wal_frames_ < restart_pages_ || failing_ || CaughtUp()) return;
   int64_t start = NowNs();
   pass_wanted_ = true;
   wake_.notify_one();
-  uint64_t target = commits_;
-  pass_done_.wait_for(lock, kMaxRestartWait,
-                      [&] { return stop_ || failing_ || last_pass_covers_ >= target; });
+  pass_done_.wait_for(lock, kMaxRestartWait, [&] { return stop_ || failing_ || CaughtUp(); });
   int64_t waited_us = (NowNs() - start) / 1000;
   ++stats_.restart_waits;
   stats_.wait_us += static_cast<uint64_t>(waited_us);
@@ -95,7 +93,9 @@ void Checkpointer::ThreadMain() {
     wake_.wait(lock, [this] { return stop_ || pass_wanted_; });
     if (stop_) return;
     pass_wanted_ = false;
-    uint64_t covers = commits_;
+    // A generation only gains frames; it ends when the writer starts the
+    // WAL over, which it can do only after a pass has finished.
+    uint64_t generation = wal_generation_;
     lock.unlock();
     int log_frames = -1, copied_frames = -1;
     int rc = sqlite3_wal_checkpoint_v2(db_.raw(), "main", SQLITE_CHECKPOINT_PASSIVE, &log_frames,
@@ -105,7 +105,10 @@ void Checkpointer::ThreadMain() {
     ++stats_.passes;
     if (s.ok()) {
       failing_ = false;
-      if (covers > last_pass_covers_) last_pass_covers_ = covers;
+      if (copied_frames == log_frames) {
+        copied_frames_ = copied_frames;
+        copied_generation_ = generation;
+      }
     } else if (rc == SQLITE_BUSY) {
       // The writer runs a checkpoint of its own (cleanup truncates the
       // WAL); its next commit asks again.

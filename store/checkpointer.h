@@ -70,6 +70,9 @@ class Checkpointer {
   Checkpointer(std::string path, int64_t pass_pages, int64_t restart_pages);
   static int OnCommit(void* self, sqlite3* db, const char* schema, int wal_frames);
   void AfterCommit(int64_t wal_frames);
+  bool CaughtUp() const {  // mu_ held
+    return copied_generation_ == wal_generation_ && copied_frames_ >= wal_frames_;
+  }
   void ThreadMain();
 
   const std::string path_;
@@ -82,10 +85,16 @@ class Checkpointer {
   std::condition_variable pass_done_;  // a pass finished
   bool stop_ = false;
   bool pass_wanted_ = false;
-  uint64_t commits_ = 0;           // writer commits seen by the hook
-  int64_t wal_frames_ = 0;         // frames in the WAL after the last commit
-  uint64_t last_pass_covers_ = 0;  // commits_ when the last finished pass began
-  bool failing_ = false;           // the last pass failed: do not wait for passes
+  // The WAL as the writer's commits left it: frames since it last started
+  // over, and how many times it did (seen as the frame count going down).
+  int64_t wal_frames_ = 0;
+  uint64_t wal_generation_ = 0;
+  // Frames a finished pass copied back, and in which generation: the writer
+  // is caught up when that reaches wal_frames_ (a pass that began before
+  // the last commit still counts if it saw the commit's frames).
+  int64_t copied_frames_ = 0;
+  uint64_t copied_generation_ = 0;
+  bool failing_ = false;  // the last pass failed: do not wait for passes
   int64_t last_failure_log_ns_ = -1;
   Stats stats_;
   std::thread thread_;  // last: started once everything above exists

@@ -18,6 +18,8 @@
 //  - cpu us/msg: CPU time of the whole process (SDK threads + server loop +
 //    store thread) per message; the bare row's is 1e6 / bare msg/s.
 //  - cs/msg: context switches (voluntary + involuntary) per message: wakeups.
+//  - walw ms: time the store thread held appends while the WAL restarted
+//    (store/checkpointer.h), in all, over the run.
 //  - Latency in the flat-out rows is mostly queueing (each SDK connection
 //    keeps up to max_queued = 10000 requests outstanding); the offered-load
 //    row is the latency figure. It is measured from each message's scheduled
@@ -76,6 +78,7 @@ struct RunResult {
   uint64_t errors = 0;
   uint64_t read_pauses = 0;  // server: global + per-connection read stops
   double per_group = 0;      // messages per commit group
+  double wal_wait_ms = 0;    // appends held while the WAL restarted (checkpointer.h)
   bool failed = false;
 };
 
@@ -178,6 +181,7 @@ RunResult RunDirect(bool full, int total, int inflight, double rate = 0) {
   auto js = h.JournalStats();
   res.per_group = static_cast<double>(js.appended_total) /
                   static_cast<double>(std::max<uint64_t>(1, js.commit_groups_total));
+  res.wal_wait_ms = static_cast<double>(js.wal_restart_wait_us_total) / 1000;
   return res;
 }
 
@@ -234,6 +238,7 @@ RunResult RunServer(bool full, int conns, int total, double rate, size_t window 
   auto js = h.JournalStats();
   res.per_group = static_cast<double>(js.appended_total) /
                   static_cast<double>(std::max<uint64_t>(1, js.commit_groups_total));
+  res.wal_wait_ms = static_cast<double>(js.wal_restart_wait_us_total) / 1000;
   {
     std::lock_guard<std::mutex> lock(mu);
     Finish(&res, &lat, start, u0, lat.size());
@@ -298,9 +303,9 @@ int main(int argc, char** argv) {
   }
   es::platform::Logger::SetLevel(es::platform::LogLevel::kWarn);
   std::printf("producer_bench: %d messages of %zu B per run\n\n", a.total, kPayloadBytes);
-  std::printf("%-7s %-24s %11s %11s %7s %9s %9s %9s %8s %7s %6s %6s %6s\n", "durab.", "run",
+  std::printf("%-7s %-24s %11s %11s %7s %9s %9s %9s %8s %7s %6s %6s %6s %8s\n", "durab.", "run",
               "bare msg/s", "msg/s", "% bare", "p50 ms", "p99 ms", "max ms", "cpu us/m", "cs/msg",
-              "errors", "pauses", "/group");
+              "errors", "pauses", "/group", "walw ms");
   // Load on this shared machine moves by 2x within a minute: each row is
   // paired with a bare-SQLite run made just before it, and the ratio is
   // against that pair.
@@ -314,10 +319,11 @@ int main(int argc, char** argv) {
       RunResult r = run();
       if (r.failed) ++failures;
       std::printf(
-          "%-7s %-24s %11.0f %11.0f %6.0f%% %9.3f %9.3f %9.3f %8.2f %7.3f %6llu %6llu %6.0f\n", d,
-          name.c_str(), bare, r.msgs_per_s, 100 * r.msgs_per_s / bare, r.p50, r.p99, r.max,
+          "%-7s %-24s %11.0f %11.0f %6.0f%% %9.3f %9.3f %9.3f %8.2f %7.3f %6llu %6llu %6.0f "
+          "%8.1f\n",
+          d, name.c_str(), bare, r.msgs_per_s, 100 * r.msgs_per_s / bare, r.p50, r.p99, r.max,
           r.cpu_us_per_msg, r.switches_per_msg, static_cast<unsigned long long>(r.errors),
-          static_cast<unsigned long long>(r.read_pauses), r.per_group);
+          static_cast<unsigned long long>(r.read_pauses), r.per_group, r.wal_wait_ms);
       std::fflush(stdout);
     };
     if (a.direct_row) {
