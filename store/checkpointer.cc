@@ -6,6 +6,7 @@
 
 #include "platform/clock.h"
 #include "platform/log.h"
+#include "store/schema.h"
 
 namespace edgespool::store {
 namespace {
@@ -26,7 +27,7 @@ Result<std::unique_ptr<Checkpointer>> Checkpointer::Start(const JournalOptions& 
                                                           int64_t pass_pages,
                                                           int64_t restart_pages) {
   std::unique_ptr<Checkpointer> c(new Checkpointer(options.path, pass_pages, restart_pages));
-  ES_RETURN_IF_ERROR(c->db_.Open(options.path, SQLITE_OPEN_READWRITE));
+  ES_RETURN_IF_ERROR(c->db_.Open(options.path, SQLITE_OPEN_READWRITE, kJournalVfs));
   ES_RETURN_IF_ERROR(
       SqliteStatus(sqlite3_busy_timeout(c->db_.raw(), 1000), c->db_.raw(), "busy_timeout"));
   // A checkpoint syncs by its own connection's level: the writer's.

@@ -112,7 +112,8 @@ void JournalDb::StartCheckpointer() {
 }
 
 Status JournalDb::OpenFile(JournalDb* j) {
-  ES_RETURN_IF_ERROR(j->db_.Open(j->options_.path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE));
+  ES_RETURN_IF_ERROR(
+      j->db_.Open(j->options_.path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, kJournalVfs));
   ES_RETURN_IF_ERROR(ConfigureConnection(j->db_, j->options_));
   ES_RETURN_IF_ERROR(QuickCheck(j->db_));
   ES_RETURN_IF_ERROR(MigrateSchema(j->db_));

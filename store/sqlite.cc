@@ -9,30 +9,38 @@ Status SqliteStatus(int rc, sqlite3* db, std::string_view what) {
   // sqlite3_errmsg describes the most recent failure on this connection,
   // which is this one as long as a connection stays on one thread.
   msg += db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
-  msg += " (" + std::string(sqlite3_errstr(rc & 0xff)) + ", extended code " +
-         std::to_string(rc) + ")";
+  msg +=
+      " (" + std::string(sqlite3_errstr(rc & 0xff)) + ", extended code " + std::to_string(rc) + ")";
   if (db) {
     const char* file = sqlite3_db_filename(db, "main");
     if (file && *file) msg += std::string(" on ") + file;
   }
   switch (rc & 0xff) {
-    case SQLITE_FULL: return Status::ResourceExhausted(msg);
+    case SQLITE_FULL:
+      return Status::ResourceExhausted(msg);
     case SQLITE_CORRUPT:
     case SQLITE_NOTADB:
-    case SQLITE_FORMAT: return Status::Corruption(msg);
+    case SQLITE_FORMAT:
+      return Status::Corruption(msg);
     case SQLITE_IOERR:
-    case SQLITE_CANTOPEN: return Status::IoError(msg);
+    case SQLITE_CANTOPEN:
+      return Status::IoError(msg);
     case SQLITE_PERM:
     case SQLITE_READONLY:
-    case SQLITE_AUTH: return Status::PermissionDenied(msg);
+    case SQLITE_AUTH:
+      return Status::PermissionDenied(msg);
     case SQLITE_BUSY:
-    case SQLITE_LOCKED: return Status::Unavailable(msg);
-    case SQLITE_NOMEM: return Status::ResourceExhausted(msg);
+    case SQLITE_LOCKED:
+      return Status::Unavailable(msg);
+    case SQLITE_NOMEM:
+      return Status::ResourceExhausted(msg);
     case SQLITE_CONSTRAINT:
     case SQLITE_MISMATCH:
     case SQLITE_RANGE:
-    case SQLITE_TOOBIG: return Status::InvalidArgument(msg);
-    default: return Status::Internal(msg);
+    case SQLITE_TOOBIG:
+      return Status::InvalidArgument(msg);
+    default:
+      return Status::Internal(msg);
   }
 }
 
@@ -53,11 +61,11 @@ void ConfigureSqliteOnce() {
 }
 }  // namespace
 
-Status Db::Open(const std::string& path, int flags) {
+Status Db::Open(const std::string& path, int flags, const char* vfs) {
   Close();
   ConfigureSqliteOnce();
   path_ = path;
-  int rc = sqlite3_open_v2(path.c_str(), &db_, flags | SQLITE_OPEN_NOMUTEX, nullptr);
+  int rc = sqlite3_open_v2(path.c_str(), &db_, flags | SQLITE_OPEN_NOMUTEX, vfs);
   if (rc != SQLITE_OK) {
     Status s = SqliteStatus(rc, db_, "open " + path);
     Close();

@@ -29,8 +29,9 @@ class Db {
   Db(const Db&) = delete;
   Db& operator=(const Db&) = delete;
 
-  // flags: SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE etc.
-  Status Open(const std::string& path, int flags);
+  // flags: SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE etc.; vfs: nullptr
+  // for the default.
+  Status Open(const std::string& path, int flags, const char* vfs = nullptr);
   void Close();
   // Runs one or more statements that return nothing we need.
   Status Exec(const char* sql);
