@@ -129,10 +129,14 @@ Status JournalDb::Prepare() {
     Stmt* stmt;
     const char* sql;
   } const kStatements[] = {
-      // journal_enqueue (schema.cc) adds the row to `pending`.
       {&insert_,
        "INSERT INTO journal(ts, topic, priority, expires_at, msg_id, headers, payload, "
        "stored_at) VALUES(?, ?, ?, ?, ?, ?, ?, ?)"},
+      // A commit group's rows join the upload queue in one statement (schema.cc:
+      // "ADDING ROWS TO PENDING").
+      {&enqueue_range_,
+       "INSERT INTO pending(seq, priority, ts, bytes) SELECT seq, priority, ts, length(payload) "
+       "FROM journal WHERE seq BETWEEN ?1 AND ?2"},
       // Pending rows with their columns, one statement per scan order, each
       // starting after a cursor (FetchPending) so leased rows are not read
       // again. CROSS JOIN keeps `pending` the outer loop: its index gives
@@ -380,6 +384,7 @@ Status JournalDb::InsertGroup(std::vector<AppendItem>* items, uint64_t drop_targ
 }
 
 Status JournalDb::InsertRows(std::vector<AppendItem>* items, int64_t now, size_t* new_ids) {
+  uint64_t first = 0, last = 0;
   for (auto& item : *items) {
     const Message& m = item.message;
     item.stored = false;
@@ -419,12 +424,21 @@ Status JournalDb::InsertRows(std::vector<AppendItem>* items, int64_t now, size_t
     uint64_t seq = static_cast<uint64_t>(sqlite3_last_insert_rowid(db_.raw()));
     item.outcome = AppendOutcome{seq, false};
     item.stored = true;
+    if (first == 0) first = seq;
+    last = seq;
     if (!m.msg_id.empty()) {
       dedupe_.Insert(m.msg_id, seq, now);
       ++*new_ids;
     }
   }
-  return Status::Ok();
+  if (first == 0) return Status::Ok();  // duplicates only
+  // The group's seqs are consecutive (one writer, AUTOINCREMENT), so the
+  // range holds exactly its rows.
+  enqueue_range_.Bind(1, static_cast<int64_t>(first));
+  enqueue_range_.Bind(2, static_cast<int64_t>(last));
+  Status s = enqueue_range_.Run();
+  enqueue_range_.Reset();
+  return s;
 }
 
 Status JournalDb::MakeRoom(uint64_t target, uint64_t* dropped, uint64_t* dropped_bytes,

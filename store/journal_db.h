@@ -159,9 +159,9 @@ class JournalDb {
   std::unordered_map<std::string, uint64_t> recent_expired_ids_;
   std::deque<std::string> recent_ids_order_;
 
-  Stmt insert_, scan_order_, scan_prio_, scan_seq_, row_by_seq_, sum_pending_, log_sent_,
-      unqueue_range_, delete_sent_now_, unqueue_one_, mark_dead_, count_attempt_, requeue_,
-      enqueue_, query_, query_id_, list_dead_, oldest_, sent_head_, delete_sent_upto_,
+  Stmt insert_, enqueue_range_, scan_order_, scan_prio_, scan_seq_, row_by_seq_, sum_pending_,
+      log_sent_, unqueue_range_, delete_sent_now_, unqueue_one_, mark_dead_, count_attempt_,
+      requeue_, enqueue_, query_, query_id_, list_dead_, oldest_, sent_head_, delete_sent_upto_,
       expired_scan_, delete_row_, drop_scan_, evict_sent_, delete_seq_, page_count_,
       freelist_count_, begin_, commit_, rollback_;
 };
