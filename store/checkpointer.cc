@@ -62,7 +62,9 @@ void Checkpointer::AfterCommit(int64_t wal_frames) {
   bool wake;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (wal_frames < wal_frames_) ++wal_generation_;
+    // A commit adds at least one frame to its generation: a count that did
+    // not grow means the WAL started over.
+    if (wal_frames <= wal_frames_) ++wal_generation_;
     wal_frames_ = wal_frames;
     wake = wal_frames >= pass_pages_ && !pass_wanted_;
     if (wake) pass_wanted_ = true;

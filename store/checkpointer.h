@@ -86,7 +86,7 @@ class Checkpointer {
   bool stop_ = false;
   bool pass_wanted_ = false;
   // The WAL as the writer's commits left it: frames since it last started
-  // over, and how many times it did (seen as the frame count going down).
+  // over, and how many times it did (seen as the frame count not growing).
   int64_t wal_frames_ = 0;
   uint64_t wal_generation_ = 0;
   // Frames a finished pass copied back, and in which generation: the writer
