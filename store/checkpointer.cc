@@ -66,6 +66,7 @@ void Checkpointer::AfterCommit(int64_t wal_frames) {
     // not grow means the WAL started over.
     if (wal_frames <= wal_frames_) ++wal_generation_;
     wal_frames_ = wal_frames;
+    not_wal_ = false;
     wake = wal_frames >= pass_pages_ && !pass_wanted_;
     if (wake) pass_wanted_ = true;
   }
@@ -74,11 +75,12 @@ void Checkpointer::AfterCommit(int64_t wal_frames) {
 
 void Checkpointer::BeforeWrite() {
   std::unique_lock<std::mutex> lock(mu_);
-  if (wal_frames_ < restart_pages_ || failing_ || CaughtUp()) return;
+  if (wal_frames_ < restart_pages_ || failing_ || not_wal_ || CaughtUp()) return;
   int64_t start = NowNs();
   pass_wanted_ = true;
   wake_.notify_one();
-  pass_done_.wait_for(lock, kMaxRestartWait, [&] { return stop_ || failing_ || CaughtUp(); });
+  pass_done_.wait_for(lock, kMaxRestartWait,
+                      [&] { return stop_ || failing_ || not_wal_ || CaughtUp(); });
   int64_t waited_us = (NowNs() - start) / 1000;
   ++stats_.restart_waits;
   stats_.wait_us += static_cast<uint64_t>(waited_us);
@@ -106,7 +108,12 @@ void Checkpointer::ThreadMain() {
     Status s = SqliteStatus(rc, db_.raw(), "checkpoint");
     lock.lock();
     ++stats_.passes;
-    if (s.ok()) {
+    if (s.ok() && log_frames < 0) {
+      // Not in WAL mode (SQLite can fall back to a rollback journal after an
+      // I/O error; JournalDb::RestoreWalMode switches back): nothing to
+      // wait for until a commit reaches the WAL again.
+      not_wal_ = true;
+    } else if (s.ok()) {
       failing_ = false;
       if (copied_frames == log_frames) {
         copied_frames_ = copied_frames;

@@ -95,6 +95,7 @@ class Checkpointer {
   int64_t copied_frames_ = 0;
   uint64_t copied_generation_ = 0;
   bool failing_ = false;  // the last pass failed: do not wait for passes
+  bool not_wal_ = false;  // the last pass found no WAL: do not wait either
   int64_t last_failure_log_ns_ = -1;
   Stats stats_;
   std::thread thread_;  // last: started once everything above exists

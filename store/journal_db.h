@@ -105,6 +105,7 @@ class JournalDb {
   Status MarkSentRuns(const std::vector<std::pair<int64_t, int64_t>>& runs, bool keep);
   Status Begin();
   Status Commit();
+  void RestoreWalMode();
   void Rollback();
   void RememberDeleted(uint64_t seq, MessageState state, const std::string& msg_id);
   void EvictDedupe(int64_t now_ms);
@@ -124,6 +125,7 @@ class JournalDb {
   int64_t last_disk_check_ns_ = 0;
   std::string disk_note_;     // why the cap is lowered, for error messages
   bool full_logged_ = false;  // one warning per episode of journal_full
+  int wal_recheck_ = 0;       // commits after a failed one that check the journal mode
 
   std::unordered_set<uint64_t> leases_;
 

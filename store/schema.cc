@@ -242,6 +242,17 @@ Status ConfigureConnection(Db& db, const JournalOptions& options) {
   return db.Exec(pragmas.c_str());
 }
 
+Status EnsureWalMode(Db& db) {
+  auto mode = db.QueryText("PRAGMA journal_mode");
+  if (!mode.ok()) return mode.status();
+  if (*mode == "wal") return Status::Ok();
+  mode = db.QueryText("PRAGMA journal_mode = WAL");
+  if (!mode.ok()) return mode.status();
+  if (*mode != "wal")
+    return Status::IoError("cannot switch journal to WAL mode (got " + *mode + ")");
+  return Status::Ok();
+}
+
 Status QuickCheck(Db& db) {
   auto r = db.QueryText("PRAGMA quick_check(1)");
   if (!r.ok()) return r.status();

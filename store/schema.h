@@ -48,6 +48,12 @@ WalBudget WalBudgetFor(uint64_t max_bytes);
 // secure_delete, max_page_count, WAL budget, busy timeout. Also sets WAL mode
 // and, on a brand-new file, page_size and auto_vacuum.
 Status ConfigureConnection(Db& db, const JournalOptions& options);
+// Checks that the connection runs in WAL mode, switching it again if not.
+// A new file takes WAL mode with its first commit; measured under injected
+// fsync errors (journal_fiu_test), when that commit failed SQLite could go
+// on in rollback-journal mode, and the journal then ran without its WAL and
+// its checkpointer. Called once the schema exists.
+Status EnsureWalMode(Db& db);
 // PRAGMA quick_check: kCorruption with SQLite's first complaint if not "ok".
 Status QuickCheck(Db& db);
 // Brings the schema to kSchemaVersion (creates it on an empty file). Refuses

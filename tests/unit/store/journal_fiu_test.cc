@@ -1,6 +1,7 @@
 // fsync failures (libfiu's fiu-run, 10% of fsync/fdatasync calls fail with
 // EIO): a failing group fails as a whole, its callers get an error and never
-// an ack, the journal stays consistent and keeps committing later groups.
+// an ack, the journal stays consistent and keeps committing later groups,
+// and failed background checkpoints are reported and retried.
 //
 // The test re-runs its own binary as the child under fiu-run (the
 // JournalFiuChild test, inert unless EDGESPOOL_FIU_JOURNAL is set).
@@ -29,7 +30,8 @@ std::string PayloadFor(uint64_t i) {
 }
 
 // The child: appends 64 in flight until 20,000 outcomes or 5 s, printing
-// "A <seq> <index>" per ack and "E <index> <code>" per error.
+// "A <seq> <index>" per ack and "E <index> <code>" per error, then
+// "C <checkpoint passes> <failed passes>".
 TEST(JournalFiuChild, Run) {
   const char* path = getenv("EDGESPOOL_FIU_JOURNAL");
   if (!path) GTEST_SKIP() << "child half of JournalFiuTest";
@@ -41,6 +43,9 @@ TEST(JournalFiuChild, Run) {
   JournalOptions o;
   o.path = path;
   o.durability = Durability::kFull;
+  // A small cap keeps the WAL budget small (passes from 512 frames): the
+  // checkpointer then runs many passes, and some of them fail too.
+  o.max_bytes = 16u << 20;
   std::unique_ptr<Journal> j;
   for (int attempt = 0; attempt < 20 && !j; ++attempt) {  // open itself fsyncs
     auto r = Journal::Open(**loop, o);
@@ -62,14 +67,16 @@ TEST(JournalFiuChild, Run) {
         fprintf(out, "A %lu %lu\n", static_cast<unsigned long>(r->seq),
                 static_cast<unsigned long>(index));
       } else {
-        fprintf(out, "E %lu %s\n", static_cast<unsigned long>(index),
-                CodeName(r.status().code()));
+        fprintf(out, "E %lu %s\n", static_cast<unsigned long>(index), CodeName(r.status().code()));
       }
       if (next < kMax && std::chrono::steady_clock::now() < deadline) submit();
     });
   };
   for (int i = 0; i < 64; ++i) submit();
   (*loop)->Run();
+  const JournalStats& s = j->stats();
+  fprintf(out, "C %lu %lu\n", static_cast<unsigned long>(s.checkpoints_total),
+          static_cast<unsigned long>(s.checkpoint_failures_total));
   j.reset();
   fclose(out);
 }
@@ -98,21 +105,24 @@ TEST(JournalFiuTest, FsyncFailuresFailWholeGroupsAndNeverLoseAnAck) {
   ssize_t n = readlink("/proc/self/exe", self.data(), self.size());
   ASSERT_GT(n, 0);
   self.resize(static_cast<size_t>(n));
-  std::string cmd =
-      "EDGESPOOL_FIU_JOURNAL=" + db + " EDGESPOOL_FIU_OUT=" + out +
-      " ASAN_OPTIONS=verify_asan_link_order=0 fiu-run -x"
-      " -c 'enable_random name=posix/io/sync/fsync,probability=0.1'"
-      " -c 'enable_random name=posix/io/sync/fdatasync,probability=0.1' " +
-      self + " --gtest_filter=JournalFiuChild.Run > " + dir.File("child.log") + " 2>&1";
+  std::string cmd = "EDGESPOOL_FIU_JOURNAL=" + db + " EDGESPOOL_FIU_OUT=" + out +
+                    " ASAN_OPTIONS=verify_asan_link_order=0 fiu-run -x"
+                    " -c 'enable_random name=posix/io/sync/fsync,probability=0.1'"
+                    " -c 'enable_random name=posix/io/sync/fdatasync,probability=0.1' " +
+                    self + " --gtest_filter=JournalFiuChild.Run > " + dir.File("child.log") +
+                    " 2>&1";
   int rc = system(cmd.c_str());
   ASSERT_EQ(rc, 0) << testing::ReadFile(dir.File("child.log"));
 
   std::map<uint64_t, uint64_t> acked;  // seq -> index
   size_t errors = 0, acks_after_error = 0;
+  uint64_t checkpoints = 0, checkpoint_failures = 0;
   std::istringstream lines(testing::ReadFile(out));
   std::string kind;
   while (lines >> kind) {
-    if (kind == "A") {
+    if (kind == "C") {
+      lines >> checkpoints >> checkpoint_failures;
+    } else if (kind == "A") {
       uint64_t seq, index;
       lines >> seq >> index;
       EXPECT_TRUE(acked.emplace(seq, index).second) << "seq " << seq << " acked twice";
@@ -128,6 +138,10 @@ TEST(JournalFiuTest, FsyncFailuresFailWholeGroupsAndNeverLoseAnAck) {
   EXPECT_GT(errors, 0u) << "no fsync failure was injected";
   EXPECT_GT(acks_after_error, 0u) << "the journal did not recover after a failed group";
   EXPECT_GT(acked.size(), 100u);
+  // The checkpointer kept running under the faults (its failed passes are
+  // retried; the checks below see every acked row). Zero passes meant the
+  // journal had dropped out of WAL mode (JournalDb::RestoreWalMode).
+  EXPECT_GT(checkpoints, 0u) << testing::ReadFile(dir.File("child.log"));
 
   // Without faults: consistent, and every acked row is there, unchanged.
   sqlite3* h = nullptr;
@@ -153,8 +167,11 @@ TEST(JournalFiuTest, FsyncFailuresFailWholeGroupsAndNeverLoseAnAck) {
   sqlite3_close(h);
   EXPECT_EQ(missing, 0u);
   EXPECT_EQ(wrong, 0u);
-  std::printf("fiu: %zu acked, %zu failed appends, %zu acks after the first failure\n",
-              acked.size(), errors, acks_after_error);
+  std::printf(
+      "fiu: %zu acked, %zu failed appends, %zu acks after the first failure; %llu checkpoint "
+      "passes, %llu failed\n",
+      acked.size(), errors, acks_after_error, static_cast<unsigned long long>(checkpoints),
+      static_cast<unsigned long long>(checkpoint_failures));
 }
 
 }  // namespace
