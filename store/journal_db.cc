@@ -61,8 +61,9 @@ Result<std::unique_ptr<JournalDb>> JournalDb::Open(const JournalOptions& options
   bool existed = platform::FileExists(path);
   Status s = OpenFile(j.get());
   uint64_t moved = 0;
-  // Busy (another process holds it) and "newer schema" are not corruption:
-  // moving such a file aside would lose a healthy journal.
+  // Busy (another process holds it), a migration that could not be written
+  // and "newer schema" are not corruption: moving such a file aside would
+  // orphan a healthy journal.
   if (!s.ok() && existed && s.code() != Code::kUnavailable && s.code() != Code::kInvalidArgument) {
     j->db_.Close();
     std::string aside = path + ".corrupt-" + std::to_string(clock.WallMs());
@@ -116,7 +117,16 @@ Status JournalDb::OpenFile(JournalDb* j) {
       j->db_.Open(j->options_.path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, kJournalVfs));
   ES_RETURN_IF_ERROR(ConfigureConnection(j->db_, j->options_));
   ES_RETURN_IF_ERROR(QuickCheck(j->db_));
-  ES_RETURN_IF_ERROR(MigrateSchema(j->db_));
+  Status migrated = MigrateSchema(j->db_);
+  if (migrated.code() == Code::kIoError || migrated.code() == Code::kResourceExhausted) {
+    // A write failed (a full disk, an I/O error), not the file: a healthy
+    // journal and its backlog must not be moved aside for that. Unavailable
+    // tells Open so; the next start tries the migration again.
+    return Status::Unavailable(migrated.ToString() +
+                               "; the journal is left as it was, start again once the disk "
+                               "accepts writes");
+  }
+  ES_RETURN_IF_ERROR(migrated);
   ES_RETURN_IF_ERROR(EnsureWalMode(j->db_));
   ES_RETURN_IF_ERROR(j->Prepare());
   ES_RETURN_IF_ERROR(j->LoadState());

@@ -3,8 +3,10 @@
 // WAL reserve is still free; a foreign process eating that reserve causes
 // real ENOSPC, which fails groups but never loses an acked message; freeing
 // space lets appends resume.
+#include <dirent.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -20,8 +22,8 @@
 namespace edgespool::store {
 namespace {
 
-using testutil::Harness;
 using testutil::EveryPending;
+using testutil::Harness;
 using testutil::Msg;
 
 class TmpfsMount {
@@ -60,7 +62,9 @@ uint64_t FillDisk(const std::string& path) {
   return total;
 }
 
-std::string PayloadFor(int i) { return std::string(1000, static_cast<char>('a' + i % 26)) + std::to_string(i); }
+std::string PayloadFor(int i) {
+  return std::string(1000, static_cast<char>('a' + i % 26)) + std::to_string(i);
+}
 
 // Appends batches until one fails; records acks. Returns the first error.
 Status AppendUntilError(Harness& h, int* next, std::map<uint64_t, std::string>* acked,
@@ -193,6 +197,78 @@ TEST(JournalDiskTest, RealEnospcFailsGroupsNeverAcksAndRecovers) {
   EXPECT_TRUE(resumed) << "appends did not resume after space was freed";
   EXPECT_TRUE(h.Cleanup().ok());
   ExpectAllAckedPresent(h, acked);
+}
+
+}  // namespace
+}  // namespace edgespool::store
+
+namespace edgespool::store {
+namespace {
+
+// A journal written by an older version, with rows waiting for upload.
+void WriteVersion1Journal(const std::string& path, int rows) {
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  std::string sql =
+      "PRAGMA page_size = 4096; PRAGMA auto_vacuum = INCREMENTAL; PRAGMA journal_mode = WAL;"
+      "CREATE TABLE journal(seq INTEGER PRIMARY KEY AUTOINCREMENT, ts INTEGER NOT NULL,"
+      "  topic TEXT NOT NULL, priority INTEGER NOT NULL, expires_at INTEGER, msg_id TEXT,"
+      "  headers BLOB, payload BLOB NOT NULL, state INTEGER NOT NULL DEFAULT 0,"
+      "  attempts INTEGER NOT NULL DEFAULT 0, sent_at INTEGER, reason TEXT,"
+      "  stored_at INTEGER NOT NULL);"
+      "CREATE INDEX journal_pending ON journal(priority, ts, seq) WHERE state = 0;"
+      "CREATE INDEX journal_sent ON journal(sent_at) WHERE state = 1;"
+      "CREATE INDEX journal_dead ON journal(seq) WHERE state = 2;"
+      "CREATE INDEX journal_expiry ON journal(expires_at) WHERE expires_at IS NOT NULL;"
+      "CREATE INDEX journal_msg_id ON journal(msg_id) WHERE msg_id IS NOT NULL;"
+      "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < " +
+      std::to_string(rows) +
+      ") INSERT INTO journal(ts, topic, priority, payload, stored_at)"
+      "  SELECT i, 'old', 1, printf('%.200c', 'x'), 1700000000000 FROM n;"
+      "PRAGMA user_version = 1;";
+  char* err = nullptr;
+  EXPECT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err), SQLITE_OK) << (err ? err : "");
+  sqlite3_free(err);
+  sqlite3_close(db);  // checkpoints: everything is in the database file
+}
+
+bool HasCorruptCopy(const std::string& dir) {
+  bool found = false;
+  if (DIR* d = opendir(dir.c_str())) {
+    while (dirent* e = readdir(d)) {
+      if (std::string(e->d_name).find(".corrupt-") != std::string::npos) found = true;
+    }
+    closedir(d);
+  }
+  return found;
+}
+
+// Upgrading a journal writes (the migration). A full disk must not make a
+// healthy journal and its backlog look corrupt: the open fails with a clear
+// error, the file stays where it is, and a later open migrates it.
+TEST(JournalDiskTest, MigrationOnAFullDiskKeepsTheJournal) {
+  testing::TempDir base;
+  std::string dir = base.File("mnt");
+  TmpfsMount mnt(dir, "8m");
+  if (!mnt.mounted()) GTEST_SKIP() << "cannot mount tmpfs here (needs root/CAP_SYS_ADMIN)";
+  std::string path = dir + "/journal.db";
+  WriteVersion1Journal(path, 5000);
+  FillDisk(dir + "/filler");
+
+  JournalOptions o;
+  o.path = path;
+  Harness full(o);
+  Status s = full.Open();
+  ASSERT_FALSE(s.ok()) << "the migration found room on a full disk";
+  EXPECT_NE(s.message().find("migration"), std::string::npos) << s.ToString();
+  EXPECT_FALSE(HasCorruptCopy(dir)) << "a healthy journal was moved aside";
+  full.Close();
+
+  ASSERT_EQ(unlink((dir + "/filler").c_str()), 0);
+  Harness later(o);
+  ASSERT_TRUE(later.Open().ok());
+  EXPECT_EQ(later.j().stats().corrupt_files_moved, 0u);
+  EXPECT_EQ(later.j().stats().pending_count, 5000u);
 }
 
 }  // namespace
