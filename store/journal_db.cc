@@ -550,7 +550,12 @@ void JournalDb::CheckDiskSpace() {
   // The WAL already on disk is part of its own reserve.
   int64_t have =
       static_cast<int64_t>(*free_bytes) + (wal_size.ok() ? static_cast<int64_t>(*wal_size) : 0);
-  int64_t headroom = std::max<int64_t>(0, have - wal.reserve_bytes);
+  // Pages that so far live only in the WAL take disk space of their own
+  // once a checkpoint copies them into the database file.
+  auto db_size = platform::FileSizeBytes(options_.path);
+  int64_t unwritten =
+      db_size.ok() ? std::max<int64_t>(0, *pages * kPageSize - static_cast<int64_t>(*db_size)) : 0;
+  int64_t headroom = std::max<int64_t>(0, have - wal.reserve_bytes - unwritten);
   int64_t allowed = std::min(cap_pages_, *pages + headroom / kPageSize);
   if (allowed == effective_pages_) return;
   std::string pragma = "PRAGMA max_page_count = " + std::to_string(allowed);
