@@ -87,6 +87,22 @@ void Checkpointer::BeforeWrite() {
   if (waited_us > stats_.max_wait_us) stats_.max_wait_us = waited_us;
 }
 
+void Checkpointer::WhilePaused(const std::function<void()>& fn) {
+  {
+    std::unique_lock<std::mutex> lock(mu_);
+    paused_ = true;
+    pass_done_.wait(lock, [this] { return !pass_running_; });
+  }
+  fn();
+  bool wake;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    paused_ = false;
+    wake = pass_wanted_;
+  }
+  if (wake) wake_.notify_one();
+}
+
 Checkpointer::Stats Checkpointer::stats() const {
   std::lock_guard<std::mutex> lock(mu_);
   return stats_;
@@ -95,9 +111,10 @@ Checkpointer::Stats Checkpointer::stats() const {
 void Checkpointer::ThreadMain() {
   std::unique_lock<std::mutex> lock(mu_);
   while (true) {
-    wake_.wait(lock, [this] { return stop_ || pass_wanted_; });
+    wake_.wait(lock, [this] { return stop_ || (pass_wanted_ && !paused_); });
     if (stop_) return;
     pass_wanted_ = false;
+    pass_running_ = true;
     // A generation only gains frames; it ends when the writer starts the
     // WAL over, which it can do only after a pass has finished.
     uint64_t generation = wal_generation_;
@@ -107,6 +124,7 @@ void Checkpointer::ThreadMain() {
                                        &copied_frames);
     Status s = SqliteStatus(rc, db_.raw(), "checkpoint");
     lock.lock();
+    pass_running_ = false;
     ++stats_.passes;
     if (s.ok() && log_frames < 0) {
       // Not in WAL mode (SQLite can fall back to a rollback journal after an

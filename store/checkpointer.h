@@ -29,6 +29,7 @@
 
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -64,6 +65,11 @@ class Checkpointer {
   // restart (see above).
   void BeforeWrite();
 
+  // Runs fn on the caller's (the writer's) thread while no pass runs: a
+  // checkpoint of the writer's own (cleanup's TRUNCATE) cannot take the
+  // checkpoint lock while a pass holds it, and SQLite does not wait for it.
+  void WhilePaused(const std::function<void()>& fn);
+
   Stats stats() const;
 
  private:
@@ -85,6 +91,8 @@ class Checkpointer {
   std::condition_variable pass_done_;  // a pass finished
   bool stop_ = false;
   bool pass_wanted_ = false;
+  bool pass_running_ = false;
+  bool paused_ = false;  // WhilePaused: no pass starts
   // The WAL as the writer's commits left it: frames since it last started
   // over, and how many times it did (seen as the frame count not growing).
   int64_t wal_frames_ = 0;

@@ -478,7 +478,14 @@ Result<bool> JournalDb::CleanupStep() {
     ES_RETURN_IF_ERROR(db_.Exec(vacuum.c_str()).Annotate("incremental vacuum"));
     if (*free_pages > kVacuumPagesPerStep) return true;
   }
-  ES_RETURN_IF_ERROR(db_.Exec("PRAGMA wal_checkpoint(TRUNCATE)").Annotate("checkpoint"));
+  Status truncated;
+  auto truncate = [&] { truncated = db_.Exec("PRAGMA wal_checkpoint(TRUNCATE)"); };
+  if (checkpointer_) {
+    checkpointer_->WhilePaused(truncate);
+  } else {
+    truncate();
+  }
+  ES_RETURN_IF_ERROR(truncated.Annotate("checkpoint"));
   CheckDiskSpace();
   cursors_.clear();  // see ScanCursor: bounds what a clock jump can strand
   return false;
