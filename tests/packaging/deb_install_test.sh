@@ -52,7 +52,9 @@ echo "Depends: $depends"
 # Every library the agent links comes from a package the Depends name.
 grep -q 'adduser' <<<"$depends" || fail "Depends lacks adduser (postinst)"
 while read -r soname; do
-  path="$(ldconfig -p | awk -v s="$soname" '$1 == s && /x86-64/ {print $NF; exit}')"
+  # awk reads to the end: leaving early would SIGPIPE ldconfig, and under
+  # pipefail that ended the script without a word (seen once in CI, -j2).
+  path="$(ldconfig -p | awk -v s="$soname" '$1 == s && /x86-64/ && !found {print $NF; found = 1}')"
   [ -n "$path" ] || fail "NEEDED $soname not found on this machine"
   owner="$(dpkg -S "$(readlink -f "$path")" 2>/dev/null || dpkg -S "$path" 2>/dev/null)" ||
     fail "no package owns $path"
