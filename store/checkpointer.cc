@@ -84,7 +84,6 @@ void Checkpointer::BeforeWrite() {
   int64_t waited_us = (NowNs() - start) / 1000;
   ++stats_.restart_waits;
   stats_.wait_us += static_cast<uint64_t>(waited_us);
-  if (waited_us > stats_.max_wait_us) stats_.max_wait_us = waited_us;
 }
 
 void Checkpointer::WhilePaused(const std::function<void()>& fn) {

@@ -46,7 +46,6 @@ class Checkpointer {
     uint64_t passes = 0;
     uint64_t restart_waits = 0;  // times the writer waited for the WAL to restart
     uint64_t wait_us = 0;        // how long, in all
-    int64_t max_wait_us = 0;     // the longest
     uint64_t failures = 0;       // passes that failed (logged; retried on the next commit)
   };
 

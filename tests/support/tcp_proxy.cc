@@ -74,17 +74,8 @@ TcpProxy::~TcpProxy() {
 }
 
 bool TcpProxy::Start() {
-  listen_fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-  int one = 1;
-  setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = htons(port_);
-  if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
-      ::listen(listen_fd_, 64) != 0) {
-    return false;
-  }
+  listen_fd_ = ListenOnLoopback(port_, 64);
+  if (listen_fd_ < 0) return false;
   accept_thread_ = std::thread([this] { AcceptLoop(); });
   return true;
 }

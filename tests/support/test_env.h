@@ -27,6 +27,9 @@ class TempDir {
 
 // A TCP port on 127.0.0.1 that was free a moment ago (bind to 0, read, close).
 uint16_t FreePort();
+// A listening TCP socket on 127.0.0.1:port (0: any free port), SO_REUSEADDR
+// set; the port it got goes to *bound_port when given. -1 on failure.
+int ListenOnLoopback(uint16_t port, int backlog, uint16_t* bound_port = nullptr);
 
 void WriteFile(const std::string& path, const std::string& content);
 std::string ReadFile(const std::string& path);

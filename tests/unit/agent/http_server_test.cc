@@ -460,15 +460,9 @@ TEST_F(HttpServerTest, UnixListener) {
 TEST_F(HttpServerTest, ServesOnASocketActivatedFd) {
   StartServer();  // the loop and registry; this test adds a second server
   // What systemd would pass: a bound, listening TCP socket.
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-  ASSERT_EQ(::listen(fd, 8), 0);
-  socklen_t len = sizeof a;
-  ASSERT_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len), 0);
-  uint16_t port = ntohs(a.sin_port);
+  uint16_t port = 0;
+  int fd = edgespool::testing::ListenOnLoopback(0, 8, &port);
+  ASSERT_GE(fd, 0);
   std::unique_ptr<HttpServer> activated;
   Status st = loop_.RunOnLoop([&]() -> Status {
     HttpServerHandlers h;

@@ -6,7 +6,6 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
-#include <sqlite3.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -205,31 +204,13 @@ TEST(JournalDiskTest, RealEnospcFailsGroupsNeverAcksAndRecovers) {
 namespace edgespool::store {
 namespace {
 
-// A journal written by an older version, with rows waiting for upload.
+// A journal written by schema version 1, `rows` rows waiting for upload.
 void WriteVersion1Journal(const std::string& path, int rows) {
-  sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
-  std::string sql =
-      "PRAGMA page_size = 4096; PRAGMA auto_vacuum = INCREMENTAL; PRAGMA journal_mode = WAL;"
-      "CREATE TABLE journal(seq INTEGER PRIMARY KEY AUTOINCREMENT, ts INTEGER NOT NULL,"
-      "  topic TEXT NOT NULL, priority INTEGER NOT NULL, expires_at INTEGER, msg_id TEXT,"
-      "  headers BLOB, payload BLOB NOT NULL, state INTEGER NOT NULL DEFAULT 0,"
-      "  attempts INTEGER NOT NULL DEFAULT 0, sent_at INTEGER, reason TEXT,"
-      "  stored_at INTEGER NOT NULL);"
-      "CREATE INDEX journal_pending ON journal(priority, ts, seq) WHERE state = 0;"
-      "CREATE INDEX journal_sent ON journal(sent_at) WHERE state = 1;"
-      "CREATE INDEX journal_dead ON journal(seq) WHERE state = 2;"
-      "CREATE INDEX journal_expiry ON journal(expires_at) WHERE expires_at IS NOT NULL;"
-      "CREATE INDEX journal_msg_id ON journal(msg_id) WHERE msg_id IS NOT NULL;"
-      "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < " +
-      std::to_string(rows) +
-      ") INSERT INTO journal(ts, topic, priority, payload, stored_at)"
-      "  SELECT i, 'old', 1, printf('%.200c', 'x'), 1700000000000 FROM n;"
-      "PRAGMA user_version = 1;";
-  char* err = nullptr;
-  EXPECT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err), SQLITE_OK) << (err ? err : "");
-  sqlite3_free(err);
-  sqlite3_close(db);  // checkpoints: everything is in the database file
+  testutil::WriteVersion1Journal(
+      path, "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < " +
+                std::to_string(rows) +
+                ") INSERT INTO journal(ts, topic, priority, payload, stored_at)"
+                "  SELECT i, 'old', 1, printf('%.200c', 'x'), 1700000000000 FROM n;");
 }
 
 bool HasCorruptCopy(const std::string& dir) {

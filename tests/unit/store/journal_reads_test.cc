@@ -2,7 +2,6 @@
 // it passed), MarkSent by runs of seqs, the version 1 -> 2 migration, and
 // msg_id dedupe across a reopen for rows still in the file.
 #include <gtest/gtest.h>
-#include <sqlite3.h>
 
 #include <set>
 #include <string>
@@ -212,22 +211,10 @@ TEST(JournalReadsTest, MarkSentTouchesExactlyTheSeqsGiven) {
   }
 }
 
-// A journal written by schema version 1 (state column, partial indexes).
+// A journal written by schema version 1, rows in every state.
 void WriteVersion1(const std::string& path) {
-  sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
-  const char* sql =
-      "PRAGMA page_size = 4096; PRAGMA auto_vacuum = INCREMENTAL; PRAGMA journal_mode = WAL;"
-      "CREATE TABLE journal(seq INTEGER PRIMARY KEY AUTOINCREMENT, ts INTEGER NOT NULL,"
-      "  topic TEXT NOT NULL, priority INTEGER NOT NULL, expires_at INTEGER, msg_id TEXT,"
-      "  headers BLOB, payload BLOB NOT NULL, state INTEGER NOT NULL DEFAULT 0,"
-      "  attempts INTEGER NOT NULL DEFAULT 0, sent_at INTEGER, reason TEXT,"
-      "  stored_at INTEGER NOT NULL);"
-      "CREATE INDEX journal_pending ON journal(priority, ts, seq) WHERE state = 0;"
-      "CREATE INDEX journal_sent ON journal(sent_at) WHERE state = 1;"
-      "CREATE INDEX journal_dead ON journal(seq) WHERE state = 2;"
-      "CREATE INDEX journal_expiry ON journal(expires_at) WHERE expires_at IS NOT NULL;"
-      "CREATE INDEX journal_msg_id ON journal(msg_id) WHERE msg_id IS NOT NULL;"
+  testutil::WriteVersion1Journal(
+      path,
       "INSERT INTO journal(ts, topic, priority, msg_id, payload, state, attempts, sent_at,"
       "  reason, stored_at) VALUES"
       "  (30, 'a', 1, 'p1', 'pending-normal', 0, 2, NULL, NULL, 1700000000000),"
@@ -237,12 +224,7 @@ void WriteVersion1(const std::string& path) {
       "  (50, 'b', 0, NULL, 'pending-high', 0, 0, NULL, NULL, 1700000000000);"
       "DELETE FROM journal WHERE seq = 5;"  // seq 5 must never come back
       "INSERT INTO journal(ts, topic, priority, payload, stored_at) VALUES"
-      "  (50, 'b', 0, 'pending-high', 1700000000000);"
-      "PRAGMA user_version = 1;";
-  char* err = nullptr;
-  EXPECT_EQ(sqlite3_exec(db, sql, nullptr, nullptr, &err), SQLITE_OK) << (err ? err : "");
-  sqlite3_free(err);
-  sqlite3_close(db);
+      "  (50, 'b', 0, 'pending-high', 1700000000000);");
 }
 
 TEST(JournalReadsTest, Version1JournalIsMigratedWithStatesIntact) {

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 
 #include <memory>
 #include <string>
@@ -24,6 +25,30 @@ inline Message Msg(std::string topic, int64_t ts, std::string payload,
   m.priority = priority;
   m.msg_id = std::move(id);
   return m;
+}
+
+// Writes a journal as schema version 1 left it (state column, partial
+// indexes), with the rows `rows_sql` inserts, for migration tests.
+inline void WriteVersion1Journal(const std::string& path, const std::string& rows_sql) {
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  std::string sql =
+      "PRAGMA page_size = 4096; PRAGMA auto_vacuum = INCREMENTAL; PRAGMA journal_mode = WAL;"
+      "CREATE TABLE journal(seq INTEGER PRIMARY KEY AUTOINCREMENT, ts INTEGER NOT NULL,"
+      "  topic TEXT NOT NULL, priority INTEGER NOT NULL, expires_at INTEGER, msg_id TEXT,"
+      "  headers BLOB, payload BLOB NOT NULL, state INTEGER NOT NULL DEFAULT 0,"
+      "  attempts INTEGER NOT NULL DEFAULT 0, sent_at INTEGER, reason TEXT,"
+      "  stored_at INTEGER NOT NULL);"
+      "CREATE INDEX journal_pending ON journal(priority, ts, seq) WHERE state = 0;"
+      "CREATE INDEX journal_sent ON journal(sent_at) WHERE state = 1;"
+      "CREATE INDEX journal_dead ON journal(seq) WHERE state = 2;"
+      "CREATE INDEX journal_expiry ON journal(expires_at) WHERE expires_at IS NOT NULL;"
+      "CREATE INDEX journal_msg_id ON journal(msg_id) WHERE msg_id IS NOT NULL;" +
+      rows_sql + "PRAGMA user_version = 1;";
+  char* err = nullptr;
+  EXPECT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err), SQLITE_OK) << (err ? err : "");
+  sqlite3_free(err);
+  sqlite3_close(db);  // checkpoints: everything is in the database file
 }
 
 // Runs the loop until *flag turns true (the journal keeps the loop alive

@@ -243,18 +243,17 @@ TlsOptions NoVerify(uint32_t handshake_timeout_ms = 10000) {
 // A listener that never accepts, with its one-slot queue taken: the kernel
 // drops further SYNs, as a black-holed route does.
 TEST_F(TransportTest, ConnectIntoABlackHoleGivesUpAfterTenSeconds) {
-  int l = ::socket(AF_INET, SOCK_STREAM, 0);
+  uint16_t port = 0;
+  int l = testing::ListenOnLoopback(0, 0, &port);
+  ASSERT_GE(l, 0);
   sockaddr_in a{};
   a.sin_family = AF_INET;
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(::bind(l, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-  ASSERT_EQ(::listen(l, 0), 0);
-  socklen_t len = sizeof a;
-  ::getsockname(l, reinterpret_cast<sockaddr*>(&a), &len);
+  a.sin_port = htons(port);
   int filler = ::socket(AF_INET, SOCK_STREAM, 0);
   ASSERT_EQ(::connect(filler, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
   auto t0 = std::chrono::steady_clock::now();
-  auto r = ConnectNow("mqtt://127.0.0.1:" + std::to_string(ntohs(a.sin_port)), {}, 20000);
+  auto r = ConnectNow("mqtt://127.0.0.1:" + std::to_string(port), {}, 20000);
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   ::close(filler);
   ::close(l);
