@@ -1,6 +1,7 @@
 #include "platform/process_info.h"
 
 #include <grp.h>
+#include <pthread.h>
 #include <pwd.h>
 #include <signal.h>
 #include <sys/resource.h>
@@ -64,6 +65,12 @@ uint64_t CurrentRssBytes() {
   std::fclose(f);
   if (n != 2) return 0;
   return static_cast<uint64_t>(resident) * static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
+}
+
+void SetThreadName(const char* name) {
+  char short_name[16];
+  std::snprintf(short_name, sizeof short_name, "%s", name);
+  ::pthread_setname_np(::pthread_self(), short_name);
 }
 
 }  // namespace edgespool::platform

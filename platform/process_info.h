@@ -1,6 +1,7 @@
 // Process and identity facts the producer front door needs: whether a stream
 // is a terminal, a user's group list (for [[acl]] group entries), the fd limit
-// (10,000 producer connections need more than the usual 1024) and peak RSS.
+// (10,000 producer connections need more than the usual 1024), peak RSS and
+// thread names.
 #pragma once
 
 #include <cstdint>
@@ -24,5 +25,8 @@ uint64_t PeakRssBytes();
 void IgnoreSigpipeIfDefault();
 // Current resident set size (from /proc/self/statm), in bytes; 0 if unknown.
 uint64_t CurrentRssBytes();
+// Names the calling thread (top -H, perf, /proc/PID/task/*/comm); Linux keeps
+// the first 15 bytes.
+void SetThreadName(const char* name);
 
 }  // namespace edgespool::platform

@@ -8,8 +8,11 @@ namespace edgespool::platform {
 
 Result<size_t> TryWriteNow(Stream& stream, std::string_view data) {
   if (data.empty() || stream.write_queue_bytes() != 0) return size_t{0};
-  int fd = stream.fd();
-  if (fd < 0) return size_t{0};
+  return SendNow(stream.fd(), data);
+}
+
+Result<size_t> SendNow(int fd, std::string_view data) {
+  if (data.empty() || fd < 0) return size_t{0};
   while (true) {
     // MSG_NOSIGNAL: a peer that hung up is an EPIPE here, never a SIGPIPE.
     ssize_t n = ::send(fd, data.data(), data.size(), MSG_DONTWAIT | MSG_NOSIGNAL);

@@ -12,7 +12,7 @@
 //
 // Ordering: used only when stream.write_queue_bytes() == 0 (the condition
 // uv_try_write itself checks), so these bytes follow everything written
-// before. Loop-thread-only, like the Stream.
+// before. TryWriteNow is loop-thread-only, like the Stream.
 #pragma once
 
 #include <cstddef>
@@ -27,5 +27,11 @@ namespace edgespool::platform {
 // socket is full (then use Stream::Write). An error (EPIPE, ECONNRESET...)
 // means the connection is gone.
 Result<size_t> TryWriteNow(Stream& stream, std::string_view data);
+
+// The same on a stream's fd (Stream::fd()), callable from any thread: the
+// caller keeps the fd open and orders its bytes with the loop's own writes
+// (the SDK does both under one mutex). 0 when the socket is full or is not a
+// socket.
+Result<size_t> SendNow(int fd, std::string_view data);
 
 }  // namespace edgespool::platform

@@ -1,11 +1,13 @@
 #include "store/checkpointer.h"
 
+#include <algorithm>
 #include <chrono>
 #include <string>
 #include <utility>
 
 #include "platform/clock.h"
 #include "platform/log.h"
+#include "platform/process_info.h"
 #include "store/schema.h"
 
 namespace edgespool::store {
@@ -21,7 +23,10 @@ int64_t NowNs() { return platform::SystemClock::Get().MonotonicNs(); }
 }  // namespace
 
 Checkpointer::Checkpointer(std::string path, int64_t pass_pages, int64_t restart_pages)
-    : path_(std::move(path)), pass_pages_(pass_pages), restart_pages_(restart_pages) {}
+    : path_(std::move(path)),
+      pass_pages_(pass_pages),
+      restart_pages_(restart_pages),
+      pass_step_(std::max<int64_t>(1, (restart_pages - pass_pages) / 8)) {}
 
 Result<std::unique_ptr<Checkpointer>> Checkpointer::Start(const JournalOptions& options,
                                                           int64_t pass_pages,
@@ -37,7 +42,10 @@ Result<std::unique_ptr<Checkpointer>> Checkpointer::Start(const JournalOptions& 
   // Reading the header once here attaches the connection to the WAL index
   // now, so a broken file fails Start rather than the first pass.
   ES_RETURN_IF_ERROR(c->db_.QueryInt("PRAGMA page_count").status());
-  c->thread_ = std::thread([p = c.get()] { p->ThreadMain(); });
+  c->thread_ = std::thread([p = c.get()] {
+    platform::SetThreadName("es-checkpoint");
+    p->ThreadMain();
+  });
   return c;
 }
 
@@ -64,11 +72,18 @@ void Checkpointer::AfterCommit(int64_t wal_frames) {
     std::lock_guard<std::mutex> lock(mu_);
     // A commit adds at least one frame to its generation: a count that did
     // not grow means the WAL started over.
-    if (wal_frames <= wal_frames_) ++wal_generation_;
+    if (wal_frames <= wal_frames_) {
+      ++wal_generation_;
+      requested_frames_ = 0;
+    }
     wal_frames_ = wal_frames;
     not_wal_ = false;
-    wake = wal_frames >= pass_pages_ && !pass_wanted_;
-    if (wake) pass_wanted_ = true;
+    wake = wal_frames >= pass_pages_ && !pass_wanted_ &&
+           wal_frames - requested_frames_ >= pass_step_;
+    if (wake) {
+      pass_wanted_ = true;
+      requested_frames_ = wal_frames;
+    }
   }
   if (wake) wake_.notify_one();
 }

@@ -39,6 +39,7 @@
 #include <thread>
 
 #include "platform/log.h"
+#include "platform/process_info.h"
 #include "store/journal.h"
 #include "store/journal_db.h"
 
@@ -62,7 +63,10 @@ class Journal::Impl {
     wake_ = std::make_unique<platform::AsyncHandle>(loop, [this] { DrainDone(); });
     wake_->Unref();
     next_cleanup_ns_ = clock_.MonotonicNs() + options_.cleanup_interval_ms * 1000000;
-    thread_ = std::thread([this] { StoreThreadMain(); });
+    thread_ = std::thread([this] {
+      platform::SetThreadName("es-store");
+      StoreThreadMain();
+    });
   }
 
   ~Impl() {

@@ -6,9 +6,11 @@
 //
 // Design: a Producer owns a background thread running its own
 // platform::Loop, so it works in programs with or without a libuv loop of
-// their own. Callers hand requests over through a guarded queue and an async
-// wake-up; replies complete std::futures or run callbacks on the SDK thread
-// (callbacks must not block: they run on the loop that reads the socket).
+// their own. A request with nothing ahead of it is written to the socket by
+// the calling thread (one send(2), no hand-over); the SDK thread writes the
+// rest (window or socket full, reconnecting) and reads every reply. Replies
+// complete std::futures or run callbacks on the SDK thread (callbacks must
+// not block: they run on the loop that reads the socket).
 //
 // Reliability: every publish carries an idempotency id (generated when the
 // caller gives none). Up to `window` requests are on the wire at once. When
@@ -50,7 +52,10 @@ struct ProducerOptions {
   int64_t connect_timeout_ms = 5000;  // Connect(): the first connection
   int64_t backoff_initial_ms = 50;
   int64_t backoff_max_ms = 2000;
-  std::string id_prefix;           // generated ids: prefix + counter; empty: random
+  // Generated ids: prefix + counter. Empty (the default): the time in ms
+  // (12 hex digits), a random prefix and the counter, so that ids sort by
+  // time and the journal's id index takes them at one place.
+  std::string id_prefix;
 };
 
 struct PublishResult {

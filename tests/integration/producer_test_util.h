@@ -63,7 +63,9 @@ class ServerHarness {
       loop_->Run();
       server_.reset();
       journal_.reset();
-      loop_.reset();
+      // loop_ itself goes in Stop(), after the join: Stop() may be posting
+      // to it right now (the loop can run out of work before it is told to
+      // stop).
     });
     Status st = f.get();
     if (!st.ok()) {
@@ -83,6 +85,8 @@ class ServerHarness {
       loop_->Stop();
     });
     thread_.join();
+    loop_->BindToCurrentThread();
+    loop_.reset();
   }
 
   template <typename F>
