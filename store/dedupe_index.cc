@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <atomic>
 #include <cassert>
+#include <cstdlib>
 #include <cstring>
+#include <new>
 #include <limits>
 #include <utility>
 
@@ -141,11 +143,15 @@ int Log2(size_t pow2) {
 
 }  // namespace
 
-DedupeIndex::DedupeIndex(size_t max_ids, HashFn hash)
-    : max_ids_(max_ids), hash_fn_(hash), seed_(MakeSeed(this)) {
-  assert(max_ids_ < (size_t{1} << 30));
-  ResizeRing(kMinRing);
-  ResizeTable(kMinSlots);
+DedupeIndex::DedupeIndex(size_t max_ids, HashFn hash, size_t reserve_ids)
+    : max_ids_(max_ids),
+      hash_fn_(hash),
+      seed_(MakeSeed(this)),
+      floor_ring_(std::max(kMinRing, reserve_ids + reserve_ids / 8)),
+      floor_slots_(SlotsFor(reserve_ids + reserve_ids / 8)) {
+  assert(max_ids_ < (size_t{1} << 30) && reserve_ids < (size_t{1} << 28));
+  ResizeRing(floor_ring_);
+  ResizeTable(floor_slots_);
 }
 
 DedupeIndex::~DedupeIndex() = default;
@@ -300,9 +306,11 @@ void DedupeIndex::PopNewest(size_t n) {
 // ring), so a size that hovers at a boundary never rehashes back and forth.
 void DedupeIndex::MaybeShrink() {
   size_t slots = table_mask_ + 1;
-  if (slots > kMinSlots && count_ < slots / 8) ResizeTable(SlotsFor(count_ * 2));
-  if (ring_capacity_ > kMinRing && count_ < ring_capacity_ / 4) {
-    ResizeRing(std::max<size_t>(kMinRing, static_cast<size_t>(count_) * 2));
+  if (slots > floor_slots_ && count_ < slots / 8) {
+    ResizeTable(std::max(floor_slots_, SlotsFor(count_ * 2)));
+  }
+  if (ring_capacity_ > floor_ring_ && count_ < ring_capacity_ / 4) {
+    ResizeRing(std::max<size_t>(floor_ring_, static_cast<size_t>(count_) * 2));
   }
 }
 
@@ -331,9 +339,13 @@ void DedupeIndex::ResizeRing(size_t capacity) {
 
 void DedupeIndex::ResizeTable(size_t slots) {
   assert(slots >= kMinSlots && (slots & (slots - 1)) == 0 && slots <= (size_t{1} << 30));
-  std::unique_ptr<Slot[]> old = std::move(table_);
+  std::unique_ptr<Slot[], FreeSlots> old = std::move(table_);
   size_t old_slots = old ? table_mask_ + 1 : 0;
-  table_.reset(new Slot[slots]());
+  // calloc: a big table comes zeroed from the kernel, its pages untouched
+  // until a slot on them is used.
+  auto* fresh = static_cast<Slot*>(std::calloc(slots, sizeof(Slot)));
+  if (fresh == nullptr) throw std::bad_alloc();
+  table_.reset(fresh);
   table_mask_ = slots - 1;
   table_shift_ = 32 - Log2(slots);
   for (size_t i = 0; i < old_slots; ++i) {

@@ -34,12 +34,22 @@
 // 159 B for the map + deque. Forgetting ids shrinks the ring and the table
 // and frees blocks: an empty index holds ~1.2 KiB.
 //
+// Reserve: growing is a stop-the-world copy (the ring) and rehash (the
+// table), 10-30 ms on this machine's store thread at 64k-131k ids, and
+// every message in flight waits for it: at 20,000 msg/s those stalls were
+// most of the producers' ack p99 (issue 4). An index made with reserve_ids
+// starts with room for that many ids (and 1/8 more, for the commit group
+// that overshoots before its Evict) and never shrinks below it, so it never
+// resizes while it holds no more than that. The table is allocated zeroed
+// by the kernel (calloc), so its pages cost memory only once touched.
+//
 // Thread-safety: none; one thread (the store thread). Keys are copied: the
 // string_view passed to Insert need not outlive the call.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 #include <deque>
 #include <memory>
 #include <string_view>
@@ -54,8 +64,8 @@ class DedupeIndex {
   // max_ids: the count bound Evict() enforces (< 2^30; 0 keeps nothing past
   // an Evict, as store.dedupe_max_ids = 0 asks). hash: nullptr
   // for the built-in one, seeded per instance (so a producer cannot choose
-  // ids that all land in one probe run).
-  explicit DedupeIndex(size_t max_ids, HashFn hash = nullptr);
+  // ids that all land in one probe run). reserve_ids: see Reserve above.
+  explicit DedupeIndex(size_t max_ids, HashFn hash = nullptr, size_t reserve_ids = 0);
   ~DedupeIndex();
   DedupeIndex(const DedupeIndex&) = delete;
   DedupeIndex& operator=(const DedupeIndex&) = delete;
@@ -98,6 +108,9 @@ class DedupeIndex {
     uint32_t tag;    // 0: empty
     uint32_t entry;  // entry number mod 2^32 (live numbers span < 2^32)
   };
+  struct FreeSlots {
+    void operator()(Slot* p) const { std::free(p); }
+  };
   struct Block {
     std::unique_ptr<char[]> data;
     size_t capacity;
@@ -123,6 +136,9 @@ class DedupeIndex {
   const size_t max_ids_;
   const HashFn hash_fn_;
   const uint64_t seed_;
+  // Sizes the ring and the table never shrink below (reserve_ids).
+  const size_t floor_ring_;
+  const size_t floor_slots_;
 
   std::unique_ptr<Entry[]> entries_;
   size_t ring_capacity_ = 0;
@@ -133,7 +149,7 @@ class DedupeIndex {
   uint64_t head_no_ = (uint64_t{1} << 32) - 256;
   uint64_t count_ = 0;
 
-  std::unique_ptr<Slot[]> table_;
+  std::unique_ptr<Slot[], FreeSlots> table_;
   size_t table_mask_ = 0;
   int table_shift_ = 0;  // 32 - log2(slots): home = tag >> shift
 

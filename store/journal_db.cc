@@ -19,6 +19,12 @@ constexpr int64_t kDiskCheckIntervalNs = 500'000'000;
 // estimating how much to drop to fit a group.
 constexpr uint64_t kRowOverhead = 48;
 
+// The dedupe index is made with room for this many ids (the default window
+// of 100k fits): it then never stops the store thread to grow while the
+// window fills (dedupe_index.h, "Reserve"). A larger store.dedupe_max_ids
+// grows past it by doubling, as before.
+constexpr size_t kDedupeReserveIds = size_t{1} << 17;
+
 uint64_t RowBytes(const Message& m) {
   uint64_t headers = 0;
   for (const auto& [k, v] : m.headers) headers += 8 + k.size() + v.size();
@@ -28,7 +34,10 @@ uint64_t RowBytes(const Message& m) {
 }  // namespace
 
 JournalDb::JournalDb(const JournalOptions& options, const platform::Clock& clock)
-    : options_(options), clock_(clock), dedupe_(std::max<size_t>(1, options.dedupe_max_ids)) {
+    : options_(options),
+      clock_(clock),
+      dedupe_(std::max<size_t>(1, options.dedupe_max_ids), nullptr,
+              std::min<size_t>(options.dedupe_max_ids, kDedupeReserveIds)) {
   cap_pages_ = static_cast<int64_t>(options_.max_bytes) / kPageSize;
   effective_pages_ = cap_pages_;
   stats_.max_bytes = options_.max_bytes;

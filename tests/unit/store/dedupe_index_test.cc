@@ -318,6 +318,33 @@ TEST(DedupeIndexTest, MemoryFallsBackWhenIdsAreForgotten) {
   EXPECT_LT(index.memory_bytes(), 2048u);
 }
 
+// With a reserve the index never resizes while it holds up to the reserve
+// (and the 1/8 a commit group may overshoot by): the table is the size it
+// was made with throughout, and forgetting everything keeps that size.
+TEST(DedupeIndexTest, ReserveMeansNoResizeUpToIt) {
+  constexpr size_t kReserve = 20000;
+  DedupeIndex index(kReserve, nullptr, kReserve);
+  size_t slots = index.table_slots();
+  EXPECT_GE(slots / 8 * 5, kReserve + kReserve / 8);
+  size_t made = index.memory_bytes();
+  for (uint64_t i = 1; i <= kReserve + kReserve / 8; ++i) {
+    index.Insert("r-" + std::to_string(i), i, 0);
+    ASSERT_EQ(index.table_slots(), slots) << "resized at " << i;
+  }
+  // Ring and table as made; only key blocks were added.
+  EXPECT_LE(index.memory_bytes() - made, (kReserve + kReserve / 8) * 16);
+  EXPECT_EQ(index.Find("r-777"), 777u);
+  index.Evict(1);
+  EXPECT_EQ(index.size(), 0u);
+  EXPECT_EQ(index.table_slots(), slots);
+  EXPECT_LT(index.memory_bytes(), made + 2048);
+  // Past the reserve it grows as an index without one does.
+  DedupeIndex small(100, nullptr, 100);
+  for (uint64_t i = 1; i <= 5000; ++i) small.Insert("s-" + std::to_string(i), i, 0);
+  EXPECT_GE(small.table_slots(), 8192u);  // 5000 ids at load <= 5/8
+  EXPECT_EQ(small.Find("s-4321"), 4321u);
+}
+
 TEST(DedupeIndexTest, SteadyStateStaysBounded) {
   // A long run at the window's bound: memory settles instead of creeping
   // (blocks recycled first-in first-out, no tombstones in the table).
