@@ -28,6 +28,13 @@ namespace {
 // Replies can carry a status document; anything bigger is not ours.
 constexpr uint64_t kMaxReplyBody = 16u << 20;
 
+// A caller writes its own request only while fewer than this many are
+// waiting for replies. Past it the connection is busy (a load generator,
+// a backlog being flushed): the SDK thread gathers what callers queue into
+// one write per wake-up instead of one send(2) per publish, and the agent
+// reads them in large chunks.
+constexpr size_t kDirectWriteMaxInflight = 64;
+
 // One request from a caller, completed exactly once: a publish through
 // on_publish (one std::function per publish, the id read from the request),
 // other requests through on_reply / on_fail.
@@ -308,7 +315,9 @@ void Producer::Impl::Submit(std::unique_ptr<Call> call) {
     std::lock_guard<std::mutex> lock(wire_mu_);
     queue_.push_back(std::move(call));
     // From a callback the loop writes it once the callback returns.
-    if (!on_loop) wake = !FlushLocked();
+    if (!on_loop) {
+      wake = inflight_.size() < kDirectWriteMaxInflight ? !FlushLocked() : queue_.size() == 1;
+    }
   }
   if (wake) wake_->Send();
 }

@@ -186,9 +186,11 @@ RunResult RunDirect(bool full, int total, int inflight, double rate = 0) {
 }
 
 // total messages over `conns` SDK connections; rate 0 = as fast as possible.
-// window 1: one publish at a time, each waiting for its ack. The default is
-// the CLI's load generator's (agent/cli_producer.cc: groups of ~1000 rows).
-RunResult RunServer(bool full, int conns, int total, double rate, size_t window = 2048) {
+// window 1: one publish at a time, each waiting for its ack. 0: the CLI's
+// load generator's (agent/cli_producer.cc: 4096 for one connection, 2048
+// for more; groups of ~1000 rows).
+RunResult RunServer(bool full, int conns, int total, double rate, size_t window = 0) {
+  if (window == 0) window = std::max<size_t>(2048, 4096 / static_cast<size_t>(conns));
   es::testing::TempDir dir;
   es::testing::ServerHarness h(dir.path(), Harness(full));
   if (!h.Start().ok()) return Failed();
