@@ -18,9 +18,10 @@
 namespace edgespool::bench {
 
 // Rows per second. with_ids: every row carries a msg_id (as SDK publishes
-// do), which the journal indexes.
+// do), which the journal indexes. rows_per_txn: 1000 is the limit; smaller
+// shows what SQLite itself does at a journal commit group's size.
 inline double BareInsertRate(const std::string& path, store::Durability durability, int rows,
-                             bool with_ids = false) {
+                             bool with_ids = false, int rows_per_txn = 1000) {
   using Clock = std::chrono::steady_clock;
   store::Db db;  // opened first: process-wide SQLite settings as the agent has them
   store::JournalOptions o;
@@ -51,7 +52,7 @@ inline double BareInsertRate(const std::string& path, store::Durability durabili
   auto start = Clock::now();
   for (int i = 0; i < rows;) {
     (void)db.Exec("BEGIN");
-    for (int k = 0; k < 1000 && i < rows; ++k, ++i) {
+    for (int k = 0; k < rows_per_txn && i < rows; ++k, ++i) {
       std::string topic = "sensors/t" + std::to_string(i % 16);
       std::string id = "bare-" + std::to_string(i);
       insert.Bind(1, 1700000000000 + i);

@@ -58,8 +58,9 @@ Message BenchMessage(uint64_t i) {
   return m;
 }
 
-double BareLimit(const std::string& path, Durability durability, int rows) {
-  return bench::BareInsertRate(path, durability, rows);
+double BareLimit(const std::string& path, Durability durability, int rows,
+                 int rows_per_txn = 1000) {
+  return bench::BareInsertRate(path, durability, rows, /*with_ids=*/false, rows_per_txn);
 }
 
 std::unique_ptr<Journal> OpenJournal(platform::Loop& loop, const std::string& path,
@@ -646,6 +647,18 @@ int Main(int argc, char** argv) {
                     static_cast<unsigned long>(total / std::max<uint64_t>(groups, 1)),
                     paired > 0 ? 100 * rate / paired : 0);
       Row(what, rate, limit, note);
+      if (inflight < 1024) {
+        // N one-at-a-time submitters make commit groups of at most N rows:
+        // what SQLite itself manages per row at that transaction size.
+        double same = BareLimit(fresh(), d, static_cast<int>(total), inflight);
+        char bare_what[96];
+        std::snprintf(bare_what, sizeof bare_what, "    bare INSERT, %d rows/txn, %s", inflight,
+                      name);
+        char bare_note[96];
+        std::snprintf(bare_note, sizeof bare_note, "(the Append row above is %.0f%% of this)",
+                      same > 0 ? 100 * rate / same : 0);
+        Row(bare_what, same, limit, bare_note);
+      }
     }
   }
 
