@@ -101,7 +101,7 @@ class Producer::Impl {
   uint64_t reconnects() const { return reconnects_.load(); }
 
  private:
-  // Any thread, wire_mu_ held.
+  // A publishing thread, wire_mu_ held.
   bool FlushLocked();
   // Loop thread.
   void Connect();
@@ -109,6 +109,7 @@ class Producer::Impl {
   void Disconnect(const Status& why, int64_t min_delay_ms = 0);
   void ScheduleReconnect(int64_t min_delay_ms);
   void Pump();
+  void WriteRest(std::string bytes);
   bool OnFrame(const pr::Frame& f);
   void Complete(std::unique_ptr<Call> call, const pr::Reply* reply, std::string_view body,
                 const Status& failure);
@@ -168,6 +169,7 @@ class Producer::Impl {
   uint64_t generation_ = 0;  // of stream_: callbacks of an old stream are ignored
   std::unique_ptr<pr::FrameDecoder> decoder_;
   size_t unsettled_ = 0;  // completions not yet subtracted from outstanding_
+  std::string loop_out_;  // the frames of one Pump() batch
   std::unordered_map<int64_t, std::function<void(const PublishResult&)>> delivery_;
   int64_t backoff_ms_ = 0;
   std::mt19937_64 rng_{std::random_device{}()};
@@ -323,7 +325,7 @@ void Producer::Impl::Submit(std::unique_ptr<Call> call) {
 }
 
 // Frames what the window allows and writes it if the socket is the
-// caller's to write: connected, nothing of the loop's still unwritten.
+// caller's to write: connected, nothing of the loop's being written.
 // False when the loop thread must follow up (a remainder to write, a
 // written ack:"none" request to complete, a failed write). A request left
 // in queue_ needs no wake-up: a reply (window full), the end of the loop's
@@ -465,35 +467,81 @@ void Producer::Impl::ScheduleReconnect(int64_t min_delay_ms) {
   retry_timer_->Start(static_cast<uint64_t>(delay), 0, [this] { Connect(); });
 }
 
+// Takes what the window allows from the queue under the lock, then frames
+// and writes it without the lock: publishing threads only ever wait for a
+// queue push, not for the SDK thread's framing and send(2) (2048 requests
+// at once when flat out). loop_writing_ keeps callers from writing between.
 void Producer::Impl::Pump() {
-  std::vector<std::unique_ptr<Call>> written;
-  std::string rest;
-  Status broken;
-  {
-    std::lock_guard<std::mutex> lock(wire_mu_);
-    FlushLocked();
-    written.swap(written_);
-    rest.swap(unsent_);
-    broken = broken_;
-  }
-  CompleteWritten(std::move(written));
-  if (!broken.ok()) return Disconnect(broken);
-  if (!rest.empty() && stream_) {
-    uint64_t gen = generation_;
-    // loop_writing_ stays set until this write is done: the bytes of later
-    // requests must follow it.
-    Status st = stream_->Write(std::move(rest), [this, gen](const Status& s) {
-      if (gen != generation_) return;
-      if (!s.ok()) return Disconnect(s);
-      {
-        std::lock_guard<std::mutex> lock(wire_mu_);
-        loop_writing_ = false;
+  while (true) {
+    std::vector<std::unique_ptr<Call>> written;
+    std::vector<std::unique_ptr<Call>> no_reply;
+    std::vector<const Call*> batch;  // in req order
+    std::string rest;
+    Status broken;
+    int fd = -1;
+    {
+      std::lock_guard<std::mutex> lock(wire_mu_);
+      written.swap(written_);
+      rest.swap(unsent_);
+      broken = broken_;
+      if (broken.ok() && fd_ >= 0 && !loop_writing_) {
+        while (inflight_.size() < options_.window && !queue_.empty()) {
+          std::unique_ptr<Call> call = std::move(queue_.front());
+          queue_.pop_front();
+          call->request.req = next_req_++;
+          batch.push_back(call.get());
+          if (call->expects_reply()) {
+            inflight_.push_back(std::move(call));
+          } else {
+            no_reply.push_back(std::move(call));
+          }
+        }
+        if (!batch.empty()) {
+          loop_writing_ = true;
+          fd = fd_;
+        }
       }
-      Pump();
-    });
-    if (!st.ok()) return Disconnect(st);
+    }
+    CompleteWritten(std::move(written));
+    if (!broken.ok()) return Disconnect(broken);
+    if (!rest.empty()) {
+      WriteRest(std::move(rest));  // a caller's; batch is empty (loop_writing_ was set)
+      break;
+    }
+    if (batch.empty()) break;
+    loop_out_.clear();
+    for (const Call* call : batch) pr::AppendRequestFrame(&loop_out_, call->request, call->body);
+    CompleteWritten(std::move(no_reply));
+    Result<size_t> sent = platform::SendNow(fd, loop_out_);
+    if (!sent.ok()) return Disconnect(sent.status());
+    if (*sent < loop_out_.size()) {
+      WriteRest(loop_out_.substr(*sent));
+      break;
+    }
+    {
+      std::lock_guard<std::mutex> lock(wire_mu_);
+      loop_writing_ = false;
+    }
+    // Callers that queued meanwhile left their requests to this thread.
   }
+  if (loop_out_.capacity() > (4u << 20)) std::string().swap(loop_out_);
   Settle();
+}
+
+// The bytes the kernel did not take, through libuv; loop_writing_ stays set
+// until they are written, so the bytes of later requests follow them.
+void Producer::Impl::WriteRest(std::string bytes) {
+  uint64_t gen = generation_;
+  Status st = stream_->Write(std::move(bytes), [this, gen](const Status& s) {
+    if (gen != generation_) return;
+    if (!s.ok()) return Disconnect(s);
+    {
+      std::lock_guard<std::mutex> lock(wire_mu_);
+      loop_writing_ = false;
+    }
+    Pump();
+  });
+  if (!st.ok()) Disconnect(st);
 }
 
 void Producer::Impl::CompleteWritten(std::vector<std::unique_ptr<Call>> written) {
