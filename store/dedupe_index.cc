@@ -5,8 +5,8 @@
 #include <cassert>
 #include <cstdlib>
 #include <cstring>
-#include <new>
 #include <limits>
+#include <new>
 #include <utility>
 
 namespace edgespool::store {
