@@ -5,7 +5,9 @@
 // (a) the limit: a bare loop of prepared INSERTs, 1000 rows per transaction,
 //     with the journal's schema, indexes and pragmas;
 // (b) Journal::Append through the store thread with acks, durability normal
-//     and full, with 1, 8, 64 (and 1024) appends kept in flight;
+//     and full, with 1, 8, 64 (and 1024) appends kept in flight; the first
+//     three each next to bare SQLite at that many rows per transaction (the
+//     size of the commit groups N one-at-a-time submitters make);
 // (c) FetchPending(1000) + MarkSent over a 1M-row backlog (100k with --quick);
 // (d) appends (64 in flight, ack latency p50/p99) with the backlog idle and
 //     while the drain cycle below runs: what reads on the store thread cost
