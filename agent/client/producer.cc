@@ -51,6 +51,18 @@ struct Call {
   }
 };
 
+// Completes a call that got no reply (cancelled, connection lost).
+void FailCall(Call& call, const Status& why) {
+  if (call.on_publish) {
+    PublishResult r;
+    r.status = why;
+    r.id = std::move(call.request.publish.id);
+    call.on_publish(std::move(r));
+  } else if (call.on_fail) {
+    call.on_fail(why);
+  }
+}
+
 Status ReplyStatus(const pr::Reply& r) {
   if (r.ok) return Status::Ok();
   std::string what = std::string(r.code ? pr::ErrorCodeName(*r.code) : "error") + ": " + r.message;
@@ -101,6 +113,11 @@ class Producer::Impl {
   uint64_t reconnects() const { return reconnects_.load(); }
 
  private:
+  // Any thread, wire_mu_ held: moves what the window allows from queue_,
+  // numbered, into inflight_ (or *no_reply for ack:"none"); *batch gets
+  // them all in req order, to be framed.
+  void TakeWindowLocked(std::vector<const Call*>* batch,
+                        std::vector<std::unique_ptr<Call>>* no_reply);
   // A publishing thread, wire_mu_ held.
   bool FlushLocked();
   // Loop thread.
@@ -142,18 +159,19 @@ class Producer::Impl {
   // loop thread writes whatever a caller could not (window full, socket
   // full, not connected) and reads every reply.
   std::mutex wire_mu_;
-  std::deque<std::unique_ptr<Call>> queue_;     // waiting for the window
+  std::deque<std::unique_ptr<Call>> queue_;  // waiting for the window
   // On the wire, in req order (replies come in request order, so the
   // answer is nearly always the front): resent in that order.
   std::deque<std::unique_ptr<Call>> inflight_;
   // ack:"none" requests a caller wrote: the loop completes them, so that
   // callbacks always run on the SDK thread.
   std::vector<std::unique_ptr<Call>> written_;
-  std::string out_;     // frames being gathered for one write
-  std::string unsent_;  // what the kernel did not take: the loop writes it
-  int fd_ = -1;         // stream_'s socket while connected, else -1
-  bool loop_writing_ = false;  // unsent_ or a Stream::Write pending: no direct writes
-  Status broken_;       // a caller's write failed: the loop disconnects
+  std::vector<const Call*> direct_batch_;  // FlushLocked's, kept for its capacity
+  std::string out_;                        // frames being gathered for one write
+  std::string unsent_;                     // what the kernel did not take: the loop writes it
+  int fd_ = -1;                            // stream_'s socket while connected, else -1
+  bool loop_writing_ = false;              // unsent_ or a Stream::Write pending: no direct writes
+  Status broken_;                          // a caller's write failed: the loop disconnects
   int64_t next_req_ = 1;
 
   std::atomic<bool> connected_{false};
@@ -218,8 +236,7 @@ Status Producer::Impl::Start() {
   thread_ = std::thread([this] {
     platform::SetThreadName("es-producer-sdk");
     loop_->BindToCurrentThread();
-    first_connect_deadline_ms_ =
-        static_cast<int64_t>(loop_->NowMs()) + options_.connect_timeout_ms;
+    first_connect_deadline_ms_ = static_cast<int64_t>(loop_->NowMs()) + options_.connect_timeout_ms;
     Connect();
     loop_->Run();
   });
@@ -241,16 +258,7 @@ Producer::Impl::~Impl() {
     std::lock_guard<std::mutex> lock(wire_mu_);
     left.swap(queue_);
   }
-  for (auto& call : left) {
-    if (call->on_publish) {
-      PublishResult r;
-      r.status = Status::Cancelled("producer closed");
-      r.id = std::move(call->request.publish.id);
-      call->on_publish(std::move(r));
-    } else if (call->on_fail) {
-      call->on_fail(Status::Cancelled("producer closed"));
-    }
-  }
+  for (auto& call : left) FailCall(*call, Status::Cancelled("producer closed"));
   if (loop_) loop_->BindToCurrentThread();
   retry_timer_.reset();
   wake_.reset();
@@ -301,14 +309,7 @@ void Producer::Impl::Submit(std::unique_ptr<Call> call) {
     }
     if (stopping_) {
       lock.unlock();
-      if (call->on_fail) call->on_fail(Status::Cancelled("producer closed"));
-      if (call->on_publish) {
-        PublishResult r;
-        r.status = Status::Cancelled("producer closed");
-        r.id = std::move(call->request.publish.id);
-        call->on_publish(std::move(r));
-      }
-      return;
+      return FailCall(*call, Status::Cancelled("producer closed"));
     }
     ++outstanding_;
   }
@@ -330,23 +331,30 @@ void Producer::Impl::Submit(std::unique_ptr<Call> call) {
 // written ack:"none" request to complete, a failed write). A request left
 // in queue_ needs no wake-up: a reply (window full), the end of the loop's
 // write or the next connection pumps it.
-bool Producer::Impl::FlushLocked() {
-  if (fd_ < 0 || loop_writing_ || !broken_.ok()) return true;
-  bool done = true;
-  out_.clear();
+void Producer::Impl::TakeWindowLocked(std::vector<const Call*>* batch,
+                                      std::vector<std::unique_ptr<Call>>* no_reply) {
+  batch->clear();
   while (inflight_.size() < options_.window && !queue_.empty()) {
     std::unique_ptr<Call> call = std::move(queue_.front());
     queue_.pop_front();
     call->request.req = next_req_++;
-    pr::AppendRequestFrame(&out_, call->request, call->body);
+    batch->push_back(call.get());
     if (call->expects_reply()) {
       inflight_.push_back(std::move(call));
     } else {
-      written_.push_back(std::move(call));
-      done = false;
+      no_reply->push_back(std::move(call));
     }
   }
-  if (out_.empty()) return done;
+}
+
+bool Producer::Impl::FlushLocked() {
+  if (fd_ < 0 || loop_writing_ || !broken_.ok()) return true;
+  size_t written_before = written_.size();
+  TakeWindowLocked(&direct_batch_, &written_);
+  if (direct_batch_.empty()) return true;
+  bool done = written_.size() == written_before;
+  out_.clear();
+  for (const Call* call : direct_batch_) pr::AppendRequestFrame(&out_, call->request, call->body);
   Result<size_t> sent = platform::SendNow(fd_, out_);
   if (!sent.ok()) {
     broken_ = sent.status();
@@ -485,17 +493,7 @@ void Producer::Impl::Pump() {
       rest.swap(unsent_);
       broken = broken_;
       if (broken.ok() && fd_ >= 0 && !loop_writing_) {
-        while (inflight_.size() < options_.window && !queue_.empty()) {
-          std::unique_ptr<Call> call = std::move(queue_.front());
-          queue_.pop_front();
-          call->request.req = next_req_++;
-          batch.push_back(call.get());
-          if (call->expects_reply()) {
-            inflight_.push_back(std::move(call));
-          } else {
-            no_reply.push_back(std::move(call));
-          }
-        }
+        TakeWindowLocked(&batch, &no_reply);
         if (!batch.empty()) {
           loop_writing_ = true;
           fd = fd_;
@@ -598,19 +596,12 @@ bool Producer::Impl::OnFrame(const pr::Frame& f) {
 
 void Producer::Impl::Complete(std::unique_ptr<Call> call, const pr::Reply* reply,
                               std::string_view body, const Status& failure) {
-  if (call->on_publish) {
-    PublishResult r;
-    if (reply) {
-      r = ToPublishResult(*reply, call->request.publish.id);
-    } else {
-      r.status = failure;
-      r.id = std::move(call->request.publish.id);
-    }
-    call->on_publish(std::move(r));
-  } else if (reply) {
-    if (call->on_reply) call->on_reply(*reply, body);
-  } else if (call->on_fail) {
-    call->on_fail(failure);
+  if (!reply) {
+    FailCall(*call, failure);
+  } else if (call->on_publish) {
+    call->on_publish(ToPublishResult(*reply, call->request.publish.id));
+  } else if (call->on_reply) {
+    call->on_reply(*reply, body);
   }
   call.reset();
   ++unsettled_;
