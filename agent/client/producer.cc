@@ -5,7 +5,9 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
+#include <cstdlib>
 #include <deque>
+#include <future>
 #include <map>
 #include <mutex>
 #include <random>
@@ -142,8 +144,10 @@ class Producer::Impl {
   std::string id_prefix_;
   bool time_ordered_ids_ = false;  // no id_prefix given: ids lead with the time
   std::atomic<uint64_t> next_id_{1};
-  std::unique_ptr<platform::Loop> loop_;
-  std::thread thread_;
+  std::shared_ptr<IoThread> io_;
+  platform::Loop* loop_ = nullptr;  // io_'s
+  bool started_ = false;            // handles made on the loop: shut down there
+  std::promise<void> shut_down_;    // ShutdownOnLoop has finished with *this
 
   // Backpressure, shared with callers, guarded by mu_.
   std::mutex mu_;
@@ -226,27 +230,37 @@ std::string Producer::Impl::NextId() {
 
 Status Producer::Impl::Start() {
   platform::IgnoreSigpipeIfDefault();
-  auto loop = platform::Loop::Create();
-  if (!loop.ok()) return loop.status();
-  loop_ = std::move(loop).value();
-  // Handles are made before the thread runs the loop, so no one races on them.
-  wake_ = std::make_unique<platform::AsyncHandle>(*loop_, [this] { Pump(); });
-  retry_timer_ = std::make_unique<platform::TimerHandle>(*loop_);
+  io_ = options_.io;
+  if (!io_) {
+    auto io = IoThread::Start();
+    if (!io.ok()) return io.status();
+    io_ = std::move(io).value();
+  }
+  loop_ = &io_->loop();
   std::future<Status> first = first_connect_.get_future();
-  thread_ = std::thread([this] {
-    platform::SetThreadName("es-producer-sdk");
-    loop_->BindToCurrentThread();
+  started_ = true;
+  // The loop may be running already (a shared IoThread): its handles are
+  // made on its thread.
+  loop_->Post([this] {
+    wake_ = std::make_unique<platform::AsyncHandle>(*loop_, [this] { Pump(); });
+    retry_timer_ = std::make_unique<platform::TimerHandle>(*loop_);
+    loop_->UpdateTime();
     first_connect_deadline_ms_ = static_cast<int64_t>(loop_->NowMs()) + options_.connect_timeout_ms;
     Connect();
-    loop_->Run();
   });
   return first.get();
 }
 
 Producer::Impl::~Impl() {
-  if (thread_.joinable()) {
+  if (started_) {
+    if (loop_->InLoopThread()) {
+      std::fprintf(stderr,
+                   "edgespool client: a Producer destroyed from a callback on its own "
+                   "SDK thread (see agent/client/io_thread.h)\n");
+      std::abort();
+    }
     loop_->Post([this] { ShutdownOnLoop(); });
-    thread_.join();
+    shut_down_.get_future().wait();
   }
   // Anything submitted after the loop stopped never reached it.
   std::deque<std::unique_ptr<Call>> left;
@@ -259,10 +273,6 @@ Producer::Impl::~Impl() {
     left.swap(queue_);
   }
   for (auto& call : left) FailCall(*call, Status::Cancelled("producer closed"));
-  if (loop_) loop_->BindToCurrentThread();
-  retry_timer_.reset();
-  wake_.reset();
-  loop_.reset();
 }
 
 void Producer::Impl::ShutdownOnLoop() {
@@ -296,8 +306,13 @@ void Producer::Impl::ShutdownOnLoop() {
   }
   delivery_.clear();
   retry_timer_->Stop();
-  // After the deferred deletions just queued (the stream) have run.
-  loop_->Post([this] { loop_->Stop(); });
+  // After the deferred deletions just queued (the stream) have run: their
+  // callbacks may still find *this.
+  loop_->Post([this] {
+    retry_timer_.reset();
+    wake_.reset();
+    shut_down_.set_value();
+  });
 }
 
 void Producer::Impl::Submit(std::unique_ptr<Call> call) {

@@ -4,8 +4,9 @@
 //   auto result = (*p)->Publish("sensors/t1", "{\"t\":21.5}").get();
 //   if (result.status.ok()) printf("stored as %llu\n", result.seq);
 //
-// Design: a Producer owns a background thread running its own
-// platform::Loop, so it works in programs with or without a libuv loop of
+// Design: a Producer's replies are read on a background thread running its
+// own platform::Loop (an IoThread: its own, or one shared by several
+// Producers), so it works in programs with or without a libuv loop of
 // their own. A request with nothing ahead of it is written to the socket by
 // the calling thread (one send(2), no hand-over); the SDK thread writes the
 // rest (window or socket full, reconnecting) and reads every reply. Replies
@@ -35,6 +36,7 @@
 #include <optional>
 #include <string>
 
+#include "agent/client/io_thread.h"
 #include "agent/protocol/request.h"
 #include "platform/status.h"
 
@@ -47,8 +49,8 @@ using protocol::Priority;
 
 struct ProducerOptions {
   std::string socket_path = "/run/edgespool/edgespool.sock";
-  size_t window = 256;             // requests on the wire awaiting a reply
-  size_t max_queued = 10000;       // outstanding requests before Publish blocks
+  size_t window = 256;                // requests on the wire awaiting a reply
+  size_t max_queued = 10000;          // outstanding requests before Publish blocks
   int64_t connect_timeout_ms = 5000;  // Connect(): the first connection
   int64_t backoff_initial_ms = 50;
   int64_t backoff_max_ms = 2000;
@@ -56,23 +58,27 @@ struct ProducerOptions {
   // (12 hex digits), a random prefix and the counter, so that ids sort by
   // time and the journal's id index takes them at one place.
   std::string id_prefix;
+  // The thread that reads this Producer's replies and runs its callbacks.
+  // Empty (the default): the Producer starts its own. Producers of one
+  // process may share one (see io_thread.h).
+  std::shared_ptr<IoThread> io;
 };
 
 struct PublishResult {
-  Status status;                   // OK, or why not (the agent's message)
-  std::optional<ErrorCode> code;   // the agent's error code, when it sent one
+  Status status;                  // OK, or why not (the agent's message)
+  std::optional<ErrorCode> code;  // the agent's error code, when it sent one
   uint64_t seq = 0;
-  bool duplicate = false;          // the id was already stored: seq is the original
+  bool duplicate = false;  // the id was already stored: seq is the original
   bool uplink_connected = false;
-  int64_t retry_after_ms = 0;      // busy, rate_limited, journal_full
-  std::string id;                  // the idempotency id the publish carried
-  std::string delivery;            // on_delivered: delivered | dead | expired
+  int64_t retry_after_ms = 0;  // busy, rate_limited, journal_full
+  std::string id;              // the idempotency id the publish carried
+  std::string delivery;        // on_delivered: delivered | dead | expired
   std::string reason;
 };
 
 struct PublishOptions {
-  std::optional<int64_t> ts_ms;    // default: the agent's time of receipt
-  std::string id;                  // default: generated
+  std::optional<int64_t> ts_ms;  // default: the agent's time of receipt
+  std::string id;                // default: generated
   Priority priority = Priority::kNormal;
   std::optional<int64_t> ttl_ms;
   HeaderList headers;
@@ -100,7 +106,8 @@ class Producer {
   // connect_timeout_ms): Unavailable if the agent cannot be reached. Later
   // drops are handled by reconnecting.
   static Result<std::unique_ptr<Producer>> Connect(ProducerOptions options);
-  // Stops the thread; requests still outstanding fail with Cancelled.
+  // Closes the connection (and stops its IoThread if no other Producer
+  // shares it); requests still outstanding fail with Cancelled.
   ~Producer();
   Producer(const Producer&) = delete;
   Producer& operator=(const Producer&) = delete;

@@ -1,12 +1,13 @@
 // The client SDK against a real server and journal: futures and callbacks,
-// many threads, query/status/ping, ack:"delivered", connection refusal, and
-// reconnect with re-send: restart the server under a publishing client and
-// every publish is acked, and stored exactly once.
+// many threads, Producers sharing one IoThread, query/status/ping,
+// ack:"delivered", connection refusal, and reconnect with re-send: restart the server under a
+// publishing client and every publish is acked, and stored exactly once.
 #include <gtest/gtest.h>
 
 #include <atomic>
 #include <cstdio>
 #include <future>
+#include <mutex>
 #include <set>
 #include <string>
 #include <thread>
@@ -305,8 +306,76 @@ TEST_F(ProducerClientTest, ReconnectResendsAndJournalHoldsEachOnce) {
     EXPECT_EQ(q->state, store::MessageState::kPending);
   }
   std::printf("reconnect test: %d acked, %d reported duplicate after re-send, %llu reconnects\n",
-              acked.load(), duplicates.load(),
-              static_cast<unsigned long long>(p->reconnects()));
+              acked.load(), duplicates.load(), static_cast<unsigned long long>(p->reconnects()));
+}
+
+// Producers sharing one IoThread: one thread runs every callback, a
+// Producer that cannot connect leaves the others alone, closing some does
+// not stop the rest, they reconnect after a restart, and the thread ends
+// with the last of them.
+TEST_F(ProducerClientTest, ProducersShareOneIoThread) {
+  StartServer();
+  auto io = client::IoThread::Start();
+  ASSERT_TRUE(io.ok()) << io.status().ToString();
+  ProducerOptions none;
+  none.socket_path = dir_.File("nobody.sock");
+  none.connect_timeout_ms = 200;
+  none.io = *io;
+  EXPECT_EQ(Producer::Connect(none).status().code(), Code::kUnavailable);
+
+  constexpr int kProducers = 8, kEach = 500, kMore = 200;
+  std::vector<std::unique_ptr<Producer>> producers;
+  for (int i = 0; i < kProducers; ++i) {
+    ProducerOptions o;
+    o.io = *io;
+    o.backoff_initial_ms = 20;
+    o.backoff_max_ms = 200;
+    producers.push_back(Connect(o));
+    ASSERT_TRUE(producers.back());
+  }
+  std::mutex mu;
+  std::set<std::thread::id> callback_threads, publisher_threads;
+  std::atomic<int> acked{0}, failed{0};
+  auto publish = [&](int from, int to, int n, const std::string& tag) {
+    std::vector<std::thread> threads;
+    for (int i = from; i < to; ++i) {
+      threads.emplace_back([&, i] {
+        {
+          std::lock_guard<std::mutex> lock(mu);
+          publisher_threads.insert(std::this_thread::get_id());
+        }
+        for (int k = 0; k < n; ++k) {
+          PublishOptions o;
+          o.id = tag + std::to_string(i) + "-" + std::to_string(k);
+          producers[i]->Publish("io/t", "x", o, [&](PublishResult r) {
+            (r.status.ok() ? acked : failed)++;
+            std::lock_guard<std::mutex> lock(mu);
+            callback_threads.insert(std::this_thread::get_id());
+          });
+        }
+        EXPECT_TRUE(producers[i]->Drain(30000));
+      });
+    }
+    for (auto& t : threads) t.join();
+  };
+  publish(0, kProducers, kEach, "a");
+  EXPECT_EQ(acked.load(), kProducers * kEach);
+  EXPECT_EQ(callback_threads.size(), 1u) << "every callback on the one shared thread";
+  EXPECT_EQ(publisher_threads.count(*callback_threads.begin()), 0u);
+
+  io->reset();  // the Producers keep it alive
+  for (int i = 0; i < kProducers / 2; ++i) producers[i].reset();
+  publish(kProducers / 2, kProducers, kMore, "b");
+  harness_->Stop();
+  StartServer();
+  publish(kProducers / 2, kProducers, kMore, "c");
+  EXPECT_EQ(failed.load(), 0);
+  EXPECT_EQ(acked.load(), kProducers * kEach + kProducers * kMore);
+  EXPECT_EQ(callback_threads.size(), 1u);
+  EXPECT_EQ(harness_->JournalStats().pending_count,
+            static_cast<uint64_t>(kProducers * kEach + kProducers * kMore));
+  for (int i = kProducers / 2; i < kProducers; ++i) EXPECT_GE(producers[i]->reconnects(), 1u);
+  producers.clear();  // the last one stops the thread
 }
 
 TEST_F(ProducerClientTest, CApi) {

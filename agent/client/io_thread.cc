@@ -1,0 +1,40 @@
+#include "agent/client/io_thread.h"
+
+#include <future>
+
+#include "platform/loop.h"
+#include "platform/process_info.h"
+
+namespace edgespool::client {
+
+Result<std::shared_ptr<IoThread>> IoThread::Start() {
+  auto loop = platform::Loop::Create();
+  if (!loop.ok()) return loop.status();
+  std::shared_ptr<IoThread> io(new IoThread());
+  io->loop_ = std::move(loop).value();
+  // Made before the thread runs the loop, so no one races on it.
+  io->keepalive_ = std::make_unique<platform::AsyncHandle>(*io->loop_, [] {});
+  IoThread* self = io.get();
+  std::promise<void> bound;
+  io->thread_ = std::thread([self, &bound] {
+    platform::SetThreadName("es-producer-sdk");
+    self->loop_->BindToCurrentThread();
+    bound.set_value();
+    self->loop_->Run();
+  });
+  // Callers ask loop().InLoopThread() from the moment Start returns.
+  bound.get_future().wait();
+  return io;
+}
+
+IoThread::~IoThread() {
+  loop_->Post([this] {
+    keepalive_.reset();
+    loop_->Stop();
+  });
+  thread_.join();
+  loop_->BindToCurrentThread();  // ~Loop runs the close callbacks still due
+  loop_.reset();
+}
+
+}  // namespace edgespool::client
