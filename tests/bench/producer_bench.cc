@@ -1,7 +1,8 @@
 // Producer front door benchmark: journal + ProducerServer in-process (their
 // own loop thread, as in the daemon), clients through the SDK over the Unix
 // socket. For durability normal and full: throughput and ack latency with 1,
-// 8 and 64 connections, an offered load of 20,000 msg/s, and next to each row
+// 8 and 64 connections, flat out and at an offered load of 20,000 msg/s
+// (the CLI's load shape: agent/cli_producer.cc), and next to each row
 // the bare-SQLite limit measured just before it: journal_bench's (a), the
 // journal's schema and pragmas with 1000 prepared INSERTs per transaction
 // (bare_sqlite.h), on the same rows (each with an id, as SDK publishes are).
@@ -194,11 +195,22 @@ RunResult RunServer(bool full, int conns, int total, double rate, size_t window 
   es::testing::TempDir dir;
   es::testing::ServerHarness h(dir.path(), Harness(full));
   if (!h.Start().ok()) return Failed();
+  // As the CLI's load generator (agent/cli_producer.cc): the connections
+  // share one SDK thread per core, and an offered rate is paced by one
+  // thread per 50,000 msg/s over its share of the connections.
+  std::vector<std::shared_ptr<es::client::IoThread>> io(static_cast<size_t>(
+      std::min<int>(conns, static_cast<int>(std::max(1u, std::thread::hardware_concurrency())))));
+  for (auto& t : io) {
+    auto started = es::client::IoThread::Start();
+    if (!started.ok()) return Failed();
+    t = std::move(started).value();
+  }
   std::vector<std::unique_ptr<es::client::Producer>> producers;
   for (int c = 0; c < conns; ++c) {
     es::client::ProducerOptions po;
     po.socket_path = h.socket_path();
     po.window = window;
+    po.io = io[static_cast<size_t>(c) % io.size()];
     if (window == 1) po.max_queued = 1;
     auto p = es::client::Producer::Connect(po);
     if (!p.ok()) return Failed();
@@ -211,25 +223,29 @@ RunResult RunServer(bool full, int conns, int total, double rate, size_t window 
   std::string payload(kPayloadBytes, 'p');
   Usage u0 = Usage::Now();
   auto start = Clock::now();
+  int workers = rate > 0 ? std::min(conns, 1 + static_cast<int>(rate / 50000)) : conns;
   std::vector<std::thread> threads;
-  int per_conn = total / conns;
-  for (int c = 0; c < conns; ++c) {
-    threads.emplace_back([&, c] {
-      double r = rate / conns;
-      for (int i = 0; i < per_conn; ++i) {
+  for (int w = 0; w < workers; ++w) {
+    threads.emplace_back([&, w] {
+      std::vector<es::client::Producer*> mine;
+      for (int c = w; c < conns; c += workers) mine.push_back(producers[c].get());
+      int n = total / workers;
+      double r = rate / workers;
+      for (int i = 0; i < n; ++i) {
         auto sent = Clock::now();
         if (r > 0) {
-          // Staggered so that the connections do not fire in lockstep.
+          // Staggered so that the pacers do not fire in lockstep.
           sent = start + std::chrono::duration_cast<Clock::duration>(
-                             std::chrono::duration<double>((i + c / double(conns)) / r));
+                             std::chrono::duration<double>((i + w / double(workers)) / r));
           std::this_thread::sleep_until(sent);
         }
-        producers[c]->Publish("bench/t", payload, {}, [&, sent](es::client::PublishResult res) {
-          double ms = std::chrono::duration<double, std::milli>(Clock::now() - sent).count();
-          if (!res.status.ok()) errors++;
-          std::lock_guard<std::mutex> lock(mu);
-          lat.push_back(ms);
-        });
+        mine[static_cast<size_t>(i) % mine.size()]->Publish(
+            "bench/t", payload, {}, [&, sent](es::client::PublishResult res) {
+              double ms = std::chrono::duration<double, std::milli>(Clock::now() - sent).count();
+              if (!res.status.ok()) errors++;
+              std::lock_guard<std::mutex> lock(mu);
+              lat.push_back(ms);
+            });
       }
     });
   }
@@ -351,9 +367,11 @@ int main(int argc, char** argv) {
         std::snprintf(direct, sizeof direct, "journal direct @ %.0fk/s", a.rate / 1000);
         run_row(direct, n, [&] { return RunDirect(full, n, 0, a.rate); });
       }
-      char name[64];
-      std::snprintf(name, sizeof name, "8 conn @ %.0fk/s offered", a.rate / 1000);
-      run_row(name, n, [&] { return RunServer(full, 8, n, a.rate); });
+      for (int conns : a.conns) {
+        char name[64];
+        std::snprintf(name, sizeof name, "%d conn @ %.0fk/s offered", conns, a.rate / 1000);
+        run_row(name, n, [&] { return RunServer(full, conns, n, a.rate); });
+      }
     }
   }
   return failures == 0 ? 0 : 1;
