@@ -22,15 +22,35 @@ uint64_t FileSize(const std::string& path) {
   return stat(path.c_str(), &st) == 0 ? static_cast<uint64_t>(st.st_size) : 0;
 }
 
+JournalOptions Capped(WhenFull when_full) {
+  JournalOptions o;
+  o.max_bytes = kCap;
+  o.when_full = when_full;
+  return o;
+}
+
+// n rows of kPayload bytes of `fill`, timestamps first_ts, first_ts + 1, ...
+std::vector<Message> Rows(const char* topic, int64_t first_ts, int n, char fill,
+                          Priority priority = Priority::kNormal) {
+  std::vector<Message> rows;
+  for (int i = 0; i < n; ++i) {
+    rows.push_back(Msg(topic, first_ts + i, std::string(kPayload, fill), priority));
+  }
+  return rows;
+}
+
+std::vector<uint64_t> SeqsOf(const std::vector<StoredMessage>& rows) {
+  std::vector<uint64_t> seqs;
+  for (const auto& m : rows) seqs.push_back(m.seq);
+  return seqs;
+}
+
 // Appends groups of `per_group` until one fails; returns messages stored.
 size_t FillUntilFull(Harness& h, Status* failure, size_t per_group = 20) {
   size_t stored = 0;
   for (int round = 0; round < 1000; ++round) {
-    std::vector<Message> batch;
-    for (size_t i = 0; i < per_group; ++i) {
-      batch.push_back(Msg("t", static_cast<int64_t>(stored + i), std::string(kPayload, 'x')));
-    }
-    auto out = h.AppendMany(std::move(batch));
+    auto out =
+        h.AppendMany(Rows("t", static_cast<int64_t>(stored), static_cast<int>(per_group), 'x'));
     for (auto& r : out) {
       if (r.ok()) {
         ++stored;
@@ -45,10 +65,7 @@ size_t FillUntilFull(Harness& h, Status* failure, size_t per_group = 20) {
 }
 
 TEST(JournalCapTest, RejectAtCapWithJournalFullThenReuseSpaceAfterSent) {
-  JournalOptions o;
-  o.max_bytes = kCap;
-  o.when_full = WhenFull::kReject;
-  Harness h(o);
+  Harness h(Capped(WhenFull::kReject));
   ASSERT_TRUE(h.Open().ok());
   Status full;
   size_t stored = FillUntilFull(h, &full);
@@ -74,9 +91,7 @@ TEST(JournalCapTest, RejectAtCapWithJournalFullThenReuseSpaceAfterSent) {
   half.max_messages = stored / 2;
   auto f = h.Fetch(half);
   ASSERT_TRUE(f.ok());
-  std::vector<uint64_t> seqs;
-  for (auto& m : *f) seqs.push_back(m.seq);
-  ASSERT_TRUE(h.MarkSent(seqs).ok());  // retention 0: deleted right away
+  ASSERT_TRUE(h.MarkSent(SeqsOf(*f)).ok());  // retention 0: deleted right away
   EXPECT_LT(h.j().stats().fill_ratio, 0.6);
   EXPECT_FALSE(h.j().above_high_water());
   Status again;
@@ -88,9 +103,7 @@ TEST(JournalCapTest, RejectAtCapWithJournalFullThenReuseSpaceAfterSent) {
   // Cleanup with incremental vacuum gives pages back to the filesystem.
   f = h.Fetch();
   ASSERT_TRUE(f.ok());
-  seqs.clear();
-  for (auto& m : *f) seqs.push_back(m.seq);
-  ASSERT_TRUE(h.MarkSent(seqs).ok());
+  ASSERT_TRUE(h.MarkSent(SeqsOf(*f)).ok());
   for (int i = 0; i < 20 && h.j().stats().file_bytes > kCap / 4; ++i) ASSERT_TRUE(h.Cleanup().ok());
   EXPECT_LT(h.j().stats().file_bytes, kCap / 4);
   h.Close();
@@ -101,10 +114,7 @@ TEST(JournalCapTest, RejectAtCapWithJournalFullThenReuseSpaceAfterSent) {
 // when the producer retries them: that would acknowledge a message the
 // journal does not hold.
 TEST(JournalCapTest, IdsOfARefusedGroupAreStoredWhenRetried) {
-  JournalOptions o;
-  o.max_bytes = kCap;
-  o.when_full = WhenFull::kReject;
-  Harness h(o);
+  Harness h(Capped(WhenFull::kReject));
   ASSERT_TRUE(h.Open().ok());
   Status full;
   FillUntilFull(h, &full);
@@ -117,9 +127,7 @@ TEST(JournalCapTest, IdsOfARefusedGroupAreStoredWhenRetried) {
 
   auto f = h.Fetch(EveryPending());
   ASSERT_TRUE(f.ok());
-  std::vector<uint64_t> seqs;
-  for (auto& m : *f) seqs.push_back(m.seq);
-  ASSERT_TRUE(h.MarkSent(seqs).ok());
+  ASSERT_TRUE(h.MarkSent(SeqsOf(*f)).ok());
   auto retried = h.Append(Msg("t", 1, "a", Priority::kNormal, "retry-me"));
   ASSERT_TRUE(retried.ok()) << retried.status().ToString();
   EXPECT_FALSE(retried->duplicate);
@@ -130,8 +138,7 @@ TEST(JournalCapTest, IdsOfARefusedGroupAreStoredWhenRetried) {
 }
 
 TEST(JournalCapTest, SentRowsKeptForRetentionAreEvictedBeforeRejecting) {
-  JournalOptions o;
-  o.max_bytes = kCap;
+  JournalOptions o = Capped(WhenFull::kReject);
   o.sent_retention_ms = 3600 * 1000;
   Harness h(o);
   ASSERT_TRUE(h.Open().ok());
@@ -140,9 +147,7 @@ TEST(JournalCapTest, SentRowsKeptForRetentionAreEvictedBeforeRejecting) {
   auto f = h.Fetch();
   ASSERT_TRUE(f.ok());
   ASSERT_EQ(f->size(), stored);
-  std::vector<uint64_t> seqs;
-  for (auto& m : *f) seqs.push_back(m.seq);
-  ASSERT_TRUE(h.MarkSent(seqs).ok());
+  ASSERT_TRUE(h.MarkSent(SeqsOf(*f)).ok());
   // Every row is sent but retained; new appends push them out.
   Status again;
   size_t more = FillUntilFull(h, &again);
@@ -151,31 +156,20 @@ TEST(JournalCapTest, SentRowsKeptForRetentionAreEvictedBeforeRejecting) {
 }
 
 TEST(JournalCapTest, DropOldestDropsLowestPriorityOldestFirst) {
-  JournalOptions o;
-  o.max_bytes = kCap;
-  o.when_full = WhenFull::kDropOldest;
-  Harness h(o);
+  Harness h(Capped(WhenFull::kDropOldest));
   ASSERT_TRUE(h.Open().ok());
   // 400 low-priority rows (~40% of the cap), then 1500 normal rows: well
   // past the cap, so every low row must go before any normal row does.
   std::vector<uint64_t> low_seqs, normal_seqs;
   for (int g = 0; g < 20; ++g) {
-    std::vector<Message> batch;
-    for (int i = 0; i < 20; ++i) {
-      batch.push_back(Msg("low", g * 20 + i, std::string(kPayload, 'l'), Priority::kLow));
-    }
-    for (auto& r : h.AppendMany(std::move(batch))) {
+    for (auto& r : h.AppendMany(Rows("low", g * 20, 20, 'l', Priority::kLow))) {
       ASSERT_TRUE(r.ok()) << r.status().ToString();
       low_seqs.push_back(r->seq);
     }
   }
   size_t normal_stored = 0;
   for (int g = 0; g < 75; ++g) {
-    std::vector<Message> batch;
-    for (int i = 0; i < 20; ++i) {
-      batch.push_back(Msg("normal", g * 20 + i, std::string(kPayload, 'n')));
-    }
-    for (auto& r : h.AppendMany(std::move(batch))) {
+    for (auto& r : h.AppendMany(Rows("normal", g * 20, 20, 'n'))) {
       ASSERT_TRUE(r.ok()) << r.status().ToString();  // drop-oldest never refuses
       normal_seqs.push_back(r->seq);
       ++normal_stored;
@@ -199,24 +193,13 @@ TEST(JournalCapTest, DropOldestDropsLowestPriorityOldestFirst) {
 }
 
 TEST(JournalCapTest, DropOldestKeepsLowRowsWhileTheyAreEnough) {
-  JournalOptions o;
-  o.max_bytes = kCap;
-  o.when_full = WhenFull::kDropOldest;
-  Harness h(o);
+  Harness h(Capped(WhenFull::kDropOldest));
   ASSERT_TRUE(h.Open().ok());
-  for (int g = 0; g < 25; ++g) {
-    std::vector<Message> batch;
-    for (int i = 0; i < 20; ++i) {
-      batch.push_back(Msg("low", g * 20 + i, std::string(kPayload, 'l'), Priority::kLow));
-    }
-    (void)h.AppendMany(std::move(batch));
-  }
+  for (int g = 0; g < 25; ++g) (void)h.AppendMany(Rows("low", g * 20, 20, 'l', Priority::kLow));
   for (int g = 0; g < 20; ++g) {
-    std::vector<Message> batch;
-    for (int i = 0; i < 20; ++i) {
-      batch.push_back(Msg("high", g * 20 + i, std::string(kPayload, 'h'), Priority::kHigh));
+    for (auto& r : h.AppendMany(Rows("high", g * 20, 20, 'h', Priority::kHigh))) {
+      ASSERT_TRUE(r.ok());
     }
-    for (auto& r : h.AppendMany(std::move(batch))) ASSERT_TRUE(r.ok());
   }
   auto f = h.Fetch(EveryPending());
   ASSERT_TRUE(f.ok());
@@ -241,24 +224,16 @@ TEST(JournalCapTest, DropOldestKeepsLowRowsWhileTheyAreEnough) {
 }
 
 TEST(JournalCapTest, DropOldestNeverDropsRowsTheUplinkHolds) {
-  JournalOptions o;
-  o.max_bytes = kCap;
-  o.when_full = WhenFull::kDropOldest;
-  Harness h(o);
+  Harness h(Capped(WhenFull::kDropOldest));
   ASSERT_TRUE(h.Open().ok());
-  std::vector<Message> first;
-  for (int i = 0; i < 100; ++i)
-    first.push_back(Msg("low", i, std::string(kPayload, 'l'), Priority::kLow));
-  (void)h.AppendMany(std::move(first));
+  (void)h.AppendMany(Rows("low", 0, 100, 'l', Priority::kLow));
   FetchSpec lease;
   lease.max_messages = 50;  // the 50 oldest low rows are in flight
   auto leased = h.Fetch(lease);
   ASSERT_TRUE(leased.ok());
   ASSERT_EQ(leased->size(), 50u);
   for (int g = 0; g < 60; ++g) {
-    std::vector<Message> batch;
-    for (int i = 0; i < 20; ++i) batch.push_back(Msg("n", g * 20 + i, std::string(kPayload, 'n')));
-    for (auto& r : h.AppendMany(std::move(batch))) ASSERT_TRUE(r.ok());
+    for (auto& r : h.AppendMany(Rows("n", g * 20, 20, 'n'))) ASSERT_TRUE(r.ok());
   }
   EXPECT_GT(h.j().stats().dropped_total, 50u);
   // Every leased row can still be acknowledged: it was never dropped.
