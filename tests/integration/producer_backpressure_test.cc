@@ -12,6 +12,7 @@
 
 #include "platform/process_info.h"
 #include "tests/integration/producer_test_util.h"
+#include "tests/support/sanitizers.h"
 
 namespace edgespool::testing {
 namespace {
@@ -22,8 +23,8 @@ using protocol::Reply;
 // The per-connection bound stated in producer_server.h, for a given
 // max_message_bytes, plus one 64 KiB read's worth of requests beyond it.
 uint64_t PerConnectionBound(uint64_t max_message_bytes) {
-  return ProducerServer::kMaxConnPendingBytes + ProducerServer::kMaxConnWriteBytes +
-         8 + protocol::kMaxHeaderBytes + max_message_bytes + 2 * 64 * 1024 +
+  return ProducerServer::kMaxConnPendingBytes + ProducerServer::kMaxConnWriteBytes + 8 +
+         protocol::kMaxHeaderBytes + max_message_bytes + 2 * 64 * 1024 +
          // reply frames of requests held in slots (~100 B each)
          (ProducerServer::kMaxConnPending + 64 * 1024 / 8) * 128;
 }
@@ -33,17 +34,7 @@ uint64_t PerConnectionBound(uint64_t max_message_bytes) {
 // what it holds. Measured on this test: +22 MiB with quarantine_size_mb=0,
 // +370 MiB with the default; the server's own byte accounting
 // (peak_buffered_bytes) is what checks the bound there.
-#if defined(__SANITIZE_ADDRESS__)
-constexpr uint64_t kSanitizerQuarantine = 256ull << 20;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-constexpr uint64_t kSanitizerQuarantine = 256ull << 20;
-#else
-constexpr uint64_t kSanitizerQuarantine = 0;
-#endif
-#else
-constexpr uint64_t kSanitizerQuarantine = 0;
-#endif
+constexpr uint64_t kSanitizerQuarantine = kAddressSanitizer ? 256ull << 20 : 0;
 
 // Sends frames for up to `seconds` or `max_bytes`, never reading; returns the
 // bytes the kernel accepted.
@@ -87,13 +78,13 @@ TEST(ProducerBackpressure, NonReadingProducerIsThrottledWithBoundedMemory) {
   sampler.join();
   auto stats = h.Stats();
   uint64_t rss_after = platform::CurrentRssBytes();
-  std::printf("non-reading producer: kernel took %.1f MiB in 3 s, server stored %llu, "
-              "peak buffered %.2f MiB (bound %.2f MiB), conn pauses %llu, RSS +%.1f MiB\n",
-              sent / 1048576.0, static_cast<unsigned long long>(stats.published),
-              stats.peak_buffered_bytes / 1048576.0,
-              PerConnectionBound(2u << 20) / 1048576.0,
-              static_cast<unsigned long long>(stats.conn_pauses),
-              (static_cast<double>(rss_after) - static_cast<double>(rss_before)) / 1048576.0);
+  std::printf(
+      "non-reading producer: kernel took %.1f MiB in 3 s, server stored %llu, "
+      "peak buffered %.2f MiB (bound %.2f MiB), conn pauses %llu, RSS +%.1f MiB\n",
+      sent / 1048576.0, static_cast<unsigned long long>(stats.published),
+      stats.peak_buffered_bytes / 1048576.0, PerConnectionBound(2u << 20) / 1048576.0,
+      static_cast<unsigned long long>(stats.conn_pauses),
+      (static_cast<double>(rss_after) - static_cast<double>(rss_before)) / 1048576.0);
   EXPECT_GT(stats.conn_pauses, 0u);
   EXPECT_LE(stats.peak_buffered_bytes, PerConnectionBound(2u << 20));
   // The connection stalls: the kernel buffers fill and sending stops, far
@@ -140,11 +131,11 @@ TEST(ProducerBackpressure, FasterThanDiskStopsReadingAndLosesNothing) {
       std::thread writer([&] {
         std::string batch;
         for (int i = 0; i < kEach; ++i) {
-          protocol::AppendFrame(&batch,
-                                PublishHeader(i, "bp/" + std::to_string(t),
-                                              ",\"id\":\"bp-" + std::to_string(t) + "-" +
-                                                  std::to_string(i) + "\""),
-                                std::string(200, 'x'));
+          protocol::AppendFrame(
+              &batch,
+              PublishHeader(i, "bp/" + std::to_string(t),
+                            ",\"id\":\"bp-" + std::to_string(t) + "-" + std::to_string(i) + "\""),
+              std::string(200, 'x'));
           if (batch.size() > 256 * 1024) {
             c.Send(batch);
             batch.clear();
@@ -165,14 +156,14 @@ TEST(ProducerBackpressure, FasterThanDiskStopsReadingAndLosesNothing) {
   done = true;
   sampler.join();
   auto stats = h.Stats();
-  std::printf("faster than disk: %llu acked, %llu refused, global read pauses %llu, "
-              "peak awaiting commit %llu (server peak %llu, bound %zu + one read per conn)\n",
-              static_cast<unsigned long long>(acked.load()),
-              static_cast<unsigned long long>(refused.load()),
-              static_cast<unsigned long long>(stats.read_pauses),
-              static_cast<unsigned long long>(peak_awaiting.load()),
-              static_cast<unsigned long long>(stats.peak_awaiting_commit),
-              o.server.max_awaiting_commit);
+  std::printf(
+      "faster than disk: %llu acked, %llu refused, global read pauses %llu, "
+      "peak awaiting commit %llu (server peak %llu, bound %zu + one read per conn)\n",
+      static_cast<unsigned long long>(acked.load()),
+      static_cast<unsigned long long>(refused.load()),
+      static_cast<unsigned long long>(stats.read_pauses),
+      static_cast<unsigned long long>(peak_awaiting.load()),
+      static_cast<unsigned long long>(stats.peak_awaiting_commit), o.server.max_awaiting_commit);
   EXPECT_EQ(acked.load(), static_cast<uint64_t>(kConns * kEach));
   EXPECT_GT(stats.read_pauses, 0u);
   // One 64 KiB read of ~260-byte frames per connection can land after the

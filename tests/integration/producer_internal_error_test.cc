@@ -19,6 +19,7 @@
 #include <string>
 
 #include "tests/integration/producer_test_util.h"
+#include "tests/support/sanitizers.h"
 
 namespace edgespool::testing {
 namespace {
@@ -60,18 +61,6 @@ TEST(ProducerFiuChild, Run) {
   h.reset();
   fclose(out);
 }
-
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-constexpr bool kSanitized = true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-constexpr bool kSanitized = true;
-#else
-constexpr bool kSanitized = false;
-#endif
-#else
-constexpr bool kSanitized = false;
-#endif
 
 TEST(ProducerInternalErrorTest, CommitFailureAnswersInternalAndKeepsTheConnection) {
   if (!CommandExists("fiu-run")) GTEST_SKIP() << "fiu-run not installed (fiu-utils)";
@@ -133,8 +122,7 @@ TEST(ProducerInternalErrorTest, CommitFailureAnswersInternalAndKeepsTheConnectio
   for (const auto& [seq, i] : stored) {
     sqlite3_bind_int64(st, 1, static_cast<int64_t>(seq));
     if (sqlite3_step(st) != SQLITE_ROW ||
-        reinterpret_cast<const char*>(sqlite3_column_text(st, 0)) !=
-            "fiu-" + std::to_string(i)) {
+        reinterpret_cast<const char*>(sqlite3_column_text(st, 0)) != "fiu-" + std::to_string(i)) {
       ++missing;
     }
     sqlite3_reset(st);

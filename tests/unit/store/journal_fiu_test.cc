@@ -18,6 +18,7 @@
 
 #include "platform/loop.h"
 #include "store/journal.h"
+#include "tests/support/sanitizers.h"
 #include "tests/support/test_env.h"
 
 namespace edgespool::store {
@@ -81,23 +82,11 @@ TEST(JournalFiuChild, Run) {
   fclose(out);
 }
 
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-constexpr bool kSanitized = true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-constexpr bool kSanitized = true;
-#else
-constexpr bool kSanitized = false;
-#endif
-#else
-constexpr bool kSanitized = false;
-#endif
-
 TEST(JournalFiuTest, FsyncFailuresFailWholeGroupsAndNeverLoseAnAck) {
   if (!testing::CommandExists("fiu-run")) GTEST_SKIP() << "fiu-run not installed (fiu-utils)";
   // Measured: the child segfaults at start when fiu's LD_PRELOAD wrappers
   // meet the sanitizer's interceptors.
-  if (kSanitized) GTEST_SKIP() << "fiu-run's preload library does not mix with ASan/TSan";
+  if (testing::kSanitized) GTEST_SKIP() << "fiu-run's preload library does not mix with ASan/TSan";
   testing::TempDir dir;
   std::string db = dir.File("journal.db");
   std::string out = dir.File("child.out");
