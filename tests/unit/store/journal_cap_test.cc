@@ -13,6 +13,7 @@ namespace {
 using testutil::EveryPending;
 using testutil::Harness;
 using testutil::Msg;
+using testutil::Seqs;
 
 constexpr uint64_t kCap = 1 << 20;  // 1 MiB
 constexpr size_t kPayload = 1000;
@@ -37,12 +38,6 @@ std::vector<Message> Rows(const char* topic, int64_t first_ts, int n, char fill,
     rows.push_back(Msg(topic, first_ts + i, std::string(kPayload, fill), priority));
   }
   return rows;
-}
-
-std::vector<uint64_t> SeqsOf(const std::vector<StoredMessage>& rows) {
-  std::vector<uint64_t> seqs;
-  for (const auto& m : rows) seqs.push_back(m.seq);
-  return seqs;
 }
 
 // Appends groups of `per_group` until one fails; returns messages stored.
@@ -91,7 +86,7 @@ TEST(JournalCapTest, RejectAtCapWithJournalFullThenReuseSpaceAfterSent) {
   half.max_messages = stored / 2;
   auto f = h.Fetch(half);
   ASSERT_TRUE(f.ok());
-  ASSERT_TRUE(h.MarkSent(SeqsOf(*f)).ok());  // retention 0: deleted right away
+  ASSERT_TRUE(h.MarkSent(Seqs(*f)).ok());  // retention 0: deleted right away
   EXPECT_LT(h.j().stats().fill_ratio, 0.6);
   EXPECT_FALSE(h.j().above_high_water());
   Status again;
@@ -103,7 +98,7 @@ TEST(JournalCapTest, RejectAtCapWithJournalFullThenReuseSpaceAfterSent) {
   // Cleanup with incremental vacuum gives pages back to the filesystem.
   f = h.Fetch();
   ASSERT_TRUE(f.ok());
-  ASSERT_TRUE(h.MarkSent(SeqsOf(*f)).ok());
+  ASSERT_TRUE(h.MarkSent(Seqs(*f)).ok());
   for (int i = 0; i < 20 && h.j().stats().file_bytes > kCap / 4; ++i) ASSERT_TRUE(h.Cleanup().ok());
   EXPECT_LT(h.j().stats().file_bytes, kCap / 4);
   h.Close();
@@ -127,7 +122,7 @@ TEST(JournalCapTest, IdsOfARefusedGroupAreStoredWhenRetried) {
 
   auto f = h.Fetch(EveryPending());
   ASSERT_TRUE(f.ok());
-  ASSERT_TRUE(h.MarkSent(SeqsOf(*f)).ok());
+  ASSERT_TRUE(h.MarkSent(Seqs(*f)).ok());
   auto retried = h.Append(Msg("t", 1, "a", Priority::kNormal, "retry-me"));
   ASSERT_TRUE(retried.ok()) << retried.status().ToString();
   EXPECT_FALSE(retried->duplicate);
@@ -147,7 +142,7 @@ TEST(JournalCapTest, SentRowsKeptForRetentionAreEvictedBeforeRejecting) {
   auto f = h.Fetch();
   ASSERT_TRUE(f.ok());
   ASSERT_EQ(f->size(), stored);
-  ASSERT_TRUE(h.MarkSent(SeqsOf(*f)).ok());
+  ASSERT_TRUE(h.MarkSent(Seqs(*f)).ok());
   // Every row is sent but retained; new appends push them out.
   Status again;
   size_t more = FillUntilFull(h, &again);

@@ -1,7 +1,7 @@
 // Crash safety, default run: 5 SIGKILL rounds per durability level (the
 // 50-round version is tests/fault/journal_crash_slow_test.cc).
-#include "tests/unit/store/journal_crash_util.h"
 #include "tests/support/test_env.h"
+#include "tests/unit/store/journal_crash_util.h"
 
 namespace edgespool::store {
 namespace {

@@ -42,8 +42,7 @@ std::vector<std::string> CorruptFiles(const std::string& dir) {
   DIR* d = opendir(dir.c_str());
   while (dirent* e = d ? readdir(d) : nullptr) {
     std::string name = e->d_name;
-    if (name.find(".corrupt-") != std::string::npos &&
-        name.find("-wal") == std::string::npos) {
+    if (name.find(".corrupt-") != std::string::npos && name.find("-wal") == std::string::npos) {
       out.push_back(dir + "/" + name);
     }
   }
@@ -77,7 +76,9 @@ void ExpectRecovered(Harness& h, const std::string& original_bytes) {
   while (diff < kept.size() && diff < original_bytes.size() && kept[diff] == original_bytes[diff]) {
     ++diff;
   }
-  EXPECT_TRUE(kept == original_bytes) << "moved file differs from the original at byte " << diff << "\n" << log.Text();
+  EXPECT_TRUE(kept == original_bytes)
+      << "moved file differs from the original at byte " << diff << "\n"
+      << log.Text();
   std::string text = log.Text();
   EXPECT_NE(text.find("moved aside"), std::string::npos) << text;
   EXPECT_NE(text.find(moved[0]), std::string::npos) << text;
@@ -182,8 +183,7 @@ TEST(JournalOpenTest, ReadOnlyDirectoryIsAClearOpenError) {
   Status s = h.Open();
   if (mounted) umount(ro.c_str());
   ASSERT_FALSE(s.ok());
-  EXPECT_NE(s.message().find("cannot create journal " + o.path), std::string::npos)
-      << s.ToString();
+  EXPECT_NE(s.message().find("cannot create journal " + o.path), std::string::npos) << s.ToString();
   EXPECT_NE(s.message().find("writable"), std::string::npos) << s.ToString();
 }
 

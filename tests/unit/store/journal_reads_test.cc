@@ -16,12 +16,7 @@ namespace {
 
 using testutil::Harness;
 using testutil::Msg;
-
-std::vector<uint64_t> Seqs(const std::vector<StoredMessage>& v) {
-  std::vector<uint64_t> out;
-  for (const auto& m : v) out.push_back(m.seq);
-  return out;
-}
+using testutil::Seqs;
 
 FetchSpec Take(size_t n) {
   FetchSpec spec;
@@ -187,7 +182,7 @@ TEST(JournalReadsTest, MarkSentTouchesExactlyTheSeqsGiven) {
       seqs.push_back(out[i]->seq);
       sent_bytes += 10 + i;
     }
-    seqs.push_back(out[9]->seq);  // repeated: counted once
+    seqs.push_back(out[9]->seq);         // repeated: counted once
     seqs.push_back(out[9]->seq + 1000);  // unknown: ignored
     ASSERT_TRUE(h.MarkSent(seqs).ok());
     ASSERT_TRUE(h.MarkSent({out[2]->seq}).ok());  // already sent: no change
@@ -206,8 +201,8 @@ TEST(JournalReadsTest, MarkSentTouchesExactlyTheSeqsGiven) {
     h.j().ReleaseAll();
     auto left = h.Fetch(Take(100));
     ASSERT_TRUE(left.ok());
-    EXPECT_EQ(Seqs(*left), (std::vector<uint64_t>{out[0]->seq, out[4]->seq, out[5]->seq,
-                                                   out[7]->seq}));
+    EXPECT_EQ(Seqs(*left),
+              (std::vector<uint64_t>{out[0]->seq, out[4]->seq, out[5]->seq, out[7]->seq}));
   }
 }
 
@@ -237,9 +232,9 @@ TEST(JournalReadsTest, Version1JournalIsMigratedWithStatesIntact) {
   ASSERT_TRUE(h.Open().ok());
   h.Sync();
   EXPECT_EQ(h.j().stats().pending_count, 3u);
-  EXPECT_EQ(h.j().stats().pending_bytes,
-            std::string("pending-normal").size() + std::string("pending-low").size() +
-                std::string("pending-high").size());
+  EXPECT_EQ(h.j().stats().pending_bytes, std::string("pending-normal").size() +
+                                             std::string("pending-low").size() +
+                                             std::string("pending-high").size());
   EXPECT_EQ(h.j().stats().dead_count, 1u);
   EXPECT_EQ(h.j().stats().oldest_pending_ts_ms, 10);
   auto f = h.Fetch(Take(10));

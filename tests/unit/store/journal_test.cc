@@ -17,12 +17,7 @@ namespace {
 
 using testutil::Harness;
 using testutil::Msg;
-
-std::vector<uint64_t> Seqs(const std::vector<StoredMessage>& v) {
-  std::vector<uint64_t> out;
-  for (const auto& m : v) out.push_back(m.seq);
-  return out;
-}
+using testutil::Seqs;
 
 TEST(JournalTest, AppendAssignsIncreasingSeqsAndFetchReturnsThePayload) {
   Harness h;
@@ -97,8 +92,8 @@ TEST(JournalTest, LeasesSkipInFlightRowsUntilReleased) {
   auto first = h.Fetch(four);
   auto second = h.Fetch(four);
   ASSERT_TRUE(first.ok() && second.ok());
-  EXPECT_EQ(Seqs(*first), (std::vector<uint64_t>{seqs[0]->seq, seqs[1]->seq, seqs[2]->seq,
-                                                  seqs[3]->seq}));
+  EXPECT_EQ(Seqs(*first),
+            (std::vector<uint64_t>{seqs[0]->seq, seqs[1]->seq, seqs[2]->seq, seqs[3]->seq}));
   EXPECT_EQ(second->front().seq, seqs[4]->seq);
   h.Sync();
   EXPECT_EQ(h.j().stats().inflight_count, 8u);
@@ -106,8 +101,8 @@ TEST(JournalTest, LeasesSkipInFlightRowsUntilReleased) {
   ASSERT_TRUE(h.Release({seqs[0]->seq, seqs[1]->seq}, true).ok());
   auto third = h.Fetch(four);
   ASSERT_TRUE(third.ok());
-  EXPECT_EQ(Seqs(*third), (std::vector<uint64_t>{seqs[0]->seq, seqs[1]->seq, seqs[8]->seq,
-                                                  seqs[9]->seq}));
+  EXPECT_EQ(Seqs(*third),
+            (std::vector<uint64_t>{seqs[0]->seq, seqs[1]->seq, seqs[8]->seq, seqs[9]->seq}));
   EXPECT_EQ((*third)[0].attempts, 1u);
   EXPECT_EQ((*third)[2].attempts, 0u);
   h.j().ReleaseAll();
@@ -168,8 +163,8 @@ TEST(JournalTest, DuplicateIdReturnsOriginalSeqAndStoresNothing) {
   EXPECT_TRUE(again->duplicate);
   EXPECT_EQ(again->seq, first->seq);
   // Inside one group too.
-  auto group = h.AppendMany({Msg("t", 3, "c", Priority::kNormal, "g"),
-                             Msg("t", 4, "d", Priority::kNormal, "g")});
+  auto group = h.AppendMany(
+      {Msg("t", 3, "c", Priority::kNormal, "g"), Msg("t", 4, "d", Priority::kNormal, "g")});
   ASSERT_TRUE(group[0].ok() && group[1].ok());
   EXPECT_TRUE(group[1]->duplicate);
   EXPECT_EQ(group[1]->seq, group[0]->seq);
@@ -196,7 +191,8 @@ TEST(JournalTest, DedupeRemembersAtMostMaxIds) {
   o.dedupe_max_ids = 3;
   Harness h(o);
   ASSERT_TRUE(h.Open().ok());
-  for (int i = 0; i < 5; ++i) ASSERT_TRUE(h.Append(Msg("t", i, "x", Priority::kNormal, "id" + std::to_string(i))).ok());
+  for (int i = 0; i < 5; ++i)
+    ASSERT_TRUE(h.Append(Msg("t", i, "x", Priority::kNormal, "id" + std::to_string(i))).ok());
   auto old = h.Append(Msg("t", 9, "x", Priority::kNormal, "id0"));
   auto recent = h.Append(Msg("t", 9, "x", Priority::kNormal, "id4"));
   ASSERT_TRUE(old.ok() && recent.ok());
@@ -274,7 +270,8 @@ TEST(JournalTest, DeadLettersAreListedAndRequeued) {
   ASSERT_TRUE(h.Open().ok());
   auto out = h.AppendMany({Msg("t", 1, "a"), Msg("t", 2, "bb"), Msg("t", 3, "ccc")});
   ASSERT_TRUE(h.Fetch().ok());
-  ASSERT_TRUE(h.MarkDead({{out[0]->seq, "rejected by broker: 0x87"}, {out[2]->seq, "too big"}}).ok());
+  ASSERT_TRUE(
+      h.MarkDead({{out[0]->seq, "rejected by broker: 0x87"}, {out[2]->seq, "too big"}}).ok());
   EXPECT_EQ(h.j().stats().dead_count, 2u);
   EXPECT_EQ(h.j().stats().dead_total, 2u);
   EXPECT_EQ(h.j().stats().pending_count, 1u);

@@ -51,8 +51,13 @@ inline void WriteVersion1Journal(const std::string& path, const std::string& row
   sqlite3_close(db);  // checkpoints: everything is in the database file
 }
 
-// Runs the loop until *flag turns true (the journal keeps the loop alive
-// while a callback is outstanding, so Run() returns once all have run).
+// The seqs of fetched rows, in their order.
+inline std::vector<uint64_t> Seqs(const std::vector<StoredMessage>& rows) {
+  std::vector<uint64_t> seqs;
+  for (const auto& m : rows) seqs.push_back(m.seq);
+  return seqs;
+}
+
 // A fetch spec that leases every pending row.
 inline FetchSpec EveryPending() {
   FetchSpec spec;
@@ -61,6 +66,8 @@ inline FetchSpec EveryPending() {
   return spec;
 }
 
+// Runs the loop until *flag turns true (the journal keeps the loop alive
+// while a callback is outstanding, so Run() returns once all have run).
 inline void RunUntil(platform::Loop& loop, const bool& flag) {
   while (!flag) {
     if (!loop.RunOnce() && !flag) {
