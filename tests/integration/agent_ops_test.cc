@@ -213,6 +213,14 @@ TEST(AgentOpsTest, SecondSigtermExitsAtOnceWithoutLosingAnything) {
       dir.path(), broker.url(),
       {{"uplink", "shutdown_timeout = \"60s\""}, {"uplink", "ack_timeout = \"60s\""}});
   ASSERT_TRUE(agent.Start()) << agent.log();
+  // Connected first: paused before its CONNACK, the uplink would hold
+  // nothing in flight and the first SIGTERM alone would end the agent.
+  auto connect_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (agent.log().find("state=connected") == std::string::npos &&
+         std::chrono::steady_clock::now() < connect_deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_NE(agent.log().find("state=connected"), std::string::npos) << agent.log();
   broker.Pause();  // PUBACKs stop: the graceful stop would wait the full minute
   QueueChecker checker;
   {
