@@ -4,6 +4,7 @@
 
 #include "agent/daemon.h"
 #include "agent/http_server.h"
+#include "agent/loop_lag.h"
 #include "agent/metrics.h"
 #include "agent/producer_server.h"
 #include "agent/status_document.h"
@@ -147,6 +148,7 @@ class Agent::Impl {
 
   Histogram* ack_latency_ = nullptr;
   Histogram* upload_latency_ = nullptr;
+  std::unique_ptr<LoopLagProbe> loop_lag_;
 };
 
 Status Agent::Impl::Start() {
@@ -341,6 +343,13 @@ void Agent::Impl::RegisterMetrics() {
       metrics_.AddHistogram("edgespool_upload_latency_seconds",
                             "From handing a PUBLISH to the uplink to its PUBACK.", kLatencyBounds);
   worker_->SetUploadLatencyListener([this](double s) { upload_latency_->Observe(s); });
+  Histogram* lag = metrics_.AddHistogram(
+      "edgespool_loop_lag_seconds",
+      "How late the event loop ran a 100 ms timer: producer reads, acks and the uplink waited "
+      "as long.",
+      kLatencyBounds);
+  loop_lag_ =
+      std::make_unique<LoopLagProbe>(loop_, clock_, 100, [lag](double s) { lag->Observe(s); });
   auto* appended = metrics_.AddCounter("edgespool_messages_appended_total",
                                        "Messages made durable in the journal.");
   auto* sent =
@@ -452,6 +461,7 @@ void Agent::Impl::Shutdown(std::function<void()> done) {
   shutting_down_ = true;
   (void)notifier_.Stopping();
   status_timer_.Stop();
+  if (loop_lag_) loop_lag_->Stop();
   int64_t deadline = static_cast<int64_t>(loop_.NowMs()) + config_.uplink.shutdown_timeout_ms;
   // 1. Producers: what was received is committed and answered; then close.
   WaitForProducers(static_cast<int64_t>(loop_.NowMs()) + 5000, [this, deadline, done] {

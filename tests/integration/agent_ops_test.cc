@@ -120,6 +120,8 @@ TEST(AgentOpsTest, NotifiesSystemdAndServesMetrics) {
             MetricValue(m1, "edgespool_ack_latency_seconds_count") + 100)
       << m2;
   EXPECT_NE(m2.find("edgespool_upload_latency_seconds_bucket{le=\"+Inf\"}"), std::string::npos);
+  // The loop-lag probe fires every 100 ms while the agent runs.
+  EXPECT_GE(MetricValue(m2, "edgespool_loop_lag_seconds_count"), 1) << m2;
   EXPECT_GE(MetricValue(m2, "edgespool_messages_sent_total"),
             MetricValue(m1, "edgespool_messages_sent_total"));
 
