@@ -257,6 +257,10 @@ void LoadWorker(std::vector<cl::Producer*> producers, const PublishArgs& a, int6
 }
 
 int PublishLoad(const PublishArgs& a) {
+  // Before the producers: a producer closed with requests outstanding
+  // (Drain timed out) fails them through callbacks that record here.
+  LoadStats stats;
+  stats.latencies_ms.reserve(static_cast<size_t>(a.count));
   // The connections share one SDK thread per core: with a thread each, one
   // commit's acks woke 64 threads (64 connections at 20,000 msg/s).
   std::vector<std::shared_ptr<cl::IoThread>> io(static_cast<size_t>(
@@ -288,8 +292,6 @@ int PublishLoad(const PublishArgs& a) {
   }
   std::string payload(static_cast<size_t>(a.size), 'x');
   for (size_t i = 0; i < payload.size(); ++i) payload[i] = static_cast<char>('a' + i % 26);
-  LoadStats stats;
-  stats.latencies_ms.reserve(static_cast<size_t>(a.count));
   bool tty = platform::IsTerminal(2);
   auto start = Clock::now();
   // Flat out, one thread per connection keeps every window full. At a set
