@@ -145,8 +145,7 @@ class Producer::Impl {
   bool time_ordered_ids_ = false;  // no id_prefix given: ids lead with the time
   std::atomic<uint64_t> next_id_{1};
   std::shared_ptr<IoThread> io_;
-  platform::Loop* loop_ = nullptr;  // io_'s
-  bool started_ = false;            // handles made on the loop: shut down there
+  platform::Loop* loop_ = nullptr;  // io_'s, once started: shut down there
   std::promise<void> shut_down_;    // ShutdownOnLoop has finished with *this
 
   // Backpressure, shared with callers, guarded by mu_.
@@ -238,7 +237,6 @@ Status Producer::Impl::Start() {
   }
   loop_ = &io_->loop();
   std::future<Status> first = first_connect_.get_future();
-  started_ = true;
   // The loop may be running already (a shared IoThread): its handles are
   // made on its thread.
   loop_->Post([this] {
@@ -252,7 +250,7 @@ Status Producer::Impl::Start() {
 }
 
 Producer::Impl::~Impl() {
-  if (started_) {
+  if (loop_) {
     if (loop_->InLoopThread()) {
       std::fprintf(stderr,
                    "edgespool client: a Producer destroyed from a callback on its own "
@@ -340,12 +338,6 @@ void Producer::Impl::Submit(std::unique_ptr<Call> call) {
   if (wake) wake_->Send();
 }
 
-// Frames what the window allows and writes it if the socket is the
-// caller's to write: connected, nothing of the loop's being written.
-// False when the loop thread must follow up (a remainder to write, a
-// written ack:"none" request to complete, a failed write). A request left
-// in queue_ needs no wake-up: a reply (window full), the end of the loop's
-// write or the next connection pumps it.
 void Producer::Impl::TakeWindowLocked(std::vector<const Call*>* batch,
                                       std::vector<std::unique_ptr<Call>>* no_reply) {
   batch->clear();
@@ -362,6 +354,12 @@ void Producer::Impl::TakeWindowLocked(std::vector<const Call*>* batch,
   }
 }
 
+// Frames what the window allows and writes it if the socket is the
+// caller's to write: connected, nothing of the loop's being written.
+// False when the loop thread must follow up (a remainder to write, a
+// written ack:"none" request to complete, a failed write). A request left
+// in queue_ needs no wake-up: a reply (window full), the end of the loop's
+// write or the next connection pumps it.
 bool Producer::Impl::FlushLocked() {
   if (fd_ < 0 || loop_writing_ || !broken_.ok()) return true;
   size_t written_before = written_.size();
