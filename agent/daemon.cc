@@ -5,7 +5,7 @@
 #include <memory>
 
 #include "agent/agent.h"
-#include "agent/cli.h"
+#include "agent/cli/exit_codes.h"
 #include "platform/log.h"
 #include "platform/loop.h"
 

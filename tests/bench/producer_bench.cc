@@ -2,7 +2,7 @@
 // own loop thread, as in the daemon), clients through the SDK over the Unix
 // socket. For durability normal and full: throughput and ack latency with 1,
 // 8 and 64 connections, flat out and at an offered load of 20,000 msg/s
-// (the CLI's load shape: agent/cli_producer.cc), and next to each row
+// (the CLI's load shape: agent/cli/producer_commands.cc), and next to each row
 // the bare-SQLite limit measured just before it: journal_bench's (a), the
 // journal's schema and pragmas with 1000 prepared INSERTs per transaction
 // (bare_sqlite.h), on the same rows (each with an id, as SDK publishes are).
@@ -188,14 +188,14 @@ RunResult RunDirect(bool full, int total, int inflight, double rate = 0) {
 
 // total messages over `conns` SDK connections; rate 0 = as fast as possible.
 // window 1: one publish at a time, each waiting for its ack. 0: the CLI's
-// load generator's (agent/cli_producer.cc: 4096 for one connection, 2048
+// load generator's (agent/cli/producer_commands.cc: 4096 for one connection, 2048
 // for more; groups of ~1000 rows).
 RunResult RunServer(bool full, int conns, int total, double rate, size_t window = 0) {
   if (window == 0) window = std::max<size_t>(2048, 4096 / static_cast<size_t>(conns));
   es::testing::TempDir dir;
   es::testing::ServerHarness h(dir.path(), Harness(full));
   if (!h.Start().ok()) return Failed();
-  // As the CLI's load generator (agent/cli_producer.cc): the connections
+  // As the CLI's load generator (agent/cli/producer_commands.cc): the connections
   // share one SDK thread per core, and an offered rate is paced by one
   // thread per 50,000 msg/s over its share of the connections.
   std::vector<std::shared_ptr<es::client::IoThread>> io(static_cast<size_t>(

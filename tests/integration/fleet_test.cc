@@ -6,7 +6,7 @@
 #include <chrono>
 #include <thread>
 
-#include "agent/cli_fleet.h"
+#include "agent/cli/fleet.h"
 #include "tests/support/e2e.h"
 
 namespace edgespool {

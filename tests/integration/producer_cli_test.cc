@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "agent/cli_producer.h"
+#include "agent/cli/producer_commands.h"
 #include "tests/integration/producer_test_util.h"
 
 namespace edgespool::testing {

@@ -1,4 +1,4 @@
-#include "agent/cli_producer.h"
+#include "agent/cli/producer_commands.h"
 
 #include <cjson/cJSON.h>
 
@@ -16,7 +16,7 @@
 #include <thread>
 #include <vector>
 
-#include "agent/cli.h"
+#include "agent/cli/exit_codes.h"
 #include "agent/client/producer.h"
 #include "agent/protocol/request.h"
 #include "platform/process_info.h"

@@ -1,4 +1,4 @@
-#include "agent/cli_decode.h"
+#include "agent/cli/decode.h"
 
 #include <unistd.h>
 
@@ -8,7 +8,7 @@
 #include <cstdlib>
 #include <string_view>
 
-#include "agent/cli.h"
+#include "agent/cli/exit_codes.h"
 #include "agent/protocol/json_writer.h"
 #include "platform/files.h"
 #include "platform/log.h"

@@ -1,14 +1,12 @@
-#include "agent/cli.h"
+#include "agent/cli/cli.h"
 
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <string>
-#include <vector>
 
-#include "agent/cli_decode.h"
-#include "agent/cli_fleet.h"
-#include "agent/cli_producer.h"
+#include "agent/cli/decode.h"
+#include "agent/cli/fleet.h"
+#include "agent/cli/producer_commands.h"
 #include "agent/config.h"
 #include "agent/daemon.h"
 #include "platform/files.h"
@@ -83,11 +81,12 @@ bool LoadOrReport(const std::string& path, Config* out) {
   return true;
 }
 
+// argv starts after "config".
 int ConfigCommand(int argc, char** argv) {
-  if (argc < 3) return UsageError("config needs 'check' or 'show'");
-  std::string sub = argv[2], path, error;
+  if (argc < 1) return UsageError("config needs 'check' or 'show'");
+  std::string sub = argv[0], path, error;
   if (sub != "check" && sub != "show") return UsageError("unknown config command '" + sub + "'");
-  if (!ParseConfigArg(argc, argv, 3, /*allow_positional=*/true, &path, &error)) {
+  if (!ParseConfigArg(argc, argv, 1, /*allow_positional=*/true, &path, &error)) {
     return UsageError(error);
   }
   Config config;
@@ -100,15 +99,49 @@ int ConfigCommand(int argc, char** argv) {
   return kExitOk;
 }
 
+// argv starts after "run".
 int RunCommand(int argc, char** argv) {
   std::string path, error;
-  if (!ParseConfigArg(argc, argv, 2, /*allow_positional=*/false, &path, &error)) {
+  if (!ParseConfigArg(argc, argv, 0, /*allow_positional=*/false, &path, &error)) {
     return UsageError(error);
   }
   Config config;
   if (!LoadOrReport(path, &config)) return kExitConfig;
   return RunDaemon(config);
 }
+
+int HelpCommand(int, char**) {
+  std::fputs(kUsage, stdout);
+  return kExitOk;
+}
+
+int VersionCommand(int, char**) {
+  std::printf("edgespool %s\n", Version());
+  return kExitOk;
+}
+
+// Every command by name. A command's function gets the arguments after its
+// name (argv[0] is the first of them); adding a command is one row here and
+// one line in kUsage.
+struct Command {
+  const char* name;
+  int (*run)(int argc, char** argv);
+};
+
+constexpr Command kCommands[] = {
+    {"run", RunCommand},
+    {"config", ConfigCommand},
+    {"publish", PublishCommand},
+    {"query", QueryCommand},
+    {"status", StatusCommand},
+    {"decode", DecodeCommand},
+    {"fleet", FleetCommand},
+    {"version", VersionCommand},
+    {"--version", VersionCommand},
+    {"help", HelpCommand},
+    {"--help", HelpCommand},
+    {"-h", HelpCommand},
+};
 
 }  // namespace
 
@@ -117,23 +150,11 @@ int CliMain(int argc, char** argv) {
     std::fputs(kUsage, stderr);
     return kExitUsage;
   }
-  std::string cmd = argv[1];
-  if (cmd == "--help" || cmd == "-h" || cmd == "help") {
-    std::fputs(kUsage, stdout);
-    return kExitOk;
+  std::string name = argv[1];
+  for (const Command& c : kCommands) {
+    if (name == c.name) return c.run(argc - 2, argv + 2);
   }
-  if (cmd == "version" || cmd == "--version") {
-    std::printf("edgespool %s\n", Version());
-    return kExitOk;
-  }
-  if (cmd == "run") return RunCommand(argc, argv);
-  if (cmd == "config") return ConfigCommand(argc, argv);
-  if (cmd == "publish") return PublishCommand(argc - 2, argv + 2);
-  if (cmd == "query") return QueryCommand(argc - 2, argv + 2);
-  if (cmd == "status") return StatusCommand(argc - 2, argv + 2);
-  if (cmd == "decode") return DecodeCommand(argc - 2, argv + 2);
-  if (cmd == "fleet") return FleetCommand(argc - 2, argv + 2);
-  return UsageError("unknown command '" + cmd + "'");
+  return UsageError("unknown command '" + name + "'");
 }
 
 }  // namespace edgespool::agent

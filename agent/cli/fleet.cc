@@ -1,4 +1,4 @@
-#include "agent/cli_fleet.h"
+#include "agent/cli/fleet.h"
 
 #include <cJSON.h>
 #include <unistd.h>
@@ -7,7 +7,7 @@
 #include <cstdio>
 #include <map>
 
-#include "agent/cli.h"
+#include "agent/cli/exit_codes.h"
 #include "agent/config.h"
 #include "agent/protocol/json_writer.h"
 #include "platform/clock.h"
