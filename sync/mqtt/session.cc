@@ -61,6 +61,7 @@ size_t Session::capacity() const {
 
 void Session::StartConnect(uint64_t now_ms, std::string* out) {
   if (state_ != State::kDisconnected) Drop();
+  ++epoch_;
   splitter_.Reset();
   splitter_.set_max_packet_size(options_.max_incoming_packet_bytes);
   info_ = ConnectInfo();
@@ -90,6 +91,7 @@ void Session::StartConnect(uint64_t now_ms, std::string* out) {
   if (protocol_ >= kProtocol5) {
     if (options_.session_expiry_s) c.properties.session_expiry_s = options_.session_expiry_s;
     c.properties.maximum_packet_size = options_.max_incoming_packet_bytes;
+    if (options_.receive_maximum) c.properties.receive_maximum = options_.receive_maximum;
   }
   Encode(c, out);
   state_ = State::kConnecting;
@@ -123,6 +125,11 @@ void Session::Drop() {
   id_owner_.clear();
   subscribes_.clear();
   topic_aliases_.clear();
+  // The broker resends unacknowledged inbound messages on the next
+  // connection, under packet ids of that connection.
+  inbound_.clear();
+  inbound_seq_.clear();
+  inbound_base_ = 0;
   ping_outstanding_ = false;
 }
 
@@ -255,7 +262,13 @@ Status Session::HandlePublish(const mqtt::Publish& p, std::string* out) {
                                  " although the client allows none");
   }
   if (!IsValidTopicName(p.topic)) return Status::ProtocolError("PUBLISH with an invalid topic");
+  bool manual = p.qos == 1 && options_.manual_acks;
   IncomingMessage m;
+  if (manual) {
+    bool hand_up = true;
+    Status st = TrackInbound(p, out, &m.ack_token, &hand_up);
+    if (!st.ok() || !hand_up) return st;
+  }
   m.topic = p.topic;
   m.payload = p.payload;
   m.qos = p.qos;
@@ -263,12 +276,75 @@ Status Session::HandlePublish(const mqtt::Publish& p, std::string* out) {
   m.dup = p.dup;
   m.properties = &p.properties;
   listener_->OnMessage(m);
-  if (p.qos == 1) {
+  if (p.qos == 1 && !manual) {
     Puback a;
     a.packet_id = p.packet_id;
     Encode(a, protocol_, out);
   }
   return Status::Ok();
+}
+
+Status Session::TrackInbound(const mqtt::Publish& p, std::string* out, uint64_t* token,
+                             bool* hand_up) {
+  if (inbound_seq_.count(p.packet_id)) {
+    // A broker may resend within a connection (3.1.1 allowed it); without
+    // DUP the broker believes the first one acknowledged, and we do not.
+    if (!p.dup) {
+      return Status::ProtocolError("PUBLISH reuses packet id " + std::to_string(p.packet_id) +
+                                   " without DUP before we sent its PUBACK");
+    }
+    ++duplicates_dropped_;
+    *hand_up = false;
+    return Status::Ok();
+  }
+  if (protocol_ >= kProtocol5 && options_.receive_maximum > 0 &&
+      inbound_.size() >= options_.receive_maximum) {
+    return Fail(Status::ProtocolError("the broker sent more than our Receive Maximum of " +
+                                      std::to_string(options_.receive_maximum) +
+                                      " unacknowledged QoS 1 messages"),
+                reason::kReceiveMaximumExceeded, out);
+  }
+  inbound_seq_[p.packet_id] = inbound_base_ + inbound_.size();
+  Inbound in;
+  in.packet_id = p.packet_id;
+  inbound_.push_back(in);
+  *token = epoch_ << 16 | p.packet_id;
+  return Status::Ok();
+}
+
+Status Session::AckIncoming(uint64_t ack_token, uint8_t reason_code, std::string* out) {
+  if (ack_token == 0) return Status::InvalidArgument("ack token 0: a QoS 0 message takes no PUBACK");
+  if (!connected() || ack_token >> 16 != epoch_) {
+    ++stale_acks_;
+    return Status::Ok();
+  }
+  uint16_t id = static_cast<uint16_t>(ack_token & 0xFFFF);
+  auto it = inbound_seq_.find(id);
+  if (it == inbound_seq_.end()) {
+    return Status::InvalidArgument("ack for packet id " + std::to_string(id) +
+                                   ", which is not awaiting a PUBACK");
+  }
+  Inbound& in = inbound_[it->second - inbound_base_];
+  if (in.acked) {
+    return Status::InvalidArgument("packet id " + std::to_string(id) + " acknowledged twice");
+  }
+  in.acked = true;
+  in.reason_code = reason_code;
+  ReleaseAcks(out);
+  return Status::Ok();
+}
+
+void Session::ReleaseAcks(std::string* out) {
+  while (!inbound_.empty() && inbound_.front().acked) {
+    const Inbound& in = inbound_.front();
+    Puback a;
+    a.packet_id = in.packet_id;
+    a.reason_code = in.reason_code;
+    Encode(a, protocol_, out);
+    inbound_seq_.erase(in.packet_id);
+    inbound_.pop_front();
+    ++inbound_base_;
+  }
 }
 
 Status Session::HandlePuback(const Puback& a) {

@@ -18,6 +18,21 @@
 // exactly once: acked, or rejected (MQTT 5 reason >= 0x80, or too large for
 // the broker's Maximum Packet Size, or invalid) — never silently dropped.
 //
+// Receiving (QoS 1): by default an inbound PUBLISH is PUBACKed as soon as
+// OnMessage returns. With `manual_acks` the owner acknowledges it later
+// (once the message is durable) through AckIncoming(ack_token), where
+//   ack_token = connection epoch << 16 | packet id
+// and the epoch counts connections (StartConnect), starting at 1; QoS 0
+// messages carry token 0. PUBACKs go out in the order the PUBLISHes arrived
+// [MQTT-4.6.0-2]: an ack for a later message waits until every earlier one
+// of that connection is acked too. A token from an earlier connection is
+// ignored and counted (stale_acks): the broker resends what it did not get a
+// PUBACK for on the next connection, and the packet id may by then name a
+// different message. A DUP PUBLISH whose id is still unacknowledged on this
+// connection is not handed up again. MQTT 5: a Receive Maximum in CONNECT
+// bounds the unacknowledged inbound messages; one more is a protocol error
+// (DISCONNECT 0x93), as the spec requires of the client.
+//
 // Error policy: anything the broker does wrong (malformed bytes, a PUBACK or
 // SUBACK for an id we never used, a second CONNACK, a PUBLISH with packet id
 // 0...) is a kProtocolError naming the problem; the session then writes a
@@ -27,7 +42,8 @@
 // 1.5 x keepalive makes Tick() return kTimeout.
 //
 // Not thread-safe; loop-thread-only in practice. Listener callbacks run
-// synchronously inside OnBytes(); they may call Publish() but not OnBytes().
+// synchronously inside OnBytes(); they may call Publish() and AckIncoming()
+// (into the buffer OnBytes writes to) but not OnBytes().
 #pragma once
 
 #include <cstdint>
@@ -84,6 +100,12 @@ struct SessionOptions {
   uint32_t max_incoming_packet_bytes = 16 * 1024 * 1024;
   // Use topic aliases when the broker offers them (MQTT 5).
   bool topic_aliases = true;
+  // Inbound QoS 1 messages are PUBACKed by AckIncoming(), not on receipt.
+  bool manual_acks = false;
+  // MQTT 5 Receive Maximum sent in CONNECT (0: omitted, the broker assumes
+  // 65535). Enforced on inbound QoS 1 messages only with manual_acks (without
+  // it every message is PUBACKed at once and never counts against it).
+  uint16_t receive_maximum = 0;
 };
 
 // What the CONNACK negotiated.
@@ -107,6 +129,9 @@ struct IncomingMessage {
   uint8_t qos = 0;
   bool retain = false;
   bool dup = false;
+  // manual_acks, QoS 1: pass to Session::AckIncoming. 0 for QoS 0 (and for
+  // QoS 1 without manual_acks: the session has PUBACKed it already).
+  uint64_t ack_token = 0;
   const Properties* properties = nullptr;
 };
 
@@ -148,6 +173,13 @@ class Session {
   // Queues a message; returns its token (> 0), or InvalidArgument for a
   // message that can never be sent (bad topic, QoS > 1, field over 65535).
   Result<uint64_t> Publish(OutgoingMessage msg);
+  // manual_acks: PUBACKs the inbound message with this token (reason_code
+  // is MQTT 5's; 3.1.1 has none), now or, if an earlier message of the
+  // connection is still unacked, as soon as that one is. A token of an earlier
+  // connection (or any token while disconnected) is ignored: OK, counted in
+  // stale_acks(). InvalidArgument for token 0, an id not outstanding on this
+  // connection, or a second ack of one message.
+  Status AckIncoming(uint64_t ack_token, uint8_t reason_code, std::string* out);
   // Connected only. Returns the SUBSCRIBE's packet id; QoS capped at 1.
   Result<uint16_t> Subscribe(const std::vector<std::pair<std::string, uint8_t>>& filters,
                              std::string* out);
@@ -164,6 +196,13 @@ class Session {
   uint32_t max_packet_size() const { return info_.maximum_packet_size; }
   const ConnectInfo& info() const { return info_; }
   uint64_t publish_bytes_sent() const { return publish_bytes_sent_; }
+  // The connection count behind ack tokens (0 before the first StartConnect).
+  uint64_t epoch() const { return epoch_; }
+  // Inbound QoS 1 messages of this connection whose PUBACK is not written.
+  size_t inbound_unacked() const { return inbound_.size(); }
+  uint64_t stale_acks() const { return stale_acks_; }
+  // DUP PUBLISHes not handed up because their id was still unacknowledged.
+  uint64_t duplicates_dropped() const { return duplicates_dropped_; }
 
  private:
   enum class State { kDisconnected, kConnecting, kConnected };
@@ -175,10 +214,21 @@ class Session {
     uint64_t sent_ms = 0;
   };
   static constexpr uint64_t kSubscribeOwner = UINT64_MAX;
+  // An inbound QoS 1 message awaiting its PUBACK (manual_acks).
+  struct Inbound {
+    uint16_t packet_id = 0;
+    bool acked = false;  // AckIncoming called; written once all before it are
+    uint8_t reason_code = 0;
+  };
 
   Status HandleFrame(const Frame& frame, uint64_t now_ms, std::string* out);
   Status HandleConnack(const Frame& frame, uint64_t now_ms);
   Status HandlePublish(const mqtt::Publish& p, std::string* out);
+  // manual_acks bookkeeping for one QoS 1 PUBLISH: sets *token, or *hand_up
+  // false for a DUP already outstanding; non-OK ends the connection.
+  Status TrackInbound(const mqtt::Publish& p, std::string* out, uint64_t* token, bool* hand_up);
+  // Writes the PUBACKs at the front of inbound_ that are acked.
+  void ReleaseAcks(std::string* out);
   Status HandlePuback(const Puback& a);
   Status HandleSuback(const Suback& s);
   // Ends the connection on a broker fault: DISCONNECT with a reason (5).
@@ -209,6 +259,15 @@ class Session {
   std::map<uint16_t, size_t> subscribes_;  // packet id -> number of filters
 
   std::unordered_map<std::string, uint16_t> topic_aliases_;
+
+  // Inbound, this connection, in arrival order: inbound_[i] arrived as
+  // number inbound_base_ + i; inbound_seq_ maps a packet id to that number.
+  uint64_t epoch_ = 0;
+  std::deque<Inbound> inbound_;
+  uint64_t inbound_base_ = 0;
+  std::unordered_map<uint16_t, uint64_t> inbound_seq_;
+  uint64_t stale_acks_ = 0;
+  uint64_t duplicates_dropped_ = 0;
 
   uint64_t connect_started_ms_ = 0;
   uint64_t last_sent_ms_ = 0;

@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <functional>
 #include <map>
 #include <random>
 #include <set>
@@ -29,6 +30,11 @@ struct Recorder : SessionListener {
   }
   void OnMessage(const IncomingMessage& m) override {
     messages.push_back({std::string(m.topic), std::string(m.payload)});
+    tokens.push_back(m.ack_token);
+    dups.push_back(m.dup);
+    if (ack_in_callback) {
+      EXPECT_TRUE(ack_in_callback(m.ack_token).ok());
+    }
   }
   void OnSubscribed(uint16_t id, const std::vector<uint8_t>& rcs) override {
     subscribed[id] = rcs;
@@ -38,6 +44,9 @@ struct Recorder : SessionListener {
   std::vector<std::pair<uint64_t, uint8_t>> acked, rejected;
   Status last_reject;
   std::vector<std::pair<std::string, std::string>> messages;
+  std::vector<uint64_t> tokens;  // IncomingMessage::ack_token, per message
+  std::vector<bool> dups;
+  std::function<Status(uint64_t token)> ack_in_callback;
   std::map<uint16_t, std::vector<uint8_t>> subscribed;
 };
 
@@ -77,6 +86,19 @@ std::string Ack(uint16_t id, uint8_t level = kProtocol5, uint8_t rc = 0) {
 std::string Raw(std::initializer_list<int> b) {
   std::string s;
   for (int x : b) s.push_back(static_cast<char>(x));
+  return s;
+}
+
+std::string InPub(uint16_t id, const std::string& payload, bool dup = false,
+                  uint8_t level = kProtocol5, uint8_t qos = 1) {
+  Publish p;
+  p.topic = "down/cmd";
+  p.payload = payload;
+  p.qos = qos;
+  p.dup = dup;
+  p.packet_id = qos ? id : 0;
+  std::string s;
+  Encode(p, level, &s);
   return s;
 }
 
@@ -694,6 +716,198 @@ TEST_F(SessionTest, Qos0IsCompletedWhenWritten) {
   ASSERT_EQ(rec.acked.size(), 1u);
   EXPECT_EQ(rec.acked[0].first, t);
   EXPECT_EQ(session->inflight_count(), 0u);
+}
+
+// ------------------------------------------------------------ deferred PUBACK
+
+class ManualAckTest : public SessionTest {
+ protected:
+  SessionOptions ManualOpts(uint8_t protocol = kProtocol5, uint16_t receive_maximum = 0) {
+    SessionOptions o = Opts(protocol);
+    o.manual_acks = true;
+    o.receive_maximum = receive_maximum;
+    return o;
+  }
+  // Feeds broker bytes; returns what the session wrote in answer.
+  std::string Feed(const std::string& bytes) {
+    std::string out;
+    Status st = session->OnBytes(bytes, now, &out);
+    EXPECT_TRUE(st.ok()) << st.ToString();
+    return out;
+  }
+  std::vector<uint16_t> AckedIds(const std::string& bytes) {
+    std::vector<uint16_t> ids;
+    for (Packet& p : Parse(bytes, session->protocol(), &keep)) {
+      EXPECT_TRUE(std::holds_alternative<Puback>(p)) << "not a PUBACK";
+      if (std::holds_alternative<Puback>(p)) ids.push_back(std::get<Puback>(p).packet_id);
+    }
+    return ids;
+  }
+  std::string Ack(uint64_t token, uint8_t rc = 0) {
+    std::string out;
+    Status st = session->AckIncoming(token, rc, &out);
+    EXPECT_TRUE(st.ok()) << st.ToString();
+    return out;
+  }
+};
+
+TEST_F(ManualAckTest, PubackIsWrittenOnlyByAckIncoming) {
+  for (uint8_t level : {kProtocol5, kProtocol311}) {
+    SCOPED_TRACE(int(level));
+    Make(ManualOpts(level));
+    Connect(level == kProtocol5 ? Connack5() : Connack4());
+    rec.tokens.clear();
+    EXPECT_EQ(Feed(InPub(7, "a", false, level) + InPub(9, "b", false, level)), "");
+    ASSERT_EQ(rec.tokens.size(), 2u);
+    EXPECT_EQ(rec.tokens[0], session->epoch() << 16 | 7);
+    EXPECT_EQ(rec.tokens[1], session->epoch() << 16 | 9);
+    EXPECT_EQ(session->inbound_unacked(), 2u);
+    EXPECT_EQ(AckedIds(Ack(rec.tokens[0])), std::vector<uint16_t>{7});
+    EXPECT_EQ(AckedIds(Ack(rec.tokens[1])), std::vector<uint16_t>{9});
+    EXPECT_EQ(session->inbound_unacked(), 0u);
+  }
+}
+
+TEST_F(ManualAckTest, PubacksGoOutInArrivalOrder) {
+  Make(ManualOpts());
+  Connect(Connack5());
+  Feed(InPub(30, "a") + InPub(10, "b") + InPub(20, "c"));
+  ASSERT_EQ(rec.tokens.size(), 3u);
+  // Acked last-first: nothing may overtake the PUBACK of 30 [MQTT-4.6.0-2].
+  EXPECT_EQ(Ack(rec.tokens[2], reason::kQuotaExceeded), "");
+  EXPECT_EQ(Ack(rec.tokens[1]), "");
+  std::string out = Ack(rec.tokens[0]);
+  EXPECT_EQ(AckedIds(out), (std::vector<uint16_t>{30, 10, 20}));
+  auto packets = Parse(out, kProtocol5, &keep);
+  EXPECT_EQ(std::get<Puback>(packets[2]).reason_code, reason::kQuotaExceeded);
+  EXPECT_EQ(session->inbound_unacked(), 0u);
+}
+
+TEST_F(ManualAckTest, AckFromInsideOnMessageGoesIntoTheSameBuffer) {
+  Make(ManualOpts());
+  Connect(Connack5());
+  std::string out;
+  rec.ack_in_callback = [&](uint64_t t) { return session->AckIncoming(t, 0, &out); };
+  ASSERT_TRUE(session->OnBytes(InPub(5, "a") + InPub(6, "b"), now, &out).ok());
+  EXPECT_EQ(AckedIds(out), (std::vector<uint16_t>{5, 6}));
+}
+
+TEST_F(ManualAckTest, StaleTokenAfterReconnectIsIgnoredAndCounted) {
+  Make(ManualOpts());
+  Connect(Connack5({}, 0, true));
+  Feed(InPub(1, "a") + InPub(2, "b"));
+  ASSERT_EQ(rec.tokens.size(), 2u);
+  uint64_t old_epoch = session->epoch();
+  EXPECT_EQ(AckedIds(Ack(rec.tokens[0])), std::vector<uint16_t>{1});
+  session->OnConnectionLost(Status::Unavailable("cut"));
+  // Acked while disconnected: nothing to write it to.
+  EXPECT_EQ(Ack(rec.tokens[1]), "");
+  EXPECT_EQ(session->stale_acks(), 1u);
+  Connect(Connack5({}, 0, true));
+  EXPECT_EQ(session->epoch(), old_epoch + 1);
+  EXPECT_EQ(session->inbound_unacked(), 0u);
+  // The broker resends "b" (DUP) under id 1, and a new message takes id 2.
+  Feed(InPub(1, "b", true) + InPub(2, "c"));
+  ASSERT_EQ(rec.tokens.size(), 4u);
+  EXPECT_TRUE(rec.dups[2]);
+  EXPECT_NE(rec.tokens[2] >> 16, old_epoch);
+  // The old connection's token for id 2 must not ack the new message 2.
+  EXPECT_EQ(Ack(rec.tokens[1]), "");
+  EXPECT_EQ(Ack(old_epoch << 16 | 1), "");
+  EXPECT_EQ(session->stale_acks(), 3u);
+  EXPECT_EQ(session->inbound_unacked(), 2u);
+  EXPECT_EQ(AckedIds(Ack(rec.tokens[2]) + Ack(rec.tokens[3])), (std::vector<uint16_t>{1, 2}));
+}
+
+TEST_F(ManualAckTest, DupWhileOutstandingIsNotHandedUpTwice) {
+  Make(ManualOpts(kProtocol311));
+  Connect(Connack4());
+  Feed(InPub(4, "a", false, kProtocol311) + InPub(4, "a", true, kProtocol311));
+  EXPECT_EQ(rec.messages.size(), 1u);
+  EXPECT_EQ(session->duplicates_dropped(), 1u);
+  EXPECT_EQ(AckedIds(Ack(rec.tokens[0])), std::vector<uint16_t>{4});
+  // Once PUBACKed the id is free: the broker may use it for a new message.
+  Feed(InPub(4, "next", false, kProtocol311));
+  ASSERT_EQ(rec.messages.size(), 2u);
+  EXPECT_EQ(rec.messages[1].second, "next");
+}
+
+TEST_F(ManualAckTest, ReusedIdWithoutDupIsAProtocolError) {
+  Make(ManualOpts());
+  Connect(Connack5());
+  Feed(InPub(4, "a"));
+  std::string out;
+  Status st = session->OnBytes(InPub(4, "b"), now, &out);
+  EXPECT_EQ(st.code(), Code::kProtocolError);
+  EXPECT_NE(st.message().find("reuses packet id 4"), std::string::npos) << st.ToString();
+  EXPECT_EQ(rec.messages.size(), 1u);
+  EXPECT_FALSE(session->connected());
+}
+
+TEST_F(ManualAckTest, BadAcksAreRefused) {
+  Make(ManualOpts());
+  Connect(Connack5());
+  Feed(InPub(8, "a") + InPub(9, "b"));
+  std::string out;
+  EXPECT_EQ(session->AckIncoming(0, 0, &out).code(), Code::kInvalidArgument);
+  EXPECT_EQ(session->AckIncoming(session->epoch() << 16 | 99, 0, &out).code(),
+            Code::kInvalidArgument);
+  EXPECT_TRUE(session->AckIncoming(rec.tokens[1], 0, &out).ok());
+  EXPECT_EQ(session->AckIncoming(rec.tokens[1], 0, &out).code(), Code::kInvalidArgument);
+  EXPECT_EQ(out, "");
+  EXPECT_EQ(session->stale_acks(), 0u);
+}
+
+TEST_F(ManualAckTest, Qos0HasTokenZeroAndQos1WithoutManualAcksIsAckedAtOnce) {
+  Make(ManualOpts());
+  Connect(Connack5());
+  EXPECT_EQ(Feed(InPub(0, "q0", false, kProtocol5, 0)), "");
+  ASSERT_EQ(rec.tokens.size(), 1u);
+  EXPECT_EQ(rec.tokens[0], 0u);
+  EXPECT_EQ(session->inbound_unacked(), 0u);
+
+  Make(Opts());
+  Connect(Connack5());
+  EXPECT_EQ(AckedIds(Feed(InPub(3, "q1"))), std::vector<uint16_t>{3});
+  EXPECT_EQ(rec.tokens.back(), 0u);
+}
+
+TEST_F(ManualAckTest, ReceiveMaximumIsSentInConnect) {
+  for (uint16_t rm : {0, 1000}) {
+    Make(ManualOpts(kProtocol5, rm));
+    std::string out;
+    session->StartConnect(now, &out);
+    auto packets = Parse(out, kProtocol5, &keep);
+    ASSERT_EQ(packets.size(), 1u);
+    const auto& c = std::get<mqtt::Connect>(packets[0]);
+    EXPECT_EQ(c.properties.receive_maximum.has_value(), rm != 0);
+    EXPECT_EQ(c.properties.receive_maximum.value_or(0), rm);
+  }
+  // 3.1.1 has no properties at all.
+  Make(ManualOpts(kProtocol311, 1000));
+  std::string out;
+  session->StartConnect(now, &out);
+  EXPECT_FALSE(std::get<mqtt::Connect>(Parse(out, kProtocol311, &keep)[0])
+                   .properties.receive_maximum.has_value());
+}
+
+TEST_F(ManualAckTest, ExceedingReceiveMaximumIsAProtocolError) {
+  Make(ManualOpts(kProtocol5, 2));
+  Connect(Connack5());
+  Feed(InPub(1, "a") + InPub(2, "b"));
+  // A PUBACK written makes room; one acked but held behind an earlier one does not.
+  Ack(rec.tokens[0]);
+  Feed(InPub(3, "c"));
+  EXPECT_EQ(Ack(rec.tokens[2]), "");  // held behind 2
+  std::string out;
+  Status st = session->OnBytes(InPub(4, "d"), now, &out);
+  EXPECT_EQ(st.code(), Code::kProtocolError);
+  EXPECT_NE(st.message().find("Receive Maximum of 2"), std::string::npos) << st.ToString();
+  EXPECT_EQ(rec.messages.size(), 3u);
+  EXPECT_FALSE(session->connected());
+  auto packets = Parse(out, kProtocol5, &keep);
+  ASSERT_EQ(packets.size(), 1u);
+  EXPECT_EQ(std::get<mqtt::Disconnect>(packets[0]).reason_code, reason::kReceiveMaximumExceeded);
 }
 
 }  // namespace
