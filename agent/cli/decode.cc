@@ -95,7 +95,7 @@ int DecodeSubscribe(const std::string& url, const std::string& topic, size_t lim
   printer.loop = loop->get();
   sync::mqtt::ClientOptions o;
   o.url = url;
-  o.client_id = "edgespool-decode-" + std::to_string(::getpid());
+  o.session.client_id = "edgespool-decode-" + std::to_string(::getpid());
   o.subscriptions.emplace_back(topic, 1);
   auto client = sync::mqtt::Client::Create(**loop, std::move(o), &printer);
   if (!client.ok()) {
@@ -129,54 +129,37 @@ std::string RecordJson(const std::string& node, const batch::Record& r) {
   return std::move(w).Finish();
 }
 
-int DecodeCommand(int argc, char** argv) {
-  std::string path = "-";
-  for (int i = 0; i < argc; ++i) {
-    std::string a = argv[i];
-    if (a == "--help" || a == "-h") {
-      std::puts(
-          "usage: edgespool decode [FILE|-]\n"
-          "       edgespool decode --subscribe URL [TOPIC] [--count N]\n"
-          "Prints each message of the batch frames in FILE (or stdin), or arriving on TOPIC\n"
-          "(default edgespool/+/batch), as one JSON line. Frames in a file may be\n"
-          "concatenated (mosquitto_sub -N -t 'edgespool/+/batch' > file).");
-      return kExitOk;
-    }
-    if (a == "--subscribe") {
-      if (i + 1 >= argc) {
-        std::fputs("edgespool decode: --subscribe needs a broker URL\n", stderr);
-        return kExitUsage;
-      }
-      std::string url = argv[++i], topic = "edgespool/+/batch";
-      size_t count = 0;
-      for (++i; i < argc; ++i) {
-        std::string b = argv[i];
-        if (b == "--count" && i + 1 < argc) {
-          count = std::strtoul(argv[++i], nullptr, 10);
-        } else {
-          topic = b;
-        }
-      }
-      return DecodeSubscribe(url, topic, count);
-    }
-    if (!a.empty() && a[0] == '-' && a != "-") {
-      std::fprintf(stderr, "edgespool decode: unknown option %s\n", a.c_str());
-      return kExitUsage;
-    }
-    path = a;
+namespace {
+
+const char* kDecodeUsage =
+    "usage: edgespool decode [FILE|-]\n"
+    "       edgespool decode --subscribe URL [TOPIC] [--count N]\n"
+    "Prints each message of the batch frames in FILE (or stdin), or arriving on TOPIC\n"
+    "(default edgespool/+/batch), as one JSON line. Frames in a file may be\n"
+    "concatenated (mosquitto_sub -N -t 'edgespool/+/batch' > file).";
+
+// `--subscribe URL [TOPIC] [--count N]`: argv[i] is "--subscribe".
+int SubscribeFromArgs(int argc, char** argv, int i) {
+  if (i + 1 >= argc) {
+    std::fputs("edgespool decode: --subscribe needs a broker URL\n", stderr);
+    return kExitUsage;
   }
-  std::string bytes;
-  if (path == "-") {
-    bytes = ReadAllStdin();
-  } else {
-    auto r = platform::ReadWholeFile(path);
-    if (!r.ok()) {
-      std::fprintf(stderr, "edgespool decode: %s\n", r.status().message().c_str());
-      return kExitDataErr;
+  std::string url = argv[++i], topic = "edgespool/+/batch";
+  size_t count = 0;
+  for (++i; i < argc; ++i) {
+    std::string b = argv[i];
+    if (b == "--count" && i + 1 < argc) {
+      count = std::strtoul(argv[++i], nullptr, 10);
+    } else {
+      topic = b;
     }
-    bytes = std::move(*r);
   }
-  std::string_view rest = bytes;
+  return DecodeSubscribe(url, topic, count);
+}
+
+// Prints every record of the concatenated frames in bytes; stops at the
+// first frame that does not decode.
+int DecodeFrames(std::string_view rest) {
   size_t frames = 0;
   while (!rest.empty()) {
     auto len = batch::FrameLength(rest);
@@ -200,6 +183,36 @@ int DecodeCommand(int argc, char** argv) {
     return kExitDataErr;
   }
   return kExitOk;
+}
+
+int DecodeFile(const std::string& path) {
+  if (path == "-") return DecodeFrames(ReadAllStdin());
+  auto r = platform::ReadWholeFile(path);
+  if (!r.ok()) {
+    std::fprintf(stderr, "edgespool decode: %s\n", r.status().message().c_str());
+    return kExitDataErr;
+  }
+  return DecodeFrames(*r);
+}
+
+}  // namespace
+
+int DecodeCommand(int argc, char** argv) {
+  std::string path = "-";
+  for (int i = 0; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--help" || a == "-h") {
+      std::puts(kDecodeUsage);
+      return kExitOk;
+    }
+    if (a == "--subscribe") return SubscribeFromArgs(argc, argv, i);
+    if (!a.empty() && a[0] == '-' && a != "-") {
+      std::fprintf(stderr, "edgespool decode: unknown option %s\n", a.c_str());
+      return kExitUsage;
+    }
+    path = a;
+  }
+  return DecodeFile(path);
 }
 
 }  // namespace edgespool::agent

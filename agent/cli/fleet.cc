@@ -156,94 +156,105 @@ std::string RenderFleetJson(const std::vector<FleetRow>& rows) {
   return out + "]\n";
 }
 
-int FleetCommand(int argc, char** argv) {
+namespace {
+
+struct FleetArgs {
   std::string broker, cafile, cert, key, username, password_file;
   std::string topic = "edgespool/+/status";
   int64_t stale_ms = 15 * 60000, wait_ms = 2000;
   bool watch = false, json = false;
+};
+
+// Fills *a from argv. Returns -1 to go on, else the exit code to end with
+// (--help printed, or a usage error reported).
+int ParseFleetArgs(int argc, char** argv, FleetArgs* a) {
   for (int i = 0; i < argc; ++i) {
-    std::string a = argv[i];
+    std::string arg = argv[i];
     auto value = [&](std::string* out) {
       if (i + 1 >= argc) return false;
       *out = argv[++i];
       return true;
     };
     std::string v, why;
-    if (a == "--help" || a == "-h") {
+    if (arg == "--help" || arg == "-h") {
       std::fputs(kFleetUsage, stdout);
       return kExitOk;
-    } else if (a == "--broker" && value(&broker)) {
-    } else if (a == "--cafile" && value(&cafile)) {
-    } else if (a == "--cert" && value(&cert)) {
-    } else if (a == "--key" && value(&key)) {
-    } else if (a == "--username" && value(&username)) {
-    } else if (a == "--password-file" && value(&password_file)) {
-    } else if (a == "--topic" && value(&topic)) {
-    } else if (a == "--stale" && value(&v) && ParseDurationMs(v, &stale_ms, &why)) {
-    } else if (a == "--wait" && value(&v) && ParseDurationMs(v, &wait_ms, &why)) {
-    } else if (a == "--watch") {
-      watch = true;
-    } else if (a == "--json") {
-      json = true;
+    } else if (arg == "--broker" && value(&a->broker)) {
+    } else if (arg == "--cafile" && value(&a->cafile)) {
+    } else if (arg == "--cert" && value(&a->cert)) {
+    } else if (arg == "--key" && value(&a->key)) {
+    } else if (arg == "--username" && value(&a->username)) {
+    } else if (arg == "--password-file" && value(&a->password_file)) {
+    } else if (arg == "--topic" && value(&a->topic)) {
+    } else if (arg == "--stale" && value(&v) && ParseDurationMs(v, &a->stale_ms, &why)) {
+    } else if (arg == "--wait" && value(&v) && ParseDurationMs(v, &a->wait_ms, &why)) {
+    } else if (arg == "--watch") {
+      a->watch = true;
+    } else if (arg == "--json") {
+      a->json = true;
     } else {
-      std::fprintf(stderr, "edgespool fleet: bad argument '%s'%s\n%s", a.c_str(),
+      std::fprintf(stderr, "edgespool fleet: bad argument '%s'%s\n%s", arg.c_str(),
                    why.empty() ? "" : (": " + why).c_str(), kFleetUsage);
       return kExitUsage;
     }
   }
-  if (broker.empty()) {
+  if (a->broker.empty()) {
     std::fprintf(stderr, "edgespool fleet: --broker is required\n%s", kFleetUsage);
     return kExitUsage;
   }
-  platform::Logger::SetLevel(platform::LogLevel::kError);
-  auto loop_or = platform::Loop::Create();
-  if (!loop_or.ok()) return kExitSoftware;
-  platform::Loop& loop = **loop_or;
-  Collector collector;
-  sync::mqtt::ClientOptions o;
-  o.url = broker;
-  o.client_id = "edgespool-fleet-" + std::to_string(::getpid());
-  o.tls.ca_file = cafile;
-  o.tls.cert_file = cert;
-  o.tls.key_file = key;
-  if (!username.empty()) o.username = username;
-  if (!password_file.empty()) {
-    auto pw = platform::ReadWholeFile(password_file);
+  return -1;
+}
+
+// The MQTT client's options for a fleet read; false (reported) if the
+// password file cannot be read.
+bool FleetClientOptions(const FleetArgs& a, sync::mqtt::ClientOptions* o) {
+  o->url = a.broker;
+  o->client_id = "edgespool-fleet-" + std::to_string(::getpid());
+  o->tls.ca_file = a.cafile;
+  o->tls.cert_file = a.cert;
+  o->tls.key_file = a.key;
+  if (!a.username.empty()) o->username = a.username;
+  if (!a.password_file.empty()) {
+    auto pw = platform::ReadWholeFile(a.password_file);
     if (!pw.ok()) {
       std::fprintf(stderr, "edgespool fleet: %s\n", pw.status().message().c_str());
-      return kExitConfig;
+      return false;
     }
     std::string p = *pw;
     p.resize(p.find_first_of("\r\n") == std::string::npos ? p.size() : p.find_first_of("\r\n"));
-    o.password = p;
+    o->password = p;
   }
-  o.subscriptions.emplace_back(topic, 1);
-  o.backoff_initial_ms = 200;
-  o.backoff_max_ms = 2000;
-  auto client = sync::mqtt::Client::Create(loop, std::move(o), &collector);
-  if (!client.ok()) {
-    std::fprintf(stderr, "edgespool fleet: %s\n", client.status().ToString().c_str());
-    return kExitUsage;
+  o->subscriptions.emplace_back(a.topic, 1);
+  o->backoff_initial_ms = 200;
+  o->backoff_max_ms = 2000;
+  return true;
+}
+
+// Prints the table (or JSON) of the documents collected so far and returns
+// the exit code it implies: 2 if any node is stale, else 0.
+int RenderCollected(const FleetArgs& a, const Collector& collector, int64_t now_ms) {
+  std::vector<FleetRow> rows;
+  for (const auto& [t, doc] : collector.docs) {
+    FleetRow r;
+    if (ParseFleetRow(doc, &r)) rows.push_back(r);
   }
+  RankFleet(&rows, now_ms, a.stale_ms);
+  int exit_code = kExitOk;
+  for (const auto& r : rows) {
+    if (r.stale) exit_code = 2;
+  }
+  std::string text = a.json ? RenderFleetJson(rows) : RenderFleetTable(rows, now_ms);
+  if (a.watch && isatty(1)) std::fputs("\033[H\033[2J", stdout);
+  std::fputs(text.c_str(), stdout);
+  std::fflush(stdout);
+  return exit_code;
+}
+
+// Runs the loop until the table is printed (once, or forever with --watch)
+// or the broker stays out of reach for 10 s. Returns the exit code.
+int RunFleetLoop(const FleetArgs& a, platform::Loop& loop, const Collector& collector) {
   const platform::Clock& clock = platform::SystemClock::Get();
   int exit_code = kExitOk;
-  auto render = [&]() {
-    std::vector<FleetRow> rows;
-    for (const auto& [t, doc] : collector.docs) {
-      FleetRow r;
-      if (ParseFleetRow(doc, &r)) rows.push_back(r);
-    }
-    int64_t now = clock.WallMs();
-    RankFleet(&rows, now, stale_ms);
-    exit_code = kExitOk;
-    for (const auto& r : rows) {
-      if (r.stale) exit_code = 2;
-    }
-    std::string text = json ? RenderFleetJson(rows) : RenderFleetTable(rows, now);
-    if (watch && isatty(1)) std::fputs("\033[H\033[2J", stdout);
-    std::fputs(text.c_str(), stdout);
-    std::fflush(stdout);
-  };
   platform::TimerHandle timer(loop);
   int64_t start = clock.MonotonicMs();
   bool rendered = false;
@@ -251,7 +262,7 @@ int FleetCommand(int argc, char** argv) {
     int64_t now = clock.MonotonicMs();
     if (!collector.subscribed) {
       if (now - start > 10000) {
-        std::fprintf(stderr, "edgespool fleet: cannot reach %s: %s\n", broker.c_str(),
+        std::fprintf(stderr, "edgespool fleet: cannot reach %s: %s\n", a.broker.c_str(),
                      collector.error.empty() ? "timed out" : collector.error.c_str());
         exit_code = kExitUnavailable;
         loop.Stop();
@@ -260,18 +271,39 @@ int FleetCommand(int argc, char** argv) {
     }
     // Retained documents arrive right after the SUBACK; live ones keep
     // coming (every node republishes), so wait a fixed time, not for quiet.
-    if (now - collector.subscribed_ms < wait_ms && !rendered) return;
-    if (!watch) {
-      render();
+    if (now - collector.subscribed_ms < a.wait_ms && !rendered) return;
+    if (!a.watch) {
+      exit_code = RenderCollected(a, collector, clock.WallMs());
       loop.Stop();
     } else if (!rendered || now % 2000 < 50) {
-      render();
+      exit_code = RenderCollected(a, collector, clock.WallMs());
     }
     rendered = true;
   });
-  (*client)->Start();
   loop.Run();
   timer.Stop();
+  return exit_code;
+}
+
+}  // namespace
+
+int FleetCommand(int argc, char** argv) {
+  FleetArgs args;
+  if (int done = ParseFleetArgs(argc, argv, &args); done >= 0) return done;
+  platform::Logger::SetLevel(platform::LogLevel::kError);
+  auto loop_or = platform::Loop::Create();
+  if (!loop_or.ok()) return kExitSoftware;
+  platform::Loop& loop = **loop_or;
+  Collector collector;
+  sync::mqtt::ClientOptions o;
+  if (!FleetClientOptions(args, &o)) return kExitConfig;
+  auto client = sync::mqtt::Client::Create(loop, std::move(o), &collector);
+  if (!client.ok()) {
+    std::fprintf(stderr, "edgespool fleet: %s\n", client.status().ToString().c_str());
+    return kExitUsage;
+  }
+  (*client)->Start();
+  int exit_code = RunFleetLoop(args, loop, collector);
   client->reset();
   return exit_code;
 }

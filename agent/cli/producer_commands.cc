@@ -256,24 +256,24 @@ void LoadWorker(std::vector<cl::Producer*> producers, const PublishArgs& a, int6
   }
 }
 
-int PublishLoad(const PublishArgs& a) {
-  // Before the producers: a producer closed with requests outstanding
-  // (Drain timed out) fails them through callbacks that record here.
-  LoadStats stats;
-  stats.latencies_ms.reserve(static_cast<size_t>(a.count));
-  // The connections share one SDK thread per core: with a thread each, one
-  // commit's acks woke 64 threads (64 connections at 20,000 msg/s).
-  std::vector<std::shared_ptr<cl::IoThread>> io(static_cast<size_t>(
-      std::min<int64_t>(a.connections, std::max(1u, std::thread::hardware_concurrency()))));
-  for (auto& t : io) {
+// The connections share one SDK thread per core: with a thread each, one
+// commit's acks woke 64 threads (64 connections at 20,000 msg/s).
+bool StartIoThreads(int64_t connections, std::vector<std::shared_ptr<cl::IoThread>>* io) {
+  io->resize(static_cast<size_t>(
+      std::min<int64_t>(connections, std::max(1u, std::thread::hardware_concurrency()))));
+  for (auto& t : *io) {
     auto started = cl::IoThread::Start();
     if (!started.ok()) {
       std::fprintf(stderr, "edgespool: %s\n", started.status().ToString().c_str());
-      return kExitUnavailable;
+      return false;
     }
     t = std::move(started).value();
   }
-  std::vector<std::unique_ptr<cl::Producer>> producers;
+  return true;
+}
+
+bool ConnectProducers(const PublishArgs& a, const std::vector<std::shared_ptr<cl::IoThread>>& io,
+                      std::vector<std::unique_ptr<cl::Producer>>* producers) {
   for (int64_t c = 0; c < a.connections; ++c) {
     // A deeper window than a single publish needs. While one commit group
     // is written the next fills, so a connection's groups hold about half
@@ -287,19 +287,21 @@ int PublishLoad(const PublishArgs& a) {
     // better (their groups overlap anyway) and holds more in flight.
     size_t window = std::max<size_t>(2048, 4096 / static_cast<size_t>(a.connections));
     auto p = ConnectTo(a.socket, window, io[static_cast<size_t>(c) % io.size()]);
-    if (!p.ok()) return kExitUnavailable;
-    producers.push_back(std::move(p).value());
+    if (!p.ok()) return false;
+    producers->push_back(std::move(p).value());
   }
-  std::string payload(static_cast<size_t>(a.size), 'x');
-  for (size_t i = 0; i < payload.size(); ++i) payload[i] = static_cast<char>('a' + i % 26);
-  bool tty = platform::IsTerminal(2);
-  auto start = Clock::now();
-  // Flat out, one thread per connection keeps every window full. At a set
-  // rate one thread paces up to kPacedPerThread msg/s over its share of the
-  // connections: a thread per connection only added sleeping threads that
-  // each woke for every message (with 64 connections at 20,000 msg/s, 128
-  // threads on 2 cores, half of them pacers), and the agent's acks waited
-  // for them to be scheduled.
+  return true;
+}
+
+// Flat out, one thread per connection keeps every window full. At a set
+// rate one thread paces up to kPacedPerThread msg/s over its share of the
+// connections: a thread per connection only added sleeping threads that
+// each woke for every message (with 64 connections at 20,000 msg/s, 128
+// threads on 2 cores, half of them pacers), and the agent's acks waited
+// for them to be scheduled.
+std::vector<std::thread> StartLoadWorkers(const PublishArgs& a,
+                                          const std::vector<std::unique_ptr<cl::Producer>>& producers,
+                                          const std::string& payload, LoadStats& stats) {
   int64_t workers = a.connections;
   if (a.rate > 0) workers = std::min(a.connections, 1 + a.rate / kPacedPerThread);
   std::vector<std::thread> threads;
@@ -311,17 +313,21 @@ int PublishLoad(const PublishArgs& a) {
     threads.emplace_back(LoadWorker, std::move(mine), std::cref(a), n, rate, std::cref(payload),
                          std::ref(stats));
   }
-  while (tty && stats.done.load() < static_cast<uint64_t>(a.count)) {
+  return threads;
+}
+
+// On a terminal, a progress line every 250 ms until every message is acked.
+void ShowLoadProgress(const PublishArgs& a, const LoadStats& stats, Clock::time_point start) {
+  while (stats.done.load() < static_cast<uint64_t>(a.count)) {
     std::this_thread::sleep_for(std::chrono::milliseconds(250));
     double s = std::chrono::duration<double>(Clock::now() - start).count();
     std::fprintf(stderr, "\r%llu/%lld acked, %.0f msg/s   ",
                  static_cast<unsigned long long>(stats.done.load()),
                  static_cast<long long>(a.count), static_cast<double>(stats.done.load()) / s);
   }
-  for (auto& t : threads) t.join();
-  for (auto& p : producers) p->Drain(600000);
-  double secs = std::chrono::duration<double>(Clock::now() - start).count();
-  if (tty) std::fprintf(stderr, "\n");
+}
+
+int ReportLoad(const PublishArgs& a, LoadStats& stats, size_t payload_bytes, double secs) {
   std::lock_guard<std::mutex> lock(stats.mu);
   auto& l = stats.latencies_ms;
   double max = l.empty() ? 0 : *std::max_element(l.begin(), l.end());
@@ -329,7 +335,7 @@ int PublishLoad(const PublishArgs& a) {
   std::printf(
       "published %zu of %lld messages (%zu B) over %lld connection(s) in %.3f s: "
       "%.0f msg/s; ack latency p50 %.3f ms p99 %.3f ms max %.3f ms; errors %llu\n",
-      l.size(), static_cast<long long>(a.count), payload.size(),
+      l.size(), static_cast<long long>(a.count), payload_bytes,
       static_cast<long long>(a.connections), secs, static_cast<double>(l.size()) / secs, p50, p99,
       max, static_cast<unsigned long long>(stats.errors));
   if (stats.errors > 0) {
@@ -337,6 +343,28 @@ int PublishLoad(const PublishArgs& a) {
     return kExitUnavailable;
   }
   return kExitOk;
+}
+
+int PublishLoad(const PublishArgs& a) {
+  // Before the producers: a producer closed with requests outstanding
+  // (Drain timed out) fails them through callbacks that record here.
+  LoadStats stats;
+  stats.latencies_ms.reserve(static_cast<size_t>(a.count));
+  std::vector<std::shared_ptr<cl::IoThread>> io;
+  if (!StartIoThreads(a.connections, &io)) return kExitUnavailable;
+  std::vector<std::unique_ptr<cl::Producer>> producers;
+  if (!ConnectProducers(a, io, &producers)) return kExitUnavailable;
+  std::string payload(static_cast<size_t>(a.size), 'x');
+  for (size_t i = 0; i < payload.size(); ++i) payload[i] = static_cast<char>('a' + i % 26);
+  bool tty = platform::IsTerminal(2);
+  auto start = Clock::now();
+  std::vector<std::thread> threads = StartLoadWorkers(a, producers, payload, stats);
+  if (tty) ShowLoadProgress(a, stats, start);
+  for (auto& t : threads) t.join();
+  for (auto& p : producers) p->Drain(600000);
+  double secs = std::chrono::duration<double>(Clock::now() - start).count();
+  if (tty) std::fprintf(stderr, "\n");
+  return ReportLoad(a, stats, payload.size(), secs);
 }
 
 // Common flags of query/status: --socket PATH and --json.
