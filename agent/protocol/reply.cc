@@ -59,6 +59,11 @@ bool ParseFields(const Src& rj, Reply* out, std::string* error) {
   GetNumber(rj, "attempts", &out->attempts);
   GetText(rj, "reason", &out->reason);
   GetNumber(rj, "sent_at", &out->sent_at_ms);
+  GetText(rj, "session", &out->session);
+  if (auto resumed = rj.Find("resumed")) {
+    if (resumed->type == JsonValue::Type::kTrue) out->resumed = true;
+    if (resumed->type == JsonValue::Type::kFalse) out->resumed = false;
+  }
   return true;
 }
 
@@ -82,6 +87,8 @@ void WriteReplyHeader(const Reply& r, JsonObjectWriter& w) {
   if (r.attempts) w.Uint("attempts", *r.attempts);
   if (!r.reason.empty()) w.Str("reason", r.reason);
   if (r.sent_at_ms) w.Int("sent_at", *r.sent_at_ms);
+  if (!r.session.empty()) w.Str("session", r.session);
+  if (r.resumed) w.Bool("resumed", *r.resumed);
 }
 
 }  // namespace

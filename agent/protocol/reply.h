@@ -7,11 +7,16 @@
 //   {"req":2,"ok":true,"seq":42,"state":"pending","ts":..,"topic":"..",
 //    "attempts":0[,"reason":"..","sent_at":..]}                 query
 //   {"req":3,"ok":true}   ping; status: the same, body = the status document
+//   {"req":4,"ok":true,"session":"hmi","seq":41,"resumed":true}   subscribe:
+//                         seq = the session's acked position (0: none)
+//   {"req":5,"ok":true}   unsubscribe (a successful ack has no reply)
 //   {"req":1,"ok":false,"code":"too_large","message":"..","limit":2097152}
 //   {"req":1,"ok":false,"code":"busy","message":"..","retry_after_ms":100}
 //
 // `req` is absent when the request had none, and on the `busy` frame sent to
 // a connection refused for max_connections (the connection is then closed).
+// A connection that subscribed also receives pushed "message" frames, which
+// are not replies (no "ok"): see message.h.
 #pragma once
 
 #include <cstdint>
@@ -42,6 +47,9 @@ struct Reply {
   std::optional<uint64_t> attempts;
   std::string reason;
   std::optional<int64_t> sent_at_ms;
+  // Subscribe ("seq" above is the session's acked position).
+  std::string session;
+  std::optional<bool> resumed;
 };
 
 // Writes the fields that are set (empty strings and nullopt are left out).

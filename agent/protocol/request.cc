@@ -164,6 +164,99 @@ bool ParseQuery(const Src& root, Request* r, RequestError* error) {
   return true;
 }
 
+// "session" of the consumer ops: absent means "" (anonymous).
+template <typename Src>
+bool ParseSession(const Src& root, std::string* out, RequestError* error) {
+  auto item = root.Find("session");
+  if (!item) return true;
+  if (!GetString(item, out)) return Fail(error, ErrorCode::kBadRequest, "session must be a string");
+  Status ok = ValidateSessionName(*out);
+  if (!ok.ok()) return Fail(error, ErrorCode::kBadRequest, ok.message());
+  return true;
+}
+
+// Only cJSON produces arrays (the flat scanner refuses them), so a
+// subscribe always takes the slow path; it is one request per session.
+bool ParseFilters(const std::optional<JsonValue>& item, std::vector<std::string>* out,
+                  RequestError* error) {
+  if (!item || item->type != JsonValue::Type::kArray || item->object == nullptr) {
+    return Fail(error, ErrorCode::kBadRequest, "filters must be an array of topic filters");
+  }
+  for (const cJSON* f = item->object->child; f != nullptr; f = f->next) {
+    if (out->size() == kMaxFilters) {
+      return Fail(error, ErrorCode::kBadRequest,
+                  "more than " + std::to_string(kMaxFilters) + " filters");
+    }
+    // Named by index, not quoted: the filter may be what is not UTF-8.
+    std::string which = "filters[" + std::to_string(out->size()) + "]";
+    std::string filter;
+    if (!GetString(f, &filter)) return Fail(error, ErrorCode::kBadRequest, which + " is not a string");
+    Status ok = ValidateFilter(filter);
+    if (!ok.ok()) return Fail(error, ErrorCode::kBadRequest, which + ": " + ok.message());
+    out->push_back(std::move(filter));
+  }
+  if (out->empty()) return Fail(error, ErrorCode::kBadRequest, "filters is empty");
+  return true;
+}
+
+template <typename Src>
+bool ParseSubscribe(const Src& root, SubscribeFields* s, RequestError* error) {
+  if (!ParseSession(root, &s->session, error)) return false;
+  if (!ParseFilters(root.Find("filters"), &s->filters, error)) return false;
+  if (auto from = root.Find("from")) {
+    int64_t v;
+    if (from->is_string() && from->text == "new") {
+      s->from = SubscribeFields::kNew;
+    } else if (from->is_string() && from->text == "oldest") {
+      s->from = SubscribeFields::kOldest;
+    } else if (GetInt(from, 0, kMaxReq, &v)) {
+      s->from = SubscribeFields::kSeq;
+      s->from_seq = static_cast<uint64_t>(v);
+    } else {
+      return Fail(error, ErrorCode::kBadRequest,
+                  "from must be \"new\", \"oldest\" or an inbox seq 0..2^53-1");
+    }
+  }
+  if (auto window = root.Find("window")) {
+    int64_t v;
+    if (!GetInt(window, 1, kMaxWindow, &v)) {
+      return Fail(error, ErrorCode::kBadRequest,
+                  "window must be an integer 1.." + std::to_string(kMaxWindow));
+    }
+    s->window = static_cast<uint32_t>(v);
+  }
+  return true;
+}
+
+template <typename Src>
+bool ParseAck(const Src& root, AckFields* a, RequestError* error) {
+  if (!ParseSession(root, &a->session, error)) return false;
+  auto seq = root.Find("seq");
+  auto up_to = root.Find("up_to");
+  if (seq.has_value() == up_to.has_value()) {
+    return Fail(error, ErrorCode::kBadRequest, "ack needs exactly one of seq or up_to");
+  }
+  int64_t v;
+  if (!GetInt(seq ? seq : up_to, 1, kMaxReq, &v)) {
+    return Fail(error, ErrorCode::kBadRequest,
+                std::string(seq ? "seq" : "up_to") + " must be an integer 1..2^53-1");
+  }
+  (seq ? a->seq : a->up_to) = static_cast<uint64_t>(v);
+  return true;
+}
+
+template <typename Src>
+bool ParseUnsubscribe(const Src& root, UnsubscribeFields* u, RequestError* error) {
+  if (!ParseSession(root, &u->session, error)) return false;
+  if (auto end = root.Find("end")) {
+    if (end->type != JsonValue::Type::kTrue && end->type != JsonValue::Type::kFalse) {
+      return Fail(error, ErrorCode::kBadRequest, "end must be true or false");
+    }
+    u->end = end->type == JsonValue::Type::kTrue;
+  }
+  return true;
+}
+
 }  // namespace
 
 const char* OpName(Op op) {
@@ -172,6 +265,9 @@ const char* OpName(Op op) {
     case Op::kQuery: return "query";
     case Op::kStatus: return "status";
     case Op::kPing: return "ping";
+    case Op::kSubscribe: return "subscribe";
+    case Op::kAck: return "ack";
+    case Op::kUnsubscribe: return "unsubscribe";
   }
   return "?";
 }
@@ -287,6 +383,47 @@ Status ValidateTopic(std::string_view topic) {
   return Status::Ok();
 }
 
+Status ValidateFilter(std::string_view filter) {
+  if (filter.empty()) return Status::InvalidArgument("filter is empty");
+  if (filter.size() > kMaxFilterBytes) {
+    return Status::InvalidArgument("filter longer than 65535 bytes");
+  }
+  if (filter.find('\0') != std::string_view::npos) {
+    return Status::InvalidArgument("filter contains NUL");
+  }
+  if (filter.find('\n') != std::string_view::npos) {
+    return Status::InvalidArgument("filter contains a newline");
+  }
+  if (filter[0] == '$') {
+    return Status::InvalidArgument("filters starting with $ match no local topic");
+  }
+  if (!IsValidUtf8(filter)) return Status::InvalidArgument("filter is not valid UTF-8");
+  size_t start = 0;
+  while (true) {
+    size_t slash = filter.find('/', start);
+    bool last = slash == std::string_view::npos;
+    std::string_view level = filter.substr(start, last ? std::string_view::npos : slash - start);
+    if (level.find_first_of("+#") != std::string_view::npos && level.size() != 1) {
+      return Status::InvalidArgument("+ and # must be a whole level");
+    }
+    if (level == "#" && !last) return Status::InvalidArgument("# must be the last level");
+    if (last) return Status::Ok();
+    start = slash + 1;
+  }
+}
+
+Status ValidateSessionName(std::string_view session) {
+  if (session.size() > kMaxSessionBytes) {
+    return Status::InvalidArgument("session longer than " + std::to_string(kMaxSessionBytes) +
+                                   " bytes");
+  }
+  if (session.find_first_of(std::string_view("\0\n", 2)) != std::string_view::npos) {
+    return Status::InvalidArgument("session contains NUL or a newline");
+  }
+  if (!IsValidUtf8(session)) return Status::InvalidArgument("session is not valid UTF-8");
+  return Status::Ok();
+}
+
 namespace {
 
 template <typename Src>
@@ -317,6 +454,18 @@ bool ParseFields(const Src& root, Request* out, RequestError* error) {
   if (name == "ping") {
     out->op = Op::kPing;
     return true;
+  }
+  if (name == "subscribe") {
+    out->op = Op::kSubscribe;
+    return ParseSubscribe(root, &out->subscribe, error);
+  }
+  if (name == "ack") {
+    out->op = Op::kAck;
+    return ParseAck(root, &out->ack, error);
+  }
+  if (name == "unsubscribe") {
+    out->op = Op::kUnsubscribe;
+    return ParseUnsubscribe(root, &out->unsubscribe, error);
   }
   return Fail(error, ErrorCode::kBadRequest, "unknown op");
 }
@@ -350,6 +499,24 @@ bool ParseRequest(std::string_view header, Request* out, RequestError* error) {
 
 namespace {
 
+void WriteSubscribe(const SubscribeFields& s, JsonObjectWriter& w) {
+  if (!s.session.empty()) w.Str("session", s.session);
+  std::string filters = "[";
+  for (const std::string& f : s.filters) {
+    if (filters.size() > 1) filters.push_back(',');
+    AppendJsonString(&filters, f);
+  }
+  filters.push_back(']');
+  w.Raw("filters", filters);
+  switch (s.from) {
+    case SubscribeFields::kDefault: break;
+    case SubscribeFields::kNew: w.Str("from", "new"); break;
+    case SubscribeFields::kOldest: w.Str("from", "oldest"); break;
+    case SubscribeFields::kSeq: w.Uint("from", s.from_seq); break;
+  }
+  if (s.window) w.Uint("window", *s.window);
+}
+
 void WriteRequestHeader(const Request& r, JsonObjectWriter& w) {
   w.Str("op", OpName(r.op));
   if (r.req) w.Int("req", *r.req);
@@ -369,6 +536,15 @@ void WriteRequestHeader(const Request& r, JsonObjectWriter& w) {
   } else if (r.op == Op::kQuery) {
     if (r.query_seq) w.Uint("seq", *r.query_seq);
     if (!r.query_id.empty()) w.Str("id", r.query_id);
+  } else if (r.op == Op::kSubscribe) {
+    WriteSubscribe(r.subscribe, w);
+  } else if (r.op == Op::kAck) {
+    if (!r.ack.session.empty()) w.Str("session", r.ack.session);
+    if (r.ack.seq) w.Uint("seq", *r.ack.seq);
+    if (r.ack.up_to) w.Uint("up_to", *r.ack.up_to);
+  } else if (r.op == Op::kUnsubscribe) {
+    if (!r.unsubscribe.session.empty()) w.Str("session", r.unsubscribe.session);
+    if (r.unsubscribe.end) w.Bool("end", true);
   }
 }
 

@@ -2,7 +2,8 @@
 // validated into a typed Request (server side) or encoded from one (client).
 //
 // Header fields (unknown fields are ignored, for forward compatibility):
-//   op        "publish" | "query" | "status" | "ping"            (required)
+//   op        "publish" | "query" | "status" | "ping" |
+//             "subscribe" | "ack" | "unsubscribe"                  (required)
 //   req       integer 0 .. 2^53-1, echoed in the reply           (optional)
 // publish (body = payload):
 //   topic     UTF-8, 1..65535 bytes, no NUL, no '+' or '#' wildcards, not
@@ -17,6 +18,27 @@
 //   ack       "stored" | "delivered" | "none"                     (stored)
 // query:      exactly one of  seq (integer >= 1)  or  id (string)
 // status, ping: no fields.
+//
+// Consumer ops (docs/downlink.md, "Consumer ops on the producer socket"):
+// subscribe:
+//   session   0..128 bytes of UTF-8 without NUL or '\n'; absent or "":
+//             anonymous (the session ends with the connection)
+//   filters   array of 1..64 MQTT topic filters over local topics    (required)
+//             each 1..65535 bytes of UTF-8 without NUL or '\n' (the journal
+//             stores a session's filters '\n'-separated), '+' and '#' only
+//             as whole levels, '#' only as the last level, not starting
+//             with '$' (local topics never do: such a filter matches nothing)
+//   from      "new" | "oldest" | an inbox seq 0..2^53-1 (deliver seq >= it);
+//             absent: a durable session resumes after its acked position,
+//             a new one starts at "new"
+//   window    integer 1..10000: unacked messages in flight  (downlink.window)
+// ack:        session (as above, "" or absent: the anonymous one) and
+//             exactly one of  seq  or  up_to  (integers 1..2^53-1);
+//             no reply when it succeeds
+// unsubscribe: session (as above), end (boolean, default false: a durable
+//             session keeps its position; true deletes it)
+// Errors of these ops are bad_request; an unknown session on ack and a
+// session attached to another connection (busy) are the agent's to detect.
 //
 // A publish with ack "none" gets no reply at all, not even an error (the
 // error is counted by the agent): the producer asked not to be answered.
@@ -37,7 +59,7 @@
 
 namespace edgespool::protocol {
 
-enum class Op { kPublish, kQuery, kStatus, kPing };
+enum class Op { kPublish, kQuery, kStatus, kPing, kSubscribe, kAck, kUnsubscribe };
 // Numbered as store::Priority (0 high .. 2 low).
 enum class Priority : uint8_t { kHigh = 0, kNormal = 1, kLow = 2 };
 enum class AckMode { kStored, kDelivered, kNone };
@@ -70,6 +92,10 @@ inline constexpr size_t kMaxIdBytes = 256;
 inline constexpr int64_t kMaxTsMs = 253402300799999;          // 9999-12-31T23:59:59.999Z
 inline constexpr int64_t kMaxTtlMs = 10ll * 366 * 86400 * 1000;  // ~10 years
 inline constexpr int64_t kMaxReq = (int64_t{1} << 53) - 1;     // exact in a JSON double
+inline constexpr size_t kMaxSessionBytes = 128;
+inline constexpr size_t kMaxFilters = 64;
+inline constexpr size_t kMaxFilterBytes = 65535;
+inline constexpr uint32_t kMaxWindow = 10000;
 
 using HeaderList = std::vector<std::pair<std::string, std::string>>;
 
@@ -83,12 +109,34 @@ struct PublishFields {
   AckMode ack = AckMode::kStored;
 };
 
+struct SubscribeFields {
+  std::string session;  // "": anonymous
+  std::vector<std::string> filters;
+  enum From { kDefault, kNew, kOldest, kSeq } from = kDefault;
+  uint64_t from_seq = 0;  // from == kSeq
+  std::optional<uint32_t> window;
+};
+
+struct AckFields {
+  std::string session;
+  // Exactly one is set: one message, or every delivered message <= up_to.
+  std::optional<uint64_t> seq, up_to;
+};
+
+struct UnsubscribeFields {
+  std::string session;
+  bool end = false;  // delete a durable session instead of detaching
+};
+
 struct Request {
   Op op = Op::kPing;
   std::optional<int64_t> req;
   PublishFields publish;          // op == kPublish
   std::optional<uint64_t> query_seq;  // op == kQuery: one of these two
   std::string query_id;
+  SubscribeFields subscribe;      // op == kSubscribe
+  AckFields ack;                  // op == kAck
+  UnsubscribeFields unsubscribe;  // op == kUnsubscribe
 };
 
 struct RequestError {
@@ -115,6 +163,12 @@ void AppendRequestFrame(std::string* out, const Request& request, std::string_vi
 // MQTT topic-name rules for a producer's topic (see the top of this file).
 // InvalidArgument with the reason.
 Status ValidateTopic(std::string_view topic);
+// MQTT topic-filter rules for a consumer's filter (see the top of this file).
+// InvalidArgument with the reason.
+Status ValidateFilter(std::string_view filter);
+// A session name: 0..128 bytes of UTF-8 without NUL or '\n' (a name prints
+// as one line in logs, status and the CLI).
+Status ValidateSessionName(std::string_view session);
 // True if s is well-formed UTF-8 (no overlongs, no surrogates, <= U+10FFFF).
 bool IsValidUtf8(std::string_view s);
 
