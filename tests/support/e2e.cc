@@ -62,7 +62,7 @@ AgentProcess::AgentProcess(std::string dir, std::string broker_url,
   for (const auto& [section, line] : settings) {
     // A later setting of the same key replaces the default above.
     auto& lines = sections[section];
-    if (section == "route") {  // one [[route]] per entry; keys may repeat
+    if (section == "route" || section == "subscription") {  // one [[table]] per entry
       lines.push_back(line);
       continue;
     }
@@ -74,12 +74,13 @@ AgentProcess::AgentProcess(std::string dir, std::string broker_url,
   }
   std::ostringstream out;
   for (const auto& [section, lines] : sections) {
-    if (section == "route") continue;
+    if (section == "route" || section == "subscription") continue;
     out << "[" << section << "]\n";
     for (const auto& l : lines) out << l << "\n";
   }
-  if (sections.count("route")) {
-    for (const auto& l : sections["route"]) out << "[[route]]\n" << l << "\n";
+  for (const char* table : {"route", "subscription"}) {
+    if (!sections.count(table)) continue;
+    for (const auto& l : sections[table]) out << "[[" << table << "]]\n" << l << "\n";
   }
   WriteFile(config_path(), out.str());
 }

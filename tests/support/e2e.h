@@ -20,7 +20,8 @@ namespace edgespool::testing {
 
 // `edgespool run` with a config written into dir; extra settings are TOML
 // lines appended per section, e.g. {{"sync", "mode = \"batch\""}}. Each
-// "route" entry becomes one [[route]] table (keys separated by newlines).
+// "route" or "subscription" entry becomes one [[route]] / [[subscription]]
+// table (keys separated by newlines).
 class AgentProcess {
  public:
   AgentProcess(std::string dir, std::string broker_url,
