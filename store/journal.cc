@@ -2,8 +2,8 @@
 //
 // Two threads meet here. The loop thread calls the public methods; each
 // queues work under mu_ and wakes the store thread through cv_. The store
-// thread runs, in turn: one commit group of appends (up to
-// group_max_messages, gathered while the previous group committed), then
+// thread runs, in turn: one commit group of appends and downlink writes
+// (up to group_max_messages, gathered while the previous group committed), then
 // every other queued operation, then one bounded cleanup step when one is
 // due; it never holds mu_ while touching SQLite. Results go back as closures
 // on done_ (guarded by done_mu_) and an AsyncHandle wakes the loop, which
@@ -106,25 +106,13 @@ class Journal::Impl {
   // --- loop thread --------------------------------------------------------
 
   void Append(Message message, AppendCallback done) {
-    if (closing_) {
-      if (done) done(Status::Cancelled("journal closed"));
-      return;
-    }
-    Hold();
-    ++queued_appends_;
-    // Stage on the loop thread and hand the whole batch over once per loop
-    // turn. Handing each append over as it comes lets the store thread wake
-    // on the first and commit it alone: measured, 8 producers re-submitting
-    // from their ack callbacks got groups of 1 (6k msg/s, durability normal).
-    staged_.push_back({std::move(message), std::move(done)});
-    // Appends made from a journal callback (a producer answering its ack
-    // with the next message) are handed over when DrainDone ends: no
-    // eventfd round trip through the loop per commit group.
-    if (staged_.size() == 1 && !in_drain_) {
-      loop_.Post([this, alive = std::weak_ptr<int>(alive_)] {
-        if (alive.lock()) FlushStaged();
-      });
-    }
+    Stage({std::move(message), std::move(done), nullptr});
+  }
+
+  // A downlink write joins the commit groups as an append does; `done` gets
+  // its inbox seq (0 for a session write) or the group's error.
+  void AppendWrite(std::unique_ptr<GroupWrite> write, AppendCallback done) {
+    Stage({Message{}, std::move(done), std::move(write)});
   }
 
   void FlushStaged() {
@@ -201,7 +189,31 @@ class Journal::Impl {
   struct PendingAppend {
     Message message;
     AppendCallback done;
+    std::unique_ptr<GroupWrite> write;  // set: a downlink write, not a producer append
   };
+
+  void Stage(PendingAppend append) {
+    if (closing_) {
+      if (append.done) append.done(Status::Cancelled("journal closed"));
+      return;
+    }
+    Hold();
+    ++queued_appends_;
+    // Stage on the loop thread and hand the whole batch over once per loop
+    // turn. Handing each append over as it comes lets the store thread wake
+    // on the first and commit it alone: measured, 8 producers re-submitting
+    // from their ack callbacks got groups of 1 (6k msg/s, durability normal).
+    staged_.push_back(std::move(append));
+    // Appends made from a journal callback (a producer answering its ack
+    // with the next message) are handed over when DrainDone ends: no
+    // eventfd round trip through the loop per commit group.
+    if (staged_.size() == 1 && !in_drain_) {
+      loop_.Post([this, alive = std::weak_ptr<int>(alive_)] {
+        if (alive.lock()) FlushStaged();
+      });
+    }
+  }
+
   struct Op {
     std::function<void()> run;     // store thread
     std::function<void()> cancel;  // loop thread, at close
@@ -291,7 +303,10 @@ class Journal::Impl {
 
   void CommitGroup(std::vector<PendingAppend> group) {
     std::vector<AppendItem> items(group.size());
-    for (size_t i = 0; i < group.size(); ++i) items[i].message = std::move(group[i].message);
+    for (size_t i = 0; i < group.size(); ++i) {
+      items[i].message = std::move(group[i].message);
+      items[i].write = std::move(group[i].write);
+    }
     db_->AppendGroup(&items);
     // One allocation carries the whole group's answers to the loop.
     struct Answers {
@@ -470,6 +485,60 @@ void Journal::Requeue(std::vector<uint64_t> seqs, DoneCallback done) {
 }
 
 void Journal::Cleanup(DoneCallback done) { impl_->RequestCleanup(std::move(done)); }
+
+void Journal::AppendInbound(InboundMessage message, InboundCallback done) {
+  auto write = std::make_unique<GroupWrite>();
+  write->kind = GroupWrite::Kind::kInbound;
+  write->inbound = std::move(message);
+  impl_->AppendWrite(std::move(write), [done = std::move(done)](Result<AppendOutcome> r) {
+    if (!done) return;
+    if (!r.ok()) {
+      done(r.status());
+    } else {
+      done(r->seq);
+    }
+  });
+}
+
+namespace {
+Journal::AppendCallback AsDone(Journal::DoneCallback done) {
+  return [done = std::move(done)](Result<AppendOutcome> r) {
+    if (done) done(r.ok() ? Status::Ok() : r.status());
+  };
+}
+}  // namespace
+
+void Journal::SaveConsumerSession(ConsumerSessionRecord session, DoneCallback done) {
+  auto write = std::make_unique<GroupWrite>();
+  write->kind = GroupWrite::Kind::kSaveSession;
+  write->session = std::move(session);
+  impl_->AppendWrite(std::move(write), AsDone(std::move(done)));
+}
+
+void Journal::DeleteConsumerSession(std::string name, DoneCallback done) {
+  auto write = std::make_unique<GroupWrite>();
+  write->kind = GroupWrite::Kind::kDeleteSession;
+  write->session.name = std::move(name);
+  impl_->AppendWrite(std::move(write), AsDone(std::move(done)));
+}
+
+void Journal::ReadInbox(InboxReadSpec spec, InboxCallback done) {
+  impl_->Submit<Result<std::vector<StoredInbound>>>(
+      [spec](JournalDb& db) { return db.ReadInbox(spec); }, std::move(done));
+}
+
+void Journal::TrimInbox(uint64_t below_seq, int64_t received_before_ms, DoneCallback done) {
+  impl_->Submit<Status>(
+      [below_seq, received_before_ms](JournalDb& db) {
+        return db.TrimInbox(below_seq, received_before_ms);
+      },
+      std::move(done));
+}
+
+void Journal::LoadConsumerSessions(SessionsCallback done) {
+  impl_->Submit<Result<std::vector<ConsumerSessionRecord>>>(
+      [](JournalDb& db) { return db.LoadConsumerSessions(); }, std::move(done));
+}
 
 void Journal::SetCommitListener(CommitListener listener) {
   impl_->SetCommitListener(std::move(listener));

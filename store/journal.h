@@ -12,7 +12,9 @@
 // group N+1, committed in one transaction when N is done (bounded by
 // group_max_messages / group_max_delay). An append's callback runs only after
 // COMMIT returned: durable at options.durability ("full": survives power
-// loss; "normal": survives a process crash).
+// loss; "normal": survives a process crash). The downlink's writes
+// (AppendInbound, SaveConsumerSession, DeleteConsumerSession) join the same
+// groups, in call order with the appends, with the same promise.
 //
 // Ordering: operations run in call order, except that appends are handed to
 // the store thread once per loop turn; any call made after an append's
@@ -61,6 +63,9 @@ struct JournalOptions {
   // allow; a delay only adds latency unless producers trickle in (see
   // tests/bench/journal_bench.cc and the group-delay test).
   int64_t group_max_delay_us = 0;
+  // Cap on the inbox's payload bytes (downlink.max_bytes): the oldest inbox
+  // rows make way for new ones, counted as dropped.
+  uint64_t inbox_max_bytes = 64ull << 20;
   int64_t dedupe_window_ms = 600000;       // msg_id dedupe: 10 minutes...
   uint32_t dedupe_max_ids = 100000;        // ...or this many ids, whichever is smaller
   double high_water = 0.8;                 // fill ratio that signals backpressure
@@ -83,6 +88,45 @@ struct StoredMessage {
   uint64_t seq = 0;
   Message message;
   uint32_t attempts = 0;
+};
+
+// A message from the central broker, for local consumers (docs/downlink.md).
+struct InboundMessage {
+  std::string topic;  // local topic
+  std::string broker_topic;
+  int64_t received_ms = 0;
+  std::optional<int64_t> expires_at_ms;
+  Headers headers;             // MQTT 5 user properties
+  std::string response_topic;  // empty: none
+  std::string correlation;     // empty: none
+  std::string payload;
+};
+
+// An inbox row. payload_bytes is the payload's size even when the read left
+// the payload out (InboxReadSpec::with_payload = false).
+struct StoredInbound {
+  uint64_t seq = 0;
+  InboundMessage message;
+  uint64_t payload_bytes = 0;
+};
+
+// A durable consumer session as persisted (docs/downlink.md, "Sessions").
+struct ConsumerSessionRecord {
+  std::string name;
+  std::vector<std::string> filters;  // local topic filters; none may contain '\n'
+  uint64_t acked = 0;                // every matching inbox seq <= acked is done
+  int64_t last_seen_ms = 0;
+  uint64_t dropped = 0;
+};
+
+// Selects inbox rows for ReadInbox: seq > after_seq, in seq order, at most
+// max_messages and (payloads included) max_bytes of payload; the first row
+// is returned whatever its size.
+struct InboxReadSpec {
+  uint64_t after_seq = 0;
+  size_t max_messages = 256;
+  size_t max_bytes = 1u << 20;
+  bool with_payload = true;
 };
 
 struct AppendOutcome {
@@ -133,6 +177,16 @@ struct JournalStats {
   uint64_t checkpoint_failures_total = 0;
   uint64_t wal_restart_waits_total = 0;
   uint64_t wal_restart_wait_us_total = 0;
+  // The downlink's inbox. head_seq is the largest inbox seq ever assigned
+  // (kept by AUTOINCREMENT: it survives deletes). dropped: made way for new
+  // rows under inbox_max_bytes; expired: deleted by Cleanup past expires_at.
+  uint64_t inbox_count = 0;
+  uint64_t inbox_bytes = 0;  // payload bytes
+  uint64_t inbox_head_seq = 0;
+  uint64_t inbox_appended_total = 0;
+  uint64_t inbox_dropped_total = 0;
+  uint64_t inbox_dropped_bytes_total = 0;
+  uint64_t inbox_expired_total = 0;
 };
 
 // Selects pending rows for FetchPending. Empty topic_filter: all topics.
@@ -155,8 +209,11 @@ class Journal {
   using AppendCallback = std::function<void(Result<AppendOutcome>)>;
   using DoneCallback = std::function<void(Status)>;
   using FetchCallback = std::function<void(Result<std::vector<StoredMessage>>)>;
-  // Called on the loop thread after each commit group with the messages it
-  // made durable (in seq order), so the sync worker can serve fresh messages
+  using InboundCallback = std::function<void(Result<uint64_t>)>;  // the inbox seq
+  using InboxCallback = std::function<void(Result<std::vector<StoredInbound>>)>;
+  using SessionsCallback = std::function<void(Result<std::vector<ConsumerSessionRecord>>)>;
+  // Called on the loop thread after each commit group with the producer
+  // messages it made durable (in seq order; never inbox rows), so the sync worker can serve fresh messages
   // from memory instead of reading them back. The listener may move messages
   // out (the vector is dropped afterwards); rows it keeps it must Lease().
   using CommitListener = std::function<void(std::vector<StoredMessage>&)>;
@@ -196,13 +253,38 @@ class Journal {
   void ListDead(size_t limit, std::function<void(Result<std::vector<DeadLetter>>)> done);
   // Dead letters back to pending (attempts reset).
   void Requeue(std::vector<uint64_t> seqs, DoneCallback done);
-  // Runs retention/expiry now (also runs every cleanup_interval_ms), in
+  // Runs retention/expiry now (expired inbox rows too, counted in
+  // inbox_expired_total; also runs every cleanup_interval_ms), in
   // bounded chunks with appends served between them, then returns free
   // pages to the filesystem (incremental vacuum) and truncates the WAL.
   // `done` runs when the whole pass is finished.
   void Cleanup(DoneCallback done);
 
   void SetCommitListener(CommitListener listener);
+
+  // --- the downlink (docs/downlink.md) ---------------------------------------
+  // Inbox seqs are their own AUTOINCREMENT sequence, apart from the
+  // journal's, never reused even after every row was deleted.
+
+  // Stores an inbound message in the current commit group; callback (with its
+  // inbox seq) after COMMIT: only then may the broker get its PUBACK. If the
+  // inbox's payload bytes would exceed inbox_max_bytes, the oldest inbox rows
+  // are deleted in the same transaction first (inbox_dropped_total). Errors:
+  // kResourceExhausted for a payload larger than inbox_max_bytes by itself
+  // (this message only), or when the database cap is reached (the group, as
+  // for Append); kIoError/kInternal when the commit failed.
+  void AppendInbound(InboundMessage message, InboundCallback done);
+  // Inbox rows with seq > spec.after_seq in seq order, skipping expired ones.
+  void ReadInbox(InboxReadSpec spec, InboxCallback done);
+  // Deletes inbox rows with seq < below_seq AND received before
+  // received_before_ms (delivered to every session and past retention), in
+  // bounded transactions.
+  void TrimInbox(uint64_t below_seq, int64_t received_before_ms, DoneCallback done);
+  void LoadConsumerSessions(SessionsCallback done);
+  // Upsert by name, and delete; both join the current commit group like an
+  // append (callback after COMMIT), so they keep call order with each other.
+  void SaveConsumerSession(ConsumerSessionRecord session, DoneCallback done);
+  void DeleteConsumerSession(std::string name, DoneCallback done);
 
   // Loop-thread snapshot, refreshed after every operation.
   const JournalStats& stats() const;

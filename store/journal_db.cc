@@ -144,6 +144,7 @@ Status JournalDb::OpenFile(JournalDb* j) {
   return Status::Ok();
 }
 
+// Appends, cleanup, the cap and transactions; then the other statements.
 Status JournalDb::Prepare() {
   struct {
     Stmt* stmt;
@@ -157,6 +158,42 @@ Status JournalDb::Prepare() {
       {&enqueue_range_,
        "INSERT INTO pending(seq, priority, ts, bytes) SELECT seq, priority, ts, length(payload) "
        "FROM journal WHERE seq BETWEEN ?1 AND ?2"},
+      // Retention is first in, first out by seq (see CleanupStep).
+      {&sent_head_, "SELECT seq, sent_at FROM sent ORDER BY seq LIMIT ?1"},
+      {&delete_sent_upto_,
+       "DELETE FROM journal WHERE seq IN (SELECT seq FROM sent WHERE seq <= ?1)"},
+      {&expired_scan_,
+       "SELECT j.seq, j.state, length(j.payload), j.msg_id, p.seq IS NOT NULL FROM journal j "
+       "LEFT JOIN pending p ON p.seq = j.seq WHERE j.expires_at <= ?1 LIMIT ?2"},
+      {&delete_row_, "DELETE FROM journal WHERE seq = ?1"},
+      // The cap (MakeRoom) and the transactions.
+      {&drop_scan_,
+       "SELECT p.seq, p.bytes + length(j.topic) + ifnull(length(j.headers), 0) "
+       "FROM pending p CROSS JOIN journal j ON j.seq = p.seq WHERE p.priority = ?1 "
+       "ORDER BY p.ts, p.seq"},
+      {&evict_sent_,
+       "DELETE FROM journal WHERE seq IN (SELECT seq FROM sent ORDER BY seq LIMIT ?1) "
+       "RETURNING seq, length(payload) + length(topic)"},
+      {&begin_, "BEGIN"},
+      {&commit_, "COMMIT"},
+      {&rollback_, "ROLLBACK"},
+      {&page_count_, "PRAGMA page_count"},
+      {&freelist_count_, "PRAGMA freelist_count"},
+      {&delete_seq_,
+       "DELETE FROM journal WHERE seq = ?1 AND EXISTS (SELECT 1 FROM pending WHERE seq = ?1) "
+       "RETURNING length(payload)"},
+  };
+  for (const auto& s : kStatements) ES_RETURN_IF_ERROR(db_.Prepare(s.sql, s.stmt));
+  ES_RETURN_IF_ERROR(PrepareReads());
+  return PrepareInbox();
+}
+
+// Reads and resolutions (journal_db_reads.cc).
+Status JournalDb::PrepareReads() {
+  struct {
+    Stmt* stmt;
+    const char* sql;
+  } const kStatements[] = {
       // Pending rows with their columns, one statement per scan order, each
       // starting after a cursor (FetchPending) so leased rows are not read
       // again. CROSS JOIN keeps `pending` the outer loop: its index gives
@@ -204,29 +241,6 @@ Status JournalDb::Prepare() {
       {&query_id_, "SELECT seq FROM journal WHERE msg_id = ? ORDER BY seq DESC LIMIT 1"},
       {&list_dead_, "SELECT seq FROM journal WHERE state = 2 ORDER BY seq LIMIT ?"},
       {&oldest_, "SELECT ts FROM pending WHERE priority = ?1 ORDER BY ts LIMIT 1"},
-      // Retention is first in, first out by seq (see CleanupStep).
-      {&sent_head_, "SELECT seq, sent_at FROM sent ORDER BY seq LIMIT ?1"},
-      {&delete_sent_upto_,
-       "DELETE FROM journal WHERE seq IN (SELECT seq FROM sent WHERE seq <= ?1)"},
-      {&expired_scan_,
-       "SELECT j.seq, j.state, length(j.payload), j.msg_id, p.seq IS NOT NULL FROM journal j "
-       "LEFT JOIN pending p ON p.seq = j.seq WHERE j.expires_at <= ?1 LIMIT ?2"},
-      {&delete_row_, "DELETE FROM journal WHERE seq = ?1"},
-      {&drop_scan_,
-       "SELECT p.seq, p.bytes + length(j.topic) + ifnull(length(j.headers), 0) "
-       "FROM pending p CROSS JOIN journal j ON j.seq = p.seq WHERE p.priority = ?1 "
-       "ORDER BY p.ts, p.seq"},
-      {&evict_sent_,
-       "DELETE FROM journal WHERE seq IN (SELECT seq FROM sent ORDER BY seq LIMIT ?1) "
-       "RETURNING seq, length(payload) + length(topic)"},
-      {&begin_, "BEGIN"},
-      {&commit_, "COMMIT"},
-      {&rollback_, "ROLLBACK"},
-      {&page_count_, "PRAGMA page_count"},
-      {&freelist_count_, "PRAGMA freelist_count"},
-      {&delete_seq_,
-       "DELETE FROM journal WHERE seq = ?1 AND EXISTS (SELECT 1 FROM pending WHERE seq = ?1) "
-       "RETURNING length(payload)"},
   };
   for (const auto& s : kStatements) ES_RETURN_IF_ERROR(db_.Prepare(s.sql, s.stmt));
   return Status::Ok();
@@ -244,7 +258,11 @@ Status JournalDb::LoadState() {
   auto dead = db_.QueryInt("SELECT count(*) FROM journal WHERE state = 2");
   if (!dead.ok()) return dead.status();
   stats_.dead_count = static_cast<uint64_t>(*dead);
+  ES_RETURN_IF_ERROR(LoadInboxState());
+  return LoadDedupe();
+}
 
+Status JournalDb::LoadDedupe() {
   // Rebuild the dedupe set from the newest rows that carry an id, newest
   // first, stopping at the window's edge or the count bound. Every row
   // (with an id or not) carries stored_at, rising with seq, so the first
@@ -253,8 +271,10 @@ Status JournalDb::LoadState() {
   // wall clock set forward and back again can end it early: an id then
   // forgotten stores a duplicate, never loses a message.)
   int64_t cutoff = clock_.WallMs() - options_.dedupe_window_ms;
+  Stmt st;
   ES_RETURN_IF_ERROR(
       db_.Prepare("SELECT msg_id, seq, stored_at FROM journal ORDER BY seq DESC", &st));
+  Status s;
   struct Seen {
     std::string id;
     uint64_t seq;
@@ -324,7 +344,10 @@ void JournalDb::AppendGroup(std::vector<AppendItem>* items) {
   if (clock_.MonotonicNs() - last_disk_check_ns_ >= kDiskCheckIntervalNs) CheckDiskSpace();
 
   uint64_t group_bytes = 0;
-  for (auto& item : *items) group_bytes += RowBytes(item.message);
+  for (auto& item : *items) {
+    group_bytes += item.write ? item.write->inbound.payload.size() + kRowOverhead
+                              : RowBytes(item.message);
+  }
 
   Status s;
   uint64_t dropped = 0, dropped_bytes = 0;
@@ -354,9 +377,15 @@ void JournalDb::AppendGroup(std::vector<AppendItem>* items) {
 // Applies a group's fate to the outcomes, the dedupe set and the counters.
 void JournalDb::SettleGroup(std::vector<AppendItem>* items, const Status& s, uint64_t dropped,
                             uint64_t dropped_bytes, int64_t now) {
-  uint64_t stored = 0, duplicates = 0, stored_bytes = 0;
+  uint64_t stored = 0, duplicates = 0, stored_bytes = 0, writes = 0;
   int64_t min_ts = 0;
+  SettleInbox(s.ok());
   for (auto& item : *items) {
+    if (item.write) {
+      ++writes;
+      if (!s.ok()) item.outcome = s;
+      continue;
+    }
     if (!s.ok()) {
       // A duplicate of an earlier, committed message keeps its answer; a
       // duplicate of a group mate shares the group's fate.
@@ -379,22 +408,7 @@ void JournalDb::SettleGroup(std::vector<AppendItem>* items, const Status& s, uin
       ++duplicates;
     }
   }
-  if (!s.ok()) {
-    if (s.code() == Code::kResourceExhausted) {
-      stats_.rejected_full_total += items->size() - duplicates;
-    } else {
-      ES_LOG_ERROR("journal commit failed; the whole group is refused",
-                   {{"path", options_.path},
-                    {"messages", std::to_string(items->size())},
-                    {"reason", s.ToString()}});
-    }
-  } else {
-    if (full_logged_) {
-      ES_LOG_INFO("journal accepts appends again", {{"path", options_.path}});
-      full_logged_ = false;
-    }
-    ++stats_.commit_groups_total;
-  }
+  NoteGroupFate(s, items->size(), items->size() - duplicates - writes);
   stats_.duplicate_total += duplicates;
   stats_.appended_total += stored;
   if (stored) {
@@ -413,8 +427,27 @@ void JournalDb::SettleGroup(std::vector<AppendItem>* items, const Status& s, uin
   }
 }
 
+// refused: the group's producer appends that were not duplicates.
+void JournalDb::NoteGroupFate(const Status& s, size_t items, uint64_t refused) {
+  if (s.ok()) {
+    if (full_logged_) {
+      ES_LOG_INFO("journal accepts appends again", {{"path", options_.path}});
+      full_logged_ = false;
+    }
+    ++stats_.commit_groups_total;
+  } else if (s.code() == Code::kResourceExhausted) {
+    stats_.rejected_full_total += refused;
+  } else {
+    ES_LOG_ERROR("journal commit failed; the whole group is refused",
+                 {{"path", options_.path},
+                  {"messages", std::to_string(items)},
+                  {"reason", s.ToString()}});
+  }
+}
+
 Status JournalDb::InsertGroup(std::vector<AppendItem>* items, uint64_t drop_target_bytes,
                               uint64_t* dropped, uint64_t* dropped_bytes, bool* made_room) {
+  inbox_delta_ = InboxDelta{};  // a retry starts the group's inbox afresh
   ES_RETURN_IF_ERROR(Begin());
   if (drop_target_bytes) {
     ES_RETURN_IF_ERROR(MakeRoom(drop_target_bytes, dropped, dropped_bytes, made_room));
@@ -431,6 +464,10 @@ Status JournalDb::InsertGroup(std::vector<AppendItem>* items, uint64_t drop_targ
 Status JournalDb::InsertRows(std::vector<AppendItem>* items, int64_t now, size_t* new_ids) {
   uint64_t first = 0, last = 0;
   for (auto& item : *items) {
+    if (item.write) {
+      ES_RETURN_IF_ERROR(WriteGroupItem(&item));
+      continue;
+    }
     const Message& m = item.message;
     item.stored = false;
     if (!m.msg_id.empty()) {
@@ -440,33 +477,8 @@ Status JournalDb::InsertRows(std::vector<AppendItem>* items, int64_t now, size_t
         continue;
       }
     }
-    std::string headers = EncodeHeaders(m.headers);
-    insert_.Bind(1, m.ts_ms);
-    insert_.BindText(2, m.topic);
-    insert_.Bind(3, static_cast<int64_t>(m.priority));
-    if (m.expires_at_ms) {
-      insert_.Bind(4, *m.expires_at_ms);
-    } else {
-      insert_.BindNull(4);
-    }
-    if (m.msg_id.empty()) {
-      insert_.BindNull(5);
-    } else {
-      insert_.BindText(5, m.msg_id);
-    }
-    if (headers.empty()) {
-      insert_.BindNull(6);
-    } else {
-      insert_.BindBlob(6, headers);
-    }
-    // A zero-length blob must not bind as NULL (payload is NOT NULL).
-    sqlite3_bind_blob(insert_.raw(), 7, m.payload.empty() ? "" : m.payload.data(),
-                      static_cast<int>(m.payload.size()), SQLITE_STATIC);
-    insert_.Bind(8, now);
-    Status s = insert_.Run();
-    insert_.Reset();
-    if (!s.ok()) return s;
-    uint64_t seq = static_cast<uint64_t>(sqlite3_last_insert_rowid(db_.raw()));
+    uint64_t seq = 0;
+    ES_RETURN_IF_ERROR(InsertRow(m, now, &seq));
     item.outcome = AppendOutcome{seq, false};
     item.stored = true;
     if (first == 0) first = seq;
@@ -484,6 +496,37 @@ Status JournalDb::InsertRows(std::vector<AppendItem>* items, int64_t now, size_t
   Status s = enqueue_range_.Run();
   enqueue_range_.Reset();
   return s;
+}
+
+Status JournalDb::InsertRow(const Message& m, int64_t now, uint64_t* seq) {
+  std::string headers = EncodeHeaders(m.headers);
+  insert_.Bind(1, m.ts_ms);
+  insert_.BindText(2, m.topic);
+  insert_.Bind(3, static_cast<int64_t>(m.priority));
+  if (m.expires_at_ms) {
+    insert_.Bind(4, *m.expires_at_ms);
+  } else {
+    insert_.BindNull(4);
+  }
+  if (m.msg_id.empty()) {
+    insert_.BindNull(5);
+  } else {
+    insert_.BindText(5, m.msg_id);
+  }
+  if (headers.empty()) {
+    insert_.BindNull(6);
+  } else {
+    insert_.BindBlob(6, headers);
+  }
+  // A zero-length blob must not bind as NULL (payload is NOT NULL).
+  sqlite3_bind_blob(insert_.raw(), 7, m.payload.empty() ? "" : m.payload.data(),
+                    static_cast<int>(m.payload.size()), SQLITE_STATIC);
+  insert_.Bind(8, now);
+  Status s = insert_.Run();
+  insert_.Reset();
+  if (!s.ok()) return s;
+  *seq = static_cast<uint64_t>(sqlite3_last_insert_rowid(db_.raw()));
+  return Status::Ok();
 }
 
 Status JournalDb::MakeRoom(uint64_t target, uint64_t* dropped, uint64_t* dropped_bytes,

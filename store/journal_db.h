@@ -27,13 +27,26 @@
 
 namespace edgespool::store {
 
-// One append of a commit group, and what became of it.
+// A downlink write that joins a commit group beside the producer appends
+// (journal_db_inbox.cc): an inbox row, or a session upsert or delete.
+struct GroupWrite {
+  enum class Kind : uint8_t { kInbound, kSaveSession, kDeleteSession };
+  Kind kind = Kind::kInbound;
+  InboundMessage inbound;         // kInbound
+  ConsumerSessionRecord session;  // kSaveSession; kDeleteSession: name only
+};
+
+// One item of a commit group, and what became of it.
 struct AppendItem {
-  Message message;
+  Message message;  // a producer append, unless `write` is set
   // Meaningful once AppendGroup returned (seq 0 until then: no allocation
-  // per message for a placeholder error).
+  // per message for a placeholder error). For an inbox row, seq is its
+  // inbox seq.
   Result<AppendOutcome> outcome = AppendOutcome{};
-  bool stored = false;  // a new row (not a duplicate), in the committed group
+  bool stored = false;  // a new journal row (not a duplicate), in the committed group
+  // A downlink write instead of a producer append: never a journal row,
+  // never `stored`, never shown to the CommitListener.
+  std::unique_ptr<GroupWrite> write;
 };
 
 class JournalDb {
@@ -61,6 +74,12 @@ class JournalDb {
   Result<std::vector<DeadLetter>> ListDead(size_t limit);
   Status Requeue(const std::vector<uint64_t>& seqs);
 
+  // The downlink's reads and deletes (journal_db_inbox.cc); its writes come
+  // in commit groups (AppendGroup, GroupWrite).
+  Result<std::vector<StoredInbound>> ReadInbox(const InboxReadSpec& spec);
+  Status TrimInbox(uint64_t below_seq, int64_t received_before_ms);
+  Result<std::vector<ConsumerSessionRecord>> LoadConsumerSessions();
+
   // One bounded chunk of retention/expiry/vacuum (a few ms at most). Returns
   // true when more work remains; the caller interleaves appends between steps.
   Result<bool> CleanupStep();
@@ -86,12 +105,17 @@ class JournalDb {
   JournalDb(const JournalOptions& options, const platform::Clock& clock);
   static Status OpenFile(JournalDb* j);
   Status Prepare();
+  Status PrepareReads();
+  Status PrepareInbox();
   Status LoadState();
+  Status LoadDedupe();
+  Status LoadInboxState();
   void StartCheckpointer();
   Status InsertGroup(std::vector<AppendItem>* items, uint64_t drop_target_bytes, uint64_t* dropped,
                      uint64_t* dropped_bytes, bool* made_room);
   // InsertGroup's rows, inside its transaction; counts the ids it remembered.
   Status InsertRows(std::vector<AppendItem>* items, int64_t now, size_t* new_ids);
+  Status InsertRow(const Message& m, int64_t now, uint64_t* seq);
   // Inside the group's transaction: evicts sent rows (kept only for
   // retention), then under drop-oldest the oldest pending rows of the lowest
   // priority, until about target_bytes are freed.
@@ -99,7 +123,37 @@ class JournalDb {
                   bool* made_room);
   void SettleGroup(std::vector<AppendItem>* items, const Status& s, uint64_t dropped,
                    uint64_t dropped_bytes, int64_t now);
+  void NoteGroupFate(const Status& s, size_t items, uint64_t refused);
   Status FullError(const Status& cause);
+
+  // The inbox's share of the group being written, applied to stats_ only
+  // if the group commits (a rolled-back group leaves the counters alone).
+  struct InboxDelta {
+    uint64_t appended = 0, added_bytes = 0, dropped = 0, dropped_bytes = 0, head_seq = 0;
+  };
+  // Inside the group's transaction. A GroupWrite's own refusal (an inbox
+  // row larger than the whole cap, a filter with '\n') is its outcome and
+  // leaves the group going; an SQL error fails the group.
+  Status WriteGroupItem(AppendItem* item);
+  Status InsertInbound(AppendItem* item);
+  // Deletes the oldest inbox rows until `incoming` more payload bytes fit
+  // under inbox_max_bytes.
+  Status MakeInboxRoom(uint64_t incoming);
+  Status WriteSession(const GroupWrite& w);
+  void SettleInbox(bool committed);
+  // Inside the cleanup transaction: one chunk of expired inbox rows.
+  Status ExpireInbox(int64_t now_ms, uint64_t* n, uint64_t* bytes);
+  // CleanupStep's parts.
+  Status DeleteRetainedSent(int64_t cutoff_ms, std::vector<uint64_t>* sent);
+  struct ExpiredRow {
+    uint64_t seq;
+    MessageState state;
+    uint64_t bytes;
+    std::string msg_id;
+  };
+  Status DeleteExpired(int64_t now_ms, std::vector<ExpiredRow>* expired);
+  void SettleExpired(const std::vector<ExpiredRow>& expired);
+  Result<bool> VacuumAndTruncate();
   // One transaction over runs of consecutive seqs: logged in `sent` (keep)
   // or deleted.
   Status MarkSentRuns(const std::vector<std::pair<int64_t, int64_t>>& runs, bool keep);
@@ -128,6 +182,7 @@ class JournalDb {
   int wal_recheck_ = 0;       // commits after a failed one that check the journal mode
 
   std::unordered_set<uint64_t> leases_;
+  InboxDelta inbox_delta_;
 
   // Scan cursors: FetchPending resumes each scan (order, priority class or
   // arrival order, per topic filter) after the last row it passed instead of
@@ -147,6 +202,8 @@ class JournalDb {
   };
   std::unordered_map<std::string, ScanCursor> cursors_;
   ScanCursor* CursorFor(const FetchSpec& spec, char kind);
+  Stmt* StartScan(const FetchSpec& spec, ScanCursor** cursor);
+  Status ReadScanRow(const Stmt& scan, std::string topic, StoredMessage* out);
   void LowerCursors(const Message& m, uint64_t seq);
 
   // msg_id -> seq for the dedupe window. Ids of a group go in as its rows
@@ -166,6 +223,8 @@ class JournalDb {
       requeue_, enqueue_, query_, query_id_, list_dead_, oldest_, sent_head_, delete_sent_upto_,
       expired_scan_, delete_row_, drop_scan_, evict_sent_, delete_seq_, page_count_,
       freelist_count_, begin_, commit_, rollback_;
+  Stmt inbox_insert_, inbox_read_, inbox_oldest_, inbox_drop_upto_, inbox_trim_, inbox_expire_,
+      session_upsert_, session_delete_, session_load_;
 };
 
 }  // namespace edgespool::store

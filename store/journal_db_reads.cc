@@ -1,6 +1,7 @@
 // JournalDb's reads and resolutions: FetchPending with leases, MarkSent,
 // MarkDead, Release, Requeue, Query, ListDead, and the chunked cleanup.
-// (Open, appends and the cap live in journal_db.cc.)
+// (Open, appends and the cap live in journal_db.cc; the downlink's inbox
+// and sessions in journal_db_inbox.cc.)
 #include <algorithm>
 #include <climits>
 #include <tuple>
@@ -47,34 +48,45 @@ void JournalDb::LowerCursors(const Message& m, uint64_t seq) {
   }
 }
 
+// Picks the scan for spec (arrival order, one priority, or upload order),
+// binds it to start after its cursor, and returns both.
+Stmt* JournalDb::StartScan(const FetchSpec& spec, ScanCursor** cursor) {
+  if (spec.min_seq > 0) {
+    *cursor = CursorFor(spec, 's');
+    scan_seq_.Bind(1, std::max<int64_t>((*cursor)->seq, static_cast<int64_t>(spec.min_seq) - 1));
+    return &scan_seq_;
+  }
+  Stmt* scan = spec.priority ? &scan_prio_ : &scan_order_;
+  *cursor = CursorFor(spec, spec.priority ? 'p' : 'o');
+  scan->Bind(1, spec.priority ? static_cast<int64_t>(*spec.priority) : (*cursor)->priority);
+  scan->Bind(2, (*cursor)->ts);
+  scan->Bind(3, (*cursor)->seq);
+  return scan;
+}
+
+// The scan's current row (columns as in scan_order_) into *out.
+Status JournalDb::ReadScanRow(const Stmt& scan, std::string topic, StoredMessage* out) {
+  out->seq = static_cast<uint64_t>(scan.Int(0));
+  out->message.ts_ms = scan.Int(1);
+  out->message.topic = std::move(topic);
+  out->message.priority = static_cast<Priority>(scan.Int(3));
+  if (!scan.IsNull(4)) out->message.expires_at_ms = scan.Int(4);
+  out->message.msg_id = scan.Text(5);
+  if (!DecodeHeaders(scan.Blob(6), &out->message.headers)) {
+    return Status::Corruption("bad headers blob in row " + std::to_string(out->seq));
+  }
+  out->message.payload = scan.Blob(7);
+  out->attempts = static_cast<uint32_t>(scan.Int(8));
+  return Status::Ok();
+}
+
 Result<std::vector<StoredMessage>> JournalDb::FetchPending(const FetchSpec& spec) {
   std::vector<StoredMessage> out;
   int64_t now = clock_.WallMs();
   size_t bytes = 0;
   Status s;
-  Stmt* scan;
-  ScanCursor* cursor;
-  char kind;
-  if (spec.min_seq > 0) {
-    kind = 's';
-    cursor = CursorFor(spec, kind);
-    scan = &scan_seq_;
-    scan->Bind(1, std::max<int64_t>(cursor->seq, static_cast<int64_t>(spec.min_seq) - 1));
-  } else if (spec.priority) {
-    kind = 'p';
-    cursor = CursorFor(spec, kind);
-    scan = &scan_prio_;
-    scan->Bind(1, static_cast<int64_t>(*spec.priority));
-    scan->Bind(2, cursor->ts);
-    scan->Bind(3, cursor->seq);
-  } else {
-    kind = 'o';
-    cursor = CursorFor(spec, kind);
-    scan = &scan_order_;
-    scan->Bind(1, cursor->priority);
-    scan->Bind(2, cursor->ts);
-    scan->Bind(3, cursor->seq);
-  }
+  ScanCursor* cursor = nullptr;
+  Stmt* scan = StartScan(spec, &cursor);
   // The cursor may pass a row that this scan will never return (leased,
   // handed out now, expired, not matching the filter), not one skipped for
   // this call only (max_seq) or left for the next call (budgets).
@@ -97,18 +109,8 @@ Result<std::vector<StoredMessage>> JournalDb::FetchPending(const FetchSpec& spec
       if (!out.empty() && bytes + size > spec.max_bytes) break;
       bytes += size;
       StoredMessage sm;
-      sm.seq = seq;
-      sm.message.ts_ms = here.ts;
-      sm.message.topic = std::move(topic);
-      sm.message.priority = static_cast<Priority>(here.priority);
-      if (!scan->IsNull(4)) sm.message.expires_at_ms = scan->Int(4);
-      sm.message.msg_id = scan->Text(5);
-      if (!DecodeHeaders(scan->Blob(6), &sm.message.headers)) {
-        s = Status::Corruption("bad headers blob in row " + std::to_string(seq));
-        break;
-      }
-      sm.message.payload = scan->Blob(7);
-      sm.attempts = static_cast<uint32_t>(scan->Int(8));
+      s = ReadScanRow(*scan, std::move(topic), &sm);
+      if (!s.ok()) break;
       out.push_back(std::move(sm));
     }
     if (advance) *cursor = here;
@@ -408,54 +410,69 @@ void JournalDb::RememberDeleted(uint64_t seq, MessageState state, const std::str
 // each step to one short range scan of a table without a time index.
 Result<bool> JournalDb::CleanupStep() {
   int64_t now = clock_.WallMs();
-  int64_t cutoff = now - options_.sent_retention_ms;
-  struct Expired {
-    uint64_t seq;
-    MessageState state;
-    uint64_t bytes;
-    std::string msg_id;
-  };
   std::vector<uint64_t> sent;
-  std::vector<Expired> expired;
+  std::vector<ExpiredRow> expired;
+  uint64_t inbox_expired = 0, inbox_expired_bytes = 0;
   ES_RETURN_IF_ERROR(Begin());
-  Status s;
-  bool more_sent = false;
-  sent_head_.Bind(1, kCleanupChunk);
-  while (sent_head_.Step(&s)) {
-    if (sent_head_.Int(1) > cutoff) break;
-    sent.push_back(static_cast<uint64_t>(sent_head_.Int(0)));
-  }
-  more_sent = static_cast<int64_t>(sent.size()) == kCleanupChunk;
-  sent_head_.Reset();
-  if (s.ok() && !sent.empty()) {
-    // journal_forget drops the `sent` rows with the message rows.
-    delete_sent_upto_.Bind(1, static_cast<int64_t>(sent.back()));
-    s = delete_sent_upto_.Run();
-    delete_sent_upto_.Reset();
-  }
-  if (s.ok()) {
-    expired_scan_.Bind(1, now);
-    expired_scan_.Bind(2, kCleanupChunk);
-    while (expired_scan_.Step(&s)) {
-      MessageState state = expired_scan_.Int(4)                 ? MessageState::kPending
-                           : expired_scan_.Int(1) == kStateDead ? MessageState::kDead
-                                                                : MessageState::kSent;
-      expired.push_back({static_cast<uint64_t>(expired_scan_.Int(0)), state,
-                         static_cast<uint64_t>(expired_scan_.Int(2)), expired_scan_.Text(3)});
-    }
-    expired_scan_.Reset();
-  }
-  for (size_t i = 0; s.ok() && i < expired.size(); ++i) {
-    delete_row_.Bind(1, static_cast<int64_t>(expired[i].seq));
-    s = delete_row_.Run();
-    delete_row_.Reset();
-  }
+  Status s = DeleteRetainedSent(now - options_.sent_retention_ms, &sent);
+  if (s.ok()) s = DeleteExpired(now, &expired);
+  if (s.ok()) s = ExpireInbox(now, &inbox_expired, &inbox_expired_bytes);
   if (s.ok()) s = Commit();
   if (!s.ok()) {
     Rollback();
     return s.Annotate("cleanup");
   }
   for (uint64_t seq : sent) RememberDeleted(seq, MessageState::kSent, "");
+  SettleExpired(expired);
+  stats_.inbox_count -= inbox_expired;
+  stats_.inbox_bytes -= inbox_expired_bytes;
+  stats_.inbox_expired_total += inbox_expired;
+  bool more = static_cast<int64_t>(sent.size()) == kCleanupChunk ||
+              static_cast<int64_t>(expired.size()) == kCleanupChunk ||
+              static_cast<int64_t>(inbox_expired) == kCleanupChunk;
+  if (more) return true;
+  return VacuumAndTruncate();
+}
+
+// One chunk of the oldest sent rows, up to the first still inside retention.
+Status JournalDb::DeleteRetainedSent(int64_t cutoff_ms, std::vector<uint64_t>* sent) {
+  Status s;
+  sent_head_.Bind(1, kCleanupChunk);
+  while (sent_head_.Step(&s)) {
+    if (sent_head_.Int(1) > cutoff_ms) break;
+    sent->push_back(static_cast<uint64_t>(sent_head_.Int(0)));
+  }
+  sent_head_.Reset();
+  if (!s.ok() || sent->empty()) return s;
+  // journal_forget drops the `sent` rows with the message rows.
+  delete_sent_upto_.Bind(1, static_cast<int64_t>(sent->back()));
+  s = delete_sent_upto_.Run();
+  delete_sent_upto_.Reset();
+  return s;
+}
+
+// One chunk of journal rows past expires_at, whatever their state.
+Status JournalDb::DeleteExpired(int64_t now_ms, std::vector<ExpiredRow>* expired) {
+  Status s;
+  expired_scan_.Bind(1, now_ms);
+  expired_scan_.Bind(2, kCleanupChunk);
+  while (expired_scan_.Step(&s)) {
+    MessageState state = expired_scan_.Int(4)                 ? MessageState::kPending
+                         : expired_scan_.Int(1) == kStateDead ? MessageState::kDead
+                                                              : MessageState::kSent;
+    expired->push_back({static_cast<uint64_t>(expired_scan_.Int(0)), state,
+                        static_cast<uint64_t>(expired_scan_.Int(2)), expired_scan_.Text(3)});
+  }
+  expired_scan_.Reset();
+  for (size_t i = 0; s.ok() && i < expired->size(); ++i) {
+    delete_row_.Bind(1, static_cast<int64_t>((*expired)[i].seq));
+    s = delete_row_.Run();
+    delete_row_.Reset();
+  }
+  return s;
+}
+
+void JournalDb::SettleExpired(const std::vector<ExpiredRow>& expired) {
   for (const auto& e : expired) {
     leases_.erase(e.seq);
     RememberDeleted(e.seq, MessageState::kExpired, e.msg_id);
@@ -468,9 +485,12 @@ Result<bool> JournalDb::CleanupStep() {
     }
   }
   stats_.expired_total += expired.size();
-  if (more_sent || static_cast<int64_t>(expired.size()) == kCleanupChunk) return true;
-  // Rows are gone; hand their pages back to the filesystem a bounded step at
-  // a time, then truncate the WAL so the pair shrinks on disk.
+}
+
+// Rows are gone; hand their pages back to the filesystem a bounded step at
+// a time, then truncate the WAL so the pair shrinks on disk. True: more
+// pages to hand back next step.
+Result<bool> JournalDb::VacuumAndTruncate() {
   auto free_pages = db_.QueryInt("PRAGMA freelist_count");
   if (!free_pages.ok()) return free_pages.status();
   if (*free_pages > 0) {

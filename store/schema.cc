@@ -1,10 +1,11 @@
 // The journal file format.
 //
 // One SQLite database (default "journal.db") in WAL mode, page size 4096,
-// auto_vacuum = INCREMENTAL, PRAGMA user_version = schema version (3).
+// auto_vacuum = INCREMENTAL, PRAGMA user_version = schema version (4).
 //
 // ROW FORMAT: table `journal`, one row a message; tables `pending` and
-// `sent` say which rows wait for upload and which were delivered.
+// `sent` say which rows wait for upload and which were delivered. Tables
+// `inbox` and `consumer_sessions` hold the downlink (version 4, below).
 //
 //   seq         INTEGER PRIMARY KEY AUTOINCREMENT  arrival order
 //   ts          INTEGER NOT NULL   producer's timestamp, ms since epoch
@@ -60,6 +61,36 @@
 //   transaction, brings groups of 64 to 231k and of 1000 to 352k rows/s
 //   (an explicit INSERT per row: 211k and 302k).
 //
+// THE INBOX AND CONSUMER SESSIONS (version 4; docs/downlink.md)
+//   Messages from the central broker to local consumers, in the journal's
+//   file so they share its cap (max_page_count) and its commit groups.
+//
+//   inbox(seq INTEGER PRIMARY KEY AUTOINCREMENT  delivery order, never reused
+//         received_at INTEGER NOT NULL           ms since epoch
+//         topic TEXT NOT NULL                    local topic
+//         broker_topic TEXT NOT NULL
+//         expires_at INTEGER                     ms since epoch, NULL: never
+//         headers BLOB                           as journal.headers
+//         response_topic TEXT                    NULL: none
+//         correlation BLOB                       NULL: none
+//         payload BLOB NOT NULL)
+//     index inbox_expiry(expires_at) WHERE expires_at NOT NULL   Cleanup
+//   consumer_sessions(name TEXT PRIMARY KEY
+//         filters TEXT NOT NULL      local topic filters, '\n'-separated
+//         acked INTEGER NOT NULL     every matching inbox seq <= acked is done
+//         last_seen INTEGER NOT NULL ms since epoch, last attached
+//         dropped INTEGER NOT NULL)  messages dropped for this session
+//
+//   Inbox seqs are a sequence of their own (sqlite_sequence row "inbox"),
+//   unrelated to journal seqs. No trigger and no `pending` row: the uplink
+//   never sees inbox rows (the CommitListener is not given them either).
+//   An inbox row is deleted by exactly one of: Cleanup past expires_at
+//   (inbox_expired_total); TrimInbox, once every durable session is past it
+//   and it is older than downlink.retention; or, oldest first, inside the
+//   group that would take the inbox's payload bytes past
+//   downlink.max_bytes (inbox_dropped_total). A message larger than that
+//   cap by itself is refused alone, dropping nothing.
+//
 // INVARIANTS
 //   1. seq strictly increases and is never reused, even after every row was
 //      deleted: AUTOINCREMENT keeps the high-water mark in sqlite_sequence,
@@ -74,6 +105,11 @@
 //      every leased row is pending again: at-least-once, never lost.
 //   4. The database file never exceeds max_bytes: PRAGMA max_page_count is
 //      set on every connection (it does not persist in the file).
+//   5. Inbox seqs obey invariant 1 by the same means. Only the store thread
+//      writes the inbox and the sessions, inside commit groups (AppendGroup),
+//      in the order the loop thread called: a session saved and then
+//      deleted stays deleted. sum(length(inbox.payload)) stays at or below
+//      inbox_max_bytes after every commit.
 //
 // DURABILITY: WHICH WRITES MUST BE DURABLE BEFORE WHICH ACKS
 //   - An append is acknowledged to its producer only after the COMMIT of its
@@ -87,6 +123,15 @@
 //   - MarkSent runs only after the broker's PUBACK, and needs no durability
 //     of its own: if it is lost in a crash the row is uploaded again, a
 //     duplicate the broker side tolerates; never a loss.
+//   - An inbox row is acknowledged (AppendInbound's callback, and only then
+//     the PUBACK to the broker) after its group's COMMIT, exactly as an
+//     append: a crash before that loses nothing, the broker resends.
+//   - A session save (SaveConsumerSession: its acked position) is durable
+//     when its callback runs. A save lost in a crash leaves an older acked
+//     position: messages delivered again, never skipped. TrimInbox deletes
+//     only what every session acked; if a session's save that the trim
+//     relied on was lost, what the trim took had been acked by the consumer
+//     already: not redelivered, and not lost either.
 //   - The msg_id dedupe set is memory, rebuilt at open from rows still in the
 //     file (stored_at within the window). An id whose row was already deleted
 //     (sent, retention 0) is forgotten by a restart: a producer retry then
@@ -161,6 +206,25 @@ const char* const kMigrations[] = {
     // 2 -> 3: a commit group adds its rows to `pending` with one INSERT ...
     // SELECT instead of a trigger per row (see "ADDING ROWS TO PENDING").
     "DROP TRIGGER journal_enqueue;",
+    // 3 -> 4: the downlink's inbox and its consumer sessions (see "THE
+    // INBOX AND CONSUMER SESSIONS" above).
+    "CREATE TABLE inbox("
+    "  seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  received_at INTEGER NOT NULL,"
+    "  topic TEXT NOT NULL,"
+    "  broker_topic TEXT NOT NULL,"
+    "  expires_at INTEGER,"
+    "  headers BLOB,"
+    "  response_topic TEXT,"
+    "  correlation BLOB,"
+    "  payload BLOB NOT NULL);"
+    "CREATE INDEX inbox_expiry ON inbox(expires_at) WHERE expires_at IS NOT NULL;"
+    "CREATE TABLE consumer_sessions("
+    "  name TEXT PRIMARY KEY,"
+    "  filters TEXT NOT NULL,"
+    "  acked INTEGER NOT NULL,"
+    "  last_seen INTEGER NOT NULL,"
+    "  dropped INTEGER NOT NULL);",
 };
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == kSchemaVersion,
               "one migration per schema version");
