@@ -40,6 +40,16 @@ struct RateLimitConfig {
   int line = 0;
 };
 
+// [[subscription]]: a broker filter the uplink subscribes to for the
+// downlink, and the local topic its messages are stored under.
+struct SubscriptionConfig {
+  std::string filter;                  // MQTT filter on the broker; {node} expands
+  std::string local_topic = "{topic}";  // {topic}: broker topic, {suffix}: what '#' matched
+  int64_t max_message_bytes = 0;       // 0: downlink.max_message_bytes
+  int64_t ttl_ms = 0;                  // 0: none
+  int line = 0;
+};
+
 struct Config {
   struct Node {
     std::string id;  // default: the host name
@@ -76,6 +86,7 @@ struct Config {
     int64_t inflight = 1000;
     int64_t ack_timeout_ms = 30000;
     int64_t shutdown_timeout_ms = 5000;
+    int64_t session_expiry_ms = 86400000;  // the MQTT persistent session's expiry
   } uplink;
   struct Sync {
     std::string mode = "message";
@@ -103,9 +114,22 @@ struct Config {
     std::string format = "text";
   } log;
 
+  struct Downlink {
+    bool enabled = true;
+    std::string topic = "edgespool/{node}/down/#";
+    int64_t max_bytes = 64ll << 20;
+    int64_t max_message_bytes = 1 << 20;
+    int64_t session_expiry_ms = 3600000;
+    int64_t session_max_bytes = 16ll << 20;
+    int64_t window = 100;
+    int64_t retention_ms = 3600000;
+    int64_t receive_maximum = 1000;
+  } downlink;
+
   std::vector<RouteConfig> routes;
   std::vector<AclConfig> acls;
   std::vector<RateLimitConfig> rate_limits;
+  std::vector<SubscriptionConfig> subscriptions;  // [[subscription]]
 
   std::string source;  // file name, for messages
 };
