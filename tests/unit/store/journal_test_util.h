@@ -51,6 +51,43 @@ inline void WriteVersion1Journal(const std::string& path, const std::string& row
   sqlite3_close(db);  // checkpoints: everything is in the database file
 }
 
+// Writes a journal as schema version 3 left it: version 1's tables with
+// the 1 -> 2 and 2 -> 3 migrations applied as they were written, the rows
+// `rows_sql` inserts into `journal` (and `pending`) already there.
+inline void WriteVersion3Journal(const std::string& path, const std::string& rows_sql) {
+  WriteVersion1Journal(path, "");
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  std::string sql =
+      "CREATE TABLE pending(seq INTEGER PRIMARY KEY, priority INTEGER NOT NULL,"
+      "  ts INTEGER NOT NULL, bytes INTEGER NOT NULL);"
+      "CREATE INDEX pending_order ON pending(priority, ts);"
+      "CREATE TABLE sent(seq INTEGER PRIMARY KEY, sent_at INTEGER NOT NULL);"
+      "DROP INDEX journal_pending; DROP INDEX journal_sent;"
+      "CREATE TRIGGER journal_forget AFTER DELETE ON journal BEGIN"
+      "  DELETE FROM pending WHERE seq = old.seq; DELETE FROM sent WHERE seq = old.seq; END;" +
+      rows_sql + "PRAGMA user_version = 3;";
+  char* err = nullptr;
+  EXPECT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err), SQLITE_OK) << (err ? err : "");
+  sqlite3_free(err);
+  sqlite3_close(db);
+}
+
+inline InboundMessage Inbound(std::string topic, std::string payload, int64_t received_ms = 1000) {
+  InboundMessage m;
+  m.topic = topic;
+  m.broker_topic = "edgespool/gw1/" + topic;
+  m.received_ms = received_ms;
+  m.payload = std::move(payload);
+  return m;
+}
+
+inline std::vector<uint64_t> InboxSeqs(const std::vector<StoredInbound>& rows) {
+  std::vector<uint64_t> seqs;
+  for (const auto& r : rows) seqs.push_back(r.seq);
+  return seqs;
+}
+
 // The seqs of fetched rows, in their order.
 inline std::vector<uint64_t> Seqs(const std::vector<StoredMessage>& rows) {
   std::vector<uint64_t> seqs;
@@ -188,6 +225,41 @@ class Harness {
     });
     RunUntil(*loop_, done);
     return out;
+  }
+  // Runs the loop until fn's callback (taking a T) has arrived.
+  template <typename T, typename Fn>
+  T Wait(Fn fn) {
+    bool done = false;
+    T out = Status::Internal("no callback");
+    fn([&](T r) {
+      out = std::move(r);
+      done = true;
+    });
+    RunUntil(*loop_, done);
+    return out;
+  }
+  Result<uint64_t> AppendInbound(InboundMessage m) {
+    return Wait<Result<uint64_t>>(
+        [&](Journal::InboundCallback cb) { journal_->AppendInbound(std::move(m), cb); });
+  }
+  Result<std::vector<StoredInbound>> ReadInbox(InboxReadSpec spec = {}) {
+    return Wait<Result<std::vector<StoredInbound>>>(
+        [&](Journal::InboxCallback cb) { journal_->ReadInbox(spec, cb); });
+  }
+  Status TrimInbox(uint64_t below_seq, int64_t received_before_ms) {
+    return Do([&](Journal::DoneCallback cb) {
+      journal_->TrimInbox(below_seq, received_before_ms, cb);
+    });
+  }
+  Result<std::vector<ConsumerSessionRecord>> LoadSessions() {
+    return Wait<Result<std::vector<ConsumerSessionRecord>>>(
+        [&](Journal::SessionsCallback cb) { journal_->LoadConsumerSessions(cb); });
+  }
+  Status SaveSession(ConsumerSessionRecord r) {
+    return Do([&](Journal::DoneCallback cb) { journal_->SaveConsumerSession(r, cb); });
+  }
+  Status DeleteSession(std::string name) {
+    return Do([&](Journal::DoneCallback cb) { journal_->DeleteConsumerSession(name, cb); });
   }
   // A round trip through the store thread, so stats() is fresh.
   void Sync() { (void)Release({}, false); }
