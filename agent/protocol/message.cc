@@ -84,11 +84,12 @@ bool ParseMessageFields(const Src& root, PushedMessage* m, std::string* error) {
   return true;
 }
 
-// cJSON strings end at a NUL, so an escaped \u0000 would cut a topic short
-// unnoticed; the agent never sends one (topics and headers have no NUL).
+// cJSON strings end at a NUL, so a NUL (raw or escaped) would cut a topic
+// short unnoticed; the agent never sends one (topics and headers have none).
 bool ParseTree(std::string_view header, JsonPtr* root, std::string* error) {
-  if (header.find("\\u0000") != std::string_view::npos) {
-    return Fail(error, "\\u0000 in a message header");
+  if (header.find('\0') != std::string_view::npos ||
+      header.find("\\u0000") != std::string_view::npos) {
+    return Fail(error, "NUL in a message header");
   }
   root->reset(cJSON_ParseWithLength(header.data(), header.size()));
   if (!*root || !cJSON_IsObject(root->get())) return Fail(error, "header is not a JSON object");
