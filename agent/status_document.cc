@@ -51,8 +51,8 @@ std::string RenderStatus(const StatusInputs& in) {
   // Time to drain the backlog at the current upload rate; -1 when not moving.
   double eta = in.rate_msgs_per_s > 0 ? static_cast<double>(j.pending_count) / in.rate_msgs_per_s
                                       : (j.pending_count == 0 ? 0 : -1);
-  return std::move(JsonObjectWriter()
-      .Str("node", in.node)
+  JsonObjectWriter doc;
+  doc.Str("node", in.node)
       .Str("version", Version())
       .Bool("online", in.online)
       .Int("uptime_s", (in.now_ms - in.started_ms) / 1000)
@@ -66,10 +66,9 @@ std::string RenderStatus(const StatusInputs& in) {
       .Raw("rate_bytes_per_s", Fixed(in.rate_bytes_per_s, 0))
       .Raw("drain_eta_s", Fixed(eta, 0))
       .Raw("journal", journal)
-      .Raw("producers", producers)
-      .Str("config_digest", in.config_digest)
-      .Int("ts_ms", in.now_ms))
-      .Finish();
+      .Raw("producers", producers);
+  if (!in.downlink_json.empty()) doc.Raw("downlink", in.downlink_json);
+  return std::move(doc.Str("config_digest", in.config_digest).Int("ts_ms", in.now_ms)).Finish();
 }
 
 std::string RenderOffline(const std::string& node, int64_t now_ms) {

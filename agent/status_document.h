@@ -8,6 +8,11 @@
 //    "totals":{"appended","sent","dead","dropped","expired","duplicates"},
 //    "success_rate_1h","rate_msgs_per_s","rate_bytes_per_s","drain_eta_s",
 //    "journal":{"file_bytes","max_bytes","fill"},"producers":{"connections"},
+//    "downlink":{"inbox":{"messages","bytes","head_seq"},"received","stored",
+//      "dead","unmatched","delivered","acked","dropped","expired",
+//      "sessions":[{"name","durable","attached","position","inflight",
+//                   "backlog","oldest_unacked_age_ms","delivered","acked",
+//                   "dropped"}]}                      (when the downlink is on)
 //    "config_digest","ts_ms"}
 #pragma once
 
@@ -41,6 +46,7 @@ struct StatusInputs {
   double rate_bytes_per_s = 0;  // written to the uplink
   uint64_t producer_connections = 0;
   std::string config_digest;
+  std::string downlink_json;  // a JSON object (downlink.h); empty: left out
 };
 
 std::string RenderStatus(const StatusInputs& in);
