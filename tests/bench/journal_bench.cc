@@ -1,6 +1,6 @@
 // journal_bench: the journal's throughput against SQLite's own limit.
 //
-//   journal_bench [--quick] [--dir DIR] [--only a,b,c,d,drain,reads] [--inflight N]
+//   journal_bench [--quick] [--dir DIR] [--only a,b,c,d,drain,reads,inbox] [--inflight N]
 //
 // (a) the limit: a bare loop of prepared INSERTs, 1000 rows per transaction,
 //     with the journal's schema, indexes and pragmas;
@@ -18,6 +18,11 @@
 //     MarkSent of the oldest 4096; fetch and mark timed apart, each next to
 //     bare SQLite on a twin file (SELECT the same rows in rowid order; UPDATE
 //     state/sent_at over the same ranges, 4096 rows a transaction).
+// (inbox) AppendInbound (the downlink's inbox rows, same commit groups)
+//     against Append in the same run, 64 in flight, durability normal and
+//     full, three pairs (the median ratio printed); then AppendInbound with the inbox at its cap
+//     (inbox_max_bytes 4 MiB: every group drops the oldest rows). Prints the
+//     ratio to the Append rows.
 // 200-byte payloads throughout. Prints messages/s and the ratio to (a).
 #include <algorithm>
 #include <chrono>
@@ -97,6 +102,37 @@ double AppendRate(platform::Loop& loop, Journal& j, int inflight, uint64_t total
   loop.Run();
   double rate = acked / Seconds(start);
   if (failed) std::fprintf(stderr, "%lu appends failed\n", static_cast<unsigned long>(failed));
+  *groups = j.stats().commit_groups_total - groups_before;
+  return rate;
+}
+
+InboundMessage BenchInbound(uint64_t i) {
+  InboundMessage m;
+  m.topic = "down/t" + std::to_string(i % 16);
+  m.broker_topic = "edgespool/gw1/" + m.topic;
+  m.received_ms = 1700000000000 + static_cast<int64_t>(i);
+  m.payload = Payload();
+  return m;
+}
+
+// AppendRate's twin for AppendInbound.
+double InboundRate(platform::Loop& loop, Journal& j, int inflight, uint64_t total,
+                   uint64_t* groups) {
+  uint64_t submitted = 0, acked = 0, failed = 0;
+  uint64_t groups_before = j.stats().commit_groups_total;
+  std::function<void()> submit = [&] {
+    uint64_t i = submitted++;
+    j.AppendInbound(BenchInbound(i), [&](Result<uint64_t> r) {
+      if (!r.ok()) ++failed;
+      ++acked;
+      if (submitted < total) submit();
+    });
+  };
+  auto start = Clock::now();
+  for (int k = 0; k < inflight && submitted < total; ++k) submit();
+  loop.Run();
+  double rate = acked / Seconds(start);
+  if (failed) std::fprintf(stderr, "%lu inbound appends failed\n", static_cast<unsigned long>(failed));
   *groups = j.stats().commit_groups_total - groups_before;
   return rate;
 }
@@ -588,6 +624,54 @@ LoadFigures AppendWhileDraining(platform::Loop& loop, Journal& j, uint64_t total
   return f;
 }
 
+// (inbox): AppendInbound next to Append, fresh files, same run.
+void InboxCase(platform::Loop& loop, const std::function<std::string()>& fresh, bool quick) {
+  const uint64_t total = quick ? 50000 : 200000;
+  for (Durability d : {Durability::kNormal, Durability::kFull}) {
+    const char* name = d == Durability::kNormal ? "normal" : "full";
+    // The load here moves by 2x within a minute: each AppendInbound run is
+    // compared with the Append run next to it, and the median pair told.
+    std::vector<double> ratios;
+    for (int round = 0; round < 3; ++round) {
+      double rates[2] = {0, 0};
+      // Which goes first alternates: the first run on a fresh file set pays
+      // more (measured: a full-durability Append first ran 4x slower once).
+      for (int k = 0; k < 2; ++k) {
+        bool inbound = (k + round) % 2 == 1;
+        auto j = OpenJournal(loop, fresh(), d);
+        if (!j) return;
+        uint64_t groups = 0;
+        rates[inbound] = inbound ? InboundRate(loop, *j, 64, total, &groups)
+                                 : AppendRate(loop, *j, 64, total, &groups);
+        char what[96], note[96];
+        std::snprintf(what, sizeof what, "(inbox) %s, %s, 64 in flight",
+                      inbound ? "AppendInbound" : "Append", name);
+        std::snprintf(note, sizeof note, "(%lu msgs/group)",
+                      static_cast<unsigned long>(total / std::max<uint64_t>(groups, 1)));
+        Row(what, rates[inbound], 0, note);
+      }
+      ratios.push_back(rates[0] > 0 ? rates[1] / rates[0] : 0);
+    }
+    std::sort(ratios.begin(), ratios.end());
+    std::printf("(inbox) AppendInbound / Append, %s: median %.2f (pairs %.2f %.2f %.2f)\n", name,
+                ratios[1], ratios[0], ratios[1], ratios[2]);
+  }
+  JournalOptions o;
+  o.path = fresh();
+  o.durability = Durability::kNormal;
+  o.max_bytes = 4ull << 30;
+  o.inbox_max_bytes = 4u << 20;
+  auto j = Journal::Open(loop, o);
+  if (!j.ok()) return;
+  uint64_t groups = 0;
+  double rate = InboundRate(loop, **j, 64, total, &groups);
+  char note[128];
+  std::snprintf(note, sizeof note, "(%lu dropped, %lu msgs/group)",
+                static_cast<unsigned long>((*j)->stats().inbox_dropped_total),
+                static_cast<unsigned long>(total / std::max<uint64_t>(groups, 1)));
+  Row("(inbox) AppendInbound, normal, at a 4 MiB inbox cap", rate, 0, note);
+}
+
 int Main(int argc, char** argv) {
   bool quick = false;
   std::string dir_arg, only;
@@ -706,6 +790,7 @@ int Main(int argc, char** argv) {
   }
   if (want("drain")) DrainCase(loop, fresh, quick);
   if (want("reads")) ReadsCase(fresh, quick);
+  if (want("inbox")) InboxCase(loop, fresh, quick);
   return 0;
 }
 
