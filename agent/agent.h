@@ -15,7 +15,7 @@
 #include <memory>
 #include <string>
 
-#include "agent/config.h"
+#include "agent/config/config.h"
 #include "platform/loop.h"
 #include "platform/status.h"
 

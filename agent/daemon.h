@@ -2,7 +2,7 @@
 // and wires journal, producer server, uplink and status reporting.
 #pragma once
 
-#include "agent/config.h"
+#include "agent/config/config.h"
 
 namespace edgespool::agent {
 

@@ -7,7 +7,7 @@
 #include "agent/cli/decode.h"
 #include "agent/cli/fleet.h"
 #include "agent/cli/producer_commands.h"
-#include "agent/config.h"
+#include "agent/config/config.h"
 #include "agent/daemon.h"
 #include "platform/files.h"
 

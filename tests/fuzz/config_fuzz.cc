@@ -6,7 +6,7 @@
 #include <cstdlib>
 #include <string>
 
-#include "agent/config.h"
+#include "agent/config/config.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace edgespool::agent;

@@ -1,4 +1,4 @@
-#include "agent/config.h"
+#include "agent/config/config.h"
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>
@@ -255,6 +255,155 @@ TEST(ConfigTest, DurationsAndSizesAreStrict) {
   }
   EXPECT_EQ(FormatDurationMs(90000), "90s");
   EXPECT_EQ(FormatSizeBytes(3 << 20), "3MiB");
+}
+
+TEST(ConfigTest, DownlinkDefaults) {
+  LoadResult r = Parse("");
+  ASSERT_TRUE(r.ok()) << Problems(r);
+  const Config& c = r.config;
+  EXPECT_TRUE(c.downlink.enabled);
+  EXPECT_EQ(c.downlink.topic, "edgespool/{node}/down/#");
+  EXPECT_EQ(c.downlink.max_bytes, 64ll << 20);
+  EXPECT_EQ(c.downlink.max_message_bytes, 1 << 20);
+  EXPECT_EQ(c.downlink.session_expiry_ms, 3600000);
+  EXPECT_EQ(c.downlink.session_max_bytes, 16ll << 20);
+  EXPECT_EQ(c.downlink.window, 100);
+  EXPECT_EQ(c.downlink.retention_ms, 3600000);
+  EXPECT_EQ(c.downlink.receive_maximum, 1000);
+  EXPECT_EQ(c.uplink.session_expiry_ms, 86400000);
+  EXPECT_TRUE(c.subscriptions.empty());
+}
+
+TEST(ConfigTest, ParsesDownlinkAndSubscriptions) {
+  LoadResult r = Parse(R"(
+[uplink]
+session_expiry = "7d"
+[downlink]
+enabled = false
+topic = "site/{node}/cmd/+/#"
+max_bytes = "1GiB"
+max_message_bytes = "256KiB"
+session_expiry = "10m"
+session_max_bytes = 4096
+window = 10000
+retention = "0ms"
+receive_maximum = 65535
+[[subscription]]
+filter = "fleet/config/#"
+local_topic = "config/{suffix}"
+max_message_bytes = "256KiB"
+ttl = "1h"
+[[subscription]]
+filter = "fleet/{node}/+/state"
+)");
+  ASSERT_TRUE(r.ok()) << Problems(r);
+  const Config& c = r.config;
+  EXPECT_EQ(c.uplink.session_expiry_ms, 7 * 86400000ll);
+  EXPECT_FALSE(c.downlink.enabled);
+  EXPECT_EQ(c.downlink.topic, "site/{node}/cmd/+/#");
+  EXPECT_EQ(c.downlink.max_bytes, 1ll << 30);
+  EXPECT_EQ(c.downlink.max_message_bytes, 256 << 10);
+  EXPECT_EQ(c.downlink.session_expiry_ms, 600000);
+  EXPECT_EQ(c.downlink.session_max_bytes, 4096);
+  EXPECT_EQ(c.downlink.window, 10000);
+  EXPECT_EQ(c.downlink.retention_ms, 0);
+  EXPECT_EQ(c.downlink.receive_maximum, 65535);
+  ASSERT_EQ(c.subscriptions.size(), 2u);
+  EXPECT_EQ(c.subscriptions[0].filter, "fleet/config/#");
+  EXPECT_EQ(c.subscriptions[0].local_topic, "config/{suffix}");
+  EXPECT_EQ(c.subscriptions[0].max_message_bytes, 256 << 10);
+  EXPECT_EQ(c.subscriptions[0].ttl_ms, 3600000);
+  EXPECT_EQ(c.subscriptions[0].line, 14);
+  EXPECT_EQ(c.subscriptions[1].filter, "fleet/{node}/+/state");
+  EXPECT_EQ(c.subscriptions[1].local_topic, "{topic}");
+  EXPECT_EQ(c.subscriptions[1].max_message_bytes, 0);  // downlink.max_message_bytes
+  EXPECT_EQ(c.subscriptions[1].ttl_ms, 0);
+
+  // What show prints parses back to the same configuration, subscriptions too.
+  std::string shown = RenderConfig(c);
+  EXPECT_NE(shown.find("[[subscription]]\nfilter = \"fleet/config/#\""), std::string::npos) << shown;
+  LoadResult again = Parse(shown);
+  ASSERT_TRUE(again.ok()) << Problems(again);
+  EXPECT_EQ(ConfigDigest(again.config), ConfigDigest(c));
+  EXPECT_EQ(again.config.subscriptions.size(), 2u);
+  EXPECT_EQ(again.config.subscriptions[1].max_message_bytes, 0);
+}
+
+TEST(ConfigTest, DownlinkKeysFromTheEnvironment) {
+  LoadResult r = Parse("", {"EDGESPOOL_DOWNLINK_WINDOW=7", "EDGESPOOL_DOWNLINK_ENABLED=false",
+                            "EDGESPOOL_DOWNLINK_MAX_BYTES=2MiB",
+                            "EDGESPOOL_UPLINK_SESSION_EXPIRY=2h"});
+  ASSERT_TRUE(r.ok()) << Problems(r);
+  EXPECT_EQ(r.config.downlink.window, 7);
+  EXPECT_FALSE(r.config.downlink.enabled);
+  EXPECT_EQ(r.config.downlink.max_bytes, 2 << 20);
+  EXPECT_EQ(r.config.uplink.session_expiry_ms, 7200000);
+
+  r = Parse("", {"EDGESPOOL_DOWNLINK_RECEIVE_MAXIMUM=0"});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.problems[0].key, "downlink.receive_maximum");
+  EXPECT_NE(r.problems[0].reason.find("EDGESPOOL_DOWNLINK_RECEIVE_MAXIMUM"), std::string::npos);
+}
+
+TEST(ConfigTest, EveryDownlinkKeyRejectsABadValue) {
+  const BadCase cases[] = {
+      {"[uplink]\nsession_expiry = \"0s\"\n", "uplink.session_expiry", "out of range", 2},
+      {"[uplink]\nsession_expiry = \"200000d\"\n", "uplink.session_expiry", "out of range", 2},
+      {"[downlink]\nenabled = \"on\"\n", "downlink.enabled", "true or false", 2},
+      {"[downlink]\ntopic = \"\"\n", "downlink.topic", "must not be empty", 0},
+      {"[downlink]\ntopic = \"a/#/b\"\n", "downlink.topic", "not a valid MQTT filter", 0},
+      {"[downlink]\ntopic = \"a/b+\"\n", "downlink.topic", "not a valid MQTT filter", 0},
+      {"[downlink]\nmax_bytes = 0\n", "downlink.max_bytes", "out of range", 2},
+      {"[downlink]\nmax_message_bytes = \"0B\"\n", "downlink.max_message_bytes", "out of range", 2},
+      {"[downlink]\nmax_message_bytes = \"1GiB\"\n", "downlink.max_message_bytes", "out of range", 2},
+      {"[downlink]\nsession_expiry = 60\n", "downlink.session_expiry", "duration string", 2},
+      {"[downlink]\nsession_max_bytes = \"0KiB\"\n", "downlink.session_max_bytes", "out of range", 2},
+      {"[downlink]\nwindow = 0\n", "downlink.window", "out of range", 2},
+      {"[downlink]\nwindow = 10001\n", "downlink.window", "out of range", 2},
+      {"[downlink]\nretention = \"1y\"\n", "downlink.retention", "unknown unit", 2},
+      {"[downlink]\nreceive_maximum = 0\n", "downlink.receive_maximum", "out of range", 2},
+      {"[downlink]\nreceive_maximum = 65536\n", "downlink.receive_maximum", "out of range", 2},
+      {"[[subscription]]\nlocal_topic = \"x\"\n", "subscription.filter", "must not be empty", 1},
+      {"\n[[subscription]]\nfilter = \"a/#/b\"\n", "subscription.filter", "not a valid MQTT filter", 2},
+      {"[[subscription]]\nfilter = \"a+/b\"\n", "subscription.filter", "not a valid MQTT filter", 1},
+      {"[[subscription]]\nfilter = \"a/#\"\nlocal_topic = \"\"\n", "subscription.local_topic",
+       "must not be empty", 1},
+      {"[[subscription]]\nfilter = \"a/#\"\nlocal_topic = \"x/#\"\n", "subscription.local_topic",
+       "no + or #", 1},
+      {"[[subscription]]\nfilter = \"a/#\"\nmax_message_bytes = 0\n",
+       "subscription.max_message_bytes", "out of range", 1},
+      {"[[subscription]]\nfilter = \"a/#\"\nttl = \"0s\"\n", "subscription.ttl", "out of range", 1},
+      {"[[subscription]]\nfilter = \"a/#\"\nttl = 5\n", "subscription.ttl", "duration string", 3},
+      {"[[subscription]]\nfilter = \"a/#\"\nqos = 1\n", "subscription.qos", "unknown key", 3},
+      {"[subscription]\nfilter = \"a/#\"\n", "subscription", "expected [[subscription]]", 1},
+  };
+  for (const auto& c : cases) {
+    LoadResult r = Parse(c.toml);
+    ASSERT_FALSE(r.ok()) << c.toml;
+    bool found = false;
+    for (const auto& p : r.problems) {
+      if (p.key == c.key && p.reason.find(c.reason_part) != std::string::npos) {
+        found = true;
+        EXPECT_EQ(p.line, c.line) << c.toml;
+      }
+    }
+    EXPECT_TRUE(found) << "for:\n" << c.toml << "got:\n" << Problems(r);
+  }
+}
+
+// A node named like the placeholder must not make {node} expansion loop.
+TEST(ConfigTest, ExpandNodeReplacesEachPlaceholderOnce) {
+  EXPECT_EQ(ExpandNode("edgespool/{node}/down/#", "gw1"), "edgespool/gw1/down/#");
+  EXPECT_EQ(ExpandNode("{node}/{node}", "{node}"), "{node}/{node}");
+  LoadResult r = Parse("[node]\nid = \"{node}\"\n");
+  EXPECT_TRUE(r.ok()) << Problems(r);
+}
+
+TEST(ConfigTest, DurationsTooLargeAreRefusedNotWrapped) {
+  int64_t v = 0;
+  std::string why;
+  EXPECT_FALSE(ParseDurationMs("999999999999d", &v, &why));
+  EXPECT_NE(why.find("too large"), std::string::npos) << why;
 }
 
 }  // namespace
