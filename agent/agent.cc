@@ -6,7 +6,7 @@
 #include "agent/http_server.h"
 #include "agent/loop_lag.h"
 #include "agent/metrics.h"
-#include "agent/producer_server.h"
+#include "agent/server/producer_server.h"
 #include "agent/status_document.h"
 #include "agent/watchdog.h"
 #include "platform/clock.h"

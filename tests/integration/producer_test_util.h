@@ -16,7 +16,7 @@
 #include <string>
 #include <thread>
 
-#include "agent/producer_server.h"
+#include "agent/server/producer_server.h"
 #include "agent/protocol/frame.h"
 #include "agent/protocol/reply.h"
 #include "agent/protocol/request.h"

@@ -59,7 +59,7 @@ struct ProducerServerOptions {
   // Appends waiting for their commit beyond which sockets stop being read.
   size_t max_awaiting_commit = 20000;
   // While the journal is idle, a publish waits up to this long for others
-  // to share its commit (see producer_server.cc, "handing appends"); 0:
+  // to share its commit (see commit_gate.cc, "handing appends"); 0:
   // every publish is handed over at once.
   int64_t append_linger_ms = 1;
   size_t max_delivery_waiters = 100000;
