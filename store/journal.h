@@ -213,9 +213,10 @@ class Journal {
   using InboxCallback = std::function<void(Result<std::vector<StoredInbound>>)>;
   using SessionsCallback = std::function<void(Result<std::vector<ConsumerSessionRecord>>)>;
   // Called on the loop thread after each commit group with the producer
-  // messages it made durable (in seq order; never inbox rows), so the sync worker can serve fresh messages
-  // from memory instead of reading them back. The listener may move messages
-  // out (the vector is dropped afterwards); rows it keeps it must Lease().
+  // messages it made durable (in seq order; never inbox rows), so the sync
+  // worker can serve fresh messages from memory instead of reading them
+  // back. The listener may move messages out (the vector is dropped
+  // afterwards); rows it keeps it must Lease().
   using CommitListener = std::function<void(std::vector<StoredMessage>&)>;
 
   // Opens or creates the journal: WAL, schema migration, quick_check. A

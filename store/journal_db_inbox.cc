@@ -130,9 +130,9 @@ Status JournalDb::InsertInbound(AppendItem* item) {
   const InboundMessage& m = item->write->inbound;
   uint64_t size = m.payload.size();
   if (size > options_.inbox_max_bytes) {
-    item->outcome = Status::ResourceExhausted(
-        "inbox_full: a " + std::to_string(size) + "-byte message exceeds the inbox cap of " +
-        std::to_string(options_.inbox_max_bytes) + " bytes");
+    item->outcome = Status::ResourceExhausted("inbox_full: a " + std::to_string(size) +
+                                              "-byte message exceeds the inbox cap of " +
+                                              std::to_string(options_.inbox_max_bytes) + " bytes");
     return Status::Ok();
   }
   ES_RETURN_IF_ERROR(MakeInboxRoom(size));

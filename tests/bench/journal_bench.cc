@@ -132,7 +132,9 @@ double InboundRate(platform::Loop& loop, Journal& j, int inflight, uint64_t tota
   for (int k = 0; k < inflight && submitted < total; ++k) submit();
   loop.Run();
   double rate = acked / Seconds(start);
-  if (failed) std::fprintf(stderr, "%lu inbound appends failed\n", static_cast<unsigned long>(failed));
+  if (failed) {
+    std::fprintf(stderr, "%lu inbound appends failed\n", static_cast<unsigned long>(failed));
+  }
   *groups = j.stats().commit_groups_total - groups_before;
   return rate;
 }

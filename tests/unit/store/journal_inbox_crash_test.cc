@@ -96,10 +96,12 @@ std::string RunAndKill(pid_t pid, int fd, int kill_after_ms) {
       kill(pid, SIGKILL);
       killed = true;
     }
-    int timeout = killed ? 1000
-                         : static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                                deadline - now)
-                                                .count()) + 1;
+    int timeout =
+        killed
+            ? 1000
+            : static_cast<int>(
+                  std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now).count()) +
+                  1;
     pollfd p{fd, POLLIN, 0};
     int n = poll(&p, 1, timeout);
     if (n > 0) {
@@ -144,8 +146,7 @@ size_t Verify(const std::string& path, const Acks& acks, int round) {
   EXPECT_EQ(sqlite3_step(st), SQLITE_ROW);
   EXPECT_STREQ(reinterpret_cast<const char*>(sqlite3_column_text(st, 0)), "ok") << round;
   sqlite3_finalize(st);
-  sqlite3_prepare_v2(db, "SELECT payload, received_at FROM inbox WHERE seq = ?", -1, &st,
-                     nullptr);
+  sqlite3_prepare_v2(db, "SELECT payload, received_at FROM inbox WHERE seq = ?", -1, &st, nullptr);
   size_t verified = 0;
   for (const auto& [seq, index] : acks.inbound) {
     sqlite3_bind_int64(st, 1, static_cast<int64_t>(seq));

@@ -163,8 +163,7 @@ TEST(JournalInboxTest, SharesTheCommitGroupOfProducerAppendsAndAnswersAfterCommi
     count();
   });
   testutil::RunUntil(h.loop(), done);
-  EXPECT_EQ(order,
-            (std::vector<std::string>{"append a", "inbound 1", "session", "append b"}));
+  EXPECT_EQ(order, (std::vector<std::string>{"append a", "inbound 1", "session", "append b"}));
   EXPECT_TRUE(committed_at_callback) << "the inbound callback ran before its row was committed";
   EXPECT_EQ(h.j().stats().commit_groups_total - groups_before, 1u);
   EXPECT_EQ(listened, 2u) << "the CommitListener (the uplink) must see producer rows only";
@@ -388,6 +387,18 @@ TEST(JournalInboxTest, SessionWritesKeepCallOrder) {
   ASSERT_TRUE(loaded.ok());
   ASSERT_EQ(loaded->size(), 1u);
   EXPECT_EQ((*loaded)[0].name, "kept");
+}
+
+TEST(JournalInboxTest, ClosingCancelsDownlinkWritesNotYetCommitted) {
+  Harness h;
+  ASSERT_TRUE(h.Open().ok());
+  std::vector<Code> codes;
+  h.j().AppendInbound(Inbound("down/a", "a"),
+                      [&](Result<uint64_t> r) { codes.push_back(r.status().code()); });
+  h.j().SaveConsumerSession({"hmi", {"down/#"}, 0, 0, 0},
+                            [&](Status s) { codes.push_back(s.code()); });
+  h.Close();  // before the loop ran: both still staged
+  EXPECT_EQ(codes, (std::vector<Code>{Code::kCancelled, Code::kCancelled}));
 }
 
 TEST(JournalInboxTest, Version3JournalIsMigratedWithItsRows) {

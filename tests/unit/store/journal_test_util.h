@@ -247,9 +247,8 @@ class Harness {
         [&](Journal::InboxCallback cb) { journal_->ReadInbox(spec, cb); });
   }
   Status TrimInbox(uint64_t below_seq, int64_t received_before_ms) {
-    return Do([&](Journal::DoneCallback cb) {
-      journal_->TrimInbox(below_seq, received_before_ms, cb);
-    });
+    return Do(
+        [&](Journal::DoneCallback cb) { journal_->TrimInbox(below_seq, received_before_ms, cb); });
   }
   Result<std::vector<ConsumerSessionRecord>> LoadSessions() {
     return Wait<Result<std::vector<ConsumerSessionRecord>>>(
