@@ -8,6 +8,71 @@
 
 namespace edgespool::sync {
 
+namespace {
+
+InboundPublish ToInbound(const mqtt::IncomingMessage& m) {
+  InboundPublish in;
+  in.topic = std::string(m.topic);
+  in.payload = std::string(m.payload);
+  in.qos = m.qos;
+  in.retain = m.retain;
+  in.dup = m.dup;
+  in.ack_token = m.ack_token;
+  if (m.properties) {
+    const mqtt::Properties& p = *m.properties;
+    in.message_expiry_s = p.message_expiry_s;
+    in.response_topic = std::string(p.response_topic.value_or(""));
+    in.correlation_data = std::string(p.correlation_data.value_or(""));
+    in.content_type = std::string(p.content_type.value_or(""));
+    in.user_properties.reserve(p.user_properties.size());
+    for (const mqtt::UserProperty& u : p.user_properties) {
+      in.user_properties.emplace_back(std::string(u.key), std::string(u.value));
+    }
+  }
+  return in;
+}
+
+mqtt::SessionOptions ToSessionOptions(const MqttUplinkOptions& options) {
+  mqtt::SessionOptions s;
+  s.protocol = options.protocol;
+  s.client_id = options.client_id;
+  if (!options.username.empty()) s.username = options.username;
+  if (!options.password.empty()) s.password = options.password;
+  s.keepalive_s = options.keepalive_s;
+  s.inflight = options.inflight;
+  s.ack_timeout_ms = options.ack_timeout_ms;
+  s.clean_start = options.clean_start;
+  s.session_expiry_s = options.session_expiry_s;
+  s.receive_maximum = options.receive_maximum;
+  // Always: without an inbound listener the uplink acks on receipt itself.
+  s.manual_acks = true;
+  if (!options.will_topic.empty()) {
+    mqtt::WillMessage will;
+    will.topic = options.will_topic;
+    will.payload = options.will_payload;
+    will.qos = 1;
+    will.retain = true;
+    s.will = will;
+  }
+  return s;
+}
+
+mqtt::ClientOptions ToClientOptions(const MqttUplinkOptions& options) {
+  mqtt::ClientOptions o;
+  const BrokerUrl& u = options.url;
+  o.url = std::string(u.tls ? "mqtts://" : "mqtt://") +
+          (u.host.find(':') != std::string::npos ? "[" + u.host + "]" : u.host) + ":" +
+          std::to_string(u.port);
+  o.session = ToSessionOptions(options);
+  o.tls = options.tls;
+  o.backoff_initial_ms = static_cast<uint64_t>(options.backoff_initial_ms);
+  o.backoff_max_ms = static_cast<uint64_t>(options.backoff_max_ms);
+  for (const std::string& filter : options.subscriptions) o.subscriptions.emplace_back(filter, 1);
+  return o;
+}
+
+}  // namespace
+
 // The client's listener; forwards to the worker's UplinkPort::Listener and
 // keeps the state the status document shows.
 class MqttUplink::Impl : public mqtt::ClientListener {
@@ -55,6 +120,21 @@ class MqttUplink::Impl : public mqtt::ClientListener {
   void OnWritable() override {
     if (listener.on_writable) listener.on_writable();
   }
+  void OnMessage(const mqtt::IncomingMessage& msg) override {
+    ++owner_->inbound_received_;
+    if (!on_inbound) {
+      // Nobody to make it durable: acknowledge on receipt, as a plain client does.
+      if (msg.ack_token) owner_->AckInbound(msg.ack_token);
+      return;
+    }
+    on_inbound(ToInbound(msg));
+  }
+  void OnSubscribed(const std::vector<uint8_t>& reason_codes) override {
+    // The client logged each refusal with its filter.
+    for (uint8_t rc : reason_codes) {
+      ++(rc >= 0x80 ? owner_->subscribe_refusals_ : owner_->subscriptions_granted_);
+    }
+  }
 
   MqttUplink* owner_;
   std::unique_ptr<mqtt::Client> client;
@@ -66,6 +146,7 @@ class MqttUplink::Impl : public mqtt::ClientListener {
   uint64_t next_local_token = uint64_t{1} << 62;
   std::shared_ptr<bool> alive = std::make_shared<bool>(true);
   std::unordered_map<uint64_t, std::function<void(const PublishResult&)>> own_results;
+  std::function<void(InboundPublish)> on_inbound;
 };
 
 Result<std::unique_ptr<MqttUplink>> MqttUplink::Create(platform::Loop& loop,
@@ -74,30 +155,7 @@ Result<std::unique_ptr<MqttUplink>> MqttUplink::Create(platform::Loop& loop,
   up->impl_ = std::make_unique<Impl>(up.get());
   up->impl_->url_redacted = options.url.Redacted();
   up->impl_->loop = &loop;
-  mqtt::ClientOptions o;
-  o.url = std::string(options.url.tls ? "mqtts://" : "mqtt://") +
-          (options.url.host.find(':') != std::string::npos ? "[" + options.url.host + "]"
-                                                            : options.url.host) +
-          ":" + std::to_string(options.url.port);
-  o.protocol = options.protocol;
-  o.client_id = options.client_id;
-  if (!options.username.empty()) o.username = options.username;
-  if (!options.password.empty()) o.password = options.password;
-  o.keepalive_s = options.keepalive_s;
-  o.inflight = options.inflight;
-  o.ack_timeout_ms = options.ack_timeout_ms;
-  o.tls = options.tls;
-  o.backoff_initial_ms = static_cast<uint64_t>(options.backoff_initial_ms);
-  o.backoff_max_ms = static_cast<uint64_t>(options.backoff_max_ms);
-  if (!options.will_topic.empty()) {
-    mqtt::WillMessage will;
-    will.topic = options.will_topic;
-    will.payload = options.will_payload;
-    will.qos = 1;
-    will.retain = true;
-    o.will = will;
-  }
-  auto client = mqtt::Client::Create(loop, std::move(o), up->impl_.get());
+  auto client = mqtt::Client::Create(loop, ToClientOptions(options), up->impl_.get());
   if (!client.ok()) return client.status();
   up->impl_->client = std::move(*client);
   return up;
@@ -108,6 +166,7 @@ MqttUplink::~MqttUplink() {
 }
 
 void MqttUplink::Start() {
+  impl_->stopping = false;
   SetState("connecting");
   impl_->client->Start();
 }
@@ -132,6 +191,24 @@ size_t MqttUplink::window_free() const { return impl_->client->capacity(); }
 uint32_t MqttUplink::max_packet_size() const {
   return connected() ? impl_->client->max_packet_size() : 0;
 }
+uint64_t MqttUplink::stale_acks() const { return impl_->client->stale_acks(); }
+
+void MqttUplink::SetInboundListener(std::function<void(InboundPublish)> on_message) {
+  impl_->on_inbound = std::move(on_message);
+}
+
+void MqttUplink::AckInbound(uint64_t ack_token) {
+  if (ack_token == 0) return;  // QoS 0: nothing to acknowledge
+  uint64_t stale_before = impl_->client->stale_acks();
+  Status st = impl_->client->AckIncoming(ack_token);
+  if (!st.ok()) {
+    // The caller's bookkeeping is off; the broker's session is unharmed.
+    ES_LOG_WARN("inbound ack refused", {{"cause", st.ToString()}});
+    return;
+  }
+  if (impl_->client->stale_acks() == stale_before) ++inbound_acked_;
+}
+
 bool MqttUplink::properties_supported() const { return impl_->client->protocol() == 5; }
 uint64_t MqttUplink::wire_bytes() const { return impl_->client->wire_bytes(); }
 

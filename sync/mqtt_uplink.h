@@ -3,6 +3,13 @@
 // for the status document, the last error and when, and state-change
 // notifications (the status topic is republished on every change).
 //
+// It also carries the downlink's half on the wire (docs/downlink.md,
+// "Subscriptions on the uplink"): a persistent session, QoS 1 subscriptions
+// sent on every connection, and inbound messages whose PUBACK waits for
+// AckInbound(). The MQTT session always defers its PUBACKs here (manual
+// acks); while no inbound listener is set the uplink acks each message
+// itself on receipt and drops it, which is what a plain client does.
+//
 // Loop-thread-only.
 #pragma once
 
@@ -10,6 +17,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "platform/loop.h"
 #include "platform/status.h"
@@ -33,6 +41,18 @@ struct MqttUplinkOptions {
   // Last will: retained on will_topic (the status topic) when set.
   std::string will_topic;
   std::string will_payload;
+  // Persistent session: with clean_start false the broker keeps our
+  // subscriptions and what arrives for them across connections (MQTT 5
+  // clean_start = 0 with session_expiry_s, which must then be > 0 for the
+  // session to outlive a connection; 3.1.1 clean_session = 0).
+  bool clean_start = true;
+  uint32_t session_expiry_s = 0;
+  // MQTT 5 Receive Maximum: at most this many inbound QoS 1 messages
+  // unacknowledged (0: not sent; the broker then assumes 65535).
+  uint16_t receive_maximum = 0;
+  // Topic filters subscribed with QoS 1, again on every connection (a broker
+  // that lost the session's state must not leave us deaf).
+  std::vector<std::string> subscriptions;
 };
 
 class MqttUplink : public UplinkPort {
@@ -57,6 +77,26 @@ class MqttUplink : public UplinkPort {
   // to the port's listener.
   void PublishOwn(OutboundPublish publish, std::function<void(const PublishResult&)> on_result);
 
+  // Inbound messages go to on_message (loop thread, inside the read), QoS 1
+  // ones with an ack token: the broker gets their PUBACK only from
+  // AckInbound, and PUBACKs leave in arrival order, so one message never
+  // acked holds back the PUBACKs of all that came after it on its
+  // connection. A message not acked before the connection drops is resent by
+  // the broker (DUP) on the next connection, with a new token.
+  void SetInboundListener(std::function<void(InboundPublish)> on_message);
+  // PUBACKs the inbound message now (with this loop turn's write). Token 0
+  // (QoS 0) is ignored; a token of an earlier connection is ignored and
+  // counted in stale_acks(); an unknown or twice-acked token is logged.
+  void AckInbound(uint64_t ack_token);
+  uint64_t inbound_received() const { return inbound_received_; }
+  uint64_t inbound_acked() const { return inbound_acked_; }
+  uint64_t stale_acks() const;
+  // Filters the broker refused in a SUBACK (reason >= 0x80), over all
+  // connections; each is logged with its filter.
+  uint64_t subscribe_refusals() const { return subscribe_refusals_; }
+  // Filters the broker granted in a SUBACK, over all connections.
+  uint64_t subscriptions_granted() const { return subscriptions_granted_; }
+
   // UplinkPort
   void SetListener(Listener listener) override;
   bool connected() const override;
@@ -79,6 +119,10 @@ class MqttUplink : public UplinkPort {
   std::string last_error_;
   int64_t last_error_ms_ = 0;
   uint64_t reconnects_ = 0;
+  uint64_t inbound_received_ = 0;
+  uint64_t inbound_acked_ = 0;
+  uint64_t subscribe_refusals_ = 0;
+  uint64_t subscriptions_granted_ = 0;
   std::function<void()> on_state_;
 };
 

@@ -1,10 +1,12 @@
 // UplinkPort: the MQTT uplink as the sync worker sees it. The real one is an
 // adapter over mqtt::Client (sync/mqtt_uplink.h); tests drive the worker with
-// a scripted port. Loop-thread-only.
+// a scripted port. Loop-thread-only. InboundPublish is what comes the other
+// way (the downlink, MqttUplink::SetInboundListener).
 #pragma once
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -18,6 +20,24 @@ struct OutboundPublish {
   // MQTT 5 only (dropped on 3.1.1): user properties and message expiry.
   std::vector<std::pair<std::string, std::string>> user_properties;
   uint32_t message_expiry_s = 0;  // 0: none
+};
+
+// A PUBLISH from the broker on one of the uplink's subscriptions, owned.
+struct InboundPublish {
+  std::string topic;
+  std::string payload;
+  uint8_t qos = 0;
+  bool retain = false;
+  bool dup = false;  // the broker sent it before (possibly to us, unacked)
+  // QoS 1: hand to MqttUplink::AckInbound once the message is durable; the
+  // broker gets no PUBACK before. 0 for QoS 0.
+  uint64_t ack_token = 0;
+  // MQTT 5 only (absent / empty on 3.1.1):
+  std::optional<uint32_t> message_expiry_s;  // what is left of it, per the broker
+  std::string response_topic;
+  std::string correlation_data;
+  std::string content_type;
+  std::vector<std::pair<std::string, std::string>> user_properties;
 };
 
 enum class PublishOutcome {

@@ -209,11 +209,11 @@ int ParseFleetArgs(int argc, char** argv, FleetArgs* a) {
 // password file cannot be read.
 bool FleetClientOptions(const FleetArgs& a, sync::mqtt::ClientOptions* o) {
   o->url = a.broker;
-  o->client_id = "edgespool-fleet-" + std::to_string(::getpid());
+  o->session.client_id = "edgespool-fleet-" + std::to_string(::getpid());
   o->tls.ca_file = a.cafile;
   o->tls.cert_file = a.cert;
   o->tls.key_file = a.key;
-  if (!a.username.empty()) o->username = a.username;
+  if (!a.username.empty()) o->session.username = a.username;
   if (!a.password_file.empty()) {
     auto pw = platform::ReadWholeFile(a.password_file);
     if (!pw.ok()) {
@@ -222,7 +222,7 @@ bool FleetClientOptions(const FleetArgs& a, sync::mqtt::ClientOptions* o) {
     }
     std::string p = *pw;
     p.resize(p.find_first_of("\r\n") == std::string::npos ? p.size() : p.find_first_of("\r\n"));
-    o->password = p;
+    o->session.password = p;
   }
   o->subscriptions.emplace_back(a.topic, 1);
   o->backoff_initial_ms = 200;

@@ -1,6 +1,7 @@
 #include "sync/mqtt/client.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <random>
 #include <string>
 
@@ -12,24 +13,6 @@ namespace edgespool::sync::mqtt {
 
 namespace {
 
-SessionOptions ToSessionOptions(const ClientOptions& o) {
-  SessionOptions s;
-  s.protocol = o.protocol;
-  s.client_id = o.client_id;
-  s.username = o.username;
-  s.password = o.password;
-  s.keepalive_s = o.keepalive_s;
-  s.inflight = o.inflight;
-  s.ack_timeout_ms = o.ack_timeout_ms;
-  s.connect_timeout_ms = o.connect_timeout_ms;
-  s.clean_start = o.clean_start;
-  s.session_expiry_s = o.session_expiry_s;
-  s.will = o.will;
-  s.max_incoming_packet_bytes = o.max_incoming_packet_bytes;
-  s.topic_aliases = o.topic_aliases;
-  return s;
-}
-
 uint64_t Seed(uint64_t seed) {
   if (seed != 0) return seed;
   std::random_device rd;
@@ -38,7 +21,7 @@ uint64_t Seed(uint64_t seed) {
 
 // Timers are checked often enough that a deadline is missed by at most a
 // tenth of the shortest one, and never more than 250 ms.
-uint64_t TickMs(const ClientOptions& o) {
+uint64_t TickMs(const SessionOptions& o) {
   uint64_t shortest = std::min<uint64_t>(o.ack_timeout_ms, o.connect_timeout_ms);
   if (o.keepalive_s > 0) shortest = std::min<uint64_t>(shortest, o.keepalive_s * 1000ull);
   return std::clamp<uint64_t>(shortest / 10, 10, 250);
@@ -50,14 +33,17 @@ Result<std::unique_ptr<Client>> Client::Create(platform::Loop& loop, ClientOptio
                                                ClientListener* listener) {
   auto url = ParseBrokerUrl(options.url);
   if (!url.ok()) return url.status().Annotate("uplink url");
-  if (options.protocol != kProtocol311 && options.protocol != kProtocol5) {
+  const SessionOptions& so = options.session;
+  if (so.protocol != kProtocol311 && so.protocol != kProtocol5) {
     return Status::InvalidArgument("protocol must be 4 (3.1.1) or 5");
   }
-  if (options.will && !IsValidTopicName(options.will->topic)) {
-    return Status::InvalidArgument("invalid will topic \"" + options.will->topic + "\"");
+  if (so.will && !IsValidTopicName(so.will->topic)) {
+    return Status::InvalidArgument("invalid will topic \"" + so.will->topic + "\"");
   }
   for (const auto& [filter, qos] : options.subscriptions) {
-    if (!IsValidTopicFilter(filter)) return Status::InvalidArgument("invalid topic filter");
+    if (!IsValidTopicFilter(filter)) {
+      return Status::InvalidArgument("invalid topic filter \"" + filter + "\"");
+    }
   }
   std::shared_ptr<TlsConfig> tls;
   if (url->tls) {
@@ -78,7 +64,7 @@ Client::Client(platform::Loop& loop, ClientOptions options, BrokerUrl url,
       url_(std::move(url)),
       tls_(std::move(tls)),
       listener_(listener),
-      session_(ToSessionOptions(options_), this),
+      session_(options_.session, this),
       backoff_(options_.backoff_initial_ms, options_.backoff_max_ms, Seed(options_.backoff_seed)),
       tick_timer_(loop),
       reconnect_timer_(loop),
@@ -101,7 +87,7 @@ void Client::Start() {
   started_ = true;
   stopping_ = false;
   flusher_.Start([this] { OnCheck(); });
-  tick_timer_.Start(TickMs(options_), TickMs(options_), [this] { OnTick(); });
+  tick_timer_.Start(TickMs(options_.session), TickMs(options_.session), [this] { OnTick(); });
   Connect();
 }
 
@@ -202,6 +188,7 @@ void Client::LinkLost(const Status& why) {
     (void)transport_->Write(std::move(bufs));
   }
   write_buffer_.clear();
+  subscribing_.clear();
   bool was_connected = session_.connected();
   uint8_t protocol_before = session_.protocol();
   session_.OnConnectionLost(why);
@@ -257,6 +244,7 @@ void Client::FinishStop() {
   flusher_.Stop();
   reconnect_timer_.Stop();
   if (session_.connected() || session_.connecting()) session_.OnConnectionLost(Status::Cancelled("stopped"));
+  subscribing_.clear();
   ES_LOG_INFO("uplink stopped", {{"url", url_.Redacted()}});
   auto done = std::move(on_stopped_);
   on_stopped_ = nullptr;
@@ -269,12 +257,27 @@ Result<uint64_t> Client::Publish(OutgoingMessage msg) {
   return token;
 }
 
+Status Client::AckIncoming(uint64_t ack_token, uint8_t reason_code) {
+  Status st = session_.AckIncoming(ack_token, reason_code, &write_buffer_);
+  if (!write_buffer_.empty() && transport_) Wake();
+  return st;
+}
+
 Status Client::Subscribe(std::string filter, uint8_t qos) {
-  if (!IsValidTopicFilter(filter)) return Status::InvalidArgument("invalid topic filter");
+  if (!IsValidTopicFilter(filter)) {
+    return Status::InvalidArgument("invalid topic filter \"" + filter + "\"");
+  }
   options_.subscriptions.emplace_back(filter, qos);
   if (!session_.connected()) return Status::Ok();
-  auto id = session_.Subscribe({{std::move(filter), qos}}, &write_buffer_);
+  return SendSubscribe({{std::move(filter), qos}});
+}
+
+Status Client::SendSubscribe(const std::vector<std::pair<std::string, uint8_t>>& filters) {
+  auto id = session_.Subscribe(filters, &write_buffer_);
   if (!id.ok()) return id.status();
+  std::vector<std::string> names;
+  for (const auto& f : filters) names.push_back(f.first);
+  subscribing_[*id] = std::move(names);
   Wake();
   return Status::Ok();
 }
@@ -290,8 +293,8 @@ void Client::OnConnected(const ConnectInfo& info) {
                {"window", std::to_string(info.window)},
                {"resending", std::to_string(session_.queued_count())}});
   if (!options_.subscriptions.empty()) {
-    auto id = session_.Subscribe(options_.subscriptions, &write_buffer_);
-    if (!id.ok()) ES_LOG_WARN("subscribe failed", {{"cause", id.status().ToString()}});
+    Status st = SendSubscribe(options_.subscriptions);
+    if (!st.ok()) ES_LOG_WARN("subscribe failed", {{"cause", st.ToString()}});
   }
   listener_->OnConnected(info);
   listener_->OnWritable();
@@ -310,7 +313,20 @@ void Client::OnPublishRejected(uint64_t token, const Status& why, uint8_t reason
 
 void Client::OnMessage(const IncomingMessage& msg) { listener_->OnMessage(msg); }
 
-void Client::OnSubscribed(uint16_t, const std::vector<uint8_t>& reason_codes) {
+void Client::OnSubscribed(uint16_t packet_id, const std::vector<uint8_t>& reason_codes) {
+  // The session checked that the id is ours and the counts match.
+  auto it = subscribing_.find(packet_id);
+  if (it != subscribing_.end()) {
+    for (size_t i = 0; i < reason_codes.size() && i < it->second.size(); ++i) {
+      if (reason_codes[i] < 0x80) continue;
+      char code[8];
+      std::snprintf(code, sizeof code, "0x%02X", reason_codes[i]);
+      ES_LOG_WARN("subscription refused by the broker",
+                  {{"filter", it->second[i]}, {"reason", ReasonName(reason_codes[i])},
+                   {"code", code}});
+    }
+    subscribing_.erase(it);
+  }
   listener_->OnSubscribed(reason_codes);
 }
 

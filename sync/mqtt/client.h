@@ -25,6 +25,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -44,26 +45,17 @@ class TlsConfig;
 namespace edgespool::sync::mqtt {
 
 struct ClientOptions {
-  std::string url;                // mqtt://host:port or mqtts://host:port
-  uint8_t protocol = kProtocol5;  // 4 or 5 (5 falls back to 4 once)
-  std::string client_id;
-  std::optional<std::string> username;
-  std::optional<std::string> password;  // already read from its file by the caller
-  uint16_t keepalive_s = 30;
-  uint16_t inflight = 100;
-  uint32_t ack_timeout_ms = 30000;
-  uint32_t connect_timeout_ms = 10000;
-  bool clean_start = true;
-  uint32_t session_expiry_s = 0;  // MQTT 5
-  std::optional<WillMessage> will;
+  std::string url;  // mqtt://host:port or mqtts://host:port
+  // Protocol (4 or 5; 5 falls back to 4 once), client id, credentials (the
+  // password already read from its file by the caller), keepalive, window,
+  // timeouts, persistent session, will, manual acks, Receive Maximum.
+  SessionOptions session;
   TlsOptions tls;
   uint64_t backoff_initial_ms = 1000;
   uint64_t backoff_max_ms = 30000;
   // A connection that lasted this long resets the backoff.
   uint64_t healthy_after_ms = 10000;
   uint64_t backoff_seed = 0;  // 0: seeded from std::random_device
-  bool topic_aliases = true;
-  uint32_t max_incoming_packet_bytes = 16 * 1024 * 1024;
   // Subscribed again on every connection.
   std::vector<std::pair<std::string, uint8_t>> subscriptions;
   // Stop moving publishes into the window while this much is unwritten.
@@ -79,7 +71,8 @@ class ClientListener {
   // 0x00 or 0x10), or the broker's or the client's refusal of that message.
   virtual void OnPublishAcked(uint64_t token, const Status& status, uint8_t reason_code) = 0;
   virtual void OnMessage(const IncomingMessage& msg) {}
-  // A SUBACK (one reason code per filter; >= 0x80 is a refusal).
+  // A SUBACK (one reason code per filter; >= 0x80 is a refusal, which the
+  // client has logged with its filter).
   virtual void OnSubscribed(const std::vector<uint8_t>& reason_codes) {}
   // The window has room again (after PUBACKs, or on connect).
   virtual void OnWritable() {}
@@ -106,6 +99,9 @@ class Client final : private SessionListener {
   Result<uint64_t> Publish(OutgoingMessage msg);
   // Adds a subscription (sent now if connected, and on every reconnect).
   Status Subscribe(std::string filter, uint8_t qos);
+  // session.manual_acks: PUBACKs an inbound message (IncomingMessage::
+  // ack_token), in arrival order, with the next flush. See Session::AckIncoming.
+  Status AckIncoming(uint64_t ack_token, uint8_t reason_code = 0);
 
   bool connected() const { return session_.connected(); }
   size_t inflight() const { return session_.inflight_count(); }
@@ -118,6 +114,8 @@ class Client final : private SessionListener {
   uint64_t wire_bytes() const;
   uint64_t connects() const { return connects_; }
   uint64_t connect_attempts() const { return attempts_; }
+  // Acks of a connection already gone (ignored: the broker resends).
+  uint64_t stale_acks() const { return session_.stale_acks(); }
   const Status& last_error() const { return last_error_; }
 
  private:
@@ -136,6 +134,8 @@ class Client final : private SessionListener {
   void LinkLost(const Status& why);
   void ReleaseTransport();
   void FinishStop();
+  // Sends one SUBSCRIBE for these filters (connected only).
+  Status SendSubscribe(const std::vector<std::pair<std::string, uint8_t>>& filters);
 
   // SessionListener
   void OnConnected(const ConnectInfo& info) override;
@@ -171,6 +171,8 @@ class Client final : private SessionListener {
   uint64_t connects_ = 0;
   uint64_t attempts_ = 0;
   Status last_error_;
+  // SUBSCRIBEs of this connection awaiting their SUBACK: packet id -> filters.
+  std::map<uint16_t, std::vector<std::string>> subscribing_;
 };
 
 }  // namespace edgespool::sync::mqtt

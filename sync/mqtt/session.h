@@ -89,7 +89,7 @@ struct SessionOptions {
   std::string client_id;
   std::optional<std::string> username;
   std::optional<std::string> password;
-  uint16_t keepalive_s = 60;  // 0: off
+  uint16_t keepalive_s = 30;  // 0: off
   uint16_t inflight = 100;    // QoS 1 window; capped by the broker's Receive Maximum
   uint32_t ack_timeout_ms = 30000;
   uint32_t connect_timeout_ms = 10000;

@@ -191,9 +191,9 @@ RunResult EdgespoolRun(platform::Loop& loop, const Mosquitto& broker, const std:
   BenchListener listener;
   sync::mqtt::ClientOptions o;
   o.url = url;
-  o.protocol = 4;
-  o.client_id = "bench-edgespool";
-  o.inflight = static_cast<uint16_t>(window);
+  o.session.protocol = 4;
+  o.session.client_id = "bench-edgespool";
+  o.session.inflight = static_cast<uint16_t>(window);
   o.tls.ca_file = cafile;
   auto client_or = sync::mqtt::Client::Create(loop, o, &listener);
   if (!client_or.ok()) {

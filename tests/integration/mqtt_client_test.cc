@@ -170,12 +170,12 @@ class MqttClientTest : public ::testing::TestWithParam<uint8_t> {
   ClientOptions Options(const std::string& url, const std::string& client_id) {
     ClientOptions o;
     o.url = url;
-    o.protocol = GetParam();
-    o.client_id = client_id + "-v" + std::to_string(GetParam());
-    o.keepalive_s = 10;
-    o.inflight = 1000;
-    o.ack_timeout_ms = 10000;
-    o.connect_timeout_ms = 2000;
+    o.session.protocol = GetParam();
+    o.session.client_id = client_id + "-v" + std::to_string(GetParam());
+    o.session.keepalive_s = 10;
+    o.session.inflight = 1000;
+    o.session.ack_timeout_ms = 10000;
+    o.session.connect_timeout_ms = 2000;
     o.backoff_initial_ms = 100;
     o.backoff_max_ms = 1000;
     o.backoff_seed = 1234;
@@ -186,8 +186,8 @@ class MqttClientTest : public ::testing::TestWithParam<uint8_t> {
     ClientOptions o = Options(url, "sub");
     o.subscriptions = {{pub_.topic, 1}};
     if (persistent) {
-      o.clean_start = false;
-      o.session_expiry_s = 3600;
+      o.session.clean_start = false;
+      o.session.session_expiry_s = 3600;
     }
     auto c = Client::Create(*loop_, o, &sub_);
     ASSERT_TRUE(c.ok()) << c.status().ToString();
@@ -295,8 +295,8 @@ TEST_P(MqttClientTest, KeepaliveDetectsAStoppedBrokerAndReconnects) {
   testing::Mosquitto& broker = StartBroker();
   ASSERT_FALSE(HasFailure());
   ClientOptions o = Options(broker.url(), "ka");
-  o.keepalive_s = 1;
-  o.connect_timeout_ms = 1000;
+  o.session.keepalive_s = 1;
+  o.session.connect_timeout_ms = 1000;
   StartPublisher(broker.url(), 0, &o);
   ASSERT_TRUE(RunUntil([&] { return pub_.client->connected(); }, 5000));
   RunFor(1200);  // at least one PINGREQ/PINGRESP round while healthy
@@ -339,8 +339,8 @@ TEST_P(MqttClientTest, WrongPasswordIsAClearErrorWithBackoffNotAHotLoop) {
   ASSERT_FALSE(HasFailure());
 
   ClientOptions o = Options(broker.url(), "pw");
-  o.username = "edge";
-  o.password = "wrong-password";
+  o.session.username = "edge";
+  o.session.password = "wrong-password";
   o.backoff_initial_ms = 200;
   o.backoff_max_ms = 1000;
   StartPublisher(broker.url(), 0, &o);
@@ -367,7 +367,7 @@ TEST_P(MqttClientTest, WrongPasswordIsAClearErrorWithBackoffNotAHotLoop) {
   ASSERT_TRUE(RunUntil([&] { return stopped; }, 3000));
   pub_.client.reset();
   pub_.errors.clear();
-  o.password = "right-password";
+  o.session.password = "right-password";
   StartPublisher(broker.url(), 5, &o);
   ASSERT_TRUE(RunUntil([&] { return pub_.acked.size() == 5; }, 5000));
   EXPECT_EQ(pub_.connects, 1);
