@@ -44,6 +44,7 @@ mqtt::SessionOptions ToSessionOptions(const MqttUplinkOptions& options) {
   s.clean_start = options.clean_start;
   s.session_expiry_s = options.session_expiry_s;
   s.receive_maximum = options.receive_maximum;
+  s.strict_receive_maximum = options.strict_receive_maximum;
   // Always: without an inbound listener the uplink acks on receipt itself.
   s.manual_acks = true;
   if (!options.will_topic.empty()) {
@@ -87,6 +88,7 @@ class MqttUplink::Impl : public mqtt::ClientListener {
                  {"max_packet", std::to_string(info.maximum_packet_size)},
                  {"session_present", info.session_present ? "true" : "false"}});
     owner_->SetState("connected");
+    rm_exceeded_at_connect = rm_exceeded_logged = client->receive_maximum_exceeded();
     if (listener.on_connected) listener.on_connected();
   }
   void OnDisconnected(const Status& why) override {
@@ -122,6 +124,14 @@ class MqttUplink::Impl : public mqtt::ClientListener {
   }
   void OnMessage(const mqtt::IncomingMessage& msg) override {
     ++owner_->inbound_received_;
+    uint64_t over = client->receive_maximum_exceeded();
+    if (over > rm_exceeded_logged) {
+      if (rm_exceeded_logged == rm_exceeded_at_connect) {
+        ES_LOG_WARN("broker exceeds our Receive Maximum; tolerated",
+                    {{"url", url_redacted}, {"exceeded_total", std::to_string(over)}});
+      }
+      rm_exceeded_logged = over;
+    }
     if (!on_inbound) {
       // Nobody to make it durable: acknowledge on receipt, as a plain client does.
       if (msg.ack_token) owner_->AckInbound(msg.ack_token);
@@ -147,6 +157,9 @@ class MqttUplink::Impl : public mqtt::ClientListener {
   std::shared_ptr<bool> alive = std::make_shared<bool>(true);
   std::unordered_map<uint64_t, std::function<void(const PublishResult&)>> own_results;
   std::function<void(InboundPublish)> on_inbound;
+  // Receive Maximum excess is logged once per connection.
+  uint64_t rm_exceeded_at_connect = 0;
+  uint64_t rm_exceeded_logged = 0;
 };
 
 Result<std::unique_ptr<MqttUplink>> MqttUplink::Create(platform::Loop& loop,
@@ -192,6 +205,9 @@ uint32_t MqttUplink::max_packet_size() const {
   return connected() ? impl_->client->max_packet_size() : 0;
 }
 uint64_t MqttUplink::stale_acks() const { return impl_->client->stale_acks(); }
+uint64_t MqttUplink::receive_maximum_exceeded() const {
+  return impl_->client->receive_maximum_exceeded();
+}
 
 void MqttUplink::SetInboundListener(std::function<void(InboundPublish)> on_message) {
   impl_->on_inbound = std::move(on_message);

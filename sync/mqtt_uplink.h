@@ -50,6 +50,10 @@ struct MqttUplinkOptions {
   // MQTT 5 Receive Maximum: at most this many inbound QoS 1 messages
   // unacknowledged (0: not sent; the broker then assumes 65535).
   uint16_t receive_maximum = 0;
+  // A broker that exceeds receive_maximum: true ends the connection (0x93,
+  // the spec); false counts it in receive_maximum_exceeded() and goes on,
+  // which mosquitto 2.0.11 needs (see sync/mqtt/session.h).
+  bool strict_receive_maximum = false;
   // Topic filters subscribed with QoS 1, again on every connection (a broker
   // that lost the session's state must not leave us deaf).
   std::vector<std::string> subscriptions;
@@ -91,6 +95,8 @@ class MqttUplink : public UplinkPort {
   uint64_t inbound_received() const { return inbound_received_; }
   uint64_t inbound_acked() const { return inbound_acked_; }
   uint64_t stale_acks() const;
+  // Inbound messages the broker sent beyond our Receive Maximum.
+  uint64_t receive_maximum_exceeded() const;
   // Filters the broker refused in a SUBACK (reason >= 0x80), over all
   // connections; each is logged with its filter.
   uint64_t subscribe_refusals() const { return subscribe_refusals_; }

@@ -116,6 +116,7 @@ class Client final : private SessionListener {
   uint64_t connect_attempts() const { return attempts_; }
   // Acks of a connection already gone (ignored: the broker resends).
   uint64_t stale_acks() const { return session_.stale_acks(); }
+  uint64_t receive_maximum_exceeded() const { return session_.receive_maximum_exceeded(); }
   const Status& last_error() const { return last_error_; }
 
  private:

@@ -297,8 +297,10 @@ Status Session::TrackInbound(const mqtt::Publish& p, std::string* out, uint64_t*
     *hand_up = false;
     return Status::Ok();
   }
-  if (protocol_ >= kProtocol5 && options_.receive_maximum > 0 &&
-      inbound_.size() >= options_.receive_maximum) {
+  bool over = protocol_ >= kProtocol5 && options_.receive_maximum > 0 &&
+              inbound_.size() >= options_.receive_maximum;
+  if (over && !options_.strict_receive_maximum) ++receive_maximum_exceeded_;
+  if (over && options_.strict_receive_maximum) {
     return Fail(Status::ProtocolError("the broker sent more than our Receive Maximum of " +
                                       std::to_string(options_.receive_maximum) +
                                       " unacknowledged QoS 1 messages"),

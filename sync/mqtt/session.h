@@ -31,7 +31,12 @@
 // different message. A DUP PUBLISH whose id is still unacknowledged on this
 // connection is not handed up again. MQTT 5: a Receive Maximum in CONNECT
 // bounds the unacknowledged inbound messages; one more is a protocol error
-// (DISCONNECT 0x93), as the spec requires of the client.
+// (DISCONNECT 0x93), as the spec requires of the client — unless
+// strict_receive_maximum is off: mosquitto 2.0.11 sends past the client's
+// Receive Maximum once PUBACKs flow (measured: 3 allowed, 6 outstanding after
+// the first PUBACK), and it resends them all on the next connection, so
+// strictness against it is a reconnect loop. Then the excess is counted
+// (receive_maximum_exceeded) and handed up like any other message.
 //
 // Error policy: anything the broker does wrong (malformed bytes, a PUBACK or
 // SUBACK for an id we never used, a second CONNACK, a PUBLISH with packet id
@@ -106,6 +111,8 @@ struct SessionOptions {
   // 65535). Enforced on inbound QoS 1 messages only with manual_acks (without
   // it every message is PUBACKed at once and never counts against it).
   uint16_t receive_maximum = 0;
+  // Exceeding receive_maximum ends the connection (the spec); false: counted.
+  bool strict_receive_maximum = true;
 };
 
 // What the CONNACK negotiated.
@@ -203,6 +210,8 @@ class Session {
   uint64_t stale_acks() const { return stale_acks_; }
   // DUP PUBLISHes not handed up because their id was still unacknowledged.
   uint64_t duplicates_dropped() const { return duplicates_dropped_; }
+  // Inbound QoS 1 messages beyond our Receive Maximum (strict off).
+  uint64_t receive_maximum_exceeded() const { return receive_maximum_exceeded_; }
 
  private:
   enum class State { kDisconnected, kConnecting, kConnected };
@@ -268,6 +277,7 @@ class Session {
   std::unordered_map<uint16_t, uint64_t> inbound_seq_;
   uint64_t stale_acks_ = 0;
   uint64_t duplicates_dropped_ = 0;
+  uint64_t receive_maximum_exceeded_ = 0;
 
   uint64_t connect_started_ms_ = 0;
   uint64_t last_sent_ms_ = 0;

@@ -910,5 +910,19 @@ TEST_F(ManualAckTest, ExceedingReceiveMaximumIsAProtocolError) {
   EXPECT_EQ(std::get<mqtt::Disconnect>(packets[0]).reason_code, reason::kReceiveMaximumExceeded);
 }
 
+TEST_F(ManualAckTest, LenientReceiveMaximumCountsTheExcessAndStaysConnected) {
+  SessionOptions o = ManualOpts(kProtocol5, 2);
+  o.strict_receive_maximum = false;
+  Make(o);
+  Connect(Connack5());
+  Feed(InPub(1, "a") + InPub(2, "b") + InPub(3, "c") + InPub(4, "d"));
+  EXPECT_TRUE(session->connected());
+  EXPECT_EQ(rec.messages.size(), 4u);
+  EXPECT_EQ(session->receive_maximum_exceeded(), 2u);
+  std::string out;
+  for (uint64_t t : rec.tokens) out += Ack(t);
+  EXPECT_EQ(AckedIds(out), (std::vector<uint16_t>{1, 2, 3, 4}));
+}
+
 }  // namespace
 }  // namespace edgespool::sync::mqtt
