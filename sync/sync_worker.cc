@@ -282,6 +282,20 @@ void SyncWorker::OnFetched(Result<std::vector<store::StoredMessage>> rows) {
   AfterEnqueue();
 }
 
+// The live lanes open caught up (nothing at or after this seq was read yet),
+// at the backlog's virtual time: no credit for the outage.
+void SyncWorker::OpenLiveLanes(uint64_t first_seq) {
+  live_from_seq_ = first_seq;
+  double now_vtime = -1;
+  for (size_t i = 0; i < kClassLanes; ++i) {
+    if (!lanes_[i].empty && (now_vtime < 0 || lanes_[i].vtime < now_vtime))
+      now_vtime = lanes_[i].vtime;
+  }
+  for (size_t i = kClassLanes; i < lanes_.size(); ++i) {
+    lanes_[i].vtime = std::max(lanes_[i].vtime, now_vtime);
+  }
+}
+
 // Serves a fresh commit group from memory where its lane is caught up, so a
 // keeping-up uplink never reads back what it was just handed. Rows of a lane
 // with a backlog (or while publishes wait for the window) stay in the journal
@@ -289,19 +303,7 @@ void SyncWorker::OnFetched(Result<std::vector<store::StoredMessage>> rows) {
 void SyncWorker::OnCommitted(std::vector<store::StoredMessage>& group) {
   if (!started_ || group.empty()) return;
   bool connected = uplink_.connected();
-  if (connected && live_from_seq_ == 0) {
-    // The live lanes open now, caught up (nothing at or after this seq was
-    // read yet), at the backlog's virtual time: no credit for the outage.
-    live_from_seq_ = group.front().seq;
-    double now_vtime = -1;
-    for (size_t i = 0; i < kClassLanes; ++i) {
-      if (!lanes_[i].empty && (now_vtime < 0 || lanes_[i].vtime < now_vtime))
-        now_vtime = lanes_[i].vtime;
-    }
-    for (size_t i = kClassLanes; i < lanes_.size(); ++i) {
-      lanes_[i].vtime = std::max(lanes_[i].vtime, now_vtime);
-    }
-  }
+  if (connected && live_from_seq_ == 0) OpenLiveLanes(group.front().seq);
   int64_t now = clock_.MonotonicNs();
   bool may_take = options_.serve_from_memory && connected && !fetching_ && !fetch_stopped_ &&
                   ready_.empty() && group.size() <= options_.fetch_chunk &&
@@ -495,24 +497,9 @@ void SyncWorker::OnPublishResult(uint64_t token, const PublishResult& result) {
   --stats_.inflight_publishes;
   stats_.inflight_bytes -= unit->wire_bytes;
   switch (result.outcome) {
-    case PublishOutcome::kAcked: {
-      stats_.messages_sent_total += unit->seqs.size();
-      if (unit->is_batch) ++stats_.batches_sent_total;
-      stats_.payload_bytes_total += unit->payload_bytes;
-      stats_.last_sync_ms = clock_.WallMs();
-      UpdateRate(unit->seqs.size());
-      if (on_upload_latency_) {
-        on_upload_latency_(static_cast<double>(clock_.MonotonicNs() - unit->sent_ns) / 1e9);
-      }
-      to_mark_sent_.insert(to_mark_sent_.end(), unit->seqs.begin(), unit->seqs.end());
-      if (to_mark_sent_.size() >= 4096) {
-        FlushMarks();
-      } else if (!mark_timer_.active()) {
-        mark_timer_.Start(static_cast<uint64_t>(options_.mark_flush_ms), 0,
-                          [this] { FlushMarks(); });
-      }
+    case PublishOutcome::kAcked:
+      OnUnitAcked(*unit);
       break;
-    }
     case PublishOutcome::kRejected: {
       std::string why = ReasonText(result);
       std::vector<std::pair<uint64_t, std::string>> dead;
@@ -520,34 +507,53 @@ void SyncWorker::OnPublishResult(uint64_t token, const PublishResult& result) {
       MarkDead(std::move(dead));
       break;
     }
-    case PublishOutcome::kRetry: {
-      stats_.retried_total += unit->seqs.size();
-      std::vector<uint64_t> retry;
-      std::vector<std::pair<uint64_t, std::string>> dead;
-      for (size_t i = 0; i < unit->seqs.size(); ++i) {
-        if (options_.max_attempts > 0 && unit->attempts[i] + 1 >= options_.max_attempts) {
-          dead.emplace_back(unit->seqs[i],
-                            "gave up after " + std::to_string(options_.max_attempts) + " attempts");
-        } else {
-          retry.push_back(unit->seqs[i]);
-        }
-      }
-      if (!dead.empty()) MarkDead(std::move(dead));
-      if (!retry.empty()) {
-        // Read again only once the leases are gone, or the read finds nothing.
-        std::weak_ptr<bool> alive = alive_;
-        journal_.Release(std::move(retry), /*count_attempt=*/true, [this, alive](Status s) {
-          if (alive.expired()) return;
-          if (!s.ok()) ES_LOG_ERROR("sync: release failed", {{"error", s.ToString()}});
-          MarkLanesReady();
-          Pump();
-        });
-        MarkLanesReady();  // a read made from now on runs after the release
-      }
+    case PublishOutcome::kRetry:
+      RetryUnit(*unit);
       break;
-    }
   }
   Pump();
+}
+
+void SyncWorker::OnUnitAcked(const Unit& unit) {
+  stats_.messages_sent_total += unit.seqs.size();
+  if (unit.is_batch) ++stats_.batches_sent_total;
+  stats_.payload_bytes_total += unit.payload_bytes;
+  stats_.last_sync_ms = clock_.WallMs();
+  UpdateRate(unit.seqs.size());
+  if (on_upload_latency_) {
+    on_upload_latency_(static_cast<double>(clock_.MonotonicNs() - unit.sent_ns) / 1e9);
+  }
+  to_mark_sent_.insert(to_mark_sent_.end(), unit.seqs.begin(), unit.seqs.end());
+  if (to_mark_sent_.size() >= 4096) {
+    FlushMarks();
+  } else if (!mark_timer_.active()) {
+    mark_timer_.Start(static_cast<uint64_t>(options_.mark_flush_ms), 0, [this] { FlushMarks(); });
+  }
+}
+
+void SyncWorker::RetryUnit(const Unit& unit) {
+  stats_.retried_total += unit.seqs.size();
+  std::vector<uint64_t> retry;
+  std::vector<std::pair<uint64_t, std::string>> dead;
+  for (size_t i = 0; i < unit.seqs.size(); ++i) {
+    if (options_.max_attempts > 0 && unit.attempts[i] + 1 >= options_.max_attempts) {
+      dead.emplace_back(unit.seqs[i],
+                        "gave up after " + std::to_string(options_.max_attempts) + " attempts");
+    } else {
+      retry.push_back(unit.seqs[i]);
+    }
+  }
+  if (!dead.empty()) MarkDead(std::move(dead));
+  if (retry.empty()) return;
+  // Read again only once the leases are gone, or the read finds nothing.
+  std::weak_ptr<bool> alive = alive_;
+  journal_.Release(std::move(retry), /*count_attempt=*/true, [this, alive](Status s) {
+    if (alive.expired()) return;
+    if (!s.ok()) ES_LOG_ERROR("sync: release failed", {{"error", s.ToString()}});
+    MarkLanesReady();
+    Pump();
+  });
+  MarkLanesReady();  // a read made from now on runs after the release
 }
 
 void SyncWorker::MarkDead(std::vector<std::pair<uint64_t, std::string>> dead) {

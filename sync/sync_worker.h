@@ -140,6 +140,8 @@ class SyncWorker {
   void SchedulePump(int64_t delay_ms);
   void OnFetched(Result<std::vector<store::StoredMessage>> rows);
   void OnCommitted(std::vector<store::StoredMessage>& group);
+  // The first commit seen connected opens the live lanes from its seq.
+  void OpenLiveLanes(uint64_t first_seq);
   size_t LaneOf(const store::StoredMessage& row, size_t route) const;
   bool LaneActive(size_t lane) const;
   void Charge(size_t lane, size_t rows);
@@ -149,6 +151,9 @@ class SyncWorker {
   void FlushOpenBatches();
   void SendReady();
   void OnPublishResult(uint64_t token, const PublishResult& result);
+  void OnUnitAcked(const Unit& unit);
+  // kRetry: released to be read again, or dead after max_attempts.
+  void RetryUnit(const Unit& unit);
   void MarkDead(std::vector<std::pair<uint64_t, std::string>> dead);
   void FlushMarks();
   void UpdateRate(uint64_t acked);

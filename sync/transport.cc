@@ -42,6 +42,66 @@ std::string BrokerUrl::Redacted() const {
          std::to_string(port);
 }
 
+namespace {
+
+// "[v6addr]" or "[v6addr]:port": the host into *host, the port's digits (if
+// any) into *port_text.
+Status ParseBracketedHost(std::string_view authority, std::string* host,
+                          std::string_view* port_text) {
+  auto close = authority.find(']');
+  if (close == std::string_view::npos) return BadUrl("unterminated '[' in IPv6 address");
+  std::string_view v6 = authority.substr(1, close - 1);
+  if (v6.empty() || v6.find(':') == std::string_view::npos) {
+    return BadUrl("brackets must hold an IPv6 address");
+  }
+  for (char c : v6) {
+    if (!ValidIpv6Char(c)) return BadUrl("invalid character in IPv6 address");
+  }
+  *host = std::string(v6);
+  std::string_view after = authority.substr(close + 1);
+  if (!after.empty()) {
+    if (after.front() != ':') return BadUrl("unexpected text after ']'");
+    *port_text = after.substr(1);
+    if (port_text->empty()) return BadUrl("empty port");
+  }
+  return Status::Ok();
+}
+
+// "host" or "host:port" (a name or an IPv4 address).
+Status ParsePlainHost(std::string_view authority, std::string* host,
+                      std::string_view* port_text) {
+  auto colon = authority.find(':');
+  std::string_view name = authority.substr(0, colon);
+  if (colon != std::string_view::npos) {
+    *port_text = authority.substr(colon + 1);
+    if (port_text->find(':') != std::string_view::npos) {
+      return BadUrl("IPv6 addresses need brackets: mqtt://[::1]:1883");
+    }
+    if (port_text->empty()) return BadUrl("empty port");
+  }
+  if (name.empty()) return BadUrl("missing host");
+  for (char c : name) {
+    if (!ValidHostChar(c)) return BadUrl("invalid character in host name");
+  }
+  if (name.front() == '-' || name.front() == '.') return BadUrl("invalid host name");
+  *host = std::string(name);
+  return Status::Ok();
+}
+
+Status ParsePort(std::string_view port_text, uint16_t* port) {
+  if (port_text.size() > 5) return BadUrl("port out of range (1-65535)");
+  uint32_t n = 0;
+  for (char c : port_text) {
+    if (!std::isdigit(static_cast<unsigned char>(c))) return BadUrl("port is not a number");
+    n = n * 10 + static_cast<uint32_t>(c - '0');
+  }
+  if (n == 0 || n > 65535) return BadUrl("port out of range (1-65535)");
+  *port = static_cast<uint16_t>(n);
+  return Status::Ok();
+}
+
+}  // namespace
+
 // The error messages never echo the input: a URL may carry a password.
 Result<BrokerUrl> ParseBrokerUrl(std::string_view url) {
   BrokerUrl out;
@@ -73,50 +133,11 @@ Result<BrokerUrl> ParseBrokerUrl(std::string_view url) {
         "uplink.password_file");
   }
   std::string_view port_text;
-  if (!authority.empty() && authority.front() == '[') {
-    auto close = authority.find(']');
-    if (close == std::string_view::npos) return BadUrl("unterminated '[' in IPv6 address");
-    std::string_view host = authority.substr(1, close - 1);
-    if (host.empty() || host.find(':') == std::string_view::npos) {
-      return BadUrl("brackets must hold an IPv6 address");
-    }
-    for (char c : host) {
-      if (!ValidIpv6Char(c)) return BadUrl("invalid character in IPv6 address");
-    }
-    out.host = std::string(host);
-    std::string_view after = authority.substr(close + 1);
-    if (!after.empty()) {
-      if (after.front() != ':') return BadUrl("unexpected text after ']'");
-      port_text = after.substr(1);
-      if (port_text.empty()) return BadUrl("empty port");
-    }
-  } else {
-    auto colon = authority.find(':');
-    std::string_view host = authority.substr(0, colon);
-    if (colon != std::string_view::npos) {
-      port_text = authority.substr(colon + 1);
-      if (port_text.find(':') != std::string_view::npos) {
-        return BadUrl("IPv6 addresses need brackets: mqtt://[::1]:1883");
-      }
-      if (port_text.empty()) return BadUrl("empty port");
-    }
-    if (host.empty()) return BadUrl("missing host");
-    for (char c : host) {
-      if (!ValidHostChar(c)) return BadUrl("invalid character in host name");
-    }
-    if (host.front() == '-' || host.front() == '.') return BadUrl("invalid host name");
-    out.host = std::string(host);
-  }
-  if (!port_text.empty()) {
-    if (port_text.size() > 5) return BadUrl("port out of range (1-65535)");
-    uint32_t port = 0;
-    for (char c : port_text) {
-      if (!std::isdigit(static_cast<unsigned char>(c))) return BadUrl("port is not a number");
-      port = port * 10 + static_cast<uint32_t>(c - '0');
-    }
-    if (port == 0 || port > 65535) return BadUrl("port out of range (1-65535)");
-    out.port = static_cast<uint16_t>(port);
-  }
+  Status st = !authority.empty() && authority.front() == '['
+                  ? ParseBracketedHost(authority, &out.host, &port_text)
+                  : ParsePlainHost(authority, &out.host, &port_text);
+  if (st.ok() && !port_text.empty()) st = ParsePort(port_text, &out.port);
+  if (!st.ok()) return st;
   return out;
 }
 

@@ -167,6 +167,56 @@ bool LooksLikeFrame(std::string_view bytes) {
   return bytes.size() >= 4 && std::memcmp(bytes.data(), kMagic, 4) == 0;
 }
 
+namespace {
+
+// The body as records are read from it: *body itself (none), or inflated
+// into *inflated (zstd), which *body then views. Either way body_len long.
+Status InflateBody(Codec codec, uint32_t body_len, std::string_view* body,
+                   std::string* inflated) {
+  if (codec != Codec::kZstd) {
+    if (body->size() != body_len) {
+      return Status::Corruption("batch frame: body length does not match body_len");
+    }
+    return Status::Ok();
+  }
+  unsigned long long declared = ZSTD_getFrameContentSize(body->data(), body->size());
+  if (declared == ZSTD_CONTENTSIZE_ERROR || declared != body_len) {
+    return Status::Corruption("batch frame: zstd content size does not match body_len");
+  }
+  inflated->resize(body_len);
+  size_t n = ZSTD_decompress(inflated->data(), inflated->size(), body->data(), body->size());
+  if (ZSTD_isError(n)) {
+    return Status::Corruption(std::string("batch frame: zstd: ") + ZSTD_getErrorName(n));
+  }
+  if (n != body_len) return Status::Corruption("batch frame: short zstd body");
+  *body = *inflated;
+  return Status::Ok();
+}
+
+// Record i, without the seq order check (that needs its neighbour).
+Status ReadRecord(Reader& br, uint32_t i, Record* rec) {
+  uint64_t ts;
+  uint16_t nh;
+  if (!br.U64(&rec->seq) || !br.U64(&ts) || !br.Str16(&rec->topic) || !br.Str16(&rec->id) ||
+      !br.U16(&nh)) {
+    return Status::Corruption("batch frame: truncated record " + std::to_string(i));
+  }
+  rec->ts_ms = static_cast<int64_t>(ts);
+  for (uint16_t h = 0; h < nh; ++h) {
+    std::string k, v;
+    if (!br.Str16(&k) || !br.Str32(&v)) {
+      return Status::Corruption("batch frame: truncated header in record " + std::to_string(i));
+    }
+    rec->headers.emplace_back(std::move(k), std::move(v));
+  }
+  if (!br.Str32(&rec->payload)) {
+    return Status::Corruption("batch frame: truncated payload in record " + std::to_string(i));
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
 Result<Frame> DecodeFrame(std::string_view bytes, const DecodeLimits& limits) {
   if (!LooksLikeFrame(bytes)) return Status::Corruption("batch frame: bad magic");
   Reader r(bytes.substr(4));
@@ -195,44 +245,16 @@ Result<Frame> DecodeFrame(std::string_view bytes, const DecodeLimits& limits) {
   frame.codec = static_cast<Codec>(codec);
   std::string inflated;
   std::string_view body = r.rest();
-  if (frame.codec == Codec::kZstd) {
-    unsigned long long declared = ZSTD_getFrameContentSize(body.data(), body.size());
-    if (declared == ZSTD_CONTENTSIZE_ERROR || declared != body_len) {
-      return Status::Corruption("batch frame: zstd content size does not match body_len");
-    }
-    inflated.resize(body_len);
-    size_t n = ZSTD_decompress(inflated.data(), inflated.size(), body.data(), body.size());
-    if (ZSTD_isError(n)) {
-      return Status::Corruption(std::string("batch frame: zstd: ") + ZSTD_getErrorName(n));
-    }
-    if (n != body_len) return Status::Corruption("batch frame: short zstd body");
-    body = inflated;
-  } else if (body.size() != body_len) {
-    return Status::Corruption("batch frame: body length does not match body_len");
-  }
+  Status st = InflateBody(frame.codec, body_len, &body, &inflated);
+  if (!st.ok()) return st;
   Reader br(body);
   // Each record takes at least 30 bytes: don't reserve on a lying count.
   frame.records.reserve(std::min<size_t>(count, body.size() / 30 + 1));
   uint64_t prev_seq = 0;
   for (uint32_t i = 0; i < count; ++i) {
     Record rec;
-    uint64_t ts;
-    uint16_t nh;
-    if (!br.U64(&rec.seq) || !br.U64(&ts) || !br.Str16(&rec.topic) || !br.Str16(&rec.id) ||
-        !br.U16(&nh)) {
-      return Status::Corruption("batch frame: truncated record " + std::to_string(i));
-    }
-    rec.ts_ms = static_cast<int64_t>(ts);
-    for (uint16_t h = 0; h < nh; ++h) {
-      std::string k, v;
-      if (!br.Str16(&k) || !br.Str32(&v)) {
-        return Status::Corruption("batch frame: truncated header in record " + std::to_string(i));
-      }
-      rec.headers.emplace_back(std::move(k), std::move(v));
-    }
-    if (!br.Str32(&rec.payload)) {
-      return Status::Corruption("batch frame: truncated payload in record " + std::to_string(i));
-    }
+    st = ReadRecord(br, i, &rec);
+    if (!st.ok()) return st;
     if (i == 0 ? rec.seq != frame.first_seq : rec.seq <= prev_seq) {
       return Status::Corruption("batch frame: seqs out of order at record " + std::to_string(i));
     }
