@@ -3,13 +3,17 @@
 // (so the fuzzer reaches the connected state without having to guess one);
 // the client keeps publishing and ticking between chunks. Invariants: no
 // crash, every token is reported at most once, in-flight never exceeds the
-// window, and after an error the session is disconnected.
+// window, and after an error the session is disconnected. With odd-sized
+// input the session defers PUBACKs (manual acks, Receive Maximum 4): every
+// token it hands up is accepted once by AckIncoming (acked newest first, so
+// PUBACKs are held and released), and never more than 4 stay unacked.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
 #include <set>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "sync/mqtt/session.h"
 
@@ -29,11 +33,13 @@ struct Listener : SessionListener {
   }
   void OnMessage(const IncomingMessage& m) override {
     if (m.topic.empty() || m.qos > 1) abort();
+    if (m.ack_token != 0) to_ack.push_back(m.ack_token);
   }
   void Done(uint64_t token) {
     if (!done.insert(token).second) abort();  // reported twice
   }
   std::set<uint64_t> done;
+  std::vector<uint64_t> to_ack;
 };
 
 }  // namespace
@@ -48,6 +54,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   o.inflight = 4;
   o.ack_timeout_ms = 3000;
   o.max_incoming_packet_bytes = 4096;
+  o.manual_acks = (size & 1) != 0;
+  o.receive_maximum = o.manual_acks ? 4 : 0;
   Listener listener;
   Session session(o, &listener);
   std::string out;
@@ -81,6 +89,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       break;
     }
     if (session.inflight_count() > session.window()) abort();
+    if (session.protocol() == kProtocol5 && session.inbound_unacked() > o.receive_maximum) abort();
+    if (n % 2 == 0) {
+      for (auto it = listener.to_ack.rbegin(); it != listener.to_ack.rend(); ++it) {
+        if (!session.AckIncoming(*it, 0, &out).ok()) abort();
+      }
+      listener.to_ack.clear();
+    }
     now += 700;
     if (!session.Tick(now, &out).ok() && session.connected()) abort();
     if (out.size() > (1u << 20)) out.clear();
