@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "agent/daemon.h"
+#include "agent/downlink/downlink.h"
 #include "agent/http_server.h"
 #include "agent/loop_lag.h"
 #include "agent/metrics.h"
@@ -41,6 +42,7 @@ store::JournalOptions JournalOptionsFrom(const Config& c) {
   o.group_max_delay_us = c.store.group_max_delay_ms * 1000;
   o.dedupe_window_ms = c.store.dedupe_window_ms;
   o.dedupe_max_ids = static_cast<uint32_t>(c.store.dedupe_max_ids);
+  o.inbox_max_bytes = static_cast<uint64_t>(c.downlink.max_bytes);
   o.high_water = c.store.high_water;
   return o;
 }
@@ -99,6 +101,22 @@ ProducerServerOptions ProducerOptionsFrom(const Config& c) {
   return o;
 }
 
+// The built-in downlink filter first: it decides for edgespool/{node}/down/...
+// even where a [[subscription]] overlaps it (topic_map.h).
+downlink::DownlinkOptions DownlinkOptionsFrom(const Config& c) {
+  downlink::DownlinkOptions o;
+  o.mappings.push_back({ExpandNode(c.downlink.topic, c.node.id), "down/{suffix}", 0, 0});
+  for (const auto& s : c.subscriptions) {
+    o.mappings.push_back({ExpandNode(s.filter, c.node.id), s.local_topic,
+                          static_cast<uint64_t>(s.max_message_bytes), s.ttl_ms});
+  }
+  o.writer.max_message_bytes = static_cast<uint64_t>(c.downlink.max_message_bytes);
+  o.hub.default_window = static_cast<uint32_t>(c.downlink.window);
+  o.hub.session_expiry_ms = c.downlink.session_expiry_ms;
+  o.hub.retention_ms = c.downlink.retention_ms;
+  return o;
+}
+
 }  // namespace
 
 class Agent::Impl {
@@ -118,6 +136,8 @@ class Agent::Impl {
  private:
   Status StartUplink();
   void StartProducers(int inherited_fd);
+  void StartDownlink();
+  ProducerServerHooks ProducerHooks();
   Status StartMetrics(const std::vector<platform::ListenFd>& fds);
   void RegisterMetrics();
   void PublishStatus();
@@ -138,6 +158,9 @@ class Agent::Impl {
   std::unique_ptr<store::Journal> journal_;
   std::unique_ptr<sync::MqttUplink> uplink_;
   std::unique_ptr<sync::SyncWorker> worker_;
+  // After the uplink and the journal it uses, before the producer server
+  // whose connections it serves (destroyed in reverse order).
+  std::unique_ptr<downlink::Downlink> downlink_;
   std::unique_ptr<ProducerServer> producers_;
   MetricsRegistry metrics_;
   std::unique_ptr<HttpServer> http_;
@@ -174,6 +197,7 @@ Status Agent::Impl::Start() {
                                {"pending", std::to_string(journal_->stats().pending_count)}});
 
   ES_RETURN_IF_ERROR(StartUplink());
+  StartDownlink();
 
   int inherited = -1;
   for (const auto& f : listen_fds) {
@@ -189,12 +213,7 @@ Status Agent::Impl::Start() {
         o.inherited_fd = inherited;
         return o;
       }(),
-      ProducerServerHooks{[this] { return uplink_ && uplink_->connected(); },
-                          [this] { return StatusJson(); },
-                          [this](store::Message& m, int64_t now_ms) { ApplyRoute(m, now_ms); },
-                          [this](double s) {
-                            if (ack_latency_) ack_latency_->Observe(s);
-                          }});
+      ProducerHooks());
   if (!producers.ok()) return producers.status().Annotate("producer.socket");
   producers_ = std::move(*producers);
   ES_LOG_INFO("producer socket ready",
@@ -258,6 +277,14 @@ Status Agent::Impl::StartUplink() {
   o.ack_timeout_ms = static_cast<uint32_t>(config_.uplink.ack_timeout_ms);
   o.backoff_initial_ms = config_.sync.backoff_initial_ms;
   o.backoff_max_ms = config_.sync.backoff_max_ms;
+  if (config_.downlink.enabled) {
+    // A persistent session, so that what the broker has for the downlink
+    // while we are away waits for us (docs/downlink.md).
+    o.clean_start = false;
+    o.session_expiry_s = static_cast<uint32_t>(config_.uplink.session_expiry_ms / 1000);
+    o.receive_maximum = static_cast<uint16_t>(config_.downlink.receive_maximum);
+    for (const auto& m : DownlinkOptionsFrom(config_).mappings) o.subscriptions.push_back(m.filter);
+  }
   o.will_topic = status_topic_;
   o.will_payload = RenderOffline(config_.node.id, 0);
   auto uplink = sync::MqttUplink::Create(loop_, o);
@@ -276,6 +303,33 @@ Status Agent::Impl::StartUplink() {
   worker_ = std::make_unique<sync::SyncWorker>(loop_, *journal_, *uplink_, SyncOptionsFrom(config_),
                                                clock_);
   return Status::Ok();
+}
+
+ProducerServerHooks Agent::Impl::ProducerHooks() {
+  ProducerServerHooks h;
+  h.uplink_connected = [this] { return uplink_ && uplink_->connected(); };
+  h.status_json = [this] { return StatusJson(); };
+  h.route = [this](store::Message& m, int64_t now_ms) { ApplyRoute(m, now_ms); };
+  h.on_ack_latency = [this](double s) {
+    if (ack_latency_) ack_latency_->Observe(s);
+  };
+  if (downlink_) {
+    // The downlink outlives the producer server (member order).
+    downlink::ConsumerEndpoint* endpoint = &downlink_->endpoint();
+    h.consumer_op = [endpoint](server::Connection& c, const protocol::Request& r) {
+      endpoint->Handle(c, r);
+    };
+    h.on_closing = [endpoint](server::Connection& c) { endpoint->OnClosing(c); };
+  }
+  return h;
+}
+
+void Agent::Impl::StartDownlink() {
+  if (!config_.downlink.enabled) return;
+  downlink_ = std::make_unique<downlink::Downlink>(loop_, *journal_, *uplink_,
+                                                   DownlinkOptionsFrom(config_));
+  ES_LOG_INFO("downlink on",
+              {{"filters", std::to_string(downlink_->writer().map().mappings().size())}});
 }
 
 // A route's priority overrides the producer's; its ttl applies when the
@@ -321,6 +375,7 @@ std::string Agent::Impl::StatusJson() {
   in.success_rate_1h = success_.Rate(in.now_ms);
   if (producers_) in.producer_connections = producers_->stats().connections;
   in.config_digest = digest_;
+  if (downlink_ && journal_) in.downlink_json = downlink_->StatusJson(journal_->stats());
   return RenderStatus(in);
 }
 
@@ -476,6 +531,17 @@ void Agent::Impl::Shutdown(std::function<void()> done) {
       auto disconnect = [this, done] {
         shutdown_timer_.Stop();
         uplink_->Stop([this, done] {
+          if (downlink_) {
+            // Positions persisted: a restart resumes every session where it was.
+            downlink::Downlink* d = downlink_.get();
+            return d->Flush([this, done] {
+              downlink_.reset();
+              worker_.reset();
+              http_.reset();
+              if (watchdog_) watchdog_->Stop();
+              done();
+            });
+          }
           worker_.reset();
           http_.reset();
           if (watchdog_) watchdog_->Stop();

@@ -45,6 +45,7 @@ class ConsumerEndpoint::Sink : public ConsumerSink {
   std::string frame_;  // reused: one allocation per connection, not per message
 };
 
+ConsumerEndpoint::ConsumerEndpoint(Hub& hub) : hub_(hub) {}
 ConsumerEndpoint::~ConsumerEndpoint() = default;
 
 ConsumerEndpoint::Sink& ConsumerEndpoint::SinkFor(server::Connection& c) {

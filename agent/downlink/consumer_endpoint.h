@@ -30,7 +30,7 @@ namespace edgespool::agent::downlink {
 
 class ConsumerEndpoint {
  public:
-  explicit ConsumerEndpoint(Hub& hub) : hub_(hub) {}
+  explicit ConsumerEndpoint(Hub& hub);
   ~ConsumerEndpoint();
   ConsumerEndpoint(const ConsumerEndpoint&) = delete;
   ConsumerEndpoint& operator=(const ConsumerEndpoint&) = delete;

@@ -225,6 +225,7 @@ void ProducerServer::Impl::BadFrame(Connection& c, std::optional<int64_t> req,
 }
 
 void ProducerServer::Impl::OnClosing(Connection& c) {
+  if (hooks_.on_closing) hooks_.on_closing(c);
   auto seqs = delivery_seqs_.find(c.id());
   if (seqs == delivery_seqs_.end()) return;
   for (uint64_t seq : seqs->second) {
@@ -277,11 +278,16 @@ bool ProducerServer::Impl::OnFrame(Connection& c, const pr::Frame& f) {
       c.ReplyNow(reply);
       break;
     }
-    // Consumer ops are parsed since protocol/request.h learnt them, but this
-    // server does not serve them yet: the answer they always had.
     case pr::Op::kSubscribe:
     case pr::Op::kAck:
-    case pr::Op::kUnsubscribe: ReplyError(c, r.req, pr::ErrorCode::kBadRequest, "unknown op"); break;
+    case pr::Op::kUnsubscribe:
+      if (hooks_.consumer_op) {
+        hooks_.consumer_op(c, r);
+      } else {
+        ReplyError(c, r.req, pr::ErrorCode::kBadRequest,
+                   std::string(pr::OpName(r.op)) + ": the downlink is off (downlink.enabled)");
+      }
+      break;
   }
   return true;
 }

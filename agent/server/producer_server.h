@@ -45,7 +45,15 @@
 #include "platform/status.h"
 #include "store/journal.h"
 
+namespace edgespool::protocol {
+struct Request;
+}
+
 namespace edgespool::agent {
+
+namespace server {
+class Connection;
+}
 
 struct ProducerServerOptions {
   std::string socket_path = "/run/edgespool/edgespool.sock";
@@ -80,6 +88,12 @@ struct ProducerServerHooks {
   std::function<void(store::Message& message, int64_t now_ms)> route;
   // Seconds from a publish's arrival to its durable commit (the ack latency).
   std::function<void(double seconds)> on_ack_latency;
+  // The consumer ops (subscribe, ack, unsubscribe), served by the downlink
+  // (agent/downlink/consumer_endpoint.h), which answers on c. Empty: they
+  // are refused with bad_request ("the downlink is off").
+  std::function<void(server::Connection& c, const protocol::Request& r)> consumer_op;
+  // c is closing: the downlink detaches its sessions.
+  std::function<void(server::Connection& c)> on_closing;
 };
 
 struct ProducerServerStats {
