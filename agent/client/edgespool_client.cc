@@ -1,13 +1,19 @@
-// The C API over client::Producer (see edgespool_client.h).
+// The C API over client::Producer and client::Consumer (see edgespool_client.h).
 #include "agent/client/edgespool_client.h"
 
 #include <memory>
 #include <string>
+#include <vector>
 
+#include "agent/client/consumer.h"
 #include "agent/client/producer.h"
 
 struct edgespool_producer {
   std::unique_ptr<edgespool::client::Producer> producer;
+};
+
+struct edgespool_consumer {
+  std::unique_ptr<edgespool::client::Consumer> consumer;
 };
 
 namespace {
@@ -32,6 +38,56 @@ int ToCode(const edgespool::client::PublishResult& r) {
     case ErrorCode::kInternal: return EDGESPOOL_ERR_INTERNAL;
   }
   return EDGESPOOL_ERR_INTERNAL;
+}
+
+// The consumer's errors come as a Status (agent_connection.cc ReplyStatus).
+int StatusToCode(const edgespool::Status& st) {
+  using edgespool::Code;
+  if (st.ok()) return EDGESPOOL_OK;
+  switch (st.code()) {
+    case Code::kInvalidArgument: return EDGESPOOL_ERR_BAD_REQUEST;
+    case Code::kResourceExhausted: return EDGESPOOL_ERR_BUSY;
+    case Code::kPermissionDenied: return EDGESPOOL_ERR_FORBIDDEN;
+    case Code::kUnavailable: return EDGESPOOL_ERR_UNAVAILABLE;
+    case Code::kCancelled: return EDGESPOOL_ERR_CLOSED;
+    default: return EDGESPOOL_ERR_INTERNAL;
+  }
+}
+
+void CallWith(const edgespool::client::ReceivedMessage& m, edgespool_message_cb cb, void* user) {
+  std::vector<const char*> keys, values;
+  keys.reserve(m.headers.size());
+  values.reserve(m.headers.size());
+  for (const auto& [k, v] : m.headers) {
+    keys.push_back(k.c_str());
+    values.push_back(v.c_str());
+  }
+  edgespool_message c{};
+  c.seq = m.seq;
+  c.session = m.session.c_str();
+  c.topic = m.topic.c_str();
+  c.broker_topic = m.broker_topic.c_str();
+  c.ts_ms = m.ts_ms;
+  c.payload = m.payload.data();
+  c.payload_len = m.payload.size();
+  c.header_count = m.headers.size();
+  c.header_keys = keys.data();
+  c.header_values = values.data();
+  c.response_topic = m.response_topic.c_str();
+  c.correlation = m.correlation.data();
+  c.correlation_len = m.correlation.size();
+  cb(&c, user);
+}
+
+bool ToFrom(int64_t from, edgespool::client::ConsumerOptions* o) {
+  using From = edgespool::client::ConsumerOptions::From;
+  if (from == EDGESPOOL_FROM_DEFAULT) o->from = From::kDefault;
+  else if (from == EDGESPOOL_FROM_NEW) o->from = From::kNew;
+  else if (from == EDGESPOOL_FROM_OLDEST) o->from = From::kOldest;
+  else if (from >= 0) o->from = From::kSeq;
+  else return false;
+  if (from >= 0) o->from_seq = static_cast<uint64_t>(from);
+  return true;
 }
 
 }  // namespace
@@ -79,6 +135,56 @@ void edgespool_close(edgespool_producer* p) {
   delete p;
 }
 
+int edgespool_consumer_open(const char* socket_path, const char* session,
+                            const char* const* filters, size_t n, int64_t from,
+                            edgespool_message_cb callback, void* user, edgespool_consumer** out) {
+  if (out != nullptr) *out = nullptr;
+  if (socket_path == nullptr || filters == nullptr || n == 0 || callback == nullptr ||
+      out == nullptr) {
+    return EDGESPOOL_ERR_INVALID_ARGUMENT;
+  }
+  edgespool::client::ConsumerOptions options;
+  options.socket_path = socket_path;
+  if (session != nullptr) options.session = session;
+  for (size_t i = 0; i < n; ++i) {
+    if (filters[i] == nullptr) return EDGESPOOL_ERR_INVALID_ARGUMENT;
+    options.filters.emplace_back(filters[i]);
+  }
+  if (!ToFrom(from, &options)) return EDGESPOOL_ERR_INVALID_ARGUMENT;
+  auto c = edgespool::client::Consumer::Open(
+      std::move(options), [callback, user](const edgespool::client::ReceivedMessage& m) {
+        CallWith(m, callback, user);
+      });
+  if (!c.ok()) return StatusToCode(c.status());
+  *out = new edgespool_consumer{std::move(c).value()};
+  return EDGESPOOL_OK;
+}
+
+int edgespool_consumer_ack(edgespool_consumer* c, uint64_t seq) {
+  if (c == nullptr) return EDGESPOOL_ERR_INVALID_ARGUMENT;
+  edgespool::Status st = c->consumer->Ack(seq);
+  return st.code() == edgespool::Code::kInvalidArgument ? EDGESPOOL_ERR_INVALID_ARGUMENT
+                                                         : StatusToCode(st);
+}
+
+int edgespool_consumer_ack_up_to(edgespool_consumer* c, uint64_t up_to) {
+  if (c == nullptr) return EDGESPOOL_ERR_INVALID_ARGUMENT;
+  edgespool::Status st = c->consumer->AckUpTo(up_to);
+  return st.code() == edgespool::Code::kInvalidArgument ? EDGESPOOL_ERR_INVALID_ARGUMENT
+                                                         : StatusToCode(st);
+}
+
+uint64_t edgespool_consumer_position(const edgespool_consumer* c) {
+  return c == nullptr ? 0 : c->consumer->acked_position();
+}
+
+int edgespool_consumer_close(edgespool_consumer* c) {
+  if (c == nullptr) return EDGESPOOL_OK;
+  edgespool::Status st = c->consumer->Close();
+  delete c;
+  return StatusToCode(st);
+}
+
 const char* edgespool_strerror(int code) {
   switch (code) {
     case EDGESPOOL_OK: return "ok";
@@ -93,7 +199,7 @@ const char* edgespool_strerror(int code) {
     case EDGESPOOL_ERR_JOURNAL_FULL: return "journal full";
     case EDGESPOOL_ERR_INTERNAL: return "internal error in the agent";
     case EDGESPOOL_ERR_INVALID_ARGUMENT: return "invalid argument";
-    case EDGESPOOL_ERR_CLOSED: return "producer closed";
+    case EDGESPOOL_ERR_CLOSED: return "closed";
   }
   return "unknown error";
 }

@@ -14,6 +14,7 @@
 #include <thread>
 #include <unordered_map>
 
+#include "agent/client/agent_connection.h"
 #include "agent/protocol/frame.h"
 #include "agent/protocol/reply.h"
 #include "platform/loop.h"
@@ -65,28 +66,6 @@ void FailCall(Call& call, const Status& why) {
   }
 }
 
-Status ReplyStatus(const pr::Reply& r) {
-  if (r.ok) return Status::Ok();
-  std::string what = std::string(r.code ? pr::ErrorCodeName(*r.code) : "error") + ": " + r.message;
-  if (!r.code) return Status::Internal(what);
-  switch (*r.code) {
-    case pr::ErrorCode::kBadFrame:
-    case pr::ErrorCode::kBadRequest:
-    case pr::ErrorCode::kBadTopic:
-    case pr::ErrorCode::kTooLarge:
-      return Status::InvalidArgument(what);
-    case pr::ErrorCode::kForbidden:
-      return Status::PermissionDenied(what);
-    case pr::ErrorCode::kRateLimited:
-    case pr::ErrorCode::kBusy:
-    case pr::ErrorCode::kJournalFull:
-      return Status::ResourceExhausted(what);
-    case pr::ErrorCode::kInternal:
-      break;
-  }
-  return Status::Internal(what);
-}
-
 PublishResult ToPublishResult(const pr::Reply& r, const std::string& id) {
   PublishResult out;
   out.status = ReplyStatus(r);
@@ -123,10 +102,10 @@ class Producer::Impl {
   // A publishing thread, wire_mu_ held.
   bool FlushLocked();
   // Loop thread.
-  void Connect();
-  void OnConnected(Result<std::unique_ptr<platform::Stream>> result);
-  void Disconnect(const Status& why, int64_t min_delay_ms = 0);
-  void ScheduleReconnect(int64_t min_delay_ms);
+  bool OnConnectFailed(const Status& why);
+  void OnConnected();
+  void Disconnect(const Status& why, int64_t min_delay_ms = 0) { conn_->Disconnect(why, min_delay_ms); }
+  void OnDisconnected(const Status& why);
   void Pump();
   void WriteRest(std::string bytes);
   bool OnFrame(const pr::Frame& f);
@@ -172,7 +151,7 @@ class Producer::Impl {
   std::vector<const Call*> direct_batch_;  // FlushLocked's, kept for its capacity
   std::string out_;                        // frames being gathered for one write
   std::string unsent_;                     // what the kernel did not take: the loop writes it
-  int fd_ = -1;                            // stream_'s socket while connected, else -1
+  int fd_ = -1;                            // the connection's socket while connected, else -1
   bool loop_writing_ = false;              // unsent_ or a Stream::Write pending: no direct writes
   Status broken_;                          // a caller's write failed: the loop disconnects
   int64_t next_req_ = 1;
@@ -184,16 +163,10 @@ class Producer::Impl {
   int64_t first_connect_deadline_ms_ = 0;
 
   // Loop thread only.
-  std::unique_ptr<platform::TimerHandle> retry_timer_;
-  std::unique_ptr<platform::PipeConnectRequest> connecting_;
-  std::unique_ptr<platform::Stream> stream_;
-  uint64_t generation_ = 0;  // of stream_: callbacks of an old stream are ignored
-  std::unique_ptr<pr::FrameDecoder> decoder_;
+  std::unique_ptr<AgentConnection> conn_;
   size_t unsettled_ = 0;  // completions not yet subtracted from outstanding_
   std::string loop_out_;  // the frames of one Pump() batch
   std::unordered_map<int64_t, std::function<void(const PublishResult&)>> delivery_;
-  int64_t backoff_ms_ = 0;
-  std::mt19937_64 rng_{std::random_device{}()};
 };
 
 Producer::Impl::Impl(ProducerOptions options) : options_(std::move(options)) {
@@ -207,7 +180,6 @@ Producer::Impl::Impl(ProducerOptions options) : options_(std::move(options)) {
     std::snprintf(buf, sizeof buf, "%08x%08x-", rd(), rd());
     id_prefix_ = buf;
   }
-  backoff_ms_ = options_.backoff_initial_ms;
 }
 
 // Generated ids lead with the wall-clock millisecond (fixed width, so they
@@ -241,10 +213,23 @@ Status Producer::Impl::Start() {
   // made on its thread.
   loop_->Post([this] {
     wake_ = std::make_unique<platform::AsyncHandle>(*loop_, [this] { Pump(); });
-    retry_timer_ = std::make_unique<platform::TimerHandle>(*loop_);
+    AgentConnection::Options co;
+    co.socket_path = options_.socket_path;
+    co.backoff_initial_ms = options_.backoff_initial_ms;
+    co.backoff_max_ms = options_.backoff_max_ms;
+    co.max_body_bytes = kMaxReplyBody;
+    AgentConnection::Handlers h;
+    h.on_connected = [this] { OnConnected(); };
+    h.on_connect_failed = [this](const Status& why) { return OnConnectFailed(why); };
+    h.on_frame = [this](const pr::Frame& f) { return OnFrame(f); };
+    // Whatever the replies in one read made room for goes out in one
+    // write, and the callers hear of them in one wake-up.
+    h.after_read = [this] { Pump(); };
+    h.on_disconnected = [this](const Status& why) { OnDisconnected(why); };
+    conn_ = std::make_unique<AgentConnection>(*loop_, std::move(co), std::move(h));
     loop_->UpdateTime();
     first_connect_deadline_ms_ = static_cast<int64_t>(loop_->NowMs()) + options_.connect_timeout_ms;
-    Connect();
+    conn_->Connect();
   });
   return first.get();
 }
@@ -280,7 +265,6 @@ void Producer::Impl::ShutdownOnLoop() {
   }
   FinishFirstConnect(Status::Cancelled("producer closed"));
   connected_ = false;
-  connecting_.reset();
   Status why = Status::Cancelled("producer closed");
   std::deque<std::unique_ptr<Call>> unanswered;
   std::vector<std::unique_ptr<Call>> written;
@@ -293,7 +277,7 @@ void Producer::Impl::ShutdownOnLoop() {
     queue_.clear();
     written.swap(written_);
   }
-  stream_.reset();
+  conn_->Stop();
   CompleteWritten(std::move(written));
   for (auto& call : unanswered) Complete(std::move(call), nullptr, {}, why);
   Settle();
@@ -303,11 +287,10 @@ void Producer::Impl::ShutdownOnLoop() {
     cb(r);
   }
   delivery_.clear();
-  retry_timer_->Stop();
   // After the deferred deletions just queued (the stream) have run: their
   // callbacks may still find *this.
   loop_->Post([this] {
-    retry_timer_.reset();
+    conn_.reset();
     wake_.reset();
     shut_down_.set_value();
   });
@@ -399,44 +382,19 @@ void Producer::Impl::FinishFirstConnect(const Status& st) {
   first_connect_.set_value(st);
 }
 
-void Producer::Impl::Connect() {
-  connecting_ = std::make_unique<platform::PipeConnectRequest>(
-      *loop_, options_.socket_path,
-      [this](Result<std::unique_ptr<platform::Stream>> r) { OnConnected(std::move(r)); });
-  connecting_->Start();
+bool Producer::Impl::OnConnectFailed(const Status& why) {
+  loop_->UpdateTime();
+  if (!first_connect_done_ && static_cast<int64_t>(loop_->NowMs()) >= first_connect_deadline_ms_) {
+    FinishFirstConnect(why);
+    return false;
+  }
+  return true;
 }
 
-void Producer::Impl::OnConnected(Result<std::unique_ptr<platform::Stream>> result) {
-  if (!result.ok()) {
-    loop_->UpdateTime();
-    if (!first_connect_done_ &&
-        static_cast<int64_t>(loop_->NowMs()) >= first_connect_deadline_ms_) {
-      FinishFirstConnect(result.status());
-      return;
-    }
-    return ScheduleReconnect(0);
-  }
-  stream_ = std::move(result).value();
-  uint64_t gen = ++generation_;
-  decoder_ = std::make_unique<pr::FrameDecoder>(kMaxReplyBody, kMaxReplyBody * 4);
-  backoff_ms_ = options_.backoff_initial_ms;
-  stream_->StartReading(
-      [this, gen](const char* data, size_t len) {
-        if (gen != generation_) return;
-        Status st = decoder_->Feed(data, len, [this](const pr::Frame& f) { return OnFrame(f); });
-        if (!st.ok() && st.code() == Code::kProtocolError && gen == generation_) {
-          Disconnect(st);
-        }
-        // Whatever the replies in this read made room for goes out in one
-        // write, and the callers hear of them in one wake-up.
-        Pump();
-      },
-      [this, gen](const Status& why) {
-        if (gen == generation_) Disconnect(why.ok() ? Status::Unavailable("agent closed") : why);
-      });
+void Producer::Impl::OnConnected() {
   {
     std::lock_guard<std::mutex> lock(wire_mu_);
-    fd_ = stream_->fd();
+    fd_ = conn_->fd();
   }
   if (first_connect_done_) ++reconnects_;
   connected_ = true;
@@ -446,9 +404,7 @@ void Producer::Impl::OnConnected(Result<std::unique_ptr<platform::Stream>> resul
 
 // Requests not answered go back to the head of the queue, in the order they
 // were first sent; the journal deduplicates re-sent publishes by id.
-void Producer::Impl::Disconnect(const Status& why, int64_t min_delay_ms) {
-  if (!stream_) return;
-  ++generation_;
+void Producer::Impl::OnDisconnected(const Status& why) {
   connected_ = false;
   std::vector<std::unique_ptr<Call>> written;
   {
@@ -463,8 +419,6 @@ void Producer::Impl::Disconnect(const Status& why, int64_t min_delay_ms) {
     broken_ = Status::Ok();
     written.swap(written_);
   }
-  stream_->StopReading();
-  loop_->DeferDelete(std::move(stream_));
   CompleteWritten(std::move(written));
   for (auto& [req, cb] : delivery_) {
     PublishResult r;
@@ -473,19 +427,6 @@ void Producer::Impl::Disconnect(const Status& why, int64_t min_delay_ms) {
   }
   delivery_.clear();
   Settle();
-  ScheduleReconnect(min_delay_ms);
-}
-
-void Producer::Impl::ScheduleReconnect(int64_t min_delay_ms) {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (stopping_) return;
-  }
-  // Full jitter: a crowd of producers does not reconnect in lockstep.
-  std::uniform_int_distribution<int64_t> dist(backoff_ms_ / 2, backoff_ms_);
-  int64_t delay = std::max(min_delay_ms, dist(rng_));
-  backoff_ms_ = std::min(options_.backoff_max_ms, backoff_ms_ * 2);
-  retry_timer_->Start(static_cast<uint64_t>(delay), 0, [this] { Connect(); });
 }
 
 // Takes what the window allows from the queue under the lock, then frames
@@ -542,17 +483,13 @@ void Producer::Impl::Pump() {
 // The bytes the kernel did not take, through libuv; loop_writing_ stays set
 // until they are written, so the bytes of later requests follow them.
 void Producer::Impl::WriteRest(std::string bytes) {
-  uint64_t gen = generation_;
-  Status st = stream_->Write(std::move(bytes), [this, gen](const Status& s) {
-    if (gen != generation_) return;
-    if (!s.ok()) return Disconnect(s);
+  conn_->Write(std::move(bytes), [this] {
     {
       std::lock_guard<std::mutex> lock(wire_mu_);
       loop_writing_ = false;
     }
     Pump();
   });
-  if (!st.ok()) Disconnect(st);
 }
 
 void Producer::Impl::CompleteWritten(std::vector<std::unique_ptr<Call>> written) {
@@ -592,7 +529,7 @@ bool Producer::Impl::OnFrame(const pr::Frame& f) {
   if (std::unique_ptr<Call> call = TakeInflight(*reply.req)) {
     if (reply.ok && call->on_delivered) delivery_.emplace(*reply.req, call->on_delivered);
     Complete(std::move(call), &reply, f.body, Status::Ok());
-    return stream_ != nullptr;
+    return conn_->connected();
   }
   auto d = delivery_.find(*reply.req);
   if (d != delivery_.end() && !reply.status.empty()) {
