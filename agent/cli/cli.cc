@@ -7,6 +7,7 @@
 #include "agent/cli/decode.h"
 #include "agent/cli/fleet.h"
 #include "agent/cli/producer_commands.h"
+#include "agent/cli/subscribe.h"
 #include "agent/config/config.h"
 #include "agent/daemon.h"
 #include "platform/files.h"
@@ -24,6 +25,7 @@ const char* kUsage =
     "  run [--config FILE]              run the agent (foreground; SIGTERM stops it)\n"
     "  publish TOPIC [MESSAGE]          hand a message to the agent (see publish --help)\n"
     "  query SEQ | --id ID              what became of a message\n"
+    "  subscribe FILTER... [--session]  print downlink messages (see subscribe --help)\n"
     "  status [--json]                  the agent's status\n"
     "  decode [FILE|-]                  print batch frames as JSON lines\n"
     "  fleet --broker URL [--stale 15m] every node's status from the broker (exit 2: stale)\n"
@@ -133,6 +135,7 @@ constexpr Command kCommands[] = {
     {"config", ConfigCommand},
     {"publish", PublishCommand},
     {"query", QueryCommand},
+    {"subscribe", SubscribeCommand},
     {"status", StatusCommand},
     {"decode", DecodeCommand},
     {"fleet", FleetCommand},

@@ -6,7 +6,9 @@
 //   o.session = "hmi";            // durable: keeps its position across restarts
 //   o.filters = {"down/#"};
 //   auto c = edgespool::client::Consumer::Open(std::move(o));
-//   while (auto m = (*c)->Next(1000)) {     // or kTimeout: nothing yet
+//   for (;;) {
+//     auto m = (*c)->Next(1000);
+//     if (!m.ok()) continue;         // Timeout: nothing yet
 //     handle(m->topic, m->payload);
 //     (*c)->Ack(m->seq);
 //   }
