@@ -8,6 +8,8 @@
 #include <sstream>
 #include <string_view>
 
+#include "platform/json_escape.h"
+
 namespace edgespool::agent::config_detail {
 
 namespace {
@@ -311,21 +313,11 @@ std::string RenderValue(const KeyDesc& d, void* owner) {
   return "";
 }
 
+// TOML basic strings take the same escapes as JSON strings (DEL included).
 std::string Quote(const std::string& s) {
-  std::string out = "\"";
-  for (unsigned char c : s) {
-    if (c == '"' || c == '\\') {
-      out.push_back('\\');
-      out.push_back(static_cast<char>(c));
-    } else if (c < 0x20 || c == 0x7f) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", c);
-      out += buf;
-    } else {
-      out.push_back(static_cast<char>(c));
-    }
-  }
-  return out + "\"";
+  std::string out;
+  platform::AppendJsonString(&out, s);
+  return out;
 }
 
 }  // namespace edgespool::agent::config_detail

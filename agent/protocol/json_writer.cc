@@ -1,40 +1,15 @@
 #include "agent/protocol/json_writer.h"
 
 #include <charconv>
-#include <cstdio>
+
+#include "platform/json_escape.h"
 
 namespace edgespool::protocol {
-
-void AppendJsonString(std::string* out, std::string_view s) {
-  out->push_back('"');
-  // Runs of bytes that need no escape are copied at once (topics, ids).
-  size_t run = 0;
-  for (size_t i = 0; i < s.size(); ++i) {
-    auto c = static_cast<unsigned char>(s[i]);
-    if (c >= 0x20 && c != '"' && c != '\\') continue;
-    out->append(s.data() + run, i - run);
-    run = i + 1;
-    switch (c) {
-      case '"': *out += "\\\""; break;
-      case '\\': *out += "\\\\"; break;
-      case '\n': *out += "\\n"; break;
-      case '\r': *out += "\\r"; break;
-      case '\t': *out += "\\t"; break;
-      default: {
-        char buf[8];
-        std::snprintf(buf, sizeof buf, "\\u%04x", c);
-        *out += buf;
-      }
-    }
-  }
-  out->append(s.data() + run, s.size() - run);
-  out->push_back('"');
-}
 
 void JsonObjectWriter::Key(std::string_view key) {
   if (!first_) out_->push_back(',');
   first_ = false;
-  AppendJsonString(out_, key);
+  platform::AppendJsonString(out_, key);
   out_->push_back(':');
 }
 
@@ -62,7 +37,7 @@ JsonObjectWriter& JsonObjectWriter::Bool(std::string_view key, bool v) {
 
 JsonObjectWriter& JsonObjectWriter::Str(std::string_view key, std::string_view v) {
   Key(key);
-  AppendJsonString(out_, v);
+  platform::AppendJsonString(out_, v);
   return *this;
 }
 

@@ -1,6 +1,7 @@
 // A tiny append-only JSON object writer for protocol headers. Replies are
 // built on the hot path (one per publish), so they are appended to a string
-// directly instead of going through a cJSON tree.
+// directly instead of going through a cJSON tree. Strings are escaped by the
+// project's one escaper, platform/json_escape.h.
 #pragma once
 
 #include <cstdint>
@@ -8,10 +9,6 @@
 #include <string_view>
 
 namespace edgespool::protocol {
-
-// Appends s as a JSON string literal (quotes included). Bytes >= 0x80 are
-// copied as they are: callers pass validated UTF-8.
-void AppendJsonString(std::string* out, std::string_view s);
 
 class JsonObjectWriter {
  public:

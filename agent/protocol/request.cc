@@ -8,6 +8,7 @@
 #include "agent/protocol/flat_json.h"
 #include "agent/protocol/frame.h"
 #include "agent/protocol/json_writer.h"
+#include "platform/json_escape.h"
 
 namespace edgespool::protocol {
 
@@ -504,7 +505,7 @@ void WriteSubscribe(const SubscribeFields& s, JsonObjectWriter& w) {
   std::string filters = "[";
   for (const std::string& f : s.filters) {
     if (filters.size() > 1) filters.push_back(',');
-    AppendJsonString(&filters, f);
+    platform::AppendJsonString(&filters, f);
   }
   filters.push_back(']');
   w.Raw("filters", filters);
