@@ -6,6 +6,7 @@
 
 #include "agent/agent.h"
 #include "agent/cli/exit_codes.h"
+#include "agent/fd_limit.h"
 #include "platform/log.h"
 #include "platform/loop.h"
 
@@ -27,6 +28,8 @@ void ApplyLogSettings(const Config& config) {
 
 int RunDaemon(const Config& config) {
   ApplyLogSettings(config);
+  // Before the listener accepts: past the soft limit producers get EMFILE.
+  RaiseFileLimitForConfig(config);
   platform::IgnoreSigpipe();
   auto loop_or = platform::Loop::Create();
   if (!loop_or.ok()) {

@@ -7,10 +7,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <cstdio>
-#include <cstring>
-#include <string>
 
 namespace edgespool::platform {
 
@@ -28,21 +25,6 @@ std::vector<uint32_t> GroupsOfUid(uint32_t uid) {
     if (::getgrouplist(pw.pw_name, pw.pw_gid, groups.data(), &n) < 0) return {};
   }
   return std::vector<uint32_t>(groups.begin(), groups.begin() + n);
-}
-
-Result<uint64_t> RaiseFileLimit(uint64_t want) {
-  struct rlimit rl;
-  if (::getrlimit(RLIMIT_NOFILE, &rl) != 0) {
-    return Status::IoError(std::string("getrlimit(NOFILE): ") + std::strerror(errno));
-  }
-  rlim_t target = static_cast<rlim_t>(want);
-  if (rl.rlim_max != RLIM_INFINITY && target > rl.rlim_max) target = rl.rlim_max;
-  if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= target) return uint64_t{rl.rlim_cur};
-  rl.rlim_cur = target;
-  if (::setrlimit(RLIMIT_NOFILE, &rl) != 0) {
-    return Status::IoError(std::string("setrlimit(NOFILE): ") + std::strerror(errno));
-  }
-  return uint64_t{target};
 }
 
 uint64_t PeakRssBytes() {

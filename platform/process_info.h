@@ -1,7 +1,6 @@
 // Process and identity facts the producer front door needs: whether a stream
-// is a terminal, a user's group list (for [[acl]] group entries), the fd limit
-// (10,000 producer connections need more than the usual 1024), peak RSS and
-// thread names.
+// is a terminal, a user's group list (for [[acl]] group entries), peak RSS and
+// thread names. Resource limits: platform/process_limits.h.
 #pragma once
 
 #include <cstdint>
@@ -15,9 +14,6 @@ bool IsTerminal(int fd);
 // The groups of the user with this uid (primary and supplementary), from the
 // user database. Empty when the uid has no entry.
 std::vector<uint32_t> GroupsOfUid(uint32_t uid);
-// Raises RLIMIT_NOFILE's soft limit to min(want, hard limit); returns the
-// resulting soft limit.
-Result<uint64_t> RaiseFileLimit(uint64_t want);
 // Peak resident set size of this process (ru_maxrss), in bytes.
 uint64_t PeakRssBytes();
 // Ignores SIGPIPE unless the program installed its own handler: a library

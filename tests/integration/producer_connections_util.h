@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "platform/process_info.h"
+#include "platform/process_limits.h"
 #include "tests/integration/producer_test_util.h"
 
 namespace edgespool::testing {
@@ -68,7 +69,7 @@ inline void RunConnectionsTest(int conns, int per_conn) {
 
   auto limit = platform::RaiseFileLimit(static_cast<uint64_t>(conns) + 256);
   ASSERT_TRUE(limit.ok());
-  ASSERT_GE(*limit, static_cast<uint64_t>(conns) + 64) << "RLIMIT_NOFILE too low for the test";
+  ASSERT_GE(limit->soft, static_cast<uint64_t>(conns) + 64) << "RLIMIT_NOFILE too low for the test";
   HarnessOptions o;
   o.server.socket_path = path;
   o.server.max_connections = static_cast<size_t>(conns) + 16;
