@@ -2,11 +2,12 @@
 
 #include <cmath>
 
+#include "agent/agent_metrics.h"
 #include "agent/daemon.h"
 #include "agent/downlink/downlink.h"
-#include "agent/http_server.h"
+#include "agent/http/metrics.h"
+#include "agent/http/server.h"
 #include "agent/loop_lag.h"
-#include "agent/metrics.h"
 #include "agent/server/producer_server.h"
 #include "agent/status_document.h"
 #include "agent/watchdog.h"
@@ -389,97 +390,29 @@ std::string Agent::Impl::StatusLine() {
 }
 
 void Agent::Impl::RegisterMetrics() {
-  const std::vector<double> kLatencyBounds = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
-                                              0.1,    0.25,  0.5,    1,     2.5,  5,     10};
   ack_latency_ = metrics_.AddHistogram(
       "edgespool_ack_latency_seconds",
-      "From a publish's arrival to its durable commit (the producer's ack).", kLatencyBounds);
-  upload_latency_ =
-      metrics_.AddHistogram("edgespool_upload_latency_seconds",
-                            "From handing a PUBLISH to the uplink to its PUBACK.", kLatencyBounds);
+      "From a publish's arrival to its durable commit (the producer's ack).", LatencyBuckets());
+  upload_latency_ = metrics_.AddHistogram("edgespool_upload_latency_seconds",
+                                          "From handing a PUBLISH to the uplink to its PUBACK.",
+                                          LatencyBuckets());
   worker_->SetUploadLatencyListener([this](double s) { upload_latency_->Observe(s); });
   Histogram* lag = metrics_.AddHistogram(
       "edgespool_loop_lag_seconds",
       "How late the event loop ran a 100 ms timer: producer reads, acks and the uplink waited "
       "as long.",
-      kLatencyBounds);
+      LatencyBuckets());
   loop_lag_ =
       std::make_unique<LoopLagProbe>(loop_, clock_, 100, [lag](double s) { lag->Observe(s); });
-  auto* appended = metrics_.AddCounter("edgespool_messages_appended_total",
-                                       "Messages made durable in the journal.");
-  auto* sent =
-      metrics_.AddCounter("edgespool_messages_sent_total", "Messages acknowledged by the broker.");
-  auto* dead =
-      metrics_.AddCounter("edgespool_messages_dead_total", "Messages turned dead letters.");
-  auto* dropped =
-      metrics_.AddCounter("edgespool_messages_dropped_total",
-                          "Pending messages dropped to make room (when_full = drop-oldest).");
-  auto* expired = metrics_.AddCounter("edgespool_messages_expired_total",
-                                      "Messages deleted because they expired.");
-  auto* dupes = metrics_.AddCounter("edgespool_messages_duplicate_total",
-                                    "Publishes answered as duplicates of an earlier id.");
-  auto* rejected = metrics_.AddCounter("edgespool_messages_rejected_full_total",
-                                       "Publishes refused because the journal was full.");
-  auto* corrupt = metrics_.AddCounter("edgespool_journal_corrupt_files_total",
-                                      "Corrupt journal files moved aside at open.");
-  auto* checkpoints = metrics_.AddCounter("edgespool_journal_checkpoints_total",
-                                          "WAL checkpoint passes run in the background.");
-  auto* checkpoint_failures =
-      metrics_.AddCounter("edgespool_journal_checkpoint_failures_total",
-                          "WAL checkpoint passes that failed (the WAL grows until one succeeds).");
-  auto* restart_wait =
-      metrics_.AddCounter("edgespool_journal_wal_restart_wait_seconds_total",
-                          "Time appends waited for a checkpoint so the WAL could start over.");
-  auto restart_wait_us = std::make_shared<uint64_t>(0);  // exported so far
-  auto* publishes = metrics_.AddCounter("edgespool_uplink_publishes_total",
-                                        "PUBLISH packets sent for messages and batches.");
-  auto* wire = metrics_.AddCounter("edgespool_uplink_wire_bytes_total",
-                                   "Bytes written to the broker connection.");
-  auto* reconnects = metrics_.AddCounter("edgespool_uplink_reconnects_total",
-                                         "Connection attempts after the first.");
-  auto* pending = metrics_.AddGauge("edgespool_pending_messages", "Messages waiting to be sent.");
-  auto* pending_bytes = metrics_.AddGauge("edgespool_pending_bytes", "Payload bytes waiting.");
-  auto* oldest = metrics_.AddGauge("edgespool_oldest_pending_age_seconds",
-                                   "Age of the oldest pending message by original timestamp.");
-  auto* inflight =
-      metrics_.AddGauge("edgespool_inflight_messages", "Messages sent and awaiting PUBACK.");
-  auto* file = metrics_.AddGauge("edgespool_journal_file_bytes", "Size of the journal file.");
-  auto* cap = metrics_.AddGauge("edgespool_journal_max_bytes", "The journal's cap.");
-  auto* connected = metrics_.AddGauge("edgespool_uplink_connected", "1 while connected.");
-  auto* conns = metrics_.AddGauge("edgespool_producer_connections", "Open producer connections.");
-  auto* last_sync =
-      metrics_.AddGauge("edgespool_last_sync_timestamp_seconds", "Wall time of the last PUBACK.");
-  metrics_.AddCollector([=] {
-    const store::JournalStats& j = journal_->stats();
-    appended->SetFromSource(j.appended_total);
-    sent->SetFromSource(j.sent_total);
-    dead->SetFromSource(j.dead_total);
-    dropped->SetFromSource(j.dropped_total);
-    expired->SetFromSource(j.expired_total);
-    dupes->SetFromSource(j.duplicate_total);
-    rejected->SetFromSource(j.rejected_full_total);
-    corrupt->SetFromSource(j.corrupt_files_moved);
-    checkpoints->SetFromSource(j.checkpoints_total);
-    checkpoint_failures->SetFromSource(j.checkpoint_failures_total);
-    if (j.wal_restart_wait_us_total > *restart_wait_us) {
-      restart_wait->Add(static_cast<double>(j.wal_restart_wait_us_total - *restart_wait_us) / 1e6);
-      *restart_wait_us = j.wal_restart_wait_us_total;
-    }
-    pending->Set(static_cast<double>(j.pending_count));
-    pending_bytes->Set(static_cast<double>(j.pending_bytes));
-    oldest->Set(j.oldest_pending_ts_ms
-                    ? std::max<double>(0, (clock_.WallMs() - j.oldest_pending_ts_ms) / 1000.0)
-                    : 0);
-    file->Set(static_cast<double>(j.file_bytes));
-    cap->Set(static_cast<double>(j.max_bytes));
-    const sync::SyncStats& s = worker_->stats();
-    publishes->SetFromSource(s.published_total);
-    inflight->Set(static_cast<double>(s.inflight_messages));
-    last_sync->Set(static_cast<double>(s.last_sync_ms) / 1000.0);
-    wire->SetFromSource(uplink_->wire_bytes());
-    reconnects->SetFromSource(uplink_->reconnects());
-    connected->Set(uplink_->connected() ? 1 : 0);
-    conns->Set(static_cast<double>(producers_ ? producers_->stats().connections : 0));
+  // Everything read at scrape time: the table in agent_metrics.cc.
+  AddAgentMetrics(metrics_, [this](MetricInputs* in) {
+    in->journal = &journal_->stats();
+    in->sync = &worker_->stats();
+    in->uplink_wire_bytes = uplink_->wire_bytes();
+    in->uplink_reconnects = uplink_->reconnects();
+    in->uplink_connected = uplink_->connected();
+    in->producer_connections = producers_ ? producers_->stats().connections : 0;
+    in->now_ms = clock_.WallMs();
   });
 }
 

@@ -1,4 +1,4 @@
-// libFuzzer: the metrics endpoint's request-head parser (agent/http_request.h)
+// libFuzzer: the metrics endpoint's request-head parser (agent/http/request.h)
 // must accept or refuse any bytes without crashing or reading past them, and
 // its answers must be consistent with how bytes arrive on a socket:
 //  - a complete head is complete on its own, and every shorter prefix of it
@@ -11,7 +11,7 @@
 #include <string>
 #include <string_view>
 
-#include "agent/http_request.h"
+#include "agent/http/request.h"
 
 namespace {
 

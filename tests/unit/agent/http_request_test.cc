@@ -1,6 +1,6 @@
 // The request-head parser on its own: what it accepts, what it refuses with
 // which status, and how it behaves on heads that arrive in pieces.
-#include "agent/http_request.h"
+#include "agent/http/request.h"
 
 #include <gtest/gtest.h>
 

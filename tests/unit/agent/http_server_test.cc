@@ -2,7 +2,7 @@
 // thread, the test is an ordinary blocking client on 127.0.0.1 (port 0) or a
 // Unix socket. Everything the server owns is created and destroyed on the
 // loop thread (via RunOnLoop).
-#include "agent/http_server.h"
+#include "agent/http/server.h"
 
 #include <gtest/gtest.h>
 #include <netinet/in.h>

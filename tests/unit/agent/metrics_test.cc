@@ -1,6 +1,6 @@
 // Rendering of the metrics registry, checked line by line by a strict
 // exposition-format parser (tests/unit/agent/exposition_parser.h).
-#include "agent/metrics.h"
+#include "agent/http/metrics.h"
 
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-#include "agent/http_server.h"
+#include "agent/http/server.h"
 
 #include <algorithm>
 #include <cstring>

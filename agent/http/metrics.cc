@@ -1,4 +1,4 @@
-#include "agent/metrics.h"
+#include "agent/http/metrics.h"
 
 #include <algorithm>
 #include <charconv>

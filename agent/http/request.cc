@@ -1,4 +1,4 @@
-#include "agent/http_request.h"
+#include "agent/http/request.h"
 
 #include <algorithm>
 

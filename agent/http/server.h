@@ -33,8 +33,8 @@
 #include <unordered_map>
 #include <vector>
 
-#include "agent/http_request.h"
-#include "agent/metrics.h"
+#include "agent/http/request.h"
+#include "agent/http/metrics.h"
 #include "platform/loop.h"
 #include "platform/status.h"
 #include "platform/stream.h"

@@ -1,0 +1,151 @@
+#include "agent/agent_metrics.h"
+
+#include <algorithm>
+#include <memory>
+#include <utility>
+
+namespace edgespool::agent {
+
+namespace {
+
+using In = const MetricInputs&;
+
+enum class Kind {
+  kCounter,          // mirrors a monotonic total (Counter::SetFromSource)
+  kMicrosAsSeconds,  // a counter of seconds, from a monotonic total in microseconds
+  kGauge,
+};
+
+struct Row {
+  Kind kind;
+  const char* name;
+  const char* help;
+  uint64_t (*total)(In);  // kCounter, kMicrosAsSeconds
+  double (*value)(In);    // kGauge
+};
+
+constexpr Row Total(const char* name, const char* help, uint64_t (*total)(In)) {
+  return {Kind::kCounter, name, help, total, nullptr};
+}
+constexpr Row Seconds(const char* name, const char* help, uint64_t (*total_us)(In)) {
+  return {Kind::kMicrosAsSeconds, name, help, total_us, nullptr};
+}
+constexpr Row Level(const char* name, const char* help, double (*value)(In)) {
+  return {Kind::kGauge, name, help, nullptr, value};
+}
+
+double D(uint64_t v) { return static_cast<double>(v); }
+
+double OldestAgeSeconds(In in) {
+  int64_t ts = in.journal->oldest_pending_ts_ms;
+  return ts ? std::max<double>(0, (in.now_ms - ts) / 1000.0) : 0;
+}
+
+// In exposition order.
+const Row kRows[] = {
+    Total("edgespool_messages_appended_total", "Messages made durable in the journal.",
+          [](In in) { return in.journal->appended_total; }),
+    Total("edgespool_messages_sent_total", "Messages acknowledged by the broker.",
+          [](In in) { return in.journal->sent_total; }),
+    Total("edgespool_messages_dead_total", "Messages turned dead letters.",
+          [](In in) { return in.journal->dead_total; }),
+    Total("edgespool_messages_dropped_total",
+          "Pending messages dropped to make room (when_full = drop-oldest).",
+          [](In in) { return in.journal->dropped_total; }),
+    Total("edgespool_messages_expired_total", "Messages deleted because they expired.",
+          [](In in) { return in.journal->expired_total; }),
+    Total("edgespool_messages_duplicate_total",
+          "Publishes answered as duplicates of an earlier id.",
+          [](In in) { return in.journal->duplicate_total; }),
+    Total("edgespool_messages_rejected_full_total",
+          "Publishes refused because the journal was full.",
+          [](In in) { return in.journal->rejected_full_total; }),
+    Total("edgespool_journal_corrupt_files_total", "Corrupt journal files moved aside at open.",
+          [](In in) { return in.journal->corrupt_files_moved; }),
+    Total("edgespool_journal_checkpoints_total", "WAL checkpoint passes run in the background.",
+          [](In in) { return in.journal->checkpoints_total; }),
+    Total("edgespool_journal_checkpoint_failures_total",
+          "WAL checkpoint passes that failed (the WAL grows until one succeeds).",
+          [](In in) { return in.journal->checkpoint_failures_total; }),
+    Seconds("edgespool_journal_wal_restart_wait_seconds_total",
+            "Time appends waited for a checkpoint so the WAL could start over.",
+            [](In in) { return in.journal->wal_restart_wait_us_total; }),
+    Total("edgespool_uplink_publishes_total", "PUBLISH packets sent for messages and batches.",
+          [](In in) { return in.sync->published_total; }),
+    Total("edgespool_uplink_wire_bytes_total", "Bytes written to the broker connection.",
+          [](In in) { return in.uplink_wire_bytes; }),
+    Total("edgespool_uplink_reconnects_total", "Connection attempts after the first.",
+          [](In in) { return in.uplink_reconnects; }),
+    Level("edgespool_pending_messages", "Messages waiting to be sent.",
+          [](In in) { return D(in.journal->pending_count); }),
+    Level("edgespool_pending_bytes", "Payload bytes waiting.",
+          [](In in) { return D(in.journal->pending_bytes); }),
+    Level("edgespool_oldest_pending_age_seconds",
+          "Age of the oldest pending message by original timestamp.", OldestAgeSeconds),
+    Level("edgespool_inflight_messages", "Messages sent and awaiting PUBACK.",
+          [](In in) { return D(in.sync->inflight_messages); }),
+    Level("edgespool_journal_file_bytes", "Size of the journal file.",
+          [](In in) { return D(in.journal->file_bytes); }),
+    Level("edgespool_journal_max_bytes", "The journal's cap.",
+          [](In in) { return D(in.journal->max_bytes); }),
+    Level("edgespool_uplink_connected", "1 while connected.",
+          [](In in) { return in.uplink_connected ? 1.0 : 0.0; }),
+    Level("edgespool_producer_connections", "Open producer connections.",
+          [](In in) { return D(in.producer_connections); }),
+    Level("edgespool_last_sync_timestamp_seconds", "Wall time of the last PUBACK.",
+          [](In in) { return static_cast<double>(in.sync->last_sync_ms) / 1000.0; }),
+};
+
+// One registered row: its series and, for kMicrosAsSeconds, how much of
+// the source's total has been exported (a counter only moves forward).
+struct Series {
+  const Row* row;
+  Counter* counter = nullptr;
+  Gauge* gauge = nullptr;
+  uint64_t exported_us = 0;
+};
+
+void Refresh(Series& s, In in) {
+  switch (s.row->kind) {
+    case Kind::kCounter:
+      s.counter->SetFromSource(s.row->total(in));
+      break;
+    case Kind::kMicrosAsSeconds: {
+      uint64_t us = s.row->total(in);
+      if (us > s.exported_us) {
+        s.counter->Add(static_cast<double>(us - s.exported_us) / 1e6);
+        s.exported_us = us;
+      }
+      break;
+    }
+    case Kind::kGauge:
+      s.gauge->Set(s.row->value(in));
+      break;
+  }
+}
+
+}  // namespace
+
+void AddAgentMetrics(MetricsRegistry& registry, std::function<void(MetricInputs*)> fill) {
+  auto series = std::make_shared<std::vector<Series>>();
+  for (const Row& row : kRows) {
+    Series s{&row};
+    if (row.kind == Kind::kGauge) {
+      s.gauge = registry.AddGauge(row.name, row.help);
+    } else {
+      s.counter = registry.AddCounter(row.name, row.help);
+    }
+    series->push_back(s);
+  }
+  registry.AddCollector([series, fill = std::move(fill)] {
+    MetricInputs in;
+    fill(&in);
+    for (Series& s : *series) Refresh(s, in);
+  });
+}
+
+std::vector<double> LatencyBuckets() {
+  return {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
+}
+
+}  // namespace edgespool::agent

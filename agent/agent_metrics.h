@@ -1,0 +1,44 @@
+// The agent's own metrics: every series /metrics exports that mirrors a
+// figure kept elsewhere (the journal's, the sync worker's, the uplink's, the
+// producer server's), as one table (agent_metrics.cc) rather than a
+// registration call and a collector line for each. A row gives the name, the
+// help text and how to read the value; the table's order is the order of the
+// families in the exposition.
+//
+// The names, types and help texts are a contract with dashboards (see
+// agent/http/metrics.h): a row is added, never renamed.
+//
+// The latency histograms are not in the table: they are observed as events
+// happen rather than read at scrape time; their buckets are LatencyBuckets().
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+#include "agent/http/metrics.h"
+#include "store/journal.h"
+#include "sync/sync_worker.h"
+
+namespace edgespool::agent {
+
+// What the table reads, filled in at each scrape (loop thread); the pointers
+// are only used during the scrape.
+struct MetricInputs {
+  const store::JournalStats* journal = nullptr;
+  const sync::SyncStats* sync = nullptr;
+  uint64_t uplink_wire_bytes = 0;
+  uint64_t uplink_reconnects = 0;
+  bool uplink_connected = false;
+  uint64_t producer_connections = 0;
+  int64_t now_ms = 0;  // wall clock
+};
+
+// Registers every row of the table in `registry`, and one collector that
+// calls fill and refreshes them all before each render.
+void AddAgentMetrics(MetricsRegistry& registry, std::function<void(MetricInputs*)> fill);
+
+// Buckets of the latency histograms, 0.5 ms to 10 s.
+std::vector<double> LatencyBuckets();
+
+}  // namespace edgespool::agent
