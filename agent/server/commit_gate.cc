@@ -4,9 +4,8 @@
 
 namespace edgespool::agent::server {
 
-CommitGate::CommitGate(platform::Loop& loop, store::Journal& journal,
-                       const platform::Clock& clock, Options options,
-                       std::function<void(bool blocked)> on_change)
+CommitGate::CommitGate(platform::Loop& loop, store::Journal& journal, const platform::Clock& clock,
+                       Options options, std::function<void(bool blocked)> on_change)
     : journal_(journal),
       clock_(clock),
       options_(options),

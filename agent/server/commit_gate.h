@@ -89,7 +89,7 @@ class CommitGate {
   std::vector<HeldAppend> held_;  // not yet handed to the journal, in order
   int64_t held_since_ns_ = 0;     // arrival of held_.front()
   size_t handed_ = 0;             // handed to the journal, not yet answered
-  bool linger_useful_ = true;      // the last linger found company
+  bool linger_useful_ = true;     // the last linger found company
   bool linger_timer_fired_ = false;
   platform::TimerHandle linger_timer_;
 

@@ -96,8 +96,8 @@ void Connection::MarkDirty() {
 }
 
 uint64_t Connection::buffered_bytes() const {
-  uint64_t n = decoder_.buffered_bytes() + pending_bytes_ + out_.size() +
-               stream_->write_queue_bytes();
+  uint64_t n =
+      decoder_.buffered_bytes() + pending_bytes_ + out_.size() + stream_->write_queue_bytes();
   for (const Slot& s : slots_) n += s.frame.size();
   return n;
 }
@@ -119,8 +119,8 @@ void Connection::OnEnd(const Status& why) {
 }
 
 void Connection::UpdateReading() {
-  bool want = !closed_ && !set_.owner_.ReadingBlocked() && !throttled_ && !read_eof_ &&
-              !close_requested_;
+  bool want =
+      !closed_ && !set_.owner_.ReadingBlocked() && !throttled_ && !read_eof_ && !close_requested_;
   if (want == stream_->reading()) return;
   if (!want) return stream_->StopReading();
   // Reading stops when the connection closes, so the stream never calls a
@@ -168,12 +168,12 @@ void Connection::Flush() {
     }
     out_.erase(0, *sent);
     ++writes_in_flight_;
-    Status st = stream_->Write(std::move(out_), [w = Connections::Weak(set_.self_),
-                                                 id = id_](const Status& s) {
-      Connections* set = Connections::Lock(w);
-      Connection* conn = set ? set->Find(id) : nullptr;
-      if (conn) conn->OnWritten(s);
-    });
+    Status st = stream_->Write(std::move(out_),
+                               [w = Connections::Weak(set_.self_), id = id_](const Status& s) {
+                                 Connections* set = Connections::Lock(w);
+                                 Connection* conn = set ? set->Find(id) : nullptr;
+                                 if (conn) conn->OnWritten(s);
+                               });
     out_.clear();
     if (!st.ok()) return set_.Close(id_);
   }

@@ -93,8 +93,7 @@ class Connection {
   // close_after: close the connection once this reply is written.
   void CompleteSlot(uint64_t serial, const protocol::Reply& reply, std::string_view body = {},
                     bool close_after = false);
-  void ReplyNow(const protocol::Reply& reply, std::string_view body = {},
-                bool close_after = false);
+  void ReplyNow(const protocol::Reply& reply, std::string_view body = {}, bool close_after = false);
   // An unsolicited frame (whole, encoded): after every reply complete now.
   void Push(std::string_view frame_bytes);
   // No more reading; closes once every slot is answered and written.
@@ -137,8 +136,8 @@ class Connection {
   // 1 + the highest serial completed: while that slot is still in slots_
   // (ready, behind one that is not), a pushed frame waits behind it.
   uint64_t ready_end_ = 0;
-  size_t pending_bytes_ = 0;   // payload bytes of requests awaiting replies
-  std::string out_;            // ready frames not yet handed to the stream
+  size_t pending_bytes_ = 0;  // payload bytes of requests awaiting replies
+  std::string out_;           // ready frames not yet handed to the stream
   size_t writes_in_flight_ = 0;
   bool read_eof_ = false;
   bool close_requested_ = false;  // after the queued replies

@@ -55,9 +55,8 @@ class ConnectionTest : public ::testing::Test {
     conns_->Start({});
     std::string path = dir_.File("s.sock");
     auto listener = platform::Listener::ListenUnix(
-        *loop_, path, 0600, 16, [this](std::unique_ptr<platform::Stream> s) {
-          conn_ = &conns_->Add(std::move(s));
-        });
+        *loop_, path, 0600, 16,
+        [this](std::unique_ptr<platform::Stream> s) { conn_ = &conns_->Add(std::move(s)); });
     ASSERT_TRUE(listener.ok()) << listener.status().ToString();
     listener_ = std::move(listener).value();
     client_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -140,8 +139,8 @@ TEST_F(ConnectionTest, PushGoesAfterEveryReplyCompleteWhenPushed) {
   PushNamed("push 2");  // request 3 is incomplete: not waited for
   EXPECT_EQ(Receive(4), (std::vector<std::string>{"reply 1", "reply 2", "push 1", "push 2"}));
   conn_->CompleteSlot(c, Answer(3));
-  EXPECT_EQ(Receive(5), (std::vector<std::string>{"reply 1", "reply 2", "push 1", "push 2",
-                                                  "reply 3"}));
+  EXPECT_EQ(Receive(5),
+            (std::vector<std::string>{"reply 1", "reply 2", "push 1", "push 2", "reply 3"}));
 }
 
 TEST_F(ConnectionTest, PushWaitsForTheHighestCompleteReplyNotTheLastCompleted) {
@@ -154,8 +153,7 @@ TEST_F(ConnectionTest, PushWaitsForTheHighestCompleteReplyNotTheLastCompleted) {
   PushNamed("push 1");
   EXPECT_TRUE(Receive(1, 100).empty());
   conn_->CompleteSlot(a, Answer(1));
-  EXPECT_EQ(Receive(4),
-            (std::vector<std::string>{"reply 1", "reply 2", "reply 3", "push 1"}));
+  EXPECT_EQ(Receive(4), (std::vector<std::string>{"reply 1", "reply 2", "reply 3", "push 1"}));
   conn_->CompleteSlot(d, Answer(4));
   EXPECT_EQ(Receive(5).back(), "reply 4");
 }
@@ -167,8 +165,7 @@ TEST_F(ConnectionTest, SeveralPushesKeepTheirOrder) {
   PushNamed("push 1");
   PushNamed("push 2");
   conn_->CompleteSlot(a, Answer(1));
-  EXPECT_EQ(Receive(4),
-            (std::vector<std::string>{"reply 1", "reply 2", "push 1", "push 2"}));
+  EXPECT_EQ(Receive(4), (std::vector<std::string>{"reply 1", "reply 2", "push 1", "push 2"}));
 }
 
 }  // namespace
