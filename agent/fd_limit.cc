@@ -15,7 +15,7 @@ std::string Number(uint64_t v) { return v == platform::kUnlimited ? "unlimited" 
 
 uint64_t FileLimitNeeded(const Config& config) {
   int64_t conns = config.producer.max_connections > 0 ? config.producer.max_connections : 0;
-  return static_cast<uint64_t>(conns + kFileLimitMargin);
+  return static_cast<uint64_t>(conns + kFileLimitMargin + kRefusalBurst);
 }
 
 uint64_t RaiseFileLimitForConfig(const Config& config) {

@@ -3,7 +3,7 @@
 // -shm, the uplink socket, the metrics listener and its scrapers, the
 // loop's epoll/eventfd/signalfd/timerfd, the listening socket, sd_notify).
 // Downlink consumers are producer-socket connections, counted in
-// max_connections. Without the raise, a service started with systemd's
+// max_connections; refused connections need fds as well (kRefusalBurst). Without the raise, a service started with systemd's
 // default soft limit (1024) answers producers past ~1,000 with EMFILE (the
 // client sees the connection reset) instead of a `busy` reply.
 #pragma once
@@ -14,10 +14,18 @@
 
 namespace edgespool::agent {
 
-// Fds reserved beyond producer.max_connections.
+// The agent's own fds (journal, uplink, metrics, loop, listener, notify).
 inline constexpr int64_t kFileLimitMargin = 64;
+// Refusing a producer with `busy` takes an fd too, for a loop turn or two:
+// accept, write the frame, close. At max_connections a burst of newcomers is
+// accepted in one turn, as many as the listen backlog holds (4096, the
+// producer listener's and the kernel's default somaxconn), so the budget
+// holds that many refusals at once; past it libuv's EMFILE fallback closes
+// them unanswered (measured: 200 at once with only the 64 above -> 105
+// closed without a frame).
+inline constexpr int64_t kRefusalBurst = 4096;
 
-// producer.max_connections + kFileLimitMargin.
+// producer.max_connections + kFileLimitMargin + kRefusalBurst.
 uint64_t FileLimitNeeded(const Config& config);
 
 // Raises the soft RLIMIT_NOFILE to FileLimitNeeded (capped at the hard

@@ -4,8 +4,9 @@
 #   - no start rate limit (StartLimitIntervalSec=0 in [Unit]): an unattended
 #     gateway keeps retrying instead of staying failed after five quick failures
 #   - Restart=on-failure, RestartPreventExitStatus= includes 78 (EX_CONFIG)
-#   - LimitNOFILE= soft >= the default producer.max_connections + 64 (the
-#     margin of agent/fd_limit.h), read from `edgespool config show`
+#   - LimitNOFILE= soft >= the default producer.max_connections + 64 + 4096
+#     (agent/fd_limit.h: own fds, refusals in flight), the default read from
+#     `edgespool config show`
 #   - `systemd-analyze verify` accepts the unit with no unknown key and no
 #     value it failed to parse (it only warns about those, exit status 0)
 # Exits 77 (skipped) without the built binary; the verify step is skipped
@@ -43,8 +44,8 @@ empty="$(mktemp)"
 trap 'rm -f "$empty"' EXIT
 conns="$("$BIN" config show "$empty" | awk -F' = ' '/^max_connections = / { print $2; exit }')"
 [[ "$conns" =~ ^[0-9]+$ ]] || fail "no producer.max_connections in 'edgespool config show'"
-[ "$soft" -ge $((conns + 64)) ] ||
-  fail "LimitNOFILE= soft $soft < default producer.max_connections $conns + 64"
+[ "$soft" -ge $((conns + 64 + 4096)) ] ||
+  fail "LimitNOFILE= soft $soft < default producer.max_connections $conns + 64 + 4096"
 echo "policy: StartLimitIntervalSec=0, RestartSec=$(key Service RestartSec)," \
   "RestartPreventExitStatus=$(key Service RestartPreventExitStatus), LimitNOFILE=$nofile" \
   "(default max_connections $conns)"
