@@ -9,11 +9,21 @@ bool NeedsEscape(unsigned char c) { return c < 0x20 || c == '"' || c == '\\' || 
 void AppendEscape(std::string* out, unsigned char c) {
   static constexpr char kHex[] = "0123456789abcdef";
   switch (c) {
-    case '"': *out += "\\\""; break;
-    case '\\': *out += "\\\\"; break;
-    case '\n': *out += "\\n"; break;
-    case '\r': *out += "\\r"; break;
-    case '\t': *out += "\\t"; break;
+    case '"':
+      *out += "\\\"";
+      break;
+    case '\\':
+      *out += "\\\\";
+      break;
+    case '\n':
+      *out += "\\n";
+      break;
+    case '\r':
+      *out += "\\r";
+      break;
+    case '\t':
+      *out += "\\t";
+      break;
     default: {
       char buf[6] = {'\\', 'u', '0', '0', kHex[c >> 4], kHex[c & 0xf]};
       out->append(buf, sizeof buf);

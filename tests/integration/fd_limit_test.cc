@@ -9,6 +9,8 @@
 //     of a burst of 200 were);
 //   - with a hard limit below that, the agent says so in one warning naming
 //     the key and both numbers, and runs with soft = hard.
+#include "agent/fd_limit.h"
+
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -20,7 +22,6 @@
 #include <string>
 #include <vector>
 
-#include "agent/fd_limit.h"
 #include "agent/protocol/reply.h"
 #include "platform/process_limits.h"
 #include "tests/integration/producer_test_util.h"
@@ -148,11 +149,12 @@ TEST(FdLimit, TenThousandProducersUnderASoftLimitOf1024) {
   Tally t = ConnectAndPing(agent.socket(), &clients);
   Tally past = Burst(agent.socket(), kPastMax, kConnections);  // all 10,000 still open
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  std::printf("agent RLIMIT_NOFILE 1024 -> %llu (hard %llu); %d connections: %d served, %d busy, "
-              "%d failed; %d past max: %d busy, %d served, %d failed; %.2f s\n",
-              static_cast<unsigned long long>(soft), static_cast<unsigned long long>(agent_hard),
-              kConnections, t.served, t.busy, t.failed, kPastMax, past.busy, past.served,
-              past.failed, seconds);
+  std::printf(
+      "agent RLIMIT_NOFILE 1024 -> %llu (hard %llu); %d connections: %d served, %d busy, "
+      "%d failed; %d past max: %d busy, %d served, %d failed; %.2f s\n",
+      static_cast<unsigned long long>(soft), static_cast<unsigned long long>(agent_hard),
+      kConnections, t.served, t.busy, t.failed, kPastMax, past.busy, past.served, past.failed,
+      seconds);
   EXPECT_EQ(t.failed, 0) << t.first_failure;
   EXPECT_EQ(t.served, kConnections);
   EXPECT_EQ(past.failed, 0) << past.first_failure;
@@ -177,8 +179,9 @@ TEST(FdLimit, AHardLimitBelowTheNeedIsWarnedAboutWithBothNumbers) {
   EXPECT_EQ(soft, 2048u);  // raised as far as it goes
   EXPECT_EQ(hard, 2048u);
   std::string log = agent.log();
-  size_t at = log.find(" warn file descriptor hard limit (RLIMIT_NOFILE) is below what "
-                       "producer.max_connections needs");
+  size_t at = log.find(
+      " warn file descriptor hard limit (RLIMIT_NOFILE) is below what "
+      "producer.max_connections needs");
   ASSERT_NE(at, std::string::npos) << log;
   std::string line = log.substr(at, log.find('\n', at) - at);
   std::string needed = "needed=" + std::to_string(kAgentNeeds);

@@ -65,7 +65,10 @@ TEST(LogJournald, EveryLineHasAPriorityPrefixAndNoTimestamp) {
     std::smatch m;
     ASSERT_TRUE(std::regex_match(line, m, line_re)) << line;
     const std::string prio = m[1], level = m[2];
-    EXPECT_EQ(prio, level == "error" ? "3" : level == "warn" ? "4" : level == "info" ? "6" : "7")
+    EXPECT_EQ(prio, level == "error"  ? "3"
+                    : level == "warn" ? "4"
+                    : level == "info" ? "6"
+                                      : "7")
         << line;
     if (level == "warn") ++warnings;
   }
@@ -80,8 +83,8 @@ TEST(LogJournald, WithoutJournaldLinesKeepTheirTimestamp) {
     ASSERT_GE(lines.size(), 4u);
     std::regex line_re(R"(^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z (error|warn|info|debug) \S.*$)");
     for (const auto& line : lines) {
-      EXPECT_TRUE(std::regex_match(line, line_re)) << "JOURNAL_STREAM of '" << stream << "': "
-                                                   << line;
+      EXPECT_TRUE(std::regex_match(line, line_re))
+          << "JOURNAL_STREAM of '" << stream << "': " << line;
     }
   }
 }

@@ -29,17 +29,28 @@ bool Decode(const std::string& lit, std::string* out) {
     }
     if (++i + 1 >= lit.size()) return false;
     switch (lit[i]) {
-      case '"': out->push_back('"'); break;
-      case '\\': out->push_back('\\'); break;
-      case 'n': out->push_back('\n'); break;
-      case 'r': out->push_back('\r'); break;
-      case 't': out->push_back('\t'); break;
+      case '"':
+        out->push_back('"');
+        break;
+      case '\\':
+        out->push_back('\\');
+        break;
+      case 'n':
+        out->push_back('\n');
+        break;
+      case 'r':
+        out->push_back('\r');
+        break;
+      case 't':
+        out->push_back('\t');
+        break;
       case 'u':
         if (i + 5 >= lit.size()) return false;
         out->push_back(static_cast<char>(std::stoi(lit.substr(i + 1, 4), nullptr, 16)));
         i += 4;
         break;
-      default: return false;
+      default:
+        return false;
     }
   }
   return true;

@@ -107,7 +107,8 @@ TEST_F(LogTest, JsonLinesUnderJournaldKeepTheirTimestampField) {
   ES_LOG_WARN("slow \"disk\"", {{"ms", "1200"}});
   auto lines = Written();
   ASSERT_EQ(lines.size(), 1u);
-  std::regex json(R"re(^<4>\{"ts":"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z","level":"warn","msg":"slow \\"disk\\"","ms":"1200"\}$)re");
+  std::regex json(
+      R"re(^<4>\{"ts":"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z","level":"warn","msg":"slow \\"disk\\"","ms":"1200"\}$)re");
   EXPECT_TRUE(std::regex_match(lines[0], json)) << lines[0];
 }
 

@@ -14,7 +14,9 @@ namespace {
 
 // In the child: sets soft:hard, or exits 2 if even that is refused.
 void SetLimits(rlim_t soft, rlim_t hard) {
-  struct rlimit rl{soft, hard};
+  struct rlimit rl {
+    soft, hard
+  };
   if (::setrlimit(RLIMIT_NOFILE, &rl) != 0) std::exit(2);
 }
 
