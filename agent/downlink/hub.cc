@@ -12,6 +12,11 @@ namespace {
 // One counting read of what an expiring session had not acked: bounded, so
 // that a session with a huge backlog costs one read, not the whole inbox.
 constexpr size_t kDropCountReadMax = 100000;
+// Trimming runs often and in small steps: one TrimInbox of a whole
+// backlog holds the store thread (and every producer's commit) for as long
+// as it deletes. 2048 seqs every 100 ms keeps up with 20k msg/s.
+constexpr uint64_t kTrimStepSeqs = 2048;
+constexpr int64_t kTrimIntervalMs = 100;
 
 }  // namespace
 
@@ -23,7 +28,8 @@ class Hub::Impl {
         options_(options),
         clock_(options.clock ? *options.clock : platform::SystemClock::Get()),
         persist_timer_(loop),
-        sweep_timer_(loop) {}
+        sweep_timer_(loop),
+        trim_timer_(loop) {}
 
   void Load();
   void Subscribe(ConsumerSink* sink, SubscribeArgs args,
@@ -63,6 +69,9 @@ class Hub::Impl {
   void Sweep();
   void Expire(std::unique_ptr<ConsumerSession> s);
   void Trim();
+  // advance: everything below `below` is gone once it succeeds (not so
+  // for a retention trim, which keeps the rows received since).
+  void RunTrim(uint64_t below, int64_t received_before_ms, bool advance);
   void Erase(const std::string& name);
 
   platform::Loop& loop_;
@@ -71,6 +80,9 @@ class Hub::Impl {
   const platform::Clock& clock_;
   platform::TimerHandle persist_timer_;
   platform::TimerHandle sweep_timer_;
+  platform::TimerHandle trim_timer_;
+  uint64_t trimmed_below_ = 0;  // TrimInbox has been asked for everything below this
+  bool trimming_ = false;
 
   bool loaded_ = false;
   std::vector<Pending> waiting_;
@@ -95,6 +107,8 @@ void Hub::Impl::Load() {
   persist_timer_.Unref();
   sweep_timer_.Start(options_.sweep_interval_ms, options_.sweep_interval_ms, [this] { Sweep(); });
   sweep_timer_.Unref();
+  trim_timer_.Start(kTrimIntervalMs, kTrimIntervalMs, [this] { Trim(); });
+  trim_timer_.Unref();
 }
 
 void Hub::Impl::OnLoaded(Result<std::vector<store::ConsumerSessionRecord>> res) {
@@ -366,7 +380,11 @@ void Hub::Impl::Sweep() {
     Erase(name);
     Expire(std::move(s));
   }
-  Trim();
+  // Nobody holds the inbox: keep rows for late subscribers (from=oldest)
+  // for the retention. Rare and bounded by it, so one call is enough.
+  if (sessions_.empty() && !trimming_) {
+    RunTrim(head_ + 1, now - options_.retention_ms, false);
+  }
 }
 
 void Hub::Impl::Expire(std::unique_ptr<ConsumerSession> s) {
@@ -391,12 +409,25 @@ void Hub::Impl::Expire(std::unique_ptr<ConsumerSession> s) {
 }
 
 void Hub::Impl::Trim() {
+  if (trimming_ || sessions_.empty()) return;  // no session: Sweep trims by retention
   uint64_t below = head_ + 1;
   for (const auto& [name, s] : sessions_) below = std::min(below, s->position() + 1);
-  int64_t before = sessions_.empty() ? clock_.WallMs() - options_.retention_ms
-                                     : std::numeric_limits<int64_t>::max();
-  journal_.TrimInbox(below, before, [](Status st) {
-    if (!st.ok()) ES_LOG_WARN("downlink inbox trim failed", {{"error", st.ToString()}});
+  below = std::min(below, trimmed_below_ + kTrimStepSeqs);
+  if (below <= trimmed_below_) return;
+  RunTrim(below, std::numeric_limits<int64_t>::max(), true);
+}
+
+void Hub::Impl::RunTrim(uint64_t below, int64_t received_before_ms, bool advance) {
+  trimming_ = true;
+  journal_.TrimInbox(below, received_before_ms, [w = Weak(self_), below, advance](Status st) {
+    Impl* self = Lock(w);
+    if (!self) return;
+    self->trimming_ = false;
+    if (!st.ok()) {
+      ES_LOG_WARN("downlink inbox trim failed", {{"error", st.ToString()}});
+    } else if (advance && self->trimmed_below_ < below) {
+      self->trimmed_below_ = below;
+    }
   });
 }
 

@@ -72,7 +72,7 @@ struct HubOptions {
   int64_t session_expiry_ms = 3600000;
   int64_t retention_ms = 3600000;
   size_t max_sessions = 1000;
-  int64_t persist_interval_ms = 1000;
+  int64_t persist_interval_ms = 200;
   int64_t sweep_interval_ms = 10000;
   size_t read_batch = 256;
   const platform::Clock* clock = nullptr;  // nullptr: SystemClock
