@@ -1,5 +1,6 @@
 #include "agent/agent.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "agent/agent_metrics.h"
@@ -116,6 +117,26 @@ downlink::DownlinkOptions DownlinkOptionsFrom(const Config& c) {
   o.hub.session_expiry_ms = c.downlink.session_expiry_ms;
   o.hub.retention_ms = c.downlink.retention_ms;
   return o;
+}
+
+void FillDownlinkMetrics(const downlink::Downlink& d, int64_t now_ms,
+                         MetricInputs::Downlink* out) {
+  downlink::InboundWriterStats w = d.writer().stats();
+  downlink::HubStats h = d.hub().stats();
+  out->received = w.received_total;
+  out->stored = w.stored_total;
+  out->dead = w.dead_total;
+  out->unmatched = w.unmatched_total;
+  out->delivered = h.delivered_total;
+  out->acked = h.acked_total;
+  out->dropped = h.dropped_total;
+  out->sessions = h.sessions;
+  out->attached = h.attached;
+  for (const downlink::SessionSnapshot& s : d.hub().Sessions()) {
+    out->inflight += s.inflight;
+    out->oldest_unacked_age_s =
+        std::max(out->oldest_unacked_age_s, static_cast<double>(s.oldest_unacked_age_ms) / 1000.0);
+  }
 }
 
 }  // namespace
@@ -413,6 +434,7 @@ void Agent::Impl::RegisterMetrics() {
     in->uplink_connected = uplink_->connected();
     in->producer_connections = producers_ ? producers_->stats().connections : 0;
     in->now_ms = clock_.WallMs();
+    if (downlink_) FillDownlinkMetrics(*downlink_, in->now_ms, &in->downlink);
   });
 }
 

@@ -32,6 +32,13 @@ struct MetricInputs {
   bool uplink_connected = false;
   uint64_t producer_connections = 0;
   int64_t now_ms = 0;  // wall clock
+  // The downlink (all 0 while it is off).
+  struct Downlink {
+    uint64_t received = 0, stored = 0, dead = 0, unmatched = 0;
+    uint64_t delivered = 0, acked = 0, dropped = 0;
+    uint64_t sessions = 0, attached = 0, inflight = 0;
+    double oldest_unacked_age_s = 0;  // over every session
+  } downlink;
 };
 
 // Registers every row of the table in `registry`, and one collector that

@@ -8,6 +8,7 @@
 #include <signal.h>
 
 #include <atomic>
+#include <cstdlib>
 #include <chrono>
 #include <fstream>
 #include <functional>
@@ -157,6 +158,16 @@ TEST_F(DownlinkTest, CommandReachesALocalConsumerWithItsLocalTopic) {
   EXPECT_EQ(m->broker_topic, "edgespool/test-node/down/cmd/reboot");
   EXPECT_EQ(m->payload, "now");
   EXPECT_TRUE(c->Ack(m->seq).ok());
+  // The status document reports the downlink and the session.
+  Process status;
+  ASSERT_TRUE(status.Start({std::getenv("EDGESPOOL_BIN"), "status", "--json", "--socket",
+                            agent_->socket()},
+                           dir_.File("status.out")));
+  ASSERT_EQ(status.Wait(10000), 0);
+  std::string doc = ReadFile(dir_.File("status.out"));
+  EXPECT_NE(doc.find("\"downlink\":{\"inbox\":"), std::string::npos) << doc;
+  EXPECT_NE(doc.find("\"name\":\"cmd\""), std::string::npos) << doc;
+  EXPECT_EQ(doc.find("\"stored\":0,"), std::string::npos) << doc;
 }
 
 TEST_F(DownlinkTest, DurableSessionGetsWhatArrivedWhileItWasAway) {
