@@ -15,6 +15,7 @@
 #include <regex>
 
 #include "tests/support/e2e_fixture.h"
+#include "tests/support/netns.h"
 #include "tests/support/tcp_proxy.h"
 
 namespace edgespool::testing {
@@ -138,58 +139,6 @@ TEST_F(NetworkFaultsTest, BlackHoleThenRecoveryLosesNothing) {
 }
 
 // --- in a network namespace --------------------------------------------------
-
-// A namespace with one end of a veth pair; the other end stays here.
-// 10.213.<n>.1 here, .2 inside.
-class NetNs {
- public:
-  NetNs() {
-    int n = static_cast<int>(::getpid() % 200) + 20;
-    name_ = "es-nf-" + std::to_string(::getpid());
-    host_ip_ = "10.213." + std::to_string(n) + ".1";
-    ns_ip_ = "10.213." + std::to_string(n) + ".2";
-    veth_ = "esh" + std::to_string(::getpid() % 100000);
-    std::string peer = "esn" + std::to_string(::getpid() % 100000);
-    ok_ = Run("ip netns add " + name_) &&
-          Run("ip link add " + veth_ + " type veth peer name " + peer) &&
-          Run("ip link set " + peer + " netns " + name_) &&
-          Run("ip addr add " + host_ip_ + "/30 dev " + veth_) &&
-          Run("ip link set " + veth_ + " up") && In("ip addr add " + ns_ip_ + "/30 dev " + peer) &&
-          In("ip link set " + peer + " up") && In("ip link set lo up");
-    ns_dev_ = peer;
-  }
-  ~NetNs() {
-    Run("ip link del " + veth_ + " 2>/dev/null");
-    Run("ip netns del " + name_ + " 2>/dev/null");
-  }
-  bool ok() const { return ok_; }
-  // Runs a shell command here / inside the namespace; true on exit status 0.
-  static bool Run(const std::string& cmd) {
-    return std::system((cmd + " >/dev/null 2>&1").c_str()) == 0;
-  }
-  bool In(const std::string& cmd) const { return Run("ip netns exec " + name_ + " " + cmd); }
-  // Packets the first rule of an iptables chain inside the namespace matched.
-  uint64_t RulePackets(const std::string& chain) const {
-    std::string cmd = "ip netns exec " + name_ + " iptables -L " + chain + " -v -n -x 2>/dev/null";
-    FILE* f = ::popen(cmd.c_str(), "r");
-    if (!f) return 0;
-    char line[512];
-    uint64_t pkts = 0;
-    int row = 0;
-    while (std::fgets(line, sizeof line, f)) {
-      if (++row == 3) pkts = std::strtoull(line, nullptr, 10);  // header, columns, rule 1
-    }
-    ::pclose(f);
-    return pkts;
-  }
-  std::vector<std::string> prefix() const { return {"ip", "netns", "exec", name_}; }
-  const std::string& host_ip() const { return host_ip_; }
-  const std::string& dev() const { return ns_dev_; }
-
- private:
-  std::string name_, host_ip_, ns_ip_, veth_, ns_dev_;
-  bool ok_ = false;
-};
 
 class NamespaceFaultsTest : public NetworkFaultsTest {
  protected:
