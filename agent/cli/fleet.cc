@@ -8,7 +8,7 @@
 #include <map>
 
 #include "agent/cli/exit_codes.h"
-#include "agent/config.h"
+#include "agent/config/config.h"
 #include "agent/protocol/json_writer.h"
 #include "platform/clock.h"
 #include "platform/files.h"
