@@ -129,12 +129,9 @@ Consumer::Impl::Impl(ConsumerOptions options, Callback on_message)
 
 Status Consumer::Impl::Start() {
   platform::IgnoreSigpipeIfDefault();
-  io_ = options_.io;
-  if (!io_) {
-    auto io = IoThread::Start();
-    if (!io.ok()) return io.status();
-    io_ = std::move(io).value();
-  }
+  auto io = IoThread::GivenOrStart(options_.io);
+  if (!io.ok()) return io.status();
+  io_ = std::move(io).value();
   loop_ = &io_->loop();
   std::future<Status> opened = opened_.get_future();
   loop_->Post([this] {

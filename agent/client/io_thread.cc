@@ -7,6 +7,11 @@
 
 namespace edgespool::client {
 
+Result<std::shared_ptr<IoThread>> IoThread::GivenOrStart(std::shared_ptr<IoThread> given) {
+  if (given) return given;
+  return Start();
+}
+
 Result<std::shared_ptr<IoThread>> IoThread::Start() {
   auto loop = platform::Loop::Create();
   if (!loop.ok()) return loop.status();

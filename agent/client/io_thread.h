@@ -30,6 +30,9 @@ namespace edgespool::client {
 class IoThread {
  public:
   static Result<std::shared_ptr<IoThread>> Start();
+  // `given` when set (a shared thread), else a new one of the caller's own:
+  // what ProducerOptions::io and ConsumerOptions::io mean.
+  static Result<std::shared_ptr<IoThread>> GivenOrStart(std::shared_ptr<IoThread> given);
   // Stops the loop and joins the thread (the last Producer using it is gone).
   ~IoThread();
   IoThread(const IoThread&) = delete;

@@ -201,12 +201,9 @@ std::string Producer::Impl::NextId() {
 
 Status Producer::Impl::Start() {
   platform::IgnoreSigpipeIfDefault();
-  io_ = options_.io;
-  if (!io_) {
-    auto io = IoThread::Start();
-    if (!io.ok()) return io.status();
-    io_ = std::move(io).value();
-  }
+  auto io = IoThread::GivenOrStart(options_.io);
+  if (!io.ok()) return io.status();
+  io_ = std::move(io).value();
   loop_ = &io_->loop();
   std::future<Status> first = first_connect_.get_future();
   // The loop may be running already (a shared IoThread): its handles are

@@ -16,6 +16,7 @@
 
 #include "agent/client/consumer.h"
 #include "agent/client/edgespool_client.h"
+#include "tests/support/downlink_fixture.h"
 #include "tests/support/e2e.h"
 #include "tests/support/test_env.h"
 
@@ -26,34 +27,11 @@ using client::Consumer;
 using client::ConsumerOptions;
 using client::ReceivedMessage;
 
-const char kDownTopic[] = "edgespool/test-node/down/";
-
-bool WaitFor(const std::function<bool()>& pred, int timeout_ms) {
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-  while (!pred()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return true;
-}
-
-class ConsumerClientTest : public ::testing::Test {
+class ConsumerClientTest : public DownlinkFixture {
  protected:
   void SetUp() override {
-    broker_ = std::make_unique<Mosquitto>(dir_.path(), MosquittoOptions{});
-    ASSERT_TRUE(broker_->Start()) << broker_->log();
-    agent_ = std::make_unique<AgentProcess>(dir_.path(), broker_->url(),
-                                            std::multimap<std::string, std::string>{});
-    ASSERT_TRUE(agent_->Start()) << agent_->log();
-  }
-  bool Publish(const std::string& suffix, const std::string& payload) {
-    Process p;
-    if (!p.Start({"mosquitto_pub", "-h", "127.0.0.1", "-p", std::to_string(broker_->port()),
-                  "-q", "1", "-t", kDownTopic + suffix, "-m", payload},
-                 dir_.File("pub.log"))) {
-      return false;
-    }
-    return p.Wait(10000) == 0;
+    StartBroker();
+    StartAgent();
   }
   ConsumerOptions Options(const std::string& session) {
     ConsumerOptions o;
@@ -63,25 +41,6 @@ class ConsumerClientTest : public ::testing::Test {
     o.window = 10;
     return o;
   }
-  // Probes until one arrives: the agent's SUBSCRIBE on the broker is in
-  // place. Drains and acks the probes.
-  void WaitUntilSubscribed(Consumer& c) {
-    for (int i = 0; i < 100; ++i) {
-      ASSERT_TRUE(Publish("probe", "probe"));
-      if (auto m = c.Next(200); m.ok()) {
-        ASSERT_TRUE(c.AckUpTo(m->seq).ok());
-        for (auto more = c.Next(300); more.ok(); more = c.Next(300)) {
-          ASSERT_TRUE(c.AckUpTo(more->seq).ok());
-        }
-        return;
-      }
-    }
-    FAIL() << "the agent never subscribed: " << agent_->log();
-  }
-
-  TempDir dir_;
-  std::unique_ptr<Mosquitto> broker_;
-  std::unique_ptr<AgentProcess> agent_;
 };
 
 // The SDK's own reconnect: the same Consumer, no new Open(), gets what was
@@ -101,7 +60,7 @@ TEST_F(ConsumerClientTest, SameConsumerResumesAfterAnAgentRestart) {
   std::this_thread::sleep_for(std::chrono::milliseconds(300));  // the ack reaches the agent
 
   ASSERT_EQ(agent_->Stop(), 0) << agent_->log();
-  ASSERT_TRUE(WaitFor([&] { return !(*c)->connected(); }, 5000));
+  ASSERT_TRUE(WaitUntil([&] { return !(*c)->connected(); }, 5000));
   ASSERT_TRUE(Publish("cmd", "while-down"));  // the broker keeps it for the agent's session
   ASSERT_TRUE(agent_->Start()) << agent_->log();
 
@@ -182,14 +141,14 @@ TEST_F(ConsumerClientTest, CApiCallbackReceivesAndAcks) {
   state.ready = true;
   ASSERT_TRUE(Publish("cmd", "one"));
   ASSERT_TRUE(Publish("cmd", "two"));
-  ASSERT_TRUE(WaitFor(
+  ASSERT_TRUE(WaitUntil(
       [&] {
         std::lock_guard<std::mutex> lock(state.mu);
         return state.payloads.size() == 2;
       },
       10000));
   EXPECT_EQ(state.payloads, (std::vector<std::string>{"one", "two"}));
-  EXPECT_TRUE(WaitFor([&] { return edgespool_consumer_position(c) > 0; }, 1000));
+  EXPECT_TRUE(WaitUntil([&] { return edgespool_consumer_position(c) > 0; }, 1000));
   EXPECT_EQ(edgespool_consumer_close(c), EDGESPOOL_OK);
   const char* bad[] = {"a/#/b"};
   EXPECT_EQ(edgespool_consumer_open(agent_->socket().c_str(), "x", bad, 1, EDGESPOOL_FROM_NEW,

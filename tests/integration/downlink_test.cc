@@ -19,6 +19,7 @@
 #include <thread>
 
 #include "agent/client/consumer.h"
+#include "tests/support/downlink_fixture.h"
 #include "tests/support/e2e.h"
 #include "tests/support/test_env.h"
 
@@ -27,17 +28,6 @@ namespace {
 
 using client::Consumer;
 using client::ConsumerOptions;
-
-const char kDownTopic[] = "edgespool/test-node/down/";
-
-bool WaitFor(const std::function<bool()>& pred, int timeout_ms) {
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-  while (!pred()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return true;
-}
 
 // Agent RSS in KiB, from /proc (0 when the process is gone).
 long RssKiB(pid_t pid) {
@@ -49,29 +39,11 @@ long RssKiB(pid_t pid) {
   return 0;
 }
 
-class DownlinkTest : public ::testing::Test {
+class DownlinkTest : public DownlinkFixture {
  protected:
   void SetUp() override {
     mosquitto_lib_init();
-    MosquittoOptions o;
-    broker_ = std::make_unique<Mosquitto>(dir_.path(), o);
-    ASSERT_TRUE(broker_->Start()) << broker_->log();
-  }
-  void StartAgent(std::multimap<std::string, std::string> settings = {}) {
-    settings.insert({"downlink", "window = 100"});
-    agent_ = std::make_unique<AgentProcess>(dir_.path(), broker_->url(), settings);
-    ASSERT_TRUE(agent_->Start()) << agent_->log();
-  }
-  // One QoS 1 message from the central side; true once the broker PUBACKed it.
-  bool Publish(const std::string& suffix, const std::string& payload) {
-    Process p;
-    if (!p.Start({"mosquitto_pub", "-h", "127.0.0.1", "-p", std::to_string(broker_->port()),
-                  "-q", "1", "-t", kDownTopic + suffix, "-m", payload},
-                 dir_.File("pub.log"))) {
-      return false;
-    }
-    int st = p.Wait(10000);
-    return st == 0;
+    StartBroker();
   }
   // Many ("m<first>".."m<first+count-1>"), over one libmosquitto connection
   // on a thread, QoS 1 with 100 in flight. (mosquitto_pub -l was measured
@@ -122,28 +94,6 @@ class DownlinkTest : public ::testing::Test {
     EXPECT_TRUE(c.ok()) << c.status().ToString();
     return c.ok() ? std::move(*c) : nullptr;
   }
-  // Publishes probes until one reaches c: the agent's SUBSCRIBE has landed.
-  void WaitUntilSubscribed(Consumer& c) {
-    for (int i = 0; i < 100; ++i) {
-      ASSERT_TRUE(Publish("probe", "probe"));
-      auto m = c.Next(200);
-      if (m.ok()) {
-        ASSERT_TRUE(c.Ack(m->seq).ok());
-        // Later probes may still come: drain them.
-        while (true) {
-          auto more = c.Next(300);
-          if (!more.ok()) break;
-          ASSERT_TRUE(c.Ack(more->seq).ok());
-        }
-        return;
-      }
-    }
-    FAIL() << "the agent never subscribed: " << agent_->log();
-  }
-
-  TempDir dir_;
-  std::unique_ptr<Mosquitto> broker_;
-  std::unique_ptr<AgentProcess> agent_;
 };
 
 TEST_F(DownlinkTest, CommandReachesALocalConsumerWithItsLocalTopic) {
@@ -321,7 +271,7 @@ TEST_F(DownlinkTest, NothingLostOverTenKillsOfTheAgent) {
   }
   pub.join();
   EXPECT_EQ(acked, kCount) << "the publisher did not get every PUBACK";
-  bool all = WaitFor(
+  bool all = WaitUntil(
       [&] {
         std::lock_guard<std::mutex> l(mu);
         return got.size() >= static_cast<size_t>(kCount);
