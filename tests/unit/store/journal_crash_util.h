@@ -64,6 +64,37 @@ inline std::string PayloadFor(uint64_t index) {
   _exit(0);
 }
 
+// Reads the child's lines until it is gone (killed after kill_after_ms).
+inline std::string RunAndKill(pid_t pid, int fd, int kill_after_ms) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kill_after_ms);
+  std::string data;
+  char buf[65536];
+  bool killed = false;
+  while (true) {
+    auto now = std::chrono::steady_clock::now();
+    if (!killed && now >= deadline) {
+      kill(pid, SIGKILL);
+      killed = true;
+    }
+    int timeout =
+        killed
+            ? 1000
+            : static_cast<int>(
+                  std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now).count()) +
+                  1;
+    pollfd p{fd, POLLIN, 0};
+    int n = poll(&p, 1, timeout);
+    if (n > 0) {
+      ssize_t r = read(fd, buf, sizeof buf);
+      if (r <= 0) break;
+      data.append(buf, static_cast<size_t>(r));
+    } else if (killed && n == 0) {
+      break;
+    }
+  }
+  return data;
+}
+
 struct Acked {
   uint64_t seq;
   uint64_t index;
@@ -86,30 +117,7 @@ inline size_t RunRound(const std::string& path, Durability durability, int round
   close(fds[1]);
   // Kill somewhere between "still opening" and "well into appending".
   int kill_after_ms = 20 + static_cast<int>(rng() % 400);
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kill_after_ms);
-  std::string data;
-  char buf[65536];
-  bool killed = false;
-  while (true) {
-    auto now = std::chrono::steady_clock::now();
-    if (!killed && now >= deadline) {
-      kill(pid, SIGKILL);
-      killed = true;
-    }
-    int timeout = killed ? 1000
-                         : static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                                deadline - now)
-                                                .count()) + 1;
-    pollfd p{fds[0], POLLIN, 0};
-    int n = poll(&p, 1, timeout);
-    if (n > 0) {
-      ssize_t r = read(fds[0], buf, sizeof buf);
-      if (r <= 0) break;  // EOF: the child is gone
-      data.append(buf, static_cast<size_t>(r));
-    } else if (killed && n == 0) {
-      break;
-    }
-  }
+  std::string data = RunAndKill(pid, fds[0], kill_after_ms);
   close(fds[0]);
   int status = 0;
   waitpid(pid, &status, 0);

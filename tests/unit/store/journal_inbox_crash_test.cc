@@ -84,37 +84,6 @@ using crashtest::PayloadFor;
   _exit(0);
 }
 
-// Reads the child's lines until it is gone (killed after kill_after_ms).
-std::string RunAndKill(pid_t pid, int fd, int kill_after_ms) {
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kill_after_ms);
-  std::string data;
-  char buf[65536];
-  bool killed = false;
-  while (true) {
-    auto now = std::chrono::steady_clock::now();
-    if (!killed && now >= deadline) {
-      kill(pid, SIGKILL);
-      killed = true;
-    }
-    int timeout =
-        killed
-            ? 1000
-            : static_cast<int>(
-                  std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now).count()) +
-                  1;
-    pollfd p{fd, POLLIN, 0};
-    int n = poll(&p, 1, timeout);
-    if (n > 0) {
-      ssize_t r = read(fd, buf, sizeof buf);
-      if (r <= 0) break;
-      data.append(buf, static_cast<size_t>(r));
-    } else if (killed && n == 0) {
-      break;
-    }
-  }
-  return data;
-}
-
 struct Acks {
   std::vector<std::pair<uint64_t, uint64_t>> inbound;  // seq, index
   uint64_t session_acked = 0;                          // last acked save
@@ -187,7 +156,7 @@ void RunRounds(Durability durability, int rounds, uint32_t seed) {
       InboundChild(path, durability, static_cast<uint64_t>(round) * 1000000, fds[1]);
     }
     close(fds[1]);
-    std::string data = RunAndKill(pid, fds[0], 20 + static_cast<int>(rng() % 400));
+    std::string data = crashtest::RunAndKill(pid, fds[0], 20 + static_cast<int>(rng() % 400));
     close(fds[0]);
     int status = 0;
     waitpid(pid, &status, 0);
