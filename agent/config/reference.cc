@@ -109,14 +109,15 @@ struct ExampleDocs {
 // documents the key (or [section]) right below it; a comment after a value
 // documents that key; a key right below another one that had a block and
 // no comment of its own shares that block (ca_file, ca_dir). A commented-out
-// key ("# ttl = ...") counts as a key when the schema knows it.
+// key ("# ttl = ...") counts as a key when the schema knows it, and neither
+// shares nor lends its comment (`# client_id = ...` above `username`).
 ExampleDocs ReadExample(const std::string& text) {
   ExampleDocs docs;
   std::istringstream in(text);
   std::string raw, section;
   std::vector<std::string> block;
   std::string prev_key;  // the key on the line before, if any
-  bool prev_shareable = false;
+  bool prev_shareable = false;  // uncommented, documented by a block only
   while (std::getline(in, raw)) {
     std::string t = Trim(raw);
     bool commented = !t.empty() && t[0] == '#';
@@ -150,13 +151,13 @@ ExampleDocs ReadExample(const std::string& text) {
         bool shares = false;
         if (!trailing.empty()) {
           doc += (doc.empty() ? "" : " ") + trailing;
-        } else if (doc.empty() && !prev_key.empty() && prev_shareable) {
+        } else if (doc.empty() && !prev_key.empty() && prev_shareable && !commented) {
           doc = docs.keys[section + "." + prev_key].first;
           shares = true;
         }
         docs.keys[section + "." + key] = {doc, shares};
         prev_key = key;
-        prev_shareable = trailing.empty() && !doc.empty();
+        prev_shareable = trailing.empty() && !doc.empty() && !commented;
         block.clear();
         continue;
       }
