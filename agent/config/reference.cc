@@ -13,23 +13,34 @@ namespace edgespool::agent {
 
 namespace {
 
-using config_detail::Kind;
 using config_detail::KeyDesc;
+using config_detail::Kind;
 using config_detail::SectionDesc;
 
 const char* KindName(Kind k) {
   switch (k) {
-    case Kind::kString: return "string";
-    case Kind::kEnum: return "string";
-    case Kind::kInt: return "integer";
-    case Kind::kBool: return "boolean";
-    case Kind::kDuration: return "duration";
-    case Kind::kSize: return "size";
-    case Kind::kMode: return "file mode (octal string)";
-    case Kind::kFraction: return "fraction, above 0 and at most 1";
-    case Kind::kNumber: return "number, at least 0";
-    case Kind::kWeights: return "three integers (high, normal, low)";
-    case Kind::kFilterList: return "array of MQTT filters";
+    case Kind::kString:
+      return "string";
+    case Kind::kEnum:
+      return "string";
+    case Kind::kInt:
+      return "integer";
+    case Kind::kBool:
+      return "boolean";
+    case Kind::kDuration:
+      return "duration";
+    case Kind::kSize:
+      return "size";
+    case Kind::kMode:
+      return "file mode (octal string)";
+    case Kind::kFraction:
+      return "fraction, above 0 and at most 1";
+    case Kind::kNumber:
+      return "number, at least 0";
+    case Kind::kWeights:
+      return "three integers (high, normal, low)";
+    case Kind::kFilterList:
+      return "array of MQTT filters";
   }
   return "string";
 }
@@ -92,7 +103,8 @@ std::string TrailingComment(const std::string& value) {
       ++i;
     } else if (c == '"') {
       quoted = !quoted;
-    } else if (c == '#' && !quoted && (i == 0 || std::isspace(static_cast<unsigned char>(value[i - 1])))) {
+    } else if (c == '#' && !quoted &&
+               (i == 0 || std::isspace(static_cast<unsigned char>(value[i - 1])))) {
       return Trim(value.substr(i + 1));
     }
   }
@@ -116,7 +128,7 @@ ExampleDocs ReadExample(const std::string& text) {
   std::istringstream in(text);
   std::string raw, section;
   std::vector<std::string> block;
-  std::string prev_key;  // the key on the line before, if any
+  std::string prev_key;         // the key on the line before, if any
   bool prev_shareable = false;  // uncommented, documented by a block only
   while (std::getline(in, raw)) {
     std::string t = Trim(raw);

@@ -68,10 +68,10 @@ class CApiTest : public ::testing::Test {
     broker_ = std::make_unique<Mosquitto>(dir_.path(), mo);
     ASSERT_TRUE(broker_->Start()) << broker_->log();
     // mosquitto_sub as an MQTT 5 client: topic, user properties, expiry, payload.
-    ASSERT_TRUE(sub_.Start({"mosquitto_sub", "-h", "127.0.0.1", "-p",
-                            std::to_string(broker_->port()), "-V", "mqttv5", "-q", "1", "-c",
-                            "-i", "capi-checker", "-t", "capi/#", "-F", "%t|%P|%E|%p"},
-                           dir_.File("sub.out")));
+    ASSERT_TRUE(sub_.Start(
+        {"mosquitto_sub", "-h", "127.0.0.1", "-p", std::to_string(broker_->port()), "-V", "mqttv5",
+         "-q", "1", "-c", "-i", "capi-checker", "-t", "capi/#", "-F", "%t|%P|%E|%p"},
+        dir_.File("sub.out")));
     // Subscribed once a probe comes back.
     ASSERT_TRUE(WaitUntil(
         [&] {

@@ -57,8 +57,7 @@ TEST(CliHelpTest, EveryCommandsHelpExitsZeroAndListsItsOptionsAndExitCodes) {
       EXPECT_EQ(out.rfind("usage: edgespool " + std::string(c->name), 0), 0u) << out;
       EXPECT_NE(out.find("exit codes:"), std::string::npos) << c->name;
       for (size_t i = 0; i < c->exit_code_count; ++i) {
-        EXPECT_NE(out.find("\n  " + std::to_string(c->exit_codes[i].code) + " "),
-                  std::string::npos)
+        EXPECT_NE(out.find("\n  " + std::to_string(c->exit_codes[i].code) + " "), std::string::npos)
             << c->name << " does not list exit code " << c->exit_codes[i].code;
       }
       for (const agent::cli::OptionSpec& o : *c) {
@@ -96,9 +95,9 @@ TEST(CliHelpTest, PublishNeverWaitsSilentlyOnATerminal) {
   if (std::system("command -v script >/dev/null 2>&1") != 0) GTEST_SKIP() << "no script(1)";
   TempDir dir;
   std::string out;
-  int rc = RunArgv({"script", "-qec", Bin() + " publish some/topic --socket " + dir.File("none.sock"),
-                "/dev/null"},
-               &out);
+  int rc = RunArgv({"script", "-qec",
+                    Bin() + " publish some/topic --socket " + dir.File("none.sock"), "/dev/null"},
+                   &out);
   EXPECT_EQ(rc, 64) << out;
   EXPECT_NE(out.find("no message"), std::string::npos) << out;
 }
@@ -108,8 +107,8 @@ TEST(CliHelpTest, PublishNeverWaitsSilentlyOnATerminal) {
 std::string Complete(const std::string& script, const std::vector<std::string>& words) {
   std::string array;
   for (const auto& w : words) array += " '" + w + "'";
-  std::string cmd = "source '" + script + "'; COMP_WORDS=(" + array + "); COMP_CWORD=" +
-                    std::to_string(words.size() - 1) +
+  std::string cmd = "source '" + script + "'; COMP_WORDS=(" + array +
+                    "); COMP_CWORD=" + std::to_string(words.size() - 1) +
                     "; _edgespool; echo \"${COMPREPLY[@]}\"";
   TempDir dir;
   Process p;

@@ -50,7 +50,7 @@ TEST(ConfigReferenceTest, DefaultsRangesAndEnvironmentComeFromTheSchema) {
   EXPECT_NE(ca_dir->doc.find("CA certificates"), std::string::npos);
   ASSERT_NE(route_ttl, nullptr);  // commented out in the example; documented after its value
   EXPECT_EQ(route_ttl->doc, "expiry when the producer gave none");
-  EXPECT_EQ(route_ttl->env, "");  // arrays are not in the environment
+  EXPECT_EQ(route_ttl->env, "");            // arrays are not in the environment
   EXPECT_EQ(route_ttl->default_value, "");  // not set unless given
 }
 
