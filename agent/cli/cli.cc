@@ -188,11 +188,24 @@ const cli::CommandSpec kCompletionCommand =
 // Every command, in the order --help and the man page list them. Adding a
 // command is a row here and a CommandSpec with its function in its own file.
 const std::vector<const cli::CommandSpec*>& Commands() {
+  // One row per line, so that commands added on different branches merge.
+  // clang-format off
   static const std::vector<const cli::CommandSpec*> commands = {
-      &kRunCommand,   &kPublishCommand, &kQueryCommand,       &kSubscribeCommand,  &kStatusCommand,
-      &kFleetCommand, &kDecodeCommand,  &kConfigCheckCommand, &kConfigShowCommand, &kVersionCommand,
-      &kHelpCommand,  &kManPageCommand, &kCompletionCommand,
+      &kRunCommand,
+      &kPublishCommand,
+      &kQueryCommand,
+      &kSubscribeCommand,
+      &kStatusCommand,
+      &kFleetCommand,
+      &kDecodeCommand,
+      &kConfigCheckCommand,
+      &kConfigShowCommand,
+      &kVersionCommand,
+      &kHelpCommand,
+      &kManPageCommand,
+      &kCompletionCommand,
   };
+  // clang-format on
   return commands;
 }
 
