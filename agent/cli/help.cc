@@ -105,6 +105,16 @@ std::string RoffOption(const OptionSpec& o) {
 
 bool Visible(const CommandSpec* c) { return !c->hidden; }
 
+// A comment from config.example.toml as a sentence: "an MQTT filter" ->
+// "An MQTT filter." (comments after a value are often fragments).
+std::string Sentence(std::string s) {
+  if (s.empty()) return s;
+  if (s[0] >= 'a' && s[0] <= 'z') s[0] = static_cast<char>(s[0] - 'a' + 'A');
+  char last = s.back();
+  if (last != '.' && last != '!' && last != '?' && last != ')' && last != ':') s += '.';
+  return s;
+}
+
 // An option's help as printed: its text, its choices, whether it repeats.
 std::string OptionHelp(const OptionSpec& o) {
   std::string help = o.help;
@@ -411,16 +421,15 @@ std::string ManPage5(const std::string& version) {
     out += ".SS \"" + std::string(s.is_array ? "[[" : "[") + Roff(s.name) +
            (s.is_array ? "]]" : "]") + "\"\n";
     if (!s.doc.empty()) out += RoffProse(s.doc) + "\n";
-    std::string shared_with;  // the key whose comment the next ones share
     for (const KeyReference& k : s.keys) {
       out += ".TP\n\\fB" + Roff(k.key) + "\\fR";
       if (!k.default_value.empty()) out += " = " + Roff(k.default_value);
       out += "\n";
-      if (k.shares_doc_with_previous) {
-        out += "See \\fB" + Roff(shared_with) + "\\fR above.\n";
-      } else {
-        shared_with = k.key;
-        if (!k.doc.empty()) out += RoffProse(k.doc) + "\n";
+      if (!k.shares_doc_with.empty()) {
+        out += "See \\fB" + Roff(k.shares_doc_with) + "\\fR above." +
+               (k.note.empty() ? "" : " " + RoffProse(Sentence(k.note))) + "\n";
+      } else if (!k.doc.empty()) {
+        out += RoffProse(Sentence(k.doc)) + "\n";
       }
       if (k.secret) out += "It may hold credentials: \\fBconfig show\\fR redacts them.\n";
       std::string facts = "\\fIType:\\fR " + Roff(k.kind);
