@@ -89,7 +89,7 @@ TEST(CliHelpTest, EveryCommandsHelpExitsZeroAndListsItsOptionsAndExitCodes) {
   EXPECT_NE(out.find("edgespool publish --help"), std::string::npos) << out;
 }
 
-TEST(CliHelpTest, PublishNeverWaitsSilentlyOnATerminal) {
+TEST(CliHelpTest, NothingWaitsSilentlyOnATerminal) {
   // `script` gives the command a terminal for stdin; without a message it
   // must fail at once with a usage error, not wait for input.
   if (std::system("command -v script >/dev/null 2>&1") != 0) GTEST_SKIP() << "no script(1)";
@@ -100,6 +100,10 @@ TEST(CliHelpTest, PublishNeverWaitsSilentlyOnATerminal) {
                    &out);
   EXPECT_EQ(rc, 64) << out;
   EXPECT_NE(out.find("no message"), std::string::npos) << out;
+  // decode reads stdin when given no FILE: the same on a terminal.
+  rc = RunArgv({"script", "-qec", Bin() + " decode", "/dev/null"}, &out);
+  EXPECT_EQ(rc, 64) << out;
+  EXPECT_NE(out.find("no input"), std::string::npos) << out;
 }
 
 // Runs the completion script in bash for a command line (the words; the
