@@ -212,6 +212,9 @@ TEST_F(CApiTest, RefusalsAndBadOptions) {
   edgespool_close(p);
 }
 
+// Also where priority shows upstream: what waited out the outage goes out
+// by sync.priority_weights (70/20/10), so the high messages published after
+// the low ones arrive mostly before them.
 TEST_F(CApiTest, FlushTimesOutWhileTheBrokerIsDownAndSucceedsOnceItIsBack) {
   edgespool_producer* p = nullptr;
   ASSERT_EQ(edgespool_connect_opts(agent_->socket().c_str(), nullptr, &p), EDGESPOOL_OK);
@@ -220,9 +223,15 @@ TEST_F(CApiTest, FlushTimesOutWhileTheBrokerIsDownAndSucceedsOnceItIsBack) {
   edgespool_publish_options o;
   edgespool_publish_options_init(&o);
   o.ack = EDGESPOOL_ACK_DELIVERED;
-  for (int i = 0; i < 5; ++i) {
-    ASSERT_EQ(edgespool_publish_async(p, "capi/down", "x", 1, &o, &Reports::Callback, &reports),
-              EDGESPOOL_OK);
+  constexpr int kEach = 20;
+  for (int prio : {EDGESPOOL_PRIORITY_LOW, EDGESPOOL_PRIORITY_HIGH}) {
+    o.priority = prio;
+    for (int i = 0; i < kEach; ++i) {
+      std::string payload = (prio == EDGESPOOL_PRIORITY_HIGH ? "hi-" : "lo-") + std::to_string(i);
+      ASSERT_EQ(edgespool_publish_async(p, "capi/down", payload.data(), payload.size(), &o,
+                                        &Reports::Callback, &reports),
+                EDGESPOOL_OK);
+    }
   }
   auto start = Clock::now();
   EXPECT_EQ(edgespool_flush(p, 500), EDGESPOOL_ERR_TIMEOUT);
@@ -230,14 +239,35 @@ TEST_F(CApiTest, FlushTimesOutWhileTheBrokerIsDownAndSucceedsOnceItIsBack) {
   EXPECT_GE(took, 450);
   EXPECT_LT(took, 3000);
   // Stored (durable) but not delivered.
-  ASSERT_TRUE(WaitUntil([&] { return reports.Count(EDGESPOOL_EVENT_STORED) == 5; }, 10000));
+  ASSERT_TRUE(WaitUntil([&] { return reports.Count(EDGESPOOL_EVENT_STORED) == 2 * kEach; }, 10000));
   EXPECT_EQ(reports.Count(EDGESPOOL_EVENT_DELIVERED), 0u);
 
   ASSERT_TRUE(broker_->Start()) << broker_->log();
   EXPECT_EQ(edgespool_flush(p, 60000), EDGESPOOL_OK) << agent_->log();
-  EXPECT_EQ(reports.Count(EDGESPOOL_EVENT_DELIVERED), 5u);
+  EXPECT_EQ(reports.Count(EDGESPOOL_EVENT_DELIVERED), size_t{2 * kEach});
   EXPECT_EQ(reports.Count(EDGESPOOL_EVENT_ERROR), 0u);
   edgespool_close(p);
+
+  // Arrival order upstream: the highs' mean position before the lows'.
+  std::vector<std::string> arrived;
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        arrived.clear();
+        for (const std::string& line : SubscriberLines()) {
+          if (line.rfind("capi/down|", 0) == 0) arrived.push_back(line.substr(line.rfind('|') + 1));
+        }
+        return arrived.size() >= size_t{2 * kEach};
+      },
+      20000))
+      << ReadFile(dir_.File("sub.out"));
+  double hi_sum = 0, lo_sum = 0;
+  for (size_t i = 0; i < arrived.size(); ++i) {
+    (arrived[i].rfind("hi-", 0) == 0 ? hi_sum : lo_sum) += static_cast<double>(i);
+  }
+  std::string order;
+  for (const auto& a : arrived) order += a + " ";
+  EXPECT_LT(hi_sum / kEach, lo_sum / kEach) << order;
+  EXPECT_EQ(arrived.front().rfind("hi-", 0), 0u) << order;
 }
 
 TEST(CApiConnectTest, ConnectTimeoutAgainstASocketThatNeverAccepts) {
