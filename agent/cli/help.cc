@@ -274,6 +274,8 @@ std::string BashCompletion(const std::vector<const CommandSpec*>& commands) {
     out += "    \"" + std::string(c->name) + "\")\n";
     out += "      opts=\"" + opts + "\"\n";
     if (c->positional_kind == ValueKind::kFile) out += "      positional=file\n";
+    // `help COMMAND`: the command names.
+    if (std::string(c->name) == "help") out += "      positional=commands\n";
     if (!value_cases.empty()) {
       out += "      case \"$prev\" in\n" + value_cases + "      esac;;\n";
     } else {
@@ -292,10 +294,12 @@ std::string BashCompletion(const std::vector<const CommandSpec*>& commands) {
       "    COMPREPLY=($(compgen -W \"$opts\" -- \"$cur\"))\n"
       "  elif [[ $positional == file ]]; then\n"
       "    COMPREPLY=($(compgen -f -- \"$cur\"))\n"
+      "  elif [[ $positional == commands ]] && ((COMP_CWORD == 2)); then\n"
+      "    COMPREPLY=($(compgen -W \"" + words + "\" -- \"$cur\"))\n"
       "  fi\n"
       "  return 0\n"
       "}\n"
-      "complete -F _edgespool edgespool\n";
+      "complete -o filenames -F _edgespool edgespool\n";
   return out;
 }
 

@@ -145,6 +145,7 @@ TEST(CliHelpTest, BashCompletionCompletesCommandsOptionsAndValues) {
   EXPECT_EQ(Complete(s, {"edgespool", "publish", "-f", dir.File("frames.")}),
             dir.File("frames.bin"));
   EXPECT_EQ(Complete(s, {"edgespool", "publish", "--", "--pri"}), "");  // after --: positional
+  EXPECT_EQ(Complete(s, {"edgespool", "help", "st"}), "status");
   // Hidden commands are not offered.
   EXPECT_EQ(Complete(s, {"edgespool", "man"}), "");
 }
