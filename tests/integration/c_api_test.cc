@@ -60,11 +60,14 @@ struct Reports {
   }
 };
 
+constexpr uint32_t kBrokerMaxPacket = 16384;
+
 class CApiTest : public ::testing::Test {
  protected:
   void SetUp() override {
     MosquittoOptions mo;
-    mo.persistence = true;  // the checker's session survives the broker's restart
+    mo.persistence = true;                  // the checker's session survives the broker's restart
+    mo.max_packet_size = kBrokerMaxPacket;  // for the dead letter
     broker_ = std::make_unique<Mosquitto>(dir_.path(), mo);
     ASSERT_TRUE(broker_->Start()) << broker_->log();
     // mosquitto_sub as an MQTT 5 client: topic, user properties, expiry, payload.
@@ -268,6 +271,30 @@ TEST_F(CApiTest, FlushTimesOutWhileTheBrokerIsDownAndSucceedsOnceItIsBack) {
   for (const auto& a : arrived) order += a + " ";
   EXPECT_LT(hi_sum / kEach, lo_sum / kEach) << order;
   EXPECT_EQ(arrived.front().rfind("hi-", 0), 0u) << order;
+}
+
+// A message the broker cannot take (over its Maximum Packet Size) becomes a
+// dead letter: its delivery report is an error with the reason.
+TEST_F(CApiTest, DeadLetterIsReportedAsAnErrorWithTheReason) {
+  edgespool_producer* p = nullptr;
+  ASSERT_EQ(edgespool_connect_opts(agent_->socket().c_str(), nullptr, &p), EDGESPOOL_OK);
+  Reports reports;
+  edgespool_publish_options o;
+  edgespool_publish_options_init(&o);
+  o.ack = EDGESPOOL_ACK_DELIVERED;
+  std::string big(kBrokerMaxPacket * 2, 'x');
+  ASSERT_EQ(edgespool_publish_async(p, "capi/big", big.data(), big.size(), &o, &Reports::Callback,
+                                    &reports),
+            EDGESPOOL_OK);
+  ASSERT_EQ(edgespool_flush(p, 30000), EDGESPOOL_OK) << agent_->log();
+  auto events = reports.Copy();
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[0].event, EDGESPOOL_EVENT_STORED);
+  EXPECT_EQ(events[1].event, EDGESPOOL_EVENT_ERROR);
+  EXPECT_EQ(events[1].error, EDGESPOOL_ERR_DEAD) << events[1].reason;
+  EXPECT_FALSE(events[1].reason.empty());
+  EXPECT_EQ(events[1].seq, events[0].seq);
+  edgespool_close(p);
 }
 
 TEST(CApiConnectTest, ConnectTimeoutAgainstASocketThatNeverAccepts) {
