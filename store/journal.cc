@@ -30,7 +30,9 @@
 // Loop liveness: the AsyncHandle is unreferenced (an idle journal must not
 // keep the loop running); while any callback is outstanding a referenced
 // timer that never fires keeps it alive, as a libuv request would.
+#include <algorithm>
 #include <atomic>
+#include <climits>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
@@ -49,6 +51,10 @@ namespace {
 // Appends waiting beyond this many groups count as "above high water".
 constexpr size_t kMaxWaitingGroups = 4;
 constexpr uint64_t kKeepaliveMs = 3600 * 1000;
+// The store thread wakes at least this often while rows are scheduled, so a
+// wall clock stepped forward (NTP at boot on a gateway) is noticed.
+constexpr int64_t kMaxDueWaitMs = 60 * 1000;
+constexpr int64_t kDueRetryMs = 1000;  // after a failed promotion
 }  // namespace
 
 class Journal::Impl {
@@ -178,6 +184,8 @@ class Journal::Impl {
     has_listener_.store(static_cast<bool>(listener_));
   }
 
+  void SetDueListener(std::function<void()> listener) { due_listener_ = std::move(listener); }
+
   const JournalStats& stats() const { return stats_; }
   bool above_high_water() const {
     return stats_.fill_ratio >= options_.high_water ||
@@ -260,14 +268,18 @@ class Journal::Impl {
       if (!cleanup_running_ && clock_.MonotonicNs() >= next_cleanup_ns_) {
         cleanup_requested_ = true;
       }
-      if (appends_.empty() && ops_.empty() && !cleanup_running_ && !cleanup_requested_) {
-        int64_t wait_ns = next_cleanup_ns_ - clock_.MonotonicNs();
+      // Scheduled rows: the earliest due time bounds the sleep below.
+      int64_t due_in_ms = DueInMs();
+      if (appends_.empty() && ops_.empty() && !cleanup_running_ && !cleanup_requested_ &&
+          due_in_ms > 0) {
+        int64_t wait_ns = std::min(next_cleanup_ns_ - clock_.MonotonicNs(),
+                                   std::min<int64_t>(due_in_ms, kMaxDueWaitMs) * 1000000);
         if (wait_ns > 0) {
           cv_.wait_for(lock, std::chrono::nanoseconds(wait_ns));
           if (clock_.MonotonicNs() >= next_cleanup_ns_) cleanup_requested_ = true;
           continue;
         }
-        cleanup_requested_ = true;
+        if (clock_.MonotonicNs() >= next_cleanup_ns_) cleanup_requested_ = true;
       }
       if (!appends_.empty() && options_.group_max_delay_us > 0 &&
           appends_.size() < options_.group_max_messages) {
@@ -297,6 +309,7 @@ class Journal::Impl {
       if (!group.empty()) CommitGroup(std::move(group));
       for (auto& op : ops) op.run();
       if (cleanup) CleanupStep();
+      if (DueInMs() <= 0) PromoteDue();
       lock.lock();
     }
   }
@@ -338,6 +351,27 @@ class Journal::Impl {
     });
   }
 
+  // Store thread: ms until the earliest scheduled row is due (<= 0: now).
+  int64_t DueInMs() const {
+    int64_t due = db_->next_due_ms();
+    if (due == INT64_MAX) return INT64_MAX;
+    return due - clock_.WallMs();
+  }
+
+  void PromoteDue() {
+    Result<size_t> moved = db_->PromoteDue(clock_.WallMs());
+    if (!moved.ok()) {
+      ES_LOG_WARN("journal: scheduled rows could not be made pending; retrying",
+                  {{"path", options_.path}, {"reason", moved.status().ToString()}});
+      db_->DeferDue(clock_.WallMs() + kDueRetryMs);
+      return;
+    }
+    if (*moved == 0) return;
+    PostDone([this] {
+      if (due_listener_) due_listener_();
+    });
+  }
+
   void CleanupStep() {
     Result<bool> more = db_->CleanupStep();
     if (more.ok() && *more) return;  // next turn, after any waiting appends
@@ -374,6 +408,7 @@ class Journal::Impl {
   // Loop thread only.
   JournalStats stats_;
   CommitListener listener_;
+  std::function<void()> due_listener_;
   std::atomic<bool> has_listener_{false};
   std::unique_ptr<platform::AsyncHandle> wake_;
   platform::TimerHandle keepalive_;
@@ -538,6 +573,10 @@ void Journal::TrimInbox(uint64_t below_seq, int64_t received_before_ms, DoneCall
 void Journal::LoadConsumerSessions(SessionsCallback done) {
   impl_->Submit<Result<std::vector<ConsumerSessionRecord>>>(
       [](JournalDb& db) { return db.LoadConsumerSessions(); }, std::move(done));
+}
+
+void Journal::SetDueListener(std::function<void()> listener) {
+  impl_->SetDueListener(std::move(listener));
 }
 
 void Journal::SetCommitListener(CommitListener listener) {

@@ -352,6 +352,10 @@ void ProducerServer::Impl::OnPublish(Connection& c, pr::Request& r, std::string_
   // TTL counts from receipt, as MQTT's message expiry does: a message with
   // an old original timestamp still gets its full ttl to be delivered.
   if (p.ttl_ms) m.expires_at_ms = now_ms + *p.ttl_ms;
+  // Scheduled delivery: stored now, uploaded from then on (schema.cc,
+  // "SCHEDULED DELIVERY"); a time already past is no schedule at all.
+  if (p.deliver_at_ms) m.deliver_at_ms = *p.deliver_at_ms;
+  if (p.delay_ms && *p.delay_ms > 0) m.deliver_at_ms = now_ms + *p.delay_ms;
   m.msg_id = std::move(p.id);
   m.headers = std::move(p.headers);
   m.payload.assign(body.data(), body.size());
@@ -431,6 +435,7 @@ void ProducerServer::Impl::OnQuery(Connection& c, const pr::Request& r) {
         reply.attempts = res->attempts;
         reply.reason = res->reason;
         if (res->sent_at_ms) reply.sent_at_ms = res->sent_at_ms;
+        if (res->deliver_at_ms) reply.deliver_at_ms = res->deliver_at_ms;
       }
     } else if (res.status().code() == Code::kNotFound) {
       reply.ok = true;
