@@ -331,7 +331,8 @@ class Journal::Impl {
     if (has_listener_.load()) {
       a->committed.reserve(items.size());
       for (auto& item : items) {
-        if (!item.stored) continue;
+        // Scheduled rows wait in the journal: never served from memory.
+        if (!item.stored || item.scheduled) continue;
         a->committed.push_back(StoredMessage{item.outcome->seq, std::move(item.message), 0});
       }
     }

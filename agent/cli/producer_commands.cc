@@ -609,7 +609,8 @@ const cli::CommandSpec kPublishCommand = cli::Command(
 
 const cli::CommandSpec kQueryCommand = cli::Command(
     "query", "[--json] SEQ | --id ID", "what became of a message",
-    "Prints a message's state: pending, sent, dead (with the reason), expired, or unknown "
+    "Prints a message's state: pending, scheduled (with deliver_at, when it falls due), sent, "
+    "dead (with the reason), expired, or unknown "
     "(never stored, or deleted after store.sent_retention).",
     kQueryOptions, kQueryExits, Query, 0, 1);
 

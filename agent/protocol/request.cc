@@ -52,6 +52,8 @@ bool GetString(const cJSON* item, std::string* out) {
   return true;
 }
 
+}  // namespace
+
 bool IsTraceparentKey(std::string_view key) {
   static constexpr std::string_view kName = "traceparent";
   if (key.size() != kName.size()) return false;
@@ -62,6 +64,8 @@ bool IsTraceparentKey(std::string_view key) {
   }
   return true;
 }
+
+namespace {
 
 bool ParseHeaders(const JsonValue& headers, HeaderList* out, RequestError* error) {
   const cJSON* obj = headers.object;

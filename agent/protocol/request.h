@@ -95,6 +95,8 @@ bool ParseAckMode(std::string_view name, AckMode* out);
 // Version 00 is exactly 55 characters; a later version may append
 // "-"-separated fields, which are kept but not read.
 bool ValidTraceparent(std::string_view v);
+// "traceparent" in any case (HTTP header names are case-insensitive).
+bool IsTraceparentKey(std::string_view key);
 
 inline constexpr size_t kMaxTopicBytes = 65535;
 inline constexpr size_t kMaxHeaderEntries = 64;
