@@ -62,7 +62,7 @@ function showStatus(st) {
   for (const r of rows) tb.appendChild(row(tb, [r[0], String(r[1] === undefined ? "-" : r[1])]));
   const sb = $("sessions").tBodies[0]; sb.replaceChildren();
   for (const s of (st.downlink && st.downlink.sessions) || []) {
-    if (s.name.startsWith("anonymous-")) continue;
+    if (!s.name || s.name.startsWith("anonymous-")) continue;
     sb.appendChild(row(sb, [s.name, s.attached ? "attached" : "detached", "at " + s.position, s.inflight + " in flight"]));
   }
 }

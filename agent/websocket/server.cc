@@ -438,16 +438,22 @@ int WebSocketServer::Impl::OnReceive(struct lws* wsi, Session& s, const char* da
 int WebSocketServer::Impl::OnMessage(struct lws* wsi, Session& s) {
   ClientMessage m;
   std::string error;
-  if (!ParseClientMessage(s.partial, &m, &error)) {
+  ParseOutcome parsed = ParseClientMessage(s.partial, &m, &error);
+  if (parsed == ParseOutcome::kGarbage) {
     ++stats_.closed_bad_message;
     return CloseNow(wsi, kCloseBadMessage, error);
   }
   if (!s.authenticated) {
+    if (parsed != ParseOutcome::kOk) m.type = ClientType::kSubscribe;  // not an auth
     if (m.type != ClientType::kAuth || !SameToken(m.token, options_.token)) {
       ++stats_.refused_unauthorized;
       return CloseNow(wsi, kCloseUnauthorized, "unauthorized");
     }
     s.authenticated = true;
+    return 0;
+  }
+  if (parsed == ParseOutcome::kBadRequest) {
+    Reply(s, RenderError("bad_request", error));
     return 0;
   }
   switch (m.type) {
@@ -550,8 +556,13 @@ int WebSocketServer::Impl::OnWritable(struct lws* wsi, Session& s) {
   }
   if (s.ping_due) {
     s.ping_due = false;
-    unsigned char ping[LWS_PRE + 1];
-    if (lws_write(wsi, ping + LWS_PRE, 0, LWS_WRITE_PING) < 0) return -1;
+    // A payload of its own: libwebsockets 4.1 does not report an empty
+    // pong to the protocol (LWS_CALLBACK_RECEIVE_PONG), so the answer to an
+    // empty ping would go unseen.
+    unsigned char ping[LWS_PRE + 2];
+    ping[LWS_PRE] = 'e';
+    ping[LWS_PRE + 1] = 's';
+    if (lws_write(wsi, ping + LWS_PRE, 2, LWS_WRITE_PING) < 0) return -1;
     if (lws_send_pipe_choked(wsi)) {
       if (s.HasOutput()) lws_callback_on_writable(wsi);
       return 0;

@@ -21,103 +21,120 @@ struct CjsonDeleter {
   void operator()(cJSON* p) const { cJSON_Delete(p); }
 };
 
-bool Fail(std::string* error, std::string why) {
-  *error = std::move(why);
+// Why parsing stopped: the reason and whether the frame was garbage (closes)
+// or a session message with a bad value (an error frame).
+struct Problem {
+  std::string* why;
+  ParseOutcome outcome = ParseOutcome::kOk;
+};
+
+bool Garbage(Problem* p, std::string why) {
+  *p->why = std::move(why);
+  p->outcome = ParseOutcome::kGarbage;
   return false;
 }
 
-bool GetUint(const cJSON* root, const char* key, uint64_t* out, bool* present, std::string* error) {
+bool BadValue(Problem* p, std::string why) {
+  *p->why = std::move(why);
+  p->outcome = ParseOutcome::kBadRequest;
+  return false;
+}
+
+bool GetUint(const cJSON* root, const char* key, uint64_t* out, bool* present, Problem* p) {
   const cJSON* v = cJSON_GetObjectItemCaseSensitive(root, key);
-  *present = v != nullptr;
-  if (!v) return true;
-  if (!cJSON_IsNumber(v) || !std::isfinite(v->valuedouble) || v->valuedouble < 0 ||
+  *present = v != nullptr && !cJSON_IsNull(v);
+  if (!*present) return true;
+  if (!cJSON_IsNumber(v)) return Garbage(p, std::string(key) + " must be a number");
+  if (!std::isfinite(v->valuedouble) || v->valuedouble < 0 ||
       v->valuedouble >= kMaxExactInteger || std::floor(v->valuedouble) != v->valuedouble) {
-    return Fail(error, std::string(key) + " must be a non-negative integer");
+    return BadValue(p, std::string(key) + " must be a non-negative integer below 2^53");
   }
   *out = static_cast<uint64_t>(v->valuedouble);
   return true;
 }
 
-bool GetString(const cJSON* root, const char* key, std::string* out, std::string* error) {
+bool GetString(const cJSON* root, const char* key, std::string* out, Problem* p) {
   const cJSON* v = cJSON_GetObjectItemCaseSensitive(root, key);
   if (!v || cJSON_IsNull(v)) return true;
-  if (!cJSON_IsString(v)) return Fail(error, std::string(key) + " must be a string");
+  if (!cJSON_IsString(v)) return Garbage(p, std::string(key) + " must be a string");
   *out = v->valuestring;
   return true;
 }
 
-bool GetBool(const cJSON* root, const char* key, bool* out, std::string* error) {
+bool GetBool(const cJSON* root, const char* key, bool* out, Problem* p) {
   const cJSON* v = cJSON_GetObjectItemCaseSensitive(root, key);
   if (!v || cJSON_IsNull(v)) return true;
-  if (!cJSON_IsBool(v)) return Fail(error, std::string(key) + " must be true or false");
+  if (!cJSON_IsBool(v)) return Garbage(p, std::string(key) + " must be true or false");
   *out = cJSON_IsTrue(v);
   return true;
 }
 
-bool GetFilters(const cJSON* root, const char* key, std::vector<std::string>* out,
-                std::string* error) {
+bool GetFilters(const cJSON* root, const char* key, std::vector<std::string>* out, Problem* p) {
   const cJSON* v = cJSON_GetObjectItemCaseSensitive(root, key);
   if (!v || cJSON_IsNull(v)) return true;
-  if (!cJSON_IsArray(v)) return Fail(error, std::string(key) + " must be an array of filters");
-  if (cJSON_GetArraySize(v) > static_cast<int>(kMaxFilters)) {
-    return Fail(error, std::string(key) + ": at most " + std::to_string(kMaxFilters) + " filters");
-  }
+  if (!cJSON_IsArray(v)) return Garbage(p, std::string(key) + " must be an array of filters");
   const cJSON* item = nullptr;
   cJSON_ArrayForEach(item, v) {
-    if (!cJSON_IsString(item)) return Fail(error, std::string(key) + " must hold strings");
+    if (!cJSON_IsString(item)) return Garbage(p, std::string(key) + " must hold strings");
+  }
+  if (cJSON_GetArraySize(v) > static_cast<int>(kMaxFilters)) {
+    return BadValue(p, std::string(key) + ": at most " + std::to_string(kMaxFilters) + " filters");
+  }
+  cJSON_ArrayForEach(item, v) {
     Status st = protocol::ValidateFilter(item->valuestring);
-    if (!st.ok()) return Fail(error, std::string(key) + ": " + st.message());
+    if (!st.ok()) return BadValue(p, std::string(key) + ": " + st.message());
     out->emplace_back(item->valuestring);
   }
   return true;
 }
 
-bool ParseSubscribe(const cJSON* root, ClientMessage* m, std::string* error) {
-  if (!GetString(root, "session", &m->session, error)) return false;
-  Status st = protocol::ValidateSessionName(m->session);
-  if (!st.ok()) return Fail(error, "session: " + st.message());
-  if (!GetFilters(root, "filters", &m->filters, error)) return false;
-  if (!GetFilters(root, "uplink", &m->uplink, error)) return false;
-  if (!GetBool(root, "status", &m->status, error)) return false;
+bool ParseSubscribe(const cJSON* root, ClientMessage* m, Problem* p) {
+  if (!GetString(root, "session", &m->session, p)) return false;
+  if (!GetFilters(root, "filters", &m->filters, p)) return false;
+  if (!GetFilters(root, "uplink", &m->uplink, p)) return false;
+  if (!GetBool(root, "status", &m->status, p)) return false;
   const cJSON* from = cJSON_GetObjectItemCaseSensitive(root, "from");
-  if (from && !cJSON_IsNull(from)) {
-    if (cJSON_IsString(from)) {
-      std::string_view f = from->valuestring;
-      if (f == "new") {
-        m->from = FromKind::kNew;
-      } else if (f == "oldest") {
-        m->from = FromKind::kOldest;
-      } else {
-        return Fail(error, "from must be \"new\", \"oldest\" or a seq");
-      }
-    } else {
-      bool present = false;
-      if (!GetUint(root, "from", &m->from_seq, &present, error)) return false;
-      m->from = FromKind::kSeq;
-    }
+  bool from_is_string = from && cJSON_IsString(from);
+  if (from && !cJSON_IsNull(from) && !from_is_string) {
+    bool present = false;
+    if (!GetUint(root, "from", &m->from_seq, &present, p)) return false;
+    m->from = FromKind::kSeq;
   }
   uint64_t window = 0;
   bool has_window = false;
-  if (!GetUint(root, "window", &window, &has_window, error)) return false;
+  if (!GetUint(root, "window", &window, &has_window, p)) return false;
+  // Values, after every member had the right JSON type.
+  Status st = protocol::ValidateSessionName(m->session);
+  if (!st.ok()) return BadValue(p, "session: " + st.message());
+  if (from_is_string) {
+    std::string_view f = from->valuestring;
+    if (f == "new") {
+      m->from = FromKind::kNew;
+    } else if (f == "oldest") {
+      m->from = FromKind::kOldest;
+    } else {
+      return BadValue(p, "from must be \"new\", \"oldest\" or a seq");
+    }
+  }
   if (has_window && (window < 1 || window > kMaxWindow)) {
-    return Fail(error, "window must be 1.." + std::to_string(kMaxWindow));
+    return BadValue(p, "window must be 1.." + std::to_string(kMaxWindow));
   }
   m->window = static_cast<uint32_t>(window);
   if (m->filters.empty() && m->uplink.empty() && !m->status) {
-    return Fail(error, "subscribe needs filters, uplink or status");
+    return BadValue(p, "subscribe needs filters, uplink or status");
   }
   if (m->filters.empty() && !m->session.empty()) {
-    return Fail(error, "a named session needs downlink filters");
+    return BadValue(p, "a named session needs downlink filters");
   }
   return true;
 }
 
-bool ParseAck(const cJSON* root, ClientMessage* m, std::string* error) {
+bool ParseAck(const cJSON* root, ClientMessage* m, Problem* p) {
   bool has_seq = false, has_up_to = false;
   uint64_t up_to = 0;
-  if (!GetUint(root, "seq", &m->seq, &has_seq, error)) return false;
-  if (!GetUint(root, "up_to", &up_to, &has_up_to, error)) return false;
-  if (has_seq == has_up_to) return Fail(error, "ack needs exactly one of seq and up_to");
+  if (!GetUint(root, "seq", &m->seq, &has_seq, p)) return false;
+  if (!GetUint(root, "up_to", &up_to, &has_up_to, p)) return false;
+  if (has_seq == has_up_to) return BadValue(p, "ack needs exactly one of seq and up_to");
   if (has_up_to) {
     m->seq = up_to;
     m->cumulative = true;
@@ -154,32 +171,35 @@ void AppendHeadersAndPayload(protocol::JsonObjectWriter& w, const store::Headers
 
 }  // namespace
 
-bool ParseClientMessage(std::string_view text, ClientMessage* out, std::string* error) {
+ParseOutcome ParseClientMessage(std::string_view text, ClientMessage* out, std::string* error) {
   *out = ClientMessage();
+  Problem p{error};
   std::unique_ptr<cJSON, CjsonDeleter> root(cJSON_ParseWithLength(text.data(), text.size()));
-  if (!root || !cJSON_IsObject(root.get())) return Fail(error, "not a JSON object");
+  if (!root || !cJSON_IsObject(root.get())) {
+    Garbage(&p, "not a JSON object");
+    return p.outcome;
+  }
   std::string type;
-  if (!GetString(root.get(), "type", &type, error)) return false;
+  bool ok = GetString(root.get(), "type", &type, &p);
+  if (!ok) return p.outcome;
   if (type == "auth") {
     out->type = ClientType::kAuth;
     const cJSON* t = cJSON_GetObjectItemCaseSensitive(root.get(), "token");
-    if (!cJSON_IsString(t)) return Fail(error, "auth needs a token string");
-    out->token = t->valuestring;
-    return true;
-  }
-  if (type == "subscribe") {
+    ok = cJSON_IsString(t) || Garbage(&p, "auth needs a token string");
+    if (ok) out->token = t->valuestring;
+  } else if (type == "subscribe") {
     out->type = ClientType::kSubscribe;
-    return ParseSubscribe(root.get(), out, error);
-  }
-  if (type == "ack") {
+    ok = ParseSubscribe(root.get(), out, &p);
+  } else if (type == "ack") {
     out->type = ClientType::kAck;
-    return ParseAck(root.get(), out, error);
-  }
-  if (type == "unsubscribe") {
+    ok = ParseAck(root.get(), out, &p);
+  } else if (type == "unsubscribe") {
     out->type = ClientType::kUnsubscribe;
-    return GetBool(root.get(), "end", &out->end, error);
+    ok = GetBool(root.get(), "end", &out->end, &p);
+  } else {
+    ok = Garbage(&p, type.empty() ? "missing type" : "unknown type");
   }
-  return Fail(error, type.empty() ? "missing type" : "unknown type");
+  return ok ? ParseOutcome::kOk : p.outcome;
 }
 
 std::string RenderSubscribed(const std::string& session, uint64_t position, bool resumed) {

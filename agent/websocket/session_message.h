@@ -4,7 +4,9 @@
 // (tests/fuzz/websocket_message_fuzz.cc); the server only moves frames.
 //
 // Client -> agent (unknown members are ignored; a frame that is not one of
-// these closes the session with 4400):
+// these, or has a member of the wrong JSON type, closes the session with
+// 4400; a bad value in one of them, such as an invalid filter, is answered
+// with an error frame and the session stays):
 //
 //   {"type":"auth","token":"..."}
 //       The bearer token, when it did not come in Sec-WebSocket-Protocol
@@ -87,9 +89,17 @@ struct ClientMessage {
 inline constexpr size_t kMaxFilters = 64;
 inline constexpr uint32_t kMaxWindow = 10000;
 
-// Parses one text frame. False with *error set (a one-line reason for the
-// close frame) when it is not a session message.
-bool ParseClientMessage(std::string_view text, ClientMessage* out, std::string* error);
+enum class ParseOutcome {
+  kOk,
+  kBadRequest,  // a session message with a bad value (a filter, a window...):
+                // answered with an error frame, the session stays
+  kGarbage,     // not a session message (not JSON, not an object, no or an
+                // unknown type, a member of the wrong JSON type): closes 4400
+};
+
+// Parses one text frame; *error says why when the outcome is not kOk (a
+// one-line reason for the error or close frame).
+ParseOutcome ParseClientMessage(std::string_view text, ClientMessage* out, std::string* error);
 
 // --- agent -> client ---------------------------------------------------------
 
