@@ -75,6 +75,13 @@ void Session::PopFront() {
     case Kind::kDropped: break;
   }
   queue_.pop_front();
+  if (queue_.empty() && unreported_drops_ > 0) {
+    // Drops at the end of a burst: no next uplink message would carry the
+    // news, so it goes out as soon as the client has caught up.
+    Push(std::make_shared<const std::string>(RenderDropped(unreported_drops_, uplink_dropped)),
+         Kind::kDropped);
+    unreported_drops_ = 0;
+  }
 }
 
 }  // namespace edgespool::agent::websocket
