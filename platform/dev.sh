@@ -22,11 +22,13 @@ PACKAGES=(
   mosquitto mosquitto-clients libmosquitto-dev
   openssl sqlite3 zstd iproute2 iptables fiu-utils libfiu-dev adduser
   clang-14 libclang-rt-14-dev
+  libwebsockets-dev libwebsockets-evlib-uv python3-websockets
 )
 
-# Optional: the interop tests (rabbitmq) and the unit-file check
-# (systemd-analyze) use these when they install, and skip otherwise.
-OPTIONAL_PACKAGES=(rabbitmq-server systemd)
+# Optional: the interop tests (rabbitmq), the unit-file check
+# (systemd-analyze) and the page test (chromium) use these when they install,
+# and skip otherwise.
+OPTIONAL_PACKAGES=(rabbitmq-server systemd chromium)
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
