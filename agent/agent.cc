@@ -497,6 +497,15 @@ void Agent::Impl::RegisterMetrics() {
     in->producer_connections = producers_ ? producers_->stats().connections : 0;
     in->now_ms = clock_.WallMs();
     if (downlink_) FillDownlinkMetrics(*downlink_, in->now_ms, &in->downlink);
+    if (websocket_) {
+      websocket::WebSocketStats w = websocket_->stats();
+      in->websocket.sessions = w.sessions;
+      in->websocket.refused = w.refused_unauthorized + w.refused_origin + w.refused_too_many;
+      in->websocket.closed_bad = w.closed_bad_message;
+      in->websocket.closed_idle = w.closed_idle;
+      in->websocket.uplink_delivered = w.uplink_delivered;
+      in->websocket.uplink_dropped = w.uplink_dropped;
+    }
   });
 }
 

@@ -21,6 +21,8 @@
 
 #include "tests/support/downlink_fixture.h"
 #include "tests/support/e2e.h"
+#include "tests/support/e2e_fixture.h"
+#include "tests/support/http_get.h"
 #include "tests/support/test_env.h"
 
 namespace edgespool::testing {
@@ -43,6 +45,7 @@ class WebSocketTest : public DownlinkFixture {
   void SetUp() override {
     if (!CommandExists("mosquitto")) GTEST_SKIP() << "mosquitto not installed";
     ws_port_ = FreePort();
+    metrics_port_ = FreePort();
     WriteFile(dir_.File("token"), std::string(kToken) + "\n");
     StartBroker();
     StartAgent({{"websocket", "listen = \"127.0.0.1:" + std::to_string(ws_port_) + "\""},
@@ -51,7 +54,8 @@ class WebSocketTest : public DownlinkFixture {
                 {"websocket", "max_sessions = 8"},
                 {"websocket", "max_frame_bytes = 4096"},
                 {"websocket", "idle_timeout = \"2s\""},
-                {"websocket", "status_interval = \"500ms\""}});
+                {"websocket", "status_interval = \"500ms\""},
+                {"metrics", "listen = \"127.0.0.1:" + std::to_string(metrics_port_) + "\""}});
   }
 
   // Runs a Python test script with the ports; its exit status.
@@ -72,6 +76,7 @@ class WebSocketTest : public DownlinkFixture {
   }
 
   uint16_t ws_port_ = 0;
+  uint16_t metrics_port_ = 0;
   std::string log_;
 };
 
@@ -80,6 +85,18 @@ TEST_F(WebSocketTest, ProtocolAuthResumeAndLimits) {
   if (rc == 77) GTEST_SKIP() << ReadFile(log_);
   EXPECT_EQ(rc, 0) << ReadFile(log_) << "\nagent log:\n" << agent_->log();
   std::cout << ReadFile(log_);
+  // What the script did, as the agent counted it: 6 refusals (3 wrong or
+  // missing tokens, 1 auth timeout, 1 origin, 1 over max_sessions), 5
+  // sessions closed for a bad message (3 x 4400, 1003, 1009), 1 idle close,
+  // and every session gone at the end.
+  auto metric = [&](const char* name) {
+    return MetricValue(HttpGet(metrics_port_, "/metrics"), name);
+  };
+  EXPECT_EQ(metric("edgespool_websocket_refused_total"), 6);
+  EXPECT_EQ(metric("edgespool_websocket_closed_bad_total"), 5);
+  EXPECT_EQ(metric("edgespool_websocket_closed_idle_total"), 1);
+  EXPECT_TRUE(WaitUntil([&] { return metric("edgespool_websocket_sessions") == 0; }, 5000));
+  EXPECT_GE(metric("edgespool_websocket_uplink_delivered_total"), 1);
   // The agent lived through all of it.
   EXPECT_NE(agent_->pid(), -1);
   EXPECT_EQ(agent_->Stop(), 0) << agent_->log();
