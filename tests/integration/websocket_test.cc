@@ -102,6 +102,15 @@ TEST_F(WebSocketTest, ProtocolAuthResumeAndLimits) {
   EXPECT_EQ(agent_->Stop(), 0) << agent_->log();
 }
 
+TEST_F(WebSocketTest, StopClosesSessionsWith1001) {
+  int rc = RunScript("ws_protocol_test.py",
+                     {"--only", "case_shutdown", "--agent-pid", std::to_string(agent_->pid())},
+                     60000);
+  if (rc == 77) GTEST_SKIP() << ReadFile(log_);
+  EXPECT_EQ(rc, 0) << ReadFile(log_) << "\nagent log:\n" << agent_->log();
+  EXPECT_EQ(agent_->Stop(), 0) << agent_->log();  // exit status 0 after SIGTERM
+}
+
 TEST_F(WebSocketTest, BrowserPageShowsLiveMessage) {
   if (!CommandExists("chromium")) GTEST_SKIP() << "chromium not installed";
   const char* out = std::getenv("EDGESPOOL_SCREENSHOT");

@@ -13,6 +13,7 @@ import asyncio
 import base64
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -329,15 +330,42 @@ async def case_idle():
         assert m["payload"] == "awake"
 
 
+async def case_shutdown():
+    """SIGTERM: open sessions get 1001 (run alone: it stops the agent)."""
+    async with websockets.connect(url(), subprotocols=auth()) as ws:
+        await subscribe(ws, session="hmi-stop", filters=["down/stop/#"])
+        publish_down("stop/x", "before stop")
+        m = await recv_type(ws, "message", source="downlink")
+        await ws.send(json.dumps({"type": "ack", "seq": m["seq"]}))
+        await asyncio.sleep(0.2)
+        os.kill(A.agent_pid, signal.SIGTERM)
+        reason = await expect_close(ws, 1001, timeout=10)
+        assert "stopping" in reason, reason
+    # Until the agent has exited (a zombie for the test to reap): a second
+    # SIGTERM from the test while it stops would mean "stop at once".
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            with open(f"/proc/{A.agent_pid}/stat") as f:
+                if f.read().rsplit(")", 1)[1].split()[0] == "Z":
+                    return
+        except FileNotFoundError:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("the agent did not exit after SIGTERM")
+
+
 CASES = [case_auth, case_origin, case_messages, case_resume, case_window,
-         case_garbage_and_limits, case_idle]
+         case_garbage_and_limits, case_idle, case_shutdown]
 
 
 async def main():
     await wait_downlink_ready()
     failed = 0
     for case in CASES:
-        if A.only and case.__name__ not in A.only:
+        # case_shutdown stops the agent: only when asked for by name.
+        selected = A.only or [c.__name__ for c in CASES if c is not case_shutdown]
+        if case.__name__ not in selected:
             continue
         t0 = time.monotonic()
         try:
@@ -357,5 +385,6 @@ if __name__ == "__main__":
     p.add_argument("--socket", required=True)
     p.add_argument("--edgespool", required=True)
     p.add_argument("--only", nargs="*")
+    p.add_argument("--agent-pid", type=int, default=0)
     A = p.parse_args()
     sys.exit(1 if asyncio.run(main()) else 0)
