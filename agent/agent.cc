@@ -119,7 +119,9 @@ downlink::DownlinkOptions DownlinkOptionsFrom(const Config& c) {
   o.hub.retention_ms = c.downlink.retention_ms;
   // WebSocket sessions are hub sessions too: they must not crowd out the
   // Unix-socket consumers' room.
-  if (!c.websocket.listen.empty()) o.hub.max_sessions += static_cast<size_t>(c.websocket.max_sessions);
+  if (!c.websocket.listen.empty()) {
+    o.hub.max_sessions += static_cast<size_t>(c.websocket.max_sessions);
+  }
   return o;
 }
 

@@ -69,7 +69,8 @@ void CheckWebSocket(const Config::WebSocket& w, const ProblemSink& problems) {
   }
   if (w.listen.empty()) return;
   size_t colon = w.listen.rfind(':');
-  if (colon == std::string::npos || colon + 1 == w.listen.size() || w.listen.rfind("unix:", 0) == 0) {
+  if (colon == std::string::npos || colon + 1 == w.listen.size() ||
+      w.listen.rfind("unix:", 0) == 0) {
     problems.Add(0, "websocket.listen", "expected address:port, e.g. 127.0.0.1:8765");
     return;
   }

@@ -228,8 +228,8 @@ constexpr KeyDesc kSubscription[] = {
 
 static_assert(KindsFit(kNode) && KindsFit(kProducer) && KindsFit(kStore) && KindsFit(kUplink) &&
               KindsFit(kSync) && KindsFit(kDownlink) && KindsFit(kStatus) &&
-              KindsFit(kMetrics) && KindsFit(kWebSocket) && KindsFit(kLog) && KindsFit(kRoute) && KindsFit(kAcl) &&
-              KindsFit(kRateLimit) && KindsFit(kSubscription),
+              KindsFit(kMetrics) && KindsFit(kWebSocket) && KindsFit(kLog) && KindsFit(kRoute) &&
+              KindsFit(kAcl) && KindsFit(kRateLimit) && KindsFit(kSubscription),
               "a key's Kind does not fit the type of its field");
 
 template <auto M>

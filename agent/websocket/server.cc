@@ -80,10 +80,14 @@ bool BearerFromProtocols(std::string_view header, std::string* token) {
 
 downlink::From ToHubFrom(FromKind f) {
   switch (f) {
-    case FromKind::kNew: return downlink::From::kNew;
-    case FromKind::kOldest: return downlink::From::kOldest;
-    case FromKind::kSeq: return downlink::From::kSeq;
-    case FromKind::kDefault: return downlink::From::kDefault;
+    case FromKind::kNew:
+      return downlink::From::kNew;
+    case FromKind::kOldest:
+      return downlink::From::kOldest;
+    case FromKind::kSeq:
+      return downlink::From::kSeq;
+    case FromKind::kDefault:
+      return downlink::From::kDefault;
   }
   return downlink::From::kDefault;
 }
@@ -149,7 +153,7 @@ class WebSocketServer::Impl {
   uint16_t port_ = 0;
   std::unordered_map<uint64_t, Conn> conns_;
   uint64_t next_id_ = 1;
-  size_t admitted_ = 0;     // sessions not refused at admission
+  size_t admitted_ = 0;      // sessions not refused at admission
   size_t uplink_users_ = 0;  // sessions with uplink filters
   bool closing_ = false;
   std::function<void()> close_done_;
@@ -252,9 +256,13 @@ int WebSocketServer::Impl::OnEvent(struct lws* wsi, enum lws_callback_reasons re
                                    size_t len) {
   assert(loop_.InLoopThread());
   switch (reason) {
-    case LWS_CALLBACK_HTTP: return ServePage(wsi, static_cast<const char*>(in));
-    case LWS_CALLBACK_HTTP_WRITEABLE: return WritePage(wsi);
-    case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION: Admit(wsi); return 0;
+    case LWS_CALLBACK_HTTP:
+      return ServePage(wsi, static_cast<const char*>(in));
+    case LWS_CALLBACK_HTTP_WRITEABLE:
+      return WritePage(wsi);
+    case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+      Admit(wsi);
+      return 0;
     case LWS_CALLBACK_ESTABLISHED: {
       Session* s = SessionOf(wsi);
       if (!s) return -1;
@@ -281,8 +289,11 @@ int WebSocketServer::Impl::OnEvent(struct lws* wsi, enum lws_callback_reasons re
       return OnWritable(wsi, *s);
     }
     case LWS_CALLBACK_CLOSED:
-    case LWS_CALLBACK_WSI_DESTROY: Forget(wsi); return 0;
-    default: return 0;
+    case LWS_CALLBACK_WSI_DESTROY:
+      Forget(wsi);
+      return 0;
+    default:
+      return 0;
   }
 }
 
@@ -457,8 +468,11 @@ int WebSocketServer::Impl::OnMessage(struct lws* wsi, Session& s) {
     return 0;
   }
   switch (m.type) {
-    case ClientType::kAuth: return 0;  // already authenticated
-    case ClientType::kSubscribe: Subscribe(s, std::move(m)); return 0;
+    case ClientType::kAuth:
+      return 0;  // already authenticated
+    case ClientType::kSubscribe:
+      Subscribe(s, std::move(m));
+      return 0;
     case ClientType::kAck: {
       if (s.hub_name.empty() || !hooks_.hub) {
         Reply(s, RenderError("bad_request", "no downlink subscription on this connection"));

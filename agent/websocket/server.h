@@ -46,9 +46,9 @@
 namespace edgespool::agent::websocket {
 
 struct WebSocketOptions {
-  std::string host = "127.0.0.1";  // an address; "0.0.0.0" / "::" for every interface
-  uint16_t port = 0;               // 0: any free port (tests)
-  std::string token;               // empty: no authentication
+  std::string host = "127.0.0.1";            // an address; "0.0.0.0" / "::" for every interface
+  uint16_t port = 0;                         // 0: any free port (tests)
+  std::string token;                         // empty: no authentication
   std::vector<std::string> allowed_origins;  // besides the page's own; "*": any
   size_t max_sessions = 64;
   size_t max_frame_bytes = 64 * 1024;
@@ -59,7 +59,7 @@ struct WebSocketOptions {
 };
 
 struct WebSocketHooks {
-  downlink::Hub* hub = nullptr;             // null: downlink filters are refused
+  downlink::Hub* hub = nullptr;              // null: downlink filters are refused
   std::function<std::string()> status_json;  // the status document
 };
 

@@ -65,14 +65,19 @@ void Session::PopFront() {
   const Out& o = queue_.front();
   queued_bytes_ -= o.frame->size();
   switch (o.kind) {
-    case Kind::kControl: --control_queued_; break;
+    case Kind::kControl:
+      --control_queued_;
+      break;
     case Kind::kUplink:
       --uplink_queued_;
       uplink_queued_bytes_ -= o.frame->size();
       break;
-    case Kind::kStatus: status_queued_ = false; break;
+    case Kind::kStatus:
+      status_queued_ = false;
+      break;
     case Kind::kDownlink:
-    case Kind::kDropped: break;
+    case Kind::kDropped:
+      break;
   }
   queue_.pop_front();
   if (queue_.empty() && unreported_drops_ > 0) {

@@ -45,8 +45,8 @@ bool GetUint(const cJSON* root, const char* key, uint64_t* out, bool* present, P
   *present = v != nullptr && !cJSON_IsNull(v);
   if (!*present) return true;
   if (!cJSON_IsNumber(v)) return Garbage(p, std::string(key) + " must be a number");
-  if (!std::isfinite(v->valuedouble) || v->valuedouble < 0 ||
-      v->valuedouble >= kMaxExactInteger || std::floor(v->valuedouble) != v->valuedouble) {
+  if (!std::isfinite(v->valuedouble) || v->valuedouble < 0 || v->valuedouble >= kMaxExactInteger ||
+      std::floor(v->valuedouble) != v->valuedouble) {
     return BadValue(p, std::string(key) + " must be a non-negative integer below 2^53");
   }
   *out = static_cast<uint64_t>(v->valuedouble);

@@ -181,11 +181,11 @@ int Main(int argc, char** argv) {
               uplink_n);
   std::printf("|---|---|---|\n");
   std::printf("| no session (baseline) | %.0f | - |\n", base_rate);
-  std::printf("| 100 sessions | %.0f (%.2fx baseline) | %.0f msg/s in total, %.0f delivered, "
-              "%.0f dropped (counted), complete=%s |\n\n",
-              fan_rate, fan_rate / base_rate, Field(fan, "delivered_per_s"),
-              Field(fan, "delivered"), Field(fan, "dropped"),
-              fan.find("\"complete\": true") != std::string::npos ? "yes" : "no");
+  std::printf(
+      "| 100 sessions | %.0f (%.2fx baseline) | %.0f msg/s in total, %.0f delivered, "
+      "%.0f dropped (counted), complete=%s |\n\n",
+      fan_rate, fan_rate / base_rate, Field(fan, "delivered_per_s"), Field(fan, "delivered"),
+      Field(fan, "dropped"), fan.find("\"complete\": true") != std::string::npos ? "yes" : "no");
   std::printf("| downlink, %d central messages | delivered msg/s (total) | time |\n", downlink_n);
   std::printf("|---|---|---|\n");
   std::printf("| 1 session (baseline) | %.0f | %.2f s |\n", Field(one, "delivered_per_s"),

@@ -111,10 +111,20 @@ void CheckSession(std::string_view data) {
   uint64_t offered = 0;
   for (unsigned char c : data) {
     switch (c % 5) {
-      case 0: s.QueueUplink(small); ++offered; break;
-      case 1: s.QueueUplink(big); ++offered; break;
-      case 2: s.QueueStatus(status); break;
-      case 3: s.QueueControl("{\"type\":\"error\"}"); break;
+      case 0:
+        s.QueueUplink(small);
+        ++offered;
+        break;
+      case 1:
+        s.QueueUplink(big);
+        ++offered;
+        break;
+      case 2:
+        s.QueueStatus(status);
+        break;
+      case 3:
+        s.QueueControl("{\"type\":\"error\"}");
+        break;
       case 4:
         if (s.HasOutput()) s.PopFront();
         break;

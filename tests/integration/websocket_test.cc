@@ -12,7 +12,6 @@
 //             is written (kept in the build dir for a person to look at).
 // Each skips (exit 77) when its client is not installed.
 #include <gtest/gtest.h>
-
 #include <sys/wait.h>
 
 #include <cstdlib>
@@ -60,13 +59,13 @@ class WebSocketTest : public DownlinkFixture {
 
   // Runs a Python test script with the ports; its exit status.
   int RunScript(const std::string& script, std::vector<std::string> extra, int timeout_ms) {
-    std::vector<std::string> argv = {"/usr/bin/python3",
-                                     SourceDir() + "/tests/integration/websocket/" + script,
-                                     "--ws-port", std::to_string(ws_port_),
-                                     "--broker-port", std::to_string(broker_->port()),
-                                     "--token", kToken,
-                                     "--socket", agent_->socket(),
-                                     "--edgespool", Bin()};
+    std::vector<std::string> argv = {
+        "/usr/bin/python3", SourceDir() + "/tests/integration/websocket/" + script,
+        "--ws-port",        std::to_string(ws_port_),
+        "--broker-port",    std::to_string(broker_->port()),
+        "--token",          kToken,
+        "--socket",         agent_->socket(),
+        "--edgespool",      Bin()};
     argv.insert(argv.end(), extra.begin(), extra.end());
     Process p;
     log_ = dir_.File(script + ".log");
@@ -103,9 +102,9 @@ TEST_F(WebSocketTest, ProtocolAuthResumeAndLimits) {
 }
 
 TEST_F(WebSocketTest, StopClosesSessionsWith1001) {
-  int rc = RunScript("ws_protocol_test.py",
-                     {"--only", "case_shutdown", "--agent-pid", std::to_string(agent_->pid())},
-                     60000);
+  int rc =
+      RunScript("ws_protocol_test.py",
+                {"--only", "case_shutdown", "--agent-pid", std::to_string(agent_->pid())}, 60000);
   if (rc == 77) GTEST_SKIP() << ReadFile(log_);
   EXPECT_EQ(rc, 0) << ReadFile(log_) << "\nagent log:\n" << agent_->log();
   EXPECT_EQ(agent_->Stop(), 0) << agent_->log();  // exit status 0 after SIGTERM

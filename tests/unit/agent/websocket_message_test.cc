@@ -66,12 +66,12 @@ TEST(WebSocketMessage, BadValuesAreRequestErrors) {
 
 TEST(WebSocketMessage, GarbageCloses) {
   ClientMessage m;
-  for (const char* text : {"", "not json", "[1,2]", "42", "null", R"({"type":1})",
-                           R"({"no":"type"})", R"({"type":"launch"})", R"({"type":"auth"})",
-                           R"({"type":"subscribe","filters":"down/#"})",
-                           R"({"type":"subscribe","filters":[1]})",
-                           R"({"type":"ack","seq":"1"})", R"({"type":"unsubscribe","end":1})",
-                           R"({"type":"subscribe","status":"yes"})", "{\"type\":\"ack\",\"seq\":1"}) {
+  for (const char* text :
+       {"", "not json", "[1,2]", "42", "null", R"({"type":1})", R"({"no":"type"})",
+        R"({"type":"launch"})", R"({"type":"auth"})", R"({"type":"subscribe","filters":"down/#"})",
+        R"({"type":"subscribe","filters":[1]})", R"({"type":"ack","seq":"1"})",
+        R"({"type":"unsubscribe","end":1})", R"({"type":"subscribe","status":"yes"})",
+        "{\"type\":\"ack\",\"seq\":1"}) {
     EXPECT_EQ(Parse(text, &m), ParseOutcome::kGarbage) << text;
   }
 }
@@ -119,9 +119,9 @@ TEST(WebSocketMessage, RenderedMessagesAreJson) {
   ASSERT_TRUE(j) << out;
   EXPECT_STREQ(cJSON_GetObjectItem(j.get(), "payload_b64")->valuestring, "/wAB");
   EXPECT_EQ(cJSON_GetObjectItem(j.get(), "payload"), nullptr);
-  for (const std::string& s : {RenderSubscribed("a", 1, true), RenderError("busy", "x\ny"),
-                               RenderStatus(R"({"node":"n"})"), RenderDropped(2, 5),
-                               RenderUnsubscribed()}) {
+  for (const std::string& s :
+       {RenderSubscribed("a", 1, true), RenderError("busy", "x\ny"),
+        RenderStatus(R"({"node":"n"})"), RenderDropped(2, 5), RenderUnsubscribed()}) {
     EXPECT_TRUE(Json(s)) << s;
   }
 }
