@@ -17,7 +17,8 @@
 //   4429 max_sessions open; 4403 an Origin that is neither the page's own
 //   (same host:port) nor in allowed_origins; 4401 a wrong bearer token in
 //   Sec-WebSocket-Protocol. Without a token there, the first message must be
-//   {"type":"auth"} (4401 otherwise, or when none came within idle_timeout).
+//   {"type":"auth"} (4401 otherwise, or when none came within idle_timeout,
+//   at most 10 s).
 //
 // Limits: a message over max_frame_bytes closes 1009; a binary frame 1003;
 // text that is not a session message 4400; invalid UTF-8 1007 and broken

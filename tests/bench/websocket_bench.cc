@@ -16,7 +16,7 @@
 // process with every session of a phase, so on 2 cores the Python client is
 // part of what is measured; the ratios are what to compare.
 //
-// Usage: websocket_bench [uplink_messages=20000] [downlink_messages=2000]
+// Usage: websocket_bench [uplink_messages=20000] [downlink_messages=5000]
 //        (EDGESPOOL_BIN: the agent binary; EDGESPOOL_SOURCE_DIR: the tree)
 #include <unistd.h>
 
@@ -107,7 +107,7 @@ double Field(const std::string& json, const std::string& key) {
 
 int Main(int argc, char** argv) {
   int uplink_n = argc > 1 ? std::atoi(argv[1]) : 20000;
-  int downlink_n = argc > 2 ? std::atoi(argv[2]) : 2000;
+  int downlink_n = argc > 2 ? std::atoi(argv[2]) : 5000;
   TempDir dir;
   testing::WriteFile(dir.File("token"), kToken);
   Mosquitto broker(dir.path());
