@@ -24,7 +24,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <iterator>
 #include <map>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -50,6 +52,22 @@ long RssKiB(pid_t pid) {
     if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
   }
   return 0;
+}
+
+// The agent's CPU time (user + system) in seconds, from /proc: what a phase
+// cost the agent itself, apart from the clients sharing the machine.
+double CpuSeconds(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  size_t paren = text.rfind(')');
+  if (paren == std::string::npos) return 0;
+  std::istringstream fields(text.substr(paren + 2));
+  std::string f;
+  double ticks = 0;
+  for (int i = 3; i <= 15 && fields >> f; ++i) {
+    if (i == 14 || i == 15) ticks += std::atof(f.c_str());  // utime, stime
+  }
+  return ticks / static_cast<double>(sysconf(_SC_CLK_TCK));
 }
 
 std::string Env(const char* name, const char* fallback) {
@@ -125,11 +143,13 @@ int Main(int argc, char** argv) {
     std::fprintf(stderr, "agent: %s\n", agent.log().c_str());
     return 1;
   }
-  auto run = [&](std::vector<std::string> args, std::string* result) {
+  auto run = [&](std::vector<std::string> args, std::string* result, double* cpu) {
+    double cpu0 = CpuSeconds(agent.pid());
     Client c(dir, agent, ws_port, broker.port(), std::move(args));
     bool done = c.ok() && c.WaitLine("RESULT ", 280000);
     *result = c.Line("RESULT ");
     c.Wait(10000);
+    *cpu = CpuSeconds(agent.pid()) - cpu0;
     if (!done) std::fprintf(stderr, "client failed:\n%s\n", c.log().c_str());
     return done;
   };
@@ -152,16 +172,17 @@ int Main(int argc, char** argv) {
 
   // --- uplink fan-out -----------------------------------------------------------------
   std::string base, fan;
+  double base_cpu = 0, fan_cpu = 0, one_cpu = 0, hundred_cpu = 0;
   std::string n = std::to_string(uplink_n);
-  if (!run({"uplink", "--sessions", "0", "--count", n}, &base) ||
-      !run({"uplink", "--sessions", "100", "--count", n}, &fan)) {
+  if (!run({"uplink", "--sessions", "0", "--count", n}, &base, &base_cpu) ||
+      !run({"uplink", "--sessions", "100", "--count", n}, &fan, &fan_cpu)) {
     return 1;
   }
   // --- downlink -------------------------------------------------------------------------
   std::string one, hundred;
   std::string m = std::to_string(downlink_n);
-  if (!run({"downlink", "--sessions", "1", "--count", m}, &one) ||
-      !run({"downlink", "--sessions", "100", "--count", m}, &hundred)) {
+  if (!run({"downlink", "--sessions", "1", "--count", m}, &one, &one_cpu) ||
+      !run({"downlink", "--sessions", "100", "--count", m}, &hundred, &hundred_cpu)) {
     return 1;
   }
   long rss_end = RssKiB(agent.pid());
@@ -177,23 +198,32 @@ int Main(int argc, char** argv) {
   std::printf("| after the load phases | %.1f MiB |\n\n", rss_end / 1024.0);
   double base_rate = Field(base, "producer_msgs_per_s");
   double fan_rate = Field(fan, "producer_msgs_per_s");
-  std::printf("| uplink, %d messages of 100 B | producer msg/s | delivered to sessions |\n",
-              uplink_n);
-  std::printf("|---|---|---|\n");
-  std::printf("| no session (baseline) | %.0f | - |\n", base_rate);
   std::printf(
-      "| 100 sessions | %.0f (%.2fx baseline) | %.0f msg/s in total, %.0f delivered, "
-      "%.0f dropped (counted), complete=%s |\n\n",
-      fan_rate, fan_rate / base_rate, Field(fan, "delivered_per_s"), Field(fan, "delivered"),
-      Field(fan, "dropped"), fan.find("\"complete\": true") != std::string::npos ? "yes" : "no");
-  std::printf("| downlink, %d central messages | delivered msg/s (total) | time |\n", downlink_n);
-  std::printf("|---|---|---|\n");
-  std::printf("| 1 session (baseline) | %.0f | %.2f s |\n", Field(one, "delivered_per_s"),
-              Field(one, "elapsed_s"));
-  std::printf("| 100 sessions | %.0f (%.1fx baseline) | %.2f s, %.0f of %d delivered |\n",
-              Field(hundred, "delivered_per_s"),
-              Field(hundred, "delivered_per_s") / Field(one, "delivered_per_s"),
-              Field(hundred, "elapsed_s"), Field(hundred, "delivered"), downlink_n * 100);
+      "| uplink, %d messages of 100 B | producer msg/s | agent CPU | delivered to sessions |\n",
+      uplink_n);
+  std::printf("|---|---|---|---|\n");
+  std::printf("| no session (baseline) | %.0f | %.2f s | - |\n", base_rate, base_cpu);
+  std::printf(
+      "| 100 sessions | %.0f (%.2fx baseline) | %.2f s (%.2fx) | %.0f msg/s in total, "
+      "%.0f delivered, %.0f dropped (counted), complete=%s |\n\n",
+      fan_rate, fan_rate / base_rate, fan_cpu, fan_cpu / base_cpu, Field(fan, "delivered_per_s"),
+      Field(fan, "delivered"), Field(fan, "dropped"),
+      fan.find("\"complete\": true") != std::string::npos ? "yes" : "no");
+  double one_per_k = one_cpu * 1000 / Field(one, "delivered");
+  double hundred_per_k = hundred_cpu * 1000 / Field(hundred, "delivered");
+  std::printf(
+      "| downlink, %d central messages | delivered msg/s (total) | agent CPU per 1k "
+      "deliveries | time |\n|---|---|---|---|\n",
+      downlink_n);
+  std::printf("| 1 session (baseline) | %.0f | %.1f ms | %.2f s |\n", Field(one, "delivered_per_s"),
+              one_per_k * 1000, Field(one, "elapsed_s"));
+  std::printf(
+      "| 100 sessions | %.0f (%.1fx baseline) | %.1f ms (%.2fx) | %.2f s, %.0f of %d "
+      "delivered |\n",
+      Field(hundred, "delivered_per_s"),
+      Field(hundred, "delivered_per_s") / Field(one, "delivered_per_s"), hundred_per_k * 1000,
+      hundred_per_k / one_per_k, Field(hundred, "elapsed_s"), Field(hundred, "delivered"),
+      downlink_n * 100);
   std::printf("\nagent stopped: %d\n", stopped);
   return 0;
 }
