@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cassert>
+#include <cstdlib>
 #include <cstring>
 #include <unordered_map>
 
@@ -96,6 +97,16 @@ downlink::From ToHubFrom(FromKind f) {
 
 }  // namespace
 
+// What the library keeps pointers to until the very end of its destruction,
+// which with a foreign loop finishes on later loop turns, after ~Impl: the
+// protocol table, and the way back to the server, cleared by ~Impl so that a
+// late callback finds nobody. Plain C memory, because the library frees it
+// itself once it is done (external_baggage_free_on_destroy).
+struct Baggage {
+  struct lws_protocols protocols[2];
+  WebSocketServer::Impl* impl;
+};
+
 class WebSocketServer::Impl {
  public:
   Impl(platform::Loop& loop, WebSocketOptions options, WebSocketHooks hooks)
@@ -152,7 +163,7 @@ class WebSocketServer::Impl {
   WebSocketHooks hooks_;
   const platform::Clock& clock_;
   struct lws_context* context_ = nullptr;
-  struct lws_protocols protocols_[2] = {};
+  Baggage* baggage_ = nullptr;  // owned by the context once it exists
   uint16_t port_ = 0;
   std::unordered_map<uint64_t, Conn> conns_;
   uint64_t next_id_ = 1;
@@ -165,25 +176,26 @@ class WebSocketServer::Impl {
   platform::TimerHandle status_timer_;
   platform::TimerHandle close_timer_;
   WebSocketStats stats_;
-  // Callbacks the library makes while the context is being destroyed find
-  // this false and do nothing.
-  bool live_ = true;
 };
 
 // --- Start and stop -------------------------------------------------------------
 
 Status WebSocketServer::Impl::Start() {
   lws_set_log_level(LLL_ERR | LLL_WARN, &LogFromLws);
-  protocols_[0].name = kProtocolName;
-  protocols_[0].callback = &Impl::Callback;
-  protocols_[0].rx_buffer_size = kRxBufferBytes;
+  baggage_ = static_cast<Baggage*>(std::calloc(1, sizeof(Baggage)));
+  if (!baggage_) return Status::ResourceExhausted("websocket: out of memory");
+  baggage_->impl = this;
+  baggage_->protocols[0].name = kProtocolName;
+  baggage_->protocols[0].callback = &Impl::Callback;
+  baggage_->protocols[0].rx_buffer_size = kRxBufferBytes;
   struct lws_context_creation_info info;
   std::memset(&info, 0, sizeof info);
   info.port = options_.port;
   bool any = options_.host == "0.0.0.0" || options_.host == "::";
   info.iface = any ? nullptr : options_.host.c_str();
-  info.protocols = protocols_;
-  info.user = this;
+  info.protocols = baggage_->protocols;
+  info.user = baggage_;
+  info.external_baggage_free_on_destroy = baggage_;
   info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_UV_NO_SIGSEGV_SIGFPE_SPIN |
                  LWS_SERVER_OPTION_VALIDATE_UTF8;
   if (options_.host.find(':') == std::string::npos) {
@@ -195,6 +207,8 @@ Status WebSocketServer::Impl::Start() {
   info.timeout_secs = 10;
   context_ = lws_create_context(&info);
   if (!context_) {
+    std::free(baggage_);
+    baggage_ = nullptr;
     return Status::Unavailable(
         "websocket.listen " + options_.host + ":" + std::to_string(options_.port) +
         ": libwebsockets could not start (address in use, or its libuv plugin, package "
@@ -219,7 +233,7 @@ WebSocketServer::Impl::~Impl() {
     if (hooks_.hub) hooks_.hub->DetachAll(c.session.get());
     if (c.wsi) lws_set_opaque_user_data(c.wsi, nullptr);
   }
-  live_ = false;
+  if (baggage_) baggage_->impl = nullptr;
   // With a foreign loop the library closes its handles on the loop; the
   // Loop's destructor (or the agent's remaining run) completes that.
   if (context_) lws_context_destroy(context_);
@@ -251,9 +265,9 @@ void WebSocketServer::Impl::FinishClose() {
 int WebSocketServer::Impl::Callback(struct lws* wsi, enum lws_callback_reasons reason, void* user,
                                     void* in, size_t len) {
   struct lws_context* ctx = lws_get_context(wsi);
-  Impl* self = ctx ? static_cast<Impl*>(lws_context_user(ctx)) : nullptr;
-  if (!self || !self->live_) return 0;
-  return self->OnEvent(wsi, reason, in, len);
+  auto* baggage = ctx ? static_cast<Baggage*>(lws_context_user(ctx)) : nullptr;
+  if (!baggage || !baggage->impl) return 0;  // the server is gone: only closing is left
+  return baggage->impl->OnEvent(wsi, reason, in, len);
 }
 
 int WebSocketServer::Impl::OnEvent(struct lws* wsi, enum lws_callback_reasons reason, void* in,
