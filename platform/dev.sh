@@ -22,7 +22,8 @@ PACKAGES=(
   mosquitto mosquitto-clients libmosquitto-dev
   openssl sqlite3 zstd iproute2 iptables fiu-utils libfiu-dev adduser
   clang-14 libclang-rt-14-dev
-  libwebsockets-dev libwebsockets-evlib-uv python3-websockets
+  groff-base  # the man page lint (tests/unit/agent/cli_help_test.cc)
+  libwebsockets-dev libwebsockets-evlib-uv python3-websockets  # the WebSocket listener and its tests
 )
 
 # Optional: the interop tests (rabbitmq), the unit-file check
