@@ -22,6 +22,7 @@ PACKAGES=(
   mosquitto mosquitto-clients libmosquitto-dev
   openssl sqlite3 zstd iproute2 iptables fiu-utils libfiu-dev adduser
   clang-14 libclang-rt-14-dev
+  prometheus chromium python3
 )
 
 # Optional: the interop tests (rabbitmq) and the unit-file check

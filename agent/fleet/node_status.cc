@@ -2,6 +2,7 @@
 
 #include <cJSON.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -69,7 +70,9 @@ bool ParseNodeStatus(std::string_view json, NodeStatus* out) {
     s.oldest_pending_ts_ms = Time(pending, "oldest_ts_ms");
     s.inflight = Count(doc, "inflight");
     s.rate_msgs_per_s = Num(doc, "rate_msgs_per_s");
-    s.drain_eta_s = Num(doc, "drain_eta_s");
+    // -1 (not moving) up to about 300 years: a bound that keeps the
+    // conversions to ms defined whatever the document says.
+    s.drain_eta_s = std::min(std::max(Num(doc, "drain_eta_s"), -1.0), 1e10);
     s.journal_fill = Num(Item(doc, "journal"), "fill");
     const cJSON* totals = Item(doc, "totals");
     s.sent_total = Count(totals, "sent");
