@@ -53,6 +53,7 @@ std::string NodeJson(const NodeView& v) {
       .Int("report_ms", v.report_ms)
       .Int("offline_since_ms", v.offline_since_ms)
       .Str("version", s.version)
+      .Int("ts_ms", s.ts_ms)
       .Finish();
 }
 

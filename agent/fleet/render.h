@@ -5,9 +5,10 @@
 //   {"node","online","stale","state":"offline|silent|behind|ok",
 //    "last_sync_ms","pending","oldest_pending_ts_ms","uplink","last_error",
 //    "pending_bytes","drain_eta_s","rate_msgs_per_s","journal_fill",
-//    "report_ms","offline_since_ms","version"}
+//    "report_ms","offline_since_ms","version","ts_ms"}
 //
-// drain_eta_s is the node's own estimate (-1: backlog not moving).
+// drain_eta_s is the node's own estimate (-1: backlog not moving); ts_ms is
+// the document's own stamp, on the node's clock (0 for a last will).
 #pragma once
 
 #include <cstdint>
