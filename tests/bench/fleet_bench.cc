@@ -386,7 +386,6 @@ class SseClient {
   }
   uint64_t bytes() const { return bytes_; }
   uint64_t events() const { return events_; }
-  int64_t snapshot_bytes() const { return snapshot_bytes_; }
   int64_t OfflineSeenUs(int i) const { return offline_seen_us_[i]; }
 
  private:
@@ -414,7 +413,6 @@ class SseClient {
     if (data == std::string::npos) return;
     ++events_;
     bool snapshot = event.find("event: snapshot") != std::string::npos;
-    if (snapshot) snapshot_bytes_ = int64_t(event.size());
     cJSON* doc = cJSON_Parse(event.c_str() + data + 6);
     const cJSON* nodes = cJSON_GetObjectItemCaseSensitive(doc, "nodes");
     const cJSON* row;
@@ -441,7 +439,6 @@ class SseClient {
   std::thread thread_;
   std::atomic<bool> stop_{false};
   std::atomic<uint64_t> bytes_{0}, events_{0};
-  std::atomic<int64_t> snapshot_bytes_{0};
 };
 
 Args Parse(int argc, char** argv) {
@@ -571,6 +568,7 @@ int Main(int argc, char** argv) {
     Sleep(100);
   }
   Sleep(500);
+  size_t fleet_json_bytes = HttpBody(HttpGet(view.http_port(), "/api/fleet")).size();
   long rss_idle = StatusKb(idle.pid(), "VmRSS:"), rss_view = StatusKb(view.pid(), "VmRSS:");
   long hwm_view = StatusKb(view.pid(), "VmHWM:");
   b0 = CpuSeconds(broker.pid());
@@ -616,9 +614,10 @@ int Main(int argc, char** argv) {
               broker_fleet * 100, broker_fleet / std::max(1e-6, broker_base));
   std::printf("fleet view CPU (model + dashboard + exporter): %5.1f%% of a core\n",
               view_cpu * 100);
-  std::printf("dashboard stream: %.1f events/s, %.1f KiB/s; snapshot of %d nodes: %.1f KiB\n",
+  std::printf("dashboard stream: %.1f events/s, %.1f KiB/s; the whole fleet (/api/fleet, what a "
+              "snapshot carries) %.1f KiB\n",
               sse_events / double(a.seconds), sse_bytes / 1024.0 / a.seconds,
-              a.nodes + a.agents, sse.snapshot_bytes() / 1024.0);
+              fleet_json_bytes / 1024.0);
   std::printf("fleet view RSS: %ld KiB with %d nodes (peak %ld, %ld after the run) against %ld "
               "KiB idle: %.1f KiB per node\n",
               rss_view, a.nodes + a.agents, hwm_view, rss_after, rss_idle,
