@@ -242,8 +242,8 @@ int FleetCommand(int argc, char** argv) {
   fleet::FleetModel model(model_options);
   fleet::FleetWatcherOptions o;
   if (!WatcherOptions(args, &o)) return kExitConfig;
-  auto watcher = fleet::FleetWatcher::Create(loop, std::move(o), &model,
-                                             platform::SystemClock::Get());
+  auto watcher =
+      fleet::FleetWatcher::Create(loop, std::move(o), &model, platform::SystemClock::Get());
   if (!watcher.ok()) {
     std::fprintf(stderr, "edgespool fleet: %s\n", watcher.status().ToString().c_str());
     return kExitUsage;

@@ -34,8 +34,7 @@ Result<std::unique_ptr<Dashboard>> Dashboard::Create(platform::Loop& loop,
                                                      const ListenAddress& address,
                                                      const FleetWatcher* watcher,
                                                      const platform::Clock& clock,
-                                                     std::string broker,
-                                                     MetricsRegistry* metrics,
+                                                     std::string broker, MetricsRegistry* metrics,
                                                      HttpServerOptions options) {
   std::unique_ptr<Dashboard> d(new Dashboard(loop, watcher, clock, std::move(broker)));
   Dashboard* self = d.get();

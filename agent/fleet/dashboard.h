@@ -37,8 +37,7 @@ class Dashboard final : public FleetObserver {
   static Result<std::unique_ptr<Dashboard>> Create(platform::Loop& loop,
                                                    const ListenAddress& address,
                                                    const FleetWatcher* watcher,
-                                                   const platform::Clock& clock,
-                                                   std::string broker,
+                                                   const platform::Clock& clock, std::string broker,
                                                    MetricsRegistry* metrics = nullptr,
                                                    HttpServerOptions options = {});
   ~Dashboard() override;

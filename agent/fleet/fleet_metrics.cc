@@ -5,8 +5,8 @@ namespace edgespool::agent::fleet {
 namespace {
 
 struct NodeFamilies {
-  SampleVec *up, *online, *stale, *state, *backlog, *backlog_bytes, *oldest_age, *eta, *rate,
-      *fill, *last_sync, *last_report, *sent, *dead, *dropped, *info;
+  SampleVec *up, *online, *stale, *state, *backlog, *backlog_bytes, *oldest_age, *eta, *rate, *fill,
+      *last_sync, *last_report, *sent, *dead, *dropped, *info;
 };
 
 constexpr Health kHealths[] = {Health::kOffline, Health::kSilent, Health::kBehind, Health::kOk};
@@ -51,9 +51,9 @@ void RegisterFleetMetrics(MetricsRegistry* r, const FleetWatcher* watcher,
                                node);
   f.last_report = r->AddGaugeVec("edgespool_fleet_node_last_report_timestamp_seconds",
                                  "Central-clock time of the node's last status document.", node);
-  f.sent = r->AddCounterVec("edgespool_fleet_node_messages_sent_total",
-                            "Messages the node's broker acknowledged (the node's own total).",
-                            node);
+  f.sent =
+      r->AddCounterVec("edgespool_fleet_node_messages_sent_total",
+                       "Messages the node's broker acknowledged (the node's own total).", node);
   f.dead = r->AddCounterVec("edgespool_fleet_node_messages_dead_total",
                             "Messages the node turned into dead letters.", node);
   f.dropped = r->AddCounterVec("edgespool_fleet_node_messages_dropped_total",
@@ -63,11 +63,11 @@ void RegisterFleetMetrics(MetricsRegistry* r, const FleetWatcher* watcher,
 
   Gauge* by_state[4];
   for (Health h : kHealths) {
-    by_state[static_cast<int>(h)] = r->AddGauge(
-        "edgespool_fleet_nodes", "Nodes per verdict.", {{"state", HealthName(h)}});
+    by_state[static_cast<int>(h)] =
+        r->AddGauge("edgespool_fleet_nodes", "Nodes per verdict.", {{"state", HealthName(h)}});
   }
-  Gauge* backlog = r->AddGauge("edgespool_fleet_backlog_messages",
-                               "Messages pending across the fleet.");
+  Gauge* backlog =
+      r->AddGauge("edgespool_fleet_backlog_messages", "Messages pending across the fleet.");
   Gauge* backlog_bytes =
       r->AddGauge("edgespool_fleet_backlog_bytes", "Payload bytes pending across the fleet.");
   Gauge* oldest = r->AddGauge("edgespool_fleet_oldest_pending_age_seconds",
@@ -84,9 +84,9 @@ void RegisterFleetMetrics(MetricsRegistry* r, const FleetWatcher* watcher,
   r->AddCollector([=] {
     const FleetModel& model = watcher->model();
     int64_t now = clock->WallMs();
-    for (SampleVec* v : {f.up, f.online, f.stale, f.state, f.backlog, f.backlog_bytes,
-                         f.oldest_age, f.eta, f.rate, f.fill, f.last_sync, f.last_report, f.sent,
-                         f.dead, f.dropped, f.info}) {
+    for (SampleVec* v :
+         {f.up, f.online, f.stale, f.state, f.backlog, f.backlog_bytes, f.oldest_age, f.eta, f.rate,
+          f.fill, f.last_sync, f.last_report, f.sent, f.dead, f.dropped, f.info}) {
       v->Clear();
     }
     // Ranked: the exposition lists the worst nodes first, as the page does.

@@ -94,8 +94,7 @@ Health FleetModel::Judge(const NodeView& v, int64_t now_ms) const {
   if (!v.online) return Health::kOffline;
   if (now_ms - v.report_ms > options_.stale_ms) return Health::kSilent;
   int64_t last_sync = v.LastSyncMs();
-  if (v.status.pending_messages > 0 &&
-      (last_sync == 0 || now_ms - last_sync > options_.stale_ms)) {
+  if (v.status.pending_messages > 0 && (last_sync == 0 || now_ms - last_sync > options_.stale_ms)) {
     return Health::kBehind;
   }
   return Health::kOk;

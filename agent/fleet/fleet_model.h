@@ -79,9 +79,9 @@ struct FleetCounts {
 };
 
 struct FleetStats {
-  uint64_t documents = 0;     // applied
-  uint64_t invalid = 0;       // not a status document
-  uint64_t over_limit = 0;    // a new node beyond max_nodes
+  uint64_t documents = 0;   // applied
+  uint64_t invalid = 0;     // not a status document
+  uint64_t over_limit = 0;  // a new node beyond max_nodes
   uint64_t removed = 0;
 };
 

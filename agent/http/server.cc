@@ -119,7 +119,7 @@ class HttpServer::Connection {
   std::unique_ptr<platform::Stream> stream;
   platform::TimerHandle timer;
   std::string buffer;
-  bool answered = false;  // after the answer, reads are dropped until EOF
+  bool answered = false;    // after the answer, reads are dropped until EOF
   std::string stream_path;  // non-empty: an open event stream
 };
 

@@ -446,12 +446,18 @@ Args Parse(int argc, char** argv) {
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string k = argv[i];
     double v = std::atof(argv[i + 1]);
-    if (k == "--nodes") a.nodes = int(v);
-    else if (k == "--seconds") a.seconds = int(v);
-    else if (k == "--status-ms") a.status_ms = int(v);
-    else if (k == "--traffic") a.traffic = v;
-    else if (k == "--agents") a.agents = int(v);
-    else if (k == "--kill") a.kill = int(v);
+    if (k == "--nodes")
+      a.nodes = int(v);
+    else if (k == "--seconds")
+      a.seconds = int(v);
+    else if (k == "--status-ms")
+      a.status_ms = int(v);
+    else if (k == "--traffic")
+      a.traffic = v;
+    else if (k == "--agents")
+      a.agents = int(v);
+    else if (k == "--kill")
+      a.kill = int(v);
     else {
       std::fprintf(stderr, "unknown option %s\n", k.c_str());
       std::exit(64);
@@ -475,9 +481,10 @@ int Main(int argc, char** argv) {
                  (unsigned long long)nofile.rlim_cur, a.nodes);
     return 69;
   }
-  std::printf("fleet_bench: %d simulated nodes (status every %d ms, %.1f msg/s each), %d real "
-              "agents, %d s per phase\n",
-              a.nodes, a.status_ms, a.traffic, a.agents, a.seconds);
+  std::printf(
+      "fleet_bench: %d simulated nodes (status every %d ms, %.1f msg/s each), %d real "
+      "agents, %d s per phase\n",
+      a.nodes, a.status_ms, a.traffic, a.agents, a.seconds);
   TempDir dir;
   Mosquitto broker(dir.path());
   if (!broker.Start()) return 69;
@@ -487,10 +494,10 @@ int Main(int argc, char** argv) {
   std::vector<std::unique_ptr<AgentProcess>> agents;
   for (int i = 0; i < a.agents; ++i) {
     agent_dirs.push_back(std::make_unique<TempDir>());
-    agents.push_back(std::make_unique<AgentProcess>(
-        agent_dirs.back()->path(), broker.url(),
-        std::multimap<std::string, std::string>{
-            {"node", "id = \"agent-" + std::to_string(i) + "\""}}));
+    agents.push_back(
+        std::make_unique<AgentProcess>(agent_dirs.back()->path(), broker.url(),
+                                       std::multimap<std::string, std::string>{
+                                           {"node", "id = \"agent-" + std::to_string(i) + "\""}}));
     if (!agents.back()->Start()) return 69;
   }
 
@@ -503,8 +510,7 @@ int Main(int argc, char** argv) {
          std::chrono::steady_clock::now() - t0 < std::chrono::seconds(60)) {
     Sleep(100);
   }
-  double connect_s =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  double connect_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   int connected = sim_loop.Run([&] { return sim.Connected(); });
   std::printf("connected %d/%d nodes in %.2f s\n", connected, a.nodes, connect_s);
   Sleep(a.status_ms + 500);  // every node has published its first status
@@ -548,8 +554,8 @@ int Main(int argc, char** argv) {
     b.url = broker.url();
     b.session.client_id = "bench-bare";
     b.subscriptions.emplace_back("edgespool/+/status", 1);
-    bare_client = std::move(sync::mqtt::Client::Create(observer_loop.loop(), std::move(b), &bare))
-                      .value();
+    bare_client =
+        std::move(sync::mqtt::Client::Create(observer_loop.loop(), std::move(b), &bare)).value();
     bare_client->Start();
   });
   SseClient sse(view.http_port(), &log, &sse_lat, a.nodes);
@@ -607,21 +613,22 @@ int Main(int argc, char** argv) {
               model_lat.P(0.99) / std::max(0.001, floor_lat.P(0.99)),
               sse_lat.P(0.5) / std::max(0.001, floor_lat.P(0.5)),
               sse_lat.P(0.99) / std::max(0.001, floor_lat.P(0.99)));
-  std::printf("\nbroker CPU, nodes alone:                       %5.1f%% of a core (%.0f msg/s "
-              "acked; simulation %.1f%%)\n",
-              broker_base * 100, rate_base, sim_base * 100);
+  std::printf(
+      "\nbroker CPU, nodes alone:                       %5.1f%% of a core (%.0f msg/s "
+      "acked; simulation %.1f%%)\n",
+      broker_base * 100, rate_base, sim_base * 100);
   std::printf("broker CPU, with the fleet view + 2 observers:  %5.1f%% of a core (%.2fx)\n",
               broker_fleet * 100, broker_fleet / std::max(1e-6, broker_base));
-  std::printf("fleet view CPU (model + dashboard + exporter): %5.1f%% of a core\n",
-              view_cpu * 100);
-  std::printf("dashboard stream: %.1f events/s, %.1f KiB/s; the whole fleet (/api/fleet, what a "
-              "snapshot carries) %.1f KiB\n",
-              sse_events / double(a.seconds), sse_bytes / 1024.0 / a.seconds,
-              fleet_json_bytes / 1024.0);
-  std::printf("fleet view RSS: %ld KiB with %d nodes (peak %ld, %ld after the run) against %ld "
-              "KiB idle: %.1f KiB per node\n",
-              rss_view, a.nodes + a.agents, hwm_view, rss_after, rss_idle,
-              double(rss_view - rss_idle) / (a.nodes + a.agents));
+  std::printf("fleet view CPU (model + dashboard + exporter): %5.1f%% of a core\n", view_cpu * 100);
+  std::printf(
+      "dashboard stream: %.1f events/s, %.1f KiB/s; the whole fleet (/api/fleet, what a "
+      "snapshot carries) %.1f KiB\n",
+      sse_events / double(a.seconds), sse_bytes / 1024.0 / a.seconds, fleet_json_bytes / 1024.0);
+  std::printf(
+      "fleet view RSS: %ld KiB with %d nodes (peak %ld, %ld after the run) against %ld "
+      "KiB idle: %.1f KiB per node\n",
+      rss_view, a.nodes + a.agents, hwm_view, rss_after, rss_idle,
+      double(rss_view - rss_idle) / (a.nodes + a.agents));
   std::printf("exposition: %.1f KiB per scrape\n", metrics.size() / 1024.0);
   if (a.kill > 0) {
     std::printf("%d nodes vanished: all %d shown offline on the dashboard after %.1f ms\n", a.kill,

@@ -18,7 +18,9 @@ namespace {
 
 using namespace edgespool::testing;
 
-std::string RulesDir() { return std::string(std::getenv("EDGESPOOL_SOURCE_DIR")) + "/platform/prometheus"; }
+std::string RulesDir() {
+  return std::string(std::getenv("EDGESPOOL_SOURCE_DIR")) + "/platform/prometheus";
+}
 
 int RunTool(const std::vector<std::string>& argv, const std::string& log) {
   Process p;
@@ -31,11 +33,11 @@ TEST(FleetAlertsTest, PromtoolChecksAndTestsTheRules) {
   if (!CommandExists("promtool")) GTEST_SKIP() << "promtool not installed (Debian: prometheus)";
   TempDir dir;
   EXPECT_EQ(RunTool({"promtool", "check", "rules", RulesDir() + "/edgespool-alerts.yml"},
-                dir.File("check.log")),
+                    dir.File("check.log")),
             0)
       << ReadFile(dir.File("check.log"));
   EXPECT_EQ(RunTool({"promtool", "test", "rules", RulesDir() + "/edgespool-alerts.test.yml"},
-                dir.File("test.log")),
+                    dir.File("test.log")),
             0)
       << ReadFile(dir.File("test.log"));
 }
@@ -85,8 +87,7 @@ TEST(FleetAlertsTest, EveryNameTheRulesUseIsEmitted) {
       15000))
       << fleet;
   std::set<std::string> fleet_names = SampleNames(fleet);
-  std::set<std::string> agent_names =
-      SampleNames(HttpBody(HttpGet(agent_metrics, "/metrics")));
+  std::set<std::string> agent_names = SampleNames(HttpBody(HttpGet(agent_metrics, "/metrics")));
   ASSERT_GT(agent_names.size(), 10u);
   // The fleet group must use the fleet exporter's names, the agent group
   // the agent's; the unit tests' input series must be real names too.

@@ -2,11 +2,11 @@
 // headless Chromium watches the page while an agent is killed; an agent
 // stopped with SIGSTOP (no will: its connection stays open) turns silent.
 #include <gtest/gtest.h>
+#include <sys/wait.h>
 
 #include <csignal>
 #include <cstdlib>
 #include <memory>
-#include <sys/wait.h>
 
 #include "tests/support/e2e.h"
 #include "tests/support/e2e_fixture.h"
@@ -74,14 +74,13 @@ TEST_F(FleetDashboardTest, ChromiumSeesAKilledNodeGoOfflineLive) {
   ::unlink(after.c_str());
   std::string ready = dir_.File("ready");
   Process driver;
-  ASSERT_TRUE(driver.Start(
-      {"python3",
-       std::string(std::getenv("EDGESPOOL_SOURCE_DIR")) +
-           "/tests/integration/fleet_dashboard_driver.py",
-       "--url", "http://127.0.0.1:" + std::to_string(view_->http_port()) + "/", "--nodes",
-       "gw-a,gw-b,gw-c", "--stop", "gw-c", "--shot1", before, "--shot2", after, "--ready-file",
-       ready, "--timeout", "40"},
-      dir_.File("driver.log")));
+  ASSERT_TRUE(driver.Start({"python3",
+                            std::string(std::getenv("EDGESPOOL_SOURCE_DIR")) +
+                                "/tests/integration/fleet_dashboard_driver.py",
+                            "--url", "http://127.0.0.1:" + std::to_string(view_->http_port()) + "/",
+                            "--nodes", "gw-a,gw-b,gw-c", "--stop", "gw-c", "--shot1", before,
+                            "--shot2", after, "--ready-file", ready, "--timeout", "40"},
+                           dir_.File("driver.log")));
   // The page shows all three ok (and has its first picture): stop gw-c.
   ASSERT_TRUE(WaitUntil([&] { return !ReadFile(ready).empty() || !driver.running(); }, 60000))
       << ReadFile(dir_.File("driver.log"));
@@ -107,7 +106,11 @@ TEST_F(FleetDashboardTest, AFrozenAgentTurnsSilentAndTheExporterSaysSo) {
   EXPECT_NE(m.find("edgespool_fleet_node_up{node=\"gw-b\"} 1\n"), std::string::npos) << m;
   // SIGSTOP: the TCP connection stays open, so no will: only silence tells.
   agents_[1]->Signal(SIGSTOP);
-  ASSERT_TRUE(WaitUntil([&] { return Api().find(R"({"node":"gw-b","online":true,"stale":true,"state":"silent")") == 1; }, 15000))
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        return Api().find(R"({"node":"gw-b","online":true,"stale":true,"state":"silent")") == 1;
+      },
+      15000))
       << Api();
   m = Metrics();
   EXPECT_NE(m.find("edgespool_fleet_node_up{node=\"gw-b\"} 0\n"), std::string::npos) << m;

@@ -26,8 +26,14 @@ FleetView::~FleetView() = default;
 std::string FleetView::log() const { return ReadFile(dir_ + "/fleet.log"); }
 
 bool FleetView::Start() {
-  std::vector<std::string> argv = {std::getenv("EDGESPOOL_BIN"), "fleet", "--broker", broker_url_,
-                                   "--http", "127.0.0.1:0", "--metrics", "127.0.0.1:0"};
+  std::vector<std::string> argv = {std::getenv("EDGESPOOL_BIN"),
+                                   "fleet",
+                                   "--broker",
+                                   broker_url_,
+                                   "--http",
+                                   "127.0.0.1:0",
+                                   "--metrics",
+                                   "127.0.0.1:0"};
   argv.insert(argv.end(), extra_.begin(), extra_.end());
   if (!process_.Start(argv, dir_ + "/fleet.log")) return false;
   for (int i = 0; i < 200; ++i) {

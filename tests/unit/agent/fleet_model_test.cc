@@ -14,11 +14,10 @@ constexpr int64_t kNow = 1'800'000'000'000;
 
 std::string Doc(const std::string& node, bool online, int64_t ts, int64_t last_sync,
                 uint64_t pending, int64_t oldest = 0) {
-  return R"({"node":")" + node + R"(","version":"1.2.3","online":)" +
-         (online ? "true" : "false") + R"(,"ts_ms":)" + std::to_string(ts) +
-         R"(,"last_sync_ms":)" + std::to_string(last_sync) + R"(,"pending":{"messages":)" +
-         std::to_string(pending) + R"(,"bytes":)" + std::to_string(pending * 100) +
-         R"(,"oldest_ts_ms":)" + std::to_string(oldest) +
+  return R"({"node":")" + node + R"(","version":"1.2.3","online":)" + (online ? "true" : "false") +
+         R"(,"ts_ms":)" + std::to_string(ts) + R"(,"last_sync_ms":)" + std::to_string(last_sync) +
+         R"(,"pending":{"messages":)" + std::to_string(pending) + R"(,"bytes":)" +
+         std::to_string(pending * 100) + R"(,"oldest_ts_ms":)" + std::to_string(oldest) +
          R"(},"uplink":{"state":"connected","last_error":""},"drain_eta_s":12,)"
          R"("totals":{"sent":7,"dead":1,"dropped":2},"journal":{"fill":0.25}})";
 }
@@ -60,8 +59,8 @@ TEST(FleetModelTest, ARetainedDocumentIsAsOldAsItsStamp) {
 TEST(FleetModelTest, OfflineKeepsTheLastFiguresAndRanksFirst) {
   FleetModel model;
   std::string node;
-  model.Apply("edgespool/a/status", Doc("a", true, kNow, kNow - 1000, 42, kNow - 9000), false,
-              kNow, &node);
+  model.Apply("edgespool/a/status", Doc("a", true, kNow, kNow - 1000, 42, kNow - 9000), false, kNow,
+              &node);
   model.Apply("edgespool/b/status", Doc("b", true, kNow, kNow - 1000, 0), false, kNow, &node);
   // The last will: {"node","version","online":false,"ts_ms":0}.
   model.Apply("edgespool/a/status", R"({"node":"a","version":"1.2.3","online":false,"ts_ms":0})",
@@ -77,8 +76,8 @@ TEST(FleetModelTest, OfflineKeepsTheLastFiguresAndRanksFirst) {
   EXPECT_EQ(json.rfind(R"({"node":"a","online":false,"stale":true,"state":"offline")", 0), 0u)
       << json;
   // Back online: offline_since clears.
-  model.Apply("edgespool/a/status", Doc("a", true, kNow + 9000, kNow + 9000, 0), false,
-              kNow + 9000, &node);
+  model.Apply("edgespool/a/status", Doc("a", true, kNow + 9000, kNow + 9000, 0), false, kNow + 9000,
+              &node);
   EXPECT_EQ(model.Find("a")->offline_since_ms, 0);
   EXPECT_EQ(model.Find("a")->health, Health::kOk);
 }
@@ -89,8 +88,7 @@ TEST(FleetModelTest, RefreshFindsSilentAndBehindNodes) {
   FleetModel model(o);
   std::string node;
   model.Apply("t/quiet", Doc("quiet", true, kNow, kNow, 0), false, kNow, &node);
-  model.Apply("t/stuck", Doc("stuck", true, kNow, kNow - 1000, 5, kNow - 1000), false, kNow,
-              &node);
+  model.Apply("t/stuck", Doc("stuck", true, kNow, kNow - 1000, 5, kNow - 1000), false, kNow, &node);
   EXPECT_TRUE(model.Refresh(kNow + 5000).empty());
   // 'stuck' reports on, but its last sync falls behind; 'quiet' stops reporting.
   model.Apply("t/stuck", Doc("stuck", true, kNow + 12000, kNow - 1000, 5, kNow - 1000), false,
