@@ -150,8 +150,13 @@ bool StartServices(const FleetArgs& a, platform::Loop& loop, fleet::FleetWatcher
   std::string broker = a.broker;
   if (auto url = sync::ParseBrokerUrl(a.broker); url.ok()) broker = url->Redacted();
   if (!a.http.empty()) {
+    // A new client's first write is the whole fleet (a row is at most ~1 KiB),
+    // so the bound on what a client may leave unread grows with --max-nodes:
+    // a slow reader is still dropped, a big snapshot alone never is.
+    HttpServerOptions http;
+    http.max_stream_buffer_bytes = 4 * 1024 * 1024 + static_cast<size_t>(a.max_nodes) * 1024;
     auto d = fleet::Dashboard::Create(loop, *ParseListenAddress(a.http), watcher, clock, broker,
-                                      &s->registry);
+                                      &s->registry, http);
     if (!d.ok()) {
       std::fprintf(stderr, "edgespool fleet: --http: %s\n", d.status().ToString().c_str());
       return false;

@@ -182,8 +182,8 @@ def main():
         result["after"] = seen
         if not ok:
             raise RuntimeError(f"{a.stop} did not turn offline or silent")
-        # Let the 50 ms render settle before the picture.
-        time.sleep(0.3)
+        # Let the (at most 200 ms late) render settle before the picture.
+        time.sleep(0.5)
         dt.screenshot(a.shot2)
         if seen["origin"] != origin:
             raise RuntimeError("the page was reloaded: the change did not come live")
