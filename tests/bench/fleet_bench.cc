@@ -27,7 +27,9 @@
 //      until the dashboard shows every one of them offline (their wills).
 //
 // Usage: fleet_bench [--nodes 1000] [--seconds 20] [--status-ms 5000]
-//                    [--traffic 1] [--agents 3] [--kill 100]
+//                    [--traffic 1] [--agents 3] [--kill 100] [--screenshot FILE]
+// --screenshot: before measuring, headless Chromium loads the dashboard (the
+// test's DevTools driver), waits for every node's row and saves a picture.
 #include <cJSON.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -76,6 +78,7 @@ int64_t WallUs() {
 struct Args {
   int nodes = 1000, seconds = 20, status_ms = 5000, agents = 3, kill = 100;
   double traffic = 1;
+  std::string screenshot;  // a PNG of the dashboard with every node, if chromium is here
 };
 
 // --- /proc ------------------------------------------------------------------
@@ -446,6 +449,10 @@ Args Parse(int argc, char** argv) {
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string k = argv[i];
     double v = std::atof(argv[i + 1]);
+    if (k == "--screenshot") {
+      a.screenshot = argv[i + 1];
+      continue;
+    }
     if (k == "--nodes")
       a.nodes = int(v);
     else if (k == "--seconds")
@@ -575,6 +582,21 @@ int Main(int argc, char** argv) {
   }
   Sleep(500);
   size_t fleet_json_bytes = HttpBody(HttpGet(view.http_port(), "/api/fleet")).size();
+  if (!a.screenshot.empty() && CommandExists("chromium") && CommandExists("python3")) {
+    std::string src = __FILE__;
+    src.resize(src.rfind("/tests/bench/"));
+    Process driver;
+    auto t = std::chrono::steady_clock::now();
+    driver.Start({"python3", src + "/tests/integration/fleet_dashboard_driver.py", "--url",
+                  "http://127.0.0.1:" + std::to_string(view.http_port()) + "/", "--min-rows",
+                  std::to_string(a.nodes), "--shot1", a.screenshot, "--timeout", "60"},
+                 dir.path() + "/driver.log");
+    int st = driver.Wait(90000);
+    std::printf("dashboard screenshot %s: %s in %.1f s (browser start, load, %d rows)\n",
+                a.screenshot.c_str(), st == 0 ? "taken" : "FAILED",
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count(),
+                a.nodes);
+  }
   long rss_idle = StatusKb(idle.pid(), "VmRSS:"), rss_view = StatusKb(view.pid(), "VmRSS:");
   long hwm_view = StatusKb(view.pid(), "VmHWM:");
   b0 = CpuSeconds(broker.pid());

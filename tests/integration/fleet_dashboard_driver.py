@@ -13,6 +13,8 @@ Steps (each bounded by --timeout seconds):
   3. the --stop row turns offline or silent (the page not reloaded, the
      stream still live); screenshot to --shot2;
 prints one JSON line with what it saw; exit 0 when all held, 1 otherwise.
+With --min-rows N instead of --nodes/--stop (fleet_bench --screenshot): waits
+for N rows, takes --shot1 and ends.
 
 Standard library only (a minimal RFC 6455 client), so any python3 runs it.
 """
@@ -131,18 +133,52 @@ def wait_for(dt, predicate, timeout):
     return False, seen
 
 
+def wait_all_ok(dt, a, nodes, result):
+    """Step 1: every named node ok (and at least --min-rows rows), stream live."""
+    def all_ok(s):
+        states = dict(s["rows"])
+        return (s["link"] == "live" and all(states.get(n) == "ok" for n in nodes) and
+                len(s["rows"]) >= a.min_rows)
+    ok, seen = wait_for(dt, all_ok, a.timeout)
+    result["before"] = {"rows": seen["rows"][:20], "count": len(seen["rows"])} if seen else None
+    if not ok:
+        raise RuntimeError("not every node showed ok")
+    time.sleep(0.5)  # the render runs at most 200 ms after an update
+    return seen
+
+
+def watch_stop(dt, a, origin, result):
+    """Steps 2 and 3: signal the test, then see --stop go offline, live."""
+    with open(a.ready_file, "w") as f:
+        f.write("ready\n")
+
+    def stopped(s):
+        return dict(s["rows"]).get(a.stop) in ("offline", "silent")
+    ok, seen = wait_for(dt, stopped, a.timeout)
+    result["after"] = seen
+    if not ok:
+        raise RuntimeError(f"{a.stop} did not turn offline or silent")
+    time.sleep(0.5)
+    dt.screenshot(a.shot2)
+    if seen["origin"] != origin:
+        raise RuntimeError("the page was reloaded: the change did not come live")
+    if seen["rows"][0][0] != a.stop:
+        raise RuntimeError("the stopped node is not the first row (worst first)")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--chromium", default="chromium")
     ap.add_argument("--url", required=True)
-    ap.add_argument("--nodes", required=True)
-    ap.add_argument("--stop", required=True)
+    ap.add_argument("--nodes", default="")
+    ap.add_argument("--stop", default="")
+    ap.add_argument("--min-rows", type=int, default=0)
     ap.add_argument("--shot1", required=True)
-    ap.add_argument("--shot2", required=True)
-    ap.add_argument("--ready-file", required=True)
+    ap.add_argument("--shot2", default="")
+    ap.add_argument("--ready-file", default="")
     ap.add_argument("--timeout", type=float, default=30)
     a = ap.parse_args()
-    nodes = a.nodes.split(",")
+    nodes = a.nodes.split(",") if a.nodes else []
     profile = tempfile.mkdtemp(prefix="fleet-chromium-")
     browser = subprocess.Popen(
         [a.chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
@@ -164,31 +200,10 @@ def main():
         dt.call("Page.enable")
         dt.call("Page.navigate", url=a.url)
 
-        def all_ok(s):
-            states = dict(s["rows"])
-            return s["link"] == "live" and all(states.get(n) == "ok" for n in nodes)
-        ok, seen = wait_for(dt, all_ok, a.timeout)
-        result["before"] = seen
-        if not ok:
-            raise RuntimeError("not every node showed ok")
+        seen = wait_all_ok(dt, a, nodes, result)
         dt.screenshot(a.shot1)
-        origin = seen["origin"]
-        with open(a.ready_file, "w") as f:
-            f.write("ready\n")
-
-        def stopped(s):
-            return dict(s["rows"]).get(a.stop) in ("offline", "silent")
-        ok, seen = wait_for(dt, stopped, a.timeout)
-        result["after"] = seen
-        if not ok:
-            raise RuntimeError(f"{a.stop} did not turn offline or silent")
-        # Let the (at most 200 ms late) render settle before the picture.
-        time.sleep(0.5)
-        dt.screenshot(a.shot2)
-        if seen["origin"] != origin:
-            raise RuntimeError("the page was reloaded: the change did not come live")
-        if seen["rows"][0][0] != a.stop:
-            raise RuntimeError("the stopped node is not the first row (worst first)")
+        if a.stop:
+            watch_stop(dt, a, seen["origin"], result)
         result["ok"] = True
     except Exception as e:  # reported in the JSON line; the test prints it
         result["error"] = str(e)
