@@ -476,6 +476,123 @@ Args Parse(int argc, char** argv) {
 
 void Sleep(int ms) { std::this_thread::sleep_for(std::chrono::milliseconds(ms)); }
 
+// Runs the in-process observers on a loop of their own: a FleetWatcher and
+// FleetModel timed by ModelLatency, and a bare subscriber (the floor).
+class Observers {
+ public:
+  Observers(const PublishLog* log, Samples* model_lat, Samples* floor_lat, size_t max_nodes)
+      : model_({30000, max_nodes}), model_observer_(log, model_lat), bare_(log, floor_lat) {}
+  ~Observers() { Stop(); }
+  void Start(const std::string& url) {
+    loop_.Run([&] {
+      agent::fleet::FleetWatcherOptions o;
+      o.client.url = url;
+      o.client.session.client_id = "bench-model";
+      watcher_ = std::move(agent::fleet::FleetWatcher::Create(loop_.loop(), std::move(o), &model_,
+                                                              platform::SystemClock::Get()))
+                     .value();
+      watcher_->AddObserver(&model_observer_);
+      watcher_->Start();
+      sync::mqtt::ClientOptions b;
+      b.url = url;
+      b.session.client_id = "bench-bare";
+      b.subscriptions.emplace_back("edgespool/+/status", 1);
+      bare_client_ =
+          std::move(sync::mqtt::Client::Create(loop_.loop(), std::move(b), &bare_)).value();
+      bare_client_->Start();
+    });
+  }
+  // Subscribed, with the retained documents of at least `nodes` nodes.
+  bool Ready(size_t nodes) {
+    return loop_.Run([&] { return watcher_->subscribed() && model_.size() >= nodes; });
+  }
+  void Stop() {
+    loop_.Run([&] {
+      bare_client_.reset();
+      watcher_.reset();
+    });
+  }
+
+ private:
+  LoopThread loop_;
+  agent::fleet::FleetModel model_;
+  ModelLatency model_observer_;
+  BareSubscriber bare_;
+  std::unique_ptr<agent::fleet::FleetWatcher> watcher_;
+  std::unique_ptr<sync::mqtt::Client> bare_client_;
+};
+
+// Headless Chromium (the dashboard test's DevTools driver) loads the page
+// and saves a picture once every node has its row.
+void TakeScreenshot(const Args& a, const FleetView& view, const std::string& dir) {
+  if (!CommandExists("chromium") || !CommandExists("python3")) {
+    std::printf("dashboard screenshot: skipped (chromium or python3 missing)\n");
+    return;
+  }
+  std::string src = __FILE__;
+  src.resize(src.rfind("/tests/bench/"));
+  Process driver;
+  auto t = std::chrono::steady_clock::now();
+  driver.Start({"python3", src + "/tests/integration/fleet_dashboard_driver.py", "--url",
+                "http://127.0.0.1:" + std::to_string(view.http_port()) + "/", "--min-rows",
+                std::to_string(a.nodes), "--shot1", a.screenshot, "--timeout", "60"},
+               dir + "/driver.log");
+  int st = driver.Wait(90000);
+  std::printf("dashboard screenshot %s: %s in %.1f s (browser start, load, %d rows)\n",
+              a.screenshot.c_str(), st == 0 ? "taken" : "FAILED",
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count(), a.nodes);
+}
+
+// What phases 1-3 measured, for Report.
+struct Figures {
+  double broker_base, sim_base, rate_base, broker_fleet, view_cpu, events_per_s, kib_per_s;
+  size_t fleet_json_bytes;
+  long rss_view, hwm_view, rss_after, rss_idle;
+  size_t exposition_bytes;
+  int seen_offline;
+  double offline_ms;
+  long agent_rss;
+};
+
+void Report(const Args& a, const Figures& f, Samples& floor_lat, Samples& model_lat,
+            Samples& sse_lat) {
+  std::printf("\n%-46s %s\n", "status -> delivered to a bare client (floor)",
+              floor_lat.Summary().c_str());
+  std::printf("%-46s %s\n", "status -> applied to a FleetModel", model_lat.Summary().c_str());
+  std::printf("%-46s %s\n", "status -> row on the dashboard's /events", sse_lat.Summary().c_str());
+  std::printf("  ratios to the floor: model p50 %.2fx p99 %.2fx; dashboard p50 %.2fx p99 %.2fx\n",
+              model_lat.P(0.5) / std::max(0.001, floor_lat.P(0.5)),
+              model_lat.P(0.99) / std::max(0.001, floor_lat.P(0.99)),
+              sse_lat.P(0.5) / std::max(0.001, floor_lat.P(0.5)),
+              sse_lat.P(0.99) / std::max(0.001, floor_lat.P(0.99)));
+  std::printf(
+      "\nbroker CPU, nodes alone:                       %5.1f%% of a core (%.0f msg/s "
+      "acked; simulation %.1f%%)\n",
+      f.broker_base * 100, f.rate_base, f.sim_base * 100);
+  std::printf("broker CPU, with the fleet view + 2 observers:  %5.1f%% of a core (%.2fx)\n",
+              f.broker_fleet * 100, f.broker_fleet / std::max(1e-6, f.broker_base));
+  std::printf("fleet view CPU (model + dashboard + exporter): %5.1f%% of a core\n",
+              f.view_cpu * 100);
+  std::printf(
+      "dashboard stream: %.1f events/s, %.1f KiB/s; the whole fleet (/api/fleet, what a "
+      "snapshot carries) %.1f KiB\n",
+      f.events_per_s, f.kib_per_s, f.fleet_json_bytes / 1024.0);
+  std::printf(
+      "fleet view RSS: %ld KiB with %d nodes (peak %ld, %ld after the run) against %ld "
+      "KiB idle: %.1f KiB per node\n",
+      f.rss_view, a.nodes + a.agents, f.hwm_view, f.rss_after, f.rss_idle,
+      double(f.rss_view - f.rss_idle) / (a.nodes + a.agents));
+  std::printf("exposition: %.1f KiB per scrape\n", f.exposition_bytes / 1024.0);
+  if (a.kill > 0) {
+    std::printf("%d nodes vanished: all %d shown offline on the dashboard after %.1f ms\n", a.kill,
+                f.seen_offline, f.offline_ms);
+  }
+  if (a.agents > 0) {
+    std::printf("real agents: %.1f MiB RSS each (x1000 = %.1f GiB)\n",
+                f.agent_rss / 1024.0 / a.agents, f.agent_rss / 1024.0 / a.agents * 1000 / 1024);
+  }
+}
+
 int Main(int argc, char** argv) {
   Args a = Parse(argc, argv);
   platform::Logger::SetLevel(platform::LogLevel::kError);
@@ -542,29 +659,8 @@ int Main(int argc, char** argv) {
     return 69;
   }
   Samples model_lat, sse_lat, floor_lat;
-  LoopThread observer_loop;
-  agent::fleet::FleetModel model({30000, size_t(a.nodes + a.agents + 10)});
-  ModelLatency model_observer(&log, &model_lat);
-  BareSubscriber bare(&log, &floor_lat);
-  std::unique_ptr<agent::fleet::FleetWatcher> watcher;
-  std::unique_ptr<sync::mqtt::Client> bare_client;
-  observer_loop.Run([&] {
-    agent::fleet::FleetWatcherOptions o;
-    o.client.url = broker.url();
-    o.client.session.client_id = "bench-model";
-    watcher = std::move(agent::fleet::FleetWatcher::Create(observer_loop.loop(), std::move(o),
-                                                           &model, platform::SystemClock::Get()))
-                  .value();
-    watcher->AddObserver(&model_observer);
-    watcher->Start();
-    sync::mqtt::ClientOptions b;
-    b.url = broker.url();
-    b.session.client_id = "bench-bare";
-    b.subscriptions.emplace_back("edgespool/+/status", 1);
-    bare_client =
-        std::move(sync::mqtt::Client::Create(observer_loop.loop(), std::move(b), &bare)).value();
-    bare_client->Start();
-  });
+  Observers observers(&log, &model_lat, &floor_lat, size_t(a.nodes + a.agents + 10));
+  observers.Start(broker.url());
   SseClient sse(view.http_port(), &log, &sse_lat, a.nodes);
   // Until the fleet view knows every node.
   for (int i = 0; i < 300; ++i) {
@@ -575,28 +671,10 @@ int Main(int argc, char** argv) {
   }
   // And until the in-process observers have their retained documents, so
   // that what is timed is live traffic only.
-  for (int i = 0; i < 300; ++i) {
-    if (observer_loop.Run([&] { return watcher->subscribed() && model.size() >= size_t(a.nodes); }))
-      break;
-    Sleep(100);
-  }
+  for (int i = 0; i < 300 && !observers.Ready(size_t(a.nodes)); ++i) Sleep(100);
   Sleep(500);
   size_t fleet_json_bytes = HttpBody(HttpGet(view.http_port(), "/api/fleet")).size();
-  if (!a.screenshot.empty() && CommandExists("chromium") && CommandExists("python3")) {
-    std::string src = __FILE__;
-    src.resize(src.rfind("/tests/bench/"));
-    Process driver;
-    auto t = std::chrono::steady_clock::now();
-    driver.Start({"python3", src + "/tests/integration/fleet_dashboard_driver.py", "--url",
-                  "http://127.0.0.1:" + std::to_string(view.http_port()) + "/", "--min-rows",
-                  std::to_string(a.nodes), "--shot1", a.screenshot, "--timeout", "60"},
-                 dir.path() + "/driver.log");
-    int st = driver.Wait(90000);
-    std::printf("dashboard screenshot %s: %s in %.1f s (browser start, load, %d rows)\n",
-                a.screenshot.c_str(), st == 0 ? "taken" : "FAILED",
-                std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count(),
-                a.nodes);
-  }
+  if (!a.screenshot.empty()) TakeScreenshot(a, view, dir.path());
   long rss_idle = StatusKb(idle.pid(), "VmRSS:"), rss_view = StatusKb(view.pid(), "VmRSS:");
   long hwm_view = StatusKb(view.pid(), "VmHWM:");
   b0 = CpuSeconds(broker.pid());
@@ -626,44 +704,24 @@ int Main(int argc, char** argv) {
   long agent_rss = 0;
   for (auto& ag : agents) agent_rss += StatusKb(ag->pid(), "VmRSS:");
 
-  std::printf("\n%-46s %s\n", "status -> delivered to a bare client (floor)",
-              floor_lat.Summary().c_str());
-  std::printf("%-46s %s\n", "status -> applied to a FleetModel", model_lat.Summary().c_str());
-  std::printf("%-46s %s\n", "status -> row on the dashboard's /events", sse_lat.Summary().c_str());
-  std::printf("  ratios to the floor: model p50 %.2fx p99 %.2fx; dashboard p50 %.2fx p99 %.2fx\n",
-              model_lat.P(0.5) / std::max(0.001, floor_lat.P(0.5)),
-              model_lat.P(0.99) / std::max(0.001, floor_lat.P(0.99)),
-              sse_lat.P(0.5) / std::max(0.001, floor_lat.P(0.5)),
-              sse_lat.P(0.99) / std::max(0.001, floor_lat.P(0.99)));
-  std::printf(
-      "\nbroker CPU, nodes alone:                       %5.1f%% of a core (%.0f msg/s "
-      "acked; simulation %.1f%%)\n",
-      broker_base * 100, rate_base, sim_base * 100);
-  std::printf("broker CPU, with the fleet view + 2 observers:  %5.1f%% of a core (%.2fx)\n",
-              broker_fleet * 100, broker_fleet / std::max(1e-6, broker_base));
-  std::printf("fleet view CPU (model + dashboard + exporter): %5.1f%% of a core\n", view_cpu * 100);
-  std::printf(
-      "dashboard stream: %.1f events/s, %.1f KiB/s; the whole fleet (/api/fleet, what a "
-      "snapshot carries) %.1f KiB\n",
-      sse_events / double(a.seconds), sse_bytes / 1024.0 / a.seconds, fleet_json_bytes / 1024.0);
-  std::printf(
-      "fleet view RSS: %ld KiB with %d nodes (peak %ld, %ld after the run) against %ld "
-      "KiB idle: %.1f KiB per node\n",
-      rss_view, a.nodes + a.agents, hwm_view, rss_after, rss_idle,
-      double(rss_view - rss_idle) / (a.nodes + a.agents));
-  std::printf("exposition: %.1f KiB per scrape\n", metrics.size() / 1024.0);
-  if (a.kill > 0) {
-    std::printf("%d nodes vanished: all %d shown offline on the dashboard after %.1f ms\n", a.kill,
-                seen, seen == a.kill ? (last_seen - vanished_us) / 1000.0 : -1.0);
-  }
-  if (a.agents > 0) {
-    std::printf("real agents: %.1f MiB RSS each (x1000 = %.1f GiB)\n",
-                agent_rss / 1024.0 / a.agents, agent_rss / 1024.0 / a.agents * 1000 / 1024);
-  }
-  observer_loop.Run([&] {
-    bare_client.reset();
-    watcher.reset();
-  });
+  Figures f{broker_base,
+            sim_base,
+            rate_base,
+            broker_fleet,
+            view_cpu,
+            sse_events / double(a.seconds),
+            sse_bytes / 1024.0 / a.seconds,
+            fleet_json_bytes,
+            rss_view,
+            hwm_view,
+            rss_after,
+            rss_idle,
+            metrics.size(),
+            seen,
+            seen == a.kill ? (last_seen - vanished_us) / 1000.0 : -1.0,
+            agent_rss};
+  Report(a, f, floor_lat, model_lat, sse_lat);
+  observers.Stop();
   sim_loop.Run([&] { sim.Stop(); });
   view.Stop();
   idle.Stop();
