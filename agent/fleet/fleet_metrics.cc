@@ -11,10 +11,7 @@ struct NodeFamilies {
 
 constexpr Health kHealths[] = {Health::kOffline, Health::kSilent, Health::kBehind, Health::kOk};
 
-}  // namespace
-
-void RegisterFleetMetrics(MetricsRegistry* r, const FleetWatcher* watcher,
-                          const platform::Clock* clock) {
+NodeFamilies RegisterNodeFamilies(MetricsRegistry* r) {
   const std::vector<std::string> node = {"node"};
   NodeFamilies f;
   f.up = r->AddGaugeVec("edgespool_fleet_node_up",
@@ -60,7 +57,45 @@ void RegisterFleetMetrics(MetricsRegistry* r, const FleetWatcher* watcher,
                                "Messages the node dropped to its journal cap.", node);
   f.info = r->AddGaugeVec("edgespool_fleet_node_info", "1, labelled with the node's version.",
                           {"node", "version"});
+  return f;
+}
 
+// Refills the per-node series from the model, worst first (as the page lists).
+void FillNodeFamilies(const NodeFamilies& f, const FleetModel& model, int64_t now) {
+  for (SampleVec* v :
+       {f.up, f.online, f.stale, f.state, f.backlog, f.backlog_bytes, f.oldest_age, f.eta, f.rate,
+        f.fill, f.last_sync, f.last_report, f.sent, f.dead, f.dropped, f.info}) {
+    v->Clear();
+  }
+  // Ranked: the exposition lists the worst nodes first, as the page does.
+  for (const NodeView* n : model.Ranked()) {
+    const NodeStatus& s = n->status;
+    const std::string& name = s.node;
+    bool up = n->online && n->health != Health::kSilent;
+    f.up->Set({name}, up ? 1 : 0);
+    f.online->Set({name}, n->online ? 1 : 0);
+    f.stale->Set({name}, n->stale() ? 1 : 0);
+    for (Health h : kHealths) f.state->Set({name, HealthName(h)}, n->health == h ? 1 : 0);
+    f.backlog->Set({name}, static_cast<double>(s.pending_messages));
+    f.backlog_bytes->Set({name}, static_cast<double>(s.pending_bytes));
+    f.oldest_age->Set({name}, n->OldestPendingAgeS(now));
+    f.eta->Set({name}, s.pending_messages == 0 ? 0 : s.drain_eta_s);
+    f.rate->Set({name}, s.rate_msgs_per_s);
+    f.fill->Set({name}, s.journal_fill);
+    f.last_sync->Set({name}, n->LastSyncMs() / 1000.0);
+    f.last_report->Set({name}, n->report_ms / 1000.0);
+    f.sent->Set({name}, static_cast<double>(s.sent_total));
+    f.dead->Set({name}, static_cast<double>(s.dead_total));
+    f.dropped->Set({name}, static_cast<double>(s.dropped_total));
+    f.info->Set({name, s.version}, 1);
+  }
+}
+
+}  // namespace
+
+void RegisterFleetMetrics(MetricsRegistry* r, const FleetWatcher* watcher,
+                          const platform::Clock* clock) {
+  NodeFamilies f = RegisterNodeFamilies(r);
   Gauge* by_state[4];
   for (Health h : kHealths) {
     by_state[static_cast<int>(h)] =
@@ -84,33 +119,7 @@ void RegisterFleetMetrics(MetricsRegistry* r, const FleetWatcher* watcher,
   r->AddCollector([=] {
     const FleetModel& model = watcher->model();
     int64_t now = clock->WallMs();
-    for (SampleVec* v :
-         {f.up, f.online, f.stale, f.state, f.backlog, f.backlog_bytes, f.oldest_age, f.eta, f.rate,
-          f.fill, f.last_sync, f.last_report, f.sent, f.dead, f.dropped, f.info}) {
-      v->Clear();
-    }
-    // Ranked: the exposition lists the worst nodes first, as the page does.
-    for (const NodeView* n : model.Ranked()) {
-      const NodeStatus& s = n->status;
-      const std::string& name = s.node;
-      bool up = n->online && n->health != Health::kSilent;
-      f.up->Set({name}, up ? 1 : 0);
-      f.online->Set({name}, n->online ? 1 : 0);
-      f.stale->Set({name}, n->stale() ? 1 : 0);
-      for (Health h : kHealths) f.state->Set({name, HealthName(h)}, n->health == h ? 1 : 0);
-      f.backlog->Set({name}, static_cast<double>(s.pending_messages));
-      f.backlog_bytes->Set({name}, static_cast<double>(s.pending_bytes));
-      f.oldest_age->Set({name}, n->OldestPendingAgeS(now));
-      f.eta->Set({name}, s.pending_messages == 0 ? 0 : s.drain_eta_s);
-      f.rate->Set({name}, s.rate_msgs_per_s);
-      f.fill->Set({name}, s.journal_fill);
-      f.last_sync->Set({name}, n->LastSyncMs() / 1000.0);
-      f.last_report->Set({name}, n->report_ms / 1000.0);
-      f.sent->Set({name}, static_cast<double>(s.sent_total));
-      f.dead->Set({name}, static_cast<double>(s.dead_total));
-      f.dropped->Set({name}, static_cast<double>(s.dropped_total));
-      f.info->Set({name, s.version}, 1);
-    }
+    FillNodeFamilies(f, model, now);
     FleetCounts c = model.Counts(now);
     by_state[static_cast<int>(Health::kOk)]->Set(static_cast<double>(c.ok));
     by_state[static_cast<int>(Health::kBehind)]->Set(static_cast<double>(c.behind));
