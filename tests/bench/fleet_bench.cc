@@ -62,6 +62,7 @@
 #include "tests/support/e2e.h"
 #include "tests/support/fleet_view.h"
 #include "tests/support/http_get.h"
+#include "tests/support/loop_thread.h"
 #include "tests/support/test_env.h"
 
 namespace edgespool::bench {
@@ -156,43 +157,6 @@ class Samples {
  private:
   std::mutex mu_;
   std::vector<int64_t> v_;
-};
-
-// --- a loop on a thread ---------------------------------------------------------
-
-class LoopThread {
- public:
-  LoopThread() {
-    loop_ = std::move(platform::Loop::Create()).value();
-    keep_ = std::make_unique<platform::TimerHandle>(*loop_);
-    keep_->Start(1u << 30, 0, [] {});
-    thread_ = std::thread([this] {
-      loop_->BindToCurrentThread();
-      loop_->Run();
-    });
-  }
-  ~LoopThread() {
-    Run([this] {
-      keep_.reset();
-      loop_->Stop();
-    });
-    thread_.join();
-    loop_->BindToCurrentThread();
-    loop_.reset();
-  }
-  platform::Loop& loop() { return *loop_; }
-  template <typename F>
-  auto Run(F fn) -> decltype(fn()) {
-    std::packaged_task<decltype(fn())()> task(std::move(fn));
-    auto fut = task.get_future();
-    loop_->Post([&task] { task(); });
-    return fut.get();
-  }
-
- private:
-  std::unique_ptr<platform::Loop> loop_;
-  std::unique_ptr<platform::TimerHandle> keep_;
-  std::thread thread_;
 };
 
 // --- the simulated nodes ----------------------------------------------------------
@@ -484,7 +448,7 @@ class Observers {
       : model_({30000, max_nodes}), model_observer_(log, model_lat), bare_(log, floor_lat) {}
   ~Observers() { Stop(); }
   void Start(const std::string& url) {
-    loop_.Run([&] {
+    loop_.RunOnLoop([&] {
       agent::fleet::FleetWatcherOptions o;
       o.client.url = url;
       o.client.session.client_id = "bench-model";
@@ -504,10 +468,10 @@ class Observers {
   }
   // Subscribed, with the retained documents of at least `nodes` nodes.
   bool Ready(size_t nodes) {
-    return loop_.Run([&] { return watcher_->subscribed() && model_.size() >= nodes; });
+    return loop_.RunOnLoop([&] { return watcher_->subscribed() && model_.size() >= nodes; });
   }
   void Stop() {
-    loop_.Run([&] {
+    loop_.RunOnLoop([&] {
       bare_client_.reset();
       watcher_.reset();
     });
@@ -629,23 +593,23 @@ int Main(int argc, char** argv) {
   LoopThread sim_loop;
   Simulation sim(sim_loop.loop(), a, broker.url(), &log);
   auto t0 = std::chrono::steady_clock::now();
-  sim_loop.Run([&] { sim.Start(); });
-  while (sim_loop.Run([&] { return sim.Connected(); }) < a.nodes &&
+  sim_loop.RunOnLoop([&] { sim.Start(); });
+  while (sim_loop.RunOnLoop([&] { return sim.Connected(); }) < a.nodes &&
          std::chrono::steady_clock::now() - t0 < std::chrono::seconds(60)) {
     Sleep(100);
   }
   double connect_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  int connected = sim_loop.Run([&] { return sim.Connected(); });
+  int connected = sim_loop.RunOnLoop([&] { return sim.Connected(); });
   std::printf("connected %d/%d nodes in %.2f s\n", connected, a.nodes, connect_s);
   Sleep(a.status_ms + 500);  // every node has published its first status
 
   // Phase 1: the nodes alone.
   double b0 = CpuSeconds(broker.pid()), s0 = CpuSeconds(getpid());
-  uint64_t acked0 = sim_loop.Run([&] { return sim.Acked(); });
+  uint64_t acked0 = sim_loop.RunOnLoop([&] { return sim.Acked(); });
   Sleep(a.seconds * 1000);
   double broker_base = (CpuSeconds(broker.pid()) - b0) / a.seconds;
   double sim_base = (CpuSeconds(getpid()) - s0) / a.seconds;
-  double rate_base = (sim_loop.Run([&] { return sim.Acked(); }) - acked0) / double(a.seconds);
+  double rate_base = (sim_loop.RunOnLoop([&] { return sim.Acked(); }) - acked0) / double(a.seconds);
 
   // Phase 2: the fleet view, a dashboard client, the in-process model.
   FleetView idle(dir.path() + "/idle-view", broker.url(),
@@ -691,7 +655,7 @@ int Main(int argc, char** argv) {
   std::string metrics = HttpBody(HttpGet(view.metrics_port(), "/metrics"));
 
   // Phase 3: k nodes vanish.
-  int64_t vanished_us = sim_loop.Run([&] { return sim.Vanish(a.kill); });
+  int64_t vanished_us = sim_loop.RunOnLoop([&] { return sim.Vanish(a.kill); });
   int seen = 0;
   for (int i = 0; i < 300 && seen < a.kill; ++i) {
     Sleep(50);
@@ -722,7 +686,7 @@ int Main(int argc, char** argv) {
             agent_rss};
   Report(a, f, floor_lat, model_lat, sse_lat);
   observers.Stop();
-  sim_loop.Run([&] { sim.Stop(); });
+  sim_loop.RunOnLoop([&] { sim.Stop(); });
   view.Stop();
   idle.Stop();
   return seen == a.kill ? 0 : 1;

@@ -2,8 +2,6 @@
 // thread, the test is an ordinary blocking client on 127.0.0.1 (port 0) or a
 // Unix socket. Everything the server owns is created and destroyed on the
 // loop thread (via RunOnLoop).
-#include "agent/http/server.h"
-
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -18,6 +16,8 @@
 #include <future>
 #include <thread>
 
+#include "agent/http/server.h"
+#include "tests/support/loop_thread.h"
 #include "tests/support/test_env.h"
 #include "tests/unit/agent/exposition_parser.h"
 
@@ -120,46 +120,7 @@ Response Get(uint16_t port, const std::string& path) {
   return Exchange(port, "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: test\r\n\r\n");
 }
 
-// --- a loop on a thread -------------------------------------------------------------
-
-class LoopThread {
- public:
-  LoopThread() {
-    auto loop = platform::Loop::Create();
-    EXPECT_TRUE(loop.ok());
-    loop_ = std::move(loop).value();
-    keepalive_ = std::make_unique<platform::TimerHandle>(*loop_);
-    keepalive_->Start(1u << 30, 0, [] {});
-    thread_ = std::thread([this] {
-      loop_->BindToCurrentThread();
-      loop_->Run();
-    });
-  }
-  ~LoopThread() {
-    RunOnLoop([this] {
-      keepalive_.reset();
-      loop_->Stop();
-    });
-    thread_.join();
-    loop_->BindToCurrentThread();
-    loop_.reset();  // runs remaining close callbacks, requires uv_loop_close == 0
-  }
-  platform::Loop& loop() { return *loop_; }
-
-  // Runs fn on the loop thread and waits for it.
-  template <typename F>
-  auto RunOnLoop(F fn) -> decltype(fn()) {
-    std::packaged_task<decltype(fn())()> task(std::move(fn));
-    auto fut = task.get_future();
-    loop_->Post([&task] { task(); });
-    return fut.get();
-  }
-
- private:
-  std::unique_ptr<platform::Loop> loop_;
-  std::unique_ptr<platform::TimerHandle> keepalive_;
-  std::thread thread_;
-};
+using ::edgespool::testing::LoopThread;  // tests/support/loop_thread.h
 
 // A server with a registry and a readiness flag, owned on the loop thread.
 class HttpServerTest : public ::testing::Test {
