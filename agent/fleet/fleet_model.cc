@@ -75,7 +75,9 @@ FleetModel::Change FleetModel::Apply(std::string_view topic, std::string_view pa
   v.online = s.online;
   if (s.online) {
     v.offline_since_ms = 0;
-  } else if (v.offline_since_ms == 0) {
+  } else if (v.offline_since_ms == 0 && (!retained || s.ts_ms > 0)) {
+    // A retained will (ts_ms 0) found at subscribe time says offline, not
+    // since when: that stays 0 (unknown) rather than "just now".
     v.offline_since_ms = v.report_ms;
   }
   if (s.has_figures || v.status.node.empty()) {

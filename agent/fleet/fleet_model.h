@@ -51,7 +51,7 @@ struct NodeView {
   bool online = false;
   int64_t report_ms = 0;         // central clock: when the last document was written
   int64_t skew_ms = 0;           // central clock minus node clock
-  int64_t offline_since_ms = 0;  // central clock; 0 while online
+  int64_t offline_since_ms = 0;  // central clock; 0 while online, or unknown
   Health health = Health::kOk;
   uint64_t documents = 0;
 

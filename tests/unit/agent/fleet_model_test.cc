@@ -82,6 +82,14 @@ TEST(FleetModelTest, OfflineKeepsTheLastFiguresAndRanksFirst) {
   EXPECT_EQ(model.Find("a")->health, Health::kOk);
 }
 
+TEST(FleetModelTest, ARetainedWillSaysOfflineButNotSinceWhen) {
+  FleetModel model;
+  std::string node;
+  model.Apply("edgespool/a/status", R"({"node":"a","online":false,"ts_ms":0})", true, kNow, &node);
+  EXPECT_EQ(model.Find("a")->health, Health::kOffline);
+  EXPECT_EQ(model.Find("a")->offline_since_ms, 0);
+}
+
 TEST(FleetModelTest, RefreshFindsSilentAndBehindNodes) {
   FleetOptions o;
   o.stale_ms = 10000;
