@@ -22,7 +22,8 @@ PACKAGES=(
   mosquitto mosquitto-clients libmosquitto-dev
   openssl sqlite3 zstd iproute2 iptables fiu-utils libfiu-dev adduser
   clang-14 libclang-rt-14-dev
-  prometheus chromium python3
+  groff-base  # the man page lint (tests/unit/agent/cli_help_test.cc)
+  prometheus chromium python3  # promtool (alert rules), the dashboard test's browser
 )
 
 # Optional: the interop tests (rabbitmq) and the unit-file check

@@ -3,11 +3,12 @@
 #include <unistd.h>
 
 #include <csignal>
+#include <cstdint>
 #include <cstdio>
 #include <memory>
 
 #include "agent/cli/exit_codes.h"
-#include "agent/config/config.h"
+#include "agent/cli/options.h"
 #include "agent/fleet/dashboard.h"
 #include "agent/fleet/fleet_metrics.h"
 #include "agent/fleet/fleet_watcher.h"
@@ -23,15 +24,6 @@ namespace edgespool::agent {
 
 namespace {
 
-const char* kFleetUsage =
-    "usage: edgespool fleet --broker URL [--stale 15m] [--watch] [--json]\n"
-    "                       [--http 127.0.0.1:8080] [--metrics 127.0.0.1:9101]\n"
-    "                       [--cafile F] [--cert F --key F] [--username U --password-file F]\n"
-    "                       [--topic 'edgespool/+/status'] [--wait 2s] [--max-nodes 10000]\n"
-    "Reads every node's retained status; exit 2 if a node is offline or stale.\n"
-    "--http serves the live dashboard, --metrics the fleet's Prometheus gauges,\n"
-    "until SIGINT or SIGTERM (exit 0).\n";
-
 struct FleetArgs {
   std::string broker, cafile, cert, key, username, password_file;
   std::string topic = "edgespool/+/status";
@@ -41,47 +33,35 @@ struct FleetArgs {
   bool watch = false, json = false;
 };
 
-// Fills *a from argv. Returns -1 to go on, else the exit code to end with
-// (--help printed, or a usage error reported).
-int ParseFleetArgs(int argc, char** argv, FleetArgs* a) {
-  for (int i = 0; i < argc; ++i) {
-    std::string arg = argv[i];
-    auto value = [&](std::string* out) {
-      if (i + 1 >= argc) return false;
-      *out = argv[++i];
-      return true;
-    };
-    std::string v, why;
-    if (arg == "--help" || arg == "-h") {
-      std::fputs(kFleetUsage, stdout);
-      return kExitOk;
-    } else if (arg == "--broker" && value(&a->broker)) {
-    } else if (arg == "--cafile" && value(&a->cafile)) {
-    } else if (arg == "--cert" && value(&a->cert)) {
-    } else if (arg == "--key" && value(&a->key)) {
-    } else if (arg == "--username" && value(&a->username)) {
-    } else if (arg == "--password-file" && value(&a->password_file)) {
-    } else if (arg == "--topic" && value(&a->topic)) {
-    } else if (arg == "--http" && value(&a->http)) {
-    } else if (arg == "--metrics" && value(&a->metrics)) {
-    } else if (arg == "--stale" && value(&v) && ParseDurationMs(v, &a->stale_ms, &why)) {
-    } else if (arg == "--wait" && value(&v) && ParseDurationMs(v, &a->wait_ms, &why)) {
-    } else if (arg == "--max-nodes" && value(&v) && (a->max_nodes = std::atoll(v.c_str())) > 0) {
-    } else if (arg == "--watch") {
-      a->watch = true;
-    } else if (arg == "--json") {
-      a->json = true;
-    } else {
-      std::fprintf(stderr, "edgespool fleet: bad argument '%s'%s\n%s", arg.c_str(),
-                   why.empty() ? "" : (": " + why).c_str(), kFleetUsage);
-      return kExitUsage;
-    }
-  }
-  if (a->broker.empty()) {
-    std::fprintf(stderr, "edgespool fleet: --broker is required\n%s", kFleetUsage);
+FleetArgs ToFleetArgs(const cli::Args& args) {
+  FleetArgs a;
+  a.broker = args.Str("broker");
+  a.cafile = args.Str("cafile");
+  a.cert = args.Str("cert");
+  a.key = args.Str("key");
+  a.username = args.Str("username");
+  a.password_file = args.Str("password-file");
+  a.topic = args.Str("topic", a.topic);
+  a.http = args.Str("http");
+  a.metrics = args.Str("metrics");
+  a.stale_ms = args.DurationMs("stale", a.stale_ms);
+  a.wait_ms = args.DurationMs("wait", a.wait_ms);
+  a.max_nodes = args.Int("max-nodes", a.max_nodes);
+  a.watch = args.Has("watch");
+  a.json = args.Has("json");
+  return a;
+}
+
+// Checks what the option table cannot: --broker is there, the listen
+// addresses parse. Returns -1 to go on, else the exit code.
+int CheckFleetArgs(const FleetArgs& a) {
+  if (a.broker.empty()) {
+    std::fprintf(stderr,
+                 "edgespool fleet: --broker is required\n"
+                 "(run 'edgespool fleet --help' for usage)\n");
     return kExitUsage;
   }
-  for (const std::string* addr : {&a->http, &a->metrics}) {
+  for (const std::string* addr : {&a.http, &a.metrics}) {
     if (addr->empty()) continue;
     auto parsed = ParseListenAddress(*addr);
     if (!parsed.ok()) {
@@ -231,11 +211,9 @@ int RunFleetLoop(const FleetArgs& a, platform::Loop& loop, const fleet::FleetWat
   return serving ? kExitOk : exit_code;
 }
 
-}  // namespace
-
-int FleetCommand(int argc, char** argv) {
-  FleetArgs args;
-  if (int done = ParseFleetArgs(argc, argv, &args); done >= 0) return done;
+int Fleet(const cli::Args& parsed) {
+  FleetArgs args = ToFleetArgs(parsed);
+  if (int done = CheckFleetArgs(args); done >= 0) return done;
   bool serving = !args.http.empty() || !args.metrics.empty();
   platform::Logger::SetLevel(serving ? platform::LogLevel::kWarn : platform::LogLevel::kError);
   auto loop_or = platform::Loop::Create();
@@ -264,5 +242,63 @@ int FleetCommand(int argc, char** argv) {
   watcher->reset();
   return exit_code;
 }
+
+
+constexpr cli::OptionSpec kFleetOptions[] = {
+    cli::Opt("broker", 'b', cli::ValueKind::kString, "URL",
+             "The central broker: mqtt://host[:1883] or mqtts://host[:8883]. Required."),
+    cli::Opt("stale", 0, cli::ValueKind::kDuration, "DURATION",
+             "A node with messages pending and no sync for this long, or no status report for "
+             "this long, is stale (default 15m).")
+        .Range(1, INT64_MAX),
+    cli::Flag("watch", 'w', "Keep running and refresh the table every 2 s."),
+    cli::Flag("json", 0, "Print a JSON array instead of the table."),
+    cli::Opt("http", 0, cli::ValueKind::kString, "ADDR",
+             "Serve the live dashboard (page, /events, /api/fleet) on ADDR, e.g. "
+             "127.0.0.1:8080, until SIGINT or SIGTERM (docs/fleet.md)."),
+    cli::Opt("metrics", 0, cli::ValueKind::kString, "ADDR",
+             "Serve the fleet's Prometheus gauges on ADDR/metrics, e.g. 127.0.0.1:9101, "
+             "until SIGINT or SIGTERM."),
+    cli::Opt("max-nodes", 0, cli::ValueKind::kInt, "N",
+             "Track at most N nodes; documents of more are counted and ignored (default "
+             "10000).")
+        .Range(1, 10000000),
+    cli::Opt("topic", 't', cli::ValueKind::kString, "FILTER",
+             "Where the nodes' statuses are retained (default edgespool/+/status)."),
+    cli::Opt("wait", 0, cli::ValueKind::kDuration, "DURATION",
+             "How long to collect statuses after subscribing (default 2s).")
+        .Range(0, 3600000),
+    cli::Opt("cafile", 0, cli::ValueKind::kFile, "FILE",
+             "CA certificates to verify the broker (default: the system's)."),
+    cli::Opt("cert", 0, cli::ValueKind::kFile, "FILE", "Client certificate for mutual TLS."),
+    cli::Opt("key", 0, cli::ValueKind::kFile, "FILE", "Its private key."),
+    cli::Opt("username", 'u', cli::ValueKind::kString, "USER", "MQTT user name."),
+    cli::Opt("password-file", 0, cli::ValueKind::kFile, "FILE",
+             "A file whose first line is the MQTT password."),
+};
+
+constexpr cli::ExitCodeDoc kFleetExits[] = {
+    {0, "every node is online and fresh; with --http or --metrics: stopped by a signal"},
+    {2, "a node is offline or stale"},
+    {64, "usage error, a bad --broker URL or listen address"},
+    {69, "the broker cannot be reached within 10 s, or --http/--metrics cannot listen"},
+    {70, "internal error"},
+    {78, "the password file cannot be read"},
+};
+
+}  // namespace
+
+const cli::CommandSpec kFleetCommand = cli::Command(
+    "fleet", "--broker URL [options]", "every node's status from the broker, worst first",
+    "Reads every node's retained status document from the central broker and prints one row "
+    "per node, worst first: offline, then silent (no status within --stale), then behind "
+    "(pending, no sync within --stale), then the oldest sync. For cron and monitoring checks: "
+    "the exit status is 2 when a node is offline or stale.\n\n"
+    "With --http it serves a live dashboard (one page, updated over Server-Sent Events) and "
+    "with --metrics per-node Prometheus gauges for alerting "
+    "(platform/prometheus/edgespool-alerts.yml); it then runs until SIGINT or SIGTERM.",
+    kFleetOptions, kFleetExits, Fleet, 0, 0);
+
+int FleetCommand(int argc, char** argv) { return cli::RunCommand(kFleetCommand, argc, argv); }
 
 }  // namespace edgespool::agent

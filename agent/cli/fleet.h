@@ -5,7 +5,11 @@
 // (exit 0). The fleet itself (model, dashboard, exporter) is agent/fleet/.
 #pragma once
 
+#include "agent/cli/options.h"
+
 namespace edgespool::agent {
+
+extern const cli::CommandSpec kFleetCommand;
 
 // argv starts after "fleet".
 int FleetCommand(int argc, char** argv);
