@@ -185,6 +185,10 @@ class Journal::Impl {
   }
 
   void SetDueListener(std::function<void()> listener) { due_listener_ = std::move(listener); }
+  void SetExpiryListener(std::function<void(const std::vector<uint64_t>&)> listener) {
+    expiry_listener_ = std::move(listener);
+    has_expiry_listener_.store(static_cast<bool>(expiry_listener_));
+  }
 
   const JournalStats& stats() const { return stats_; }
   bool above_high_water() const {
@@ -374,7 +378,13 @@ class Journal::Impl {
   }
 
   void CleanupStep() {
+    db_->set_collect_expired(has_expiry_listener_.load());
     Result<bool> more = db_->CleanupStep();
+    if (std::vector<uint64_t> expired = db_->TakeExpired(); !expired.empty()) {
+      PostDone([this, expired = std::move(expired)] {
+        if (expiry_listener_) expiry_listener_(expired);
+      });
+    }
     if (more.ok() && *more) return;  // next turn, after any waiting appends
     if (!more.ok()) {
       ES_LOG_WARN("journal cleanup failed", {{"path", options_.path},
@@ -410,6 +420,8 @@ class Journal::Impl {
   JournalStats stats_;
   CommitListener listener_;
   std::function<void()> due_listener_;
+  std::function<void(const std::vector<uint64_t>&)> expiry_listener_;
+  std::atomic<bool> has_expiry_listener_{false};
   std::atomic<bool> has_listener_{false};
   std::unique_ptr<platform::AsyncHandle> wake_;
   platform::TimerHandle keepalive_;
@@ -574,6 +586,10 @@ void Journal::TrimInbox(uint64_t below_seq, int64_t received_before_ms, DoneCall
 void Journal::LoadConsumerSessions(SessionsCallback done) {
   impl_->Submit<Result<std::vector<ConsumerSessionRecord>>>(
       [](JournalDb& db) { return db.LoadConsumerSessions(); }, std::move(done));
+}
+
+void Journal::SetExpiryListener(std::function<void(const std::vector<uint64_t>&)> listener) {
+  impl_->SetExpiryListener(std::move(listener));
 }
 
 void Journal::SetDueListener(std::function<void()> listener) {

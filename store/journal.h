@@ -273,6 +273,9 @@ class Journal {
   // pending rows (a FetchPending made afterwards sees them). The store
   // thread sleeps until the earliest due time: a timer, not a poll.
   void SetDueListener(std::function<void()> listener);
+  // Called on the loop thread with the seqs each cleanup step deleted past
+  // their expires_at. Unset (the default), none are collected.
+  void SetExpiryListener(std::function<void(const std::vector<uint64_t>&)> listener);
 
   // --- the downlink (docs/downlink.md) ---------------------------------------
   // Inbox seqs are their own AUTOINCREMENT sequence, apart from the

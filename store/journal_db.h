@@ -75,6 +75,10 @@ class JournalDb {
   // still scheduled, INT64_MAX when none (the store thread sleeps until it).
   Result<size_t> PromoteDue(int64_t now_ms);
   int64_t next_due_ms() const { return next_due_ms_; }
+  // Seqs deleted by expiry since the last take, collected only while
+  // collect_expired (the audit log's "expired").
+  void set_collect_expired(bool on) { collect_expired_ = on; }
+  std::vector<uint64_t> TakeExpired() { return std::move(expired_seqs_); }
   void DeferDue(int64_t ms) { next_due_ms_ = ms; }
   Result<QueryResult> Query(uint64_t seq);
   Result<QueryResult> QueryById(const std::string& msg_id);
@@ -237,7 +241,9 @@ class JournalDb {
   // Scheduled delivery (journal_db_schedule.cc).
   Stmt schedule_, promote_, unschedule_due_, unschedule_one_, next_due_, scheduled_sum_,
       scheduled_due_at_;
-  int64_t next_due_ms_ = INT64_MAX;  // earliest due_at in `scheduled`; INT64_MAX: none
+  int64_t next_due_ms_ = INT64_MAX;
+  bool collect_expired_ = false;
+  std::vector<uint64_t> expired_seqs_;  // earliest due_at in `scheduled`; INT64_MAX: none
   Stmt inbox_insert_, inbox_read_, inbox_oldest_, inbox_drop_upto_, inbox_trim_, inbox_expire_,
       session_upsert_, session_delete_, session_load_;
 };

@@ -493,6 +493,7 @@ void JournalDb::SettleExpired(const std::vector<ExpiredRow>& expired) {
   for (const auto& e : expired) {
     leases_.erase(e.seq);
     RememberDeleted(e.seq, MessageState::kExpired, e.msg_id);
+    if (collect_expired_) expired_seqs_.push_back(e.seq);
     if (e.state == MessageState::kPending) {
       --stats_.pending_count;
       stats_.pending_bytes -= e.bytes;

@@ -366,14 +366,20 @@ void ProducerServer::Impl::OnPublish(Connection& c, pr::Request& r, std::string_
   if (hooks_.wants_stored && hooks_.wants_stored(m.topic)) {
     tapped = std::make_shared<const store::Message>(m);
   }
+  std::string audit_topic;
+  if (hooks_.on_accepted) audit_topic = m.topic;
 
   uint64_t serial = 0;
   if (p.ack != pr::AckMode::kNone) serial = c.PushSlot(body.size());
   if (p.ack == pr::AckMode::kDelivered) ++waiters_reserved_;
   gate_.Append(std::move(m), [w = Weak(self_), id = c.id(), serial, req = r.req, ack = p.ack,
-                              received_ns, tapped](Result<store::AppendOutcome> res) {
+                              received_ns, tapped, audit_topic = std::move(audit_topic)](
+                                 Result<store::AppendOutcome> res) {
     Impl* self = Lock(w);
     if (!self) return;
+    if (self->hooks_.on_accepted && res.ok() && !res->duplicate) {
+      self->hooks_.on_accepted(res->seq, audit_topic);
+    }
     if (tapped && res.ok() && !res->duplicate && self->hooks_.on_stored) {
       self->hooks_.on_stored(res->seq, *tapped);
     }

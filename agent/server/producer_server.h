@@ -101,6 +101,9 @@ struct ProducerServerHooks {
   // commit order. Duplicates (a msg_id seen before) are not passed on.
   std::function<bool(std::string_view topic)> wants_stored;
   std::function<void(uint64_t seq, const store::Message& message)> on_stored;
+  // Every stored publish (not a duplicate) with its topic: the audit log's
+  // "accepted". Unset, the server keeps no copy of the topic for it.
+  std::function<void(uint64_t seq, const std::string& topic)> on_accepted;
 };
 
 struct ProducerServerStats {

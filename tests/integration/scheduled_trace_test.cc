@@ -162,3 +162,91 @@ TEST_F(AgentE2ETest, TraceparentTravelsInBatchFramesAndDecodeShowsIt) {
 
 }  // namespace
 }  // namespace edgespool
+
+namespace edgespool {
+namespace {
+
+using namespace edgespool::testing;
+
+size_t CountLines(const std::string& log, const std::string& needle, std::set<std::string>* seqs) {
+  size_t n = 0, pos = 0;
+  while ((pos = log.find(needle, pos)) != std::string::npos) {
+    ++n;
+    size_t s = log.find("\"seq\":\"", pos);
+    size_t end = log.find('"', s + 7);
+    if (seqs && s != std::string::npos) seqs->insert(log.substr(s + 7, end - s - 7));
+    pos += needle.size();
+  }
+  return n;
+}
+
+TEST_F(AgentE2ETest, AuditLinesAreSampledPerMessageAndAbsentWhenOff) {
+  StartBroker();
+  StartSubscriber("sensors/#");
+  StartAgent({{"log", "format = \"json\""}, {"audit", "enabled = true"}, {"audit", "sample = 0.5"}});
+  auto p = Connect();
+  ASSERT_TRUE(p);
+  const int n = 400;
+  Publish(*p, n, 2, false, "audit-");
+  auto c = WaitAndCheck(n, /*order=*/false);
+  EXPECT_EQ(c.lost, 0u);
+  std::set<std::string> accepted, sent;
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        accepted.clear();
+        sent.clear();
+        CountLines(agent_->log(), "\"msg\":\"audit\",\"event\":\"accepted\"", &accepted);
+        CountLines(agent_->log(), "\"msg\":\"audit\",\"event\":\"sent\"", &sent);
+        return !accepted.empty() && sent == accepted;
+      },
+      10000))
+      << accepted.size() << " accepted, " << sent.size() << " sent";
+  // About half (binomial, n = 400: 4 sigma is +-40), whole lifecycles.
+  std::printf("audit: %zu of %d messages sampled\n", accepted.size(), n);
+  EXPECT_GT(accepted.size(), 130u);
+  EXPECT_LT(accepted.size(), 270u);
+  EXPECT_NE(agent_->log().find("\"topic\":\"sensors/t"), std::string::npos);
+  EXPECT_EQ(WEXITSTATUS(agent_->Stop()), 0) << agent_->log();
+
+  // Off (the default): not one line.
+  agent_ = std::make_unique<AgentProcess>(dir_.path(), broker_->url(),
+                                          std::multimap<std::string, std::string>{
+                                              {"log", "format = \"json\""}});
+  ASSERT_TRUE(agent_->Start()) << agent_->log();
+  p = Connect();
+  ASSERT_TRUE(p);
+  Publish(*p, 50, 1, false, "quiet-");
+  EXPECT_TRUE(WaitUntil([&] { return p->QueryById("quiet-49").get().state == "sent"; }, 10000));
+  std::string log = agent_->log();
+  size_t restart = log.rfind("producer socket ready");
+  EXPECT_EQ(log.find("\"msg\":\"audit\"", restart == std::string::npos ? 0 : restart),
+            std::string::npos);
+}
+
+TEST_F(AgentE2ETest, AuditLogsMessagesThatExpireWhileTheUplinkIsDown) {
+  StartBroker();
+  broker_->Stop();
+  StartAgent({{"log", "format = \"json\""},
+              {"audit", "enabled = true"},
+              {"store", "cleanup_interval = \"200ms\""}});
+  auto p = Connect();
+  ASSERT_TRUE(p);
+  for (int i = 0; i < 5; ++i) {
+    client::PublishOptions o;
+    o.ttl_ms = 300;
+    ASSERT_TRUE(Send(*p, "sensors/x", "ttl-" + std::to_string(i), o).status.ok());
+  }
+  std::set<std::string> accepted, expired;
+  EXPECT_TRUE(WaitUntil(
+      [&] {
+        CountLines(agent_->log(), "\"msg\":\"audit\",\"event\":\"accepted\"", &accepted);
+        CountLines(agent_->log(), "\"msg\":\"audit\",\"event\":\"expired\"", &expired);
+        return expired.size() == 5;
+      },
+      10000))
+      << agent_->log();
+  EXPECT_EQ(expired, accepted);
+}
+
+}  // namespace
+}  // namespace edgespool
