@@ -276,8 +276,10 @@ class Journal::Impl {
       int64_t due_in_ms = DueInMs();
       if (appends_.empty() && ops_.empty() && !cleanup_running_ && !cleanup_requested_ &&
           due_in_ms > 0) {
-        int64_t wait_ns = std::min(next_cleanup_ns_ - clock_.MonotonicNs(),
-                                   std::min<int64_t>(due_in_ms, kMaxDueWaitMs) * 1000000);
+        int64_t wait_ns = next_cleanup_ns_ - clock_.MonotonicNs();
+        if (due_in_ms != INT64_MAX) {
+          wait_ns = std::min(wait_ns, std::min(due_in_ms, kMaxDueWaitMs) * 1000000);
+        }
         if (wait_ns > 0) {
           cv_.wait_for(lock, std::chrono::nanoseconds(wait_ns));
           if (clock_.MonotonicNs() >= next_cleanup_ns_) cleanup_requested_ = true;
