@@ -32,8 +32,8 @@
 // timer that never fires keeps it alive, as a libuv request would.
 #include <algorithm>
 #include <atomic>
-#include <climits>
 #include <chrono>
+#include <climits>
 #include <condition_variable>
 #include <deque>
 #include <list>

@@ -468,7 +468,7 @@ Status JournalDb::DeleteExpired(int64_t now_ms, std::vector<ExpiredRow>* expired
   expired_scan_.Bind(2, kCleanupChunk);
   while (expired_scan_.Step(&s)) {
     MessageState state = expired_scan_.Int(4)                 ? MessageState::kPending
-                         : expired_scan_.Int(5)                 ? MessageState::kScheduled
+                         : expired_scan_.Int(5)               ? MessageState::kScheduled
                          : expired_scan_.Int(1) == kStateDead ? MessageState::kDead
                                                               : MessageState::kSent;
     expired->push_back({static_cast<uint64_t>(expired_scan_.Int(0)), state,

@@ -37,7 +37,8 @@ Status JournalDb::PrepareSchedule() {
 
 Status JournalDb::LoadScheduleState() {
   Status s;
-  if (scheduled_sum_.Step(&s)) stats_.scheduled_count = static_cast<uint64_t>(scheduled_sum_.Int(0));
+  if (scheduled_sum_.Step(&s))
+    stats_.scheduled_count = static_cast<uint64_t>(scheduled_sum_.Int(0));
   scheduled_sum_.Reset();
   ES_RETURN_IF_ERROR(s);
   next_due_ms_ = INT64_MAX;

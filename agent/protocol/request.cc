@@ -598,7 +598,9 @@ bool ValidTraceparent(std::string_view v) {
     }
     return true;
   };
-  auto zeros = [](std::string_view s) { return s.find_first_not_of('0') == std::string_view::npos; };
+  auto zeros = [](std::string_view s) {
+    return s.find_first_not_of('0') == std::string_view::npos;
+  };
   if (v.size() < 55 || v[2] != '-' || v[35] != '-' || v[52] != '-') return false;
   std::string_view version = v.substr(0, 2), trace = v.substr(3, 32), parent = v.substr(36, 16),
                    flags = v.substr(53, 2);

@@ -59,7 +59,8 @@ TEST_F(AgentE2ETest, DelayedMessageArrivesAfterItsDelayAcrossARestartWithoutBloc
   past.deliver_at_ms = t0 - 60000;
   ASSERT_TRUE(Send(*p, "sched/a", "past", past).status.ok());
   // Behind the scheduled one on the same topic, with the same ts.
-  for (int i = 0; i < 10; ++i) ASSERT_TRUE(Send(*p, "sched/a", "now-" + std::to_string(i)).status.ok());
+  for (int i = 0; i < 10; ++i)
+    ASSERT_TRUE(Send(*p, "sched/a", "now-" + std::to_string(i)).status.ok());
   ASSERT_TRUE(WaitUntil([&] { return Ids(*sub_).size() >= 11; }, 10000));
   EXPECT_EQ(Ids(*sub_).count("delayed"), 0u);
   EXPECT_EQ(Ids(*sub_).count("past"), 1u);
@@ -70,9 +71,9 @@ TEST_F(AgentE2ETest, DelayedMessageArrivesAfterItsDelayAcrossARestartWithoutBloc
   EXPECT_NEAR(static_cast<double>(q.deliver_at_ms), static_cast<double>(t0 + 2000), 1000);
   // The CLI says so too.
   std::string out = dir_.File("query.out");
-  std::string cmd = std::string(std::getenv("EDGESPOOL_BIN") ? std::getenv("EDGESPOOL_BIN")
-                                                             : "edgespool") +
-                    " query --socket " + agent_->socket() + " --id delayed > " + out + " 2>&1";
+  std::string cmd =
+      std::string(std::getenv("EDGESPOOL_BIN") ? std::getenv("EDGESPOOL_BIN") : "edgespool") +
+      " query --socket " + agent_->socket() + " --id delayed > " + out + " 2>&1";
   EXPECT_EQ(std::system(cmd.c_str()), 0) << ReadFile(out);
   EXPECT_NE(ReadFile(out).find("scheduled"), std::string::npos) << ReadFile(out);
   EXPECT_NE(ReadFile(out).find("deliver_at"), std::string::npos) << ReadFile(out);
@@ -86,8 +87,7 @@ TEST_F(AgentE2ETest, DelayedMessageArrivesAfterItsDelayAcrossARestartWithoutBloc
   if (NowMs() < t0 + 1900) {
     EXPECT_EQ(p->QueryById("delayed").get().state, "scheduled");
   }
-  ASSERT_TRUE(WaitUntil([&] { return Ids(*sub_).count("delayed") == 1; }, 15000))
-      << agent_->log();
+  ASSERT_TRUE(WaitUntil([&] { return Ids(*sub_).count("delayed") == 1; }, 15000)) << agent_->log();
   int64_t arrived = NowMs();
   EXPECT_GE(arrived - t0, 2000);
   EXPECT_LT(arrived - t0, 8000);
@@ -183,7 +183,8 @@ size_t CountLines(const std::string& log, const std::string& needle, std::set<st
 TEST_F(AgentE2ETest, AuditLinesAreSampledPerMessageAndAbsentWhenOff) {
   StartBroker();
   StartSubscriber("sensors/#");
-  StartAgent({{"log", "format = \"json\""}, {"audit", "enabled = true"}, {"audit", "sample = 0.5"}});
+  StartAgent(
+      {{"log", "format = \"json\""}, {"audit", "enabled = true"}, {"audit", "sample = 0.5"}});
   auto p = Connect();
   ASSERT_TRUE(p);
   const int n = 400;
@@ -209,9 +210,9 @@ TEST_F(AgentE2ETest, AuditLinesAreSampledPerMessageAndAbsentWhenOff) {
   EXPECT_EQ(WEXITSTATUS(agent_->Stop()), 0) << agent_->log();
 
   // Off (the default): not one line.
-  agent_ = std::make_unique<AgentProcess>(dir_.path(), broker_->url(),
-                                          std::multimap<std::string, std::string>{
-                                              {"log", "format = \"json\""}});
+  agent_ = std::make_unique<AgentProcess>(
+      dir_.path(), broker_->url(),
+      std::multimap<std::string, std::string>{{"log", "format = \"json\""}});
   ASSERT_TRUE(agent_->Start()) << agent_->log();
   p = Connect();
   ASSERT_TRUE(p);

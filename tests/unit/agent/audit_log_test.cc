@@ -1,8 +1,8 @@
 // The audit log's sampling (per message, by seq) and its lines.
 #include "agent/audit_log.h"
 
-#include <gtest/gtest.h>
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <string>
@@ -44,8 +44,9 @@ TEST(AuditLogTest, WritesOneJsonLinePerNoteOnlyWhenEnabled) {
   EXPECT_NE(log.find("\"msg\":\"audit\",\"event\":\"accepted\",\"seq\":\"7\",\"topic\":\"a/b\"}"),
             std::string::npos)
       << log;
-  EXPECT_NE(log.find("\"msg\":\"audit\",\"event\":\"dead\",\"seq\":\"7\",\"reason\":\"too large\"}"),
-            std::string::npos)
+  EXPECT_NE(
+      log.find("\"msg\":\"audit\",\"event\":\"dead\",\"seq\":\"7\",\"reason\":\"too large\"}"),
+      std::string::npos)
       << log;
 }
 

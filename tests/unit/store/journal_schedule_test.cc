@@ -216,8 +216,8 @@ TEST(JournalScheduleTest, Version4JournalIsMigratedWithItsRows) {
   ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
   EXPECT_EQ(sqlite3_column_int64(st, 0), 5);
   sqlite3_finalize(st);
-  sqlite3_prepare_v2(db, "SELECT count(*) FROM sqlite_master WHERE name = 'scheduled_due'", -1,
-                     &st, nullptr);
+  sqlite3_prepare_v2(db, "SELECT count(*) FROM sqlite_master WHERE name = 'scheduled_due'", -1, &st,
+                     nullptr);
   ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
   EXPECT_EQ(sqlite3_column_int64(st, 0), 1);
   sqlite3_finalize(st);
