@@ -576,8 +576,8 @@ void WebSocketServer::Impl::Subscribe(Session& s, ClientMessage m) {
   if (!resumable) return SubscribeRest(s, std::move(m), 0);
   auto owner = cursor_owner_.find(m.session);
   if (owner != cursor_owner_.end() && owner->second != s.id()) {
-    Reply(s, RenderError("busy", "uplink session " + m.session +
-                                     " is attached to another connection"));
+    Reply(s, RenderError("busy",
+                         "uplink session " + m.session + " is attached to another connection"));
     return;
   }
   // Two reads before the subscription stands, both on the store thread:
@@ -918,32 +918,31 @@ void WebSocketServer::Impl::PumpUplink(Session& s) {
   spec.max_messages = kUplinkReadRows;
   spec.max_bytes = kUplinkReadBytes;
   std::weak_ptr<Impl*> w = self_;
-  hooks_.journal->ReadStored(spec, [w, id = s.id(), serial = c->serial](
-                                       Result<store::StoredRead> res) {
-    auto p = w.lock();
-    if (!p) return;
-    Impl* self = *p;
-    Session* ss = self->Find(id);
-    if (!ss || !ss->uplink_cursor || ss->uplink_cursor->serial != serial) return;
-    UplinkCursor& cur = *ss->uplink_cursor;
-    if (!res.ok()) {
-      // Retried by the persist timer; the position does not move meanwhile.
-      cur.set_reading(false);
-      ES_LOG_WARN("websocket uplink read failed", {{"error", res.status().ToString()}});
-      return;
-    }
-    std::string frame;
-    uint64_t tail = cur.ApplyRead(*res, self->tap_head_,
-                                  [&](uint64_t missed, const store::StoredMessage& row) {
-                                    ss->QueueMissed(missed);
-                                    frame.clear();
-                                    AppendUplinkMessage(&frame, row.seq, row.message);
-                                    ss->QueueUplinkInFlight(
-                                        std::make_shared<const std::string>(frame));
-                                  });
-    ss->QueueMissed(tail);
-    self->PumpUplink(*ss);
-  });
+  hooks_.journal->ReadStored(
+      spec, [w, id = s.id(), serial = c->serial](Result<store::StoredRead> res) {
+        auto p = w.lock();
+        if (!p) return;
+        Impl* self = *p;
+        Session* ss = self->Find(id);
+        if (!ss || !ss->uplink_cursor || ss->uplink_cursor->serial != serial) return;
+        UplinkCursor& cur = *ss->uplink_cursor;
+        if (!res.ok()) {
+          // Retried by the persist timer; the position does not move meanwhile.
+          cur.set_reading(false);
+          ES_LOG_WARN("websocket uplink read failed", {{"error", res.status().ToString()}});
+          return;
+        }
+        std::string frame;
+        uint64_t tail = cur.ApplyRead(
+            *res, self->tap_head_, [&](uint64_t missed, const store::StoredMessage& row) {
+              ss->QueueMissed(missed);
+              frame.clear();
+              AppendUplinkMessage(&frame, row.seq, row.message);
+              ss->QueueUplinkInFlight(std::make_shared<const std::string>(frame));
+            });
+        ss->QueueMissed(tail);
+        self->PumpUplink(*ss);
+      });
 }
 
 WebSocketStats WebSocketServer::Impl::Stats() const {

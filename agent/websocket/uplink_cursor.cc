@@ -64,8 +64,7 @@ uint64_t UplinkCursor::ApplyRead(const store::StoredRead& read, uint64_t tap_hea
 Status UplinkCursor::Ack(uint64_t seq, bool cumulative) {
   if (cumulative) {
     if (inflight_.empty() || *inflight_.begin() > seq) {
-      return Status::InvalidArgument("no uplink message <= " + std::to_string(seq) +
-                                     " in flight");
+      return Status::InvalidArgument("no uplink message <= " + std::to_string(seq) + " in flight");
     }
     inflight_.erase(inflight_.begin(), inflight_.upper_bound(seq));
     dirty = true;
