@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <string>
 
+#include "agent/cli/consume.h"
 #include "agent/cli/decode.h"
 #include "agent/cli/fleet.h"
 #include "agent/cli/producer_commands.h"
@@ -29,6 +30,7 @@ const char* kUsage =
     "  status [--json]                  the agent's status\n"
     "  decode [FILE|-]                  print batch frames as JSON lines\n"
     "  fleet --broker URL [--stale 15m] every node's status from the broker (exit 2: stale)\n"
+    "  consume --broker URL [--topic F] the fleet's messages in timestamp order, as JSON lines\n"
     "  config check [--config] [FILE]   validate a configuration file\n"
     "  config show [--config FILE]      print the effective configuration (secrets redacted)\n"
     "  version                          print the version\n"
@@ -138,6 +140,7 @@ constexpr Command kCommands[] = {
     {"subscribe", SubscribeCommand},
     {"status", StatusCommand},
     {"decode", DecodeCommand},
+    {"consume", ConsumeCommand},
     {"fleet", FleetCommand},
     {"version", VersionCommand},
     {"--version", VersionCommand},

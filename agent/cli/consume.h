@@ -1,0 +1,18 @@
+// `edgespool consume`: the fleet's uplink as one ordered stream of JSON
+// lines (central/consumer.h; docs/central.md).
+#pragma once
+
+#include <string>
+
+#include "central/message.h"
+
+namespace edgespool::agent {
+
+// argv starts after "consume".
+int ConsumeCommand(int argc, char** argv);
+
+// One output line (no newline): node, seq, id, topic, ts, headers, payload
+// (or payload_hex when not UTF-8), late.
+std::string ConsumedJson(const central::Message& m);
+
+}  // namespace edgespool::agent
