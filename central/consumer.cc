@@ -93,7 +93,11 @@ std::string Consumer::MemberTopic(const std::string& instance) const {
 void Consumer::Start() {
   assert(loop_.InLoopThread());
   tick_timer_.Start(kTickMs, kTickMs, [this] {
-    for (auto& [k, p] : partitions_) p->Advance();
+    // A snapshot: a callback may Stop() us, which empties partitions_ (the
+    // partitions themselves are deleted on a later turn).
+    std::vector<Partition*> live;
+    for (auto& [k, p] : partitions_) live.push_back(p.get());
+    for (Partition* p : live) p->Advance();
   });
   if (!members_client_) {
     for (uint32_t k = 0; k < options_.partitions; ++k) {
@@ -106,6 +110,10 @@ void Consumer::Start() {
 }
 
 void Consumer::OnConnected(const sync::mqtt::ConnectInfo&) {
+  // The list is rebuilt from the retained memberships that follow the
+  // SUBSCRIBE: while we were away members may have left unseen (and our
+  // own will has removed us).
+  members_.clear();
   sync::mqtt::OutgoingMessage m;
   m.topic = MemberTopic(options_.instance);
   m.payload = "1";

@@ -30,7 +30,8 @@ const char* kConsumeUsage =
     "\"late\":true). --topic defaults to edgespool/+/batch; message-mode topics need\n"
     "MQTT 5. --partitions N: topics carry {part} ({part:N} in the agents' upstream_topic);\n"
     "--group: instances with the same group share the partitions (docs/central.md).\n"
-    "Ends on SIGINT/SIGTERM or after --count messages; --stats prints counts to stderr.\n";
+    "Ends on SIGINT/SIGTERM or after --count messages (at least: the rest of the last\n"
+    "batch too); --stats prints counts to stderr.\n";
 
 struct ConsumeArgs {
   central::ConsumerOptions options;
@@ -115,13 +116,22 @@ void PrintStats(const central::ConsumerStats& s) {
 }  // namespace
 
 std::string ConsumedJson(const central::Message& m) {
-  protocol::JsonObjectWriter headers;
+  // Header values are bytes (batch frames): those that are not UTF-8 go
+  // hex-encoded under headers_hex.
+  protocol::JsonObjectWriter headers, headers_hex;
+  bool any_hex = false;
   for (const auto& [k, v] : m.headers) {
-    if (protocol::IsValidUtf8(v)) headers.Str(k, v);
+    if (protocol::IsValidUtf8(v)) {
+      headers.Str(k, v);
+    } else {
+      headers_hex.Str(k, protocol::HexEncode(v));
+      any_hex = true;
+    }
   }
   protocol::JsonObjectWriter w;
   w.Str("node", m.node).Uint("seq", m.seq).Str("id", m.id).Str("topic", m.topic).Int("ts", m.ts_ms);
   w.Raw("headers", std::move(headers).Finish());
+  if (any_hex) w.Raw("headers_hex", std::move(headers_hex).Finish());
   if (protocol::IsValidUtf8(m.payload)) {
     w.Str("payload", m.payload);
   } else {
@@ -141,18 +151,20 @@ int ConsumeCommand(int argc, char** argv) {
   uint64_t printed = 0;
   bool stopping = false;
   std::unique_ptr<central::Consumer> consumer;
+  // Posted: the callback that reaches --count runs inside the consumer.
   auto stop = [&] {
     if (stopping) return;
     stopping = true;
-    consumer->Stop([&] { (*loop)->Stop(); });
+    (*loop)->Post([&] { consumer->Stop([&] { (*loop)->Stop(); }); });
   };
   std::string line;
   auto created = central::Consumer::Create(**loop, a.options, [&](const central::Message& m) {
-    if (a.count && printed >= a.count) return;
+    // Past --count the rest of the batch is printed too: it is acked with
+    // it, and a group's session would not send it again.
     line = ConsumedJson(m);
     line.push_back('\n');
     std::fwrite(line.data(), 1, line.size(), stdout);
-    if (++printed == a.count) stop();
+    if (++printed >= a.count && a.count) stop();
   });
   if (!created.ok()) {
     std::fprintf(stderr, "edgespool consume: %s\n", created.status().ToString().c_str());

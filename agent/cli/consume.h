@@ -11,8 +11,9 @@ namespace edgespool::agent {
 // argv starts after "consume".
 int ConsumeCommand(int argc, char** argv);
 
-// One output line (no newline): node, seq, id, topic, ts, headers, payload
-// (or payload_hex when not UTF-8), late.
+// One output line (no newline): node, seq, id, topic, ts, headers (and
+// headers_hex for values that are not UTF-8), payload (or payload_hex when
+// not UTF-8), late.
 std::string ConsumedJson(const central::Message& m);
 
 }  // namespace edgespool::agent

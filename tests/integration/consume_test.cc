@@ -15,6 +15,7 @@
 #include <cJSON.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/wait.h>
 
 #include <chrono>
 #include <future>
@@ -101,6 +102,7 @@ class ConsumeProcess {
     process_.Signal(SIGKILL);
     process_.Wait(10000);
   }
+  bool running() { return process_.running(); }
 
  private:
   std::string dir_, name_;
@@ -341,6 +343,31 @@ TEST_F(ConsumeTest, AKilledInstancesPartitionsMoveToTheOthersWithNothingLost) {
   EXPECT_EQ(reordered, 0u);
   EXPECT_FALSE(topics_of_killed.empty());
   EXPECT_EQ(moved_topics, topics_of_killed);
+}
+
+TEST_F(ConsumeTest, UsageErrorsAndCount) {
+  for (const auto& args : std::vector<std::vector<std::string>>{
+           {},
+           {"--broker", broker_->url(), "--partitions", "4", "--topic", "fleet/#"},
+           {"--broker", broker_->url(), "--group", "a/b"},
+           {"--broker", broker_->url(), "--max-wait", "soon"}}) {
+    Process p;
+    std::vector<std::string> argv = {Bin(), "consume"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    ASSERT_TRUE(p.Start(argv, dir_.File("usage.out")));
+    int st = p.Wait(10000);
+    EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 64)
+        << st << " " << ReadFile(dir_.File("usage.out"));
+  }
+  // --count: ends by itself (exit 0) after that many messages.
+  AddAgent("gw0", "", {});
+  ConsumeProcess c(dir_.path(), "count");
+  ASSERT_TRUE(c.Start(
+      {"--broker", broker_->url(), "--topic", "sensors/#", "--count", "5", "--max-wait", "2s"}));
+  ASSERT_TRUE(WarmUp({&c}, 3));
+  Publish("x", 20, 200);
+  EXPECT_TRUE(WaitUntil([&] { return !c.running(); }, 15000));
+  EXPECT_GE(c.Lines().size(), 5u);
 }
 
 }  // namespace
