@@ -12,6 +12,8 @@
 //    (upstream_topic fleet/{part:4}/{topic}); one is SIGKILLed mid-stream;
 //    its partitions move to the other two (their persistent sessions are
 //    resumed), and no acknowledged message is lost.
+// 3. Batch mode over RabbitMQ 3.10 (MQTT 3.1.1), when it is installed: every
+//    message once; order best effort (RabbitMQ reorders a status ahead of data).
 #include <cJSON.h>
 #include <glob.h>
 #include <gtest/gtest.h>
@@ -30,6 +32,7 @@
 #include "sync/routes.h"
 #include "tests/support/e2e.h"
 #include "tests/support/e2e_fixture.h"
+#include "tests/support/rabbitmq.h"
 #include "tests/support/tcp_proxy.h"
 #include "tests/support/test_env.h"
 
@@ -133,11 +136,12 @@ class ConsumeTest : public ::testing::Test {
 
   // An agent named `node` in its own directory, uplinking through a proxy.
   AgentProcess* AddAgent(const std::string& node, const std::string& skew,
-                         std::multimap<std::string, std::string> settings) {
+                         std::multimap<std::string, std::string> settings,
+                         uint16_t broker_port = 0) {
     std::string d = dir_.File(node);
     WriteFile(d + ".keep", "");
     ::mkdir(d.c_str(), 0755);
-    proxies_.push_back(std::make_unique<TcpProxy>(broker_->port()));
+    proxies_.push_back(std::make_unique<TcpProxy>(broker_port ? broker_port : broker_->port()));
     EXPECT_TRUE(proxies_.back()->Start());
     settings.emplace("node", "id = \"" + node + "\"");
     settings.emplace("status", "watermark_interval = \"200ms\"");
@@ -357,6 +361,50 @@ TEST_F(ConsumeTest, AKilledInstancesPartitionsMoveToTheOthersWithNothingLost) {
   EXPECT_EQ(reordered, 0u);
   EXPECT_FALSE(topics_of_killed.empty());
   EXPECT_EQ(moved_topics, topics_of_killed);
+}
+
+// RabbitMQ 3.10 speaks MQTT 3.1.1 only: no user properties, no shared
+// subscriptions, retained messages only for exact topics. Batch frames carry
+// everything and live statuses arrive, so one consume instance gets every
+// message once there too, but order is best effort (see the end). Groups
+// need retained memberships under a wildcard: not on RabbitMQ.
+TEST_F(ConsumeTest, BatchModeOverRabbitMq) {
+  if (!RabbitMqInstalled()) GTEST_SKIP() << kRabbitServer << " not installed";
+  RabbitMq rabbit;
+  ASSERT_TRUE(rabbit.Start()) << rabbit.log();
+  AddAgent("gw0", "", {{"sync", "mode = \"batch\""}}, rabbit.mqtt_port());
+  AddAgent("gw1", "", {{"sync", "mode = \"batch\""}}, rabbit.mqtt_port());
+  ASSERT_FALSE(HasFailure());
+  ConsumeProcess consume(dir_.path(), "rabbit");
+  ASSERT_TRUE(consume.Start(
+      {"--broker", rabbit.mqtt_url(), "--topic", "edgespool/+/batch", "--max-wait", "10s"}));
+  ASSERT_TRUE(WarmUp({&consume}, 3));
+  Publish("r", 300, 100);
+  ASSERT_TRUE(WaitAll({&consume}, 60000));
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  EXPECT_EQ(consume.Stop(), 0);
+  std::vector<Line> lines;
+  for (const Line& l : consume.Lines()) {
+    if (l.id.rfind("warm-", 0) != 0) lines.push_back(l);
+  }
+  std::map<std::string, int> seen;
+  size_t late = 0;
+  for (const Line& l : lines) {
+    ++seen[l.id];
+    late += l.late ? 1 : 0;
+  }
+  size_t lost = 0, duplicated = 0;
+  for (const auto& id : acked_) lost += seen.count(id) ? 0 : 1;
+  for (const auto& [id, n] : seen) duplicated += n > 1 ? n - 1 : 0;
+  std::printf("RabbitMQ: acked %zu, lost %zu, duplicated %zu, late %zu, reordered %zu\n",
+              acked_.size(), lost, duplicated, late, Reordered(lines));
+  EXPECT_EQ(lost, 0u);
+  EXPECT_EQ(duplicated, 0u);
+  EXPECT_EQ(Reordered(lines), 0u);
+  // Not asserted: late. Measured 154-183 of 600 in steady traffic (none on
+  // mosquitto): RabbitMQ delivered a node's status ahead of a batch frame it
+  // had published before it, so the watermark passed messages not yet
+  // arrived. They come out marked late, never lost (docs/central.md).
 }
 
 TEST_F(ConsumeTest, UsageErrorsAndCount) {
