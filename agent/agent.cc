@@ -267,8 +267,8 @@ Status Agent::Impl::Start() {
   if (config_.status.watermark_interval_ms > 0) {
     auto every = static_cast<uint64_t>(config_.status.watermark_interval_ms);
     watermark_timer_.Start(every, every, [this] {
-      if (journal_ && UploadWatermark(journal_->stats(), clock_.WallMs()) !=
-                          published_watermark_ms_) {
+      if (journal_ &&
+          UploadWatermark(journal_->stats(), clock_.WallMs()) != published_watermark_ms_) {
         PublishStatus();
       }
     });
