@@ -5,13 +5,15 @@
 #include <unistd.h>
 
 #include <map>
+#include <utility>
 
 namespace edgespool::testing {
 
 bool RabbitMqInstalled() { return ::access(kRabbitServer, X_OK) == 0; }
 
-RabbitMq::RabbitMq()
-    : amqp_port_(FreePort()),
+RabbitMq::RabbitMq(std::string extra_config)
+    : extra_config_(std::move(extra_config)),
+      amqp_port_(FreePort()),
       mqtt_port_(FreePort()),
       dist_port_(FreePort()),
       epmd_port_(FreePort()) {}
@@ -22,7 +24,8 @@ bool RabbitMq::Start() {
   const std::string& t = dir_.path();
   WriteFile(dir_.File("rabbitmq.conf"),
             "listeners.tcp.default = 127.0.0.1:" + std::to_string(amqp_port_) +
-                "\nmqtt.listeners.tcp.default = 127.0.0.1:" + std::to_string(mqtt_port_) + "\n");
+                "\nmqtt.listeners.tcp.default = 127.0.0.1:" + std::to_string(mqtt_port_) + "\n" +
+                extra_config_ + "\n");
   std::map<std::string, std::string> env = {
       {"HOME", t + "/home"},
       {"RABBITMQ_NODENAME", "interop" + std::to_string(getpid()) + "@localhost"},

@@ -16,7 +16,8 @@ bool RabbitMqInstalled();
 
 class RabbitMq {
  public:
-  RabbitMq();
+  // extra_config: more rabbitmq.conf lines (e.g. "mqtt.prefetch = 1000").
+  explicit RabbitMq(std::string extra_config = "");
   ~RabbitMq();
   // Starts and waits (up to 60 s) until the MQTT port accepts.
   bool Start();
@@ -27,6 +28,7 @@ class RabbitMq {
 
  private:
   TempDir dir_;
+  std::string extra_config_;
   uint16_t amqp_port_, mqtt_port_, dist_port_, epmd_port_;
   Process server_;
   bool started_ = false;
