@@ -203,13 +203,19 @@ void Consumer::ClosePartition(uint32_t k) {
   closed_.unordered += s.unordered;
   closed_.forced += s.forced;
   closed_.bad += it->second->stats().bad;
-  std::shared_ptr<Partition> p(std::move(it->second));
+  Partition* p = it->second.get();
+  closing_[p] = std::move(it->second);
   partitions_.erase(it);
   ES_LOG_INFO("consume: partition released", {{"partition", std::to_string(k)}});
-  // Deleted on a later turn: Stop's callback runs inside the client.
-  p->Stop([this, p]() mutable {
-    loop_.Post([p] {});
-    if (closing_ > 0 && --closing_ == 0 && on_stopped_) loop_.Post(std::move(on_stopped_));
+  // Owned by closing_ until its DISCONNECT is out (destroying the Consumer
+  // first destroys it, and its client, callback and all); then deleted on a
+  // later turn, since this callback runs inside its client.
+  p->Stop([this, p] {
+    auto c = closing_.find(p);
+    if (c == closing_.end()) return;
+    loop_.DeferDelete(std::move(c->second));
+    closing_.erase(c);
+    if (stopping_ && closing_.empty() && on_stopped_) loop_.Post(std::move(on_stopped_));
   });
 }
 
@@ -223,9 +229,8 @@ void Consumer::Stop(std::function<void()> on_stopped) {
   std::vector<uint32_t> all;
   for (const auto& [k, p] : partitions_) all.push_back(k);
   on_stopped_ = std::move(on_stopped);
-  closing_ = all.size();
   for (uint32_t k : all) ClosePartition(k);
-  if (all.empty() && on_stopped_) loop_.Post(std::move(on_stopped_));
+  if (closing_.empty() && on_stopped_) loop_.Post(std::move(on_stopped_));
 }
 
 ConsumerStats Consumer::stats() const {

@@ -118,7 +118,8 @@ class Consumer final : private sync::mqtt::ClientListener {
   platform::TimerHandle settle_timer_;
   ConsumerStats closed_;  // counts of partitions closed already
   bool stopping_ = false;
-  size_t closing_ = 0;  // partitions Stop() still waits for
+  // Partitions given up, until their client has stopped.
+  std::map<Partition*, std::unique_ptr<Partition>> closing_;
   std::function<void()> on_stopped_;
 };
 
