@@ -6,7 +6,6 @@
 #include <cstdlib>
 
 #include "agent/cli/exit_codes.h"
-#include "agent/config/units.h"
 #include "agent/protocol/json_writer.h"
 #include "agent/protocol/message.h"
 #include "agent/protocol/request.h"
@@ -19,82 +18,40 @@ namespace edgespool::agent {
 
 namespace {
 
-const char* kConsumeUsage =
-    "usage: edgespool consume --broker URL [--topic FILTER]... [--max-wait 30s]\n"
-    "                         [--group NAME [--instance NAME]] [--partitions N]\n"
-    "                         [--status-topic 'edgespool/+/status'] [--count N] [--stats]\n"
-    "                         [--cafile F] [--cert F --key F] [--username U --password-file F]\n"
-    "Prints the fleet's uplink messages as JSON lines, deduplicated by (node, seq), in\n"
-    "original-timestamp order per topic across nodes (a node offline or behind by more\n"
-    "than --max-wait stops holding the others back; what it sends later is marked\n"
-    "\"late\":true). --topic defaults to edgespool/+/batch; message-mode topics need\n"
-    "MQTT 5. --partitions N: topics carry {part} ({part:N} in the agents' upstream_topic);\n"
-    "--group: instances with the same group share the partitions (docs/central.md).\n"
-    "Ends on SIGINT/SIGTERM or after --count messages (at least: the rest of the last\n"
-    "batch too); --stats prints counts to stderr.\n";
-
 struct ConsumeArgs {
   central::ConsumerOptions options;
-  std::string cafile, cert, key, username, password_file;
   uint64_t count = 0;
   bool stats = false;
-  bool topics_given = false;
 };
 
-int ParseConsumeArgs(int argc, char** argv, ConsumeArgs* a) {
-  for (int i = 0; i < argc; ++i) {
-    std::string arg = argv[i];
-    auto value = [&](std::string* out) {
-      if (i + 1 >= argc) return false;
-      *out = argv[++i];
-      return true;
-    };
-    std::string v, why;
-    central::ConsumerOptions& o = a->options;
-    if (arg == "--help" || arg == "-h") {
-      std::fputs(kConsumeUsage, stdout);
-      return kExitOk;
-    } else if (arg == "--broker" && value(&o.url)) {
-    } else if (arg == "--topic" && value(&v)) {
-      if (!a->topics_given) o.topics.clear();
-      a->topics_given = true;
-      o.topics.push_back(v);
-    } else if (arg == "--status-topic" && value(&o.status_topic)) {
-    } else if (arg == "--max-wait" && value(&v) &&
-               ParseDurationMs(v, &o.ordering.max_wait_ms, &why)) {
-    } else if (arg == "--group" && value(&o.group)) {
-    } else if (arg == "--instance" && value(&o.instance)) {
-    } else if (arg == "--partitions" && value(&v)) {
-      o.partitions = static_cast<uint32_t>(std::strtoul(v.c_str(), nullptr, 10));
-    } else if (arg == "--count" && value(&v)) {
-      a->count = std::strtoull(v.c_str(), nullptr, 10);
-    } else if (arg == "--stats") {
-      a->stats = true;
-    } else if (arg == "--cafile" && value(&a->cafile)) {
-    } else if (arg == "--cert" && value(&a->cert)) {
-    } else if (arg == "--key" && value(&a->key)) {
-    } else if (arg == "--username" && value(&a->username)) {
-    } else if (arg == "--password-file" && value(&a->password_file)) {
-    } else {
-      std::fprintf(stderr, "edgespool consume: bad argument '%s'%s\n%s", arg.c_str(),
-                   why.empty() ? "" : (": " + why).c_str(), kConsumeUsage);
-      return kExitUsage;
-    }
-  }
-  if (a->options.url.empty()) {
-    std::fprintf(stderr, "edgespool consume: --broker is required\n%s", kConsumeUsage);
+// Fills *a from the parsed options. Returns -1 to go on, else the exit code.
+int ToConsumeArgs(const cli::Args& args, ConsumeArgs* a) {
+  central::ConsumerOptions& o = a->options;
+  o.url = args.Str("broker");
+  if (o.url.empty()) {
+    std::fputs(
+        "edgespool consume: --broker is required\n"
+        "(run 'edgespool consume --help' for usage)\n",
+        stderr);
     return kExitUsage;
   }
-  central::ConsumerOptions& o = a->options;
-  o.tls.ca_file = a->cafile;
-  o.tls.cert_file = a->cert;
-  o.tls.key_file = a->key;
-  if (!a->username.empty()) o.username = a->username;
-  if (!a->password_file.empty()) {
-    auto pw = platform::ReadWholeFile(a->password_file);
+  if (args.Has("topic")) o.topics = args.All("topic");
+  o.status_topic = args.Str("status-topic", o.status_topic);
+  o.ordering.max_wait_ms = args.DurationMs("max-wait", o.ordering.max_wait_ms);
+  o.group = args.Str("group");
+  o.instance = args.Str("instance");
+  o.partitions = static_cast<uint32_t>(args.Int("partitions", 1));
+  a->count = static_cast<uint64_t>(args.Int("count", 0));
+  a->stats = args.Has("stats");
+  o.tls.ca_file = args.Str("cafile");
+  o.tls.cert_file = args.Str("cert");
+  o.tls.key_file = args.Str("key");
+  if (args.Has("username")) o.username = args.Str("username");
+  if (args.Has("password-file")) {
+    auto pw = platform::ReadWholeFile(args.Str("password-file"));
     if (!pw.ok()) {
       std::fprintf(stderr, "edgespool consume: %s\n", pw.status().message().c_str());
-      return kExitUsage;
+      return kExitConfig;
     }
     std::string p = *pw;
     p.resize(std::min(p.size(), p.find_first_of("\r\n")));
@@ -141,9 +98,11 @@ std::string ConsumedJson(const central::Message& m) {
   return std::move(w).Finish();
 }
 
-int ConsumeCommand(int argc, char** argv) {
+namespace {
+
+int Consume(const cli::Args& args) {
   ConsumeArgs a;
-  int rc = ParseConsumeArgs(argc, argv, &a);
+  int rc = ToConsumeArgs(args, &a);
   if (rc >= 0) return rc;
   platform::Logger::SetLevel(platform::LogLevel::kWarn);
   auto loop = platform::Loop::Create();
@@ -186,5 +145,65 @@ int ConsumeCommand(int argc, char** argv) {
   (*loop)->RunNoWait();
   return kExitOk;
 }
+
+constexpr cli::OptionSpec kConsumeOptions[] = {
+    cli::Opt("broker", 'b', cli::ValueKind::kString, "URL",
+             "The central broker: mqtt://host[:1883] or mqtts://host[:8883]. Required."),
+    cli::Opt("topic", 't', cli::ValueKind::kString, "FILTER",
+             "An uplink topic filter (default edgespool/+/batch). Message-mode "
+             "topics need MQTT 5 (the es-* user properties). With --partitions N each filter "
+             "names the partition as {part}, e.g. fleet/{part}/#.")
+        .Repeatable(),
+    cli::Opt("status-topic", 0, cli::ValueKind::kString, "FILTER",
+             "Where the nodes' statuses are (default edgespool/+/status)."),
+    cli::Opt("max-wait", 0, cli::ValueKind::kDuration, "DURATION",
+             "The longest a message waits for the other nodes' watermarks; a node offline, "
+             "silent or behind for longer stops holding the others back, and what it sends "
+             "later is marked late (default 30s).")
+        .Range(1, 86400000),
+    cli::Opt("group", 'g', cli::ValueKind::kString, "NAME",
+             "Share the partitions with the other instances of this group (persistent broker "
+             "sessions GROUP-pK; a dead instance's partitions move to the others)."),
+    cli::Opt("instance", 0, cli::ValueKind::kString, "NAME",
+             "This instance's name in the group (default host-pid)."),
+    cli::Opt("partitions", 'p', cli::ValueKind::kInt, "N",
+             "Partitions of the topics, as the agents' upstream_topic {part:N} (default 1).")
+        .Range(1, 100000),
+    cli::Opt("count", 'C', cli::ValueKind::kInt, "N",
+             "End after N messages (at least: the rest of the last batch is printed too).")
+        .Range(1, INT64_MAX),
+    cli::Flag("stats", 0, "At the end, print counts (delivered, late, duplicates...) to stderr."),
+    cli::Opt("cafile", 0, cli::ValueKind::kFile, "FILE",
+             "CA certificates to verify the broker (default: the system's)."),
+    cli::Opt("cert", 0, cli::ValueKind::kFile, "FILE", "Client certificate for mutual TLS."),
+    cli::Opt("key", 0, cli::ValueKind::kFile, "FILE", "Its private key."),
+    cli::Opt("username", 'u', cli::ValueKind::kString, "USER", "MQTT user name."),
+    cli::Opt("password-file", 0, cli::ValueKind::kFile, "FILE",
+             "A file whose first line is the MQTT password."),
+};
+
+constexpr cli::ExitCodeDoc kConsumeExits[] = {
+    {0, "stopped by SIGINT/SIGTERM, or --count reached"},
+    {64, "usage error: a bad option, URL, topic filter, group or partition count"},
+    {70, "internal error"},
+    {78, "the password file cannot be read"},
+};
+
+}  // namespace
+
+const cli::CommandSpec kConsumeCommand = cli::Command(
+    "consume", "--broker URL [options]",
+    "the fleet's messages once, in timestamp order per topic, as JSON lines",
+    "Subscribes to the fleet's uplink topics (batch frames, and message mode with MQTT 5 user "
+    "properties), drops duplicates by (node, seq) and prints each message as one JSON line "
+    "(node, seq, id, topic, ts, headers, payload or payload_hex, late) in original-timestamp "
+    "order per topic across all nodes: a message goes out once every live node has reported, "
+    "in its status document's watermark_ms, that it holds nothing older.\n\n"
+    "A node offline, silent or behind by more than --max-wait stops holding the others back; "
+    "what it sends later is printed with \"late\":true, never dropped. Several instances with "
+    "the same --group share the topic partitions (docs/central.md).",
+    kConsumeOptions, kConsumeExits, Consume, 0, 0);
+
+int ConsumeCommand(int argc, char** argv) { return cli::RunCommand(kConsumeCommand, argc, argv); }
 
 }  // namespace edgespool::agent

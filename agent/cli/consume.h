@@ -4,9 +4,12 @@
 
 #include <string>
 
+#include "agent/cli/options.h"
 #include "central/message.h"
 
 namespace edgespool::agent {
+
+extern const cli::CommandSpec kConsumeCommand;
 
 // argv starts after "consume".
 int ConsumeCommand(int argc, char** argv);
