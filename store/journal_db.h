@@ -88,6 +88,7 @@ class JournalDb {
   // The downlink's reads and deletes (journal_db_inbox.cc); its writes come
   // in commit groups (AppendGroup, GroupWrite).
   Result<std::vector<StoredInbound>> ReadInbox(const InboxReadSpec& spec);
+  Result<StoredRead> ReadStored(const StoredReadSpec& spec);
   Status TrimInbox(uint64_t below_seq, int64_t received_before_ms);
   Result<std::vector<ConsumerSessionRecord>> LoadConsumerSessions();
 
@@ -237,13 +238,13 @@ class JournalDb {
       log_sent_, unqueue_range_, delete_sent_now_, unqueue_one_, mark_dead_, count_attempt_,
       requeue_, enqueue_, query_, query_id_, list_dead_, oldest_, sent_head_, delete_sent_upto_,
       expired_scan_, delete_row_, drop_scan_, evict_sent_, delete_seq_, page_count_,
-      freelist_count_, begin_, commit_, rollback_;
+      freelist_count_, begin_, commit_, rollback_, stored_read_, journal_head_;
   // Scheduled delivery (journal_db_schedule.cc).
   Stmt schedule_, promote_, unschedule_due_, unschedule_one_, next_due_, scheduled_sum_,
       scheduled_due_at_;
-  int64_t next_due_ms_ = INT64_MAX;
-  bool collect_expired_ = false;
-  std::vector<uint64_t> expired_seqs_;  // earliest due_at in `scheduled`; INT64_MAX: none
+  int64_t next_due_ms_ = INT64_MAX;  // earliest due_at in `scheduled`; INT64_MAX: none
+  bool collect_expired_ = false;     // the expiry listener is set (Journal)
+  std::vector<uint64_t> expired_seqs_;
   Stmt inbox_insert_, inbox_read_, inbox_oldest_, inbox_drop_upto_, inbox_trim_, inbox_expire_,
       session_upsert_, session_delete_, session_load_;
 };
