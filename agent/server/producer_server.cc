@@ -163,7 +163,8 @@ class ProducerServer::Impl : public server::ConnectionOwner {
 Status ProducerServer::Impl::Listen() {
   auto on_accept = [this](std::unique_ptr<platform::Stream> s) { OnAccept(std::move(s)); };
   auto listener = options_.inherited_fd >= 0
-                      ? platform::Listener::FromFd(loop_, options_.inherited_fd, true, on_accept)
+                      ? platform::Listener::FromFd(loop_, options_.inherited_fd, true, on_accept,
+                                                   4096)
                       : platform::Listener::ListenUnix(loop_, options_.socket_path,
                                                        options_.socket_mode, 4096, on_accept);
   if (!listener.ok()) return listener.status();
