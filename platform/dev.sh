@@ -8,7 +8,9 @@
 #                                     deps + build + the test suite (ctest); --slow adds soak/fault runs
 #   platform/dev.sh bench [--quick]   edgespool vs the mosquitto bridge (platform/bench.sh)
 #   platform/dev.sh cross aarch64|armhf   cross build + unit tests under qemu (platform/cross.sh)
-#   platform/dev.sh package [ARCH...] .deb packages for amd64, arm64, armhf (platform/package.sh)
+#   platform/dev.sh package [ARCH...] [--lintian]
+#                                     .deb packages with dpkg-buildpackage (platform/package.sh;
+#                                     default: this machine's architecture; also arm64, armhf)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -23,6 +25,9 @@ PACKAGES=(
   openssl sqlite3 zstd iproute2 iptables fiu-utils libfiu-dev adduser
   clang-14 libclang-rt-14-dev
   groff-base  # the man page lint (tests/unit/agent/cli_help_test.cc)
+  # The .debs (platform/package.sh: dpkg-buildpackage) and their test
+  # (tests/packaging/deb_install_test.sh: a clean root, lintian).
+  debhelper dpkg-dev mmdebstrap lintian
 )
 
 # Optional: the interop tests (rabbitmq) and the unit-file check
