@@ -75,6 +75,15 @@ build_arch() {
     [ "$arch" = arm64 ] && cross_arch=aarch64
     log "$arch: cross toolchain and :$arch build dependencies (platform/cross.sh)"
     "$ROOT/platform/cross.sh" "$cross_arch" --deps-only --mode multiarch >&2
+    # pkg-config is Multi-Arch: same: the :ARCH one brings TRIPLE-pkg-config,
+    # which dh's cmake build system names as PKG_CONFIG_EXECUTABLE.
+    if ! dpkg-query -W -f='${Status}' "pkg-config:$arch" 2>/dev/null | grep -q "ok installed"; then
+      log "$arch: apt-get install pkg-config:$arch"
+      env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq \
+        --no-install-recommends "pkg-config:$arch" >&2
+    fi
+    (cd "$ROOT" && dpkg-checkbuilddeps -a"$arch") >&2 ||
+      die "$arch: Build-Depends missing (above): apt-get build-dep -a$arch ./"
     # The profile drops the Build-Depends a cross build does not need.
     args+=(-Pcross,nocheck)
   fi
