@@ -414,7 +414,7 @@ Result<std::unique_ptr<Listener>> Listener::ListenUnix(Loop& loop, const std::st
 }
 
 Result<std::unique_ptr<Listener>> Listener::FromFd(Loop& loop, int fd, bool is_unix,
-                                                    AcceptCallback on_accept, int backlog) {
+                                                   AcceptCallback on_accept, int backlog) {
   uv_stream_t* h;
   int rc;
   if (is_unix) {

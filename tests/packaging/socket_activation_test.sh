@@ -5,11 +5,12 @@
 # producer.socket, and producers publish through it.
 #
 # Two launchers, each run when available:
-#   python   a launcher of our own (below): binds and listens, forks, puts
-#            the socket on fd 3, sets the variables with the child's own
-#            pid, and waits a second before exec'ing the agent, so the first
+#   python   a launcher of our own (below): binds and listens, puts the
+#            socket on fd 3, sets the variables with its own pid (the agent's
+#            once exec'd), and waits a second before exec'ing it, so the first
 #            producer connects before the agent runs (its frame waits in the
-#            socket's backlog, as it does under systemd at boot)
+#            socket's backlog, as it does under systemd at boot); it listens
+#            with a backlog of 16, which the agent must raise to its 4096
 #   systemd  systemd-socket-activate (package systemd), as systemd does it
 # Each time: producer.socket points elsewhere and must stay unbound; the
 # agent logs that it took the activated socket; a publish gets a seq.
@@ -35,28 +36,24 @@ trap cleanup EXIT
 
 cat >"$WORK/launch.py" <<'PY'
 # launch.py SOCKET DELAY_S PID_MODE CMD...: bind + listen SOCKET, then exec CMD
-# with it as fd 3 under the sd_listen_fds(3) protocol. PID_MODE "self" gives
-# LISTEN_PID = the exec'd process (right), "other" a pid that is not (wrong).
+# in this same process (so the test's kill reaches the agent) with the socket
+# as fd 3 under the sd_listen_fds(3) protocol. PID_MODE "self": LISTEN_PID is
+# ours, i.e. the agent's after exec (right); "other": our parent's (wrong).
 import os, socket, sys, time
 path, delay, pid_mode, cmd = sys.argv[1], float(sys.argv[2]), sys.argv[3], sys.argv[4:]
 s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
 s.bind(path)
 os.chmod(path, 0o660)
-s.listen(4096)
+s.listen(16)  # the agent must listen again with its own 4096
 open(path + ".ready", "w").close()  # the test may connect from now on
-pid = os.fork()
-if pid == 0:
-    time.sleep(delay)
-    if s.fileno() != 3:
-        os.dup2(s.fileno(), 3)  # dup2 clears FD_CLOEXEC on the copy
-    else:
-        os.set_inheritable(3, True)
-    env = dict(os.environ, LISTEN_FDS="1", LISTEN_FDNAMES="producer",
-               LISTEN_PID=str(os.getpid() if pid_mode == "self" else os.getppid()))
-    os.execvpe(cmd[0], cmd, env)
-s.close()
-_, status = os.waitpid(pid, 0)
-sys.exit(os.waitstatus_to_exitcode(status))
+time.sleep(delay)
+if s.fileno() != 3:
+    os.dup2(s.fileno(), 3)  # dup2 clears FD_CLOEXEC on the copy
+else:
+    os.set_inheritable(3, True)
+env = dict(os.environ, LISTEN_FDS="1", LISTEN_FDNAMES="producer",
+           LISTEN_PID=str(os.getpid() if pid_mode == "self" else os.getppid()))
+os.execvpe(cmd[0], cmd, env)
 PY
 
 # start_agent NAME LAUNCHER...: the agent under LAUNCHER, its own socket
@@ -98,6 +95,12 @@ if command -v python3 >/dev/null; then
   grep -qi 'seq' <<<"$out" || fail "python launcher: publish said '$out'"
   check_activated py
   out="$(publish py "$sock" "second")"
+  # The agent listened on the inherited socket again with its backlog (ss
+  # shows a listening socket's backlog as Send-Q), not the launcher's 16.
+  if command -v ss >/dev/null; then
+    backlog="$(ss -xln | awk -v p="$sock" '$5 == p {print $4}')"
+    [ "$backlog" = 4096 ] || { ss -xln | grep -F "$sock" || true; fail "inherited socket's backlog is '$backlog', not 4096"; }
+  fi
   stop_agent
   echo "python launcher: published before and after the agent was up ($out)"
   ran=$((ran + 1))
