@@ -120,9 +120,9 @@ int PrintVersion(const Args&) {
   return kExitOk;
 }
 
-const cli::CommandSpec kVersionCommand = cli::Command(
-    "version", "", "print the version", "Prints \"edgespool VERSION\".", nullptr, kOkOnly,
-    PrintVersion, 0, 0);
+const cli::CommandSpec kVersionCommand =
+    cli::Command("version", "", "print the version", "Prints \"edgespool VERSION\".", nullptr,
+                 kOkOnly, PrintVersion, 0, 0);
 
 const std::vector<const cli::CommandSpec*>& Commands();
 
@@ -169,8 +169,8 @@ constexpr OptionSpec kCompletionOptions[] = {
 
 const cli::CommandSpec kManPageCommand =
     cli::Command("manpage", "8|5", "print edgespool(8) or edgespool.toml(5) as roff",
-                 "Prints a man page; the build writes them to man/ in the build folder.",
-                 nullptr, kOkOnly, ManPage, 1, 1)
+                 "Prints a man page; the build writes them to man/ in the build folder.", nullptr,
+                 kOkOnly, ManPage, 1, 1)
         .Hidden();
 
 int Completion(const Args&) {
@@ -188,12 +188,24 @@ const cli::CommandSpec kCompletionCommand =
 // Every command, in the order --help and the man page list them. Adding a
 // command is a row here and a CommandSpec with its function in its own file.
 const std::vector<const cli::CommandSpec*>& Commands() {
+  // One row per line, so that commands added on different branches merge.
+  // clang-format off
   static const std::vector<const cli::CommandSpec*> commands = {
-      &kRunCommand,       &kPublishCommand,     &kQueryCommand,  &kSubscribeCommand,
-      &kStatusCommand,    &kFleetCommand,       &kDecodeCommand, &kConfigCheckCommand,
-      &kConfigShowCommand, &kVersionCommand,    &kHelpCommand,   &kManPageCommand,
+      &kRunCommand,
+      &kPublishCommand,
+      &kQueryCommand,
+      &kSubscribeCommand,
+      &kStatusCommand,
+      &kFleetCommand,
+      &kDecodeCommand,
+      &kConfigCheckCommand,
+      &kConfigShowCommand,
+      &kVersionCommand,
+      &kHelpCommand,
+      &kManPageCommand,
       &kCompletionCommand,
   };
+  // clang-format on
   return commands;
 }
 

@@ -14,6 +14,7 @@
 #include "platform/files.h"
 #include "platform/log.h"
 #include "platform/loop.h"
+#include "platform/process_info.h"
 #include "sync/mqtt/client.h"
 
 namespace edgespool::agent {
@@ -180,7 +181,18 @@ int Decode(const cli::Args& args) {
     std::fputs("edgespool decode: --count goes with --subscribe\n", stderr);
     return kExitUsage;
   }
-  return DecodeFile(pos.empty() ? "-" : pos[0]);
+  std::string path = pos.empty() ? "-" : pos[0];
+  if (path == "-" && platform::IsTerminal(0)) {
+    // Never a silent wait on a terminal (frames are binary anyway).
+    if (pos.empty()) {
+      std::fputs("edgespool decode: no input: give FILE, or pipe frames in ('-' reads a "
+                 "terminal)\n(run 'edgespool decode --help' for usage)\n",
+                 stderr);
+      return kExitUsage;
+    }
+    std::fputs("edgespool decode: reading frames from the terminal; end with Ctrl-D\n", stderr);
+  }
+  return DecodeFile(path);
 }
 
 constexpr cli::OptionSpec kDecodeOptions[] = {

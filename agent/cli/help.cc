@@ -105,6 +105,16 @@ std::string RoffOption(const OptionSpec& o) {
 
 bool Visible(const CommandSpec* c) { return !c->hidden; }
 
+// A comment from config.example.toml as a sentence: "an MQTT filter" ->
+// "An MQTT filter." (comments after a value are often fragments).
+std::string Sentence(std::string s) {
+  if (s.empty()) return s;
+  if (s[0] >= 'a' && s[0] <= 'z') s[0] = static_cast<char>(s[0] - 'a' + 'A');
+  char last = s.back();
+  if (last != '.' && last != '!' && last != '?' && last != ')' && last != ':') s += '.';
+  return s;
+}
+
 // An option's help as printed: its text, its choices, whether it repeats.
 std::string OptionHelp(const OptionSpec& o) {
   std::string help = o.help;
@@ -126,8 +136,9 @@ const std::vector<ExitCodeDoc>& AllExitCodes() {
       {2, "fleet: a node is offline or stale"},
       {64, "usage error: an unknown option, a missing or malformed value (EX_USAGE)"},
       {65, "bad data: the agent refused a message, or input did not decode (EX_DATAERR)"},
-      {69, "unavailable: the agent or the broker cannot be reached, or is busy, full or "
-           "rate limiting (EX_UNAVAILABLE)"},
+      {69,
+       "unavailable: the agent or the broker cannot be reached, or is busy, full or "
+       "rate limiting (EX_UNAVAILABLE)"},
       {70, "internal error (EX_SOFTWARE)"},
       {73, "the journal cannot be created or opened (EX_CANTCREAT)"},
       {78, "bad configuration (EX_CONFIG); systemd does not restart the agent on it"},
@@ -218,23 +229,27 @@ std::string BashCompletion(const std::vector<const CommandSpec*>& commands) {
       "    COMPREPLY=($(compgen -W \"";
   std::string words;
   for (const auto& t : top) words += (words.empty() ? "" : " ") + t;
-  out += words + " --help --version\" -- \"$cur\"))\n"
-                 "    return 0\n"
-                 "  fi\n"
-                 "  cmd=\"${COMP_WORDS[1]}\"\n";
+  out += words +
+         " --help --version\" -- \"$cur\"))\n"
+         "    return 0\n"
+         "  fi\n"
+         "  cmd=\"${COMP_WORDS[1]}\"\n";
   std::string subs;
   for (const auto& s : config_subs) subs += (subs.empty() ? "" : " ") + s;
-  out += "  # Commands with subcommands: `config check`.\n"
-         "  case \"$cmd\" in\n"
-         "    config)\n"
-         "      if ((COMP_CWORD == 2)); then\n"
-         "        COMPREPLY=($(compgen -W \"" + subs + "\" -- \"$cur\"))\n"
-         "        return 0\n"
-         "      fi\n"
-         "      cmd=\"config ${COMP_WORDS[2]}\"; first=3;;\n"
-         "  esac\n"
-         "  local opts=\"\" value_opts=\"\" positional=\"\"\n"
-         "  case \"$cmd\" in\n";
+  out +=
+      "  # Commands with subcommands: `config check`.\n"
+      "  case \"$cmd\" in\n"
+      "    config)\n"
+      "      if ((COMP_CWORD == 2)); then\n"
+      "        COMPREPLY=($(compgen -W \"" +
+      subs +
+      "\" -- \"$cur\"))\n"
+      "        return 0\n"
+      "      fi\n"
+      "      cmd=\"config ${COMP_WORDS[2]}\"; first=3;;\n"
+      "  esac\n"
+      "  local opts=\"\" value_opts=\"\" positional=\"\"\n"
+      "  case \"$cmd\" in\n";
   for (const CommandSpec* c : commands) {
     if (!Visible(c)) continue;
     std::string opts = "--help -h", value_cases;
@@ -246,7 +261,8 @@ std::string BashCompletion(const std::vector<const CommandSpec*>& commands) {
       std::string pattern = "--" + std::string(o.long_name);
       if (o.short_name) pattern += std::string("|-") + o.short_name;
       if (o.kind == ValueKind::kFile) {
-        value_cases += "        " + pattern + ") COMPREPLY=($(compgen -f -- \"$cur\")); return 0;;\n";
+        value_cases +=
+            "        " + pattern + ") COMPREPLY=($(compgen -f -- \"$cur\")); return 0;;\n";
       } else if (o.kind == ValueKind::kChoice) {
         value_cases += "        " + pattern + ") COMPREPLY=($(compgen -W \"" +
                        ChoicesText(o.choices) + "\" -- \"$cur\")); return 0;;\n";
@@ -258,6 +274,8 @@ std::string BashCompletion(const std::vector<const CommandSpec*>& commands) {
     out += "    \"" + std::string(c->name) + "\")\n";
     out += "      opts=\"" + opts + "\"\n";
     if (c->positional_kind == ValueKind::kFile) out += "      positional=file\n";
+    // `help COMMAND`: the command names.
+    if (std::string(c->name) == "help") out += "      positional=commands\n";
     if (!value_cases.empty()) {
       out += "      case \"$prev\" in\n" + value_cases + "      esac;;\n";
     } else {
@@ -276,10 +294,12 @@ std::string BashCompletion(const std::vector<const CommandSpec*>& commands) {
       "    COMPREPLY=($(compgen -W \"$opts\" -- \"$cur\"))\n"
       "  elif [[ $positional == file ]]; then\n"
       "    COMPREPLY=($(compgen -f -- \"$cur\"))\n"
+      "  elif [[ $positional == commands ]] && ((COMP_CWORD == 2)); then\n"
+      "    COMPREPLY=($(compgen -W \"" + words + "\" -- \"$cur\"))\n"
       "  fi\n"
       "  return 0\n"
       "}\n"
-      "complete -F _edgespool edgespool\n";
+      "complete -o filenames -F _edgespool edgespool\n";
   return out;
 }
 
@@ -287,7 +307,9 @@ std::string ManPage8(const std::vector<const CommandSpec*>& commands, const std:
   std::string out =
       ".\\\" Generated by `edgespool manpage 8` from the command table\n"
       ".\\\" (agent/cli/cli.cc): do not edit.\n"
-      ".TH EDGESPOOL 8 \"\" \"edgespool " + Roff(version) + "\" \"System Administration\"\n"
+      ".TH EDGESPOOL 8 \"\" \"edgespool " +
+      Roff(version) +
+      "\" \"System Administration\"\n"
       ".SH NAME\n"
       "edgespool \\- store\\-and\\-forward agent for IoT gateways\n"
       ".SH SYNOPSIS\n";
@@ -373,7 +395,9 @@ std::string ManPage5(const std::string& version) {
   std::string out =
       ".\\\" Generated by `edgespool manpage 5` from the configuration schema\n"
       ".\\\" (agent/config/schema.cc) and config.example.toml: do not edit.\n"
-      ".TH EDGESPOOL.TOML 5 \"\" \"edgespool " + Roff(version) + "\" \"File Formats\"\n"
+      ".TH EDGESPOOL.TOML 5 \"\" \"edgespool " +
+      Roff(version) +
+      "\" \"File Formats\"\n"
       ".SH NAME\n"
       "edgespool.toml \\- configuration of the edgespool agent\n"
       ".SH SYNOPSIS\n"
@@ -401,16 +425,15 @@ std::string ManPage5(const std::string& version) {
     out += ".SS \"" + std::string(s.is_array ? "[[" : "[") + Roff(s.name) +
            (s.is_array ? "]]" : "]") + "\"\n";
     if (!s.doc.empty()) out += RoffProse(s.doc) + "\n";
-    std::string shared_with;  // the key whose comment the next ones share
     for (const KeyReference& k : s.keys) {
       out += ".TP\n\\fB" + Roff(k.key) + "\\fR";
       if (!k.default_value.empty()) out += " = " + Roff(k.default_value);
       out += "\n";
-      if (k.shares_doc_with_previous) {
-        out += "See \\fB" + Roff(shared_with) + "\\fR above.\n";
-      } else {
-        shared_with = k.key;
-        if (!k.doc.empty()) out += RoffProse(k.doc) + "\n";
+      if (!k.shares_doc_with.empty()) {
+        out += "See \\fB" + Roff(k.shares_doc_with) + "\\fR above." +
+               (k.note.empty() ? "" : " " + RoffProse(Sentence(k.note))) + "\n";
+      } else if (!k.doc.empty()) {
+        out += RoffProse(Sentence(k.doc)) + "\n";
       }
       if (k.secret) out += "It may hold credentials: \\fBconfig show\\fR redacts them.\n";
       std::string facts = "\\fIType:\\fR " + Roff(k.kind);

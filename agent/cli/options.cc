@@ -27,8 +27,7 @@ bool ParseInteger(const std::string& s, int64_t* out) {
 std::string Quoted(const std::string& s) { return "\"" + s + "\""; }
 
 // Checks `value` against the option's kind and range; false with a reason.
-bool CheckValue(const OptionSpec& o, const std::string& value, int64_t* number,
-                std::string* why) {
+bool CheckValue(const OptionSpec& o, const std::string& value, int64_t* number, std::string* why) {
   int64_t n = 0;
   switch (o.kind) {
     case ValueKind::kFlag:
@@ -73,8 +72,8 @@ bool CheckValue(const OptionSpec& o, const std::string& value, int64_t* number,
       lo = std::to_string(o.min);
       hi = std::to_string(o.max);
     }
-    *why = Quoted(value) + (o.max == INT64_MAX ? " is below " + lo
-                                               : " is outside " + lo + ".." + hi);
+    *why =
+        Quoted(value) + (o.max == INT64_MAX ? " is below " + lo : " is outside " + lo + ".." + hi);
     return false;
   }
   *number = n;

@@ -41,15 +41,15 @@ enum class ValueKind : uint8_t {
 };
 
 struct OptionSpec {
-  const char* long_name;   // "ttl": given as --ttl
-  char short_name;         // 't', or 0 for none
+  const char* long_name;  // "ttl": given as --ttl
+  char short_name;        // 't', or 0 for none
   ValueKind kind;
-  const char* value_name;  // in usage: "DURATION", "FILE"; nullptr for a flag
-  const char* help;        // one or two sentences; says the default
+  const char* value_name;         // in usage: "DURATION", "FILE"; nullptr for a flag
+  const char* help;               // one or two sentences; says the default
   const char* choices = nullptr;  // kChoice
   int64_t min = 0;                // kInt, kDuration (ms), kSize (bytes)
   int64_t max = INT64_MAX;
-  bool repeatable = false;        // every occurrence is kept (--header k=v ...)
+  bool repeatable = false;  // every occurrence is kept (--header k=v ...)
 
   constexpr OptionSpec Range(int64_t lo, int64_t hi) const {
     OptionSpec o = *this;

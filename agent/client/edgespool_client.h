@@ -61,8 +61,9 @@ enum {
   EDGESPOOL_ERR_INVALID_ARGUMENT = -11, /* NULL pointer and the like */
   EDGESPOOL_ERR_CLOSED = -12,
   EDGESPOOL_ERR_TIMEOUT = -13, /* edgespool_flush: not settled in time */
-  EDGESPOOL_ERR_DEAD = -14,    /* never delivered: a dead letter (the report's reason says why) */
-  EDGESPOOL_ERR_EXPIRED = -15  /* its ttl ran out before it was uploaded */
+  /* -14, -15: taken by request/response (h/reqresp) */
+  EDGESPOOL_ERR_DEAD = -16,    /* never delivered: a dead letter (the report's reason says why) */
+  EDGESPOOL_ERR_EXPIRED = -17  /* its ttl ran out before it was uploaded */
 };
 
 /* Connects (retrying for up to 2 s while the agent starts). 0 or a negative error code. */
@@ -170,7 +171,9 @@ typedef void (*edgespool_delivery_cb)(const edgespool_delivery_report* report, v
  * once with STORED or ERROR; with ack DELIVERED, after STORED once more with
  * DELIVERED or ERROR (dead, expired, or the connection dropped before the
  * agent could tell: EDGESPOOL_ERR_UNAVAILABLE, the message itself is safe in
- * the journal). Returns 0 when the publish was queued (the callback will
+ * the journal). The agent does not report expiry yet: a message whose ttl
+ * runs out gets no second report until the connection closes, so bound
+ * edgespool_flush with a timeout when publishing with a ttl. Returns 0 when the publish was queued (the callback will
  * run), or a negative error code (it will not). Blocks only while max_queued
  * publishes are outstanding, and never when called from a callback. */
 int edgespool_publish_async(edgespool_producer* p, const char* topic, const void* payload,

@@ -13,23 +13,36 @@ namespace edgespool::agent {
 
 namespace {
 
-using config_detail::Kind;
 using config_detail::KeyDesc;
+using config_detail::Kind;
 using config_detail::SectionDesc;
 
 const char* KindName(Kind k) {
   switch (k) {
-    case Kind::kString: return "string";
-    case Kind::kEnum: return "string";
-    case Kind::kInt: return "integer";
-    case Kind::kBool: return "boolean";
-    case Kind::kDuration: return "duration";
-    case Kind::kSize: return "size";
-    case Kind::kMode: return "file mode (octal string)";
-    case Kind::kFraction: return "fraction, above 0 and at most 1";
-    case Kind::kNumber: return "number, at least 0";
-    case Kind::kWeights: return "three integers (high, normal, low)";
-    case Kind::kFilterList: return "array of MQTT filters";
+    case Kind::kString:
+      return "string";
+    case Kind::kEnum:
+      return "string";
+    case Kind::kInt:
+      return "integer";
+    case Kind::kBool:
+      return "boolean";
+    case Kind::kDuration:
+      return "duration";
+    case Kind::kSize:
+      return "size";
+    case Kind::kMode:
+      return "file mode (octal string)";
+    case Kind::kFraction:
+      return "fraction, above 0 and at most 1";
+    case Kind::kNumber:
+      return "number, at least 0";
+    case Kind::kWeights:
+      return "three integers (high, normal, low)";
+    case Kind::kFilterList:
+      return "array of MQTT filters";
+    case Kind::kStringList:
+      return "array of strings";
   }
   return "string";
 }
@@ -92,32 +105,38 @@ std::string TrailingComment(const std::string& value) {
       ++i;
     } else if (c == '"') {
       quoted = !quoted;
-    } else if (c == '#' && !quoted && (i == 0 || std::isspace(static_cast<unsigned char>(value[i - 1])))) {
+    } else if (c == '#' && !quoted &&
+               (i == 0 || std::isspace(static_cast<unsigned char>(value[i - 1])))) {
       return Trim(value.substr(i + 1));
     }
   }
   return "";
 }
 
+struct KeyDoc {
+  std::string block;        // the comment lines above it (or shared from the key above)
+  std::string note;         // the comment after its value
+  std::string shares_with;  // the key whose block it shares, if any
+};
+
 struct ExampleDocs {
-  // section -> doc; "section.key" -> (doc, shares with the previous key)
-  std::map<std::string, std::string> sections;
-  std::map<std::string, std::pair<std::string, bool>> keys;
+  std::map<std::string, std::string> sections;  // section -> doc
+  std::map<std::string, KeyDoc> keys;           // "section.key" -> doc
 };
 
 // Reads the comments of config.example.toml: a block of comment lines
 // documents the key (or [section]) right below it; a comment after a value
-// documents that key; a key right below another one that had a block and
-// no comment of its own shares that block (ca_file, ca_dir). A commented-out
-// key ("# ttl = ...") counts as a key when the schema knows it, and neither
-// shares nor lends its comment (`# client_id = ...` above `username`).
+// is a note on that key ("# (restart)"); a key right below another one, with
+// no block of its own, shares that one's block (ca_file, ca_dir). A
+// commented-out key ("# ttl = ...") counts as a key when the schema knows
+// it, and neither shares nor lends a block (`# client_id = ...` above
+// `username`).
 ExampleDocs ReadExample(const std::string& text) {
   ExampleDocs docs;
   std::istringstream in(text);
   std::string raw, section;
   std::vector<std::string> block;
-  std::string prev_key;  // the key on the line before, if any
-  bool prev_shareable = false;  // uncommented, documented by a block only
+  std::string prev_key;  // the uncommented key on the line before, if any
   while (std::getline(in, raw)) {
     std::string t = Trim(raw);
     bool commented = !t.empty() && t[0] == '#';
@@ -146,18 +165,17 @@ ExampleDocs ReadExample(const std::string& text) {
     if (eq != std::string::npos && s != nullptr) {
       std::string key = Trim(body.substr(0, eq));
       if (config_detail::FindKey(*s, key) != nullptr) {
-        std::string trailing = TrailingComment(body.substr(eq + 1));
-        std::string doc = Join(block);
-        bool shares = false;
-        if (!trailing.empty()) {
-          doc += (doc.empty() ? "" : " ") + trailing;
-        } else if (doc.empty() && !prev_key.empty() && prev_shareable && !commented) {
-          doc = docs.keys[section + "." + prev_key].first;
-          shares = true;
+        KeyDoc d;
+        d.block = Join(block);
+        d.note = TrailingComment(body.substr(eq + 1));
+        if (d.block.empty() && !commented && !prev_key.empty()) {
+          const KeyDoc& above = docs.keys[section + "." + prev_key];
+          d.block = above.block;
+          d.shares_with = above.shares_with.empty() ? prev_key : above.shares_with;
+          if (d.block.empty()) d.shares_with.clear();
         }
-        docs.keys[section + "." + key] = {doc, shares};
-        prev_key = key;
-        prev_shareable = trailing.empty() && !doc.empty() && !commented;
+        docs.keys[section + "." + key] = d;
+        prev_key = commented ? "" : key;
         block.clear();
         continue;
       }
@@ -189,14 +207,16 @@ std::vector<SectionReference> ConfigReference() {
       k.range = Range(d);
       k.choices = Choices(d);
       if (config_detail::IsShown(d, owner)) k.default_value = config_detail::RenderValue(d, owner);
-      if (!s.is_array() && d.kind != Kind::kFilterList) {
+      if (!s.is_array() && d.kind != Kind::kFilterList && d.kind != Kind::kStringList) {
         k.env = "EDGESPOOL_" + std::string(s.name) + "_" + d.key;
         for (char& c : k.env) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
       }
       auto it = docs.keys.find(std::string(s.name) + "." + d.key);
       if (it != docs.keys.end()) {
-        k.doc = it->second.first;
-        k.shares_doc_with_previous = it->second.second;
+        const KeyDoc& doc = it->second;
+        k.doc = doc.block + (doc.block.empty() || doc.note.empty() ? "" : " ") + doc.note;
+        k.note = doc.note;
+        k.shares_doc_with = doc.shares_with;
       }
       k.secret = d.secret;
       sec.keys.push_back(std::move(k));

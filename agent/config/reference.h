@@ -12,14 +12,15 @@
 namespace edgespool::agent {
 
 struct KeyReference {
-  std::string key;          // "max_bytes"
-  std::string kind;         // "size", "duration", "integer", "string", ...
-  std::string range;        // "1MiB.." or "1..65535", "" if none
-  std::string choices;      // "reject, drop-oldest", "" unless an enum
-  std::string default_value;  // as TOML; "" when unset (an [[array]]'s optional keys)
-  std::string env;          // EDGESPOOL_STORE_MAX_BYTES; "" for [[arrays]]
-  std::string doc;          // from config.example.toml; "" if it has none
-  bool shares_doc_with_previous = false;  // a comment above two keys (ca_file, ca_dir)
+  std::string key;              // "max_bytes"
+  std::string kind;             // "size", "duration", "integer", "string", ...
+  std::string range;            // "1MiB.." or "1..65535", "" if none
+  std::string choices;          // "reject, drop-oldest", "" unless an enum
+  std::string default_value;    // as TOML; "" when unset (an [[array]]'s optional keys)
+  std::string env;              // EDGESPOOL_STORE_MAX_BYTES; "" for [[arrays]]
+  std::string doc;              // from config.example.toml; "" if it has none
+  std::string note;             // the comment after its value in the example ("(restart)")
+  std::string shares_doc_with;  // a comment above two keys (ca_file, ca_dir): the first
   bool secret = false;
 };
 

@@ -60,18 +60,21 @@ struct Reports {
   }
 };
 
+constexpr uint32_t kBrokerMaxPacket = 16384;
+
 class CApiTest : public ::testing::Test {
  protected:
   void SetUp() override {
     MosquittoOptions mo;
-    mo.persistence = true;  // the checker's session survives the broker's restart
+    mo.persistence = true;                  // the checker's session survives the broker's restart
+    mo.max_packet_size = kBrokerMaxPacket;  // for the dead letter
     broker_ = std::make_unique<Mosquitto>(dir_.path(), mo);
     ASSERT_TRUE(broker_->Start()) << broker_->log();
     // mosquitto_sub as an MQTT 5 client: topic, user properties, expiry, payload.
-    ASSERT_TRUE(sub_.Start({"mosquitto_sub", "-h", "127.0.0.1", "-p",
-                            std::to_string(broker_->port()), "-V", "mqttv5", "-q", "1", "-c",
-                            "-i", "capi-checker", "-t", "capi/#", "-F", "%t|%P|%E|%p"},
-                           dir_.File("sub.out")));
+    ASSERT_TRUE(sub_.Start(
+        {"mosquitto_sub", "-h", "127.0.0.1", "-p", std::to_string(broker_->port()), "-V", "mqttv5",
+         "-q", "1", "-c", "-i", "capi-checker", "-t", "capi/#", "-F", "%t|%P|%E|%p"},
+        dir_.File("sub.out")));
     // Subscribed once a probe comes back.
     ASSERT_TRUE(WaitUntil(
         [&] {
@@ -212,6 +215,9 @@ TEST_F(CApiTest, RefusalsAndBadOptions) {
   edgespool_close(p);
 }
 
+// Also where priority shows upstream: what waited out the outage goes out
+// by sync.priority_weights (70/20/10), so the high messages published after
+// the low ones arrive mostly before them.
 TEST_F(CApiTest, FlushTimesOutWhileTheBrokerIsDownAndSucceedsOnceItIsBack) {
   edgespool_producer* p = nullptr;
   ASSERT_EQ(edgespool_connect_opts(agent_->socket().c_str(), nullptr, &p), EDGESPOOL_OK);
@@ -220,9 +226,15 @@ TEST_F(CApiTest, FlushTimesOutWhileTheBrokerIsDownAndSucceedsOnceItIsBack) {
   edgespool_publish_options o;
   edgespool_publish_options_init(&o);
   o.ack = EDGESPOOL_ACK_DELIVERED;
-  for (int i = 0; i < 5; ++i) {
-    ASSERT_EQ(edgespool_publish_async(p, "capi/down", "x", 1, &o, &Reports::Callback, &reports),
-              EDGESPOOL_OK);
+  constexpr int kEach = 20;
+  for (int prio : {EDGESPOOL_PRIORITY_LOW, EDGESPOOL_PRIORITY_HIGH}) {
+    o.priority = prio;
+    for (int i = 0; i < kEach; ++i) {
+      std::string payload = (prio == EDGESPOOL_PRIORITY_HIGH ? "hi-" : "lo-") + std::to_string(i);
+      ASSERT_EQ(edgespool_publish_async(p, "capi/down", payload.data(), payload.size(), &o,
+                                        &Reports::Callback, &reports),
+                EDGESPOOL_OK);
+    }
   }
   auto start = Clock::now();
   EXPECT_EQ(edgespool_flush(p, 500), EDGESPOOL_ERR_TIMEOUT);
@@ -230,13 +242,58 @@ TEST_F(CApiTest, FlushTimesOutWhileTheBrokerIsDownAndSucceedsOnceItIsBack) {
   EXPECT_GE(took, 450);
   EXPECT_LT(took, 3000);
   // Stored (durable) but not delivered.
-  ASSERT_TRUE(WaitUntil([&] { return reports.Count(EDGESPOOL_EVENT_STORED) == 5; }, 10000));
+  ASSERT_TRUE(WaitUntil([&] { return reports.Count(EDGESPOOL_EVENT_STORED) == 2 * kEach; }, 10000));
   EXPECT_EQ(reports.Count(EDGESPOOL_EVENT_DELIVERED), 0u);
 
   ASSERT_TRUE(broker_->Start()) << broker_->log();
   EXPECT_EQ(edgespool_flush(p, 60000), EDGESPOOL_OK) << agent_->log();
-  EXPECT_EQ(reports.Count(EDGESPOOL_EVENT_DELIVERED), 5u);
+  EXPECT_EQ(reports.Count(EDGESPOOL_EVENT_DELIVERED), size_t{2 * kEach});
   EXPECT_EQ(reports.Count(EDGESPOOL_EVENT_ERROR), 0u);
+  edgespool_close(p);
+
+  // Arrival order upstream: the highs' mean position before the lows'.
+  std::vector<std::string> arrived;
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        arrived.clear();
+        for (const std::string& line : SubscriberLines()) {
+          if (line.rfind("capi/down|", 0) == 0) arrived.push_back(line.substr(line.rfind('|') + 1));
+        }
+        return arrived.size() >= size_t{2 * kEach};
+      },
+      20000))
+      << ReadFile(dir_.File("sub.out"));
+  double hi_sum = 0, lo_sum = 0;
+  for (size_t i = 0; i < arrived.size(); ++i) {
+    (arrived[i].rfind("hi-", 0) == 0 ? hi_sum : lo_sum) += static_cast<double>(i);
+  }
+  std::string order;
+  for (const auto& a : arrived) order += a + " ";
+  EXPECT_LT(hi_sum / kEach, lo_sum / kEach) << order;
+  EXPECT_EQ(arrived.front().rfind("hi-", 0), 0u) << order;
+}
+
+// A message the broker cannot take (over its Maximum Packet Size) becomes a
+// dead letter: its delivery report is an error with the reason.
+TEST_F(CApiTest, DeadLetterIsReportedAsAnErrorWithTheReason) {
+  edgespool_producer* p = nullptr;
+  ASSERT_EQ(edgespool_connect_opts(agent_->socket().c_str(), nullptr, &p), EDGESPOOL_OK);
+  Reports reports;
+  edgespool_publish_options o;
+  edgespool_publish_options_init(&o);
+  o.ack = EDGESPOOL_ACK_DELIVERED;
+  std::string big(kBrokerMaxPacket * 2, 'x');
+  ASSERT_EQ(edgespool_publish_async(p, "capi/big", big.data(), big.size(), &o, &Reports::Callback,
+                                    &reports),
+            EDGESPOOL_OK);
+  ASSERT_EQ(edgespool_flush(p, 30000), EDGESPOOL_OK) << agent_->log();
+  auto events = reports.Copy();
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[0].event, EDGESPOOL_EVENT_STORED);
+  EXPECT_EQ(events[1].event, EDGESPOOL_EVENT_ERROR);
+  EXPECT_EQ(events[1].error, EDGESPOOL_ERR_DEAD) << events[1].reason;
+  EXPECT_FALSE(events[1].reason.empty());
+  EXPECT_EQ(events[1].seq, events[0].seq);
   edgespool_close(p);
 }
 

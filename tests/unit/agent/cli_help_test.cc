@@ -57,8 +57,7 @@ TEST(CliHelpTest, EveryCommandsHelpExitsZeroAndListsItsOptionsAndExitCodes) {
       EXPECT_EQ(out.rfind("usage: edgespool " + std::string(c->name), 0), 0u) << out;
       EXPECT_NE(out.find("exit codes:"), std::string::npos) << c->name;
       for (size_t i = 0; i < c->exit_code_count; ++i) {
-        EXPECT_NE(out.find("\n  " + std::to_string(c->exit_codes[i].code) + " "),
-                  std::string::npos)
+        EXPECT_NE(out.find("\n  " + std::to_string(c->exit_codes[i].code) + " "), std::string::npos)
             << c->name << " does not list exit code " << c->exit_codes[i].code;
       }
       for (const agent::cli::OptionSpec& o : *c) {
@@ -70,7 +69,8 @@ TEST(CliHelpTest, EveryCommandsHelpExitsZeroAndListsItsOptionsAndExitCodes) {
     for (size_t i = 0; i < c->exit_code_count; ++i) {
       bool known = false;
       for (const auto& e : agent::cli::AllExitCodes()) known |= e.code == c->exit_codes[i].code;
-      EXPECT_TRUE(known) << c->name << ": " << c->exit_codes[i].code;
+      EXPECT_TRUE(known) << c->name << ": exit code " << c->exit_codes[i].code
+                         << " is not in cli::AllExitCodes() (agent/cli/help.cc): add it there";
     }
   }
   std::string out;
@@ -90,17 +90,21 @@ TEST(CliHelpTest, EveryCommandsHelpExitsZeroAndListsItsOptionsAndExitCodes) {
   EXPECT_NE(out.find("edgespool publish --help"), std::string::npos) << out;
 }
 
-TEST(CliHelpTest, PublishNeverWaitsSilentlyOnATerminal) {
+TEST(CliHelpTest, NothingWaitsSilentlyOnATerminal) {
   // `script` gives the command a terminal for stdin; without a message it
   // must fail at once with a usage error, not wait for input.
   if (std::system("command -v script >/dev/null 2>&1") != 0) GTEST_SKIP() << "no script(1)";
   TempDir dir;
   std::string out;
-  int rc = RunArgv({"script", "-qec", Bin() + " publish some/topic --socket " + dir.File("none.sock"),
-                "/dev/null"},
-               &out);
+  int rc = RunArgv({"script", "-qec",
+                    Bin() + " publish some/topic --socket " + dir.File("none.sock"), "/dev/null"},
+                   &out);
   EXPECT_EQ(rc, 64) << out;
   EXPECT_NE(out.find("no message"), std::string::npos) << out;
+  // decode reads stdin when given no FILE: the same on a terminal.
+  rc = RunArgv({"script", "-qec", Bin() + " decode", "/dev/null"}, &out);
+  EXPECT_EQ(rc, 64) << out;
+  EXPECT_NE(out.find("no input"), std::string::npos) << out;
 }
 
 // Runs the completion script in bash for a command line (the words; the
@@ -108,8 +112,8 @@ TEST(CliHelpTest, PublishNeverWaitsSilentlyOnATerminal) {
 std::string Complete(const std::string& script, const std::vector<std::string>& words) {
   std::string array;
   for (const auto& w : words) array += " '" + w + "'";
-  std::string cmd = "source '" + script + "'; COMP_WORDS=(" + array + "); COMP_CWORD=" +
-                    std::to_string(words.size() - 1) +
+  std::string cmd = "source '" + script + "'; COMP_WORDS=(" + array +
+                    "); COMP_CWORD=" + std::to_string(words.size() - 1) +
                     "; _edgespool; echo \"${COMPREPLY[@]}\"";
   TempDir dir;
   Process p;
@@ -142,6 +146,7 @@ TEST(CliHelpTest, BashCompletionCompletesCommandsOptionsAndValues) {
   EXPECT_EQ(Complete(s, {"edgespool", "publish", "-f", dir.File("frames.")}),
             dir.File("frames.bin"));
   EXPECT_EQ(Complete(s, {"edgespool", "publish", "--", "--pri"}), "");  // after --: positional
+  EXPECT_EQ(Complete(s, {"edgespool", "help", "st"}), "status");
   // Hidden commands are not offered.
   EXPECT_EQ(Complete(s, {"edgespool", "man"}), "");
 }

@@ -24,7 +24,8 @@ constexpr OptionSpec kOptions[] = {
     Opt("header", 'H', ValueKind::kString, "K=V", "header").Repeatable(),
 };
 constexpr ExitCodeDoc kExits[] = {{0, "ok"}, {64, "usage"}};
-const CommandSpec kSpec = Command("test", "[options] A [B]", "s", "d", kOptions, kExits, Noop, 0, 2);
+const CommandSpec kSpec =
+    Command("test", "[options] A [B]", "s", "d", kOptions, kExits, Noop, 0, 2);
 
 struct Result {
   ParseOutcome outcome;
