@@ -26,15 +26,15 @@ PACKAGES=(
   clang-14 libclang-rt-14-dev
   groff-base  # the man page lint (tests/unit/agent/cli_help_test.cc)
   libwebsockets-dev libwebsockets-evlib-uv python3-websockets  # the WebSocket listener and its tests
+  prometheus chromium python3  # promtool (alert rules), the dashboard test's browser
   # The .debs (platform/package.sh: dpkg-buildpackage) and their test
   # (tests/packaging/deb_install_test.sh: a clean root, lintian).
   debhelper dpkg-dev mmdebstrap lintian
 )
 
-# Optional: the interop tests (rabbitmq), the unit-file check
-# (systemd-analyze) and the page test (chromium) use these when they install,
-# and skip otherwise.
-OPTIONAL_PACKAGES=(rabbitmq-server systemd chromium)
+# Optional: the interop tests (rabbitmq) and the unit-file check
+# (systemd-analyze) use these when they install, and skip otherwise.
+OPTIONAL_PACKAGES=(rabbitmq-server systemd)
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
