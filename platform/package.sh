@@ -74,7 +74,15 @@ build_arch() {
     local cross_arch="$arch"
     [ "$arch" = arm64 ] && cross_arch=aarch64
     log "$arch: cross toolchain and :$arch build dependencies (platform/cross.sh)"
-    "$ROOT/platform/cross.sh" "$cross_arch" --deps-only --mode multiarch >&2
+    # Exit 69 (EX_UNAVAILABLE) when the :ARCH -dev packages cannot be had:
+    # e.g. libwebsockets-dev 4.1.6-3 (Debian 12) is Multi-Arch: same but its
+    # lws_config.h differs per architecture, so :arm64 does not install
+    # beside the machine's own (docs/packaging.md).
+    "$ROOT/platform/cross.sh" "$cross_arch" --deps-only --mode multiarch >&2 || {
+      printf 'package.sh: %s: the :%s build dependencies do not install beside this machine'"'"'s\n' \
+        "$arch" "$arch" >&2
+      exit 69
+    }
     # pkg-config is Multi-Arch: same: the :ARCH one brings TRIPLE-pkg-config,
     # which dh's cmake build system names as PKG_CONFIG_EXECUTABLE.
     if ! dpkg-query -W -f='${Status}' "pkg-config:$arch" 2>/dev/null | grep -q "ok installed"; then
