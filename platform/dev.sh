@@ -32,9 +32,10 @@ PACKAGES=(
   debhelper dpkg-dev mmdebstrap lintian
 )
 
-# Optional: the interop tests (rabbitmq) and the unit-file check
-# (systemd-analyze) use these when they install, and skip otherwise.
-OPTIONAL_PACKAGES=(rabbitmq-server systemd)
+# Optional: the interop tests (rabbitmq), the unit-file check
+# (systemd-analyze) and the consume test's skewed clocks (faketime) use these
+# when they install, and skip otherwise.
+OPTIONAL_PACKAGES=(rabbitmq-server systemd faketime)
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
