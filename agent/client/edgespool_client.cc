@@ -36,6 +36,10 @@ int ToCode(const edgespool::client::PublishResult& r) {
     case ErrorCode::kBusy: return EDGESPOOL_ERR_BUSY;
     case ErrorCode::kJournalFull: return EDGESPOOL_ERR_JOURNAL_FULL;
     case ErrorCode::kInternal: return EDGESPOOL_ERR_INTERNAL;
+    case ErrorCode::kUnavailable: return EDGESPOOL_ERR_UNAVAILABLE;
+    case ErrorCode::kTimeout: return EDGESPOOL_ERR_TIMEOUT;
+    case ErrorCode::kNoHandler: return EDGESPOOL_ERR_NO_HANDLER;
+    case ErrorCode::kHandlerError: return EDGESPOOL_ERR_HANDLER;
   }
   return EDGESPOOL_ERR_INTERNAL;
 }
