@@ -7,6 +7,7 @@
 #include "agent/cli/decode.h"
 #include "agent/cli/fleet.h"
 #include "agent/cli/producer_commands.h"
+#include "agent/cli/request.h"
 #include "agent/cli/subscribe.h"
 #include "agent/config/config.h"
 #include "agent/daemon.h"
@@ -26,6 +27,8 @@ const char* kUsage =
     "  publish TOPIC [MESSAGE]          hand a message to the agent (see publish --help)\n"
     "  query SEQ | --id ID              what became of a message\n"
     "  subscribe FILTER... [--session]  print downlink messages (see subscribe --help)\n"
+    "  request TOPIC [MESSAGE]          a request to the cloud; prints the answer\n"
+    "  respond METHOD... -- CMD         serve methods the cloud calls, CMD per call\n"
     "  status [--json]                  the agent's status\n"
     "  decode [FILE|-]                  print batch frames as JSON lines\n"
     "  fleet --broker URL [--stale 15m] every node's status from the broker (exit 2: stale)\n"
@@ -35,7 +38,8 @@ const char* kUsage =
     "\n"
     "The configuration file defaults to $EDGESPOOL_CONFIG, then /etc/edgespool/config.toml\n"
     "if present; every key can be overridden by EDGESPOOL_<SECTION>_<KEY>.\n"
-    "Exit codes: 0 ok, 64 usage, 65 bad data, 69 unavailable, 78 configuration.\n";
+    "Exit codes: 0 ok, 64 usage, 65 bad data, 69 unavailable, 75 no answer in time,\n"
+    "78 configuration.\n";
 
 int UsageError(const std::string& msg) {
   std::fprintf(stderr, "edgespool: %s\n(run 'edgespool --help' for usage)\n", msg.c_str());
@@ -136,6 +140,8 @@ constexpr Command kCommands[] = {
     {"publish", PublishCommand},
     {"query", QueryCommand},
     {"subscribe", SubscribeCommand},
+    {"request", RequestCommand},
+    {"respond", RespondCommand},
     {"status", StatusCommand},
     {"decode", DecodeCommand},
     {"fleet", FleetCommand},

@@ -5,6 +5,10 @@
 // Every test runs with the uplink on MQTT 5 (properties) and on 3.1.1 (the
 // envelope), and the central clients speak the same version.
 #include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <csignal>
+#include <cstdlib>
 
 #include <atomic>
 #include <chrono>
@@ -332,6 +336,65 @@ TEST_P(RequestResponseTest, RequestToOwnMethodRoundTrips) {
   EXPECT_EQ(r.payload, "sum:1+2");
   r = producer_->Request(std::string(kMethodTopic) + "nothing", "x").get();
   EXPECT_EQ(r.code, protocol::ErrorCode::kNoHandler) << r.status.ToString();
+}
+
+// The CLI, as the real binary: `edgespool request` prints the answer and
+// exits by its outcome; `edgespool respond -- CMD` runs CMD per call.
+TEST_P(RequestResponseTest, CliRequestAndRespond) {
+  const char* bin = std::getenv("EDGESPOOL_BIN");
+  if (!bin) GTEST_SKIP() << "EDGESPOOL_BIN not set (run through ctest)";
+  StartService();
+  WaitUntilAnswering();
+  auto run = [&](std::vector<std::string> argv, std::string* out) {
+    Process p;
+    std::string log = dir_.File("cli.log");
+    argv.insert(argv.begin(), bin);
+    if (!p.Start(argv, log)) return -1;
+    int st = p.Wait(20000);
+    *out = ReadFile(log);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  };
+  std::string out;
+  EXPECT_EQ(run({"request", "svc/cli", "hello", "--socket", agent_->socket()}, &out), 0) << out;
+  EXPECT_EQ(out, "re:hello");
+  EXPECT_EQ(run({"request", "nobody/x", "hello", "--timeout", "300ms", "--socket",
+                 agent_->socket()},
+                &out),
+            75)
+      << out;
+  EXPECT_NE(out.find("timeout"), std::string::npos) << out;
+  EXPECT_EQ(run({"request", "bad/#", "x", "--socket", agent_->socket()}, &out), 65) << out;
+  EXPECT_EQ(run({"request", "svc/x", "x", "--timeout", "5", "--socket", agent_->socket()}, &out),
+            64)
+      << out;  // a duration needs its unit
+  EXPECT_EQ(run({"request", "svc/x", "x", "--socket", dir_.File("nobody.sock")}, &out), 69);
+
+  StartCaller();
+  Process respond;
+  ASSERT_TRUE(respond.Start(
+      {bin, "respond", "echo", "fail", "--socket", agent_->socket(), "--", "sh", "-c",
+       "if [ \"$EDGESPOOL_METHOD\" = fail ]; then echo oops >&2; exit 3; fi; printf got:; cat"},
+      dir_.File("respond.log")));
+  std::optional<Answer> a;
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        static int n = 0;
+        std::string id = "cli-" + std::to_string(n++);
+        Call("echo", id, "ping");
+        a = WaitAnswer(id, 2000);
+        return a && a->error.empty();
+      },
+      10000))
+      << ReadFile(dir_.File("respond.log"));
+  EXPECT_EQ(a->payload, "got:ping");
+  Call("fail", "cli-fail", "x");
+  a = WaitAnswer("cli-fail", 5000);
+  ASSERT_TRUE(a.has_value());
+  EXPECT_EQ(a->error, "handler_error");
+  EXPECT_NE(a->message.find("exit status 3: oops"), std::string::npos) << a->message;
+  respond.Signal(SIGTERM);
+  int st = respond.Wait(5000);
+  EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << st;
 }
 
 INSTANTIATE_TEST_SUITE_P(Mqtt, RequestResponseTest, ::testing::Values(5, 4),
