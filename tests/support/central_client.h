@@ -46,6 +46,7 @@ class CentralClient {
     mosquitto_int_option(m_, MOSQ_OPT_PROTOCOL_VERSION,
                          protocol == 5 ? MQTT_PROTOCOL_V5 : MQTT_PROTOCOL_V311);
     mosquitto_max_inflight_messages_set(m_, 0);
+    mosquitto_int_option(m_, MOSQ_OPT_TCP_NODELAY, 1);  // latency figures: no Nagle
     mosquitto_subscribe_v5_callback_set(
         m_, [](mosquitto*, void* self, int, int, const int*, const mosquitto_property*) {
           auto* c = static_cast<CentralClient*>(self);
