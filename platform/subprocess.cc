@@ -18,7 +18,9 @@ namespace edgespool::platform {
 
 namespace {
 
-Status Errno(const char* what) { return Status::IoError(std::string(what) + ": " + std::strerror(errno)); }
+Status Errno(const char* what) {
+  return Status::IoError(std::string(what) + ": " + std::strerror(errno));
+}
 
 void CloseFd(int* fd) {
   if (*fd >= 0) close(*fd);
@@ -45,10 +47,9 @@ int64_t NowMs() {
 
 }  // namespace
 
-Result<SubprocessResult> RunSubprocess(const std::vector<std::string>& argv,
-                                       std::string_view input, int64_t timeout_ms,
-                                       size_t max_output,
-                                       const std::vector<std::pair<std::string, std::string>>& env) {
+Result<SubprocessResult> RunSubprocess(
+    const std::vector<std::string>& argv, std::string_view input, int64_t timeout_ms,
+    size_t max_output, const std::vector<std::pair<std::string, std::string>>& env) {
   if (argv.empty()) return Status::InvalidArgument("no command");
   int in[2], out[2], err[2];
   if (pipe2(in, O_CLOEXEC) != 0) return Errno("pipe");
@@ -124,7 +125,8 @@ Result<SubprocessResult> RunSubprocess(const std::vector<std::string>& argv,
       ssize_t got = read(fds[i].fd, buf, sizeof buf);
       if (got > 0) {
         std::string& sink = fds[i].fd == from_out ? r.out : r.err;
-        size_t keep = std::min(static_cast<size_t>(got), max_output - std::min(max_output, sink.size()));
+        size_t keep =
+            std::min(static_cast<size_t>(got), max_output - std::min(max_output, sink.size()));
         sink.append(buf, keep);
       } else if (got == 0 || (errno != EAGAIN && errno != EINTR)) {
         CloseFd(fds[i].fd == from_out ? &from_out : &from_err);

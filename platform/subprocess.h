@@ -31,9 +31,8 @@ struct SubprocessResult {
 
 // InvalidArgument for an empty argv; IoError when the pipes or the fork fail.
 // A command that cannot be executed exits 127 (as the shell's does).
-Result<SubprocessResult> RunSubprocess(const std::vector<std::string>& argv,
-                                       std::string_view input, int64_t timeout_ms,
-                                       size_t max_output,
-                                       const std::vector<std::pair<std::string, std::string>>& env = {});
+Result<SubprocessResult> RunSubprocess(
+    const std::vector<std::string>& argv, std::string_view input, int64_t timeout_ms,
+    size_t max_output, const std::vector<std::pair<std::string, std::string>>& env = {});
 
 }  // namespace edgespool::platform

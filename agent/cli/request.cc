@@ -71,11 +71,16 @@ int ExitForRequest(const cl::RequestResult& r) {
     case pr::ErrorCode::kBadRequest:
     case pr::ErrorCode::kBadTopic:
     case pr::ErrorCode::kTooLarge:
-    case pr::ErrorCode::kForbidden: return kExitDataErr;
-    case pr::ErrorCode::kTimeout: return kExitTempFail;
-    case pr::ErrorCode::kHandlerError: return kExitHandlerError;
-    case pr::ErrorCode::kInternal: return kExitSoftware;
-    default: return kExitUnavailable;
+    case pr::ErrorCode::kForbidden:
+      return kExitDataErr;
+    case pr::ErrorCode::kTimeout:
+      return kExitTempFail;
+    case pr::ErrorCode::kHandlerError:
+      return kExitHandlerError;
+    case pr::ErrorCode::kInternal:
+      return kExitSoftware;
+    default:
+      return kExitUnavailable;
   }
 }
 
@@ -253,10 +258,10 @@ void Serve(cl::Responder& responder, const std::vector<std::string>& command,
     (void)responder.Answer(c.call, std::move(run->out));
     return;
   }
-  std::string why = run->timed_out ? "killed after the call's timeout of " +
-                                         std::to_string(c.timeout_ms) + " ms"
-                    : run->signal ? "killed by signal " + std::to_string(run->signal)
-                                  : "exit status " + std::to_string(run->exit_code);
+  std::string why =
+      run->timed_out ? "killed after the call's timeout of " + std::to_string(c.timeout_ms) + " ms"
+      : run->signal  ? "killed by signal " + std::to_string(run->signal)
+                     : "exit status " + std::to_string(run->exit_code);
   std::string err = run->err.substr(0, kMaxStderrInMessage);
   if (!err.empty() && pr::IsValidUtf8(err)) why += ": " + err;
   while (!why.empty() && (why.back() == '\n' || why.back() == '\r')) why.pop_back();

@@ -36,10 +36,12 @@ int ToCode(const edgespool::client::PublishResult& r) {
     case ErrorCode::kBusy: return EDGESPOOL_ERR_BUSY;
     case ErrorCode::kJournalFull: return EDGESPOOL_ERR_JOURNAL_FULL;
     case ErrorCode::kInternal: return EDGESPOOL_ERR_INTERNAL;
-    case ErrorCode::kUnavailable: return EDGESPOOL_ERR_UNAVAILABLE;
-    case ErrorCode::kTimeout: return EDGESPOOL_ERR_TIMEOUT;
-    case ErrorCode::kNoHandler: return EDGESPOOL_ERR_NO_HANDLER;
-    case ErrorCode::kHandlerError: return EDGESPOOL_ERR_HANDLER;
+    // Request/response codes: the C API has no request call (yet), so a
+    // publish never gets them; mapped for completeness.
+    case ErrorCode::kUnavailable:
+    case ErrorCode::kNoHandler: return EDGESPOOL_ERR_UNAVAILABLE;
+    case ErrorCode::kTimeout:
+    case ErrorCode::kHandlerError: return EDGESPOOL_ERR_INTERNAL;
   }
   return EDGESPOOL_ERR_INTERNAL;
 }

@@ -52,10 +52,7 @@ enum {
   EDGESPOOL_ERR_JOURNAL_FULL = -9,  /* retry later */
   EDGESPOOL_ERR_INTERNAL = -10,
   EDGESPOOL_ERR_INVALID_ARGUMENT = -11, /* NULL pointer and the like */
-  EDGESPOOL_ERR_CLOSED = -12,
-  EDGESPOOL_ERR_TIMEOUT = -13,     /* a request got no answer in time */
-  EDGESPOOL_ERR_NO_HANDLER = -14,  /* nobody serves the requested method */
-  EDGESPOOL_ERR_HANDLER = -15      /* the responder answered with an error */
+  EDGESPOOL_ERR_CLOSED = -12
 };
 
 /* Connects (retrying for up to 2 s while the agent starts). 0 or a negative error code. */

@@ -40,8 +40,8 @@ namespace edgespool::client {
 
 struct ResponderOptions {
   std::string socket_path = "/run/edgespool/edgespool.sock";
-  std::vector<std::string> methods;  // 1..64 names; a call arrives on <method_topic>/NAME
-  std::shared_ptr<IoThread> io;      // shared like ProducerOptions::io
+  std::vector<std::string> methods;   // 1..64 names; a call arrives on <method_topic>/NAME
+  std::shared_ptr<IoThread> io;       // shared like ProducerOptions::io
   int64_t connect_timeout_ms = 5000;  // Open(): connect and register
   int64_t backoff_initial_ms = 50;
   int64_t backoff_max_ms = 2000;

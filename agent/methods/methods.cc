@@ -64,10 +64,17 @@ void Methods::OnInbound(sync::InboundPublish p) {
 void Methods::Handle(server::Connection& c, const pr::Request& r, std::string_view body) {
   conns_[c.id()] = &c;
   switch (r.op) {
-    case pr::Op::kRequest: OnRequest(c, r, body); break;
-    case pr::Op::kRespond: OnRespond(c, r); break;
-    case pr::Op::kAnswer: OnAnswerOp(c, r, body); break;
-    default: return;
+    case pr::Op::kRequest:
+      OnRequest(c, r, body);
+      break;
+    case pr::Op::kRespond:
+      OnRespond(c, r);
+      break;
+    case pr::Op::kAnswer:
+      OnAnswerOp(c, r, body);
+      break;
+    default:
+      return;
   }
   Rearm();
 }
@@ -119,10 +126,9 @@ void Methods::OnRequest(server::Connection& c, const pr::Request& r, std::string
 }
 
 void Methods::Send(const std::string& correlation, sync::OutboundPublish m, int64_t timeout_ms) {
-  sync::OutboundPublish p =
-      BuildRequest(m.topic, std::move(m.payload), m.user_properties,
-                   options_.reply_prefix + "/" + correlation, correlation, timeout_ms,
-                   uplink_.properties_supported());
+  sync::OutboundPublish p = BuildRequest(m.topic, std::move(m.payload), m.user_properties,
+                                         options_.reply_prefix + "/" + correlation, correlation,
+                                         timeout_ms, uplink_.properties_supported());
   std::weak_ptr<bool> alive = alive_;
   uplink_.PublishOwn(std::move(p), [this, alive, correlation](const sync::PublishResult& res) {
     if (alive.expired() || res.outcome == sync::PublishOutcome::kAcked) return;
@@ -142,11 +148,11 @@ void Methods::OnAnswerMessage(sync::InboundPublish p) {
   if (m.kind != PendingRequests::MatchKind::kMatched) {
     // Dropped: its request timed out (or its producer left) before it came.
     ++(m.kind == PendingRequests::MatchKind::kLate ? stats_.late_answers_total
-                                                    : stats_.unknown_answers_total);
-    ES_LOG_DEBUG("answer dropped", {{"topic", topic},
-                                    {"why", m.kind == PendingRequests::MatchKind::kLate
-                                                ? "late"
-                                                : "unknown correlation"}});
+                                                   : stats_.unknown_answers_total);
+    ES_LOG_DEBUG(
+        "answer dropped",
+        {{"topic", topic},
+         {"why", m.kind == PendingRequests::MatchKind::kLate ? "late" : "unknown correlation"}});
     return;
   }
   ++stats_.requests_answered_total;
@@ -210,14 +216,14 @@ void Methods::OnCallMessage(sync::InboundPublish p) {
   switch (d.kind) {
     case MethodCalls::DispatchKind::kNoHandler:
       ++stats_.calls_no_handler_total;
-      return AnswerCaller(call->route, {}, "no_handler",
-                          "no responder for method " + call->method);
+      return AnswerCaller(call->route, {}, "no_handler", "no responder for method " + call->method);
     case MethodCalls::DispatchKind::kBusy:
       ++stats_.calls_refused_total;
       return AnswerCaller(call->route, {}, "busy",
                           "too many calls pending in the agent (" +
                               std::to_string(options_.max_pending_calls) + ")");
-    case MethodCalls::DispatchKind::kDeliver: break;
+    case MethodCalls::DispatchKind::kDeliver:
+      break;
   }
   pr::MethodCall frame;
   frame.call = d.call;

@@ -46,7 +46,7 @@ struct MethodsOptions {
   int64_t default_call_timeout_ms = 5000;
   PendingRequestsOptions requests;
   size_t max_pending_calls = 16384;
-  uint64_t max_call_bytes = 1u << 20;  // a larger call is answered too_large
+  uint64_t max_call_bytes = 1u << 20;      // a larger call is answered too_large
   const platform::Clock* clock = nullptr;  // nullptr: SystemClock
 };
 
@@ -57,8 +57,8 @@ struct MethodsStats {
   uint64_t requests_timeout_total = 0;
   uint64_t requests_unavailable_total = 0;  // uplink down (or down for the ttl), refused
   uint64_t requests_busy_total = 0;         // past a pending bound
-  uint64_t late_answers_total = 0;     // answers to requests no longer pending: dropped
-  uint64_t unknown_answers_total = 0;  // answers with ids not of this run: dropped
+  uint64_t late_answers_total = 0;          // answers to requests no longer pending: dropped
+  uint64_t unknown_answers_total = 0;       // answers with ids not of this run: dropped
   uint64_t requests_pending = 0;
   uint64_t requests_waiting = 0;  // of those, waiting for the uplink (ttl)
   // Cloud -> gateway calls.

@@ -1,8 +1,8 @@
 #include "agent/methods/pending_requests.h"
 
+#include <algorithm>
 #include <cinttypes>
 #include <cstdio>
-#include <algorithm>
 #include <iterator>
 
 namespace edgespool::agent::methods {

@@ -106,7 +106,7 @@ class PendingRequests {
   std::string prefix_;  // "<16 hex>-"
   uint64_t next_number_ = 1;
   std::unordered_map<uint64_t, PendingRequest> entries_;  // by number
-  std::set<std::pair<int64_t, uint64_t>> deadlines_;     // (deadline, number)
+  std::set<std::pair<int64_t, uint64_t>> deadlines_;      // (deadline, number)
   std::unordered_map<uint64_t, size_t> per_connection_;
   size_t waiting_count_ = 0;
   size_t waiting_bytes_ = 0;

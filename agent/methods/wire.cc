@@ -10,10 +10,8 @@ namespace edgespool::agent::methods {
 namespace pr = protocol;
 
 sync::OutboundPublish BuildRequest(const std::string& topic, std::string payload,
-                                   const pr::HeaderList& headers,
-                                   const std::string& response_topic,
-                                   const std::string& correlation, int64_t timeout_ms,
-                                   bool mqtt5) {
+                                   const pr::HeaderList& headers, const std::string& response_topic,
+                                   const std::string& correlation, int64_t timeout_ms, bool mqtt5) {
   sync::OutboundPublish p;
   p.topic = topic;
   if (mqtt5) {

@@ -34,8 +34,7 @@ sync::OutboundPublish BuildRequest(const std::string& topic, std::string payload
 
 // An answer (error empty: a success) to a caller.
 sync::OutboundPublish BuildAnswer(const AnswerRoute& route, std::string_view payload,
-                                  const std::string& error, const std::string& message,
-                                  bool mqtt5);
+                                  const std::string& error, const std::string& message, bool mqtt5);
 
 // An answer to one of our requests, as it arrived on reply_prefix + "/" + id.
 struct InboundAnswer {

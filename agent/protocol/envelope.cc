@@ -52,14 +52,16 @@ bool ParseEnvelope(std::string_view bytes, Envelope* out, std::string_view* payl
   size_t lf = bytes.substr(0, kMaxEnvelopeHeaderBytes + 1).find('\n');
   if (lf == std::string_view::npos) return Fail(error, "no envelope header line");
   std::string_view header = bytes.substr(0, lf);
-  if (header.size() < 2 || header.front() != '{') return Fail(error, "envelope header is not a JSON object");
+  if (header.size() < 2 || header.front() != '{')
+    return Fail(error, "envelope header is not a JSON object");
   // cJSON strings end at a NUL: one (raw or escaped) would cut a topic short.
   if (header.find('\0') != std::string_view::npos ||
       header.find("\\u0000") != std::string_view::npos) {
     return Fail(error, "NUL in an envelope header");
   }
   std::unique_ptr<cJSON, CjsonDeleter> root(cJSON_ParseWithLength(header.data(), header.size()));
-  if (!root || !cJSON_IsObject(root.get())) return Fail(error, "envelope header is not a JSON object");
+  if (!root || !cJSON_IsObject(root.get()))
+    return Fail(error, "envelope header is not a JSON object");
   const cJSON* es = cJSON_GetObjectItemCaseSensitive(root.get(), "es");
   if (!cJSON_IsNumber(es) || es->valuedouble != 1) return Fail(error, "envelope without \"es\":1");
   if (!OptionalString(root.get(), "correlation", &out->correlation) || out->correlation.empty() ||

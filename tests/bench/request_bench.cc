@@ -120,8 +120,8 @@ int Run(int n) {
   }
   Figures d = Summarize(via_direct), a = Summarize(via_agent);
   std::printf("request round trip, %d each, 100-byte payload, QoS 1, one in flight (us)\n", n);
-  std::printf("  %-26s p50 %8.0f  p99 %8.0f  max %8.0f\n", "direct MQTT 5 (libmosquitto)",
-              d.p50, d.p99, d.max);
+  std::printf("  %-26s p50 %8.0f  p99 %8.0f  max %8.0f\n", "direct MQTT 5 (libmosquitto)", d.p50,
+              d.p99, d.max);
   std::printf("  %-26s p50 %8.0f  p99 %8.0f  max %8.0f\n", "through the agent", a.p50, a.p99,
               a.max);
   std::printf("  added by the agent:        p50 %8.0f  p99 %8.0f   (goal: p99 <= 2000)\n",

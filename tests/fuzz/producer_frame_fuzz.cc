@@ -3,8 +3,8 @@
 // included), fed exactly as the
 // server feeds them (arbitrary chunking), plus the client's parsers on the
 // same bytes: replies, pushed "message" frames and ParseServerFrame, which
-// tells the two apart, and pushed "call" frames (a responder's side). Each header is parsed by both the flat fast path and
-// the cJSON path, which must agree; what parses must survive re-encoding.
+// tells the two apart, and pushed "call" frames (a responder's side). Each header is parsed by both
+// the flat fast path and the cJSON path, which must agree; what parses must survive re-encoding.
 //
 //   build/fuzz/tests/fuzz/producer_frame_fuzz tests/fuzz/corpus/producer_frame_fuzz
 //

@@ -7,11 +7,10 @@
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
-#include <csignal>
-#include <cstdlib>
-
 #include <atomic>
 #include <chrono>
+#include <csignal>
+#include <cstdlib>
 #include <future>
 #include <map>
 #include <mutex>
@@ -59,8 +58,8 @@ class RequestResponseTest : public DownlinkFixture, public ::testing::WithParamI
   }
 
   void StartService(const std::string& filter = "svc/#") {
-    service_ = std::make_unique<CentralClient>(broker_->port(), protocol(), "service",
-                                               EchoResponder);
+    service_ =
+        std::make_unique<CentralClient>(broker_->port(), protocol(), "service", EchoResponder);
     ASSERT_TRUE(service_->Start({filter}));
   }
 
@@ -114,7 +113,8 @@ class RequestResponseTest : public DownlinkFixture, public ::testing::WithParamI
     std::string reply = "caller/replies/" + correlation;
     if (protocol() == 5) {
       std::vector<std::pair<std::string, std::string>> props;
-      if (timeout_ms) props.emplace_back(agent::methods::kTimeoutProperty, std::to_string(timeout_ms));
+      if (timeout_ms)
+        props.emplace_back(agent::methods::kTimeoutProperty, std::to_string(timeout_ms));
       ASSERT_TRUE(caller_->Publish(topic, payload, reply, correlation, props));
     } else {
       protocol::Envelope e;
@@ -162,8 +162,8 @@ TEST_P(RequestResponseTest, ThousandConcurrentRequestsEachGetsItsOwnAnswer) {
   futures.reserve(kRequests);
   auto start = Clock::now();
   for (int i = 0; i < kRequests; ++i) {
-    futures.push_back(producer_->Request("svc/echo/" + std::to_string(i % 7),
-                                         "payload-" + std::to_string(i)));
+    futures.push_back(
+        producer_->Request("svc/echo/" + std::to_string(i % 7), "payload-" + std::to_string(i)));
   }
   int matched = 0, crossed = 0, failed = 0;
   for (int i = 0; i < kRequests; ++i) {
@@ -318,9 +318,8 @@ TEST_P(RequestResponseTest, RequestToOwnMethodRoundTrips) {
   cl::ResponderOptions ro;
   ro.socket_path = agent_->socket();
   ro.methods = {"sum"};
-  auto opened = cl::Responder::Open(ro, [&](const cl::IncomingCall& c) {
-    (void)responder->Answer(c.call, "sum:" + c.payload);
-  });
+  auto opened = cl::Responder::Open(
+      ro, [&](const cl::IncomingCall& c) { (void)responder->Answer(c.call, "sum:" + c.payload); });
   ASSERT_TRUE(opened.ok()) << opened.status().ToString();
   responder = std::move(*opened);
   cl::RequestResult r;
@@ -357,10 +356,10 @@ TEST_P(RequestResponseTest, CliRequestAndRespond) {
   std::string out;
   EXPECT_EQ(run({"request", "svc/cli", "hello", "--socket", agent_->socket()}, &out), 0) << out;
   EXPECT_EQ(out, "re:hello");
-  EXPECT_EQ(run({"request", "nobody/x", "hello", "--timeout", "300ms", "--socket",
-                 agent_->socket()},
-                &out),
-            75)
+  EXPECT_EQ(
+      run({"request", "nobody/x", "hello", "--timeout", "300ms", "--socket", agent_->socket()},
+          &out),
+      75)
       << out;
   EXPECT_NE(out.find("timeout"), std::string::npos) << out;
   EXPECT_EQ(run({"request", "bad/#", "x", "--socket", agent_->socket()}, &out), 65) << out;

@@ -203,8 +203,9 @@ TEST(Wire, RequestAndAnswerOverMqtt5AndEnvelope) {
   EXPECT_EQ(p5.correlation_data, "id1");
   EXPECT_EQ(p5.message_expiry_s, 2u);
   auto p4 = BuildRequest("svc/a", "body", {}, "edgespool/n/reply/id1", "id1", 1500, false);
-  EXPECT_EQ(p4.payload,
-            "{\"es\":1,\"correlation\":\"id1\",\"response_topic\":\"edgespool/n/reply/id1\"}\nbody");
+  EXPECT_EQ(
+      p4.payload,
+      "{\"es\":1,\"correlation\":\"id1\",\"response_topic\":\"edgespool/n/reply/id1\"}\nbody");
   EXPECT_TRUE(p4.response_topic.empty());
 
   // Answers come back in each form, and as a bare payload on reply/<id>.
