@@ -25,6 +25,7 @@
 #include "agent/protocol/envelope.h"
 #include "tests/support/central_client.h"
 #include "tests/support/downlink_fixture.h"
+#include "tests/support/http_get.h"
 
 namespace edgespool::testing {
 namespace {
@@ -49,7 +50,9 @@ class RequestResponseTest : public DownlinkFixture, public ::testing::WithParamI
 
   void SetUp() override {
     StartBroker();
-    StartAgent({{"uplink", "protocol = " + std::to_string(protocol())}});
+    metrics_port_ = FreePort();
+    StartAgent({{"uplink", "protocol = " + std::to_string(protocol())},
+                {"metrics", "listen = \"127.0.0.1:" + std::to_string(metrics_port_) + "\""}});
     cl::ProducerOptions o;
     o.socket_path = agent_->socket();
     auto p = cl::Producer::Connect(o);
@@ -144,6 +147,11 @@ class RequestResponseTest : public DownlinkFixture, public ::testing::WithParamI
     FAIL() << "the agent never answered a call: " << agent_->log();
   }
 
+  double Metric(const std::string& name) {
+    return MetricValue(HttpGet(metrics_port_, "/metrics"), name);
+  }
+
+  uint16_t metrics_port_ = 0;
   std::unique_ptr<cl::Producer> producer_;
   std::unique_ptr<CentralClient> service_;
   std::unique_ptr<CentralClient> caller_;
@@ -213,6 +221,46 @@ TEST_P(RequestResponseTest, TimeoutIsOnTimeAndLeavesOthersAlone) {
   EXPECT_LE(elapsed.load(), 700 + 100);
   EXPECT_TRUE(producer_->Ping().get().ok());
   EXPECT_TRUE(producer_->Request("svc/after", "a").get().status.ok());
+}
+
+// A service that answers after the request's timeout: the request fails
+// with timeout, and the late answer is dropped and counted, not delivered.
+TEST_P(RequestResponseTest, LateAnswerIsDroppedAndCounted) {
+  StartService();
+  WaitUntilAnswering();
+  std::mutex late_mu;
+  std::vector<std::thread> late;
+  auto slow = std::make_unique<CentralClient>(
+      broker_->port(), protocol(), "slow-service", [&](CentralClient& c, const CentralMessage& m) {
+        std::lock_guard<std::mutex> lock(late_mu);
+        late.emplace_back([&c, m] {
+          std::this_thread::sleep_for(std::chrono::milliseconds(600));
+          EchoResponder(c, m);
+        });
+      });
+  ASSERT_TRUE(slow->Start({"slow/#"}));
+  // Relative to what the probes of WaitUntilAnswering may have left.
+  double late0 = Metric("edgespool_requests_late_answers_total");
+  double timeouts0 = Metric("edgespool_requests_timeout_total");
+  ASSERT_GE(late0, 0);
+  cl::RequestOptions o;
+  o.timeout_ms = 200;
+  cl::RequestResult r = producer_->Request("slow/op", "x", o).get();
+  EXPECT_EQ(r.code, protocol::ErrorCode::kTimeout) << r.status.ToString();
+  EXPECT_TRUE(
+      WaitUntil([&] { return Metric("edgespool_requests_late_answers_total") == late0 + 1; }, 5000))
+      << Metric("edgespool_requests_late_answers_total");
+  EXPECT_EQ(Metric("edgespool_requests_timeout_total"), timeouts0 + 1);
+  EXPECT_EQ(Metric("edgespool_requests_pending"), 0);
+  // The connection is fine, and the next answer is the next request's.
+  r = producer_->Request("svc/next", "n").get();
+  ASSERT_TRUE(r.status.ok()) << r.status.ToString();
+  EXPECT_EQ(r.payload, "re:n");
+  {
+    std::lock_guard<std::mutex> lock(late_mu);
+    for (std::thread& t : late) t.join();
+  }
+  slow.reset();
 }
 
 // While the uplink is down a request fails at once (unavailable); with a
