@@ -1,6 +1,7 @@
 #include "agent/methods/methods.h"
 
 #include <algorithm>
+#include <cassert>
 #include <random>
 
 #include "agent/methods/wire.h"
@@ -24,7 +25,8 @@ uint64_t RunId() {
 }  // namespace
 
 Methods::Methods(platform::Loop& loop, sync::MqttUplink& uplink, MethodsOptions options)
-    : uplink_(uplink),
+    : loop_(loop),
+      uplink_(uplink),
       options_(std::move(options)),
       clock_(options_.clock ? options_.clock : &platform::SystemClock::Get()),
       requests_(options_.requests, RunId()),
@@ -48,6 +50,7 @@ bool Methods::Claims(std::string_view topic) const {
 }
 
 void Methods::OnInbound(sync::InboundPublish p) {
+  assert(loop_.InLoopThread());
   // Neither answers nor calls are stored: acknowledged at once (PUBACKs
   // still leave in arrival order, behind the downlink's earlier ones).
   uplink_.AckInbound(p.ack_token);
@@ -62,6 +65,7 @@ void Methods::OnInbound(sync::InboundPublish p) {
 }
 
 void Methods::Handle(server::Connection& c, const pr::Request& r, std::string_view body) {
+  assert(loop_.InLoopThread());
   conns_[c.id()] = &c;
   switch (r.op) {
     case pr::Op::kRequest:
@@ -80,6 +84,7 @@ void Methods::Handle(server::Connection& c, const pr::Request& r, std::string_vi
 }
 
 void Methods::OnClosing(server::Connection& c) {
+  assert(loop_.InLoopThread());
   if (conns_.erase(c.id()) == 0) return;
   requests_.DropConnection(c.id());
   for (const PendingCall& call : calls_.DropConnection(c.id())) {
@@ -91,6 +96,7 @@ void Methods::OnClosing(server::Connection& c) {
 }
 
 void Methods::OnUplinkState() {
+  assert(loop_.InLoopThread());
   if (!uplink_.connected() || requests_.waiting() == 0) return;
   for (PendingRequest& r : requests_.TakeWaiting(NowMs())) {
     Send(requests_.CorrelationOf(r.number), std::move(r.message), r.timeout_ms);

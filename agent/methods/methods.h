@@ -117,6 +117,7 @@ class Methods {
   void Rearm();
   int64_t NowMs() const { return clock_->MonotonicMs(); }
 
+  [[maybe_unused]] platform::Loop& loop_;  // for the thread asserts
   sync::MqttUplink& uplink_;
   MethodsOptions options_;
   const platform::Clock* clock_;
