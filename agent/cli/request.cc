@@ -15,9 +15,9 @@
 #include <vector>
 
 #include "agent/cli/exit_codes.h"
+#include "agent/cli/options.h"
 #include "agent/client/producer.h"
 #include "agent/client/responder.h"
-#include "agent/config/units.h"
 #include "agent/protocol/request.h"
 #include "platform/subprocess.h"
 
@@ -27,20 +27,6 @@ namespace {
 
 namespace cl = ::edgespool::client;
 namespace pr = ::edgespool::protocol;
-
-constexpr const char* kRequestUsage =
-    "usage: edgespool request TOPIC [MESSAGE] [--timeout 5s] [--ttl DURATION]\n"
-    "                         [--header k=v]... [--socket PATH]\n"
-    "Sends a request to the cloud (MESSAGE, or stdin) and prints the answer.\n"
-    "Exit codes: 0 answered, 1 error answer, 64 usage, 65 refused, 69 unavailable\n"
-    "(agent or uplink down, no_handler, busy), 75 timeout, 70 internal error.";
-
-constexpr const char* kRespondUsage =
-    "usage: edgespool respond METHOD... [--jobs N] [--socket PATH] -- CMD [ARG...]\n"
-    "Runs CMD per call: payload on stdin, answer on stdout; a non-zero exit answers\n"
-    "handler_error. Runs until SIGINT/SIGTERM.\n"
-    "Exit codes: 0 stopped, 64 usage, 65 method refused, 69 agent unavailable,\n"
-    "70 internal error.";
 
 // What a handler's stdout and stderr may grow to before the rest is dropped.
 constexpr size_t kMaxAnswerBytes = 1u << 20;
@@ -52,15 +38,6 @@ extern "C" void OnRespondStopSignal(int) { g_stop = 1; }
 std::string DefaultSocket() {
   const char* env = std::getenv("EDGESPOOL_PRODUCER_SOCKET");
   return env && *env ? env : "/run/edgespool/edgespool.sock";
-}
-
-bool IsHelp(int argc, char** argv) {
-  return argc >= 1 && (std::string(argv[0]) == "--help" || std::string(argv[0]) == "-h");
-}
-
-int Usage(const std::string& error, const char* usage) {
-  std::fprintf(stderr, "edgespool: %s\n%s\n", error.c_str(), usage);
-  return kExitUsage;
 }
 
 int ExitForRequest(const cl::RequestResult& r) {
@@ -84,84 +61,41 @@ int ExitForRequest(const cl::RequestResult& r) {
   }
 }
 
-struct RequestArgs {
-  std::string socket = DefaultSocket();
-  std::string topic;
-  std::optional<std::string> message;
-  cl::RequestOptions options;
-};
-
-bool ParseRequestArgs(int argc, char** argv, RequestArgs* a, std::string* error) {
-  std::vector<std::string> positional;
-  for (int i = 0; i < argc; ++i) {
-    std::string arg = argv[i];
-    if (arg.rfind("--", 0) != 0) {
-      positional.push_back(arg);
-      continue;
-    }
-    if (i + 1 >= argc) {
-      *error = arg + " needs a value";
-      return false;
-    }
-    std::string v = argv[++i], why;
-    int64_t ms = 0;
-    if (arg == "--socket") {
-      a->socket = v;
-    } else if (arg == "--timeout" || arg == "--ttl") {
-      if (!ParseDurationMs(v, &ms, &why) || ms < 1 || ms > pr::kMaxRequestTimeoutMs) {
-        *error = arg + " must be a duration of 1ms..10m, e.g. 5s";
-        return false;
-      }
-      (arg == "--timeout" ? a->options.timeout_ms : a->options.ttl_ms.emplace()) = ms;
-    } else if (arg == "--header") {
-      size_t eq = v.find('=');
-      if (eq == std::string::npos || eq == 0) {
-        *error = "--header must be key=value";
-        return false;
-      }
-      a->options.headers.emplace_back(v.substr(0, eq), v.substr(eq + 1));
-    } else {
-      *error = "unknown option " + arg;
-      return false;
-    }
-  }
-  if (positional.empty() || positional.size() > 2) {
-    *error = "request needs TOPIC and at most one MESSAGE";
-    return false;
-  }
-  a->topic = positional[0];
-  if (positional.size() == 2) a->message = positional[1];
-  return true;
+std::string SocketOf(const cli::Args& args) {
+  return args.Has("socket") ? args.Str("socket") : DefaultSocket();
 }
 
-}  // namespace
-
-int RequestCommand(int argc, char** argv) {
-  if (IsHelp(argc, argv)) {
-    std::puts(kRequestUsage);
-    return kExitOk;
+int Request(const cli::Args& args) {
+  const std::string& topic = args.positionals()[0];
+  cl::RequestOptions options;
+  options.timeout_ms = args.DurationMs("timeout", pr::kDefaultRequestTimeoutMs);
+  if (args.Has("ttl")) options.ttl_ms = args.DurationMs("ttl");
+  for (const std::string& h : args.All("header")) {
+    size_t eq = h.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      std::fprintf(stderr, "edgespool: --header must be key=value, not '%s'\n", h.c_str());
+      return kExitUsage;
+    }
+    options.headers.emplace_back(h.substr(0, eq), h.substr(eq + 1));
   }
-  RequestArgs a;
-  std::string error;
-  if (!ParseRequestArgs(argc, argv, &a, &error)) return Usage(error, kRequestUsage);
   std::string payload;
-  if (a.message) {
-    payload = *a.message;
+  if (args.positionals().size() > 1) {
+    payload = args.positionals()[1];
   } else {
     payload.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
   }
+  std::string socket = SocketOf(args);
   cl::ProducerOptions po;
-  po.socket_path = a.socket;
+  po.socket_path = socket;
   auto producer = cl::Producer::Connect(po);
   if (!producer.ok()) {
-    std::fprintf(stderr, "edgespool: agent at %s: %s\n", a.socket.c_str(),
+    std::fprintf(stderr, "edgespool: agent at %s: %s\n", socket.c_str(),
                  producer.status().ToString().c_str());
     return kExitUnavailable;
   }
-  cl::RequestResult r = (*producer)->Request(a.topic, std::move(payload), a.options).get();
+  cl::RequestResult r = (*producer)->Request(topic, std::move(payload), options).get();
   if (!r.status.ok()) {
-    std::fprintf(stderr, "edgespool: request %s: %s\n", a.topic.c_str(),
-                 r.status.ToString().c_str());
+    std::fprintf(stderr, "edgespool: request %s: %s\n", topic.c_str(), r.status.ToString().c_str());
     return ExitForRequest(r);
   }
   std::fwrite(r.payload.data(), 1, r.payload.size(), stdout);
@@ -169,51 +103,45 @@ int RequestCommand(int argc, char** argv) {
   return kExitOk;
 }
 
-namespace {
-
-struct RespondArgs {
-  std::string socket = DefaultSocket();
-  std::vector<std::string> methods;
-  std::vector<std::string> command;
-  int64_t jobs = 4;
+constexpr cli::OptionSpec kRequestOptions[] = {
+    cli::Opt("timeout", 0, cli::ValueKind::kDuration, "DURATION",
+             "How long to wait for the answer (default 5s; at most 10m).")
+        .Range(1, pr::kMaxRequestTimeoutMs),
+    cli::Opt("ttl", 0, cli::ValueKind::kDuration, "DURATION",
+             "Let the request wait this long for the agent's uplink when it is down (default: "
+             "fail at once with unavailable; requests are not stored).")
+        .Range(1, pr::kMaxRequestTimeoutMs),
+    cli::Opt("header", 0, cli::ValueKind::kString, "k=v",
+             "A header of the request (an MQTT 5 user property).")
+        .Repeatable(),
+    cli::Opt("socket", 0, cli::ValueKind::kFile, "PATH",
+             "The agent's socket (default: $EDGESPOOL_PRODUCER_SOCKET, then "
+             "/run/edgespool/edgespool.sock)."),
 };
 
-bool ParseRespondArgs(int argc, char** argv, RespondArgs* a, std::string* error) {
-  int i = 0;
-  for (; i < argc; ++i) {
-    std::string arg = argv[i];
-    if (arg == "--") {
-      ++i;
-      break;
-    }
-    if (arg.rfind("--", 0) != 0) {
-      a->methods.push_back(arg);
-      continue;
-    }
-    if (i + 1 >= argc) {
-      *error = arg + " needs a value";
-      return false;
-    }
-    std::string v = argv[++i];
-    if (arg == "--socket") {
-      a->socket = v;
-    } else if (arg == "--jobs") {
-      char* end = nullptr;
-      a->jobs = std::strtoll(v.c_str(), &end, 10);
-      if (v.empty() || *end != '\0' || a->jobs < 1 || a->jobs > 256) {
-        *error = "--jobs must be 1..256";
-        return false;
-      }
-    } else {
-      *error = "unknown option " + arg;
-      return false;
-    }
-  }
-  for (; i < argc; ++i) a->command.push_back(argv[i]);
-  if (a->methods.empty()) *error = "respond needs at least one METHOD";
-  if (a->command.empty()) *error = "respond needs -- CMD [ARG...] after the methods";
-  return error->empty();
-}
+constexpr cli::ExitCodeDoc kRequestExits[] = {
+    {0, "answered: the answer is on stdout"},
+    {1, "the answer is an error (handler_error): its code and message on stderr"},
+    {64, "usage error"},
+    {65, "refused: a bad topic, forbidden by the ACL"},
+    {69, "unavailable: the agent or its uplink is down, no_handler, busy"},
+    {70, "internal error"},
+    {75, "timeout: no answer in time"},
+};
+
+}  // namespace
+
+const cli::CommandSpec kRequestCommand = cli::Command(
+    "request", "[options] TOPIC [MESSAGE]", "a request to the cloud; prints the answer",
+    "Sends a request to the cloud on TOPIC (MESSAGE, or stdin when absent) and prints the "
+    "answer's payload on stdout as it is. MQTT 5 carries a response topic and correlation "
+    "data, MQTT 3.1.1 an envelope (docs/request-response.md). Requests are not stored: while "
+    "the uplink is down it fails at once unless --ttl lets it wait.",
+    kRequestOptions, kRequestExits, Request, 1, 2);
+
+int RequestCommand(int argc, char** argv) { return cli::RunCommand(kRequestCommand, argc, argv); }
+
+namespace {
 
 // Calls handed from the SDK thread to the workers that run the command.
 class CallQueue {
@@ -270,38 +198,71 @@ void Serve(cl::Responder& responder, const std::vector<std::string>& command,
 
 }  // namespace
 
-int RespondCommand(int argc, char** argv) {
-  if (IsHelp(argc, argv)) {
-    std::puts(kRespondUsage);
-    return kExitOk;
-  }
-  RespondArgs a;
-  std::string error;
-  if (!ParseRespondArgs(argc, argv, &a, &error)) return Usage(error, kRespondUsage);
+namespace {
+
+int Respond(const cli::Args& args) {
+  std::vector<std::string> methods = {args.positionals()[0]};
+  for (const std::string& m : args.All("method")) methods.push_back(m);
+  std::vector<std::string> command(args.positionals().begin() + 1, args.positionals().end());
+  int64_t jobs = args.Int("jobs", 4);
+  std::string socket = SocketOf(args);
   std::signal(SIGINT, OnRespondStopSignal);
   std::signal(SIGTERM, OnRespondStopSignal);
   CallQueue queue;
   cl::ResponderOptions o;
-  o.socket_path = a.socket;
-  o.methods = a.methods;
+  o.socket_path = socket;
+  o.methods = methods;
   auto responder = cl::Responder::Open(o, [&queue](const cl::IncomingCall& c) { queue.Push(c); });
   if (!responder.ok()) {
-    std::fprintf(stderr, "edgespool: respond at %s: %s\n", a.socket.c_str(),
+    std::fprintf(stderr, "edgespool: respond at %s: %s\n", socket.c_str(),
                  responder.status().ToString().c_str());
     return responder.status().code() == Code::kInvalidArgument ? kExitDataErr : kExitUnavailable;
   }
   std::vector<std::thread> workers;
-  for (int64_t i = 0; i < a.jobs; ++i) {
+  for (int64_t i = 0; i < jobs; ++i) {
     workers.emplace_back([&] {
       cl::IncomingCall c;
-      while (queue.Pop(&c)) Serve(**responder, a.command, c);
+      while (queue.Pop(&c)) Serve(**responder, command, c);
     });
   }
-  std::fprintf(stderr, "edgespool: responding to %zu method(s)\n", a.methods.size());
+  std::fprintf(stderr, "edgespool: responding to %zu method(s)\n", methods.size());
   while (!g_stop) usleep(100000);
   queue.Stop();
   for (std::thread& t : workers) t.join();
   return kExitOk;
 }
+
+constexpr cli::OptionSpec kRespondOptions[] = {
+    cli::Opt("method", 'm', cli::ValueKind::kString, "NAME",
+             "Another method to serve with the same CMD (EDGESPOOL_METHOD tells them apart).")
+        .Repeatable(),
+    cli::Opt("jobs", 'j', cli::ValueKind::kInt, "N", "Calls run at once (default 4).")
+        .Range(1, 256),
+    cli::Opt("socket", 0, cli::ValueKind::kFile, "PATH",
+             "The agent's socket (default: $EDGESPOOL_PRODUCER_SOCKET, then "
+             "/run/edgespool/edgespool.sock)."),
+};
+
+constexpr cli::ExitCodeDoc kRespondExits[] = {
+    {0, "stopped by SIGINT or SIGTERM"},
+    {64, "usage error"},
+    {65, "the agent refused a method name"},
+    {69, "the agent is not reachable"},
+    {70, "internal error"},
+};
+
+}  // namespace
+
+const cli::CommandSpec kRespondCommand = cli::Command(
+    "respond", "[options] METHOD [--] CMD [ARG...]", "serve a method the cloud calls, CMD per call",
+    "Serves METHOD (and every --method): a call on edgespool/{node}/method/METHOD runs CMD "
+    "with the call's payload on stdin and EDGESPOOL_METHOD, EDGESPOOL_CALL in its "
+    "environment; its stdout is the answer. A non-zero exit, a signal, or running past the "
+    "call's timeout (it is then killed) answers handler_error with the status and the start "
+    "of its stderr. Put -- before CMD when it has options of its own. Runs until SIGINT or "
+    "SIGTERM.",
+    kRespondOptions, kRespondExits, Respond, 2);
+
+int RespondCommand(int argc, char** argv) { return cli::RunCommand(kRespondCommand, argc, argv); }
 
 }  // namespace edgespool::agent

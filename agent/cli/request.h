@@ -10,7 +10,7 @@
 //     forbidden), 69 unavailable (agent or uplink down, no_handler, busy),
 //     75 timeout, 70 internal error.
 //
-//   edgespool respond METHOD... [--jobs N] [--socket PATH] -- CMD [ARG...]
+//   edgespool respond METHOD [-m METHOD]... [--jobs N] [--socket PATH] [--] CMD [ARG...]
 //     Serves the methods: each call runs CMD with the call's payload on
 //     stdin and EDGESPOOL_METHOD, EDGESPOOL_CALL in its environment; its
 //     stdout is the answer. A non-zero exit (or a signal, or running past
@@ -21,7 +21,12 @@
 //     refused, 69 agent unavailable, 70 internal error.
 #pragma once
 
+#include "agent/cli/options.h"
+
 namespace edgespool::agent {
+
+extern const cli::CommandSpec kRequestCommand;
+extern const cli::CommandSpec kRespondCommand;
 
 int RequestCommand(int argc, char** argv);
 int RespondCommand(int argc, char** argv);

@@ -411,15 +411,15 @@ TEST_P(RequestResponseTest, CliRequestAndRespond) {
       << out;
   EXPECT_NE(out.find("timeout"), std::string::npos) << out;
   EXPECT_EQ(run({"request", "bad/#", "x", "--socket", agent_->socket()}, &out), 65) << out;
-  EXPECT_EQ(run({"request", "svc/x", "x", "--timeout", "5", "--socket", agent_->socket()}, &out),
+  EXPECT_EQ(run({"request", "svc/x", "x", "--timeout", "5x", "--socket", agent_->socket()}, &out),
             64)
-      << out;  // a duration needs its unit
+      << out;  // not a duration
   EXPECT_EQ(run({"request", "svc/x", "x", "--socket", dir_.File("nobody.sock")}, &out), 69);
 
   StartCaller();
   Process respond;
   ASSERT_TRUE(respond.Start(
-      {bin, "respond", "echo", "fail", "--socket", agent_->socket(), "--", "sh", "-c",
+      {bin, "respond", "echo", "-m", "fail", "--socket", agent_->socket(), "--", "sh", "-c",
        "if [ \"$EDGESPOOL_METHOD\" = fail ]; then echo oops >&2; exit 3; fi; printf got:; cat"},
       dir_.File("respond.log")));
   std::optional<Answer> a;
