@@ -46,6 +46,11 @@ struct MetricInputs {
     uint64_t calls = 0, calls_answered = 0, calls_no_handler = 0, calls_timeout = 0;
     uint64_t calls_refused = 0, late_call_answers = 0, calls_pending = 0;
   } requests;
+  // The WebSocket listener (all 0 while it is off).
+  struct WebSocket {
+    uint64_t sessions = 0, refused = 0, closed_bad = 0, closed_idle = 0;
+    uint64_t uplink_delivered = 0, uplink_dropped = 0;
+  } websocket;
 };
 
 // Registers every row of the table in `registry`, and one collector that

@@ -46,6 +46,7 @@ class Downlink {
   // (agent/methods/) installs its own and hands the rest here.
   void OnPublish(sync::InboundPublish p) { writer_->OnPublish(std::move(p)); }
   const Hub& hub() const { return *hub_; }
+  Hub& hub() { return *hub_; }
   const InboundWriter& writer() const { return *writer_; }
 
   // The status document's "downlink" object (status_document.h).

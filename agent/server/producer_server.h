@@ -101,6 +101,12 @@ struct ProducerServerHooks {
       method_op;
   // c is closing: the downlink detaches its sessions, methods forget it.
   std::function<void(server::Connection& c)> on_closing;
+  // The uplink tap (the WebSocket listener, agent/websocket/server.h):
+  // whether anyone wants a message on this topic once it is stored (only
+  // then is it copied), and the message once its commit is durable, in
+  // commit order. Duplicates (a msg_id seen before) are not passed on.
+  std::function<bool(std::string_view topic)> wants_stored;
+  std::function<void(uint64_t seq, const store::Message& message)> on_stored;
 };
 
 struct ProducerServerStats {
