@@ -398,16 +398,15 @@ ProducerServerHooks Agent::Impl::ProducerHooks() {
   }
   // Both outlive the producer server (member order).
   downlink::ConsumerEndpoint* endpoint = downlink_ ? &downlink_->endpoint() : nullptr;
-  methods::Methods* m = methods_.get();
-  if (m) {
-    h.method_op = [m](server::Connection& c, const protocol::Request& r, std::string_view body) {
-      m->Handle(c, r, body);
-    };
+  methods::Methods* methods = methods_.get();
+  if (methods) {
+    h.method_op = [methods](server::Connection& c, const protocol::Request& r,
+                            std::string_view body) { methods->Handle(c, r, body); };
   }
-  if (endpoint || m) {
-    h.on_closing = [endpoint, m](server::Connection& c) {
+  if (endpoint || methods) {
+    h.on_closing = [endpoint, methods](server::Connection& c) {
       if (endpoint) endpoint->OnClosing(c);
-      if (m) m->OnClosing(c);
+      if (methods) methods->OnClosing(c);
     };
   }
   if (websocket_) {
