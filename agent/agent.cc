@@ -186,6 +186,7 @@ class Agent::Impl {
         clock_(platform::SystemClock::Get()),
         notifier_(platform::SystemdNotifier::FromEnvironment(/*unset_environment=*/true)),
         status_timer_(loop),
+        watermark_timer_(loop),
         shutdown_timer_(loop) {}
 
   Status Start();
@@ -234,6 +235,10 @@ class Agent::Impl {
   std::unique_ptr<HttpServer> http_;
   SuccessWindow success_;
   platform::TimerHandle status_timer_;
+  // Republishes the status when the upload watermark moved (status.
+  // watermark_interval); published_watermark_ms_ is what the broker last got.
+  platform::TimerHandle watermark_timer_;
+  int64_t published_watermark_ms_ = 0;
   platform::TimerHandle shutdown_timer_;
   bool shutting_down_ = false;
 
@@ -307,6 +312,15 @@ Status Agent::Impl::Start() {
                         PublishStatus();
                         (void)notifier_.Status(StatusLine());
                       });
+  if (config_.status.watermark_interval_ms > 0) {
+    auto every = static_cast<uint64_t>(config_.status.watermark_interval_ms);
+    watermark_timer_.Start(every, every, [this] {
+      if (journal_ &&
+          UploadWatermark(journal_->stats(), clock_.WallMs()) != published_watermark_ms_) {
+        PublishStatus();
+      }
+    });
+  }
   (void)notifier_.Ready();
   (void)notifier_.Status(StatusLine());
   watchdog_ = std::make_unique<WatchdogPinger>(loop_, notifier_, [this] {
@@ -502,6 +516,7 @@ void Agent::Impl::PublishStatus() {
   sync::OutboundPublish p;
   p.topic = status_topic_;
   p.payload = StatusJson();
+  if (journal_) published_watermark_ms_ = UploadWatermark(journal_->stats(), clock_.WallMs());
   p.retain = true;
   uplink_->PublishOwn(std::move(p), {});
 }
@@ -614,6 +629,7 @@ void Agent::Impl::Shutdown(std::function<void()> done) {
   shutting_down_ = true;
   (void)notifier_.Stopping();
   status_timer_.Stop();
+  watermark_timer_.Stop();
   if (loop_lag_) loop_lag_->Stop();
   int64_t deadline = static_cast<int64_t>(loop_.NowMs()) + config_.uplink.shutdown_timeout_ms;
   // 1. Producers: what was received is committed and answered; then close.

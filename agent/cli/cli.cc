@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "agent/cli/consume.h"
 #include "agent/cli/decode.h"
 #include "agent/cli/fleet.h"
 #include "agent/cli/help.h"
@@ -201,6 +202,7 @@ const std::vector<const cli::CommandSpec*>& Commands() {
       &kStatusCommand,
       &kFleetCommand,
       &kDecodeCommand,
+      &kConsumeCommand,
       &kConfigCheckCommand,
       &kConfigShowCommand,
       &kVersionCommand,

@@ -174,6 +174,7 @@ constexpr KeyDesc kRequests[] = {
 constexpr KeyDesc kStatus[] = {
     Key<&Sta::topic>("topic", K::kString),
     Key<&Sta::interval_ms>("interval", K::kDuration).Range(1000, kDay),
+    Key<&Sta::watermark_interval_ms>("watermark_interval", K::kDuration).Range(0, kDay),
 };
 
 constexpr KeyDesc kMetrics[] = {Key<&Me::listen>("listen", K::kString)};
