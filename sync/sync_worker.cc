@@ -76,6 +76,7 @@ SyncWorker::SyncWorker(platform::Loop& loop, store::Journal& journal, UplinkPort
 SyncWorker::~SyncWorker() {
   *alive_ = false;
   journal_.SetCommitListener(nullptr);
+  journal_.SetDueListener(nullptr);
   uplink_.SetListener({});
 }
 
@@ -85,6 +86,12 @@ void SyncWorker::Start() {
   journal_.SetCommitListener([this, alive](std::vector<store::StoredMessage>& group) {
     if (alive.expired()) return;
     OnCommitted(group);
+  });
+  // Scheduled rows that fell due are pending now, behind the scan cursors:
+  // every lane reads again (they come out in their original ts order).
+  journal_.SetDueListener([this, alive] {
+    if (alive.expired() || !started_) return;
+    Wake();
   });
   UplinkPort::Listener l;
   l.on_connected = [this] {
