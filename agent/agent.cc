@@ -10,6 +10,7 @@
 #include "agent/http/metrics.h"
 #include "agent/http/server.h"
 #include "agent/loop_lag.h"
+#include "agent/methods/methods.h"
 #include "agent/server/producer_server.h"
 #include "agent/status_document.h"
 #include "agent/watchdog.h"
@@ -126,6 +127,18 @@ downlink::DownlinkOptions DownlinkOptionsFrom(const Config& c) {
   return o;
 }
 
+methods::MethodsOptions MethodsOptionsFrom(const Config& c) {
+  methods::MethodsOptions o;
+  o.reply_prefix = ExpandNode(c.requests.reply_topic, c.node.id);
+  o.method_prefix = ExpandNode(c.requests.method_topic, c.node.id);
+  o.default_call_timeout_ms = c.requests.method_timeout_ms;
+  o.requests.max_pending = static_cast<size_t>(c.requests.max_pending);
+  o.requests.max_per_connection = static_cast<size_t>(c.requests.max_pending_per_connection);
+  o.max_pending_calls = static_cast<size_t>(c.requests.max_pending);
+  o.max_call_bytes = static_cast<uint64_t>(c.downlink.max_message_bytes);
+  return o;
+}
+
 void FillDownlinkMetrics(const downlink::Downlink& d, int64_t now_ms,
                          MetricInputs::Downlink* out) {
   downlink::InboundWriterStats w = d.writer().stats();
@@ -144,6 +157,24 @@ void FillDownlinkMetrics(const downlink::Downlink& d, int64_t now_ms,
     out->oldest_unacked_age_s =
         std::max(out->oldest_unacked_age_s, static_cast<double>(s.oldest_unacked_age_ms) / 1000.0);
   }
+}
+
+void FillRequestMetrics(const methods::MethodsStats& s, MetricInputs::Requests* out) {
+  out->total = s.requests_total;
+  out->answered = s.requests_answered_total;
+  out->timeout = s.requests_timeout_total;
+  out->unavailable = s.requests_unavailable_total;
+  out->busy = s.requests_busy_total;
+  out->late_answers = s.late_answers_total;
+  out->unknown_answers = s.unknown_answers_total;
+  out->pending = s.requests_pending;
+  out->calls = s.calls_total;
+  out->calls_answered = s.calls_answered_total;
+  out->calls_no_handler = s.calls_no_handler_total;
+  out->calls_timeout = s.calls_timeout_total;
+  out->calls_refused = s.calls_refused_total;
+  out->late_call_answers = s.late_call_answers_total;
+  out->calls_pending = s.calls_pending;
 }
 
 }  // namespace
@@ -167,6 +198,7 @@ class Agent::Impl {
   Status StartUplink();
   void StartProducers(int inherited_fd);
   void StartDownlink();
+  void StartMethods();
   Status StartWebSocket();
   void CloseWebSockets(std::function<void()> next);
   ProducerServerHooks ProducerHooks();
@@ -196,6 +228,9 @@ class Agent::Impl {
   // After the uplink and the journal it uses, before the producer server
   // whose connections it serves (destroyed in reverse order).
   std::unique_ptr<downlink::Downlink> downlink_;
+  // Likewise: it outlives the producer server, whose closing connections
+  // it forgets.
+  std::unique_ptr<methods::Methods> methods_;
   // After the downlink whose hub it uses, before the producer server whose
   // uplink tap feeds it.
   std::unique_ptr<websocket::WebSocketServer> websocket_;
@@ -240,6 +275,7 @@ Status Agent::Impl::Start() {
 
   ES_RETURN_IF_ERROR(StartUplink());
   StartDownlink();
+  StartMethods();
   ES_RETURN_IF_ERROR(StartWebSocket());
 
   int inherited = -1;
@@ -343,6 +379,11 @@ Status Agent::Impl::StartUplink() {
     o.receive_maximum = static_cast<uint16_t>(config_.downlink.receive_maximum);
     for (const auto& m : DownlinkOptionsFrom(config_).mappings) o.subscriptions.push_back(m.filter);
   }
+  if (config_.requests.enabled) {
+    methods::MethodsOptions m = MethodsOptionsFrom(config_);
+    o.subscriptions.push_back(m.reply_prefix + "/#");
+    o.subscriptions.push_back(m.method_prefix + "/#");
+  }
   o.will_topic = status_topic_;
   o.will_payload = RenderOffline(config_.node.id, 0);
   auto uplink = sync::MqttUplink::Create(loop_, o);
@@ -356,6 +397,7 @@ Status Agent::Impl::StartUplink() {
           config_.uplink.url.empty() ? "" : sync::ParseBrokerUrl(config_.uplink.url)->Redacted()},
          {"error", uplink_->last_error()}});
     if (uplink_->connected()) PublishStatus();
+    if (methods_) methods_->OnUplinkState();
     (void)notifier_.Status(StatusLine());
   });
   worker_ = std::make_unique<sync::SyncWorker>(loop_, *journal_, *uplink_, SyncOptionsFrom(config_),
@@ -383,7 +425,19 @@ ProducerServerHooks Agent::Impl::ProducerHooks() {
     h.consumer_op = [endpoint](server::Connection& c, const protocol::Request& r) {
       endpoint->Handle(c, r);
     };
-    h.on_closing = [endpoint](server::Connection& c) { endpoint->OnClosing(c); };
+  }
+  // Both outlive the producer server (member order).
+  downlink::ConsumerEndpoint* endpoint = downlink_ ? &downlink_->endpoint() : nullptr;
+  methods::Methods* methods = methods_.get();
+  if (methods) {
+    h.method_op = [methods](server::Connection& c, const protocol::Request& r,
+                            std::string_view body) { methods->Handle(c, r, body); };
+  }
+  if (endpoint || methods) {
+    h.on_closing = [endpoint, methods](server::Connection& c) {
+      if (endpoint) endpoint->OnClosing(c);
+      if (methods) methods->OnClosing(c);
+    };
   }
   if (websocket_) {
     // The listener outlives the producer server (member order, and shutdown
@@ -396,6 +450,21 @@ ProducerServerHooks Agent::Impl::ProducerHooks() {
     };
   }
   return h;
+}
+
+// Answers and calls go to Methods, everything else to the downlink's inbox
+// (or, with the downlink off, is acknowledged and dropped, as the uplink
+// does without a listener).
+void Agent::Impl::StartMethods() {
+  if (!config_.requests.enabled) return;
+  methods_ = std::make_unique<methods::Methods>(loop_, *uplink_, MethodsOptionsFrom(config_));
+  uplink_->SetInboundListener([this](sync::InboundPublish p) {
+    if (methods_ && methods_->Claims(p.topic)) return methods_->OnInbound(std::move(p));
+    if (downlink_) return downlink_->OnPublish(std::move(p));
+    uplink_->AckInbound(p.ack_token);
+  });
+  ES_LOG_INFO("request/response on", {{"methods", MethodsOptionsFrom(config_).method_prefix + "/#"},
+                                      {"replies", MethodsOptionsFrom(config_).reply_prefix + "/#"}});
 }
 
 void Agent::Impl::StartDownlink() {
@@ -535,6 +604,7 @@ void Agent::Impl::RegisterMetrics() {
     in->producer_connections = producers_ ? producers_->stats().connections : 0;
     in->now_ms = clock_.WallMs();
     if (downlink_) FillDownlinkMetrics(*downlink_, in->now_ms, &in->downlink);
+    if (methods_) FillRequestMetrics(methods_->stats(), &in->requests);
     if (websocket_) {
       websocket::WebSocketStats w = websocket_->stats();
       in->websocket.sessions = w.sessions;
@@ -598,6 +668,7 @@ void Agent::Impl::Shutdown(std::function<void()> done) {
       auto disconnect = [this, done] {
         shutdown_timer_.Stop();
         uplink_->Stop([this, done] {
+          methods_.reset();
           if (downlink_) {
             // Positions persisted: a restart resumes every session where it was.
             downlink::Downlink* d = downlink_.get();

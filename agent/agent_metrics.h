@@ -39,6 +39,13 @@ struct MetricInputs {
     uint64_t sessions = 0, attached = 0, inflight = 0;
     double oldest_unacked_age_s = 0;  // over every session
   } downlink;
+  // Request/response (all 0 while it is off): agent/methods/methods.h.
+  struct Requests {
+    uint64_t total = 0, answered = 0, timeout = 0, unavailable = 0, busy = 0;
+    uint64_t late_answers = 0, unknown_answers = 0, pending = 0;
+    uint64_t calls = 0, calls_answered = 0, calls_no_handler = 0, calls_timeout = 0;
+    uint64_t calls_refused = 0, late_call_answers = 0, calls_pending = 0;
+  } requests;
   // The WebSocket listener (all 0 while it is off).
   struct WebSocket {
     uint64_t sessions = 0, refused = 0, closed_bad = 0, closed_idle = 0;

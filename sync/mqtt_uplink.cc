@@ -265,6 +265,10 @@ void MqttUplink::PublishOwn(OutboundPublish publish,
   m.payload = std::move(publish.payload);
   m.qos = 1;
   m.retain = publish.retain;
+  if (publish.message_expiry_s) m.message_expiry_s = publish.message_expiry_s;
+  m.user_properties = std::move(publish.user_properties);
+  m.response_topic = std::move(publish.response_topic);
+  m.correlation_data = std::move(publish.correlation_data);
   auto token = impl_->client->Publish(std::move(m));
   if (!token.ok()) {
     PublishResult r;

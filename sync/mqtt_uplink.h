@@ -77,8 +77,9 @@ class MqttUplink : public UplinkPort {
   int64_t last_error_ms() const { return last_error_ms_; }
   uint64_t reconnects() const { return reconnects_; }
   void SetStateListener(std::function<void()> on_change) { on_state_ = std::move(on_change); }
-  // A publish of the agent's own (status): its result goes to on_result, not
-  // to the port's listener.
+  // A publish of the agent's own (status, requests and answers): its result
+  // goes to on_result, not to the port's listener. Synchronous refusals
+  // (an invalid topic) run on_result before this returns.
   void PublishOwn(OutboundPublish publish, std::function<void(const PublishResult&)> on_result);
 
   // Inbound messages go to on_message (loop thread, inside the read), QoS 1

@@ -17,9 +17,12 @@ struct OutboundPublish {
   std::string topic;
   std::string payload;
   bool retain = false;
-  // MQTT 5 only (dropped on 3.1.1): user properties and message expiry.
+  // MQTT 5 only (dropped on 3.1.1): user properties, message expiry, and
+  // request/response (docs/request-response.md).
   std::vector<std::pair<std::string, std::string>> user_properties;
   uint32_t message_expiry_s = 0;  // 0: none
+  std::string response_topic;     // empty: none
+  std::string correlation_data;   // empty: none
 };
 
 // A PUBLISH from the broker on one of the uplink's subscriptions, owned.

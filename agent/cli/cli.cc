@@ -11,6 +11,7 @@
 #include "agent/cli/help.h"
 #include "agent/cli/options.h"
 #include "agent/cli/producer_commands.h"
+#include "agent/cli/request.h"
 #include "agent/cli/subscribe.h"
 #include "agent/config/config.h"
 #include "agent/daemon.h"
@@ -196,6 +197,8 @@ const std::vector<const cli::CommandSpec*>& Commands() {
       &kPublishCommand,
       &kQueryCommand,
       &kSubscribeCommand,
+      &kRequestCommand,
+      &kRespondCommand,
       &kStatusCommand,
       &kFleetCommand,
       &kDecodeCommand,

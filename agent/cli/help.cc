@@ -133,6 +133,7 @@ std::string OptionHelp(const OptionSpec& o) {
 const std::vector<ExitCodeDoc>& AllExitCodes() {
   static const std::vector<ExitCodeDoc> codes = {
       {0, "success"},
+      {1, "request: the answer is an error (handler_error)"},
       {2, "fleet: a node is offline or stale"},
       {64, "usage error: an unknown option, a missing or malformed value (EX_USAGE)"},
       {65, "bad data: the agent refused a message, or input did not decode (EX_DATAERR)"},
@@ -141,6 +142,7 @@ const std::vector<ExitCodeDoc>& AllExitCodes() {
        "rate limiting (EX_UNAVAILABLE)"},
       {70, "internal error (EX_SOFTWARE)"},
       {73, "the journal cannot be created or opened (EX_CANTCREAT)"},
+      {75, "request: no answer in time (EX_TEMPFAIL)"},
       {78, "bad configuration (EX_CONFIG); systemd does not restart the agent on it"},
   };
   return codes;

@@ -68,7 +68,13 @@ int ExitFor(const Status& st, const std::optional<protocol::ErrorCode>& code) {
     case protocol::ErrorCode::kRateLimited:
     case protocol::ErrorCode::kBusy:
     case protocol::ErrorCode::kJournalFull:
+    case protocol::ErrorCode::kUnavailable:
+    case protocol::ErrorCode::kNoHandler:
       return kExitUnavailable;
+    case protocol::ErrorCode::kTimeout:
+      return kExitTempFail;
+    case protocol::ErrorCode::kHandlerError:
+      return kExitHandlerError;
     case protocol::ErrorCode::kInternal:
       return kExitSoftware;
   }

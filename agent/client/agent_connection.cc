@@ -22,6 +22,13 @@ Status ReplyStatus(const pr::Reply& r) {
     case pr::ErrorCode::kBusy:
     case pr::ErrorCode::kJournalFull:
       return Status::ResourceExhausted(what);
+    case pr::ErrorCode::kUnavailable:
+      return Status::Unavailable(what);
+    case pr::ErrorCode::kTimeout:
+      return Status::Timeout(what);
+    case pr::ErrorCode::kNoHandler:
+      return Status::NotFound(what);
+    case pr::ErrorCode::kHandlerError:
     case pr::ErrorCode::kInternal:
       break;
   }

@@ -66,6 +66,12 @@ int ToCode(const edgespool::client::PublishResult& r) {
     case ErrorCode::kBusy: return EDGESPOOL_ERR_BUSY;
     case ErrorCode::kJournalFull: return EDGESPOOL_ERR_JOURNAL_FULL;
     case ErrorCode::kInternal: return EDGESPOOL_ERR_INTERNAL;
+    // Request/response codes: the C API has no request call (yet), so a
+    // publish never gets them; mapped for completeness.
+    case ErrorCode::kUnavailable:
+    case ErrorCode::kNoHandler: return EDGESPOOL_ERR_UNAVAILABLE;
+    case ErrorCode::kTimeout:
+    case ErrorCode::kHandlerError: return EDGESPOOL_ERR_INTERNAL;
   }
   return EDGESPOOL_ERR_INTERNAL;
 }

@@ -52,6 +52,9 @@ struct Call {
   bool expects_reply() const {
     return !(request.op == pr::Op::kPublish && request.publish.ack == pr::AckMode::kNone);
   }
+  // A request's answer may take seconds and comes out of order: it does
+  // not hold a window slot.
+  bool is_request() const { return request.op == pr::Op::kRequest; }
 };
 
 // Completes a call that got no reply (cancelled, connection lost).
@@ -145,6 +148,8 @@ class Producer::Impl {
   // On the wire, in req order (replies come in request order, so the
   // answer is nearly always the front): resent in that order.
   std::deque<std::unique_ptr<Call>> inflight_;
+  // Requests (op request) on the wire, by req: out of the window.
+  std::unordered_map<int64_t, std::unique_ptr<Call>> requests_;
   // ack:"none" requests a caller wrote: the loop completes them, so that
   // callbacks always run on the SDK thread.
   std::vector<std::unique_ptr<Call>> written_;
@@ -270,6 +275,8 @@ void Producer::Impl::ShutdownOnLoop() {
     fd_ = -1;
     // Unanswered requests in their original order: the in-flight ones first.
     unanswered.swap(inflight_);
+    for (auto& [req, call] : requests_) unanswered.push_back(std::move(call));
+    requests_.clear();
     for (auto& call : queue_) unanswered.push_back(std::move(call));
     queue_.clear();
     written.swap(written_);
@@ -294,6 +301,10 @@ void Producer::Impl::ShutdownOnLoop() {
 }
 
 void Producer::Impl::Submit(std::unique_ptr<Call> call) {
+  if (call->is_request() && !connected_.load()) {
+    // Not stored, so not queued for a reconnect either.
+    return FailCall(*call, Status::Unavailable("not connected to the agent"));
+  }
   bool on_loop = loop_ && loop_->InLoopThread();
   {
     std::unique_lock<std::mutex> lock(mu_);
@@ -326,7 +337,10 @@ void Producer::Impl::TakeWindowLocked(std::vector<const Call*>* batch,
     queue_.pop_front();
     call->request.req = next_req_++;
     batch->push_back(call.get());
-    if (call->expects_reply()) {
+    if (call->is_request()) {
+      int64_t req = *call->request.req;
+      requests_.emplace(req, std::move(call));
+    } else if (call->expects_reply()) {
       inflight_.push_back(std::move(call));
     } else {
       no_reply->push_back(std::move(call));
@@ -404,6 +418,9 @@ void Producer::Impl::OnConnected() {
 void Producer::Impl::OnDisconnected(const Status& why) {
   connected_ = false;
   std::vector<std::unique_ptr<Call>> written;
+  // Requests are not sent again: the agent forgot them with the connection,
+  // and the cloud may have acted on them already.
+  std::vector<std::unique_ptr<Call>> lost;
   {
     std::lock_guard<std::mutex> lock(wire_mu_);
     fd_ = -1;
@@ -411,12 +428,19 @@ void Producer::Impl::OnDisconnected(const Status& why) {
       queue_.push_front(std::move(inflight_.back()));
       inflight_.pop_back();
     }
+    for (auto& [req, call] : requests_) lost.push_back(std::move(call));
+    requests_.clear();
     unsent_.clear();
     loop_writing_ = false;
     broken_ = Status::Ok();
     written.swap(written_);
   }
   CompleteWritten(std::move(written));
+  for (auto& call : lost) {
+    Complete(std::move(call), nullptr, {},
+             Status::Unavailable("connection to the agent lost before the answer: " +
+                                 why.ToString()));
+  }
   for (auto& [req, cb] : delivery_) {
     PublishResult r;
     r.status = Status::Unavailable("connection lost before delivery: " + why.ToString());
@@ -502,6 +526,11 @@ std::unique_ptr<Call> Producer::Impl::TakeInflight(int64_t req) {
   std::lock_guard<std::mutex> lock(wire_mu_);
   auto it = inflight_.begin();
   if (it == inflight_.end() || (*it)->request.req != req) {
+    if (auto r = requests_.find(req); r != requests_.end()) {
+      std::unique_ptr<Call> call = std::move(r->second);
+      requests_.erase(r);
+      return call;
+    }
     it = std::find_if(inflight_.begin(), inflight_.end(),
                       [req](const std::unique_ptr<Call>& c) { return c->request.req == req; });
     if (it == inflight_.end()) return nullptr;
@@ -602,6 +631,42 @@ std::future<PublishResult> Producer::Publish(std::string topic, std::string payl
   std::future<PublishResult> f = promise->get_future();
   Publish(std::move(topic), std::move(payload), std::move(options),
           [promise](PublishResult r) { promise->set_value(std::move(r)); });
+  return f;
+}
+
+void Producer::Request(std::string topic, std::string payload, RequestOptions options,
+                       std::function<void(RequestResult)> done) {
+  auto call = std::make_unique<Call>();
+  call->request.op = pr::Op::kRequest;
+  pr::RequestFields& q = call->request.request;
+  q.topic = std::move(topic);
+  q.timeout_ms = options.timeout_ms;
+  q.ttl_ms = options.ttl_ms;
+  q.headers = std::move(options.headers);
+  call->body = std::move(payload);
+  auto shared_done = std::make_shared<std::function<void(RequestResult)>>(std::move(done));
+  call->on_reply = [shared_done](const pr::Reply& r, std::string_view body) {
+    RequestResult out;
+    out.status = ReplyStatus(r);
+    out.code = r.code;
+    out.payload.assign(body.data(), body.size());
+    out.topic = r.topic;
+    (*shared_done)(std::move(out));
+  };
+  call->on_fail = [shared_done](const Status& why) {
+    RequestResult out;
+    out.status = why;
+    (*shared_done)(std::move(out));
+  };
+  impl_->Submit(std::move(call));
+}
+
+std::future<RequestResult> Producer::Request(std::string topic, std::string payload,
+                                             RequestOptions options) {
+  auto promise = std::make_shared<std::promise<RequestResult>>();
+  std::future<RequestResult> f = promise->get_future();
+  Request(std::move(topic), std::move(payload), std::move(options),
+          [promise](RequestResult r) { promise->set_value(std::move(r)); });
   return f;
 }
 

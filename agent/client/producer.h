@@ -107,6 +107,27 @@ struct QueryInfo {
   int64_t deliver_at_ms = 0;  // scheduled: when it becomes due
 };
 
+// Request/response (docs/request-response.md): a request to the cloud,
+// answered once.
+struct RequestOptions {
+  int64_t timeout_ms = 5000;  // 1..600000: then the agent answers timeout
+  // While the uplink is down the request fails at once (unavailable) unless
+  // a ttl lets it wait that long (in the agent's memory) for the uplink.
+  std::optional<int64_t> ttl_ms;
+  HeaderList headers;  // MQTT 5 user properties of the request
+};
+
+struct RequestResult {
+  // OK: answered. Otherwise Unavailable (uplink down, broker refused, the
+  // connection to the agent lost), Timeout, NotFound (no_handler), Internal
+  // (handler_error: the responder's own error, in the message),
+  // ResourceExhausted (busy), InvalidArgument, PermissionDenied.
+  Status status;
+  std::optional<ErrorCode> code;  // the agent's error code, when it sent one
+  std::string payload;            // the answer
+  std::string topic;              // the topic the answer came on
+};
+
 class Producer {
  public:
   // Starts the SDK thread and waits for the first connection (up to
@@ -123,6 +144,17 @@ class Producer {
                                      PublishOptions options = {});
   void Publish(std::string topic, std::string payload, PublishOptions options,
                std::function<void(PublishResult)> done);
+  // A request to the cloud on `topic`, answered by whoever serves it there
+  // (MQTT 5 response topic + correlation data, or the 3.1.1 envelope: the
+  // agent does both). Not stored: it fails at once with Unavailable while
+  // the agent or its uplink is down (see RequestOptions::ttl_ms), and with
+  // Unavailable if the connection to the agent drops before the answer (it
+  // is not sent again: the cloud may have acted on it). Answers may come in
+  // any order; each goes to its own request.
+  std::future<RequestResult> Request(std::string topic, std::string payload,
+                                     RequestOptions options = {});
+  void Request(std::string topic, std::string payload, RequestOptions options,
+               std::function<void(RequestResult)> done);
   std::future<QueryInfo> Query(uint64_t seq);
   std::future<QueryInfo> QueryById(std::string id);
   // The agent's status document (JSON).

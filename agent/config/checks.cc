@@ -21,6 +21,16 @@ void CheckFilter(const std::string& key, const std::string& tmpl, const std::str
   }
 }
 
+// A topic prefix (requests.*_topic): a topic name, after {node}, that the
+// agent subscribes to with "/#" appended.
+void CheckPrefix(const std::string& key, const std::string& tmpl, const std::string& node,
+                 const ProblemSink& problems) {
+  std::string topic = ExpandNode(tmpl, node);
+  if (topic.empty() || topic.back() == '/' || !sync::mqtt::IsValidTopicName(topic)) {
+    problems.Add(0, key, "\"" + tmpl + "\" must be a topic name without wildcards or a trailing /");
+  }
+}
+
 void CheckNodeAndUplink(Config& c, const ProblemSink& problems) {
   if (c.node.id.empty()) c.node.id = platform::HostName();
   for (char ch : c.node.id) {
@@ -137,6 +147,11 @@ void CheckConfig(Config& c, const ProblemSink& problems) {
   CheckFilter("downlink.topic", c.downlink.topic, c.node.id, 0, problems);
   for (const auto& s : c.subscriptions) {
     CheckFilter("subscription.filter", s.filter, c.node.id, s.line, problems);
+  }
+  CheckPrefix("requests.method_topic", c.requests.method_topic, c.node.id, problems);
+  CheckPrefix("requests.reply_topic", c.requests.reply_topic, c.node.id, problems);
+  if (ExpandNode(c.requests.method_topic, c.node.id) == ExpandNode(c.requests.reply_topic, c.node.id)) {
+    problems.Add(0, "requests.reply_topic", "must differ from requests.method_topic");
   }
   CheckWebSocket(c.websocket, problems);
   if (c.routes.empty() || c.routes.back().match != "#") {

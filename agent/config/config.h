@@ -153,6 +153,16 @@ struct Config {
     int64_t receive_maximum = 1000;
   } downlink;
 
+  // Request/response both ways (docs/request-response.md).
+  struct Requests {
+    bool enabled = true;
+    std::string method_topic = "edgespool/{node}/method";  // calls on method_topic/NAME
+    std::string reply_topic = "edgespool/{node}/reply";    // answers on reply_topic/ID
+    int64_t method_timeout_ms = 5000;  // calls that name no timeout of their own
+    int64_t max_pending = 16384;       // requests (and, apart, calls) in the whole agent
+    int64_t max_pending_per_connection = 4096;
+  } requests;
+
   std::vector<RouteConfig> routes;
   std::vector<AclConfig> acls;
   std::vector<RateLimitConfig> rate_limits;

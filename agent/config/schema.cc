@@ -85,6 +85,7 @@ using St = Config::Store;
 using U = Config::Uplink;
 using Sy = Config::Sync;
 using D = Config::Downlink;
+using Rq = Config::Requests;
 using Sta = Config::Status;
 using Me = Config::Metrics;
 using L = Config::Log;
@@ -162,6 +163,15 @@ constexpr KeyDesc kDownlink[] = {
     Key<&D::receive_maximum>("receive_maximum", K::kInt).Range(1, 65535),
 };
 
+constexpr KeyDesc kRequests[] = {
+    Key<&Rq::enabled>("enabled", K::kBool),
+    Key<&Rq::method_topic>("method_topic", K::kString),  // topics: checks.cc, after {node}
+    Key<&Rq::reply_topic>("reply_topic", K::kString),
+    Key<&Rq::method_timeout_ms>("method_timeout", K::kDuration).Range(1, 600000),
+    Key<&Rq::max_pending>("max_pending", K::kInt).Range(1, 1000000),
+    Key<&Rq::max_pending_per_connection>("max_pending_per_connection", K::kInt).Range(1, 1000000),
+};
+
 constexpr KeyDesc kStatus[] = {
     Key<&Sta::topic>("topic", K::kString),
     Key<&Sta::interval_ms>("interval", K::kDuration).Range(1000, kDay),
@@ -234,7 +244,7 @@ constexpr KeyDesc kSubscription[] = {
 };
 
 static_assert(KindsFit(kNode) && KindsFit(kProducer) && KindsFit(kStore) && KindsFit(kUplink) &&
-              KindsFit(kSync) && KindsFit(kDownlink) && KindsFit(kStatus) &&
+              KindsFit(kSync) && KindsFit(kDownlink) && KindsFit(kRequests) && KindsFit(kStatus) &&
               KindsFit(kMetrics) && KindsFit(kWebSocket) && KindsFit(kLog) && KindsFit(kRoute) &&
               KindsFit(kAcl) && KindsFit(kRateLimit) && KindsFit(kSubscription),
               "a key's Kind does not fit the type of its field");
@@ -284,6 +294,7 @@ const std::vector<SectionDesc>& Sections() {
       Table<&Config::uplink>("uplink", kUplink),
       Table<&Config::sync>("sync", kSync),
       Table<&Config::downlink>("downlink", kDownlink),
+      Table<&Config::requests>("requests", kRequests),
       Table<&Config::status>("status", kStatus),
       Table<&Config::metrics>("metrics", kMetrics),
       Table<&Config::websocket>("websocket", kWebSocket),

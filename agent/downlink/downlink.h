@@ -41,6 +41,10 @@ class Downlink {
   Downlink& operator=(const Downlink&) = delete;
 
   ConsumerEndpoint& endpoint() { return *endpoint_; }
+  // An inbound message for the inbox. The Downlink installs itself as the
+  // uplink's inbound listener; a composer that routes some topics elsewhere
+  // (agent/methods/) installs its own and hands the rest here.
+  void OnPublish(sync::InboundPublish p) { writer_->OnPublish(std::move(p)); }
   const Hub& hub() const { return *hub_; }
   Hub& hub() { return *hub_; }
   const InboundWriter& writer() const { return *writer_; }

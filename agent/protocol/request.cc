@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <memory>
+#include <utility>
 
 #include "agent/protocol/flat_json.h"
 #include "agent/protocol/frame.h"
@@ -296,6 +297,77 @@ bool ParseUnsubscribe(const Src& root, UnsubscribeFields* u, RequestError* error
   return true;
 }
 
+template <typename Src>
+bool ParseRequestOp(const Src& root, RequestFields* q, RequestError* error) {
+  if (!GetString(root.Find("topic"), &q->topic)) return Fail(error, ErrorCode::kBadTopic, "topic missing");
+  Status topic_ok = ValidateTopic(q->topic);
+  if (!topic_ok.ok()) return Fail(error, ErrorCode::kBadTopic, topic_ok.message());
+  for (auto [key, field] : {std::pair{"timeout_ms", &q->timeout_ms}, std::pair{"ttl_ms", &q->ttl_ms}}) {
+    auto item = root.Find(key);
+    if (!item) continue;
+    int64_t v;
+    if (!GetInt(item, 1, kMaxRequestTimeoutMs, &v)) {
+      return Fail(error, ErrorCode::kBadRequest,
+                  std::string(key) + " must be an integer 1.." + std::to_string(kMaxRequestTimeoutMs));
+    }
+    *field = v;
+  }
+  if (auto h = root.Find("headers")) {
+    if (!ParseHeaders(*h, &q->headers, error)) return false;
+  }
+  return true;
+}
+
+// Arrays come from cJSON only, as for subscribe's filters.
+template <typename Src>
+bool ParseRespond(const Src& root, RespondFields* r, RequestError* error) {
+  auto item = root.Find("methods");
+  if (!item || item->type != JsonValue::Type::kArray || item->object == nullptr) {
+    return Fail(error, ErrorCode::kBadRequest, "methods must be an array of method names");
+  }
+  for (const cJSON* m = item->object->child; m != nullptr; m = m->next) {
+    if (r->methods.size() == kMaxMethods) {
+      return Fail(error, ErrorCode::kBadRequest,
+                  "more than " + std::to_string(kMaxMethods) + " methods");
+    }
+    std::string which = "methods[" + std::to_string(r->methods.size()) + "]";
+    std::string name;
+    if (!GetString(m, &name)) return Fail(error, ErrorCode::kBadRequest, which + " is not a string");
+    Status ok = ValidateMethodName(name);
+    if (!ok.ok()) return Fail(error, ErrorCode::kBadRequest, which + ": " + ok.message());
+    r->methods.push_back(std::move(name));
+  }
+  if (r->methods.empty()) return Fail(error, ErrorCode::kBadRequest, "methods is empty");
+  if (auto stop = root.Find("stop")) {
+    if (stop->type != JsonValue::Type::kTrue && stop->type != JsonValue::Type::kFalse) {
+      return Fail(error, ErrorCode::kBadRequest, "stop must be true or false");
+    }
+    r->stop = stop->type == JsonValue::Type::kTrue;
+  }
+  return true;
+}
+
+template <typename Src>
+bool ParseAnswer(const Src& root, AnswerFields* a, RequestError* error) {
+  int64_t v;
+  if (!GetInt(root.Find("call"), 1, kMaxReq, &v)) {
+    return Fail(error, ErrorCode::kBadRequest, "call must be an integer 1..2^53-1");
+  }
+  a->call = static_cast<uint64_t>(v);
+  if (auto e = root.Find("error")) {
+    if (!GetString(e, &a->error) || !ValidateErrorCodeText(a->error).ok()) {
+      return Fail(error, ErrorCode::kBadRequest, "error must be 1..64 bytes of [a-z0-9_]");
+    }
+  }
+  if (auto m = root.Find("message")) {
+    if (!GetString(m, &a->message) || a->message.size() > kMaxAnswerMessageBytes ||
+        !ValidText(a->message)) {
+      return Fail(error, ErrorCode::kBadRequest, "message must be UTF-8 of at most 1024 bytes");
+    }
+  }
+  return true;
+}
+
 }  // namespace
 
 const char* OpName(Op op) {
@@ -307,6 +379,9 @@ const char* OpName(Op op) {
     case Op::kSubscribe: return "subscribe";
     case Op::kAck: return "ack";
     case Op::kUnsubscribe: return "unsubscribe";
+    case Op::kRequest: return "request";
+    case Op::kRespond: return "respond";
+    case Op::kAnswer: return "answer";
   }
   return "?";
 }
@@ -340,12 +415,16 @@ const char* ErrorCodeName(ErrorCode code) {
     case ErrorCode::kBusy: return "busy";
     case ErrorCode::kJournalFull: return "journal_full";
     case ErrorCode::kInternal: return "internal";
+    case ErrorCode::kUnavailable: return "unavailable";
+    case ErrorCode::kTimeout: return "timeout";
+    case ErrorCode::kNoHandler: return "no_handler";
+    case ErrorCode::kHandlerError: return "handler_error";
   }
   return "internal";
 }
 
 bool ParseErrorCode(std::string_view name, ErrorCode* out) {
-  for (int i = 0; i <= static_cast<int>(ErrorCode::kInternal); ++i) {
+  for (int i = 0; i <= static_cast<int>(kLastErrorCode); ++i) {
     auto code = static_cast<ErrorCode>(i);
     if (name == ErrorCodeName(code)) {
       *out = code;
@@ -451,6 +530,26 @@ Status ValidateFilter(std::string_view filter) {
   }
 }
 
+Status ValidateMethodName(std::string_view name) {
+  if (name.size() > kMaxMethodBytes) {
+    return Status::InvalidArgument("method name longer than " + std::to_string(kMaxMethodBytes) +
+                                   " bytes");
+  }
+  return ValidateTopic(name);
+}
+
+Status ValidateErrorCodeText(std::string_view code) {
+  if (code.empty() || code.size() > kMaxAnswerErrorBytes) {
+    return Status::InvalidArgument("error code must be 1..64 bytes");
+  }
+  for (char c : code) {
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_')) {
+      return Status::InvalidArgument("error code must be [a-z0-9_]");
+    }
+  }
+  return Status::Ok();
+}
+
 Status ValidateSessionName(std::string_view session) {
   if (session.size() > kMaxSessionBytes) {
     return Status::InvalidArgument("session longer than " + std::to_string(kMaxSessionBytes) +
@@ -505,6 +604,18 @@ bool ParseFields(const Src& root, Request* out, RequestError* error) {
   if (name == "unsubscribe") {
     out->op = Op::kUnsubscribe;
     return ParseUnsubscribe(root, &out->unsubscribe, error);
+  }
+  if (name == "request") {
+    out->op = Op::kRequest;
+    return ParseRequestOp(root, &out->request, error);
+  }
+  if (name == "respond") {
+    out->op = Op::kRespond;
+    return ParseRespond(root, &out->respond, error);
+  }
+  if (name == "answer") {
+    out->op = Op::kAnswer;
+    return ParseAnswer(root, &out->answer, error);
   }
   return Fail(error, ErrorCode::kBadRequest, "unknown op");
 }
@@ -586,6 +697,29 @@ void WriteRequestHeader(const Request& r, JsonObjectWriter& w) {
   } else if (r.op == Op::kUnsubscribe) {
     if (!r.unsubscribe.session.empty()) w.Str("session", r.unsubscribe.session);
     if (r.unsubscribe.end) w.Bool("end", true);
+  } else if (r.op == Op::kRequest) {
+    const RequestFields& q = r.request;
+    w.Str("topic", q.topic);
+    if (q.timeout_ms) w.Int("timeout_ms", *q.timeout_ms);
+    if (q.ttl_ms) w.Int("ttl_ms", *q.ttl_ms);
+    if (!q.headers.empty()) {
+      JsonObjectWriter h;
+      for (const auto& [k, v] : q.headers) h.Str(k, v);
+      w.Raw("headers", std::move(h).Finish());
+    }
+  } else if (r.op == Op::kRespond) {
+    std::string methods = "[";
+    for (const std::string& m : r.respond.methods) {
+      if (methods.size() > 1) methods.push_back(',');
+      platform::AppendJsonString(&methods, m);
+    }
+    methods.push_back(']');
+    w.Raw("methods", methods);
+    if (r.respond.stop) w.Bool("stop", true);
+  } else if (r.op == Op::kAnswer) {
+    w.Uint("call", r.answer.call);
+    if (!r.answer.error.empty()) w.Str("error", r.answer.error);
+    if (!r.answer.message.empty()) w.Str("message", r.answer.message);
   }
 }
 

@@ -3,7 +3,8 @@
 //
 // Header fields (unknown fields are ignored, for forward compatibility):
 //   op        "publish" | "query" | "status" | "ping" |
-//             "subscribe" | "ack" | "unsubscribe"                  (required)
+//             "subscribe" | "ack" | "unsubscribe" |
+//             "request" | "respond" | "answer"                      (required)
 //   req       integer 0 .. 2^53-1, echoed in the reply           (optional)
 // publish (body = payload):
 //   topic     UTF-8, 1..65535 bytes, no NUL, no '+' or '#' wildcards, not
@@ -46,6 +47,26 @@
 // Errors of these ops are bad_request; an unknown session on ack and a
 // session attached to another connection (busy) are the agent's to detect.
 //
+// Request/response ops (docs/request-response.md):
+// request (body = payload): a request to the cloud, answered once, by a
+//             reply that is pushed when it is ready (not in request order)
+//   topic       as publish                                      (required)
+//   timeout_ms  integer 1..600000: how long to wait for the answer  (5000)
+//   ttl_ms      integer 1..600000: may wait this long for a down uplink;
+//               absent: fail at once with unavailable while it is down
+//   headers     as publish (MQTT 5 user properties of the request)
+// respond:    methods (array of 1..64 method names, each a topic of
+//             1..256 bytes, see ValidateMethodName) and stop (boolean,
+//             default false: register them for this connection; true:
+//             unregister them). reply {"req":1,"ok":true}
+// answer (body = the answer's payload): the responder's answer to a call
+//   call        integer 1..2^53-1, the pushed call frame's id   (required)
+//   error       an error code of 1..64 bytes [a-z0-9_] (default: none,
+//               a success); the caller receives it instead of an answer
+//   message     UTF-8, at most 1024 bytes, with error
+//             no reply when it succeeds; an error reply (timeout: the call
+//             is no longer pending) otherwise
+//
 // A publish with ack "none" gets no reply at all, not even an error (the
 // error is counted by the agent): the producer asked not to be answered.
 //
@@ -65,7 +86,18 @@
 
 namespace edgespool::protocol {
 
-enum class Op { kPublish, kQuery, kStatus, kPing, kSubscribe, kAck, kUnsubscribe };
+enum class Op {
+  kPublish,
+  kQuery,
+  kStatus,
+  kPing,
+  kSubscribe,
+  kAck,
+  kUnsubscribe,
+  kRequest,
+  kRespond,
+  kAnswer,
+};
 // Numbered as store::Priority (0 high .. 2 low).
 enum class Priority : uint8_t { kHigh = 0, kNormal = 1, kLow = 2 };
 enum class AckMode { kStored, kDelivered, kNone };
@@ -80,7 +112,13 @@ enum class ErrorCode {
   kBusy,
   kJournalFull,
   kInternal,
+  // Request/response (docs/request-response.md).
+  kUnavailable,   // the uplink is down (or went down for the request's ttl)
+  kTimeout,       // no answer within the request's timeout
+  kNoHandler,     // no responder registered for the method
+  kHandlerError,  // the responder answered with an error of its own
 };
+inline constexpr ErrorCode kLastErrorCode = ErrorCode::kHandlerError;
 
 const char* OpName(Op op);
 const char* PriorityName(Priority p);
@@ -110,6 +148,12 @@ inline constexpr size_t kMaxSessionBytes = 128;
 inline constexpr size_t kMaxFilters = 64;
 inline constexpr size_t kMaxFilterBytes = 65535;
 inline constexpr uint32_t kMaxWindow = 10000;
+inline constexpr int64_t kDefaultRequestTimeoutMs = 5000;
+inline constexpr int64_t kMaxRequestTimeoutMs = 600000;
+inline constexpr size_t kMaxMethods = 64;
+inline constexpr size_t kMaxMethodBytes = 256;
+inline constexpr size_t kMaxAnswerErrorBytes = 64;
+inline constexpr size_t kMaxAnswerMessageBytes = 1024;
 
 using HeaderList = std::vector<std::pair<std::string, std::string>>;
 
@@ -144,6 +188,24 @@ struct UnsubscribeFields {
   bool end = false;  // delete a durable session instead of detaching
 };
 
+struct RequestFields {
+  std::string topic;
+  std::optional<int64_t> timeout_ms;  // absent: kDefaultRequestTimeoutMs
+  std::optional<int64_t> ttl_ms;
+  HeaderList headers;
+};
+
+struct RespondFields {
+  std::vector<std::string> methods;
+  bool stop = false;
+};
+
+struct AnswerFields {
+  uint64_t call = 0;
+  std::string error;  // empty: a success
+  std::string message;
+};
+
 struct Request {
   Op op = Op::kPing;
   std::optional<int64_t> req;
@@ -153,6 +215,9 @@ struct Request {
   SubscribeFields subscribe;      // op == kSubscribe
   AckFields ack;                  // op == kAck
   UnsubscribeFields unsubscribe;  // op == kUnsubscribe
+  RequestFields request;          // op == kRequest
+  RespondFields respond;          // op == kRespond
+  AnswerFields answer;            // op == kAnswer
 };
 
 struct RequestError {
@@ -185,6 +250,11 @@ Status ValidateFilter(std::string_view filter);
 // A session name: 0..128 bytes of UTF-8 without NUL or '\n' (a name prints
 // as one line in logs, status and the CLI).
 Status ValidateSessionName(std::string_view session);
+// A method name: a topic (ValidateTopic) of at most 256 bytes; it becomes
+// the last levels of the broker topic the method is called on.
+Status ValidateMethodName(std::string_view name);
+// An answer's error code: 1..64 bytes of [a-z0-9_].
+Status ValidateErrorCodeText(std::string_view code);
 // True if s is well-formed UTF-8 (no overlongs, no surrogates, <= U+10FFFF).
 bool IsValidUtf8(std::string_view s);
 

@@ -100,6 +100,7 @@ class ProducerServer::Impl : public server::ConnectionOwner {
   void Refuse(std::unique_ptr<platform::Stream> stream);
   void SweepLogged();
   void OnTooLarge(Connection& c, const pr::Frame& f);
+  void OnMethodOp(Connection& c, const pr::Request& r, std::string_view body);
   void OnPublish(Connection& c, pr::Request& r, std::string_view body);
   bool Admit(Connection& c, const pr::Request& r, size_t bytes, int64_t now_mono_ns);
   void OnAppended(uint64_t conn_id, uint64_t serial, std::optional<int64_t> req,
@@ -292,8 +293,23 @@ bool ProducerServer::Impl::OnFrame(Connection& c, const pr::Frame& f) {
                    std::string(pr::OpName(r.op)) + ": the downlink is off (downlink.enabled)");
       }
       break;
+    case pr::Op::kRequest:
+    case pr::Op::kRespond:
+    case pr::Op::kAnswer: OnMethodOp(c, r, f.body); break;
   }
   return true;
+}
+
+// Requesting is publishing: the ACL's publish rules apply to its topic.
+void ProducerServer::Impl::OnMethodOp(Connection& c, const pr::Request& r, std::string_view body) {
+  if (!hooks_.method_op) {
+    return ReplyError(c, r.req, pr::ErrorCode::kBadRequest,
+                      std::string(pr::OpName(r.op)) + ": request/response is off (requests.enabled)");
+  }
+  if (r.op == pr::Op::kRequest && !acl_.MayPublish(c.uid(), c.gid(), r.request.topic)) {
+    return ReplyError(c, r.req, pr::ErrorCode::kForbidden, "not allowed to publish on this topic");
+  }
+  hooks_.method_op(c, r, body);
 }
 
 void ProducerServer::Impl::OnTooLarge(Connection& c, const pr::Frame& f) {

@@ -93,7 +93,13 @@ struct ProducerServerHooks {
   // (agent/downlink/consumer_endpoint.h), which answers on c. Empty: they
   // are refused with bad_request ("the downlink is off").
   std::function<void(server::Connection& c, const protocol::Request& r)> consumer_op;
-  // c is closing: the downlink detaches its sessions.
+  // The request/response ops (request, respond, answer), served by
+  // agent/methods/methods.h, which answers on c; body is the frame's body.
+  // A request's topic has passed the ACL's publish check. Empty: they are
+  // refused with bad_request ("request/response is off").
+  std::function<void(server::Connection& c, const protocol::Request& r, std::string_view body)>
+      method_op;
+  // c is closing: the downlink detaches its sessions, methods forget it.
   std::function<void(server::Connection& c)> on_closing;
   // The uplink tap (the WebSocket listener, agent/websocket/server.h):
   // whether anyone wants a message on this topic once it is stored (only

@@ -1,9 +1,10 @@
 // libFuzzer target: the producer frame decoder and the request header
-// parser/validator (every op, the consumer ops included), fed exactly as the
+// parser/validator (every op, the consumer and request/response ops
+// included), fed exactly as the
 // server feeds them (arbitrary chunking), plus the client's parsers on the
 // same bytes: replies, pushed "message" frames and ParseServerFrame, which
-// tells the two apart. Each header is parsed by both the flat fast path and
-// the cJSON path, which must agree; what parses must survive re-encoding.
+// tells the two apart, and pushed "call" frames (a responder's side). Each header is parsed by both
+// the flat fast path and the cJSON path, which must agree; what parses must survive re-encoding.
 //
 //   build/fuzz/tests/fuzz/producer_frame_fuzz tests/fuzz/corpus/producer_frame_fuzz
 //
@@ -13,6 +14,7 @@
 #include <cstdint>
 #include <string>
 
+#include "agent/protocol/call.h"
 #include "agent/protocol/frame.h"
 #include "agent/protocol/message.h"
 #include "agent/protocol/reply.h"
@@ -28,6 +30,33 @@ bool SameConsumerFields(const Request& a, const Request& b) {
          a.subscribe.window == b.subscribe.window && a.ack.session == b.ack.session &&
          a.ack.seq == b.ack.seq && a.ack.up_to == b.ack.up_to &&
          a.unsubscribe.session == b.unsubscribe.session && a.unsubscribe.end == b.unsubscribe.end;
+}
+
+bool SameMethodFields(const Request& a, const Request& b) {
+  return a.request.topic == b.request.topic && a.request.timeout_ms == b.request.timeout_ms &&
+         a.request.ttl_ms == b.request.ttl_ms && a.request.headers == b.request.headers &&
+         a.respond.methods == b.respond.methods && a.respond.stop == b.respond.stop &&
+         a.answer.call == b.answer.call && a.answer.error == b.answer.error &&
+         a.answer.message == b.answer.message;
+}
+
+// A call frame that parses is a call frame, and re-encodes to itself.
+void CheckCall(const Frame& f) {
+  MethodCall c;
+  std::string error;
+  if (!ParseCall(f.header, &c, &error)) {
+    if (error.empty()) __builtin_trap();
+    return;
+  }
+  if (!IsCallFrame(f.header)) __builtin_trap();
+  std::string frame;
+  AppendCallFrame(&frame, c, f.body);
+  MethodCall again;
+  std::string header = frame.substr(kPrefixBytes, frame.size() - kPrefixBytes - f.body.size());
+  if (!ParseCall(header, &again, &error) || again.call != c.call || again.method != c.method ||
+      again.timeout_ms != c.timeout_ms || again.headers != c.headers) {
+    __builtin_trap();
+  }
 }
 
 bool SameMessage(const PushedMessage& a, const PushedMessage& b) {
@@ -79,7 +108,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
               slow.publish.ack != r.publish.ack || slow.query_seq != r.query_seq ||
               slow.publish.deliver_at_ms != r.publish.deliver_at_ms ||
               slow.publish.delay_ms != r.publish.delay_ms ||
-              !SameConsumerFields(slow, r))
+              !SameConsumerFields(slow, r) || !SameMethodFields(slow, r))
            : (slow_e.code != e.code || slow_e.message != e.message || slow_e.req != e.req)) {
       __builtin_trap();
     }
@@ -92,7 +121,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       if (r2.op != r.op || r2.req != r.req || r2.publish.topic != r.publish.topic ||
           r2.publish.headers != r.publish.headers || r2.publish.id != r.publish.id ||
           r2.publish.deliver_at_ms != r.publish.deliver_at_ms ||
-          r2.publish.delay_ms != r.publish.delay_ms || !SameConsumerFields(r2, r)) {
+          r2.publish.delay_ms != r.publish.delay_ms || !SameConsumerFields(r2, r) ||
+          !SameMethodFields(r2, r)) {
         __builtin_trap();
       }
     } else if (e.message.empty()) {
@@ -104,6 +134,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (reply_ok != ParseReplySlow(f.header, &slow_reply, &slow_error)) __builtin_trap();
     if (reply_ok && EncodeReplyHeader(reply) != EncodeReplyHeader(slow_reply)) __builtin_trap();
     CheckServerFrame(f);
+    CheckCall(f);
     return true;
   };
   for (size_t off = 0; off < n && !decoder.failed(); off += chunk) {
