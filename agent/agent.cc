@@ -273,7 +273,9 @@ Status Agent::Impl::Start() {
   journal_->SetExpiryListener([this](const std::vector<uint64_t>& seqs) {
     for (uint64_t seq : seqs) {
       if (audit_) audit_->Note("expired", seq);
-      if (producers_) producers_->NotifyDelivery(seq, store::MessageState::kExpired, kExpiredReason);
+      if (producers_) {
+        producers_->NotifyDelivery(seq, store::MessageState::kExpired, kExpiredReason);
+      }
     }
   });
   worker_->SetDeliveryListener(
