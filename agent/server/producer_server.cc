@@ -162,10 +162,14 @@ class ProducerServer::Impl : public server::ConnectionOwner {
 
 Status ProducerServer::Impl::Listen() {
   auto on_accept = [this](std::unique_ptr<platform::Stream> s) { OnAccept(std::move(s)); };
-  auto listener = options_.inherited_fd >= 0
-                      ? platform::Listener::FromFd(loop_, options_.inherited_fd, true, on_accept)
-                      : platform::Listener::ListenUnix(loop_, options_.socket_path,
-                                                       options_.socket_mode, 4096, on_accept);
+  // The same backlog either way: an inherited socket is listened on again
+  // with it (edgespool.socket also says Backlog=4096).
+  constexpr int kBacklog = 4096;
+  auto listener =
+      options_.inherited_fd >= 0
+          ? platform::Listener::FromFd(loop_, options_.inherited_fd, true, on_accept, kBacklog)
+          : platform::Listener::ListenUnix(loop_, options_.socket_path, options_.socket_mode,
+                                           kBacklog, on_accept);
   if (!listener.ok()) return listener.status();
   listener_ = std::move(listener).value();
   conns_.Start([this] { gate_.OnTurn(); });
