@@ -27,6 +27,9 @@ namespace edgespool::agent {
 
 namespace {
 
+// The `reason` of the ack:"delivered" second reply for an expired message.
+constexpr char kExpiredReason[] = "ttl ran out before it was uploaded";
+
 store::Priority ParsePriority(const std::string& p) {
   if (p == "high") return store::Priority::kHigh;
   if (p == "low") return store::Priority::kLow;
@@ -298,11 +301,19 @@ Status Agent::Impl::Start() {
   ES_LOG_INFO("producer socket ready",
               {{"socket", inherited >= 0 ? "(socket activation)" : config_.producer.socket}});
 
-  if (audit_) {
-    journal_->SetExpiryListener([audit = audit_](const std::vector<uint64_t>& seqs) {
-      for (uint64_t seq : seqs) audit->Note("expired", seq);
-    });
-  }
+  // The journal takes one expiry listener; it fans out here to the audit log
+  // and the producers waiting for an ack:"delivered" second reply. Told on
+  // the loop thread after the cleanup step committed, which is after the
+  // row's append callback (where the waiter was registered): the journal
+  // posts its callbacks in order.
+  journal_->SetExpiryListener([this](const std::vector<uint64_t>& seqs) {
+    for (uint64_t seq : seqs) {
+      if (audit_) audit_->Note("expired", seq);
+      if (producers_) {
+        producers_->NotifyDelivery(seq, store::MessageState::kExpired, kExpiredReason);
+      }
+    }
+  });
   worker_->SetDeliveryListener(
       [this](uint64_t seq, store::MessageState state, const std::string& reason) {
         success_.Add(clock_.WallMs(), state == store::MessageState::kSent ? 1 : 0,

@@ -175,10 +175,10 @@ typedef void (*edgespool_delivery_cb)(const edgespool_delivery_report* report, v
  * once with STORED or ERROR; with ack DELIVERED, after STORED once more with
  * DELIVERED or ERROR (dead, expired, or the connection dropped before the
  * agent could tell: EDGESPOOL_ERR_UNAVAILABLE, the message itself is safe in
- * the journal). The agent does not report expiry yet: a message whose ttl
- * runs out gets no second report until the connection closes, so bound
- * edgespool_flush with a timeout when publishing with a ttl. Returns 0 when the publish was queued (the callback will
- * run), or a negative error code (it will not). Blocks only while max_queued
+ * the journal). A message whose ttl runs out before it was uploaded gets
+ * ERROR with EDGESPOOL_ERR_EXPIRED once the journal's cleanup deletes it
+ * (every store.cleanup_interval, default 1m). Returns 0 when the publish was
+ * queued (the callback will run), or a negative error code (it will not). Blocks only while max_queued
  * publishes are outstanding, and never when called from a callback. */
 int edgespool_publish_async(edgespool_producer* p, const char* topic, const void* payload,
                             size_t len, const edgespool_publish_options* options,

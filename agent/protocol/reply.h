@@ -4,6 +4,7 @@
 //   {"req":1,"ok":true,"status":"duplicate","seq":40,"uplink":"disconnected"}
 //   {"req":1,"ok":true,"status":"delivered","seq":42}         second reply,
 //   {"req":1,"ok":false,"status":"dead","seq":42,"reason":"..."}  ack:"delivered"
+//   {"req":1,"ok":false,"status":"expired","seq":42,"reason":"ttl ran out ..."}
 //   {"req":2,"ok":true,"seq":42,"state":"pending","ts":..,"topic":"..",
 //    "attempts":0[,"reason":"..","sent_at":..,"deliver_at":..]} query
 //    (deliver_at: state "scheduled", when it becomes due)
