@@ -7,6 +7,7 @@
 #include "agent/cli/decode.h"
 #include "agent/cli/fleet.h"
 #include "agent/cli/producer_commands.h"
+#include "agent/cli/reload.h"
 #include "agent/cli/subscribe.h"
 #include "agent/config/config.h"
 #include "agent/daemon.h"
@@ -27,6 +28,7 @@ const char* kUsage =
     "  query SEQ | --id ID              what became of a message\n"
     "  subscribe FILTER... [--session]  print downlink messages (see subscribe --help)\n"
     "  status [--json]                  the agent's status\n"
+    "  reload [--config FILE]           reload the running agent's configuration (exit 78: refused)\n"
     "  decode [FILE|-]                  print batch frames as JSON lines\n"
     "  fleet --broker URL [--stale 15m] every node's status from the broker (exit 2: stale)\n"
     "  config check [--config] [FILE]   validate a configuration file\n"
@@ -35,7 +37,8 @@ const char* kUsage =
     "\n"
     "The configuration file defaults to $EDGESPOOL_CONFIG, then /etc/edgespool/config.toml\n"
     "if present; every key can be overridden by EDGESPOOL_<SECTION>_<KEY>.\n"
-    "Exit codes: 0 ok, 64 usage, 65 bad data, 69 unavailable, 78 configuration.\n";
+    "Exit codes: 0 ok, 64 usage, 65 bad data, 69 unavailable, 77 not allowed,\n"
+    "78 configuration.\n";
 
 int UsageError(const std::string& msg) {
   std::fprintf(stderr, "edgespool: %s\n(run 'edgespool --help' for usage)\n", msg.c_str());
@@ -137,6 +140,7 @@ constexpr Command kCommands[] = {
     {"query", QueryCommand},
     {"subscribe", SubscribeCommand},
     {"status", StatusCommand},
+    {"reload", ReloadCommand},
     {"decode", DecodeCommand},
     {"fleet", FleetCommand},
     {"version", VersionCommand},

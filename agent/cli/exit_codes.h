@@ -12,6 +12,7 @@ inline constexpr int kExitDataErr = 65;      // EX_DATAERR: refused or malformed
 inline constexpr int kExitUnavailable = 69;  // EX_UNAVAILABLE: agent or broker not there
 inline constexpr int kExitSoftware = 70;     // EX_SOFTWARE: internal error
 inline constexpr int kExitCantCreate = 73;   // EX_CANTCREAT: cannot open or create a file
+inline constexpr int kExitNoPerm = 77;       // EX_NOPERM: not allowed (reload by another user)
 inline constexpr int kExitConfig = 78;       // EX_CONFIG: bad configuration
 
 }  // namespace edgespool::agent

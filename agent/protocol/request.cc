@@ -269,6 +269,7 @@ const char* OpName(Op op) {
     case Op::kSubscribe: return "subscribe";
     case Op::kAck: return "ack";
     case Op::kUnsubscribe: return "unsubscribe";
+    case Op::kReload: return "reload";
   }
   return "?";
 }
@@ -454,6 +455,10 @@ bool ParseFields(const Src& root, Request* out, RequestError* error) {
   }
   if (name == "ping") {
     out->op = Op::kPing;
+    return true;
+  }
+  if (name == "reload") {
+    out->op = Op::kReload;
     return true;
   }
   if (name == "subscribe") {

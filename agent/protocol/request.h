@@ -2,7 +2,7 @@
 // validated into a typed Request (server side) or encoded from one (client).
 //
 // Header fields (unknown fields are ignored, for forward compatibility):
-//   op        "publish" | "query" | "status" | "ping" |
+//   op        "publish" | "query" | "status" | "ping" | "reload" |
 //             "subscribe" | "ack" | "unsubscribe"                  (required)
 //   req       integer 0 .. 2^53-1, echoed in the reply           (optional)
 // publish (body = payload):
@@ -18,6 +18,9 @@
 //   ack       "stored" | "delivered" | "none"                     (stored)
 // query:      exactly one of  seq (integer >= 1)  or  id (string)
 // status, ping: no fields.
+// reload: no fields. The agent reloads its configuration file and answers
+//             with the outcome (agent/server/producer_server.h); only root
+//             and the agent's own uid may ask.
 //
 // Consumer ops (docs/downlink.md, "Consumer ops on the producer socket"):
 // subscribe:
@@ -59,7 +62,7 @@
 
 namespace edgespool::protocol {
 
-enum class Op { kPublish, kQuery, kStatus, kPing, kSubscribe, kAck, kUnsubscribe };
+enum class Op { kPublish, kQuery, kStatus, kPing, kSubscribe, kAck, kUnsubscribe, kReload };
 // Numbered as store::Priority (0 high .. 2 low).
 enum class Priority : uint8_t { kHigh = 0, kNormal = 1, kLow = 2 };
 enum class AckMode { kStored, kDelivered, kNone };

@@ -236,6 +236,62 @@ void Client::Stop(std::function<void()> on_stopped) {
   });
 }
 
+Result<Endpoint> Client::MakeEndpoint(const std::string& url, const TlsOptions& tls,
+                                      std::optional<std::string> username,
+                                      std::optional<std::string> password) {
+  auto parsed = ParseBrokerUrl(url);
+  if (!parsed.ok()) return parsed.status().Annotate("uplink url");
+  Endpoint e;
+  if (parsed->tls) {
+    auto config = TlsConfig::Create(tls);
+    if (!config.ok()) return config.status();
+    e.tls = std::move(config).value();
+  }
+  e.url = std::move(parsed).value();
+  e.username = std::move(username);
+  e.password = std::move(password);
+  return e;
+}
+
+void Client::SwitchEndpoint(Endpoint endpoint) {
+  std::string from = url_.Redacted();
+  url_ = std::move(endpoint.url);
+  tls_ = std::move(endpoint.tls);
+  bool was_connected = session_.connected();
+  // A graceful DISCONNECT first: the old broker must not publish our will
+  // (we are not gone, only moving). Drop() returns what is in flight to the
+  // front of the queue, for the new connection.
+  if (transport_) {
+    session_.Disconnect(&write_buffer_);
+    Flush();
+  } else if (session_.connecting()) {
+    session_.OnConnectionLost(Status::Cancelled("switching endpoint"));
+  }
+  session_.NewPeer(std::move(endpoint.username), std::move(endpoint.password));
+  ES_LOG_INFO("uplink endpoint changed", {{"from", from}, {"to", url_.Redacted()}});
+  if (!started_ || stopping_) return;
+  connect_request_.reset();  // a connect under way is abandoned (its callback never runs)
+  reconnect_timer_.Stop();
+  subscribing_.clear();
+  backoff_.Reset();
+  if (was_connected) listener_->OnDisconnected(Status::Cancelled("switching to " + url_.Redacted()));
+  if (!transport_) return FinishSwitch();
+  auto deadline = loop_.NowMs() + 1000;
+  stop_timer_.Start(5, 5, [this, deadline] {
+    if (transport_ && transport_->write_queue_bytes() > 0 && loop_.NowMs() < deadline) return;
+    FinishSwitch();
+  });
+}
+
+void Client::FinishSwitch() {
+  stop_timer_.Stop();
+  ReleaseTransport();
+  // The old link may have ended by itself meanwhile (LinkLost scheduled a
+  // retry after a backoff): connect now instead.
+  reconnect_timer_.Stop();
+  if (!connect_request_) Connect();
+}
+
 void Client::FinishStop() {
   if (!started_) return;
   started_ = false;
