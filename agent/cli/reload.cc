@@ -59,7 +59,9 @@ int ParseArgs(int argc, char** argv, Args* a) {
       return UsageError("unexpected argument '" + arg + "'");
     }
   }
-  if (a->config.empty()) {
+  // With --socket alone there is nothing to look the socket up in: the
+  // agent checks its own file.
+  if (a->config.empty() && a->socket.empty()) {
     const char* env = std::getenv("EDGESPOOL_CONFIG");
     if (env && *env) {
       a->config = env;

@@ -115,6 +115,7 @@ void Client::OnTransport(Result<std::unique_ptr<Transport>> result) {
 }
 
 void Client::OnData(const char* data, size_t len) {
+  if (switching_) return;  // the old broker's last PUBACKs: what they ack is resent anyway
   // The check handle runs right after this poll phase: no wake-up needed
   // for what the listener publishes from here.
   in_read_ = true;
@@ -133,6 +134,7 @@ void Client::OnData(const char* data, size_t len) {
 }
 
 void Client::OnEnd(const Status& why) {
+  if (switching_) return FinishSwitch();
   LinkLost(why.ok() ? Status::Unavailable("connection closed by the broker") : why);
 }
 
@@ -218,6 +220,7 @@ void Client::LinkLost(const Status& why) {
 void Client::Stop(std::function<void()> on_stopped) {
   on_stopped_ = std::move(on_stopped);
   stopping_ = true;
+  switching_ = false;  // a switch under way ends here: its old link closes as ours
   reconnect_timer_.Stop();
   connect_request_.reset();
   if (!transport_) {
@@ -276,14 +279,20 @@ void Client::SwitchEndpoint(Endpoint endpoint) {
   backoff_.Reset();
   if (was_connected) listener_->OnDisconnected(Status::Cancelled("switching to " + url_.Redacted()));
   if (!transport_) return FinishSwitch();
+  // The old broker closes the connection once it has read the DISCONNECT;
+  // closing first could reset it with the DISCONNECT still unread in the
+  // broker's socket (a reset discards it), and then the will goes out. So
+  // the old link is read to its end (OnEnd), for at most 1 s.
+  switching_ = true;
   auto deadline = loop_.NowMs() + 1000;
   stop_timer_.Start(5, 5, [this, deadline] {
-    if (transport_ && transport_->write_queue_bytes() > 0 && loop_.NowMs() < deadline) return;
+    if (transport_ && loop_.NowMs() < deadline) return;
     FinishSwitch();
   });
 }
 
 void Client::FinishSwitch() {
+  switching_ = false;
   stop_timer_.Stop();
   ReleaseTransport();
   // The old link may have ended by itself meanwhile (LinkLost scheduled a

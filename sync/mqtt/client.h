@@ -110,9 +110,9 @@ class Client final : private SessionListener {
                                        std::optional<std::string> username,
                                        std::optional<std::string> password);
   // Connects to `endpoint` from now on. A live link (or one being set up) is
-  // closed gracefully: DISCONNECT, so the old broker publishes no will; up
-  // to 1 s for it to be written; then a new connection at once, without
-  // backoff. Publishes in flight are kept and sent again first on the new
+  // closed gracefully: DISCONNECT, so the old broker publishes no will, and
+  // up to 1 s for the broker to close it; then a new connection at once,
+  // without backoff. Publishes in flight are kept and sent again first on the new
   // connection (DUP), exactly as after a lost link: nothing accepted by
   // Publish() is dropped. Reported as OnDisconnected (Cancelled) when a
   // connection was up. Before Start() or after Stop() only the endpoint
@@ -190,6 +190,7 @@ class Client final : private SessionListener {
 
   bool started_ = false;
   bool stopping_ = false;
+  bool switching_ = false;  // SwitchEndpoint: reading the old link to its end
   bool wake_pending_ = false;
   bool in_read_ = false;
   bool acked_since_check_ = false;
