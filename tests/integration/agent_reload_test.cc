@@ -20,6 +20,7 @@
 
 #include "tests/support/e2e_fixture.h"
 #include "tests/support/http_get.h"
+#include "tests/support/tls_certs.h"
 
 namespace edgespool::testing {
 namespace {
@@ -499,6 +500,66 @@ TEST_F(AgentReloadTest, InvalidAndRestartOnlyChangesAreRefused) {
   load.Join();
   load.Record(&checker_);
   auto counts = WaitAndCheck(checker_.acked().size(), false);
+  EXPECT_EQ(counts.lost, 0u) << counts.ToString();
+  EXPECT_EQ(counts.unexpected, 0u) << counts.ToString();
+}
+
+// TLS files rotated in place (same key, new contents) are picked up by a
+// reload: the agent, stuck on a CA that does not verify the broker, connects
+// once the right CA is written over the file and delivers what it held. A
+// reload naming a TLS file that does not load is refused, the link kept.
+TEST_F(AgentReloadTest, TlsFilesRotatedInPlaceApplyOnReload) {
+  TlsCerts certs;
+  std::string error;
+  ASSERT_TRUE(TlsCerts::Generate(dir_.path(), &certs, &error)) << error;
+  uint16_t plain = FreePort();
+  MosquittoOptions o;
+  o.persistence = true;
+  o.cafile = certs.ca_cert;
+  o.certfile = certs.server_cert;
+  o.keyfile = certs.server_key;
+  o.require_certificate = true;
+  o.extra_config = "listener " + std::to_string(plain) + " 127.0.0.1\n";  // for the checker
+  broker_ = std::make_unique<Mosquitto>(dir_.path(), o);
+  ASSERT_TRUE(broker_->Start()) << broker_->log();
+  ASSERT_TRUE(WaitForPort(plain, 10000));
+  sub_ = std::make_unique<Subscriber>(dir_.path(), plain, "sensors/#", "checker");
+  ASSERT_TRUE(sub_->Start());
+
+  std::string ca = dir_.File("ca-in-use.pem");
+  WriteFile(ca, ReadFile(certs.other_ca_cert));  // the wrong CA: no connection
+  Settings tls = {{"uplink", "ca_file = \"" + ca + "\""},
+                  {"uplink", "cert_file = \"" + certs.client_cert + "\""},
+                  {"uplink", "key_file = \"" + certs.client_key + "\""}};
+  StartAgent(tls);
+  auto producer = Connect();
+  ASSERT_TRUE(producer);
+  Load load(*producer, "k", 500, [](int i) { return "sensors/k" + std::to_string(i % 2); }, 50, 10);
+  load.Start();
+  ASSERT_TRUE(load.WaitAnswered(200, 20000));
+  EXPECT_NE(Field(Status(*producer), "state"), "connected") << Status(*producer);
+
+  WriteFile(ca, ReadFile(certs.ca_cert));  // rotated in place
+  CliRun r = ReloadCli();
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("uplink credential files (contents)"), std::string::npos) << r.output;
+  ASSERT_TRUE(WaitUntil([&] { return Field(Status(*producer), "state") == "connected"; }, 15000))
+      << agent_->log();
+
+  // A client key that does not exist: refused before anything changes.
+  Settings broken = {{"uplink", "ca_file = \"" + ca + "\""},
+            {"uplink", "cert_file = \"" + certs.client_cert + "\""},
+            {"uplink", "key_file = \"" + dir_.File("missing.key") + "\""}};
+  agent_->Rewrite(broker_->url(), broken);
+  r = ReloadCli();
+  EXPECT_EQ(r.exit_code, 78) << r.output;
+  EXPECT_NE(r.output.find("missing.key"), std::string::npos) << r.output;
+  EXPECT_EQ(Field(Status(*producer), "state"), "connected");
+
+  load.Join();
+  load.Record(&checker_);
+  auto counts = WaitAndCheck(checker_.acked().size(), false);
+  EXPECT_EQ(counts.acked, 500u);
   EXPECT_EQ(counts.lost, 0u) << counts.ToString();
   EXPECT_EQ(counts.unexpected, 0u) << counts.ToString();
 }
