@@ -33,6 +33,7 @@ const char* kUsage =
     "  fleet --broker URL [--stale 15m] every node's status from the broker (exit 2: stale)\n"
     "  config check [--config] [FILE]   validate a configuration file\n"
     "  config show [--config FILE]      print the effective configuration (secrets redacted)\n"
+    "  config keys                      every key: live (a reload applies it) or restart\n"
     "  version                          print the version\n"
     "\n"
     "The configuration file defaults to $EDGESPOOL_CONFIG, then /etc/edgespool/config.toml\n"
@@ -88,8 +89,16 @@ bool LoadOrReport(const std::string& path, Config* out) {
 
 // argv starts after "config".
 int ConfigCommand(int argc, char** argv) {
-  if (argc < 1) return UsageError("config needs 'check' or 'show'");
+  if (argc < 1) return UsageError("config needs 'check', 'show' or 'keys'");
   std::string sub = argv[0], path, error;
+  if (sub == "keys") {
+    // Every key and whether a reload applies it (schema.cc's table).
+    if (argc > 1) return UsageError("config keys takes no arguments");
+    for (const std::string& k : KnownKeys()) {
+      std::printf("%-34s %s\n", k.c_str(), IsLiveKey(k) ? "live" : "restart");
+    }
+    return kExitOk;
+  }
   if (sub != "check" && sub != "show") return UsageError("unknown config command '" + sub + "'");
   if (!ParseConfigArg(argc, argv, 1, /*allow_positional=*/true, &path, &error)) {
     return UsageError(error);
