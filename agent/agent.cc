@@ -169,8 +169,8 @@ uint64_t CredentialFilesDigest(const Config& c) {
     h ^= 0xff;
     h *= 1099511628211ull;
   };
-  for (const std::string* path : {&c.uplink.password_file, &c.uplink.ca_file,
-                                  &c.uplink.cert_file, &c.uplink.key_file}) {
+  for (const std::string* path :
+       {&c.uplink.password_file, &c.uplink.ca_file, &c.uplink.cert_file, &c.uplink.key_file}) {
     if (path->empty()) continue;
     auto bytes = platform::ReadWholeFile(*path);
     mix(*path);
@@ -479,10 +479,10 @@ void Agent::Impl::RegisterMetrics() {
                                           LatencyBuckets());
   worker_->SetUploadLatencyListener([this](double s) { upload_latency_->Observe(s); });
   const char* reloads_help = "Configuration reloads (SIGHUP, edgespool reload) by result.";
-  reloads_ok_ = metrics_.AddCounter("edgespool_config_reloads_total", reloads_help,
-                                    {{"result", "ok"}});
-  reloads_refused_ = metrics_.AddCounter("edgespool_config_reloads_total", reloads_help,
-                                         {{"result", "refused"}});
+  reloads_ok_ =
+      metrics_.AddCounter("edgespool_config_reloads_total", reloads_help, {{"result", "ok"}});
+  reloads_refused_ =
+      metrics_.AddCounter("edgespool_config_reloads_total", reloads_help, {{"result", "refused"}});
   last_reload_ts_ = metrics_.AddGauge("edgespool_config_last_reload_timestamp_seconds",
                                       "When the last reload was asked for (Unix time; 0: never).");
   last_reload_ok_ = metrics_.AddGauge(
@@ -650,9 +650,9 @@ std::string Agent::Impl::ApplyReload(const Config& next, const ReloadPlan& plan,
   const std::vector<std::string>& keys = plan.live;
   // 1. What can fail, tried before anything changes.
   uint64_t credentials = CredentialFilesDigest(next);
-  bool endpoint_keys = AnyChanged(
-      keys, {"uplink.url", "uplink.username", "uplink.password_file", "uplink.ca_", "uplink.cert_",
-             "uplink.key_", "uplink.server_name", "uplink.tls_verify"});
+  bool endpoint_keys =
+      AnyChanged(keys, {"uplink.url", "uplink.username", "uplink.password_file", "uplink.ca_",
+                        "uplink.cert_", "uplink.key_", "uplink.server_name", "uplink.tls_verify"});
   bool rotated = credentials != credentials_digest_;
   if (rotated && !endpoint_keys) extra_live->push_back("uplink credential files (contents)");
   std::optional<sync::mqtt::Endpoint> endpoint;

@@ -37,7 +37,8 @@ ReloadPlan PlanReload(const Config& running, const LoadResult& next) {
   if (!plan.restart.empty()) {
     plan.verdict = ReloadPlan::Verdict::kRefuseRestart;
   } else {
-    plan.verdict = plan.live.empty() ? ReloadPlan::Verdict::kUnchanged : ReloadPlan::Verdict::kApply;
+    plan.verdict =
+        plan.live.empty() ? ReloadPlan::Verdict::kUnchanged : ReloadPlan::Verdict::kApply;
   }
   return plan;
 }

@@ -126,7 +126,8 @@ void SystemdNotifier::CloseSocket() {
   if (!enabled()) return ::edgespool::Status::Ok();
   struct timespec ts;
   ::clock_gettime(CLOCK_MONOTONIC, &ts);
-  uint64_t usec = static_cast<uint64_t>(ts.tv_sec) * 1000000u + static_cast<uint64_t>(ts.tv_nsec) / 1000u;
+  uint64_t usec =
+      static_cast<uint64_t>(ts.tv_sec) * 1000000u + static_cast<uint64_t>(ts.tv_nsec) / 1000u;
   return Notify("RELOADING=1\nMONOTONIC_USEC=" + std::to_string(usec));
 }
 

@@ -28,7 +28,7 @@ const char* kUsage =
     "  query SEQ | --id ID              what became of a message\n"
     "  subscribe FILTER... [--session]  print downlink messages (see subscribe --help)\n"
     "  status [--json]                  the agent's status\n"
-    "  reload [--config FILE]           reload the running agent's configuration (exit 78: refused)\n"
+    "  reload [--config FILE]           reload the agent's configuration (78: refused)\n"
     "  decode [FILE|-]                  print batch frames as JSON lines\n"
     "  fleet --broker URL [--stale 15m] every node's status from the broker (exit 2: stale)\n"
     "  config check [--config] [FILE]   validate a configuration file\n"

@@ -25,11 +25,16 @@ const T& At(const KeyDesc& d, void* owner) {
 
 bool SameValue(const KeyDesc& d, void* a, void* b) {
   switch (d.storage) {
-    case Storage::kString: return At<std::string>(d, a) == At<std::string>(d, b);
-    case Storage::kInt: return At<int64_t>(d, a) == At<int64_t>(d, b);
-    case Storage::kBool: return At<bool>(d, a) == At<bool>(d, b);
-    case Storage::kDouble: return At<double>(d, a) == At<double>(d, b);
-    case Storage::kIntList: return At<std::vector<int64_t>>(d, a) == At<std::vector<int64_t>>(d, b);
+    case Storage::kString:
+      return At<std::string>(d, a) == At<std::string>(d, b);
+    case Storage::kInt:
+      return At<int64_t>(d, a) == At<int64_t>(d, b);
+    case Storage::kBool:
+      return At<bool>(d, a) == At<bool>(d, b);
+    case Storage::kDouble:
+      return At<double>(d, a) == At<double>(d, b);
+    case Storage::kIntList:
+      return At<std::vector<int64_t>>(d, a) == At<std::vector<int64_t>>(d, b);
     case Storage::kStringList:
       return At<std::vector<std::string>>(d, a) == At<std::vector<std::string>>(d, b);
   }

@@ -175,9 +175,13 @@ constexpr KeyDesc kRoute[] = {
     Key<&RouteConfig::match>("match", K::kString).Live(),
     Key<&RouteConfig::priority>("priority", K::kEnum)
         .Choices("high|normal|low")
-        .Shown(Show::kUnlessEmpty).Live(),
+        .Shown(Show::kUnlessEmpty)
+        .Live(),
     Key<&RouteConfig::ttl_ms>("ttl", K::kDuration).Shown(Show::kUnlessEmpty).Live(),
-    Key<&RouteConfig::mode>("mode", K::kEnum).Choices("message|batch").Shown(Show::kUnlessEmpty).Live(),
+    Key<&RouteConfig::mode>("mode", K::kEnum)
+        .Choices("message|batch")
+        .Shown(Show::kUnlessEmpty)
+        .Live(),
     Key<&RouteConfig::order>("order", K::kEnum).Choices("strict|live-first").Live(),
     Key<&RouteConfig::upstream_topic>("upstream_topic", K::kString).Live(),
 };

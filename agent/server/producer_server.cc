@@ -277,7 +277,9 @@ bool ProducerServer::Impl::OnFrame(Connection& c, const pr::Frame& f) {
     case pr::Op::kPublish: OnPublish(c, r, f.body); break;
     case pr::Op::kQuery: OnQuery(c, r); break;
     case pr::Op::kStatus: OnStatus(c, r); break;
-    case pr::Op::kReload: OnReload(c, r); break;
+    case pr::Op::kReload:
+      OnReload(c, r);
+      break;
     case pr::Op::kPing: {
       pr::Reply reply;
       reply.req = r.req;

@@ -277,7 +277,8 @@ void Client::SwitchEndpoint(Endpoint endpoint) {
   reconnect_timer_.Stop();
   subscribing_.clear();
   backoff_.Reset();
-  if (was_connected) listener_->OnDisconnected(Status::Cancelled("switching to " + url_.Redacted()));
+  if (was_connected)
+    listener_->OnDisconnected(Status::Cancelled("switching to " + url_.Redacted()));
   if (!transport_) return FinishSwitch();
   // The old broker closes the connection once it has read the DISCONNECT;
   // closing first could reset it with the DISCONNECT still unread in the

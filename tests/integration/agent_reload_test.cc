@@ -77,7 +77,8 @@ class Load {
         client::PublishOptions o;
         o.id = prefix_ + std::to_string(i);
         o.ts_ms = 1733000000000 + i;
-        futures.emplace_back(i, producer_.Publish(topic_of_(i), TelemetryPayload(o.id, *o.ts_ms, i), o));
+        futures.emplace_back(
+            i, producer_.Publish(topic_of_(i), TelemetryPayload(o.id, *o.ts_ms, i), o));
       }
       for (auto& [i, f] : futures) {
         Sent s{prefix_ + std::to_string(i), i, false, std::nullopt};
@@ -187,7 +188,8 @@ int IndexOf(const std::string& id, const std::string& prefix) {
 TEST_F(AgentReloadTest, RouteAndPriorityApplyToNewMessages) {
   StartBroker();
   StartSubscriber("#");
-  Settings route = {{"route", "match = \"sensors/#\"\nupstream_topic = \"v1/{topic}\"\npriority = \"low\""}};
+  Settings route = {
+      {"route", "match = \"sensors/#\"\nupstream_topic = \"v1/{topic}\"\npriority = \"low\""}};
   StartAgent(route);
   auto producer = Connect();
   ASSERT_TRUE(producer);
@@ -199,7 +201,9 @@ TEST_F(AgentReloadTest, RouteAndPriorityApplyToNewMessages) {
   load.Start();
   ASSERT_TRUE(load.WaitAnswered(kCount / 2, 30000));
   int before_signal = load.answered();
-  agent_->Rewrite(broker_->url(), {{"route", "match = \"sensors/#\"\nupstream_topic = \"v2/{topic}\"\npriority = \"high\""}});
+  agent_->Rewrite(
+      broker_->url(),
+      {{"route", "match = \"sensors/#\"\nupstream_topic = \"v2/{topic}\"\npriority = \"high\""}});
   ASSERT_TRUE(SignalReload("configuration reloaded")) << agent_->log();
   int after_reload = load.answered() + 100;  // the chunk being answered may predate it
   EXPECT_NE(agent_->log().find("route[1].upstream_topic"), std::string::npos) << agent_->log();
@@ -271,7 +275,8 @@ TEST_F(AgentReloadTest, RateLimitAndAclApplyToTheNextPublish) {
   auto probe = Connect();
   ASSERT_TRUE(producer && probe);
   const int kCount = 3000;
-  Load load(*producer, "l", kCount, [](int i) { return "load/t" + std::to_string(i % 4); }, 50, 10);
+  Load load(
+      *producer, "l", kCount, [](int i) { return "load/t" + std::to_string(i % 4); }, 50, 10);
   load.Start();
 
   auto burst = [&](const std::string& topic, const std::string& prefix, int n, int* rate_limited,
@@ -296,8 +301,8 @@ TEST_F(AgentReloadTest, RateLimitAndAclApplyToTheNextPublish) {
   EXPECT_EQ(burst("probe/a", "a", 300, &limited, &forbidden), 300);
 
   std::string uid = std::to_string(::getuid());
-  agent_->Rewrite(broker_->url(), {{"rate_limit", "uid = " + uid +
-                                                      "\nmessages_per_second = 20\nburst = 20"}});
+  agent_->Rewrite(broker_->url(),
+                  {{"rate_limit", "uid = " + uid + "\nmessages_per_second = 20\nburst = 20"}});
   CliRun r = ReloadCli();
   ASSERT_EQ(r.exit_code, 0) << r.output << agent_->log();
   EXPECT_NE(r.output.find("reloaded: applied: rate_limit"), std::string::npos) << r.output;
@@ -349,8 +354,8 @@ TEST_F(AgentReloadTest, UplinkUrlChangeMovesToAnotherBrokerLosingNothing) {
   ASSERT_TRUE(producer);
 
   const int kCount = 20000;
-  Load load(*producer, "u", kCount, [](int i) { return "sensors/t" + std::to_string(i % 8); }, 200,
-            5);
+  Load load(
+      *producer, "u", kCount, [](int i) { return "sensors/t" + std::to_string(i % 8); }, 200, 5);
   load.Start();
   ASSERT_TRUE(load.WaitAnswered(kCount * 2 / 5, 60000));
   agent_->Rewrite(broker_b.url());
@@ -413,7 +418,8 @@ TEST_F(AgentReloadTest, LogLevelAppliesAtOnce) {
     std::regex re("edgespool_config_reloads_total\\{result=\"ok\"\\} ([0-9]+)");
     return std::regex_search(m, v, re) ? std::stoi(v[1].str()) : -1;
   };
-  Load load(*producer, "g", 1000, [](int) { return "sensors/g"; }, 50, 10);
+  Load load(
+      *producer, "g", 1000, [](int) { return "sensors/g"; }, 50, 10);
   load.Start();
   std::string digest0 = Digest(*producer);
   agent_->Rewrite(broker_->url(), {{"log", "level = \"warn\""}, {"metrics", listen}});
@@ -424,9 +430,9 @@ TEST_F(AgentReloadTest, LogLevelAppliesAtOnce) {
 
   agent_->Signal(SIGHUP);  // unchanged: logged at info only
   ASSERT_TRUE(WaitUntil([&] { return reloads_ok() == 2; }, 10000)) << reloads_ok();
-  agent_->Rewrite(broker_->url(), {{"log", "level = \"warn\""},
-                                   {"metrics", listen},
-                                   {"sync", "batch_messages = 0"}});
+  agent_->Rewrite(
+      broker_->url(),
+      {{"log", "level = \"warn\""}, {"metrics", listen}, {"sync", "batch_messages = 0"}});
   ASSERT_TRUE(SignalReload("reload refused")) << agent_->log();
   EXPECT_EQ(CountInLog("reloading configuration"), 1u) << agent_->log();
   EXPECT_EQ(CountInLog("no changes"), 0u) << agent_->log();
@@ -449,7 +455,8 @@ TEST_F(AgentReloadTest, InvalidAndRestartOnlyChangesAreRefused) {
   StartAgent({{"metrics", listen}});
   auto producer = Connect();
   ASSERT_TRUE(producer);
-  Load load(*producer, "i", 3000, [](int i) { return "sensors/t" + std::to_string(i % 4); }, 50, 10);
+  Load load(
+      *producer, "i", 3000, [](int i) { return "sensors/t" + std::to_string(i % 4); }, 50, 10);
   load.Start();
   std::string digest0 = Digest(*producer);
 
@@ -534,7 +541,8 @@ TEST_F(AgentReloadTest, TlsFilesRotatedInPlaceApplyOnReload) {
   StartAgent(tls);
   auto producer = Connect();
   ASSERT_TRUE(producer);
-  Load load(*producer, "k", 500, [](int i) { return "sensors/k" + std::to_string(i % 2); }, 50, 10);
+  Load load(
+      *producer, "k", 500, [](int i) { return "sensors/k" + std::to_string(i % 2); }, 50, 10);
   load.Start();
   ASSERT_TRUE(load.WaitAnswered(200, 20000));
   EXPECT_NE(Field(Status(*producer), "state"), "connected") << Status(*producer);
@@ -548,8 +556,8 @@ TEST_F(AgentReloadTest, TlsFilesRotatedInPlaceApplyOnReload) {
 
   // A client key that does not exist: refused before anything changes.
   Settings broken = {{"uplink", "ca_file = \"" + ca + "\""},
-            {"uplink", "cert_file = \"" + certs.client_cert + "\""},
-            {"uplink", "key_file = \"" + dir_.File("missing.key") + "\""}};
+                     {"uplink", "cert_file = \"" + certs.client_cert + "\""},
+                     {"uplink", "key_file = \"" + dir_.File("missing.key") + "\""}};
   agent_->Rewrite(broker_->url(), broken);
   r = ReloadCli();
   EXPECT_EQ(r.exit_code, 78) << r.output;

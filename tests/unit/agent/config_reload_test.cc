@@ -89,8 +89,9 @@ TEST(ConfigReloadTest, ArrayElementsByIndexAndCount) {
   EXPECT_TRUE(Keys(changes, false).empty());
 
   // Lines moved (a comment added above) are not a change.
-  Config d = Load("\n\n# moved\n[[route]]\nmatch = \"a/#\"\npriority = \"low\"\n"
-                  "[[route]]\nmatch = \"#\"\n");
+  Config d = Load(
+      "\n\n# moved\n[[route]]\nmatch = \"a/#\"\npriority = \"low\"\n"
+      "[[route]]\nmatch = \"#\"\n");
   EXPECT_TRUE(DiffConfig(a, d).empty());
 }
 
@@ -129,7 +130,8 @@ TEST(ConfigReloadTest, PlanRefusesInvalidAndRestartChanges) {
   ReloadPlan p1 = PlanReload(running, invalid);
   EXPECT_EQ(p1.verdict, ReloadPlan::Verdict::kRefuseInvalid);
   ASSERT_EQ(p1.problems.size(), 1u);
-  EXPECT_NE(p1.problems[0].find("new.toml:2: sync.batch_messages"), std::string::npos) << p1.problems[0];
+  EXPECT_NE(p1.problems[0].find("new.toml:2: sync.batch_messages"), std::string::npos)
+      << p1.problems[0];
 
   LoadResult moved =
       ParseConfig("[store]\npath = \"/x/j.db\"\n[log]\nlevel = \"debug\"\n", "new.toml", {});
@@ -179,8 +181,9 @@ TEST(ConfigReloadTest, ExampleMarksExactlyTheRestartKeys) {
     if (!std::regex_search(line, m, key) || section.empty()) continue;
     std::string name = section + "." + std::string(m[1]);
     bool marked = line.find("(restart)") != std::string::npos;
-    EXPECT_EQ(marked, !IsLiveKey(name)) << name << (marked ? " is marked (restart) but is live"
-                                                          : " needs a restart but is not marked");
+    EXPECT_EQ(marked, !IsLiveKey(name))
+        << name
+        << (marked ? " is marked (restart) but is live" : " needs a restart but is not marked");
     seen.insert(name);
   }
   EXPECT_EQ(seen.size(), KnownKeys().size());
