@@ -155,10 +155,12 @@ Result<sync::MqttUplinkOptions> UplinkOptionsFrom(const Config& c) {
   return o;
 }
 
-// What the uplink's credential files hold (password, CA, client certificate
-// and key), hashed: a reload reconnects when a file was rotated in place,
-// under the same name. An unreadable file hashes as such; loading it is
-// what reports the error.
+bool UsesTls(const Config& c) { return c.uplink.url.rfind("mqtts://", 0) == 0; }
+
+// What the uplink's credential files hold (password; CA, client certificate
+// and key when the URL is mqtts://), hashed: a reload reconnects when a file
+// was rotated in place, under the same name. An unreadable file hashes as
+// such; loading it is what reports the error.
 uint64_t CredentialFilesDigest(const Config& c) {
   uint64_t h = 1469598103934665603ull;  // FNV-1a 64
   auto mix = [&h](const std::string& bytes) {
@@ -169,9 +171,10 @@ uint64_t CredentialFilesDigest(const Config& c) {
     h ^= 0xff;
     h *= 1099511628211ull;
   };
+  bool tls = UsesTls(c);
   for (const std::string* path :
        {&c.uplink.password_file, &c.uplink.ca_file, &c.uplink.cert_file, &c.uplink.key_file}) {
-    if (path->empty()) continue;
+    if (path->empty() || (!tls && path != &c.uplink.password_file)) continue;
     auto bytes = platform::ReadWholeFile(*path);
     mix(*path);
     mix(bytes.ok() ? *bytes : "unreadable: " + bytes.status().ToString());
@@ -650,9 +653,12 @@ std::string Agent::Impl::ApplyReload(const Config& next, const ReloadPlan& plan,
   const std::vector<std::string>& keys = plan.live;
   // 1. What can fail, tried before anything changes.
   uint64_t credentials = CredentialFilesDigest(next);
-  bool endpoint_keys =
-      AnyChanged(keys, {"uplink.url", "uplink.username", "uplink.password_file", "uplink.ca_",
-                        "uplink.cert_", "uplink.key_", "uplink.server_name", "uplink.tls_verify"});
+  // TLS settings matter only where TLS is (or was) used.
+  bool endpoint_keys = AnyChanged(keys, {"uplink.url", "uplink.username", "uplink.password_file"});
+  if (UsesTls(next) || UsesTls(config_)) {
+    endpoint_keys = endpoint_keys || AnyChanged(keys, {"uplink.ca_", "uplink.cert_", "uplink.key_",
+                                                       "uplink.server_name", "uplink.tls_verify"});
+  }
   bool rotated = credentials != credentials_digest_;
   if (rotated && !endpoint_keys) extra_live->push_back("uplink credential files (contents)");
   std::optional<sync::mqtt::Endpoint> endpoint;
