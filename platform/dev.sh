@@ -22,6 +22,7 @@ PACKAGES=(
   mosquitto mosquitto-clients libmosquitto-dev
   openssl sqlite3 zstd iproute2 iptables fiu-utils libfiu-dev adduser
   clang-14 libclang-rt-14-dev
+  groff-base  # the man page lint (tests/unit/agent/cli_help_test.cc)
 )
 
 # Optional: the interop tests (rabbitmq) and the unit-file check

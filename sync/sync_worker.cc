@@ -611,14 +611,21 @@ void SyncWorker::RetryUnit(const Unit& unit) {
 
 void SyncWorker::MarkDead(std::vector<std::pair<uint64_t, std::string>> dead) {
   stats_.dead_total += dead.size();
-  if (on_delivery_) {
-    for (const auto& [seq, why] : dead) on_delivery_(seq, store::MessageState::kDead, why);
-  }
   ES_LOG_WARN("sync: dead letters", {{"count", std::to_string(dead.size())},
                                      {"first_seq", std::to_string(dead.front().first)},
                                      {"reason", dead.front().second}});
-  journal_.MarkDead(std::move(dead), [](Status s) {
+  // The listener hears of them once the journal has marked them, never in
+  // this call: a message too large for the broker is dead-lettered straight
+  // from OnCommitted, which runs before the commit's append callbacks, where
+  // the producer server registers the ack:"delivered" waiters. Told here,
+  // the waiter would come after its answer and wait forever.
+  std::vector<std::pair<uint64_t, std::string>> notify;
+  if (on_delivery_) notify = dead;
+  std::weak_ptr<bool> alive = alive_;
+  journal_.MarkDead(std::move(dead), [this, alive, notify = std::move(notify)](Status s) {
     if (!s.ok()) ES_LOG_ERROR("sync: marking dead letters failed", {{"error", s.ToString()}});
+    if (alive.expired() || !on_delivery_) return;
+    for (const auto& [seq, why] : notify) on_delivery_(seq, store::MessageState::kDead, why);
   });
 }
 

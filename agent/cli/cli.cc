@@ -3,9 +3,12 @@
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <vector>
 
 #include "agent/cli/decode.h"
 #include "agent/cli/fleet.h"
+#include "agent/cli/help.h"
+#include "agent/cli/options.h"
 #include "agent/cli/producer_commands.h"
 #include "agent/cli/reload.h"
 #include "agent/cli/subscribe.h"
@@ -17,64 +20,22 @@ namespace edgespool::agent {
 
 namespace {
 
+using cli::Args;
+using cli::ExitCodeDoc;
+using cli::OptionSpec;
+using cli::ValueKind;
+
 constexpr const char* kDefaultConfigPath = "/etc/edgespool/config.toml";
 
-const char* kUsage =
-    "usage: edgespool <command> [options]\n"
-    "\n"
-    "commands:\n"
-    "  run [--config FILE]              run the agent (foreground; SIGTERM stops it)\n"
-    "  publish TOPIC [MESSAGE]          hand a message to the agent (see publish --help)\n"
-    "  query SEQ | --id ID              what became of a message\n"
-    "  subscribe FILTER... [--session]  print downlink messages (see subscribe --help)\n"
-    "  status [--json]                  the agent's status\n"
-    "  reload [--config FILE]           reload the agent's configuration (78: refused)\n"
-    "  decode [FILE|-]                  print batch frames as JSON lines\n"
-    "  fleet --broker URL [--stale 15m] every node's status from the broker (exit 2: stale)\n"
-    "  config check [--config] [FILE]   validate a configuration file\n"
-    "  config show [--config FILE]      print the effective configuration (secrets redacted)\n"
-    "  config keys                      every key: live (a reload applies it) or restart\n"
-    "  version                          print the version\n"
-    "\n"
-    "The configuration file defaults to $EDGESPOOL_CONFIG, then /etc/edgespool/config.toml\n"
-    "if present; every key can be overridden by EDGESPOOL_<SECTION>_<KEY>.\n"
-    "Exit codes: 0 ok, 64 usage, 65 bad data, 69 unavailable, 77 not allowed,\n"
-    "78 configuration.\n";
-
-int UsageError(const std::string& msg) {
-  std::fprintf(stderr, "edgespool: %s\n(run 'edgespool --help' for usage)\n", msg.c_str());
-  return kExitUsage;
-}
-
-// Parses [--config FILE | --config=FILE | FILE]; returns false on a usage error.
-bool ParseConfigArg(int argc, char** argv, int first, bool allow_positional, std::string* path,
-                    std::string* error) {
-  for (int i = first; i < argc; ++i) {
-    std::string a = argv[i];
-    if (a == "--config" || a == "-c") {
-      if (i + 1 >= argc) {
-        *error = a + " needs a file name";
-        return false;
-      }
-      *path = argv[++i];
-    } else if (a.rfind("--config=", 0) == 0) {
-      *path = a.substr(9);
-    } else if (allow_positional && !a.empty() && a[0] != '-' && path->empty()) {
-      *path = a;
-    } else {
-      *error = "unexpected argument '" + a + "'";
-      return false;
-    }
-  }
-  if (path->empty()) {
-    const char* env = std::getenv("EDGESPOOL_CONFIG");
-    if (env && *env) {
-      *path = env;
-    } else if (platform::FileExists(kDefaultConfigPath)) {
-      *path = kDefaultConfigPath;
-    }
-  }
-  return true;
+// --config FILE, or $EDGESPOOL_CONFIG, or the default path if it exists
+// (else no file: the defaults and the environment).
+std::string ConfigPath(const Args& args) {
+  std::string path = args.Str("config");
+  if (path.empty() && !args.positionals().empty()) path = args.positionals()[0];
+  if (!path.empty()) return path;
+  const char* env = std::getenv("EDGESPOOL_CONFIG");
+  if (env && *env) return env;
+  return platform::FileExists(kDefaultConfigPath) ? kDefaultConfigPath : "";
 }
 
 // Loads and reports every problem as "file:line: key: reason". Returns false
@@ -87,88 +48,223 @@ bool LoadOrReport(const std::string& path, Config* out) {
   return true;
 }
 
-// argv starts after "config".
-int ConfigCommand(int argc, char** argv) {
-  if (argc < 1) return UsageError("config needs 'check', 'show' or 'keys'");
-  std::string sub = argv[0], path, error;
-  if (sub == "keys") {
-    // Every key and whether a reload applies it (schema.cc's table).
-    if (argc > 1) return UsageError("config keys takes no arguments");
-    for (const std::string& k : KnownKeys()) {
-      std::printf("%-34s %s\n", k.c_str(), IsLiveKey(k) ? "live" : "restart");
-    }
-    return kExitOk;
-  }
-  if (sub != "check" && sub != "show") return UsageError("unknown config command '" + sub + "'");
-  if (!ParseConfigArg(argc, argv, 1, /*allow_positional=*/true, &path, &error)) {
-    return UsageError(error);
-  }
-  Config config;
-  if (!LoadOrReport(path, &config)) return kExitConfig;
-  if (sub == "check") {
-    std::printf("%s: ok\n", path.empty() ? "(defaults)" : path.c_str());
-  } else {
-    std::fputs(RenderConfig(config).c_str(), stdout);
-  }
-  return kExitOk;
-}
+constexpr OptionSpec kConfigOptions[] = {
+    cli::Opt("config", 'c', ValueKind::kFile, "FILE",
+             "The configuration file (default: $EDGESPOOL_CONFIG, then "
+             "/etc/edgespool/config.toml if present, else the built-in defaults)."),
+};
 
-// argv starts after "run".
-int RunCommand(int argc, char** argv) {
-  std::string path, error;
-  if (!ParseConfigArg(argc, argv, 0, /*allow_positional=*/false, &path, &error)) {
-    return UsageError(error);
-  }
+int Run(const Args& args) {
   Config config;
-  if (!LoadOrReport(path, &config)) return kExitConfig;
+  if (!LoadOrReport(ConfigPath(args), &config)) return kExitConfig;
   return RunDaemon(config);
 }
 
-int HelpCommand(int, char**) {
-  std::fputs(kUsage, stdout);
+constexpr ExitCodeDoc kRunExits[] = {
+    {0, "stopped by SIGTERM or SIGINT"},
+    {69, "the producer socket cannot be opened"},
+    {70, "internal error"},
+    {73, "the journal cannot be created or opened (or another agent holds it)"},
+    {78, "bad configuration: each problem is printed as file:line: key: reason"},
+};
+
+const cli::CommandSpec kRunCommand = cli::Command(
+    "run", "[-c FILE]", "run the agent in the foreground",
+    "Runs the agent in the foreground: the journal, the producer socket, the uplink to the "
+    "central broker and the downlink. SIGTERM or SIGINT stops it gracefully (in-flight "
+    "publishes get their acks, the uplink waits uplink.shutdown_timeout for PUBACKs); a "
+    "second signal stops it at once. Under systemd it reports readiness (Type=notify) and "
+    "feeds the watchdog.",
+    kConfigOptions, kRunExits, Run, 0, 0);
+
+int ConfigCheck(const Args& args) {
+  Config config;
+  std::string path = ConfigPath(args);
+  if (!LoadOrReport(path, &config)) return kExitConfig;
+  std::printf("%s: ok\n", path.empty() ? "(defaults)" : path.c_str());
   return kExitOk;
 }
 
-int VersionCommand(int, char**) {
+int ConfigShow(const Args& args) {
+  Config config;
+  if (!LoadOrReport(ConfigPath(args), &config)) return kExitConfig;
+  std::fputs(RenderConfig(config).c_str(), stdout);
+  return kExitOk;
+}
+
+constexpr ExitCodeDoc kConfigExits[] = {
+    {0, "the configuration is valid"},
+    {64, "usage error"},
+    {78, "the configuration is not valid: each problem is printed as file:line: key: reason"},
+};
+
+const cli::CommandSpec kConfigCheckCommand =
+    cli::Command("config check", "[-c FILE | FILE]", "validate a configuration file",
+                 "Loads the configuration as the agent would (the file, then the "
+                 "EDGESPOOL_<SECTION>_<KEY> environment variables) and reports every problem.",
+                 kConfigOptions, kConfigExits, ConfigCheck, 0, 1)
+        .FilePositionals();
+
+const cli::CommandSpec kConfigShowCommand =
+    cli::Command("config show", "[-c FILE | FILE]",
+                 "print the effective configuration (secrets redacted)",
+                 "Prints the configuration the agent would run with, every key with its "
+                 "effective value, as TOML that loads back to the same configuration. "
+                 "Credentials in uplink.url are redacted.",
+                 kConfigOptions, kConfigExits, ConfigShow, 0, 1)
+        .FilePositionals();
+
+constexpr ExitCodeDoc kOkOnly[] = {{0, "success"}, {64, "usage error"}};
+
+// Every key and whether a reload applies it (schema.cc's table).
+int ConfigKeys(const Args&) {
+  for (const std::string& k : KnownKeys()) {
+    std::printf("%-34s %s\n", k.c_str(), IsLiveKey(k) ? "live" : "restart");
+  }
+  return kExitOk;
+}
+
+const cli::CommandSpec kConfigKeysCommand = cli::Command(
+    "config keys", "", "every key: live (a reload applies it) or restart",
+    "Prints every configuration key, one per line, with \"live\" when a reload (systemctl "
+    "reload, SIGHUP, edgespool reload) applies a change to it, or \"restart\" when the agent "
+    "must restart for a change to take effect (a reload that changes it is refused).",
+    nullptr, kOkOnly, ConfigKeys, 0, 0);
+
+int PrintVersion(const Args&) {
   std::printf("edgespool %s\n", Version());
   return kExitOk;
 }
 
-// Every command by name. A command's function gets the arguments after its
-// name (argv[0] is the first of them); adding a command is one row here and
-// one line in kUsage.
-struct Command {
-  const char* name;
-  int (*run)(int argc, char** argv);
+const cli::CommandSpec kVersionCommand =
+    cli::Command("version", "", "print the version", "Prints \"edgespool VERSION\".", nullptr,
+                 kOkOnly, PrintVersion, 0, 0);
+
+const std::vector<const cli::CommandSpec*>& Commands();
+
+int Help(const Args& args) {
+  if (args.positionals().empty()) {
+    std::fputs(cli::MainUsage(Commands()).c_str(), stdout);
+    return kExitOk;
+  }
+  std::string name = args.positionals()[0];
+  if (args.positionals().size() > 1) name += " " + args.positionals()[1];
+  for (const cli::CommandSpec* c : Commands()) {
+    if (name == c->name) {
+      std::fputs(cli::CommandUsage(*c).c_str(), stdout);
+      return kExitOk;
+    }
+  }
+  std::fprintf(stderr, "edgespool help: unknown command '%s'\n", name.c_str());
+  return kExitUsage;
+}
+
+const cli::CommandSpec kHelpCommand = cli::Command(
+    "help", "[COMMAND [SUBCOMMAND]]", "print the usage of edgespool or of one command",
+    "Without a COMMAND, the list of commands; with one, the same as edgespool COMMAND --help.",
+    nullptr, kOkOnly, Help, 0, 2);
+
+// Hidden: the build runs these to write the man pages and the completion
+// script (agent/CMakeLists.txt), so those come from the same table as --help.
+int ManPage(const Args& args) {
+  const std::string& which = args.positionals()[0];
+  if (which == "8") {
+    std::fputs(cli::ManPage8(Commands(), Version()).c_str(), stdout);
+  } else if (which == "5") {
+    std::fputs(cli::ManPage5(Version()).c_str(), stdout);
+  } else {
+    std::fprintf(stderr, "edgespool manpage: '%s': there are sections 8 and 5\n", which.c_str());
+    return kExitUsage;
+  }
+  return kExitOk;
+}
+
+constexpr OptionSpec kCompletionOptions[] = {
+    cli::Flag("bash", 0, "A script for bash (the only shell so far; the default)."),
 };
 
-constexpr Command kCommands[] = {
-    {"run", RunCommand},
-    {"config", ConfigCommand},
-    {"publish", PublishCommand},
-    {"query", QueryCommand},
-    {"subscribe", SubscribeCommand},
-    {"status", StatusCommand},
-    {"reload", ReloadCommand},
-    {"decode", DecodeCommand},
-    {"fleet", FleetCommand},
-    {"version", VersionCommand},
-    {"--version", VersionCommand},
-    {"help", HelpCommand},
-    {"--help", HelpCommand},
-    {"-h", HelpCommand},
-};
+const cli::CommandSpec kManPageCommand =
+    cli::Command("manpage", "8|5", "print edgespool(8) or edgespool.toml(5) as roff",
+                 "Prints a man page; the build writes them to man/ in the build folder.", nullptr,
+                 kOkOnly, ManPage, 1, 1)
+        .Hidden();
+
+int Completion(const Args&) {
+  std::fputs(cli::BashCompletion(Commands()).c_str(), stdout);
+  return kExitOk;
+}
+
+const cli::CommandSpec kCompletionCommand =
+    cli::Command("completion", "[--bash]", "print the bash completion script",
+                 "Prints the bash completion script; the package installs it as "
+                 "/usr/share/bash-completion/completions/edgespool.",
+                 kCompletionOptions, kOkOnly, Completion, 0, 0)
+        .Hidden();
+
+// Every command, in the order --help and the man page list them. Adding a
+// command is a row here and a CommandSpec with its function in its own file.
+const std::vector<const cli::CommandSpec*>& Commands() {
+  // One row per line, so that commands added on different branches merge.
+  // clang-format off
+  static const std::vector<const cli::CommandSpec*> commands = {
+      &kRunCommand,
+      &kPublishCommand,
+      &kQueryCommand,
+      &kSubscribeCommand,
+      &kStatusCommand,
+      &kReloadCommand,
+      &kFleetCommand,
+      &kDecodeCommand,
+      &kConfigCheckCommand,
+      &kConfigShowCommand,
+      &kConfigKeysCommand,
+      &kVersionCommand,
+      &kHelpCommand,
+      &kManPageCommand,
+      &kCompletionCommand,
+  };
+  // clang-format on
+  return commands;
+}
+
+int UsageError(const std::string& msg) {
+  std::fprintf(stderr, "edgespool: %s\n(run 'edgespool --help' for usage)\n", msg.c_str());
+  return kExitUsage;
+}
 
 }  // namespace
 
+const std::vector<const cli::CommandSpec*>& CliCommands() { return Commands(); }
+
 int CliMain(int argc, char** argv) {
   if (argc < 2) {
-    std::fputs(kUsage, stderr);
+    std::fputs(cli::MainUsage(Commands()).c_str(), stderr);
     return kExitUsage;
   }
   std::string name = argv[1];
-  for (const Command& c : kCommands) {
-    if (name == c.name) return c.run(argc - 2, argv + 2);
+  if (name == "--help" || name == "-h") {
+    std::fputs(cli::MainUsage(Commands()).c_str(), stdout);
+    return kExitOk;
+  }
+  if (name == "--version" || name == "-V") return PrintVersion(Args());
+  if (name == "config") {
+    if (argc < 3) return UsageError("config needs 'check', 'show' or 'keys'");
+    if (std::string(argv[2]) == "--help" || std::string(argv[2]) == "-h") {
+      std::fputs(cli::CommandUsage(kConfigCheckCommand).c_str(), stdout);
+      std::fputs("\n", stdout);
+      std::fputs(cli::CommandUsage(kConfigShowCommand).c_str(), stdout);
+      std::fputs("\n", stdout);
+      std::fputs(cli::CommandUsage(kConfigKeysCommand).c_str(), stdout);
+      return kExitOk;
+    }
+    name += " " + std::string(argv[2]);
+    for (const cli::CommandSpec* c : Commands()) {
+      if (name == c->name) return cli::RunCommand(*c, argc - 3, argv + 3);
+    }
+    return UsageError("unknown config command '" + std::string(argv[2]) + "'");
+  }
+  for (const cli::CommandSpec* c : Commands()) {
+    if (name == c->name) return cli::RunCommand(*c, argc - 2, argv + 2);
   }
   return UsageError("unknown command '" + name + "'");
 }

@@ -9,10 +9,12 @@
 #include <string_view>
 
 #include "agent/cli/exit_codes.h"
+#include "agent/cli/options.h"
 #include "agent/protocol/json_writer.h"
 #include "platform/files.h"
 #include "platform/log.h"
 #include "platform/loop.h"
+#include "platform/process_info.h"
 #include "sync/mqtt/client.h"
 
 namespace edgespool::agent {
@@ -131,32 +133,6 @@ std::string RecordJson(const std::string& node, const batch::Record& r) {
 
 namespace {
 
-const char* kDecodeUsage =
-    "usage: edgespool decode [FILE|-]\n"
-    "       edgespool decode --subscribe URL [TOPIC] [--count N]\n"
-    "Prints each message of the batch frames in FILE (or stdin), or arriving on TOPIC\n"
-    "(default edgespool/+/batch), as one JSON line. Frames in a file may be\n"
-    "concatenated (mosquitto_sub -N -t 'edgespool/+/batch' > file).";
-
-// `--subscribe URL [TOPIC] [--count N]`: argv[i] is "--subscribe".
-int SubscribeFromArgs(int argc, char** argv, int i) {
-  if (i + 1 >= argc) {
-    std::fputs("edgespool decode: --subscribe needs a broker URL\n", stderr);
-    return kExitUsage;
-  }
-  std::string url = argv[++i], topic = "edgespool/+/batch";
-  size_t count = 0;
-  for (++i; i < argc; ++i) {
-    std::string b = argv[i];
-    if (b == "--count" && i + 1 < argc) {
-      count = std::strtoul(argv[++i], nullptr, 10);
-    } else {
-      topic = b;
-    }
-  }
-  return DecodeSubscribe(url, topic, count);
-}
-
 // Prints every record of the concatenated frames in bytes; stops at the
 // first frame that does not decode.
 int DecodeFrames(std::string_view rest) {
@@ -195,24 +171,57 @@ int DecodeFile(const std::string& path) {
   return DecodeFrames(*r);
 }
 
-}  // namespace
-
-int DecodeCommand(int argc, char** argv) {
-  std::string path = "-";
-  for (int i = 0; i < argc; ++i) {
-    std::string a = argv[i];
-    if (a == "--help" || a == "-h") {
-      std::puts(kDecodeUsage);
-      return kExitOk;
-    }
-    if (a == "--subscribe") return SubscribeFromArgs(argc, argv, i);
-    if (!a.empty() && a[0] == '-' && a != "-") {
-      std::fprintf(stderr, "edgespool decode: unknown option %s\n", a.c_str());
+int Decode(const cli::Args& args) {
+  const auto& pos = args.positionals();
+  if (args.Has("subscribe")) {
+    std::string topic = pos.empty() ? "edgespool/+/batch" : pos[0];
+    return DecodeSubscribe(args.Str("subscribe"), topic, static_cast<size_t>(args.Int("count")));
+  }
+  if (args.Has("count")) {
+    std::fputs("edgespool decode: --count goes with --subscribe\n", stderr);
+    return kExitUsage;
+  }
+  std::string path = pos.empty() ? "-" : pos[0];
+  if (path == "-" && platform::IsTerminal(0)) {
+    // Never a silent wait on a terminal (frames are binary anyway).
+    if (pos.empty()) {
+      std::fputs("edgespool decode: no input: give FILE, or pipe frames in ('-' reads a "
+                 "terminal)\n(run 'edgespool decode --help' for usage)\n",
+                 stderr);
       return kExitUsage;
     }
-    path = a;
+    std::fputs("edgespool decode: reading frames from the terminal; end with Ctrl-D\n", stderr);
   }
   return DecodeFile(path);
 }
+
+constexpr cli::OptionSpec kDecodeOptions[] = {
+    cli::Opt("subscribe", 0, cli::ValueKind::kString, "URL",
+             "Read frames from a broker (mqtt://host:1883) instead: the argument is then the "
+             "TOPIC (default edgespool/+/batch). Runs until SIGINT."),
+    cli::Opt("count", 'C', cli::ValueKind::kInt, "N", "With --subscribe: exit after N frames.")
+        .Range(1, INT64_MAX),
+};
+
+constexpr cli::ExitCodeDoc kDecodeExits[] = {
+    {0, "every frame decoded"},
+    {64, "usage error, or a bad --subscribe URL"},
+    {65, "a frame did not decode, or the input holds none; or FILE cannot be read"},
+    {70, "internal error"},
+};
+
+}  // namespace
+
+const cli::CommandSpec kDecodeCommand =
+    cli::Command("decode", "[FILE|-] | --subscribe URL [TOPIC]",
+                 "print batch frames as JSON lines",
+                 "Prints each message of the batch frames in FILE (or stdin, -) as one JSON "
+                 "line: node, seq, ts, topic, id, headers, and payload (payload_b64 when not "
+                 "UTF-8). Frames in a file may be concatenated (mosquitto_sub -N -t "
+                 "'edgespool/+/batch' > file).",
+                 kDecodeOptions, kDecodeExits, Decode, 0, 1)
+        .FilePositionals();
+
+int DecodeCommand(int argc, char** argv) { return cli::RunCommand(kDecodeCommand, argc, argv); }
 
 }  // namespace edgespool::agent

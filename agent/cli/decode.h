@@ -3,9 +3,12 @@
 
 #include <string>
 
+#include "agent/cli/options.h"
 #include "sync/batch/batch_frame.h"
 
 namespace edgespool::agent {
+
+extern const cli::CommandSpec kDecodeCommand;
 
 // argv starts after "decode".
 int DecodeCommand(int argc, char** argv);

@@ -1,7 +1,9 @@
 // The process exit codes of `edgespool`, in their own header so that the
 // daemon and every command can return them without including the dispatcher
 // (agent/cli/cli.h). They follow sysexits(3) where one fits; `fleet` adds 2
-// (a node is stale), documented in agent/cli/fleet.h.
+// (a node is stale), documented in agent/cli/fleet.h. What each means for
+// users is in cli::AllExitCodes() (agent/cli/help.cc: --help and the man
+// page) and in each command's CommandSpec; a new code goes there too.
 #pragma once
 
 namespace edgespool::agent {

@@ -8,6 +8,7 @@
 #include <map>
 
 #include "agent/cli/exit_codes.h"
+#include "agent/cli/options.h"
 #include "agent/config/config.h"
 #include "agent/protocol/json_writer.h"
 #include "platform/clock.h"
@@ -19,12 +20,6 @@
 namespace edgespool::agent {
 
 namespace {
-
-const char* kFleetUsage =
-    "usage: edgespool fleet --broker URL [--stale 15m] [--watch] [--json]\n"
-    "                       [--cafile F] [--cert F --key F] [--username U --password-file F]\n"
-    "                       [--topic 'edgespool/+/status'] [--wait 2s]\n"
-    "Reads every node's retained status; exit 2 if a node is offline or stale.\n";
 
 std::string Age(int64_t now_ms, int64_t then_ms) {
   if (then_ms <= 0) return "never";
@@ -165,44 +160,20 @@ struct FleetArgs {
   bool watch = false, json = false;
 };
 
-// Fills *a from argv. Returns -1 to go on, else the exit code to end with
-// (--help printed, or a usage error reported).
-int ParseFleetArgs(int argc, char** argv, FleetArgs* a) {
-  for (int i = 0; i < argc; ++i) {
-    std::string arg = argv[i];
-    auto value = [&](std::string* out) {
-      if (i + 1 >= argc) return false;
-      *out = argv[++i];
-      return true;
-    };
-    std::string v, why;
-    if (arg == "--help" || arg == "-h") {
-      std::fputs(kFleetUsage, stdout);
-      return kExitOk;
-    } else if (arg == "--broker" && value(&a->broker)) {
-    } else if (arg == "--cafile" && value(&a->cafile)) {
-    } else if (arg == "--cert" && value(&a->cert)) {
-    } else if (arg == "--key" && value(&a->key)) {
-    } else if (arg == "--username" && value(&a->username)) {
-    } else if (arg == "--password-file" && value(&a->password_file)) {
-    } else if (arg == "--topic" && value(&a->topic)) {
-    } else if (arg == "--stale" && value(&v) && ParseDurationMs(v, &a->stale_ms, &why)) {
-    } else if (arg == "--wait" && value(&v) && ParseDurationMs(v, &a->wait_ms, &why)) {
-    } else if (arg == "--watch") {
-      a->watch = true;
-    } else if (arg == "--json") {
-      a->json = true;
-    } else {
-      std::fprintf(stderr, "edgespool fleet: bad argument '%s'%s\n%s", arg.c_str(),
-                   why.empty() ? "" : (": " + why).c_str(), kFleetUsage);
-      return kExitUsage;
-    }
-  }
-  if (a->broker.empty()) {
-    std::fprintf(stderr, "edgespool fleet: --broker is required\n%s", kFleetUsage);
-    return kExitUsage;
-  }
-  return -1;
+FleetArgs ToFleetArgs(const cli::Args& args) {
+  FleetArgs a;
+  a.broker = args.Str("broker");
+  a.cafile = args.Str("cafile");
+  a.cert = args.Str("cert");
+  a.key = args.Str("key");
+  a.username = args.Str("username");
+  a.password_file = args.Str("password-file");
+  a.topic = args.Str("topic", a.topic);
+  a.stale_ms = args.DurationMs("stale", a.stale_ms);
+  a.wait_ms = args.DurationMs("wait", a.wait_ms);
+  a.watch = args.Has("watch");
+  a.json = args.Has("json");
+  return a;
 }
 
 // The MQTT client's options for a fleet read; false (reported) if the
@@ -285,11 +256,14 @@ int RunFleetLoop(const FleetArgs& a, platform::Loop& loop, const Collector& coll
   return exit_code;
 }
 
-}  // namespace
 
-int FleetCommand(int argc, char** argv) {
-  FleetArgs args;
-  if (int done = ParseFleetArgs(argc, argv, &args); done >= 0) return done;
+int Fleet(const cli::Args& parsed) {
+  FleetArgs args = ToFleetArgs(parsed);
+  if (args.broker.empty()) {
+    std::fprintf(stderr, "edgespool fleet: --broker is required\n"
+                         "(run 'edgespool fleet --help' for usage)\n");
+    return kExitUsage;
+  }
   platform::Logger::SetLevel(platform::LogLevel::kError);
   auto loop_or = platform::Loop::Create();
   if (!loop_or.ok()) return kExitSoftware;
@@ -307,5 +281,48 @@ int FleetCommand(int argc, char** argv) {
   client->reset();
   return exit_code;
 }
+
+constexpr cli::OptionSpec kFleetOptions[] = {
+    cli::Opt("broker", 'b', cli::ValueKind::kString, "URL",
+             "The central broker: mqtt://host[:1883] or mqtts://host[:8883]. Required."),
+    cli::Opt("stale", 0, cli::ValueKind::kDuration, "DURATION",
+             "A node with messages pending and no sync for this long, or no status report for "
+             "this long, is stale (default 15m).")
+        .Range(1, INT64_MAX),
+    cli::Flag("watch", 'w', "Keep running and refresh the table every 2 s."),
+    cli::Flag("json", 0, "Print a JSON array instead of the table."),
+    cli::Opt("topic", 't', cli::ValueKind::kString, "FILTER",
+             "Where the nodes' statuses are retained (default edgespool/+/status)."),
+    cli::Opt("wait", 0, cli::ValueKind::kDuration, "DURATION",
+             "How long to collect statuses after subscribing (default 2s).")
+        .Range(0, 3600000),
+    cli::Opt("cafile", 0, cli::ValueKind::kFile, "FILE",
+             "CA certificates to verify the broker (default: the system's)."),
+    cli::Opt("cert", 0, cli::ValueKind::kFile, "FILE", "Client certificate for mutual TLS."),
+    cli::Opt("key", 0, cli::ValueKind::kFile, "FILE", "Its private key."),
+    cli::Opt("username", 'u', cli::ValueKind::kString, "USER", "MQTT user name."),
+    cli::Opt("password-file", 0, cli::ValueKind::kFile, "FILE",
+             "A file whose first line is the MQTT password."),
+};
+
+constexpr cli::ExitCodeDoc kFleetExits[] = {
+    {0, "every node is online and fresh"},
+    {2, "a node is offline or stale"},
+    {64, "usage error, or a bad --broker URL"},
+    {69, "the broker cannot be reached within 10 s"},
+    {70, "internal error"},
+    {78, "the password file cannot be read"},
+};
+
+}  // namespace
+
+const cli::CommandSpec kFleetCommand = cli::Command(
+    "fleet", "--broker URL [options]", "every node's status from the broker, worst first",
+    "Reads every node's retained status document from the central broker and prints one row "
+    "per node, worst first: offline, then stale, then the oldest sync. For cron and "
+    "monitoring checks: the exit status is 2 when a node is offline or stale.",
+    kFleetOptions, kFleetExits, Fleet, 0, 0);
+
+int FleetCommand(int argc, char** argv) { return cli::RunCommand(kFleetCommand, argc, argv); }
 
 }  // namespace edgespool::agent

@@ -7,7 +7,11 @@
 #include <string>
 #include <vector>
 
+#include "agent/cli/options.h"
+
 namespace edgespool::agent {
+
+extern const cli::CommandSpec kFleetCommand;
 
 // argv starts after "fleet".
 int FleetCommand(int argc, char** argv);

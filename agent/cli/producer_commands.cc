@@ -28,16 +28,14 @@ namespace {
 using Clock = std::chrono::steady_clock;
 namespace cl = ::edgespool::client;
 
-constexpr const char* kPublishUsage =
-    "usage: edgespool publish TOPIC [MESSAGE] [--file PATH] [--ts MS] [--id ID] "
-    "[--priority high|normal|low] [--ttl MS] [--header k=v] [--ack stored|delivered|none] "
-    "[--count N --rate R --size B --connections C] [--socket PATH]";
-constexpr const char* kQueryUsage = "usage: edgespool query SEQ|--id ID [--json] [--socket PATH]";
-constexpr const char* kStatusUsage = "usage: edgespool status [--json] [--socket PATH]";
+using cli::Args;
+using cli::ExitCodeDoc;
+using cli::OptionSpec;
+using cli::ValueKind;
 
-int Usage(const char* usage, const std::string& why = "") {
-  if (!why.empty()) std::fprintf(stderr, "edgespool: %s\n", why.c_str());
-  std::fprintf(stderr, "%s\n", usage);
+int Usage(const char* command, const std::string& why) {
+  std::fprintf(stderr, "edgespool %s: %s\n(run 'edgespool %s --help' for usage)\n", command,
+               why.c_str(), command);
   return kExitUsage;
 }
 
@@ -93,61 +91,68 @@ Result<std::unique_ptr<cl::Producer>> ConnectTo(const std::string& socket, size_
 }
 
 struct PublishArgs {
-  std::string socket = DefaultSocket();
+  std::string socket;
   std::string topic;
   std::optional<std::string> message;
   std::string file;
+  bool lines = false, whole_stdin = false;
   cl::PublishOptions options;
   int64_t count = 0, rate = 0, size = 200, connections = 1;
 };
 
-// Returns 0 when parsed, else the exit code.
-int ParsePublishArgs(int argc, char** argv, PublishArgs* a) {
-  std::vector<std::string> positional;
-  for (int i = 0; i < argc; ++i) {
-    std::string arg = argv[i];
-    auto value = [&](std::string* out) {
-      if (i + 1 >= argc) return false;
-      *out = argv[++i];
-      return true;
-    };
-    std::string v;
-    int64_t n;
-    if (arg.rfind("--", 0) != 0 || arg == "--") {
-      positional.push_back(arg);
-      continue;
-    }
-    if (!value(&v)) return Usage(kPublishUsage, arg + " needs a value");
-    if (arg == "--socket") {
-      a->socket = v;
-    } else if (arg == "--file") {
-      a->file = v;
-    } else if (arg == "--ts" && ParseInt(v, 0, protocol::kMaxTsMs, &n)) {
-      a->options.ts_ms = n;
-    } else if (arg == "--id") {
-      a->options.id = v;
-    } else if (arg == "--priority" && protocol::ParsePriority(v, &a->options.priority)) {
-    } else if (arg == "--ttl" && ParseInt(v, 1, protocol::kMaxTtlMs, &n)) {
-      a->options.ttl_ms = n;
-    } else if (arg == "--ack" && protocol::ParseAckMode(v, &a->options.ack)) {
-    } else if (arg == "--header" && v.find('=') != std::string::npos && v.find('=') > 0) {
-      a->options.headers.emplace_back(v.substr(0, v.find('=')), v.substr(v.find('=') + 1));
-    } else if (arg == "--count" && ParseInt(v, 1, INT64_MAX, &n)) {
-      a->count = n;
-    } else if (arg == "--rate" && ParseInt(v, 0, INT64_MAX, &n)) {
-      a->rate = n;
-    } else if (arg == "--size" && ParseInt(v, 0, 64 << 20, &n)) {
-      a->size = n;
-    } else if (arg == "--connections" && ParseInt(v, 1, 100000, &n)) {
-      a->connections = n;
-    } else {
-      return Usage(kPublishUsage, "bad option " + arg + " " + v);
-    }
+// Fills *a from the parsed options. Returns 0, else the exit code (a usage
+// error reported).
+int ToPublishArgs(const Args& args, PublishArgs* a) {
+  const auto& pos = args.positionals();
+  a->socket = args.Str("socket", DefaultSocket());
+  size_t next = 0;
+  if (args.Has("topic")) {
+    a->topic = args.Str("topic");
+  } else if (!pos.empty()) {
+    a->topic = pos[next++];
+  } else {
+    return Usage("publish", "no TOPIC (give it first, or as -t TOPIC)");
   }
-  if (positional.empty() || positional.size() > 2) return Usage(kPublishUsage);
-  a->topic = positional[0];
-  if (positional.size() == 2) a->message = positional[1];
-  if (a->message && !a->file.empty()) return Usage(kPublishUsage, "MESSAGE and --file conflict");
+  if (pos.size() > next + 1) return Usage("publish", "unexpected argument '" + pos[next + 1] + "'");
+  // Where the message comes from: exactly one source, or none (stdin lines).
+  int sources = 0;
+  if (pos.size() > next) {
+    a->message = pos[next];
+    ++sources;
+  }
+  if (args.Has("message")) {
+    a->message = args.Str("message");
+    ++sources;
+  }
+  if (args.Has("null-message")) {
+    a->message = "";
+    ++sources;
+  }
+  a->file = args.Str("file");
+  sources += a->file.empty() ? 0 : 1;
+  a->lines = args.Has("lines");
+  a->whole_stdin = args.Has("stdin");
+  sources += (a->lines ? 1 : 0) + (a->whole_stdin ? 1 : 0);
+  if (sources > 1) {
+    return Usage("publish", "give one message source: MESSAGE, -m, -f FILE, -s, -l or -n "
+                            "(MESSAGE and --file conflict)");
+  }
+  if (args.Has("ts")) a->options.ts_ms = args.Int("ts");
+  if (args.Has("id")) a->options.id = args.Str("id");
+  (void)protocol::ParsePriority(args.Str("priority", "normal"), &a->options.priority);
+  if (args.Has("ttl")) a->options.ttl_ms = args.DurationMs("ttl");
+  (void)protocol::ParseAckMode(args.Str("ack", "stored"), &a->options.ack);
+  for (const std::string& h : args.All("header")) {
+    size_t eq = h.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      return Usage("publish", "option '--header': \"" + h + "\" is not KEY=VALUE");
+    }
+    a->options.headers.emplace_back(h.substr(0, eq), h.substr(eq + 1));
+  }
+  a->count = args.Int("count", 0);
+  a->rate = args.Int("rate", 0);
+  a->size = args.SizeBytes("size", 200);
+  a->connections = args.Int("connections", 1);
   return 0;
 }
 
@@ -183,7 +188,7 @@ int PublishOne(cl::Producer& p, const PublishArgs& a, std::string payload) {
 
 // One publish per stdin line, pipelined; the first failure decides the exit.
 int PublishLines(cl::Producer& p, const PublishArgs& a) {
-  if (!a.options.id.empty()) return Usage(kPublishUsage, "--id needs a single MESSAGE or --file");
+  if (!a.options.id.empty()) return Usage("publish", "--id needs a single MESSAGE or --file");
   std::vector<std::future<cl::PublishResult>> pending;
   std::string line;
   uint64_t stored = 0, duplicates = 0;
@@ -367,20 +372,6 @@ int PublishLoad(const PublishArgs& a) {
   return ReportLoad(a, stats, payload.size(), secs);
 }
 
-// Common flags of query/status: --socket PATH and --json.
-bool TakeCommonFlag(int argc, char** argv, int* i, std::string* socket, bool* json) {
-  std::string arg = argv[*i];
-  if (arg == "--json") {
-    *json = true;
-    return true;
-  }
-  if (arg == "--socket" && *i + 1 < argc) {
-    *socket = argv[++*i];
-    return true;
-  }
-  return false;
-}
-
 void PrintFlat(const cJSON* item, const std::string& prefix) {
   for (const cJSON* c = item->child; c != nullptr; c = c->next) {
     std::string key = prefix.empty() ? std::string(c->string ? c->string : "?")
@@ -401,17 +392,33 @@ void PrintFlat(const cJSON* item, const std::string& prefix) {
   }
 }
 
-}  // namespace
 
-int PublishCommand(int argc, char** argv) {
+std::string ReadAll(std::istream& in) {
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+int Publish(const Args& args) {
   PublishArgs a;
-  if (int rc = ParsePublishArgs(argc, argv, &a)) return rc;
+  if (int rc = ToPublishArgs(args, &a)) return rc;
   Status topic_ok = protocol::ValidateTopic(a.topic);
   if (!topic_ok.ok()) {
     std::fprintf(stderr, "edgespool: bad topic: %s\n", topic_ok.message().c_str());
     return kExitDataErr;
   }
   if (a.count > 0) return PublishLoad(a);
+  bool from_stdin = a.lines || a.whole_stdin || (!a.message && a.file.empty());
+  if (from_stdin && platform::IsTerminal(0)) {
+    // Never a silent wait on a terminal: without a source asked for, it is
+    // a usage error; with -l or -s, say what is expected.
+    if (!a.lines && !a.whole_stdin) {
+      return Usage("publish", "no message: give MESSAGE, -m MESSAGE, -f FILE, -n, or pipe "
+                              "messages in (-l: one per line; -s: all of stdin as one)");
+    }
+    std::fprintf(stderr, "edgespool publish: reading %s from the terminal; end with Ctrl-D\n",
+                 a.lines ? "messages, one per line," : "one message");
+  }
   std::optional<std::string> payload = a.message;
   if (!a.file.empty()) {
     std::ifstream in(a.file, std::ios::binary);
@@ -419,35 +426,29 @@ int PublishCommand(int argc, char** argv) {
       std::fprintf(stderr, "edgespool: cannot read %s\n", a.file.c_str());
       return kExitDataErr;
     }
-    std::stringstream ss;
-    ss << in.rdbuf();
-    payload = ss.str();
+    payload = ReadAll(in);
   }
   auto p = ConnectTo(a.socket);
   if (!p.ok()) return kExitUnavailable;
+  if (a.whole_stdin) payload = ReadAll(std::cin);
   if (payload) return PublishOne(**p, a, std::move(*payload));
   return PublishLines(**p, a);
 }
 
-int QueryCommand(int argc, char** argv) {
-  std::string socket = DefaultSocket(), id;
-  bool json = false;
+int Query(const Args& args) {
+  std::string socket = args.Str("socket", DefaultSocket()), id = args.Str("id");
+  bool json = args.Has("json");
   std::optional<uint64_t> seq;
-  for (int i = 0; i < argc; ++i) {
-    std::string arg = argv[i];
+  if (!args.positionals().empty()) {
     int64_t n;
-    if (TakeCommonFlag(argc, argv, &i, &socket, &json)) continue;
-    if (arg == "--id" && i + 1 < argc) {
-      id = argv[++i];
-    } else if (!seq && ParseInt(arg, 1, protocol::kMaxReq, &n)) {
-      seq = static_cast<uint64_t>(n);
-    } else {
-      return Usage(kQueryUsage, "unexpected argument " + arg);
+    const std::string& arg = args.positionals()[0];
+    if (!ParseInt(arg, 1, protocol::kMaxReq, &n)) {
+      return Usage("query", "\"" + arg + "\" is not a journal seq (a positive integer)");
     }
+    seq = static_cast<uint64_t>(n);
   }
-  if (seq.has_value() == !id.empty()) return Usage(kQueryUsage);
-  auto p = ConnectTo(socket);
-  if (!p.ok()) return kExitUnavailable;
+  if (seq.has_value() == !id.empty()) return Usage("query", "give a SEQ or --id ID (one of them)");
+  auto p = ConnectTo(socket);  if (!p.ok()) return kExitUnavailable;
   cl::QueryInfo q = seq ? (*p)->Query(*seq).get() : (*p)->QueryById(id).get();
   if (!q.status.ok()) {
     std::fprintf(stderr, "edgespool: query failed: %s\n", q.status.message().c_str());
@@ -470,14 +471,9 @@ int QueryCommand(int argc, char** argv) {
   return kExitOk;
 }
 
-int StatusCommand(int argc, char** argv) {
-  std::string socket = DefaultSocket();
-  bool json = false;
-  for (int i = 0; i < argc; ++i) {
-    if (!TakeCommonFlag(argc, argv, &i, &socket, &json)) {
-      return Usage(kStatusUsage, std::string("unexpected argument ") + argv[i]);
-    }
-  }
+int AgentStatus(const Args& args) {
+  std::string socket = args.Str("socket", DefaultSocket());
+  bool json = args.Has("json");
   auto p = ConnectTo(socket);
   if (!p.ok()) return kExitUnavailable;
   Result<std::string> doc = (*p)->GetStatus().get();
@@ -499,5 +495,113 @@ int StatusCommand(int argc, char** argv) {
   cJSON_Delete(root);
   return kExitOk;
 }
+
+constexpr OptionSpec kSocketOption =
+    cli::Opt("socket", 0, ValueKind::kFile, "PATH",
+             "The agent's socket (default: $EDGESPOOL_PRODUCER_SOCKET, then "
+             "/run/edgespool/edgespool.sock).");
+constexpr OptionSpec kJsonOption = cli::Flag("json", 0, "Print JSON.");
+
+constexpr OptionSpec kPublishOptions[] = {
+    cli::Opt("topic", 't', ValueKind::kString, "TOPIC", "The topic, instead of the first argument."),
+    cli::Opt("message", 'm', ValueKind::kString, "MESSAGE", "The message, instead of the second argument."),
+    cli::Opt("file", 'f', ValueKind::kFile, "FILE", "Send the content of FILE as one message."),
+    cli::Flag("lines", 'l',
+              "Send each line of stdin as a message (what happens anyway when no message is "
+              "given and stdin is not a terminal)."),
+    cli::Flag("stdin", 's', "Send all of stdin as one message."),
+    cli::Flag("null-message", 'n', "Send an empty message."),
+    cli::Opt("id", 0, ValueKind::kString, "ID",
+             "Idempotency id: a publish whose id the agent has seen within store.dedupe_window "
+             "is answered as a duplicate (default: generated)."),
+    cli::Opt("ts", 0, ValueKind::kInt, "MS",
+             "The message's original time, ms since the epoch (default: when the agent "
+             "receives it).")
+        .Range(0, protocol::kMaxTsMs),
+    cli::Opt("priority", 0, ValueKind::kChoice, "PRIORITY", "Upload priority (default normal).")
+        .Choices("high|normal|low"),
+    cli::Opt("ttl", 0, ValueKind::kDuration, "DURATION",
+             "Expire the message if not uploaded within DURATION (10m, 1h; default: its "
+             "route's ttl, else never).")
+        .Range(1, protocol::kMaxTtlMs),
+    cli::Opt("header", 0, ValueKind::kString, "KEY=VALUE",
+             "A header, sent upstream as an MQTT 5 user property.")
+        .Repeatable(),
+    cli::Opt("ack", 0, ValueKind::kChoice, "WHEN",
+             "Wait until the message is stored (the default), delivered (the broker "
+             "acknowledged it), or not at all (none).")
+        .Choices("stored|delivered|none"),
+    cli::Opt("count", 0, ValueKind::kInt, "N",
+             "Load generator: publish N messages of --size bytes and print the throughput and "
+             "the ack latency percentiles.")
+        .Range(1, INT64_MAX),
+    cli::Opt("rate", 0, ValueKind::kInt, "MSGS",
+             "Load generator: offer MSGS messages per second (default: as fast as acked).")
+        .Range(0, INT64_MAX),
+    cli::Opt("size", 0, ValueKind::kSize, "SIZE", "Load generator: payload size (default 200).")
+        .Range(0, 64 << 20),
+    cli::Opt("connections", 0, ValueKind::kInt, "N",
+             "Load generator: connections to spread the messages over (default 1).")
+        .Range(1, 100000),
+    kSocketOption,
+};
+
+constexpr ExitCodeDoc kPublishExits[] = {
+    {0, "stored (or delivered, with --ack delivered)"},
+    {64, "usage error"},
+    {65, "the agent refused the message (bad topic, too large, forbidden), or FILE cannot be "
+         "read"},
+    {69, "the agent is not reachable, busy, full or rate limiting; or not delivered"},
+    {70, "internal error in the agent"},
+};
+
+constexpr ExitCodeDoc kQueryExits[] = {
+    {0, "the message's state was printed (including unknown)"},
+    {64, "usage error"},
+    {65, "the agent refused the query"},
+    {69, "the agent is not reachable"},
+};
+
+constexpr ExitCodeDoc kStatusExits[] = {
+    {0, "the status was printed"},
+    {64, "usage error"},
+    {69, "the agent is not reachable"},
+};
+
+constexpr OptionSpec kQueryOptions[] = {
+    cli::Opt("id", 0, ValueKind::kString, "ID", "Look the message up by its idempotency id."),
+    kJsonOption,
+    kSocketOption,
+};
+
+constexpr OptionSpec kStatusOptions[] = {kJsonOption, kSocketOption};
+
+}  // namespace
+
+const cli::CommandSpec kPublishCommand = cli::Command(
+    "publish", "[options] TOPIC [MESSAGE]", "hand messages to the agent",
+    "Hands a message to the agent and waits until it is durable in the journal (the agent's "
+    "acknowledgement): from MESSAGE or -m, -f FILE, all of stdin (-s), nothing (-n), or one "
+    "message per line of stdin (-l, and the default when stdin is not a terminal). Prints "
+    "\"stored seq=N id=ID uplink=STATE\".\n\n"
+    "With --count it is a load generator instead: N messages of --size bytes at --rate over "
+    "--connections, then the throughput and the ack latency p50, p99 and max.",
+    kPublishOptions, kPublishExits, Publish, 0, 2);
+
+const cli::CommandSpec kQueryCommand = cli::Command(
+    "query", "[--json] SEQ | --id ID", "what became of a message",
+    "Prints a message's state: pending, sent, dead (with the reason), expired, or unknown "
+    "(never stored, or deleted after store.sent_retention).",
+    kQueryOptions, kQueryExits, Query, 0, 1);
+
+const cli::CommandSpec kStatusCommand = cli::Command(
+    "status", "[--json]", "the agent's status",
+    "Prints the agent's status document (the same as the retained status topic), flattened "
+    "to one key per line, or as it is with --json.",
+    kStatusOptions, kStatusExits, AgentStatus, 0, 0);
+
+int PublishCommand(int argc, char** argv) { return cli::RunCommand(kPublishCommand, argc, argv); }
+int QueryCommand(int argc, char** argv) { return cli::RunCommand(kQueryCommand, argc, argv); }
+int StatusCommand(int argc, char** argv) { return cli::RunCommand(kStatusCommand, argc, argv); }
 
 }  // namespace edgespool::agent

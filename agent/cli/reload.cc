@@ -15,61 +15,21 @@ namespace edgespool::agent {
 
 namespace {
 
-constexpr const char* kUsage =
-    "usage: edgespool reload [--config FILE] [--socket PATH] [--json]\n"
-    "Asks the running agent to reload its configuration; prints what changed or why it\n"
-    "was refused. Exit codes: 0 reloaded or unchanged, 64 usage, 69 agent unavailable,\n"
-    "77 not allowed (root or the agent's user only), 78 refused (invalid, or a key that\n"
-    "needs a restart changed; the agent keeps its running configuration).";
+using cli::Args;
+using cli::ExitCodeDoc;
+using cli::OptionSpec;
+using cli::ValueKind;
+
 constexpr const char* kDefaultConfigPath = "/etc/edgespool/config.toml";
 
-struct Args {
-  std::string config;
-  std::string socket;
-  bool json = false;
-};
-
-int UsageError(const std::string& why) {
-  std::fprintf(stderr, "edgespool: %s\n%s\n", why.c_str(), kUsage);
-  return kExitUsage;
-}
-
-// 0 when parsed; else the exit code (usage error, or --help printed).
-int ParseArgs(int argc, char** argv, Args* a) {
-  for (int i = 0; i < argc; ++i) {
-    std::string arg = argv[i];
-    auto value = [&](const char* name, std::string* out) {
-      std::string eq = std::string(name) + "=";
-      if (arg.rfind(eq, 0) == 0) {
-        *out = arg.substr(eq.size());
-        return true;
-      }
-      if (arg != name || i + 1 >= argc) return false;
-      *out = argv[++i];
-      return true;
-    };
-    if (arg == "--help" || arg == "-h") {
-      std::puts(kUsage);
-      return -1;
-    }
-    if (arg == "--json") {
-      a->json = true;
-    } else if (!value("--config", &a->config) && !value("-c", &a->config) &&
-               !value("--socket", &a->socket)) {
-      return UsageError("unexpected argument '" + arg + "'");
-    }
-  }
-  // With --socket alone there is nothing to look the socket up in: the
-  // agent checks its own file.
-  if (a->config.empty() && a->socket.empty()) {
-    const char* env = std::getenv("EDGESPOOL_CONFIG");
-    if (env && *env) {
-      a->config = env;
-    } else if (platform::FileExists(kDefaultConfigPath)) {
-      a->config = kDefaultConfigPath;
-    }
-  }
-  return 0;
+// --config, else (unless --socket alone says where the agent is) the file
+// the agent runs with by default; "" when there is none to check.
+std::string ConfigToCheck(const Args& args) {
+  if (args.Has("config")) return args.Str("config");
+  if (args.Has("socket")) return "";
+  const char* env = std::getenv("EDGESPOOL_CONFIG");
+  if (env && *env) return env;
+  return platform::FileExists(kDefaultConfigPath) ? kDefaultConfigPath : "";
 }
 
 std::string JsonField(const std::string& json, const char* key) {
@@ -80,15 +40,15 @@ std::string JsonField(const std::string& json, const char* key) {
   return out;
 }
 
-int Report(const client::ReloadResult& r, const Args& a) {
-  if (a.json && !r.json.empty()) std::printf("%s\n", r.json.c_str());
+int Report(const client::ReloadResult& r, const std::string& config, bool json) {
+  if (json && !r.json.empty()) std::printf("%s\n", r.json.c_str());
   std::string source = JsonField(r.json, "source");
-  if (!a.config.empty() && !source.empty() && source != a.config) {
+  if (!config.empty() && !source.empty() && source != config) {
     std::fprintf(stderr, "edgespool: note: the agent reads %s, not %s\n", source.c_str(),
-                 a.config.c_str());
+                 config.c_str());
   }
   if (r.status.ok()) {
-    if (!a.json) std::printf("%s: %s\n", r.outcome.c_str(), r.message.c_str());
+    if (!json) std::printf("%s: %s\n", r.outcome.c_str(), r.message.c_str());
     return kExitOk;
   }
   if (r.outcome == "refused") {
@@ -99,18 +59,15 @@ int Report(const client::ReloadResult& r, const Args& a) {
   return r.status.code() == Code::kPermissionDenied ? kExitNoPerm : kExitUnavailable;
 }
 
-}  // namespace
-
-int ReloadCommand(int argc, char** argv) {
-  Args a;
-  if (int rc = ParseArgs(argc, argv, &a)) return rc < 0 ? kExitOk : rc;
-  std::string socket = a.socket;
-  if (!a.config.empty()) {
+int Reload(const Args& args) {
+  std::string config = ConfigToCheck(args);
+  std::string socket = args.Str("socket");
+  if (!config.empty()) {
     // The agent would refuse this file too; here its problems come with lines.
-    LoadResult r = LoadConfig(a.config, ProcessEnvironment());
+    LoadResult r = LoadConfig(config, ProcessEnvironment());
     for (const auto& p : r.problems) std::fprintf(stderr, "%s\n", p.ToString().c_str());
     if (!r.ok()) {
-      std::fprintf(stderr, "edgespool: not reloading: %s is invalid\n", a.config.c_str());
+      std::fprintf(stderr, "edgespool: not reloading: %s is invalid\n", config.c_str());
       return kExitConfig;
     }
     if (socket.empty()) socket = r.config.producer.socket;
@@ -128,7 +85,38 @@ int ReloadCommand(int argc, char** argv) {
                  p.status().message().c_str());
     return kExitUnavailable;
   }
-  return Report((*p)->Reload().get(), a);
+  return Report((*p)->Reload().get(), config, args.Has("json"));
 }
+
+constexpr OptionSpec kReloadOptions[] = {
+    cli::Opt("config", 'c', ValueKind::kFile, "FILE",
+             "The configuration the agent runs with, checked here first; it also names the "
+             "socket (default: $EDGESPOOL_CONFIG, then /etc/edgespool/config.toml if present; "
+             "none with --socket alone)."),
+    cli::Opt("socket", 0, ValueKind::kFile, "PATH",
+             "The agent's socket (default: producer.socket of FILE, else "
+             "$EDGESPOOL_PRODUCER_SOCKET, then /run/edgespool/edgespool.sock)."),
+    cli::Flag("json", 0, "Print the outcome as JSON."),
+};
+
+constexpr ExitCodeDoc kReloadExits[] = {
+    {0, "reloaded, or nothing changed"},
+    {64, "usage error"},
+    {69, "the agent is not reachable"},
+    {77, "not allowed: only root and the agent's user may reload"},
+    {78, "refused: the configuration is invalid, or changes a key that needs a restart (the "
+         "agent keeps running with its configuration)"},
+};
+
+}  // namespace
+
+const cli::CommandSpec kReloadCommand = cli::Command(
+    "reload", "[-c FILE] [--socket PATH] [--json]", "reload the running agent's configuration",
+    "Asks the running agent to read its configuration file again and apply what changed, as "
+    "systemctl reload (SIGHUP) does, and prints the outcome: \"reloaded: applied: KEYS\", "
+    "\"unchanged: no changes\", or why it was refused. Keys that need a restart (edgespool "
+    "config keys) are never applied by a reload: the agent refuses the whole file and keeps "
+    "running as it was.",
+    kReloadOptions, kReloadExits, Reload, 0, 0);
 
 }  // namespace edgespool::agent

@@ -2,7 +2,7 @@
 // reports the outcome (agent/reload.h), like `systemctl reload edgespool`
 // but with the answer.
 //
-//   edgespool reload [--config FILE] [--socket PATH] [--json]
+//   edgespool reload [-c FILE] [--socket PATH] [--json]
 //
 // FILE (default, unless --socket is given alone: $EDGESPOOL_CONFIG, then
 // /etc/edgespool/config.toml) is the configuration the agent runs with: it
@@ -12,15 +12,17 @@
 // that is another file), over the socket's `reload` op, which only root and
 // the agent's own user may use.
 //
-// Prints "reloaded: <keys>" or "unchanged" (or, with --json, the outcome
-// object). Exit codes: 0 applied or nothing to apply; 64 usage; 69 agent
-// unavailable; 77 not allowed (not root or the agent's user); 78 refused:
-// the configuration is invalid or changes a key that needs a restart (the
-// agent keeps running with its configuration).
+// Prints "reloaded: applied: <keys>" or "unchanged: no changes" (or, with
+// --json, the outcome object). Exit codes are in the command's spec
+// (reload.cc): 0 applied or nothing to apply, 64 usage, 69 agent
+// unavailable, 77 not allowed, 78 refused (the agent keeps its running
+// configuration).
 #pragma once
+
+#include "agent/cli/options.h"
 
 namespace edgespool::agent {
 
-int ReloadCommand(int argc, char** argv);
+extern const cli::CommandSpec kReloadCommand;
 
 }  // namespace edgespool::agent

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "agent/cli/exit_codes.h"
+#include "agent/cli/options.h"
 #include "agent/client/consumer.h"
 #include "agent/protocol/json_writer.h"
 #include "agent/protocol/message.h"
@@ -17,14 +18,6 @@ namespace {
 
 namespace cl = ::edgespool::client;
 namespace pr = ::edgespool::protocol;
-
-constexpr const char* kUsage =
-    "usage: edgespool subscribe FILTER... [--session NAME] [--from new|oldest|SEQ]\n"
-    "                           [--window N] [--json] [--count N] [--socket PATH]\n"
-    "Prints 'topic payload' per message (--json: one object per line), acking each\n"
-    "once printed; ends after --count messages or on SIGINT.\n"
-    "Exit codes: 0 ok, 64 usage, 65 subscribe refused, 69 agent unavailable or\n"
-    "session busy, 70 internal error.";
 
 // How often Next() wakes to look at the signal flag.
 constexpr int64_t kPollMs = 200;
@@ -63,45 +56,22 @@ bool ParseFrom(const std::string& v, cl::ConsumerOptions* o) {
   return true;
 }
 
-// An option's value, or an error message in *error.
-bool ParseOption(const std::string& arg, const std::string& v, Args* a, std::string* error) {
-  int64_t n = 0;
-  if (arg == "--session") {
-    a->options.session = v;
-  } else if (arg == "--socket") {
-    a->options.socket_path = v;
-  } else if (arg == "--from") {
-    if (!ParseFrom(v, &a->options)) *error = "--from must be new, oldest or an inbox seq";
-  } else if (arg == "--window") {
-    if (!ParseCount(v, 1, pr::kMaxWindow, &n)) *error = "--window must be 1..10000";
-    a->options.window = static_cast<uint32_t>(n);
-  } else if (arg == "--count") {
-    if (!ParseCount(v, 1, pr::kMaxReq, &n)) *error = "--count must be a positive integer";
-    a->count = n;
-  } else {
-    *error = "unknown option " + arg;
-  }
-  return error->empty();
-}
-
-bool ParseArgs(int argc, char** argv, Args* a, std::string* error) {
+// Fills *a from the parsed options; false with a message in *error.
+bool ToArgs(const cli::Args& args, Args* a, std::string* error) {
   const char* env = std::getenv("EDGESPOOL_PRODUCER_SOCKET");
   if (env && *env) a->options.socket_path = env;
-  for (int i = 0; i < argc; ++i) {
-    std::string arg = argv[i];
-    if (arg == "--json") {
-      a->json = true;
-    } else if (arg.rfind("--", 0) == 0) {
-      if (i + 1 >= argc) {
-        *error = arg + " needs a value";
-        return false;
-      }
-      if (!ParseOption(arg, argv[++i], a, error)) return false;
-    } else {
-      a->options.filters.push_back(arg);
-    }
+  if (args.Has("socket")) a->options.socket_path = args.Str("socket");
+  a->options.session = args.Str("session");
+  if (args.Has("from") && !ParseFrom(args.Str("from"), &a->options)) {
+    *error = "--from must be new, oldest or an inbox seq";
+    return false;
   }
-  if (a->options.filters.empty()) *error = "subscribe needs at least one FILTER";
+  if (args.Has("window")) a->options.window = static_cast<uint32_t>(args.Int("window"));
+  a->count = args.Int("count", 0);
+  a->json = args.Has("json");
+  a->options.filters = args.All("topic");
+  for (const std::string& f : args.positionals()) a->options.filters.push_back(f);
+  if (a->options.filters.empty()) *error = "subscribe needs at least one FILTER (or -t FILTER)";
   return error->empty();
 }
 
@@ -146,17 +116,13 @@ int ExitForOpen(const Status& st) {
   }
 }
 
-}  // namespace
 
-int SubscribeCommand(int argc, char** argv) {
+int Subscribe(const cli::Args& args) {
   Args a;
   std::string error;
-  if (argc >= 1 && (std::string(argv[0]) == "--help" || std::string(argv[0]) == "-h")) {
-    std::puts(kUsage);
-    return kExitOk;
-  }
-  if (!ParseArgs(argc, argv, &a, &error)) {
-    std::fprintf(stderr, "edgespool: %s\n%s\n", error.c_str(), kUsage);
+  if (!ToArgs(args, &a, &error)) {
+    std::fprintf(stderr, "edgespool subscribe: %s\n(run 'edgespool subscribe --help' for usage)\n",
+                 error.c_str());
     return kExitUsage;
   }
   std::signal(SIGINT, OnStopSignal);
@@ -184,6 +150,51 @@ int SubscribeCommand(int argc, char** argv) {
   }
   (void)(*consumer)->Close();  // detach; the agent keeps a durable position
   return rc;
+}
+
+constexpr cli::OptionSpec kSubscribeOptions[] = {
+    cli::Opt("topic", 't', cli::ValueKind::kString, "FILTER",
+             "A filter over local topics, as the arguments (mosquitto_sub's -t).")
+        .Repeatable(),
+    cli::Opt("session", 0, cli::ValueKind::kString, "NAME",
+             "A durable session: the agent keeps its position across disconnects and restarts "
+             "(default: anonymous, ending with the connection)."),
+    cli::Opt("from", 0, cli::ValueKind::kString, "new|oldest|SEQ",
+             "Where a new session starts: new messages (the default), the oldest in the inbox, "
+             "or an inbox seq."),
+    cli::Opt("window", 0, cli::ValueKind::kInt, "N",
+             "Messages delivered and not yet acked (default: downlink.window).")
+        .Range(1, pr::kMaxWindow),
+    cli::Opt("count", 'C', cli::ValueKind::kInt, "N", "Exit after N messages (mosquitto_sub's -C).")
+        .Range(1, pr::kMaxReq),
+    cli::Flag("json", 0,
+              "One JSON object per message: seq, topic, broker_topic, ts, headers, payload "
+              "(payload_hex if not UTF-8), response_topic, correlation."),
+    cli::Opt("socket", 0, cli::ValueKind::kFile, "PATH",
+             "The agent's socket (default: $EDGESPOOL_PRODUCER_SOCKET, then "
+             "/run/edgespool/edgespool.sock)."),
+};
+
+constexpr cli::ExitCodeDoc kSubscribeExits[] = {
+    {0, "--count messages printed, or stopped by SIGINT or SIGTERM"},
+    {64, "usage error"},
+    {65, "the agent refused the subscription (a bad filter or session name)"},
+    {69, "the agent is not reachable, or the session is attached to another connection"},
+    {70, "internal error"},
+};
+
+}  // namespace
+
+const cli::CommandSpec kSubscribeCommand = cli::Command(
+    "subscribe", "[options] FILTER...", "print downlink messages",
+    "Prints the downlink's messages whose local topic matches a FILTER as they arrive, "
+    "\"topic payload\" per line as mosquitto_sub -v prints (--json: one object per line), "
+    "and acks each once printed. Ends after --count messages or on SIGINT or SIGTERM, "
+    "detaching the session.",
+    kSubscribeOptions, kSubscribeExits, Subscribe);
+
+int SubscribeCommand(int argc, char** argv) {
+  return cli::RunCommand(kSubscribeCommand, argc, argv);
 }
 
 }  // namespace edgespool::agent

@@ -1,8 +1,8 @@
 // `edgespool subscribe`: print the downlink's messages as they arrive, over
 // the client SDK's Consumer (agent/client/consumer.h).
 //
-//   edgespool subscribe FILTER... [--session NAME] [--from new|oldest|SEQ]
-//       [--window N] [--json] [--count N] [--socket PATH]
+//   edgespool subscribe [-t FILTER]... FILTER... [--session NAME]
+//       [--from new|oldest|SEQ] [--window N] [--json] [-C|--count N] [--socket PATH]
 //
 // One line per message, acked once printed: `topic payload` as
 // `mosquitto_sub -v` prints, or with --json an object per line:
@@ -16,7 +16,11 @@
 // 70 internal error.
 #pragma once
 
+#include "agent/cli/options.h"
+
 namespace edgespool::agent {
+
+extern const cli::CommandSpec kSubscribeCommand;
 
 int SubscribeCommand(int argc, char** argv);
 

@@ -1,15 +1,45 @@
 // The C API over client::Producer and client::Consumer (see edgespool_client.h).
 #include "agent/client/edgespool_client.h"
 
+#include <algorithm>
+#include <chrono>
+#include <cstddef>
+#include <cstring>
+#include <condition_variable>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
 #include "agent/client/consumer.h"
 #include "agent/client/producer.h"
 
+// The asynchronous publishes not yet settled (their last callback not run)
+// are counted here for edgespool_flush. Shared with the callbacks, which the
+// Producer may still run while it is being destroyed.
+struct AsyncCounter {
+  std::mutex mu;
+  std::condition_variable cv;
+  uint64_t outstanding = 0;
+
+  void Add() {
+    std::lock_guard<std::mutex> lock(mu);
+    ++outstanding;
+  }
+  void Done() {
+    std::lock_guard<std::mutex> lock(mu);
+    if (--outstanding == 0) cv.notify_all();
+  }
+  bool Wait(int64_t timeout_ms) {
+    std::unique_lock<std::mutex> lock(mu);
+    return cv.wait_for(lock, std::chrono::milliseconds(timeout_ms < 0 ? 0 : timeout_ms),
+                       [this] { return outstanding == 0; });
+  }
+};
+
 struct edgespool_producer {
   std::unique_ptr<edgespool::client::Producer> producer;
+  std::shared_ptr<AsyncCounter> async = std::make_shared<AsyncCounter>();
 };
 
 struct edgespool_consumer {
@@ -90,9 +120,171 @@ bool ToFrom(int64_t from, edgespool::client::ConsumerOptions* o) {
   return true;
 }
 
+// The C options as the C++ SDK's; false if one is out of range. Fields past
+// the caller's struct_size (a program built against an older header) keep
+// their defaults.
+bool ToPublishOptions(const edgespool_publish_options* in, edgespool::client::PublishOptions* out) {
+  edgespool_publish_options o;
+  edgespool_publish_options_init(&o);
+  if (in != nullptr) {
+    if (in->struct_size < offsetof(edgespool_publish_options, id)) return false;
+    std::memcpy(&o, in, std::min(in->struct_size, sizeof o));
+  }
+  if (o.id != nullptr) out->id = o.id;
+  if (o.ts_ms >= 0) out->ts_ms = o.ts_ms;
+  using edgespool::protocol::Priority;
+  switch (o.priority) {
+    case EDGESPOOL_PRIORITY_HIGH: out->priority = Priority::kHigh; break;
+    case EDGESPOOL_PRIORITY_NORMAL: out->priority = Priority::kNormal; break;
+    case EDGESPOOL_PRIORITY_LOW: out->priority = Priority::kLow; break;
+    default: return false;
+  }
+  if (o.ttl_ms < 0) return false;
+  if (o.ttl_ms > 0) out->ttl_ms = o.ttl_ms;
+  if (o.header_count > 0 && o.headers == nullptr) return false;
+  for (size_t i = 0; i < o.header_count; ++i) {
+    if (o.headers[i].key == nullptr || o.headers[i].value == nullptr) return false;
+    out->headers.emplace_back(o.headers[i].key, o.headers[i].value);
+  }
+  if (o.ack == EDGESPOOL_ACK_STORED) {
+    out->ack = edgespool::protocol::AckMode::kStored;
+  } else if (o.ack == EDGESPOOL_ACK_DELIVERED) {
+    out->ack = edgespool::protocol::AckMode::kDelivered;
+  } else {
+    return false;
+  }
+  return true;
+}
+
+void Report(edgespool_delivery_cb cb, void* user, edgespool_event event, int error,
+            const edgespool::client::PublishResult& r, const std::string& id) {
+  if (cb == nullptr) return;
+  edgespool_delivery_report report{};
+  report.event = event;
+  report.error = error;
+  report.seq = r.seq;
+  report.id = id.c_str();
+  report.duplicate = r.duplicate ? 1 : 0;
+  std::string reason = error == 0 ? "" : !r.reason.empty() ? r.reason : r.status.message();
+  report.reason = reason.c_str();
+  cb(&report, user);
+}
+
+// The error of a delivery report: dead, expired, or the connection dropped
+// (the agent cannot tell a new connection about an old request).
+int DeliveryError(const edgespool::client::PublishResult& r) {
+  if (r.delivery == "dead") return EDGESPOOL_ERR_DEAD;
+  if (r.delivery == "expired") return EDGESPOOL_ERR_EXPIRED;
+  return r.status.code() == edgespool::Code::kCancelled ? EDGESPOOL_ERR_CLOSED
+                                                         : EDGESPOOL_ERR_UNAVAILABLE;
+}
+
 }  // namespace
 
 extern "C" {
+
+void edgespool_connect_options_init(edgespool_connect_options* o) {
+  if (o == nullptr) return;
+  std::memset(o, 0, sizeof *o);
+  o->struct_size = sizeof *o;
+  o->connect_timeout_ms = 2000;
+  o->window = 256;
+  o->max_queued = 10000;
+}
+
+int edgespool_connect_opts(const char* socket_path, const edgespool_connect_options* options,
+                           edgespool_producer** out) {
+  if (socket_path == nullptr || out == nullptr) return EDGESPOOL_ERR_INVALID_ARGUMENT;
+  *out = nullptr;
+  edgespool_connect_options o;
+  edgespool_connect_options_init(&o);
+  if (options != nullptr) {
+    if (options->struct_size < offsetof(edgespool_connect_options, connect_timeout_ms)) {
+      return EDGESPOOL_ERR_INVALID_ARGUMENT;
+    }
+    std::memcpy(&o, options, std::min(options->struct_size, sizeof o));
+  }
+  if (o.connect_timeout_ms < 0 || o.window == 0 || o.max_queued == 0) {
+    return EDGESPOOL_ERR_INVALID_ARGUMENT;
+  }
+  edgespool::client::ProducerOptions po;
+  po.socket_path = socket_path;
+  po.connect_timeout_ms = o.connect_timeout_ms;
+  po.window = o.window;
+  po.max_queued = o.max_queued;
+  auto p = edgespool::client::Producer::Connect(std::move(po));
+  if (!p.ok()) return EDGESPOOL_ERR_UNAVAILABLE;
+  *out = new edgespool_producer{std::move(p).value()};
+  return EDGESPOOL_OK;
+}
+
+void edgespool_publish_options_init(edgespool_publish_options* o) {
+  if (o == nullptr) return;
+  std::memset(o, 0, sizeof *o);
+  o->struct_size = sizeof *o;
+  o->ts_ms = -1;
+  o->priority = EDGESPOOL_PRIORITY_NORMAL;
+  o->ack = EDGESPOOL_ACK_STORED;
+}
+
+int64_t edgespool_publish_opts(edgespool_producer* p, const char* topic, const void* payload,
+                               size_t len, const edgespool_publish_options* options) {
+  if (p == nullptr || topic == nullptr || (payload == nullptr && len > 0)) {
+    return EDGESPOOL_ERR_INVALID_ARGUMENT;
+  }
+  edgespool::client::PublishOptions o;
+  if (!ToPublishOptions(options, &o)) return EDGESPOOL_ERR_INVALID_ARGUMENT;
+  // Blocking: the delivery report has no one to go to.
+  o.ack = edgespool::protocol::AckMode::kStored;
+  std::string body(static_cast<const char*>(payload), len);
+  auto result = p->producer->Publish(topic, std::move(body), std::move(o)).get();
+  int code = ToCode(result);
+  if (code != EDGESPOOL_OK) return code;
+  return static_cast<int64_t>(result.seq);
+}
+
+int edgespool_publish_async(edgespool_producer* p, const char* topic, const void* payload,
+                            size_t len, const edgespool_publish_options* options,
+                            edgespool_delivery_cb callback, void* user) {
+  if (p == nullptr || topic == nullptr || (payload == nullptr && len > 0)) {
+    return EDGESPOOL_ERR_INVALID_ARGUMENT;
+  }
+  edgespool::client::PublishOptions o;
+  if (!ToPublishOptions(options, &o)) return EDGESPOOL_ERR_INVALID_ARGUMENT;
+  bool delivered = o.ack == edgespool::protocol::AckMode::kDelivered;
+  std::shared_ptr<AsyncCounter> counter = p->async;
+  counter->Add();
+  if (delivered) {
+    o.on_delivered = [counter, callback, user](const edgespool::client::PublishResult& r) {
+      // The agent's delivery reply carries no id; the stored report had it.
+      if (r.status.ok()) {
+        Report(callback, user, EDGESPOOL_EVENT_DELIVERED, 0, r, "");
+      } else {
+        Report(callback, user, EDGESPOOL_EVENT_ERROR, DeliveryError(r), r, "");
+      }
+      counter->Done();
+    };
+  }
+  std::string body(static_cast<const char*>(payload), len);
+  p->producer->Publish(topic, std::move(body), std::move(o),
+                       [counter, callback, user, delivered](edgespool::client::PublishResult r) {
+                         int code = ToCode(r);
+                         if (code == EDGESPOOL_OK) {
+                           Report(callback, user, EDGESPOOL_EVENT_STORED, 0, r, r.id);
+                           // With ack DELIVERED the second report settles it.
+                           if (delivered) return;
+                         } else {
+                           Report(callback, user, EDGESPOOL_EVENT_ERROR, code, r, r.id);
+                         }
+                         counter->Done();
+                       });
+  return EDGESPOOL_OK;
+}
+
+int edgespool_flush(edgespool_producer* p, int64_t timeout_ms) {
+  if (p == nullptr) return EDGESPOOL_ERR_INVALID_ARGUMENT;
+  return p->async->Wait(timeout_ms) ? EDGESPOOL_OK : EDGESPOOL_ERR_TIMEOUT;
+}
 
 int edgespool_connect(const char* socket_path, edgespool_producer** out) {
   if (socket_path == nullptr || out == nullptr) return EDGESPOOL_ERR_INVALID_ARGUMENT;
@@ -132,6 +324,10 @@ int64_t edgespool_publish(edgespool_producer* p, const char* topic, const void* 
 void edgespool_close(edgespool_producer* p) {
   if (p == nullptr) return;
   p->producer->Drain(5000);
+  (void)p->async->Wait(5000);
+  // Fails what is still outstanding through its callbacks, which hold the
+  // counter, not p.
+  p->producer.reset();
   delete p;
 }
 
@@ -200,6 +396,9 @@ const char* edgespool_strerror(int code) {
     case EDGESPOOL_ERR_INTERNAL: return "internal error in the agent";
     case EDGESPOOL_ERR_INVALID_ARGUMENT: return "invalid argument";
     case EDGESPOOL_ERR_CLOSED: return "closed";
+    case EDGESPOOL_ERR_TIMEOUT: return "timed out";
+    case EDGESPOOL_ERR_DEAD: return "dead letter: never delivered";
+    case EDGESPOOL_ERR_EXPIRED: return "expired before it was uploaded";
   }
   return "unknown error";
 }

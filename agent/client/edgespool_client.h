@@ -1,6 +1,13 @@
 /* libedgespool-client C API: publish to a local edgespool agent, and
  * consume the downlink's messages from it.
  *
+ * Threading: every function may be called from any thread. Each producer
+ * and consumer has an SDK I/O thread that reads the agent's replies;
+ * callbacks (edgespool_delivery_cb, edgespool_message_cb) run on it, one at
+ * a time, and must not block: a callback that waits for the agent waits for
+ * itself. A callback may publish (never blocks there) or ack; it must not
+ * call edgespool_flush, edgespool_close or edgespool_consumer_close.
+ *
  *   edgespool_producer* p;
  *   if (edgespool_connect("/run/edgespool/edgespool.sock", &p) != 0) ...;
  *   int64_t seq = edgespool_publish(p, "sensors/t1", "21.5", 4);
@@ -52,7 +59,11 @@ enum {
   EDGESPOOL_ERR_JOURNAL_FULL = -9,  /* retry later */
   EDGESPOOL_ERR_INTERNAL = -10,
   EDGESPOOL_ERR_INVALID_ARGUMENT = -11, /* NULL pointer and the like */
-  EDGESPOOL_ERR_CLOSED = -12
+  EDGESPOOL_ERR_CLOSED = -12,
+  EDGESPOOL_ERR_TIMEOUT = -13, /* edgespool_flush: not settled in time */
+  /* -14, -15: taken by request/response (h/reqresp) */
+  EDGESPOOL_ERR_DEAD = -16,    /* never delivered: a dead letter (the report's reason says why) */
+  EDGESPOOL_ERR_EXPIRED = -17  /* its ttl ran out before it was uploaded */
 };
 
 /* Connects (retrying for up to 2 s while the agent starts). 0 or a negative error code. */
@@ -69,8 +80,110 @@ int64_t edgespool_publish(edgespool_producer* p, const char* topic, const void* 
 int64_t edgespool_publish_ex(edgespool_producer* p, const char* topic, const void* payload,
                              size_t len, const char* id, int64_t ts_ms, const char* priority);
 
-/* Waits for outstanding publishes (other threads') and closes. NULL is fine. */
+/* Waits for outstanding publishes (other threads') and closes. NULL is fine.
+ * Asynchronous publishes still unsettled after 5 s get their callback with
+ * EDGESPOOL_ERR_CLOSED before it returns. */
 void edgespool_close(edgespool_producer* p);
+
+/* --- Options, asynchronous publish, flush (since 0.2) ---------------------
+ *
+ *   edgespool_connect_options co;
+ *   edgespool_connect_options_init(&co);
+ *   co.connect_timeout_ms = 500;
+ *   edgespool_connect_opts(sock, &co, &p);
+ *
+ *   edgespool_header h[] = {{"unit", "C"}};
+ *   edgespool_publish_options o;
+ *   edgespool_publish_options_init(&o);
+ *   o.headers = h; o.header_count = 1; o.ttl_ms = 600000;
+ *   o.priority = EDGESPOOL_PRIORITY_HIGH; o.ack = EDGESPOOL_ACK_DELIVERED;
+ *   edgespool_publish_async(p, "sensors/t1", "21.5", 4, &o, on_report, ctx);
+ *   ...
+ *   if (edgespool_flush(p, 5000) == EDGESPOOL_ERR_TIMEOUT) ...;
+ *
+ * The option structs start with their own size, filled in by the _init
+ * functions, so that later versions can add fields without breaking
+ * programs built against this header. */
+
+typedef struct edgespool_connect_options {
+  size_t struct_size;         /* sizeof(edgespool_connect_options), set by _init */
+  int64_t connect_timeout_ms; /* how long edgespool_connect_opts waits for the agent (2000) */
+  size_t window;              /* requests on the wire awaiting a reply (256) */
+  size_t max_queued;          /* outstanding requests before a publish blocks (10000) */
+} edgespool_connect_options;
+
+void edgespool_connect_options_init(edgespool_connect_options* o);
+/* edgespool_connect with options (NULL: the defaults). 0 or a negative error
+ * code: EDGESPOOL_ERR_UNAVAILABLE when no connection was made within
+ * connect_timeout_ms. */
+int edgespool_connect_opts(const char* socket_path, const edgespool_connect_options* options,
+                           edgespool_producer** out);
+
+typedef struct edgespool_header {
+  const char* key;
+  const char* value;
+} edgespool_header;
+
+enum { EDGESPOOL_PRIORITY_HIGH = 0, EDGESPOOL_PRIORITY_NORMAL = 1, EDGESPOOL_PRIORITY_LOW = 2 };
+enum {
+  EDGESPOOL_ACK_STORED = 0,    /* one report: stored (durable in the journal) or error */
+  EDGESPOOL_ACK_DELIVERED = 1  /* then a second: delivered (the broker's PUBACK) or error */
+};
+
+typedef struct edgespool_publish_options {
+  size_t struct_size;     /* sizeof(edgespool_publish_options), set by _init */
+  const char* id;         /* idempotency id; NULL: generated */
+  int64_t ts_ms;          /* original time (ms since the epoch); < 0: time of receipt */
+  int priority;           /* EDGESPOOL_PRIORITY_*; default NORMAL */
+  int64_t ttl_ms;         /* expire if not uploaded within this; 0: the route's ttl, or never */
+  const edgespool_header* headers; /* MQTT 5 user properties upstream; copied */
+  size_t header_count;
+  int ack;                /* EDGESPOOL_ACK_*; default STORED */
+} edgespool_publish_options;
+
+void edgespool_publish_options_init(edgespool_publish_options* o);
+
+/* The same as edgespool_publish_ex with every option (NULL: the defaults):
+ * blocks until stored; the journal seq or a negative error code. With ack
+ * DELIVERED it still returns once stored. */
+int64_t edgespool_publish_opts(edgespool_producer* p, const char* topic, const void* payload,
+                               size_t len, const edgespool_publish_options* options);
+
+/* What a delivery callback is told. Valid only during the callback. */
+typedef enum edgespool_event {
+  EDGESPOOL_EVENT_STORED = 1,    /* durable in the journal: seq is set */
+  EDGESPOOL_EVENT_DELIVERED = 2, /* the broker acknowledged it (ack DELIVERED) */
+  EDGESPOOL_EVENT_ERROR = 3      /* refused, dead, expired, or the connection dropped */
+} edgespool_event;
+
+typedef struct edgespool_delivery_report {
+  edgespool_event event;
+  int error;          /* 0, or the negative error code of an EVENT_ERROR */
+  uint64_t seq;       /* journal seq (0 if never stored) */
+  const char* id;     /* the idempotency id the publish carried */
+  int duplicate;      /* 1: the id was already stored; seq is the original */
+  const char* reason; /* why, for an error ("" otherwise) */
+} edgespool_delivery_report;
+
+typedef void (*edgespool_delivery_cb)(const edgespool_delivery_report* report, void* user);
+
+/* Publishes without waiting. callback (may be NULL) runs on the SDK thread:
+ * once with STORED or ERROR; with ack DELIVERED, after STORED once more with
+ * DELIVERED or ERROR (dead, expired, or the connection dropped before the
+ * agent could tell: EDGESPOOL_ERR_UNAVAILABLE, the message itself is safe in
+ * the journal). The agent does not report expiry yet: a message whose ttl
+ * runs out gets no second report until the connection closes, so bound
+ * edgespool_flush with a timeout when publishing with a ttl. Returns 0 when the publish was queued (the callback will
+ * run), or a negative error code (it will not). Blocks only while max_queued
+ * publishes are outstanding, and never when called from a callback. */
+int edgespool_publish_async(edgespool_producer* p, const char* topic, const void* payload,
+                            size_t len, const edgespool_publish_options* options,
+                            edgespool_delivery_cb callback, void* user);
+
+/* Waits until every asynchronous publish made so far has had its last
+ * callback (stored, or delivered with ack DELIVERED), or timeout_ms passed:
+ * 0 or EDGESPOOL_ERR_TIMEOUT. Not from a callback. */
+int edgespool_flush(edgespool_producer* p, int64_t timeout_ms);
 
 const char* edgespool_strerror(int code);
 

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <future>
 #include <map>
@@ -132,6 +133,80 @@ TEST_F(ProducerCliTest, StdinLinesThroughTheBinary) {
   EXPECT_EQ(WEXITSTATUS(rc), 0) << ReadFile(out);
   EXPECT_EQ(harness_->JournalStats().pending_count, before + 3);
   EXPECT_NE(ReadFile(out).find("stored 3"), std::string::npos) << ReadFile(out);
+}
+
+// The messages stored on `topic`, in seq order.
+std::vector<store::Message> Stored(ServerHarness& h, const std::string& topic) {
+  std::promise<Result<std::vector<store::StoredMessage>>> fetched;
+  h.WithJournal([&](store::Journal& j) {
+    store::FetchSpec spec;
+    spec.max_messages = 1000;
+    spec.max_bytes = 1 << 20;
+    spec.topic_filter = topic;
+    j.FetchPending(spec, [&](Result<std::vector<store::StoredMessage>> r) {
+      fetched.set_value(std::move(r));
+    });
+  });
+  auto rows = fetched.get_future().get();
+  std::vector<store::Message> out;
+  if (rows.ok()) {
+    std::sort(rows->begin(), rows->end(),
+              [](const auto& a, const auto& b) { return a.seq < b.seq; });
+    for (auto& m : *rows) out.push_back(std::move(m.message));
+  }
+  return out;
+}
+
+// mosquitto_pub's habits through the binary: -t/-m, -f, -l and -s from
+// stdin, -n, clustered flags, --x=y, '--' before a topic that starts with
+// '-', durations with units.
+TEST_F(ProducerCliTest, MosquittoPubHabitsThroughTheBinary) {
+  const char* bin = std::getenv("EDGESPOOL_BIN");
+  if (!bin) GTEST_SKIP() << "EDGESPOOL_BIN not set (run through ctest)";
+  std::string lines = dir_.File("lines.txt"), out = dir_.File("out.txt");
+  WriteFile(lines, "one\ntwo\nthree\n");
+  auto run = [&](const std::string& args, const std::string& stdin_file = "/dev/null") {
+    std::string cmd = std::string(bin) + " publish --socket " + sock_ + " " + args + " < " +
+                      stdin_file + " > " + out + " 2>&1";
+    int rc = std::system(cmd.c_str());
+    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+  };
+  ASSERT_EQ(run("-t mq/m -m hello --ttl 10m --priority=low"), 0) << ReadFile(out);
+  auto m = Stored(*harness_, "mq/m");
+  ASSERT_EQ(m.size(), 1u);
+  EXPECT_EQ(m[0].payload, "hello");
+  EXPECT_EQ(m[0].priority, store::Priority::kLow);
+  ASSERT_TRUE(m[0].expires_at_ms.has_value());
+  EXPECT_NEAR(static_cast<double>(*m[0].expires_at_ms - m[0].ts_ms), 600000, 5000);
+
+  ASSERT_EQ(run("-t mq/f -f " + lines), 0) << ReadFile(out);
+  EXPECT_EQ(Stored(*harness_, "mq/f").at(0).payload, "one\ntwo\nthree\n");
+  ASSERT_EQ(run("-lt mq/l", lines), 0) << ReadFile(out);  // a cluster: -l, then -t TOPIC
+  auto l = Stored(*harness_, "mq/l");
+  ASSERT_EQ(l.size(), 3u);
+  EXPECT_EQ(l[0].payload, "one");
+  EXPECT_EQ(l[2].payload, "three");
+  ASSERT_EQ(run("-s -t mq/s", lines), 0) << ReadFile(out);
+  EXPECT_EQ(Stored(*harness_, "mq/s").at(0).payload, "one\ntwo\nthree\n");
+  ASSERT_EQ(run("-n -tmq/n"), 0) << ReadFile(out);
+  EXPECT_EQ(Stored(*harness_, "mq/n").at(0).payload, "");
+  ASSERT_EQ(run("--header=k=v=w --header unit=C -- -dash/t msg"), 0) << ReadFile(out);
+  auto d = Stored(*harness_, "-dash/t");
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_EQ(d[0].payload, "msg");
+  ASSERT_EQ(d[0].headers.size(), 2u);
+  EXPECT_EQ(d[0].headers[0].first, "k");
+  EXPECT_EQ(d[0].headers[0].second, "v=w");
+
+  EXPECT_EQ(run("-t mq/x -m a -f " + lines), 64) << ReadFile(out);  // two sources
+  EXPECT_EQ(run("-t mq/x -l -s", lines), 64);
+  EXPECT_EQ(run("-t mq/x a b"), 64);  // with -t, one argument at most: MESSAGE
+  EXPECT_EQ(run("-m a"), 64);         // no topic
+  EXPECT_NE(ReadFile(out).find("no TOPIC"), std::string::npos) << ReadFile(out);
+  EXPECT_EQ(run("-t mq/x -m a --ttl 0s"), 64);
+  EXPECT_EQ(run("-t mq/x -m a --header novalue"), 64);
+  EXPECT_NE(ReadFile(out).find("KEY=VALUE"), std::string::npos) << ReadFile(out);
+  EXPECT_TRUE(Stored(*harness_, "mq/x").empty());
 }
 
 }  // namespace
