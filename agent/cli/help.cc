@@ -141,6 +141,7 @@ const std::vector<ExitCodeDoc>& AllExitCodes() {
        "rate limiting (EX_UNAVAILABLE)"},
       {70, "internal error (EX_SOFTWARE)"},
       {73, "the journal cannot be created or opened (EX_CANTCREAT)"},
+      {77, "not allowed: reload by a user other than root or the agent's (EX_NOPERM)"},
       {78, "bad configuration (EX_CONFIG); systemd does not restart the agent on it"},
   };
   return codes;

@@ -132,7 +132,7 @@ TEST(CliHelpTest, BashCompletionCompletesCommandsOptionsAndValues) {
   std::string s = dir.File("edgespool");
   EXPECT_EQ(Complete(s, {"edgespool", "pu"}), "publish");
   EXPECT_EQ(Complete(s, {"edgespool", "co"}), "config");
-  EXPECT_EQ(Complete(s, {"edgespool", "config", ""}), "check show");
+  EXPECT_EQ(Complete(s, {"edgespool", "config", ""}), "check keys show");
   EXPECT_EQ(Complete(s, {"edgespool", "publish", "--pri"}), "--priority");
   EXPECT_EQ(Complete(s, {"edgespool", "publish", "--priority", ""}), "high normal low");
   EXPECT_EQ(Complete(s, {"edgespool", "publish", "--ack", "d"}), "delivered");
