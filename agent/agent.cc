@@ -15,6 +15,7 @@
 #include "agent/server/producer_server.h"
 #include "agent/status_document.h"
 #include "agent/watchdog.h"
+#include "agent/websocket/server.h"
 #include "platform/clock.h"
 #include "platform/files.h"
 #include "platform/log.h"
@@ -120,6 +121,11 @@ downlink::DownlinkOptions DownlinkOptionsFrom(const Config& c) {
   o.hub.default_window = static_cast<uint32_t>(c.downlink.window);
   o.hub.session_expiry_ms = c.downlink.session_expiry_ms;
   o.hub.retention_ms = c.downlink.retention_ms;
+  // WebSocket sessions are hub sessions too: they must not crowd out the
+  // Unix-socket consumers' room.
+  if (!c.websocket.listen.empty()) {
+    o.hub.max_sessions += static_cast<size_t>(c.websocket.max_sessions);
+  }
   return o;
 }
 
@@ -241,6 +247,8 @@ class Agent::Impl {
   Status StartUplink();
   void StartProducers(int inherited_fd);
   void StartDownlink();
+  Status StartWebSocket();
+  void CloseWebSockets(std::function<void()> next);
   ProducerServerHooks ProducerHooks();
   Status StartMetrics(const std::vector<platform::ListenFd>& fds);
   void RegisterMetrics();
@@ -266,6 +274,9 @@ class Agent::Impl {
   // After the uplink and the journal it uses, before the producer server
   // whose connections it serves (destroyed in reverse order).
   std::unique_ptr<downlink::Downlink> downlink_;
+  // After the downlink whose hub it uses, before the producer server whose
+  // uplink tap feeds it.
+  std::unique_ptr<websocket::WebSocketServer> websocket_;
   std::unique_ptr<ProducerServer> producers_;
   MetricsRegistry metrics_;
   std::unique_ptr<HttpServer> http_;
@@ -308,6 +319,7 @@ Status Agent::Impl::Start() {
 
   ES_RETURN_IF_ERROR(StartUplink());
   StartDownlink();
+  ES_RETURN_IF_ERROR(StartWebSocket());
 
   int inherited = -1;
   for (const auto& f : listen_fds) {
@@ -406,6 +418,13 @@ ProducerServerHooks Agent::Impl::ProducerHooks() {
     };
     h.on_closing = [endpoint](server::Connection& c) { endpoint->OnClosing(c); };
   }
+  if (websocket_) {
+    // The listener outlives the producer server (member order, and shutdown
+    // closes the producers first).
+    websocket::WebSocketServer* ws = websocket_.get();
+    h.wants_stored = [ws](std::string_view topic) { return ws->WantsUplink(topic); };
+    h.on_stored = [ws](uint64_t seq, const store::Message& m) { ws->OnUplinkStored(seq, m); };
+  }
   return h;
 }
 
@@ -415,6 +434,51 @@ void Agent::Impl::StartDownlink() {
                                                    DownlinkOptionsFrom(config_));
   ES_LOG_INFO("downlink on",
               {{"filters", std::to_string(downlink_->writer().map().mappings().size())}});
+}
+
+Status Agent::Impl::StartWebSocket() {
+  const Config::WebSocket& c = config_.websocket;
+  if (c.listen.empty()) return Status::Ok();
+  auto addr = ParseListenAddress(c.listen);
+  if (!addr.ok()) return addr.status().Annotate("websocket.listen");
+  if (addr->kind != ListenAddress::Kind::kTcp) {
+    return Status::InvalidArgument("websocket.listen: a TCP address:port, not a Unix socket");
+  }
+  websocket::WebSocketOptions o;
+  o.host = addr->host;
+  o.port = addr->port;
+  if (!c.token_file.empty()) {
+    auto token = platform::ReadWholeFile(c.token_file);
+    if (!token.ok()) return token.status().Annotate("websocket.token_file");
+    o.token = *token;
+    o.token.resize(o.token.find_last_not_of("\r\n \t") + 1);
+    if (o.token.empty()) return Status::InvalidArgument("websocket.token_file: the file is empty");
+  }
+  o.allowed_origins = c.allowed_origins;
+  o.max_sessions = static_cast<size_t>(c.max_sessions);
+  o.max_frame_bytes = static_cast<size_t>(c.max_frame_bytes);
+  o.idle_timeout_ms = c.idle_timeout_ms;
+  o.status_interval_ms = c.status_interval_ms;
+  websocket::WebSocketHooks h;
+  h.hub = downlink_ ? &downlink_->hub() : nullptr;
+  h.status_json = [this] { return StatusJson(); };
+  auto ws = websocket::WebSocketServer::Create(loop_, o, std::move(h));
+  if (!ws.ok()) return ws.status();
+  websocket_ = std::move(*ws);
+  ES_LOG_INFO("websocket listener", {{"listen", o.host + ":" + std::to_string(websocket_->port())},
+                                     {"auth", o.token.empty() ? "none" : "token"}});
+  return Status::Ok();
+}
+
+void Agent::Impl::CloseWebSockets(std::function<void()> next) {
+  if (!websocket_) return next();
+  websocket_->CloseAll(1000, [this, next] {
+    // Not inside the server's own callback: it is destroyed on a later turn.
+    loop_.Post([this, next] {
+      websocket_.reset();
+      next();
+    });
+  });
 }
 
 // A route's priority overrides the producer's; its ttl applies when the
@@ -509,6 +573,15 @@ void Agent::Impl::RegisterMetrics() {
     in->producer_connections = producers_ ? producers_->stats().connections : 0;
     in->now_ms = clock_.WallMs();
     if (downlink_) FillDownlinkMetrics(*downlink_, in->now_ms, &in->downlink);
+    if (websocket_) {
+      websocket::WebSocketStats w = websocket_->stats();
+      in->websocket.sessions = w.sessions;
+      in->websocket.refused = w.refused_unauthorized + w.refused_origin + w.refused_too_many;
+      in->websocket.closed_bad = w.closed_bad_message;
+      in->websocket.closed_idle = w.closed_idle;
+      in->websocket.uplink_delivered = w.uplink_delivered;
+      in->websocket.uplink_dropped = w.uplink_dropped;
+    }
   });
 }
 
@@ -550,6 +623,8 @@ void Agent::Impl::Shutdown(std::function<void()> done) {
   // 1. Producers: what was received is committed and answered; then close.
   WaitForProducers(static_cast<int64_t>(loop_.NowMs()) + 5000, [this, deadline, done] {
     producers_.reset();
+    // WebSocket sessions detach (the flush below persists their positions).
+    CloseWebSockets([this, deadline, done] {
     // 2. Uplink: lease nothing new; wait for in-flight PUBACKs.
     worker_->StopFetching();
     WaitForInflight(deadline, [this, done] {
@@ -590,6 +665,7 @@ void Agent::Impl::Shutdown(std::function<void()> done) {
       };
       uplink_->PublishOwn(std::move(p), [finish](const sync::PublishResult&) { finish(); });
       shutdown_timer_.Start(2000, 0, finish);
+    });
     });
   });
 }

@@ -126,6 +126,22 @@ const Row kRows[] = {
     Level("edgespool_downlink_oldest_unacked_age_seconds",
           "Age of the oldest message delivered and not acked, over every session.",
           [](In in) { return in.downlink.oldest_unacked_age_s; }),
+    Level("edgespool_websocket_sessions", "WebSocket sessions open (docs/websocket.md).",
+          [](In in) { return D(in.websocket.sessions); }),
+    Total("edgespool_websocket_refused_total",
+          "WebSocket connections refused: token (4401), origin (4403), max_sessions (4429).",
+          [](In in) { return in.websocket.refused; }),
+    Total("edgespool_websocket_closed_bad_total",
+          "WebSocket sessions closed for a bad message: binary, too big, not a session message.",
+          [](In in) { return in.websocket.closed_bad; }),
+    Total("edgespool_websocket_closed_idle_total", "WebSocket sessions closed idle (4408).",
+          [](In in) { return in.websocket.closed_idle; }),
+    Total("edgespool_websocket_uplink_delivered_total",
+          "Uplink messages queued to WebSocket sessions as they were stored.",
+          [](In in) { return in.websocket.uplink_delivered; }),
+    Total("edgespool_websocket_uplink_dropped_total",
+          "Uplink messages dropped for WebSocket sessions that read too slowly.",
+          [](In in) { return in.websocket.uplink_dropped; }),
 };
 
 // One registered row: its series and, for kMicrosAsSeconds, how much of

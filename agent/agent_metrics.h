@@ -39,6 +39,11 @@ struct MetricInputs {
     uint64_t sessions = 0, attached = 0, inflight = 0;
     double oldest_unacked_age_s = 0;  // over every session
   } downlink;
+  // The WebSocket listener (all 0 while it is off).
+  struct WebSocket {
+    uint64_t sessions = 0, refused = 0, closed_bad = 0, closed_idle = 0;
+    uint64_t uplink_delivered = 0, uplink_dropped = 0;
+  } websocket;
 };
 
 // Registers every row of the table in `registry`, and one collector that

@@ -17,6 +17,8 @@ std::string Number(uint64_t v) {
 
 uint64_t FileLimitNeeded(const Config& config) {
   int64_t conns = config.producer.max_connections > 0 ? config.producer.max_connections : 0;
+  // WebSocket sessions are connections too (docs/websocket.md).
+  if (!config.websocket.listen.empty()) conns += config.websocket.max_sessions;
   return static_cast<uint64_t>(conns + kFileLimitMargin + kRefusalBurst);
 }
 

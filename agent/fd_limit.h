@@ -3,7 +3,8 @@
 // -shm, the uplink socket, the metrics listener and its scrapers, the
 // loop's epoll/eventfd/signalfd/timerfd, the listening socket, sd_notify).
 // Downlink consumers are producer-socket connections, counted in
-// max_connections; refused connections need fds as well (kRefusalBurst).
+// max_connections; WebSocket sessions add websocket.max_sessions when the
+// listener is on; refused connections need fds as well (kRefusalBurst).
 // Without the raise, a service started with systemd's default soft limit
 // (1024) answers producers past ~1,000 with EMFILE (the client sees the
 // connection closed) instead of a `busy` reply.

@@ -64,7 +64,7 @@ SYSROOT="$BUILD/sysroot"
 JOBS="${JOBS:-2}"
 # The target's libraries: DESIGN.md's dependency list, plus GoogleTest.
 DEV_PACKAGES=(libuv1-dev libsqlite3-dev libzstd-dev libmbedtls-dev libcjson-dev
-  libtomlplusplus-dev libgtest-dev libgmock-dev)
+  libtomlplusplus-dev libwebsockets-dev libgtest-dev libgmock-dev)
 HOST_PACKAGES=("g++-$TRIPLE" qemu-user cmake ninja-build pkg-config file)
 START=$SECONDS
 # Unit tests that can't run on an emulated target: journal_fiu_test re-runs

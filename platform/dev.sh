@@ -23,6 +23,8 @@ PACKAGES=(
   openssl sqlite3 zstd iproute2 iptables fiu-utils libfiu-dev adduser
   clang-14 libclang-rt-14-dev
   groff-base  # the man page lint (tests/unit/agent/cli_help_test.cc)
+  libwebsockets-dev libwebsockets-evlib-uv python3-websockets  # the WebSocket listener and its tests
+  prometheus chromium python3  # promtool (alert rules), the dashboard test's browser
 )
 
 # Optional: the interop tests (rabbitmq) and the unit-file check

@@ -180,7 +180,9 @@ package_arch() {
   ndeps="$(tr ',' '\n' <<<"$depends" | grep -c .)"
   [ "$ndeps" -ge "$needed" ] ||
     die "$arch: Depends ($depends) covers $ndeps of $needed NEEDED libraries"
-  depends="$depends, adduser"
+  # libwebsockets loads its libuv event loop as a plugin (dlopen, so no
+  # NEEDED entry names it): the WebSocket listener needs the package.
+  depends="$depends, adduser, libwebsockets-evlib-uv"
   local size
   size="$(du -sk --exclude=DEBIAN "$root" | cut -f1)"
   sed -e "s|@VERSION@|$VERSION|" -e "s|@ARCH@|$arch|" -e "s|@DEPENDS@|$depends|" \

@@ -1,162 +1,35 @@
 #include "agent/cli/fleet.h"
 
-#include <cJSON.h>
 #include <unistd.h>
 
-#include <algorithm>
+#include <csignal>
+#include <cstdint>
 #include <cstdio>
-#include <map>
+#include <memory>
 
 #include "agent/cli/exit_codes.h"
 #include "agent/cli/options.h"
-#include "agent/config/config.h"
-#include "agent/protocol/json_writer.h"
+#include "agent/fleet/dashboard.h"
+#include "agent/fleet/fleet_metrics.h"
+#include "agent/fleet/fleet_watcher.h"
+#include "agent/fleet/render.h"
+#include "agent/http/server.h"
 #include "platform/clock.h"
 #include "platform/files.h"
 #include "platform/log.h"
 #include "platform/loop.h"
-#include "sync/mqtt/client.h"
+#include "sync/transport.h"
 
 namespace edgespool::agent {
-
-namespace {
-
-std::string Age(int64_t now_ms, int64_t then_ms) {
-  if (then_ms <= 0) return "never";
-  int64_t s = std::max<int64_t>(0, (now_ms - then_ms) / 1000);
-  char buf[32];
-  if (s < 120) {
-    std::snprintf(buf, sizeof buf, "%llds", static_cast<long long>(s));
-  } else if (s < 7200) {
-    std::snprintf(buf, sizeof buf, "%lldm", static_cast<long long>(s / 60));
-  } else if (s < 172800) {
-    std::snprintf(buf, sizeof buf, "%lldh", static_cast<long long>(s / 3600));
-  } else {
-    std::snprintf(buf, sizeof buf, "%lldd", static_cast<long long>(s / 86400));
-  }
-  return buf;
-}
-
-double Num(const cJSON* obj, const char* key) {
-  const cJSON* v = cJSON_GetObjectItemCaseSensitive(obj, key);
-  return cJSON_IsNumber(v) ? v->valuedouble : 0;
-}
-
-std::string Str(const cJSON* obj, const char* key) {
-  const cJSON* v = cJSON_GetObjectItemCaseSensitive(obj, key);
-  return cJSON_IsString(v) ? v->valuestring : "";
-}
-
-// Subscribes and collects status documents: the retained ones arrive right
-// after the SUBACK; `wait_ms` later the table is printed (--watch: refreshed).
-class Collector : public sync::mqtt::ClientListener {
- public:
-  std::map<std::string, std::string> docs;  // topic -> payload
-  std::string error;
-  bool subscribed = false;
-  int64_t subscribed_ms = 0;
-  std::function<void()> on_update;
-
-  void OnPublishAcked(uint64_t, const Status&, uint8_t) override {}
-  void OnDisconnected(const Status& why) override { error = why.ToString(); }
-  void OnSubscribed(const std::vector<uint8_t>& codes) override {
-    subscribed = true;
-    subscribed_ms = platform::SystemClock::Get().MonotonicMs();
-    if (!codes.empty() && codes[0] >= 0x80) error = "subscription refused by the broker";
-  }
-  void OnMessage(const sync::mqtt::IncomingMessage& m) override {
-    std::string topic(m.topic);
-    if (m.payload.empty()) {
-      docs.erase(topic);  // a cleared retained status: node removed
-    } else {
-      docs[topic] = std::string(m.payload);
-    }
-    if (on_update) on_update();
-  }
-};
-
-}  // namespace
-
-bool ParseFleetRow(const std::string& json, FleetRow* row) {
-  cJSON* doc = cJSON_ParseWithLength(json.data(), json.size());
-  if (!doc) return false;
-  bool ok = cJSON_IsObject(doc) && cJSON_IsString(cJSON_GetObjectItemCaseSensitive(doc, "node"));
-  if (ok) {
-    row->node = Str(doc, "node");
-    row->online = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(doc, "online"));
-    row->last_sync_ms = static_cast<int64_t>(Num(doc, "last_sync_ms"));
-    row->report_ts_ms = static_cast<int64_t>(Num(doc, "ts_ms"));
-    row->rate = Num(doc, "rate_msgs_per_s");
-    const cJSON* pending = cJSON_GetObjectItemCaseSensitive(doc, "pending");
-    row->pending = static_cast<uint64_t>(Num(pending, "messages"));
-    row->oldest_pending_ts_ms = static_cast<int64_t>(Num(pending, "oldest_ts_ms"));
-    const cJSON* uplink = cJSON_GetObjectItemCaseSensitive(doc, "uplink");
-    row->uplink_state = Str(uplink, "state");
-    row->last_error = Str(uplink, "last_error");
-  }
-  cJSON_Delete(doc);
-  return ok;
-}
-
-void RankFleet(std::vector<FleetRow>* rows, int64_t now_ms, int64_t stale_ms) {
-  for (auto& r : *rows) {
-    // Stale: offline; or messages waiting and no successful sync within the
-    // threshold (an idle node with nothing pending is healthy).
-    bool behind = r.pending > 0 && (r.last_sync_ms == 0 || now_ms - r.last_sync_ms > stale_ms);
-    bool silent = r.report_ts_ms > 0 && now_ms - r.report_ts_ms > stale_ms;
-    r.stale = !r.online || behind || silent;
-  }
-  std::sort(rows->begin(), rows->end(), [](const FleetRow& a, const FleetRow& b) {
-    if (a.online != b.online) return !a.online;
-    if (a.stale != b.stale) return a.stale;
-    if (a.last_sync_ms != b.last_sync_ms) return a.last_sync_ms < b.last_sync_ms;
-    return a.node < b.node;
-  });
-}
-
-std::string RenderFleetTable(const std::vector<FleetRow>& rows, int64_t now_ms) {
-  std::string out;
-  char line[512];
-  std::snprintf(line, sizeof line, "%-24s %-8s %-6s %-10s %10s %-12s %10s  %s\n", "NODE", "ONLINE",
-                "HEALTH", "LAST SYNC", "PENDING", "OLDEST", "RATE/s", "LAST ERROR");
-  out += line;
-  size_t stale = 0, offline = 0;
-  for (const auto& r : rows) {
-    stale += r.stale ? 1 : 0;
-    offline += r.online ? 0 : 1;
-    std::snprintf(line, sizeof line, "%-24s %-8s %-6s %-10s %10llu %-12s %10.1f  %s\n",
-                  r.node.c_str(), r.online ? "yes" : "NO", r.stale ? "STALE" : "ok",
-                  Age(now_ms, r.last_sync_ms).c_str(), static_cast<unsigned long long>(r.pending),
-                  r.pending ? Age(now_ms, r.oldest_pending_ts_ms).c_str() : "-", r.rate,
-                  r.last_error.c_str());
-    out += line;
-  }
-  std::snprintf(line, sizeof line, "%zu nodes: %zu ok, %zu stale, %zu offline\n", rows.size(),
-                rows.size() - stale, stale - offline, offline);
-  out += line;
-  return out;
-}
-
-std::string RenderFleetJson(const std::vector<FleetRow>& rows) {
-  std::string out = "[";
-  for (size_t i = 0; i < rows.size(); ++i) {
-    const FleetRow& r = rows[i];
-    protocol::JsonObjectWriter w;
-    w.Str("node", r.node).Bool("online", r.online).Bool("stale", r.stale)
-        .Int("last_sync_ms", r.last_sync_ms).Uint("pending", r.pending)
-        .Int("oldest_pending_ts_ms", r.oldest_pending_ts_ms).Str("uplink", r.uplink_state)
-        .Str("last_error", r.last_error);
-    out += (i ? "," : "") + std::move(w).Finish();
-  }
-  return out + "]\n";
-}
 
 namespace {
 
 struct FleetArgs {
   std::string broker, cafile, cert, key, username, password_file;
   std::string topic = "edgespool/+/status";
+  std::string http, metrics;
   int64_t stale_ms = 15 * 60000, wait_ms = 2000;
+  int64_t max_nodes = 10000;
   bool watch = false, json = false;
 };
 
@@ -169,22 +42,46 @@ FleetArgs ToFleetArgs(const cli::Args& args) {
   a.username = args.Str("username");
   a.password_file = args.Str("password-file");
   a.topic = args.Str("topic", a.topic);
+  a.http = args.Str("http");
+  a.metrics = args.Str("metrics");
   a.stale_ms = args.DurationMs("stale", a.stale_ms);
   a.wait_ms = args.DurationMs("wait", a.wait_ms);
+  a.max_nodes = args.Int("max-nodes", a.max_nodes);
   a.watch = args.Has("watch");
   a.json = args.Has("json");
   return a;
 }
 
-// The MQTT client's options for a fleet read; false (reported) if the
-// password file cannot be read.
-bool FleetClientOptions(const FleetArgs& a, sync::mqtt::ClientOptions* o) {
-  o->url = a.broker;
-  o->session.client_id = "edgespool-fleet-" + std::to_string(::getpid());
-  o->tls.ca_file = a.cafile;
-  o->tls.cert_file = a.cert;
-  o->tls.key_file = a.key;
-  if (!a.username.empty()) o->session.username = a.username;
+// Checks what the option table cannot: --broker is there, the listen
+// addresses parse. Returns -1 to go on, else the exit code.
+int CheckFleetArgs(const FleetArgs& a) {
+  if (a.broker.empty()) {
+    std::fprintf(stderr,
+                 "edgespool fleet: --broker is required\n"
+                 "(run 'edgespool fleet --help' for usage)\n");
+    return kExitUsage;
+  }
+  for (const std::string* addr : {&a.http, &a.metrics}) {
+    if (addr->empty()) continue;
+    auto parsed = ParseListenAddress(*addr);
+    if (!parsed.ok()) {
+      std::fprintf(stderr, "edgespool fleet: %s\n", parsed.status().message().c_str());
+      return kExitUsage;
+    }
+  }
+  return -1;
+}
+
+// The watcher's MQTT options; false (reported) if the password file cannot
+// be read.
+bool WatcherOptions(const FleetArgs& a, fleet::FleetWatcherOptions* w) {
+  sync::mqtt::ClientOptions& o = w->client;
+  o.url = a.broker;
+  o.session.client_id = "edgespool-fleet-" + std::to_string(::getpid());
+  o.tls.ca_file = a.cafile;
+  o.tls.cert_file = a.cert;
+  o.tls.key_file = a.key;
+  if (!a.username.empty()) o.session.username = a.username;
   if (!a.password_file.empty()) {
     auto pw = platform::ReadWholeFile(a.password_file);
     if (!pw.ok()) {
@@ -193,48 +90,105 @@ bool FleetClientOptions(const FleetArgs& a, sync::mqtt::ClientOptions* o) {
     }
     std::string p = *pw;
     p.resize(p.find_first_of("\r\n") == std::string::npos ? p.size() : p.find_first_of("\r\n"));
-    o->session.password = p;
+    o.session.password = p;
   }
-  o->subscriptions.emplace_back(a.topic, 1);
-  o->backoff_initial_ms = 200;
-  o->backoff_max_ms = 2000;
+  o.backoff_initial_ms = 200;
+  o.backoff_max_ms = 2000;
+  w->topic = a.topic;
   return true;
 }
 
-// Prints the table (or JSON) of the documents collected so far and returns
-// the exit code it implies: 2 if any node is stale, else 0.
-int RenderCollected(const FleetArgs& a, const Collector& collector, int64_t now_ms) {
-  std::vector<FleetRow> rows;
-  for (const auto& [t, doc] : collector.docs) {
-    FleetRow r;
-    if (ParseFleetRow(doc, &r)) rows.push_back(r);
-  }
-  RankFleet(&rows, now_ms, a.stale_ms);
+// Prints the table (or JSON) of the fleet as it stands and returns the exit
+// code it implies: 2 if any node is stale, else 0.
+int PrintFleet(const FleetArgs& a, const fleet::FleetModel& model, int64_t now_ms) {
+  auto ranked = model.Ranked();
   int exit_code = kExitOk;
-  for (const auto& r : rows) {
-    if (r.stale) exit_code = 2;
+  for (const auto* v : ranked) {
+    if (v->stale()) exit_code = 2;
   }
-  std::string text = a.json ? RenderFleetJson(rows) : RenderFleetTable(rows, now_ms);
+  std::string text = a.json ? fleet::FleetJson(ranked) : fleet::FleetTable(ranked, now_ms);
   if (a.watch && isatty(1)) std::fputs("\033[H\033[2J", stdout);
   std::fputs(text.c_str(), stdout);
   std::fflush(stdout);
   return exit_code;
 }
 
-// Runs the loop until the table is printed (once, or forever with --watch)
-// or the broker stays out of reach for 10 s. Returns the exit code.
-int RunFleetLoop(const FleetArgs& a, platform::Loop& loop, const Collector& collector) {
+// The servers of --http and --metrics, and the signals that end them.
+struct Services {
+  MetricsRegistry registry;
+  std::unique_ptr<fleet::Dashboard> dashboard;
+  std::unique_ptr<HttpServer> metrics;
+  std::unique_ptr<platform::SignalHandle> sigint, sigterm;
+};
+
+// Starts what --http and --metrics ask for; false (reported) if one cannot
+// listen. Prints each URL on stdout (port 0 gets its real port).
+bool StartServices(const FleetArgs& a, platform::Loop& loop, fleet::FleetWatcher* watcher,
+                   Services* s) {
+  const platform::Clock& clock = platform::SystemClock::Get();
+  fleet::RegisterFleetMetrics(&s->registry, watcher, &clock);
+  std::string broker = a.broker;
+  if (auto url = sync::ParseBrokerUrl(a.broker); url.ok()) broker = url->Redacted();
+  if (!a.http.empty()) {
+    // A new client's first write is the whole fleet (a row is at most ~1 KiB),
+    // so the bound on what a client may leave unread grows with --max-nodes:
+    // a slow reader is still dropped, a big snapshot alone never is.
+    HttpServerOptions http;
+    http.max_stream_buffer_bytes = 4 * 1024 * 1024 + static_cast<size_t>(a.max_nodes) * 1024;
+    auto d = fleet::Dashboard::Create(loop, *ParseListenAddress(a.http), watcher, clock, broker,
+                                      &s->registry, http);
+    if (!d.ok()) {
+      std::fprintf(stderr, "edgespool fleet: --http: %s\n", d.status().ToString().c_str());
+      return false;
+    }
+    s->dashboard = std::move(*d);
+    watcher->AddObserver(s->dashboard.get());
+    ListenAddress shown = *ParseListenAddress(a.http);
+    shown.port = s->dashboard->port();
+    std::printf("dashboard: http://%s/\n", shown.ToString().c_str());
+  }
+  if (!a.metrics.empty()) {
+    HttpServerHandlers h;
+    h.metrics = &s->registry;
+    h.readiness = [watcher] {
+      return watcher->connected() ? Readiness{true, "broker connected"}
+                                  : Readiness{false, "broker not connected"};
+    };
+    auto m = HttpServer::Create(loop, *ParseListenAddress(a.metrics), std::move(h));
+    if (!m.ok()) {
+      std::fprintf(stderr, "edgespool fleet: --metrics: %s\n", m.status().ToString().c_str());
+      return false;
+    }
+    s->metrics = std::move(*m);
+    ListenAddress shown = *ParseListenAddress(a.metrics);
+    shown.port = s->metrics->port();
+    std::printf("metrics: http://%s/metrics\n", shown.ToString().c_str());
+  }
+  std::fflush(stdout);
+  s->sigint = std::make_unique<platform::SignalHandle>(loop);
+  s->sigterm = std::make_unique<platform::SignalHandle>(loop);
+  (void)s->sigint->Start(SIGINT, [&loop](int) { loop.Stop(); });
+  (void)s->sigterm->Start(SIGTERM, [&loop](int) { loop.Stop(); });
+  return true;
+}
+
+// Runs the loop until the table is printed (once; forever with --watch or
+// while serving), a signal stops a service, or the broker stays out of
+// reach for 10 s without a service to keep up. Returns the exit code.
+int RunFleetLoop(const FleetArgs& a, platform::Loop& loop, const fleet::FleetWatcher& watcher,
+                 bool serving) {
   const platform::Clock& clock = platform::SystemClock::Get();
   int exit_code = kExitOk;
   platform::TimerHandle timer(loop);
   int64_t start = clock.MonotonicMs();
-  bool rendered = false;
+  int64_t last_print = 0;
+  bool printed = false;
   timer.Start(50, 50, [&] {
     int64_t now = clock.MonotonicMs();
-    if (!collector.subscribed) {
-      if (now - start > 10000) {
+    if (!watcher.subscribed()) {
+      if (!serving && now - start > 10000) {
         std::fprintf(stderr, "edgespool fleet: cannot reach %s: %s\n", a.broker.c_str(),
-                     collector.error.empty() ? "timed out" : collector.error.c_str());
+                     watcher.last_error().empty() ? "timed out" : watcher.last_error().c_str());
         exit_code = kExitUnavailable;
         loop.Stop();
       }
@@ -242,45 +196,53 @@ int RunFleetLoop(const FleetArgs& a, platform::Loop& loop, const Collector& coll
     }
     // Retained documents arrive right after the SUBACK; live ones keep
     // coming (every node republishes), so wait a fixed time, not for quiet.
-    if (now - collector.subscribed_ms < a.wait_ms && !rendered) return;
-    if (!a.watch) {
-      exit_code = RenderCollected(a, collector, clock.WallMs());
+    if (now - watcher.subscribed_mono_ms() < a.wait_ms && !printed) return;
+    if (!a.watch && !serving) {
+      exit_code = PrintFleet(a, watcher.model(), clock.WallMs());
       loop.Stop();
-    } else if (!rendered || now % 2000 < 50) {
-      exit_code = RenderCollected(a, collector, clock.WallMs());
+    } else if (a.watch && (!printed || now - last_print >= 2000)) {
+      exit_code = PrintFleet(a, watcher.model(), clock.WallMs());
+      last_print = now;
     }
-    rendered = true;
+    printed = true;
   });
   loop.Run();
   timer.Stop();
-  return exit_code;
+  return serving ? kExitOk : exit_code;
 }
-
 
 int Fleet(const cli::Args& parsed) {
   FleetArgs args = ToFleetArgs(parsed);
-  if (args.broker.empty()) {
-    std::fprintf(stderr, "edgespool fleet: --broker is required\n"
-                         "(run 'edgespool fleet --help' for usage)\n");
-    return kExitUsage;
-  }
-  platform::Logger::SetLevel(platform::LogLevel::kError);
+  if (int done = CheckFleetArgs(args); done >= 0) return done;
+  bool serving = !args.http.empty() || !args.metrics.empty();
+  platform::Logger::SetLevel(serving ? platform::LogLevel::kWarn : platform::LogLevel::kError);
   auto loop_or = platform::Loop::Create();
   if (!loop_or.ok()) return kExitSoftware;
   platform::Loop& loop = **loop_or;
-  Collector collector;
-  sync::mqtt::ClientOptions o;
-  if (!FleetClientOptions(args, &o)) return kExitConfig;
-  auto client = sync::mqtt::Client::Create(loop, std::move(o), &collector);
-  if (!client.ok()) {
-    std::fprintf(stderr, "edgespool fleet: %s\n", client.status().ToString().c_str());
+  fleet::FleetOptions model_options;
+  model_options.stale_ms = args.stale_ms;
+  model_options.max_nodes = static_cast<size_t>(args.max_nodes);
+  fleet::FleetModel model(model_options);
+  fleet::FleetWatcherOptions o;
+  if (!WatcherOptions(args, &o)) return kExitConfig;
+  auto watcher =
+      fleet::FleetWatcher::Create(loop, std::move(o), &model, platform::SystemClock::Get());
+  if (!watcher.ok()) {
+    std::fprintf(stderr, "edgespool fleet: %s\n", watcher.status().ToString().c_str());
     return kExitUsage;
   }
-  (*client)->Start();
-  int exit_code = RunFleetLoop(args, loop, collector);
-  client->reset();
+  auto services = std::make_unique<Services>();
+  if (serving && !StartServices(args, loop, watcher->get(), services.get())) {
+    return kExitUnavailable;
+  }
+  (*watcher)->Start();
+  int exit_code = RunFleetLoop(args, loop, **watcher, serving);
+  // Servers first (they read the watcher), then the watcher.
+  services.reset();
+  watcher->reset();
   return exit_code;
 }
+
 
 constexpr cli::OptionSpec kFleetOptions[] = {
     cli::Opt("broker", 'b', cli::ValueKind::kString, "URL",
@@ -291,6 +253,16 @@ constexpr cli::OptionSpec kFleetOptions[] = {
         .Range(1, INT64_MAX),
     cli::Flag("watch", 'w', "Keep running and refresh the table every 2 s."),
     cli::Flag("json", 0, "Print a JSON array instead of the table."),
+    cli::Opt("http", 0, cli::ValueKind::kString, "ADDR",
+             "Serve the live dashboard (page, /events, /api/fleet) on ADDR, e.g. "
+             "127.0.0.1:8080, until SIGINT or SIGTERM (docs/fleet.md)."),
+    cli::Opt("metrics", 0, cli::ValueKind::kString, "ADDR",
+             "Serve the fleet's Prometheus gauges on ADDR/metrics, e.g. 127.0.0.1:9101, "
+             "until SIGINT or SIGTERM."),
+    cli::Opt("max-nodes", 0, cli::ValueKind::kInt, "N",
+             "Track at most N nodes; documents of more are counted and ignored (default "
+             "10000).")
+        .Range(1, 10000000),
     cli::Opt("topic", 't', cli::ValueKind::kString, "FILTER",
              "Where the nodes' statuses are retained (default edgespool/+/status)."),
     cli::Opt("wait", 0, cli::ValueKind::kDuration, "DURATION",
@@ -306,10 +278,10 @@ constexpr cli::OptionSpec kFleetOptions[] = {
 };
 
 constexpr cli::ExitCodeDoc kFleetExits[] = {
-    {0, "every node is online and fresh"},
+    {0, "every node is online and fresh; with --http or --metrics: stopped by a signal"},
     {2, "a node is offline or stale"},
-    {64, "usage error, or a bad --broker URL"},
-    {69, "the broker cannot be reached within 10 s"},
+    {64, "usage error, a bad --broker URL or listen address"},
+    {69, "the broker cannot be reached within 10 s, or --http/--metrics cannot listen"},
     {70, "internal error"},
     {78, "the password file cannot be read"},
 };
@@ -319,8 +291,12 @@ constexpr cli::ExitCodeDoc kFleetExits[] = {
 const cli::CommandSpec kFleetCommand = cli::Command(
     "fleet", "--broker URL [options]", "every node's status from the broker, worst first",
     "Reads every node's retained status document from the central broker and prints one row "
-    "per node, worst first: offline, then stale, then the oldest sync. For cron and "
-    "monitoring checks: the exit status is 2 when a node is offline or stale.",
+    "per node, worst first: offline, then silent (no status within --stale), then behind "
+    "(pending, no sync within --stale), then the oldest sync. For cron and monitoring checks: "
+    "the exit status is 2 when a node is offline or stale.\n\n"
+    "With --http it serves a live dashboard (one page, updated over Server-Sent Events) and "
+    "with --metrics per-node Prometheus gauges for alerting "
+    "(platform/prometheus/edgespool-alerts.yml); it then runs until SIGINT or SIGTERM.",
     kFleetOptions, kFleetExits, Fleet, 0, 0);
 
 int FleetCommand(int argc, char** argv) { return cli::RunCommand(kFleetCommand, argc, argv); }

@@ -59,6 +59,29 @@ void CheckUplinkFiles(const Config::Uplink& u, const ProblemSink& problems) {
   }
 }
 
+// [websocket]: listen is "address:port" ("[v6]:port"); the agent's
+// ParseListenAddress makes the final call. Off loopback, a token is required:
+// the page and the sessions would otherwise be open to the network.
+void CheckWebSocket(const Config::WebSocket& w, const ProblemSink& problems) {
+  if (!w.token_file.empty()) {
+    auto st = platform::CheckReadable(w.token_file);
+    if (!st.ok()) problems.Add(0, "websocket.token_file", st.message());
+  }
+  if (w.listen.empty()) return;
+  size_t colon = w.listen.rfind(':');
+  if (colon == std::string::npos || colon + 1 == w.listen.size() ||
+      w.listen.rfind("unix:", 0) == 0) {
+    problems.Add(0, "websocket.listen", "expected address:port, e.g. 127.0.0.1:8765");
+    return;
+  }
+  std::string host = w.listen.substr(0, colon);
+  bool loopback = host.rfind("127.", 0) == 0 || host == "[::1]";
+  if (!loopback && w.token_file.empty()) {
+    problems.Add(0, "websocket.listen",
+                 "a listener off loopback (" + host + ") needs websocket.token_file");
+  }
+}
+
 }  // namespace
 
 void CheckRoute(void* element, int line, const ProblemSink& problems) {
@@ -115,6 +138,7 @@ void CheckConfig(Config& c, const ProblemSink& problems) {
   for (const auto& s : c.subscriptions) {
     CheckFilter("subscription.filter", s.filter, c.node.id, s.line, problems);
   }
+  CheckWebSocket(c.websocket, problems);
   if (c.routes.empty() || c.routes.back().match != "#") {
     c.routes.emplace_back();  // the default route: everything not matched earlier
   }

@@ -118,6 +118,16 @@ struct Config {
   struct Metrics {
     std::string listen;  // "" = off; "127.0.0.1:9464" or "unix:/path"
   } metrics;
+  // The WebSocket listener for local HMIs (docs/websocket.md).
+  struct WebSocket {
+    std::string listen;      // "" = off; "127.0.0.1:8765"
+    std::string token_file;  // "" = no token (only on a loopback address)
+    std::vector<std::string> allowed_origins;  // besides the page's own; "*" = any
+    int64_t max_sessions = 64;
+    int64_t max_frame_bytes = 64 << 10;
+    int64_t idle_timeout_ms = 60000;
+    int64_t status_interval_ms = 2000;
+  } websocket;
   struct Log {
     std::string level = "info";
     std::string format = "text";

@@ -41,6 +41,8 @@ const char* KindName(Kind k) {
       return "three integers (high, normal, low)";
     case Kind::kFilterList:
       return "array of MQTT filters";
+    case Kind::kStringList:
+      return "array of strings";
   }
   return "string";
 }
@@ -205,7 +207,7 @@ std::vector<SectionReference> ConfigReference() {
       k.range = Range(d);
       k.choices = Choices(d);
       if (config_detail::IsShown(d, owner)) k.default_value = config_detail::RenderValue(d, owner);
-      if (!s.is_array() && d.kind != Kind::kFilterList) {
+      if (!s.is_array() && d.kind != Kind::kFilterList && d.kind != Kind::kStringList) {
         k.env = "EDGESPOOL_" + std::string(s.name) + "_" + d.key;
         for (char& c : k.env) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
       }

@@ -46,7 +46,8 @@ constexpr Storage StorageFor(Kind kind) {
     case Kind::kFraction:
     case Kind::kNumber: return Storage::kDouble;
     case Kind::kWeights: return Storage::kIntList;
-    case Kind::kFilterList: return Storage::kStringList;
+    case Kind::kFilterList:
+    case Kind::kStringList: return Storage::kStringList;
   }
   return Storage::kString;
 }
@@ -87,6 +88,7 @@ using D = Config::Downlink;
 using Sta = Config::Status;
 using Me = Config::Metrics;
 using L = Config::Log;
+using W = Config::WebSocket;
 
 constexpr KeyDesc kNode[] = {Key<&N::id>("id", K::kString)};
 
@@ -166,6 +168,18 @@ constexpr KeyDesc kStatus[] = {
 
 constexpr KeyDesc kMetrics[] = {Key<&Me::listen>("listen", K::kString)};
 
+// listen and token_file are checked together in checks.cc (a listener off
+// loopback needs a token).
+constexpr KeyDesc kWebSocket[] = {
+    Key<&W::listen>("listen", K::kString),
+    Key<&W::token_file>("token_file", K::kString),
+    Key<&W::allowed_origins>("allowed_origins", K::kStringList),
+    Key<&W::max_sessions>("max_sessions", K::kInt).Range(1, 100000),
+    Key<&W::max_frame_bytes>("max_frame_bytes", K::kSize).Range(256, 16 << 20),
+    Key<&W::idle_timeout_ms>("idle_timeout", K::kDuration).Range(100, kDay),
+    Key<&W::status_interval_ms>("status_interval", K::kDuration).Range(100, kDay),
+};
+
 constexpr KeyDesc kLog[] = {
     Key<&L::level>("level", K::kEnum).Choices("debug|info|warn|error").Live(),
     Key<&L::format>("format", K::kEnum).Choices("text|json").Live(),
@@ -218,8 +232,8 @@ constexpr KeyDesc kSubscription[] = {
 
 static_assert(KindsFit(kNode) && KindsFit(kProducer) && KindsFit(kStore) && KindsFit(kUplink) &&
               KindsFit(kSync) && KindsFit(kDownlink) && KindsFit(kStatus) &&
-              KindsFit(kMetrics) && KindsFit(kLog) && KindsFit(kRoute) && KindsFit(kAcl) &&
-              KindsFit(kRateLimit) && KindsFit(kSubscription),
+              KindsFit(kMetrics) && KindsFit(kWebSocket) && KindsFit(kLog) && KindsFit(kRoute) &&
+              KindsFit(kAcl) && KindsFit(kRateLimit) && KindsFit(kSubscription),
               "a key's Kind does not fit the type of its field");
 
 template <auto M>
@@ -269,6 +283,7 @@ const std::vector<SectionDesc>& Sections() {
       Table<&Config::downlink>("downlink", kDownlink),
       Table<&Config::status>("status", kStatus),
       Table<&Config::metrics>("metrics", kMetrics),
+      Table<&Config::websocket>("websocket", kWebSocket),
       Table<&Config::log>("log", kLog),
       Array<&Config::routes>("route", kRoute, &CheckRoute),
       Array<&Config::acls>("acl", kAcl, &CheckAcl),

@@ -32,6 +32,7 @@ enum class Kind : uint8_t {
   kNumber,      // double >= 0
   kWeights,     // std::vector<int64_t>: 3 values (high, normal, low) in [min, max]
   kFilterList,  // std::vector<std::string>: MQTT filters (not in the environment)
+  kStringList,  // std::vector<std::string>: any strings (not in the environment)
 };
 
 // What `config show` prints for a key. A rendered file must parse back to

@@ -103,11 +103,11 @@ void SetWeights(const KeyDesc& d, const std::string& name, void* owner,
   IntList(d, owner) = v;
 }
 
-// kWeights and kFilterList from a TOML array; false if an element has the
-// wrong type.
+// kWeights, kFilterList and kStringList from a TOML array; false if an
+// element has the wrong type.
 bool ListFromNode(const KeyDesc& d, const std::string& name, void* owner, const toml::array& arr,
                   int check_line, const ProblemSink& problems) {
-  if (d.kind == Kind::kFilterList) {
+  if (d.kind == Kind::kFilterList || d.kind == Kind::kStringList) {
     std::vector<std::string> v;
     for (const auto& e : arr) {
       if (!e.is_string()) return false;
@@ -139,6 +139,7 @@ const char* Expected(Kind kind) {
     case Kind::kNumber: return "expected a number";
     case Kind::kWeights: return "expected an array of integers";
     case Kind::kFilterList: return "expected an array of topic filters";
+    case Kind::kStringList: return "expected an array of strings";
   }
   return "unexpected type";
 }
@@ -200,7 +201,7 @@ std::string RenderDouble(double v) {
 
 std::string RenderList(const KeyDesc& d, void* owner) {
   std::string out = "[";
-  if (d.kind == Kind::kFilterList) {
+  if (d.kind == Kind::kFilterList || d.kind == Kind::kStringList) {
     const auto& v = StringList(d, owner);
     for (size_t i = 0; i < v.size(); ++i) out += (i ? ", " : "") + Quote(v[i]);
   } else {
@@ -245,6 +246,7 @@ void SetFromNode(const KeyDesc& d, const std::string& name, void* owner, const t
       return SetDouble(d, name, owner, *n.value<double>(), check_line, problems);
     case Kind::kWeights:
     case Kind::kFilterList:
+    case Kind::kStringList:
       if (!n.is_array() || !ListFromNode(d, name, owner, *n.as_array(), check_line, problems)) break;
       return;
     default:
@@ -308,7 +310,8 @@ std::string RenderValue(const KeyDesc& d, void* owner) {
     case Kind::kFraction:
     case Kind::kNumber: return RenderDouble(Double(d, owner));
     case Kind::kWeights:
-    case Kind::kFilterList: return RenderList(d, owner);
+    case Kind::kFilterList:
+    case Kind::kStringList: return RenderList(d, owner);
   }
   return "";
 }

@@ -42,6 +42,7 @@ class Downlink {
 
   ConsumerEndpoint& endpoint() { return *endpoint_; }
   const Hub& hub() const { return *hub_; }
+  Hub& hub() { return *hub_; }
   const InboundWriter& writer() const { return *writer_; }
 
   // The status document's "downlink" object (status_document.h).

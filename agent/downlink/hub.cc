@@ -23,8 +23,7 @@ constexpr int64_t kTrimIntervalMs = 100;
 class Hub::Impl {
  public:
   Impl(platform::Loop& loop, store::Journal& journal, HubOptions options)
-      : loop_(loop),
-        journal_(journal),
+      : journal_(journal),
         options_(options),
         clock_(options.clock ? *options.clock : platform::SystemClock::Get()),
         persist_timer_(loop),
@@ -74,7 +73,6 @@ class Hub::Impl {
   void RunTrim(uint64_t below, int64_t received_before_ms, bool advance);
   void Erase(const std::string& name);
 
-  platform::Loop& loop_;
   store::Journal& journal_;
   HubOptions options_;
   const platform::Clock& clock_;

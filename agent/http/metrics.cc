@@ -165,6 +165,13 @@ void Histogram::Observe(double v) {
   sum_ += v;
 }
 
+void SampleVec::Set(std::vector<std::string> values, double v) {
+  if (values.size() != label_names_.size()) {
+    RegistrationError("sample vector", "label values do not match the label names");
+  }
+  samples_.emplace_back(std::move(values), v);
+}
+
 std::vector<double> ExponentialBuckets(double start, double factor, int count) {
   std::vector<double> out;
   double b = start;
@@ -191,6 +198,7 @@ struct MetricsRegistry::Family {
     std::unique_ptr<Histogram> histogram;
   };
   std::vector<Child> children;
+  std::vector<std::unique_ptr<SampleVec>> vecs;  // series filled per scrape
 };
 
 MetricsRegistry::MetricsRegistry() = default;
@@ -266,6 +274,26 @@ Histogram* MetricsRegistry::AddHistogram(std::string_view name, std::string_view
   return f->children.back().histogram.get();
 }
 
+SampleVec* MetricsRegistry::AddVec(std::string_view name, std::string_view help, Type type,
+                                   std::vector<std::string> label_names) {
+  MetricLabels check;
+  for (const auto& l : label_names) check[l] = "";
+  if (check.size() != label_names.size()) RegistrationError(name, "a label name repeats");
+  Family* f = FamilyFor(name, help, type, check);
+  f->vecs.push_back(std::make_unique<SampleVec>(std::move(label_names)));
+  return f->vecs.back().get();
+}
+
+SampleVec* MetricsRegistry::AddGaugeVec(std::string_view name, std::string_view help,
+                                        std::vector<std::string> label_names) {
+  return AddVec(name, help, Type::kGauge, std::move(label_names));
+}
+
+SampleVec* MetricsRegistry::AddCounterVec(std::string_view name, std::string_view help,
+                                          std::vector<std::string> label_names) {
+  return AddVec(name, help, Type::kCounter, std::move(label_names));
+}
+
 void MetricsRegistry::AddCollector(std::function<void()> collect) {
   collectors_.push_back(std::move(collect));
 }
@@ -333,6 +361,18 @@ void MetricsRegistry::RenderFamily(const Family& f, std::string* out) const {
         AppendSample(f.name, "_count", child.labels, "", "", std::to_string(h.count()), out);
         break;
       }
+    }
+  }
+  for (const auto& vec : f.vecs) {
+    for (const auto& [values, v] : vec->samples_) {
+      out->append(f.name);
+      out->push_back('{');
+      for (size_t i = 0; i < values.size(); ++i) {
+        if (i) out->push_back(',');
+        out->append(vec->label_names_[i]).append("=\"");
+        out->append(EscapeLabelValue(values[i])).push_back('"');
+      }
+      out->append("} ").append(FormatMetricValue(v)).push_back('\n');
     }
   }
 }

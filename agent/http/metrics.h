@@ -81,6 +81,28 @@ class Gauge {
   double value_ = 0;
 };
 
+// A family whose series come and go: one per fleet node, say, where the
+// set of label values is only known at scrape time. The label names are
+// fixed at registration; the owner refills the series from a collector
+// (Clear, then Set per series). Rendered as a gauge or a counter, as
+// registered. Series are kept in insertion order; setting the same label
+// values twice in one fill is the caller's bug (Prometheus would refuse the
+// duplicate), so the caller keys its source by those values.
+class SampleVec {
+ public:
+  explicit SampleVec(std::vector<std::string> label_names) : label_names_(std::move(label_names)) {}
+  void Clear() { samples_.clear(); }
+  // values.size() must equal the number of label names.
+  void Set(std::vector<std::string> values, double v);
+  size_t size() const { return samples_.size(); }
+  const std::vector<std::string>& label_names() const { return label_names_; }
+
+ private:
+  friend class MetricsRegistry;
+  std::vector<std::string> label_names_;
+  std::vector<std::pair<std::vector<std::string>, double>> samples_;
+};
+
 // Fixed upper bounds, strictly increasing and finite; the +Inf bucket is
 // implicit. Observations are counted in the first bucket whose bound is >=
 // the value (Prometheus "le" semantics); rendering makes them cumulative.
@@ -119,6 +141,13 @@ class MetricsRegistry {
   Histogram* AddHistogram(std::string_view name, std::string_view help, std::vector<double> bounds,
                           MetricLabels labels = {});
 
+  // A gauge or counter family with per-scrape series (see SampleVec). The
+  // name may also be registered with AddGauge/AddCounter for fixed series.
+  SampleVec* AddGaugeVec(std::string_view name, std::string_view help,
+                         std::vector<std::string> label_names);
+  SampleVec* AddCounterVec(std::string_view name, std::string_view help,
+                           std::vector<std::string> label_names);
+
   // Runs before every Render(), in registration order: pulls values that are
   // not pushed (journal size, pending count) into gauges or counters
   // registered above. Must be cheap: it runs on the loop thread per scrape.
@@ -134,6 +163,8 @@ class MetricsRegistry {
   struct Family;
   Family* FamilyFor(std::string_view name, std::string_view help, Type type,
                     const MetricLabels& labels);
+  SampleVec* AddVec(std::string_view name, std::string_view help, Type type,
+                    std::vector<std::string> label_names);
   void RenderFamily(const Family& f, std::string* out) const;
 
   std::vector<std::unique_ptr<Family>> families_;

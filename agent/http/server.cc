@@ -119,7 +119,8 @@ class HttpServer::Connection {
   std::unique_ptr<platform::Stream> stream;
   platform::TimerHandle timer;
   std::string buffer;
-  bool answered = false;  // after the answer, reads are dropped until EOF
+  bool answered = false;    // after the answer, reads are dropped until EOF
+  std::string stream_path;  // non-empty: an open event stream
 };
 
 namespace {
@@ -136,6 +137,8 @@ const char* Reason(int status) {
       return "Method Not Allowed";
     case 431:
       return "Request Header Fields Too Large";
+    case 500:
+      return "Internal Server Error";
     case 503:
       return "Service Unavailable";
     case 505:
@@ -150,7 +153,11 @@ constexpr std::string_view kTextPlain = "text/plain; charset=utf-8";
 }  // namespace
 
 HttpServer::HttpServer(platform::Loop& loop, HttpServerHandlers handlers, HttpServerOptions options)
-    : loop_(loop), handlers_(std::move(handlers)), options_(options), sweeper_(loop) {}
+    : loop_(loop),
+      handlers_(std::move(handlers)),
+      options_(options),
+      sweeper_(loop),
+      keepalive_(loop) {}
 
 HttpServer::~HttpServer() = default;
 
@@ -248,7 +255,12 @@ void HttpServer::Route(Connection* c, const HttpRequest& request) {
     Respond(c, 405, kTextPlain, "method not allowed\n", false, "Allow: GET, HEAD\r\n");
     return;
   }
-  if (request.path == "/metrics" && handlers_.metrics) {
+  if (auto route = handlers_.routes.find(request.path); route != handlers_.routes.end()) {
+    HttpResponse answer = route->second(request);
+    Respond(c, answer.status, answer.content_type, std::move(answer.body), head_only);
+  } else if (handlers_.event_streams.count(request.path)) {
+    OpenStream(c, request.path, head_only);
+  } else if (request.path == "/metrics" && handlers_.metrics) {
     Respond(c, 200, MetricsRegistry::kContentType, handlers_.metrics->Render(), head_only);
   } else if (request.path == "/healthz") {
     Respond(c, 200, kTextPlain, "ok\n", head_only);
@@ -281,9 +293,91 @@ void HttpServer::Respond(Connection* c, int status, std::string_view content_typ
   c->timer.Start(options_.linger_timeout_ms, 0, [this, c] { Close(c); });
 }
 
+size_t HttpServer::stream_clients(const std::string& path) const {
+  auto it = streams_.find(path);
+  return it == streams_.end() ? 0 : it->second.size();
+}
+
+void HttpServer::OpenStream(Connection* c, const std::string& path, bool head_only) {
+  size_t open = 0;
+  for (const auto& [p, clients] : streams_) open += clients.size();
+  if (open >= options_.max_stream_clients) {
+    ++stats_.stream_rejected_too_many;
+    Respond(c, 503, kTextPlain, "too many event-stream clients\n", head_only);
+    return;
+  }
+  if (head_only) {
+    Respond(c, 200, "text/event-stream", "", true);
+    return;
+  }
+  c->answered = true;
+  c->buffer = std::string();
+  c->timer.Stop();  // no request deadline for a stream: it lives until either side ends it
+  ++stats_.responses;
+  ++stats_.streams_opened;
+  // No Content-Length: the body ends when the connection does (RFC 9112
+  // section 6.3, with Connection: close). X-Accel-Buffering stops nginx
+  // from holding events back when it proxies the dashboard.
+  std::string bytes =
+      "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-store\r\n"
+      "Connection: close\r\nX-Accel-Buffering: no\r\n\r\n";
+  bytes += handlers_.event_streams[path]();
+  if (!c->stream->Write(std::move(bytes)).ok()) {
+    Close(c);
+    return;
+  }
+  c->stream_path = path;
+  streams_[path].push_back(c);
+  if (!keepalive_.active() && options_.stream_keepalive_ms > 0) {
+    keepalive_.Start(options_.stream_keepalive_ms, options_.stream_keepalive_ms,
+                     [this] { OnStreamKeepalive(); });
+  }
+}
+
+bool HttpServer::StreamWrite(Connection* c, const std::string& bytes) {
+  // The bound is on what the kernel would not take: a reader that keeps up
+  // never has more than one event queued here.
+  if (c->stream->write_queue_bytes() + bytes.size() > options_.max_stream_buffer_bytes) {
+    ++stats_.stream_dropped_slow;
+    ES_LOG_WARN("event-stream client too slow: closed",
+                {{"path", c->stream_path},
+                 {"unsent_bytes", std::to_string(c->stream->write_queue_bytes())}});
+    Close(c);
+    return false;
+  }
+  if (!c->stream->Write(bytes).ok()) {
+    Close(c);
+    return false;
+  }
+  return true;
+}
+
+void HttpServer::Broadcast(const std::string& path, const std::string& events) {
+  auto it = streams_.find(path);
+  if (it == streams_.end() || events.empty()) return;
+  // Close() edits the list: walk a copy.
+  std::vector<Connection*> clients = it->second;
+  for (Connection* c : clients) StreamWrite(c, events);
+}
+
+void HttpServer::OnStreamKeepalive() {
+  std::vector<Connection*> all;
+  for (const auto& [p, clients] : streams_) all.insert(all.end(), clients.begin(), clients.end());
+  if (all.empty()) {
+    keepalive_.Stop();
+    return;
+  }
+  static const std::string kComment = ": keepalive\n\n";
+  for (Connection* c : all) StreamWrite(c, kComment);
+}
+
 void HttpServer::Close(Connection* c) {
   auto it = connections_.find(c);
   if (it == connections_.end()) return;
+  if (!c->stream_path.empty()) {
+    auto& clients = streams_[c->stream_path];
+    clients.erase(std::remove(clients.begin(), clients.end(), c), clients.end());
+  }
   c->stream->StopReading();
   c->timer.Stop();
   // Not destroyed here: we may be inside this connection's own read or timer

@@ -9,6 +9,20 @@
 //   HEAD          as GET without the body; any other method 405
 //   other paths   404; a malformed request 400; a head over the limit 431
 //
+// Owners may add GET routes of their own (HttpServerHandlers::routes, e.g.
+// the fleet dashboard's page) and event streams (Server-Sent Events,
+// HttpServerHandlers::event_streams): a GET on a stream path is answered
+// with `Content-Type: text/event-stream`, the bytes its `on_open` returns (a
+// snapshot, say), and then whatever the owner Broadcast()s to that path,
+// until either side hangs up. A stream client's memory is bounded: a client
+// that does not read, so that its unsent bytes would pass
+// `max_stream_buffer_bytes`, is closed and counted (`stream_dropped_slow`),
+// never buffered for without limit; it reconnects (EventSource does) and
+// starts again from a fresh snapshot. At most `max_stream_clients` streams are
+// open (one more is answered 503). Every `stream_keepalive_ms` each stream
+// gets an SSE comment line, so that a peer gone without a FIN is found by a
+// failed write and proxies keep the connection.
+//
 // One request per connection, answered with "Connection: close": scrapers
 // open a connection per scrape anyway, and it keeps the state per client to
 // one small buffer. The endpoint cannot be used to stall the loop or grow
@@ -27,6 +41,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -63,6 +78,9 @@ struct Readiness {
 };
 
 struct HttpServerOptions {
+  size_t max_stream_clients = 32;
+  size_t max_stream_buffer_bytes = 4 * 1024 * 1024;
+  uint64_t stream_keepalive_ms = 15000;
   size_t max_head_bytes = 8 * 1024;
   size_t max_headers = 64;
   uint64_t request_timeout_ms = 5000;
@@ -72,9 +90,21 @@ struct HttpServerOptions {
   int backlog = 64;
 };
 
+// What an owner's route answers.
+struct HttpResponse {
+  int status = 200;
+  std::string content_type = "text/plain; charset=utf-8";
+  std::string body;
+};
+
 struct HttpServerHandlers {
   MetricsRegistry* metrics = nullptr;    // null: /metrics answers 404
   std::function<Readiness()> readiness;  // empty: always ready, "ok"
+  // GET/HEAD by exact path, checked before the built-in paths.
+  std::map<std::string, std::function<HttpResponse(const HttpRequest&)>> routes;
+  // Event streams by exact path: on_open returns the first bytes a new
+  // client gets (complete SSE events, or "").
+  std::map<std::string, std::function<std::string()>> event_streams;
 };
 
 // Counts kept by the server (tests and, later, its own metrics).
@@ -84,6 +114,9 @@ struct HttpServerStats {
   uint64_t timed_out = 0;          // head not complete within request_timeout_ms
   uint64_t responses = 0;
   uint64_t bad_requests = 0;  // 400, 431, 505 (405 and 404 are not counted here)
+  uint64_t streams_opened = 0;
+  uint64_t stream_rejected_too_many = 0;  // answered 503: max_stream_clients reached
+  uint64_t stream_dropped_slow = 0;       // closed: unsent bytes over the bound
 };
 
 class HttpServer {
@@ -103,6 +136,12 @@ class HttpServer {
   // The bound TCP port (useful after port 0), 0 for a Unix socket.
   uint16_t port() const { return listener_->port(); }
   size_t open_connections() const { return connections_.size(); }
+  // Open event streams on `path`.
+  size_t stream_clients(const std::string& path) const;
+
+  // Queues `events` (complete SSE events: "event: x\ndata: y\n\n") to every
+  // client of the stream at `path`, closing those that fall too far behind.
+  void Broadcast(const std::string& path, const std::string& events);
   const HttpServerStats& stats() const { return stats_; }
 
  private:
@@ -118,6 +157,11 @@ class HttpServer {
   // would not do: after a close nothing may wake the poll phase before it.
   void Close(Connection* c);
   void SweepClosed();
+  void OpenStream(Connection* c, const std::string& path, bool head_only);
+  // Writes to one stream client; false (and the client closed) if it is
+  // too far behind or the write fails.
+  bool StreamWrite(Connection* c, const std::string& bytes);
+  void OnStreamKeepalive();
 
   platform::Loop& loop_;
   HttpServerHandlers handlers_;
@@ -126,6 +170,9 @@ class HttpServer {
   std::unordered_map<Connection*, std::unique_ptr<Connection>> connections_;
   std::vector<std::unique_ptr<Connection>> closed_;
   platform::TimerHandle sweeper_;
+  platform::TimerHandle keepalive_;
+  // Stream path -> its open clients (also in connections_).
+  std::map<std::string, std::vector<Connection*>> streams_;
   HttpServerStats stats_;
 };
 

@@ -365,14 +365,23 @@ void ProducerServer::Impl::OnPublish(Connection& c, pr::Request& r, std::string_
   m.headers = std::move(p.headers);
   m.payload.assign(body.data(), body.size());
   if (hooks_.route) hooks_.route(m, now_ms);
+  // A copy for the tap only while someone watches this topic; it lives as
+  // long as the append waits for its commit (bounded by the commit gate).
+  std::shared_ptr<const store::Message> tapped;
+  if (hooks_.wants_stored && hooks_.wants_stored(m.topic)) {
+    tapped = std::make_shared<const store::Message>(m);
+  }
 
   uint64_t serial = 0;
   if (p.ack != pr::AckMode::kNone) serial = c.PushSlot(body.size());
   if (p.ack == pr::AckMode::kDelivered) ++waiters_reserved_;
   gate_.Append(std::move(m), [w = Weak(self_), id = c.id(), serial, req = r.req, ack = p.ack,
-                              received_ns](Result<store::AppendOutcome> res) {
+                              received_ns, tapped](Result<store::AppendOutcome> res) {
     Impl* self = Lock(w);
     if (!self) return;
+    if (tapped && res.ok() && !res->duplicate && self->hooks_.on_stored) {
+      self->hooks_.on_stored(res->seq, *tapped);
+    }
     if (res.ok() && self->hooks_.on_ack_latency) {
       self->hooks_.on_ack_latency(
           static_cast<double>(self->clock_->MonotonicNs() - received_ns) / 1e9);

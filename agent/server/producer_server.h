@@ -36,6 +36,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "agent/acl.h"
@@ -101,6 +102,12 @@ struct ProducerServerHooks {
   // (others get forbidden); the outcome's json is the reply's body. Empty:
   // refused with bad_request.
   std::function<ReloadOutcome()> reload;
+  // The uplink tap (the WebSocket listener, agent/websocket/server.h):
+  // whether anyone wants a message on this topic once it is stored (only
+  // then is it copied), and the message once its commit is durable, in
+  // commit order. Duplicates (a msg_id seen before) are not passed on.
+  std::function<bool(std::string_view topic)> wants_stored;
+  std::function<void(uint64_t seq, const store::Message& message)> on_stored;
 };
 
 struct ProducerServerStats {

@@ -6,7 +6,8 @@
 #include <chrono>
 #include <thread>
 
-#include "agent/cli/fleet.h"
+#include "agent/fleet/fleet_model.h"
+#include "agent/fleet/render.h"
 #include "tests/support/e2e.h"
 
 namespace edgespool {
@@ -16,34 +17,35 @@ using namespace edgespool::testing;
 
 TEST(FleetRankTest, OfflineThenStaleThenOldestSyncFirst) {
   const int64_t now = 1'800'000'000'000;
-  std::vector<agent::FleetRow> rows(4);
-  rows[0].node = "fine";
-  rows[0].online = true;
-  rows[0].last_sync_ms = now - 1000;
-  rows[0].pending = 5;
-  rows[1].node = "behind";
-  rows[1].online = true;
-  rows[1].last_sync_ms = now - 3600000;
-  rows[1].pending = 5000;
-  rows[2].node = "dead";
-  rows[2].online = false;
-  rows[3].node = "idle";  // nothing pending: never synced is fine
-  rows[3].online = true;
-  agent::RankFleet(&rows, now, 15 * 60000);
-  ASSERT_EQ(rows[0].node, "dead");
-  EXPECT_TRUE(rows[0].stale);
-  EXPECT_EQ(rows[1].node, "behind");
-  EXPECT_TRUE(rows[1].stale);
-  EXPECT_FALSE(rows[2].stale);
-  EXPECT_FALSE(rows[3].stale);
-  std::string table = agent::RenderFleetTable(rows, now);
+  agent::fleet::FleetModel model;
+  std::string node;
+  auto doc = [&](const char* name, bool online, int64_t last_sync, int pending) {
+    std::string json = std::string(R"({"node":")") + name + R"(","online":)" +
+                       (online ? "true" : "false") + R"(,"ts_ms":)" + std::to_string(now) +
+                       R"(,"last_sync_ms":)" + std::to_string(last_sync) +
+                       R"(,"pending":{"messages":)" + std::to_string(pending) + "}}";
+    return model.Apply(std::string("edgespool/") + name + "/status", json, false, now, &node);
+  };
+  doc("fine", true, now - 1000, 5);
+  doc("behind", true, now - 3600000, 5000);
+  doc("dead", false, 0, 0);
+  doc("idle", true, 0, 0);  // nothing pending: never synced is fine
+  auto rows = model.Ranked();
+  ASSERT_EQ(rows.size(), 4u);
+  ASSERT_EQ(rows[0]->status.node, "dead");
+  EXPECT_TRUE(rows[0]->stale());
+  EXPECT_EQ(rows[1]->status.node, "behind");
+  EXPECT_TRUE(rows[1]->stale());
+  EXPECT_FALSE(rows[2]->stale());
+  EXPECT_FALSE(rows[3]->stale());
+  std::string table = agent::fleet::FleetTable(rows, now);
   EXPECT_NE(table.find("4 nodes: 2 ok, 1 stale, 1 offline"), std::string::npos) << table;
-  agent::FleetRow parsed;
-  EXPECT_FALSE(agent::ParseFleetRow("not json", &parsed));
-  EXPECT_TRUE(agent::ParseFleetRow(
+  agent::fleet::NodeStatus parsed;
+  EXPECT_FALSE(agent::fleet::ParseNodeStatus("not json", &parsed));
+  EXPECT_TRUE(agent::fleet::ParseNodeStatus(
       R"({"node":"n","online":true,"pending":{"messages":3,"oldest_ts_ms":5},"uplink":{"state":"connected","last_error":"x"}})",
       &parsed));
-  EXPECT_EQ(parsed.pending, 3u);
+  EXPECT_EQ(parsed.pending_messages, 3u);
   EXPECT_EQ(parsed.last_error, "x");
 }
 

@@ -392,6 +392,44 @@ TEST(ConfigTest, EveryDownlinkKeyRejectsABadValue) {
 }
 
 // A node named like the placeholder must not make {node} expansion loop.
+TEST(ConfigTest, WebSocketSection) {
+  LoadResult off = Parse("");
+  ASSERT_TRUE(off.ok()) << Problems(off);
+  EXPECT_EQ(off.config.websocket.listen, "");  // off by default
+  EXPECT_EQ(off.config.websocket.max_sessions, 64);
+  EXPECT_EQ(off.config.websocket.max_frame_bytes, 64 << 10);
+  EXPECT_EQ(off.config.websocket.idle_timeout_ms, 60000);
+  LoadResult r = Parse(
+      "[websocket]\nlisten = \"127.0.0.1:8765\"\n"
+      "allowed_origins = [\"http://hmi.local\", \"*\"]\nmax_sessions = 5\n"
+      "max_frame_bytes = \"8KiB\"\nidle_timeout = \"30s\"\nstatus_interval = \"500ms\"\n");
+  ASSERT_TRUE(r.ok()) << Problems(r);
+  EXPECT_EQ(r.config.websocket.allowed_origins,
+            (std::vector<std::string>{"http://hmi.local", "*"}));
+  EXPECT_EQ(r.config.websocket.max_frame_bytes, 8192);
+  EXPECT_EQ(r.config.websocket.status_interval_ms, 500);
+  // `config show` renders what parses back to the same thing.
+  LoadResult again = Parse(RenderConfig(r.config));
+  ASSERT_TRUE(again.ok()) << Problems(again);
+  EXPECT_EQ(again.config.websocket.allowed_origins, r.config.websocket.allowed_origins);
+}
+
+TEST(ConfigTest, WebSocketOffLoopbackNeedsAToken) {
+  LoadResult r = Parse("[websocket]\nlisten = \"0.0.0.0:8765\"\n");
+  ASSERT_EQ(r.problems.size(), 1u) << Problems(r);
+  EXPECT_EQ(r.problems[0].key, "websocket.listen");
+  EXPECT_NE(r.problems[0].reason.find("token_file"), std::string::npos);
+  r = Parse("[websocket]\nlisten = \"8765\"\n");
+  ASSERT_EQ(r.problems.size(), 1u) << Problems(r);
+  EXPECT_EQ(r.problems[0].key, "websocket.listen");
+  r = Parse("[websocket]\nlisten = \"0.0.0.0:8765\"\ntoken_file = \"/nonexistent/t\"\n");
+  ASSERT_EQ(r.problems.size(), 1u) << Problems(r);
+  EXPECT_EQ(r.problems[0].key, "websocket.token_file");
+  r = Parse("[websocket]\nallowed_origins = \"http://x\"\n");
+  ASSERT_EQ(r.problems.size(), 1u) << Problems(r);
+  EXPECT_NE(r.problems[0].reason.find("array of strings"), std::string::npos);
+}
+
 TEST(ConfigTest, ExpandNodeReplacesEachPlaceholderOnce) {
   EXPECT_EQ(ExpandNode("edgespool/{node}/down/#", "gw1"), "edgespool/gw1/down/#");
   EXPECT_EQ(ExpandNode("{node}/{node}", "{node}"), "{node}/{node}");

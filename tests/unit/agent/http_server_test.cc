@@ -2,8 +2,6 @@
 // thread, the test is an ordinary blocking client on 127.0.0.1 (port 0) or a
 // Unix socket. Everything the server owns is created and destroyed on the
 // loop thread (via RunOnLoop).
-#include "agent/http/server.h"
-
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -18,6 +16,8 @@
 #include <future>
 #include <thread>
 
+#include "agent/http/server.h"
+#include "tests/support/loop_thread.h"
 #include "tests/support/test_env.h"
 #include "tests/unit/agent/exposition_parser.h"
 
@@ -120,51 +120,13 @@ Response Get(uint16_t port, const std::string& path) {
   return Exchange(port, "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: test\r\n\r\n");
 }
 
-// --- a loop on a thread -------------------------------------------------------------
-
-class LoopThread {
- public:
-  LoopThread() {
-    auto loop = platform::Loop::Create();
-    EXPECT_TRUE(loop.ok());
-    loop_ = std::move(loop).value();
-    keepalive_ = std::make_unique<platform::TimerHandle>(*loop_);
-    keepalive_->Start(1u << 30, 0, [] {});
-    thread_ = std::thread([this] {
-      loop_->BindToCurrentThread();
-      loop_->Run();
-    });
-  }
-  ~LoopThread() {
-    RunOnLoop([this] {
-      keepalive_.reset();
-      loop_->Stop();
-    });
-    thread_.join();
-    loop_->BindToCurrentThread();
-    loop_.reset();  // runs remaining close callbacks, requires uv_loop_close == 0
-  }
-  platform::Loop& loop() { return *loop_; }
-
-  // Runs fn on the loop thread and waits for it.
-  template <typename F>
-  auto RunOnLoop(F fn) -> decltype(fn()) {
-    std::packaged_task<decltype(fn())()> task(std::move(fn));
-    auto fut = task.get_future();
-    loop_->Post([&task] { task(); });
-    return fut.get();
-  }
-
- private:
-  std::unique_ptr<platform::Loop> loop_;
-  std::unique_ptr<platform::TimerHandle> keepalive_;
-  std::thread thread_;
-};
+using ::edgespool::testing::LoopThread;  // tests/support/loop_thread.h
 
 // A server with a registry and a readiness flag, owned on the loop thread.
 class HttpServerTest : public ::testing::Test {
  protected:
-  void StartServer(HttpServerOptions options = {}, std::string listen = "127.0.0.1:0") {
+  void StartServer(HttpServerOptions options = {}, std::string listen = "127.0.0.1:0",
+                   std::function<void(HttpServerHandlers&)> extra = {}) {
     auto addr = ParseListenAddress(listen);
     ASSERT_TRUE(addr.ok()) << addr.status().ToString();
     Status st = loop_.RunOnLoop([&]() -> Status {
@@ -179,6 +141,7 @@ class HttpServerTest : public ::testing::Test {
         return ready_ ? Readiness{true, "uplink connected"}
                       : Readiness{false, "uplink disconnected"};
       };
+      if (extra) extra(h);
       auto server = HttpServer::Create(loop_.loop(), *addr, std::move(h), options);
       if (!server.ok()) return server.status();
       server_ = std::move(server).value();
@@ -509,6 +472,129 @@ TEST_F(HttpServerTest, ListenErrorsNameTheAddress) {
   EXPECT_FALSE(st.ok());
   EXPECT_NE(st.ToString().find("127.0.0.1:" + std::to_string(port_)), std::string::npos)
       << st.ToString();
+}
+
+// --- owner routes and event streams ------------------------------------------------
+
+void AddStream(HttpServerHandlers& h) {
+  h.routes["/page"] = [](const HttpRequest&) {
+    return HttpResponse{200, "text/html; charset=utf-8", "<p>hi</p>"};
+  };
+  h.event_streams["/events"] = [] { return std::string("event: hello\ndata: 1\n\n"); };
+}
+
+// Reads from fd until `needle` has arrived (or timeout_ms); returns what came.
+std::string ReadUntil(int fd, const std::string& needle, int timeout_ms) {
+  std::string out;
+  auto start = Clock::now();
+  while (out.find(needle) == std::string::npos) {
+    int left = timeout_ms - static_cast<int>(MsSince(start));
+    pollfd p{fd, POLLIN, 0};
+    if (left <= 0 || ::poll(&p, 1, left) != 1) break;
+    char buf[65536];
+    ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) break;
+    out.append(buf, static_cast<size_t>(n));
+  }
+  return out;
+}
+
+TEST_F(HttpServerTest, OwnerRoutesAndAnEventStream) {
+  HttpServerOptions o;
+  o.stream_keepalive_ms = 100;
+  StartServer(o, "127.0.0.1:0", AddStream);
+  Response page = Get(port_, "/page");
+  EXPECT_EQ(page.status, 200);
+  EXPECT_EQ(page.body, "<p>hi</p>");
+  EXPECT_NE(page.head.find("Content-Type: text/html"), std::string::npos);
+  EXPECT_EQ(Get(port_, "/metrics").status, 200);  // the built-in paths still answer
+
+  int fd = ConnectTcp(port_);
+  ASSERT_GE(fd, 0);
+  SendAll(fd, "GET /events HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n");
+  std::string got = ReadUntil(fd, "data: 1\n\n", 3000);
+  EXPECT_EQ(got.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << got;
+  EXPECT_NE(got.find("Content-Type: text/event-stream"), std::string::npos) << got;
+  EXPECT_EQ(got.find("Content-Length"), std::string::npos) << got;
+  EXPECT_NE(got.find("\r\n\r\nevent: hello\ndata: 1\n\n"), std::string::npos) << got;
+  loop_.RunOnLoop([this] { server_->Broadcast("/events", "event: x\ndata: 2\n\n"); });
+  EXPECT_NE(ReadUntil(fd, "data: 2\n\n", 3000).find("event: x"), std::string::npos);
+  // Idle streams get comment lines (a dead peer is found by the write).
+  EXPECT_NE(ReadUntil(fd, ": keepalive\n\n", 3000).find(": keepalive"), std::string::npos);
+  EXPECT_EQ(loop_.RunOnLoop([this] { return server_->stream_clients("/events"); }), 1u);
+  ::close(fd);
+  for (int i = 0; i < 200 && OpenConnections() > 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_EQ(OpenConnections(), 0u);
+  EXPECT_EQ(loop_.RunOnLoop([this] { return server_->stream_clients("/events"); }), 0u);
+  EXPECT_EQ(Stats().streams_opened, 1u);
+}
+
+TEST_F(HttpServerTest, SlowStreamClientIsDroppedAndAFastOneKeepsUp) {
+  HttpServerOptions o;
+  o.max_stream_buffer_bytes = 256 * 1024;
+  StartServer(o, "127.0.0.1:0", AddStream);
+  // The slow client asks for a small receive buffer and never reads.
+  int slow = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int small = 4096;
+  ::setsockopt(slow, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port_);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::connect(slow, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  SendAll(slow, "GET /events HTTP/1.1\r\nHost: x\r\n\r\n");
+  int fast = ConnectTcp(port_);
+  SendAll(fast, "GET /events HTTP/1.1\r\nHost: x\r\n\r\n");
+  for (int i = 0; i < 400; ++i) {
+    if (loop_.RunOnLoop([this] { return server_->stream_clients("/events"); }) == 2) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  ASSERT_EQ(loop_.RunOnLoop([this] { return server_->stream_clients("/events"); }), 2u);
+  // The fast client reads everything on a thread of its own.
+  std::atomic<size_t> fast_bytes{0};
+  std::thread reader([&] {
+    char buf[65536];
+    while (true) {
+      pollfd p{fast, POLLIN, 0};
+      if (::poll(&p, 1, 3000) != 1) return;
+      ssize_t n = ::recv(fast, buf, sizeof buf, 0);
+      if (n <= 0) return;
+      fast_bytes += static_cast<size_t>(n);
+    }
+  });
+  // 200 events of 32 KiB: 6.4 MiB, far past the slow client's bound.
+  const std::string event = "event: big\ndata: " + std::string(32 * 1024, 'x') + "\n\n";
+  auto start = Clock::now();
+  for (int i = 0; i < 200 && MsSince(start) < 20000; ++i) {
+    loop_.RunOnLoop([&] { server_->Broadcast("/events", event); });
+    // Paced a little, so the fast reader keeps up as a real one would.
+    if (i % 8 == 0) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  HttpServerStats st = Stats();
+  EXPECT_EQ(st.stream_dropped_slow, 1u);
+  EXPECT_EQ(loop_.RunOnLoop([this] { return server_->stream_clients("/events"); }), 1u);
+  for (int i = 0; i < 1000 && fast_bytes < 200 * event.size(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_GE(fast_bytes.load(), 200 * event.size());
+  ::shutdown(fast, SHUT_RDWR);
+  reader.join();
+  ::close(fast);
+  ::close(slow);
+}
+
+TEST_F(HttpServerTest, StreamsBeyondTheLimitGet503) {
+  HttpServerOptions o;
+  o.max_stream_clients = 1;
+  StartServer(o, "127.0.0.1:0", AddStream);
+  int first = ConnectTcp(port_);
+  SendAll(first, "GET /events HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_NE(ReadUntil(first, "data: 1", 3000).find("data: 1"), std::string::npos);
+  EXPECT_EQ(Get(port_, "/events").status, 503);
+  EXPECT_EQ(Stats().stream_rejected_too_many, 1u);
+  ::close(first);
 }
 
 TEST(ListenAddressTest, ParsesTheThreeForms) {
