@@ -104,8 +104,9 @@ constexpr ExitCodeDoc kReloadExits[] = {
     {64, "usage error"},
     {69, "the agent is not reachable"},
     {77, "not allowed: only root and the agent's user may reload"},
-    {78, "refused: the configuration is invalid, or changes a key that needs a restart (the "
-         "agent keeps running with its configuration)"},
+    {78,
+     "refused: the configuration is invalid, or changes a key that needs a restart (the "
+     "agent keeps running with its configuration)"},
 };
 
 }  // namespace
