@@ -229,6 +229,7 @@ class Agent::Impl {
         clock_(platform::SystemClock::Get()),
         notifier_(platform::SystemdNotifier::FromEnvironment(/*unset_environment=*/true)),
         status_timer_(loop),
+        watermark_timer_(loop),
         shutdown_timer_(loop) {}
 
   Status Start();
@@ -282,6 +283,10 @@ class Agent::Impl {
   std::unique_ptr<HttpServer> http_;
   SuccessWindow success_;
   platform::TimerHandle status_timer_;
+  // Republishes the status when the upload watermark moved (status.
+  // watermark_interval); published_watermark_ms_ is what the broker last got.
+  platform::TimerHandle watermark_timer_;
+  int64_t published_watermark_ms_ = 0;
   platform::TimerHandle shutdown_timer_;
   bool shutting_down_ = false;
 
@@ -496,6 +501,7 @@ void Agent::Impl::PublishStatus() {
   sync::OutboundPublish p;
   p.topic = status_topic_;
   p.payload = StatusJson();
+  if (journal_) published_watermark_ms_ = UploadWatermark(journal_->stats(), clock_.WallMs());
   p.retain = true;
   uplink_->PublishOwn(std::move(p), {});
 }
@@ -618,6 +624,7 @@ void Agent::Impl::Shutdown(std::function<void()> done) {
   shutting_down_ = true;
   (void)notifier_.Stopping();
   status_timer_.Stop();
+  watermark_timer_.Stop();
   if (loop_lag_) loop_lag_->Stop();
   int64_t deadline = static_cast<int64_t>(loop_.NowMs()) + config_.uplink.shutdown_timeout_ms;
   // 1. Producers: what was received is committed and answered; then close.
@@ -686,12 +693,24 @@ void Agent::Impl::WaitForInflight(int64_t deadline_ms, std::function<void()> nex
   shutdown_timer_.Start(10, 0, [this, deadline_ms, next] { WaitForInflight(deadline_ms, next); });
 }
 
+// The status timer, and the watermark's (status.watermark_interval, 0: off):
+// at start and again when a reload changes either interval.
 void Agent::Impl::StartStatusTimer() {
   auto every = static_cast<uint64_t>(config_.status.interval_ms);
   status_timer_.Start(every, every, [this] {
     PublishStatus();
     (void)notifier_.Status(StatusLine());
   });
+  watermark_timer_.Stop();
+  if (config_.status.watermark_interval_ms > 0) {
+    auto watermark_every = static_cast<uint64_t>(config_.status.watermark_interval_ms);
+    watermark_timer_.Start(watermark_every, watermark_every, [this] {
+      if (journal_ &&
+          UploadWatermark(journal_->stats(), clock_.WallMs()) != published_watermark_ms_) {
+        PublishStatus();
+      }
+    });
+  }
 }
 
 // Reads the file the agent started with, decides (agent/reload.h) and
@@ -762,7 +781,10 @@ std::string Agent::Impl::ApplyReload(const Config& next, const ReloadPlan& plan,
   if (AnyChanged(keys, {"log."})) ApplyLogSettings(config_);
   if (AnyChanged(keys, {"route", "sync."})) worker_->Reconfigure(SyncOptionsFrom(config_));
   if (endpoint) uplink_->SwitchEndpoint(std::move(*endpoint));
-  if (config_.status.interval_ms != previous.status.interval_ms) StartStatusTimer();
+  if (config_.status.interval_ms != previous.status.interval_ms ||
+      config_.status.watermark_interval_ms != previous.status.watermark_interval_ms) {
+    StartStatusTimer();
+  }
   // The central side sees the new config_digest at once.
   PublishStatus();
   return "";

@@ -68,7 +68,16 @@ std::string RenderStatus(const StatusInputs& in) {
       .Raw("journal", journal)
       .Raw("producers", producers);
   if (!in.downlink_json.empty()) doc.Raw("downlink", in.downlink_json);
-  return std::move(doc.Str("config_digest", in.config_digest).Int("ts_ms", in.now_ms)).Finish();
+  return std::move(doc.Str("config_digest", in.config_digest)
+                       .Int("watermark_ms", UploadWatermark(j, in.now_ms))
+                       .Int("ts_ms", in.now_ms))
+      .Finish();
+}
+
+int64_t UploadWatermark(const store::JournalStats& j, int64_t now_ms) {
+  int64_t bound = now_ms - kWatermarkCommitSlackMs;
+  if (j.pending_count > 0 && j.oldest_pending_ts_ms < bound) return j.oldest_pending_ts_ms;
+  return bound;
 }
 
 std::string RenderOffline(const std::string& node, int64_t now_ms) {

@@ -13,7 +13,13 @@
 //      "sessions":[{"name","durable","attached","position","inflight",
 //                   "backlog","oldest_unacked_age_ms","delivered","acked",
 //                   "dropped"}]}                      (when the downlink is on)
-//    "config_digest","ts_ms"}
+//    "config_digest","watermark_ms","ts_ms"}
+//
+// watermark_ms (UploadWatermark) tells central consumers that this node has
+// nothing older left to send: every message it acknowledged with an original
+// ts below it has been PUBACKed by the broker, or became dead, expired or
+// dropped. Messages a producer stamps later with an older ts (its own clock,
+// --ts) are the exception; `edgespool consume` releases those as late.
 #pragma once
 
 #include <cstdint>
@@ -50,6 +56,13 @@ struct StatusInputs {
 };
 
 std::string RenderStatus(const StatusInputs& in);
+
+// How long an acknowledged-to-be message may sit between the agent's clock
+// reading (its ts) and its commit, where journal stats do not see it yet.
+inline constexpr int64_t kWatermarkCommitSlackMs = 500;
+// The oldest pending original ts, or now - kWatermarkCommitSlackMs if
+// earlier or nothing is pending: nothing below it is left to upload.
+int64_t UploadWatermark(const store::JournalStats& j, int64_t now_ms);
 // The last will and the clean-shutdown document: {"node":...,"online":false}.
 std::string RenderOffline(const std::string& node, int64_t now_ms);
 

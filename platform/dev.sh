@@ -27,9 +27,10 @@ PACKAGES=(
   prometheus chromium python3  # promtool (alert rules), the dashboard test's browser
 )
 
-# Optional: the interop tests (rabbitmq) and the unit-file check
-# (systemd-analyze) use these when they install, and skip otherwise.
-OPTIONAL_PACKAGES=(rabbitmq-server systemd)
+# Optional: the interop tests (rabbitmq), the unit-file check
+# (systemd-analyze) and the consume test's skewed clocks (faketime) use these
+# when they install, and skip otherwise.
+OPTIONAL_PACKAGES=(rabbitmq-server systemd faketime)
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 

@@ -26,6 +26,17 @@ std::string RouteTable::UpstreamTopic(size_t route, std::string_view topic) cons
   return ExpandTopicTemplate(tmpl, node_, topic);
 }
 
+uint32_t TopicPartition(std::string_view topic, uint32_t partitions) {
+  // FNV-1a, 32 bits: fixed forever, since agents and consumers of different
+  // versions must agree on it.
+  uint32_t h = 2166136261u;
+  for (unsigned char c : topic) {
+    h ^= c;
+    h *= 16777619u;
+  }
+  return partitions ? h % partitions : 0;
+}
+
 std::string ExpandTopicTemplate(std::string_view tmpl, std::string_view node,
                                 std::string_view topic) {
   std::string out;
@@ -44,6 +55,21 @@ std::string ExpandTopicTemplate(std::string_view tmpl, std::string_view node,
           out.append(node);
           i = close + 1;
           continue;
+        }
+        if (name.substr(0, 5) == "part:") {
+          uint32_t n = 0;
+          for (char c : name.substr(5)) {
+            if (c < '0' || c > '9' || n > 100000) {
+              n = 0;
+              break;
+            }
+            n = n * 10 + static_cast<uint32_t>(c - '0');
+          }
+          if (n > 0) {
+            out.append(std::to_string(TopicPartition(topic, n)));
+            i = close + 1;
+            continue;
+          }
         }
         if (name.size() == 1 && std::isdigit(static_cast<unsigned char>(name[0])) && name[0] != '0') {
           size_t level = static_cast<size_t>(name[0] - '0');

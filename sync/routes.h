@@ -22,7 +22,8 @@ struct Route {
   int64_t ttl_ms = 0;                       // expiry when the producer gave none
   UploadMode mode = UploadMode::kMessage;
   UploadOrder order = UploadOrder::kStrict;
-  // {topic}: the local topic; {node}: node id; {1}..{9}: a level of the local topic.
+  // {topic}: the local topic; {node}: node id; {1}..{9}: a level of the local
+  // topic; {part:N}: its partition among N (TopicPartition), for scale-out.
   std::string upstream_topic = "{topic}";
 };
 
@@ -42,7 +43,13 @@ class RouteTable {
   std::string node_;
 };
 
-// Expands {node}, {topic} and {N} (N-th level, 1-based; empty if absent).
+// The partition of a local topic among `partitions` (FNV-1a 32 of its bytes,
+// modulo): what {part:N} expands to, and what `edgespool consume
+// --partitions N` assumes (docs/central.md). 0 when partitions is 0.
+uint32_t TopicPartition(std::string_view topic, uint32_t partitions);
+
+// Expands {node}, {topic}, {N} (N-th level, 1-based; empty if absent) and
+// {part:N} (TopicPartition of the local topic among N, 1 <= N <= 100000).
 std::string ExpandTopicTemplate(std::string_view tmpl, std::string_view node,
                                 std::string_view topic);
 

@@ -448,11 +448,14 @@ void SyncWorker::Enqueue(store::StoredMessage&& row, size_t r) {
   unit->payload_bytes = m.payload.size();
   if (uplink_.properties_supported()) {
     auto& props = unit->publish.user_properties;
-    props.reserve(4 + m.headers.size());
+    props.reserve(5 + m.headers.size());
     props.emplace_back("es-ts", std::to_string(m.ts_ms));
     props.emplace_back("es-seq", std::to_string(row.seq));
     props.emplace_back("es-node", options_.node);
     if (!m.msg_id.empty()) props.emplace_back("es-id", m.msg_id);
+    // The local topic, when the route's upstream_topic changed it (e.g. a
+    // {part:N} prefix): consumers order and report by the local topic.
+    if (unit->publish.topic != m.topic) props.emplace_back("es-topic", m.topic);
     for (const auto& h : m.headers) props.push_back(h);
     if (m.expires_at_ms) {
       int64_t left_ms = *m.expires_at_ms - clock_.WallMs();

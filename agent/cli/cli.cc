@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "agent/cli/consume.h"
 #include "agent/cli/decode.h"
 #include "agent/cli/fleet.h"
 #include "agent/cli/help.h"
@@ -215,6 +216,7 @@ const std::vector<const cli::CommandSpec*>& Commands() {
       &kReloadCommand,
       &kFleetCommand,
       &kDecodeCommand,
+      &kConsumeCommand,
       &kConfigCheckCommand,
       &kConfigShowCommand,
       &kConfigKeysCommand,

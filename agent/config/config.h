@@ -114,6 +114,9 @@ struct Config {
   struct Status {
     std::string topic = "edgespool/{node}/status";
     int64_t interval_ms = 60000;
+    // Republish (at most this often) when the upload watermark moved, so
+    // central consumers (edgespool consume) can release in order; 0: off.
+    int64_t watermark_interval_ms = 1000;
   } status;
   struct Metrics {
     std::string listen;  // "" = off; "127.0.0.1:9464" or "unix:/path"

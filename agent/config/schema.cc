@@ -164,6 +164,7 @@ constexpr KeyDesc kDownlink[] = {
 constexpr KeyDesc kStatus[] = {
     Key<&Sta::topic>("topic", K::kString),
     Key<&Sta::interval_ms>("interval", K::kDuration).Range(1000, kDay).Live(),
+    Key<&Sta::watermark_interval_ms>("watermark_interval", K::kDuration).Range(0, kDay).Live(),
 };
 
 constexpr KeyDesc kMetrics[] = {Key<&Me::listen>("listen", K::kString)};

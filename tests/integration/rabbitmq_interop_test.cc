@@ -8,18 +8,19 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cassert>
 #include <chrono>
 #include <cstdio>
 #include <functional>
 #include <optional>
-#include <unistd.h>
 
 #include "platform/loop.h"
 #include "sync/transport.h"
-#include "tests/support/test_env.h"
+#include "tests/support/rabbitmq.h"
 #include "tests/support/raw_mqtt.h"
+#include "tests/support/test_env.h"
 
 namespace edgespool::sync {
 namespace {
@@ -31,78 +32,17 @@ using edgespool::testing::FreePort;
 using edgespool::testing::Process;
 using edgespool::testing::TempDir;
 
-constexpr const char* kRabbitServer = "/usr/lib/rabbitmq/bin/rabbitmq-server";
+using edgespool::testing::RabbitMq;
 
 std::string Packet(char type, const std::string& body) {
   assert(body.size() < 128);
   return std::string(1, type) + static_cast<char>(body.size()) + body;
 }
 
-// RabbitMQ on free loopback ports, all state in a TempDir; stopped (and its
-// epmd killed) on destruction.
-class RabbitMq {
- public:
-  RabbitMq()
-      : amqp_port_(FreePort()), mqtt_port_(FreePort()), dist_port_(FreePort()),
-        epmd_port_(FreePort()) {}
-  ~RabbitMq() { Stop(); }
-
-  bool Start() {
-    const std::string& t = dir_.path();
-    testing::WriteFile(dir_.File("rabbitmq.conf"),
-                       "listeners.tcp.default = 127.0.0.1:" + std::to_string(amqp_port_) +
-                           "\nmqtt.listeners.tcp.default = 127.0.0.1:" +
-                           std::to_string(mqtt_port_) + "\n");
-    std::map<std::string, std::string> env = {
-        {"HOME", t + "/home"},
-        {"RABBITMQ_NODENAME", "interop" + std::to_string(getpid()) + "@localhost"},
-        {"RABBITMQ_CONFIG_FILE", t + "/rabbitmq.conf"},
-        {"RABBITMQ_CONF_ENV_FILE", t + "/none"},
-        {"RABBITMQ_MNESIA_BASE", t + "/mnesia"},
-        {"RABBITMQ_LOG_BASE", t + "/log"},
-        {"RABBITMQ_PID_FILE", t + "/rabbit.pid"},
-        {"RABBITMQ_ENABLED_PLUGINS_FILE", t + "/enabled_plugins"},
-        {"RABBITMQ_ENABLED_PLUGINS", "rabbitmq_mqtt"},
-        {"RABBITMQ_DIST_PORT", std::to_string(dist_port_)},
-        {"ERL_EPMD_PORT", std::to_string(epmd_port_)},
-        {"ERL_EPMD_ADDRESS", "127.0.0.1"},
-        {"RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS", "-kernel inet_dist_use_interface {127,0,0,1}"},
-    };
-    ::mkdir((t + "/home").c_str(), 0755);
-    if (!server_.Start({kRabbitServer}, dir_.File("server.log"), env)) return false;
-    started_ = true;
-    return testing::WaitForPort(mqtt_port_, 60000);
-  }
-
-  void Stop() {
-    if (!started_) return;
-    started_ = false;
-    server_.Signal(SIGTERM);
-    if (server_.Wait(15000) == -1) {
-      server_.Signal(SIGKILL);
-      server_.Wait(5000);
-    }
-    // epmd outlives the node; it was started on our private port.
-    Process epmd;
-    if (epmd.Start({"epmd", "-kill"}, dir_.File("epmd.log"),
-                   {{"ERL_EPMD_PORT", std::to_string(epmd_port_)}})) {
-      epmd.Wait(5000);
-    }
-  }
-
-  uint16_t mqtt_port() const { return mqtt_port_; }
-  std::string log() const { return testing::ReadFile(dir_.File("server.log")); }
-
- private:
-  TempDir dir_;
-  uint16_t amqp_port_, mqtt_port_, dist_port_, epmd_port_;
-  Process server_;
-  bool started_ = false;
-};
-
 TEST(RabbitMqInteropTest, ConnectAndQos1PublishOverRawMqtt) {
-  if (access(kRabbitServer, X_OK) != 0) {
-    GTEST_SKIP() << kRabbitServer << " not installed (apt-get install rabbitmq-server to run "
+  if (!testing::RabbitMqInstalled()) {
+    GTEST_SKIP() << testing::kRabbitServer
+                 << " not installed (apt-get install rabbitmq-server to run "
                  << "this interop test)";
   }
   auto t0 = std::chrono::steady_clock::now();
@@ -148,8 +88,8 @@ TEST(RabbitMqInteropTest, ConnectAndQos1PublishOverRawMqtt) {
     std::string expected;
     for (int id = 1; id <= kMessages; ++id) {
       std::string pid{0, static_cast<char>(id)};
-      publishes.push_back(Packet('\x32', Utf8("edgespool/interop") + pid + "payload " +
-                                             std::to_string(id)));
+      publishes.push_back(
+          Packet('\x32', Utf8("edgespool/interop") + pid + "payload " + std::to_string(id)));
       expected += std::string("\x40\x02", 2) + pid;
     }
     ASSERT_TRUE(t->Write(std::move(publishes)).ok());

@@ -131,7 +131,8 @@ TEST(CliHelpTest, BashCompletionCompletesCommandsOptionsAndValues) {
   WriteFile(dir.File("edgespool"), script);
   std::string s = dir.File("edgespool");
   EXPECT_EQ(Complete(s, {"edgespool", "pu"}), "publish");
-  EXPECT_EQ(Complete(s, {"edgespool", "co"}), "config");
+  EXPECT_EQ(Complete(s, {"edgespool", "co"}), "config consume");
+  EXPECT_EQ(Complete(s, {"edgespool", "conf"}), "config");
   EXPECT_EQ(Complete(s, {"edgespool", "config", ""}), "check keys show");
   EXPECT_EQ(Complete(s, {"edgespool", "publish", "--pri"}), "--priority");
   EXPECT_EQ(Complete(s, {"edgespool", "publish", "--priority", ""}), "high normal low");

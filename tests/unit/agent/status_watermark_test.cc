@@ -1,0 +1,39 @@
+// The status document's watermark_ms (what `edgespool consume` orders by).
+#include <gtest/gtest.h>
+
+#include "agent/status_document.h"
+#include "central/uplink_parse.h"
+
+namespace edgespool::agent {
+namespace {
+
+TEST(StatusWatermarkTest, OldestPendingOrNowLessTheCommitSlack) {
+  store::JournalStats j;
+  EXPECT_EQ(UploadWatermark(j, 10000), 10000 - kWatermarkCommitSlackMs);  // nothing pending
+  j.pending_count = 3;
+  j.oldest_pending_ts_ms = 7000;
+  EXPECT_EQ(UploadWatermark(j, 10000), 7000);
+  j.oldest_pending_ts_ms = 9800;  // newer than now - slack: the slack still applies
+  EXPECT_EQ(UploadWatermark(j, 10000), 10000 - kWatermarkCommitSlackMs);
+}
+
+TEST(StatusWatermarkTest, TheDocumentCarriesItAndTheConsumerReadsIt) {
+  StatusInputs in;
+  in.node = "gw1";
+  in.now_ms = 50000;
+  in.journal.pending_count = 1;
+  in.journal.oldest_pending_ts_ms = 42000;
+  std::string doc = RenderStatus(in);
+  EXPECT_NE(doc.find("\"watermark_ms\":42000"), std::string::npos) << doc;
+  auto s = central::ParseNodeStatus(doc);
+  ASSERT_TRUE(s.ok());
+  EXPECT_EQ(s->node, "gw1");
+  EXPECT_TRUE(s->online);
+  EXPECT_EQ(s->watermark_ms, 42000);
+  auto off = central::ParseNodeStatus(RenderOffline("gw1", 50000));
+  ASSERT_TRUE(off.ok());
+  EXPECT_FALSE(off->online);
+}
+
+}  // namespace
+}  // namespace edgespool::agent
