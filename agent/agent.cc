@@ -429,6 +429,9 @@ ProducerServerHooks Agent::Impl::ProducerHooks() {
     websocket::WebSocketServer* ws = websocket_.get();
     h.wants_stored = [ws](std::string_view topic) { return ws->WantsUplink(topic); };
     h.on_stored = [ws](uint64_t seq, const store::Message& m) { ws->OnUplinkStored(seq, m); };
+    h.on_stored_untapped = [ws](uint64_t seq, std::string_view topic) {
+      ws->OnUplinkUntapped(seq, topic);
+    };
   }
   return h;
 }
@@ -466,6 +469,8 @@ Status Agent::Impl::StartWebSocket() {
   o.status_interval_ms = c.status_interval_ms;
   websocket::WebSocketHooks h;
   h.hub = downlink_ ? &downlink_->hub() : nullptr;
+  h.journal = journal_.get();
+  o.uplink_window = static_cast<uint32_t>(config_.downlink.window);
   h.status_json = [this] { return StatusJson(); };
   auto ws = websocket::WebSocketServer::Create(loop_, o, std::move(h));
   if (!ws.ok()) return ws.status();

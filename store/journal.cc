@@ -527,6 +527,11 @@ void Journal::ReadInbox(InboxReadSpec spec, InboxCallback done) {
       [spec](JournalDb& db) { return db.ReadInbox(spec); }, std::move(done));
 }
 
+void Journal::ReadStored(StoredReadSpec spec, std::function<void(Result<StoredRead>)> done) {
+  impl_->Submit<Result<StoredRead>>([spec](JournalDb& db) { return db.ReadStored(spec); },
+                                    std::move(done));
+}
+
 void Journal::TrimInbox(uint64_t below_seq, int64_t received_before_ms, DoneCallback done) {
   impl_->Submit<Status>(
       [below_seq, received_before_ms](JournalDb& db) {

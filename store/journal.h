@@ -129,6 +129,26 @@ struct InboxReadSpec {
   bool with_payload = true;
 };
 
+// Selects stored producer rows for ReadStored: seq > after_seq, in seq order,
+// whatever their state (pending, sent within retention, dead), at most
+// max_messages and max_bytes of payload (the first row whatever its size).
+struct StoredReadSpec {
+  uint64_t after_seq = 0;
+  size_t max_messages = 256;
+  size_t max_bytes = 1u << 20;
+};
+
+// What ReadStored found. head_seq: the largest journal seq ever assigned
+// when the read ran (every row <= head_seq was committed and is either in
+// `rows`, past the budget, or deleted: sent past retention, expired,
+// dropped). complete: no row past the last one returned (the read reached
+// head_seq).
+struct StoredRead {
+  std::vector<StoredMessage> rows;
+  uint64_t head_seq = 0;
+  bool complete = false;
+};
+
 struct AppendOutcome {
   uint64_t seq = 0;
   bool duplicate = false;  // msg_id seen within the dedupe window; seq is the original's
@@ -262,6 +282,11 @@ class Journal {
   void Cleanup(DoneCallback done);
 
   void SetCommitListener(CommitListener listener);
+
+  // Reads stored rows in seq order without leasing them (the WebSocket
+  // uplink sessions' catch-up, docs/websocket.md): a read-only view beside
+  // the upload, which it does not disturb.
+  void ReadStored(StoredReadSpec spec, std::function<void(Result<StoredRead>)> done);
 
   // --- the downlink (docs/downlink.md) ---------------------------------------
   // Inbox seqs are their own AUTOINCREMENT sequence, apart from the

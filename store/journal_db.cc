@@ -212,6 +212,12 @@ Status JournalDb::PrepareReads() {
        "SELECT p.seq, j.ts, j.topic, j.priority, j.expires_at, j.msg_id, j.headers, j.payload, "
        "j.attempts FROM pending p CROSS JOIN journal j ON j.seq = p.seq "
        "WHERE p.seq > ?1 ORDER BY p.seq"},
+      // ReadStored: every row in seq order (the rowid), and the high-water
+      // mark, which survives deletes.
+      {&stored_read_,
+       "SELECT seq, ts, topic, priority, expires_at, msg_id, headers, payload, attempts "
+       "FROM journal WHERE seq > ?1 ORDER BY seq"},
+      {&journal_head_, "SELECT seq FROM sqlite_sequence WHERE name = 'journal'"},
       {&row_by_seq_,
        "SELECT ts, topic, priority, expires_at, msg_id, headers, payload, attempts, reason "
        "FROM journal WHERE seq = ?"},

@@ -77,6 +77,7 @@ class JournalDb {
   // The downlink's reads and deletes (journal_db_inbox.cc); its writes come
   // in commit groups (AppendGroup, GroupWrite).
   Result<std::vector<StoredInbound>> ReadInbox(const InboxReadSpec& spec);
+  Result<StoredRead> ReadStored(const StoredReadSpec& spec);
   Status TrimInbox(uint64_t below_seq, int64_t received_before_ms);
   Result<std::vector<ConsumerSessionRecord>> LoadConsumerSessions();
 
@@ -222,7 +223,7 @@ class JournalDb {
       log_sent_, unqueue_range_, delete_sent_now_, unqueue_one_, mark_dead_, count_attempt_,
       requeue_, enqueue_, query_, query_id_, list_dead_, oldest_, sent_head_, delete_sent_upto_,
       expired_scan_, delete_row_, drop_scan_, evict_sent_, delete_seq_, page_count_,
-      freelist_count_, begin_, commit_, rollback_;
+      freelist_count_, begin_, commit_, rollback_, stored_read_, journal_head_;
   Stmt inbox_insert_, inbox_read_, inbox_oldest_, inbox_drop_upto_, inbox_trim_, inbox_expire_,
       session_upsert_, session_delete_, session_load_;
 };

@@ -80,6 +80,36 @@ Status JournalDb::ReadScanRow(const Stmt& scan, std::string topic, StoredMessage
   return Status::Ok();
 }
 
+Result<StoredRead> JournalDb::ReadStored(const StoredReadSpec& spec) {
+  StoredRead out;
+  Status s;
+  // The head first: a row committed after it is not promised to this read
+  // (one writer: reads run between transactions, so nothing commits between
+  // the two statements anyway).
+  if (journal_head_.Step(&s)) out.head_seq = static_cast<uint64_t>(journal_head_.Int(0));
+  journal_head_.Reset();
+  if (!s.ok()) return s.Annotate("read stored head");
+  size_t bytes = 0;
+  out.complete = true;
+  stored_read_.Bind(1, static_cast<int64_t>(std::min<uint64_t>(spec.after_seq, INT64_MAX)));
+  while (stored_read_.Step(&s)) {
+    size_t size = static_cast<size_t>(sqlite3_column_bytes(stored_read_.raw(), 7));
+    if (out.rows.size() >= spec.max_messages ||
+        (!out.rows.empty() && bytes + size > spec.max_bytes)) {
+      out.complete = false;
+      break;
+    }
+    bytes += size;
+    StoredMessage sm;
+    s = ReadScanRow(stored_read_, stored_read_.Text(2), &sm);
+    if (!s.ok()) break;
+    out.rows.push_back(std::move(sm));
+  }
+  stored_read_.Reset();
+  if (!s.ok()) return s.Annotate("read stored");
+  return out;
+}
+
 Result<std::vector<StoredMessage>> JournalDb::FetchPending(const FetchSpec& spec) {
   std::vector<StoredMessage> out;
   int64_t now = clock_.WallMs();

@@ -117,6 +117,11 @@ void Hub::Impl::OnLoaded(Result<std::vector<store::ConsumerSessionRecord>> res) 
                  {{"error", res.status().ToString()}});
   } else {
     for (store::ConsumerSessionRecord& r : *res) {
+      // A name with a newline is no consumer's (ValidateSessionName refuses
+      // them): other users of the table keep their rows there, such as the
+      // WebSocket uplink cursors (agent/websocket/uplink_cursor.h), whose
+      // positions are journal seqs, not inbox seqs.
+      if (r.name.find('\n') != std::string::npos) continue;
       auto s = std::make_unique<ConsumerSession>(r.name, true, std::move(r.filters),
                                                  options_.default_window);
       s->Rewind(r.acked);

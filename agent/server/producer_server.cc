@@ -368,19 +368,25 @@ void ProducerServer::Impl::OnPublish(Connection& c, pr::Request& r, std::string_
   // A copy for the tap only while someone watches this topic; it lives as
   // long as the append waits for its commit (bounded by the commit gate).
   std::shared_ptr<const store::Message> tapped;
+  std::string untapped_topic;  // only the topic otherwise (on_stored_untapped)
   if (hooks_.wants_stored && hooks_.wants_stored(m.topic)) {
     tapped = std::make_shared<const store::Message>(m);
+  } else if (hooks_.on_stored_untapped) {
+    untapped_topic = m.topic;
   }
 
   uint64_t serial = 0;
   if (p.ack != pr::AckMode::kNone) serial = c.PushSlot(body.size());
   if (p.ack == pr::AckMode::kDelivered) ++waiters_reserved_;
   gate_.Append(std::move(m), [w = Weak(self_), id = c.id(), serial, req = r.req, ack = p.ack,
-                              received_ns, tapped](Result<store::AppendOutcome> res) {
+                              received_ns, tapped, untapped_topic = std::move(untapped_topic)](
+                                 Result<store::AppendOutcome> res) {
     Impl* self = Lock(w);
     if (!self) return;
     if (tapped && res.ok() && !res->duplicate && self->hooks_.on_stored) {
       self->hooks_.on_stored(res->seq, *tapped);
+    } else if (!tapped && res.ok() && !res->duplicate && self->hooks_.on_stored_untapped) {
+      self->hooks_.on_stored_untapped(res->seq, untapped_topic);
     }
     if (res.ok() && self->hooks_.on_ack_latency) {
       self->hooks_.on_ack_latency(

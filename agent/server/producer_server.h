@@ -108,6 +108,11 @@ struct ProducerServerHooks {
   // commit order. Duplicates (a msg_id seen before) are not passed on.
   std::function<bool(std::string_view topic)> wants_stored;
   std::function<void(uint64_t seq, const store::Message& message)> on_stored;
+  // Every other message stored (wants_stored said no when it arrived): only
+  // its seq and topic, so that the tap sees every seq in commit order (the
+  // resumable WebSocket uplink reads the ones it turns out to want back from
+  // the journal: agent/websocket/uplink_cursor.h).
+  std::function<void(uint64_t seq, std::string_view topic)> on_stored_untapped;
 };
 
 struct ProducerServerStats {

@@ -43,7 +43,7 @@ const $ = (id) => document.getElementById(id);
 $("token").value = params.get("token") || sessionStorage.getItem("es-token") || "";
 $("down").value = params.has("down") ? params.get("down") : "#";
 $("up").value = params.has("up") ? params.get("up") : "#";
-let ws = null, received = 0, retry = 500;
+let ws = null, received = 0, retry = 500, upAcks = false;
 const list = (v) => v.split(",").map((s) => s.trim()).filter((s) => s);
 function row(tbody, cells, cls) {
   const tr = document.createElement("tr");
@@ -88,13 +88,18 @@ function connect() {
   };
   ws.onmessage = (ev) => {
     const m = JSON.parse(ev.data);
-    if (m.type === "message") {
+    if (m.type === "subscribed") {
+      upAcks = "uplink_position" in m;  // a named session's uplink is resumable: acked
+    } else if (m.type === "message") {
       showMessage(m);
       if (m.source === "downlink") ws.send(JSON.stringify({type: "ack", seq: m.seq}));
+      if (m.source === "uplink" && upAcks) {
+        ws.send(JSON.stringify({type: "ack", source: "uplink", seq: m.seq}));
+      }
     } else if (m.type === "status") {
       showStatus(m.status);
     } else if (m.type === "dropped") {
-      $("note").textContent = m.total + " uplink messages dropped (this page read too slowly)";
+      $("note").textContent = m.total + " uplink messages dropped (read too slowly, or no longer stored)";
     } else if (m.type === "error") {
       $("note").textContent = "error: " + m.code + ": " + m.message;
     }

@@ -30,6 +30,11 @@ constexpr int kFramesPerWritable = 64;
 constexpr size_t kRxBufferBytes = 1024;
 constexpr int64_t kAuthTimeoutMs = 10000;
 constexpr auto kWriteClose = static_cast<enum lws_write_protocol>(4);
+// Resumable uplink: rows per journal read (all topics: the filter applies
+// here), and how often acked positions are saved.
+constexpr size_t kUplinkReadRows = 256;
+constexpr size_t kUplinkReadBytes = 1u << 20;
+constexpr int64_t kCursorPersistMs = 1000;
 
 void LogFromLws(int level, const char* line) {
   std::string text(line);
@@ -116,13 +121,15 @@ class WebSocketServer::Impl {
         clock_(platform::SystemClock::Get()),
         sweep_timer_(loop),
         status_timer_(loop),
-        close_timer_(loop) {}
+        close_timer_(loop),
+        persist_timer_(loop) {}
   ~Impl();
 
   Status Start();
   uint16_t port() const { return port_; }
   bool WantsUplink(std::string_view topic) const;
   void OnUplinkStored(uint64_t seq, const store::Message& m);
+  void OnUplinkUntapped(uint64_t seq, std::string_view topic);
   void CloseAll(int64_t timeout_ms, std::function<void()> done);
   WebSocketStats Stats() const;
   void FinishClose();
@@ -143,7 +150,18 @@ class WebSocketServer::Impl {
   int OnReceive(struct lws* wsi, Session& s, const char* data, size_t len);
   int OnMessage(struct lws* wsi, Session& s);
   void Subscribe(Session& s, ClientMessage m);
+  void SubscribeRest(Session& s, ClientMessage m, uint64_t head);
   void Unsubscribe(Session& s, bool end);
+  // The resumable uplink (uplink_cursor.h).
+  void AttachCursor(Session& s, const ClientMessage& m, uint64_t head, bool* resumed);
+  void DetachCursor(Session& s, bool end);
+  void SaveCursor(Session& s);
+  void PumpUplink(Session& s);
+  void PersistCursors();
+  Session* Find(uint64_t id) {
+    auto it = conns_.find(id);
+    return it == conns_.end() ? nullptr : it->second.session.get();
+  }
   int OnWritable(struct lws* wsi, Session& s);
   // Closes at once with code (the frames still queued are not sent).
   int CloseNow(struct lws* wsi, uint16_t code, std::string_view reason);
@@ -175,7 +193,22 @@ class WebSocketServer::Impl {
   platform::TimerHandle sweep_timer_;
   platform::TimerHandle status_timer_;
   platform::TimerHandle close_timer_;
+  platform::TimerHandle persist_timer_;
   WebSocketStats stats_;
+  // Resumable uplink cursors: the persisted ones by session name (loaded
+  // from the journal once, then kept here: this map is what a reconnect
+  // reads), which session holds each, and the largest seq the tap offered.
+  struct SavedCursor {
+    uint64_t position = 0;
+    uint64_t missed = 0;
+  };
+  std::unordered_map<std::string, SavedCursor> saved_cursors_;
+  std::unordered_map<std::string, uint64_t> cursor_owner_;
+  bool cursors_loaded_ = false;
+  uint64_t tap_head_ = 0;
+  uint64_t cursor_serial_ = 0;
+  // Journal callbacks may outlive the server: they hold this weakly.
+  std::shared_ptr<Impl*> self_ = std::make_shared<Impl*>(this);
 };
 
 // --- Start and stop -------------------------------------------------------------
@@ -225,10 +258,13 @@ Status WebSocketServer::Impl::Start() {
   status_timer_.Start(static_cast<uint64_t>(options_.status_interval_ms),
                       static_cast<uint64_t>(options_.status_interval_ms), [this] { PushStatus(); });
   status_timer_.Unref();
+  persist_timer_.Start(kCursorPersistMs, kCursorPersistMs, [this] { PersistCursors(); });
+  persist_timer_.Unref();
   return Status::Ok();
 }
 
 WebSocketServer::Impl::~Impl() {
+  self_.reset();
   for (auto& [id, c] : conns_) {
     if (hooks_.hub) hooks_.hub->DetachAll(c.session.get());
     if (c.wsi) lws_set_opaque_user_data(c.wsi, nullptr);
@@ -246,6 +282,7 @@ void WebSocketServer::Impl::CloseAll(int64_t timeout_ms, std::function<void()> d
     Session& s = *c.session;
     if (hooks_.hub) hooks_.hub->DetachAll(&s);
     s.hub_name.clear();
+    DetachCursor(s, /*end=*/false);
     if (c.wsi && s.established) CloseLater(s, kCloseGoingAway, "agent stopping");
   }
   if (admitted_ == 0) return FinishClose();
@@ -419,6 +456,7 @@ void WebSocketServer::Impl::Forget(struct lws* wsi) {
   if (!s) return;
   lws_set_opaque_user_data(wsi, nullptr);
   if (hooks_.hub) hooks_.hub->DetachAll(s);
+  DetachCursor(*s, /*end=*/false);
   if (!s->uplink_filters.empty()) --uplink_users_;
   stats_.downlink_delivered += s->downlink_delivered;
   stats_.uplink_delivered += s->uplink_delivered;
@@ -488,6 +526,16 @@ int WebSocketServer::Impl::OnMessage(struct lws* wsi, Session& s) {
       Subscribe(s, std::move(m));
       return 0;
     case ClientType::kAck: {
+      if (m.ack_uplink) {
+        if (!s.uplink_cursor) {
+          Reply(s, RenderError("bad_request", "no resumable uplink on this connection"));
+          return 0;
+        }
+        Status st = s.uplink_cursor->Ack(m.seq, m.cumulative);
+        if (!st.ok()) Reply(s, RenderError("bad_request", st.message()));
+        PumpUplink(s);
+        return 0;
+      }
       if (s.hub_name.empty() || !hooks_.hub) {
         Reply(s, RenderError("bad_request", "no downlink subscription on this connection"));
         return 0;
@@ -509,6 +557,7 @@ void WebSocketServer::Impl::Unsubscribe(Session& s, bool end) {
     (void)hooks_.hub->Unsubscribe(&s, s.hub_name, end || s.anonymous);
   }
   s.hub_name.clear();
+  DetachCursor(s, end);
   if (!s.uplink_filters.empty()) --uplink_users_;
   s.uplink_filters.clear();
   s.wants_status = false;
@@ -519,15 +568,87 @@ void WebSocketServer::Impl::Subscribe(Session& s, ClientMessage m) {
     Reply(s, RenderError("bad_request", "the downlink is off"));
     return;
   }
+  bool resumable = !m.session.empty() && !m.uplink.empty();
+  if (resumable && !hooks_.journal) {
+    Reply(s, RenderError("bad_request", "no journal for a resumable uplink"));
+    return;
+  }
+  if (!resumable) return SubscribeRest(s, std::move(m), 0);
+  auto owner = cursor_owner_.find(m.session);
+  if (owner != cursor_owner_.end() && owner->second != s.id()) {
+    Reply(s, RenderError("busy",
+                         "uplink session " + m.session + " is attached to another connection"));
+    return;
+  }
+  // Two reads before the subscription stands, both on the store thread:
+  // the persisted cursors (once), and the journal's head, where "new"
+  // starts. The session may be gone when they return: looked up by id.
+  std::weak_ptr<Impl*> w = self_;
+  if (!cursors_loaded_) {
+    hooks_.journal->LoadConsumerSessions(
+        [w, id = s.id(), m](Result<std::vector<store::ConsumerSessionRecord>> res) mutable {
+          auto p = w.lock();
+          if (!p) return;
+          Impl* self = *p;
+          if (!self->cursors_loaded_) {
+            if (!res.ok()) {
+              ES_LOG_ERROR("websocket uplink cursors could not be loaded",
+                           {{"error", res.status().ToString()}});
+            } else {
+              for (const store::ConsumerSessionRecord& r : *res) {
+                if (r.name.compare(0, kUplinkCursorPrefix.size(), kUplinkCursorPrefix) != 0) {
+                  continue;
+                }
+                self->saved_cursors_[r.name.substr(kUplinkCursorPrefix.size())] =
+                    SavedCursor{r.acked, r.dropped};
+              }
+            }
+            self->cursors_loaded_ = true;
+          }
+          if (Session* ss = self->Find(id)) self->Subscribe(*ss, std::move(m));
+        });
+    return;
+  }
+  store::StoredReadSpec head_only;
+  head_only.after_seq = static_cast<uint64_t>(INT64_MAX);
+  hooks_.journal->ReadStored(head_only, [w, id = s.id(), m](Result<store::StoredRead> res) mutable {
+    auto p = w.lock();
+    if (!p) return;
+    Impl* self = *p;
+    Session* ss = self->Find(id);
+    if (!ss) return;
+    if (!res.ok()) {
+      self->Reply(*ss, RenderError("bad_request", "journal: " + res.status().message()));
+      return;
+    }
+    auto again = self->cursor_owner_.find(m.session);
+    if (again != self->cursor_owner_.end() && again->second != id) {
+      self->Reply(*ss, RenderError("busy", "uplink session " + m.session +
+                                               " is attached to another connection"));
+      return;
+    }
+    self->SubscribeRest(*ss, std::move(m), res->head_seq);
+  });
+}
+
+void WebSocketServer::Impl::SubscribeRest(Session& s, ClientMessage m, uint64_t head) {
   Unsubscribe(s, /*end=*/false);
+  bool uplink_resumed = false;
+  if (!m.session.empty() && !m.uplink.empty()) AttachCursor(s, m, head, &uplink_resumed);
   s.uplink_filters = std::move(m.uplink);
   if (!s.uplink_filters.empty()) ++uplink_users_;
   s.wants_status = m.status;
+  auto subscribed = [](Session& ss, const std::string& name, uint64_t position, bool resumed,
+                       bool up_resumed) {
+    if (!ss.uplink_cursor) return RenderSubscribed(name, position, resumed);
+    return RenderSubscribed(name, position, resumed, ss.uplink_cursor->position(), up_resumed);
+  };
   if (m.filters.empty()) {
-    Reply(s, RenderSubscribed("", 0, false));
+    Reply(s, subscribed(s, m.session, 0, false, uplink_resumed));
     if (s.wants_status && hooks_.status_json) {
       s.QueueStatus(std::make_shared<const std::string>(RenderStatus(hooks_.status_json())));
     }
+    PumpUplink(s);
     return;
   }
   downlink::SubscribeArgs args;
@@ -539,21 +660,24 @@ void WebSocketServer::Impl::Subscribe(Session& s, ClientMessage m) {
   s.anonymous = m.session.empty();
   hooks_.hub->Subscribe(
       &s, std::move(args),
-      [this, id = s.id(), anonymous = s.anonymous](Result<downlink::SubscribeOutcome> out) {
+      [this, id = s.id(), anonymous = s.anonymous, subscribed,
+       uplink_resumed](Result<downlink::SubscribeOutcome> out) {
         auto it = conns_.find(id);
         if (it == conns_.end()) return;
         Session& ss = *it->second.session;
         if (!out.ok()) {
           bool busy = out.status().code() == Code::kResourceExhausted;
           Reply(ss, RenderError(busy ? "busy" : "bad_request", out.status().message()));
+          Unsubscribe(ss, /*end=*/false);  // the uplink cursor too: nothing stands
           return;
         }
         ss.hub_name = out->session;
-        Reply(ss, RenderSubscribed(anonymous ? std::string() : out->session, out->position,
-                                   out->resumed));
+        Reply(ss, subscribed(ss, anonymous ? std::string() : out->session, out->position,
+                             out->resumed, uplink_resumed));
         if (ss.wants_status && hooks_.status_json) {
           ss.QueueStatus(std::make_shared<const std::string>(RenderStatus(hooks_.status_json())));
         }
+        PumpUplink(ss);
       });
 }
 
@@ -673,17 +797,152 @@ bool WebSocketServer::Impl::WantsUplink(std::string_view topic) const {
 }
 
 void WebSocketServer::Impl::OnUplinkStored(uint64_t seq, const store::Message& m) {
+  tap_head_ = std::max(tap_head_, seq);
   if (uplink_users_ == 0) return;
   std::shared_ptr<std::string> frame;
   for (auto& [id, c] : conns_) {
     Session& s = *c.session;
-    if (s.close_code || !s.MatchesUplink(m.topic)) continue;
+    if (s.close_code) continue;
+    if (!s.MatchesUplink(m.topic)) {
+      if (s.uplink_cursor) s.uplink_cursor->Pass(seq);
+      continue;
+    }
     if (!frame) {
       frame = std::make_shared<std::string>();
       AppendUplinkMessage(frame.get(), seq, m);
     }
+    if (s.uplink_cursor) {
+      if (s.uplink_cursor->OfferLive(seq)) {
+        s.QueueUplinkInFlight(frame);
+      } else {
+        PumpUplink(s);  // the window filled (now catching up), or already reading
+      }
+      continue;
+    }
     s.QueueUplink(frame);
   }
+}
+
+void WebSocketServer::Impl::OnUplinkUntapped(uint64_t seq, std::string_view topic) {
+  tap_head_ = std::max(tap_head_, seq);
+  if (cursor_owner_.empty()) return;
+  for (auto& [id, c] : conns_) {
+    Session& s = *c.session;
+    if (!s.uplink_cursor || s.close_code) continue;
+    s.uplink_cursor->OfferUntapped(seq, topic);
+    PumpUplink(s);
+  }
+}
+
+// --- The resumable uplink ----------------------------------------------------------------------
+
+void WebSocketServer::Impl::AttachCursor(Session& s, const ClientMessage& m, uint64_t head,
+                                         bool* resumed) {
+  auto saved = saved_cursors_.find(m.session);
+  uint64_t position = head;  // "new", and the default the first time
+  uint64_t missed = 0;
+  bool skip_first_gap = false;
+  switch (m.uplink_from) {
+    case FromKind::kDefault:
+      if (saved != saved_cursors_.end()) {
+        position = saved->second.position;
+        missed = saved->second.missed;
+        *resumed = true;
+      }
+      break;
+    case FromKind::kNew:
+      break;
+    case FromKind::kOldest:
+      position = 0;
+      skip_first_gap = true;
+      break;
+    case FromKind::kSeq:
+      position = m.uplink_from_seq > 0 ? m.uplink_from_seq - 1 : 0;
+      break;
+  }
+  uint32_t window = m.window ? m.window : options_.uplink_window;
+  s.uplink_cursor = std::make_unique<UplinkCursor>(m.session, m.uplink, window, position);
+  s.uplink_cursor->serial = ++cursor_serial_;
+  s.uplink_cursor->missed_total = missed;
+  if (skip_first_gap) s.uplink_cursor->SkipFirstGap();
+  cursor_owner_[m.session] = s.id();
+  SaveCursor(s);  // the session exists from now on, even if it never acks
+}
+
+void WebSocketServer::Impl::SaveCursor(Session& s) {
+  UplinkCursor& c = *s.uplink_cursor;
+  c.dirty = false;
+  saved_cursors_[c.name()] = SavedCursor{c.position(), c.missed_total};
+  store::ConsumerSessionRecord r;
+  r.name = UplinkCursorRow(c.name());
+  r.filters = c.filters();
+  r.acked = c.position();
+  r.last_seen_ms = clock_.WallMs();
+  r.dropped = c.missed_total;
+  hooks_.journal->SaveConsumerSession(std::move(r), [name = c.name()](Status st) {
+    if (!st.ok()) {
+      ES_LOG_WARN("websocket uplink position not saved",
+                  {{"session", name}, {"error", st.ToString()}});
+    }
+  });
+}
+
+void WebSocketServer::Impl::DetachCursor(Session& s, bool end) {
+  if (!s.uplink_cursor) return;
+  const std::string& name = s.uplink_cursor->name();
+  if (end) {
+    saved_cursors_.erase(name);
+    hooks_.journal->DeleteConsumerSession(UplinkCursorRow(name), [](Status) {});
+  } else {
+    SaveCursor(s);
+  }
+  cursor_owner_.erase(name);
+  s.uplink_cursor.reset();
+}
+
+void WebSocketServer::Impl::PersistCursors() {
+  for (auto& [id, c] : conns_) {
+    Session& s = *c.session;
+    if (!s.uplink_cursor) continue;
+    if (s.uplink_cursor->dirty) SaveCursor(s);
+    PumpUplink(s);  // a read that failed is retried here
+  }
+}
+
+void WebSocketServer::Impl::PumpUplink(Session& s) {
+  UplinkCursor* c = s.uplink_cursor.get();
+  if (!c || s.close_code || !c->WantsRead()) return;
+  c->set_reading(true);
+  store::StoredReadSpec spec;
+  spec.after_seq = c->read_after();
+  spec.max_messages = kUplinkReadRows;
+  spec.max_bytes = kUplinkReadBytes;
+  std::weak_ptr<Impl*> w = self_;
+  hooks_.journal->ReadStored(
+      spec, [w, id = s.id(), serial = c->serial](Result<store::StoredRead> res) {
+        auto p = w.lock();
+        if (!p) return;
+        Impl* self = *p;
+        Session* ss = self->Find(id);
+        if (!ss || !ss->uplink_cursor || ss->uplink_cursor->serial != serial) return;
+        UplinkCursor& cur = *ss->uplink_cursor;
+        if (!res.ok()) {
+          // Retried by the persist timer; the position does not move meanwhile.
+          cur.set_reading(false);
+          ES_LOG_WARN("websocket uplink read failed", {{"error", res.status().ToString()}});
+          return;
+        }
+        std::string frame;
+        uint64_t tail = cur.ApplyRead(
+            *res, self->tap_head_, [&](uint64_t missed, const store::StoredMessage& row) {
+              ss->QueueMissed(missed);
+              frame.clear();
+              AppendUplinkMessage(&frame, row.seq, row.message);
+              ss->QueueUplinkInFlight(std::make_shared<const std::string>(frame));
+            });
+        ss->QueueMissed(tail);
+        self->PumpUplink(*ss);
+      });
 }
 
 WebSocketStats WebSocketServer::Impl::Stats() const {
@@ -715,6 +974,9 @@ bool WebSocketServer::WantsUplink(std::string_view topic) const {
 }
 void WebSocketServer::OnUplinkStored(uint64_t seq, const store::Message& message) {
   impl_->OnUplinkStored(seq, message);
+}
+void WebSocketServer::OnUplinkUntapped(uint64_t seq, std::string_view topic) {
+  impl_->OnUplinkUntapped(seq, topic);
 }
 void WebSocketServer::CloseAll(int64_t timeout_ms, std::function<void()> done) {
   impl_->CloseAll(timeout_ms, std::move(done));

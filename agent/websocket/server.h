@@ -57,10 +57,12 @@ struct WebSocketOptions {
   int64_t status_interval_ms = 2000;
   size_t max_uplink_messages = 256;  // queued per session before dropping
   size_t max_uplink_bytes = 1u << 20;
+  uint32_t uplink_window = 100;  // a resumable uplink's window when subscribe gives none
 };
 
 struct WebSocketHooks {
   downlink::Hub* hub = nullptr;              // null: downlink filters are refused
+  store::Journal* journal = nullptr;         // null: no resumable uplink sessions
   std::function<std::string()> status_json;  // the status document
 };
 
@@ -94,6 +96,9 @@ class WebSocketServer {
   // nobody watches is not copied; and one that was stored as `seq`.
   bool WantsUplink(std::string_view topic) const;
   void OnUplinkStored(uint64_t seq, const store::Message& message);
+  // Every stored message the tap did not copy (its seq and topic): named
+  // sessions whose uplink is live read one they want back from the journal.
+  void OnUplinkUntapped(uint64_t seq, std::string_view topic);
 
   // Shutdown: detaches every session from the hub (their positions are then
   // persisted by the hub's flush), sends 1001 and refuses new sessions;

@@ -61,6 +61,17 @@ bool Session::QueueUplink(const std::shared_ptr<const std::string>& frame) {
   return true;
 }
 
+void Session::QueueUplinkInFlight(std::shared_ptr<const std::string> frame) {
+  ++uplink_delivered;
+  Push(std::move(frame), Kind::kDownlink);  // like the downlink: its window bounds it
+}
+
+void Session::QueueMissed(uint64_t count) {
+  if (count == 0) return;
+  uplink_dropped += count;
+  Push(std::make_shared<const std::string>(RenderDropped(count, uplink_dropped)), Kind::kDropped);
+}
+
 void Session::PopFront() {
   const Out& o = queue_.front();
   queued_bytes_ -= o.frame->size();

@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "agent/downlink/hub.h"
+#include "agent/websocket/uplink_cursor.h"
 #include "store/journal.h"
 
 namespace edgespool::agent::websocket {
@@ -68,6 +69,9 @@ class Session : public downlink::ConsumerSink {
   std::vector<std::string> uplink_filters;
   bool wants_status = false;
   bool MatchesUplink(std::string_view topic) const;
+  // A named session's resumable uplink (docs/websocket.md): acks, a window,
+  // a persisted position. Null: uplink_filters are live only (anonymous).
+  std::unique_ptr<UplinkCursor> uplink_cursor;
 
   // --- connection state -------------------------------------------------------
   bool admitted = false;  // counted against max_sessions (not refused at once)
@@ -92,6 +96,12 @@ class Session : public downlink::ConsumerSink {
   // An uplink message, encoded once for every session that wants it. False:
   // dropped for this session (counted).
   bool QueueUplink(const std::shared_ptr<const std::string>& frame);
+  // An uplink message of a resumable session: bounded by its cursor's
+  // window, never dropped here.
+  void QueueUplinkInFlight(std::shared_ptr<const std::string> frame);
+  // Uplink messages a resumable session will never get (gone from the
+  // journal): counted as dropped and told at once, in order.
+  void QueueMissed(uint64_t count);
 
   // Called when the queue goes from empty to not (the server asks the
   // socket for a writable callback).

@@ -100,6 +100,13 @@ bool ParseSubscribe(const cJSON* root, ClientMessage* m, Problem* p) {
     if (!GetUint(root, "from", &m->from_seq, &present, p)) return false;
     m->from = FromKind::kSeq;
   }
+  const cJSON* up_from = cJSON_GetObjectItemCaseSensitive(root, "uplink_from");
+  bool up_from_is_string = up_from && cJSON_IsString(up_from);
+  if (up_from && !cJSON_IsNull(up_from) && !up_from_is_string) {
+    bool present = false;
+    if (!GetUint(root, "uplink_from", &m->uplink_from_seq, &present, p)) return false;
+    m->uplink_from = FromKind::kSeq;
+  }
   uint64_t window = 0;
   bool has_window = false;
   if (!GetUint(root, "window", &window, &has_window, p)) return false;
@@ -116,6 +123,21 @@ bool ParseSubscribe(const cJSON* root, ClientMessage* m, Problem* p) {
       return BadValue(p, "from must be \"new\", \"oldest\" or a seq");
     }
   }
+  if (up_from_is_string) {
+    std::string_view f = up_from->valuestring;
+    if (f == "new") {
+      m->uplink_from = FromKind::kNew;
+    } else if (f == "oldest") {
+      m->uplink_from = FromKind::kOldest;
+    } else {
+      return BadValue(p, "uplink_from must be \"new\", \"oldest\" or a seq");
+    }
+  }
+  if (m->filters.empty() && m->uplink_from == FromKind::kDefault) {
+    // An uplink-only subscription: `from` is the uplink's.
+    m->uplink_from = m->from;
+    m->uplink_from_seq = m->from_seq;
+  }
   if (has_window && (window < 1 || window > kMaxWindow)) {
     return BadValue(p, "window must be 1.." + std::to_string(kMaxWindow));
   }
@@ -123,8 +145,8 @@ bool ParseSubscribe(const cJSON* root, ClientMessage* m, Problem* p) {
   if (m->filters.empty() && m->uplink.empty() && !m->status) {
     return BadValue(p, "subscribe needs filters, uplink or status");
   }
-  if (m->filters.empty() && !m->session.empty()) {
-    return BadValue(p, "a named session needs downlink filters");
+  if (m->filters.empty() && m->uplink.empty() && !m->session.empty()) {
+    return BadValue(p, "a named session needs downlink or uplink filters");
   }
   return true;
 }
@@ -138,6 +160,13 @@ bool ParseAck(const cJSON* root, ClientMessage* m, Problem* p) {
   if (has_up_to) {
     m->seq = up_to;
     m->cumulative = true;
+  }
+  std::string source;
+  if (!GetString(root, "source", &source, p)) return false;
+  if (source == "uplink") {
+    m->ack_uplink = true;
+  } else if (!source.empty() && source != "downlink") {
+    return BadValue(p, "source must be \"downlink\" or \"uplink\"");
   }
   return true;
 }
@@ -208,6 +237,18 @@ std::string RenderSubscribed(const std::string& session, uint64_t position, bool
       .Str("session", session)
       .Uint("position", position)
       .Bool("resumed", resumed)
+      .Finish();
+}
+
+std::string RenderSubscribed(const std::string& session, uint64_t position, bool resumed,
+                             uint64_t uplink_position, bool uplink_resumed) {
+  return protocol::JsonObjectWriter()
+      .Str("type", "subscribed")
+      .Str("session", session)
+      .Uint("position", position)
+      .Bool("resumed", resumed)
+      .Uint("uplink_position", uplink_position)
+      .Bool("uplink_resumed", uplink_resumed)
       .Finish();
 }
 

@@ -21,18 +21,29 @@
 //                downlink); from, window as for the socket's subscribe:
 //                from "new" | "oldest" | an inbox seq; window 1..10000
 //       uplink   0..64 filters over producer topics: messages as they are
-//                stored in the journal (live only, no acks, no resume)
+//                stored in the journal. Anonymous: live only, no acks. With
+//                a session name: resumable (acks, a window, a persisted
+//                position; docs/websocket.md "Resumable uplink sessions")
+//       uplink_from  "new" | "oldest" | a journal seq (deliver from it);
+//                absent: after the session's acked uplink position, or
+//                "new" the first time. Without downlink filters, `from`
+//                means this.
 //       status   true: the status document now and every status_interval
 //       One subscription per connection; a second replaces the first.
 //   {"type":"ack","seq":42}       one downlink message
 //   {"type":"ack","up_to":42}     every delivered downlink message <= 42
+//   {"type":"ack","source":"uplink","seq":17}   the same for the uplink of
+//                                 a named session (source "downlink" is the
+//                                 default)
 //   {"type":"unsubscribe","end":false}
 //       ends the subscription; a durable session keeps its position unless
 //       "end" is true, which deletes it
 //
 // Agent -> client:
 //
-//   {"type":"subscribed","session":"hmi","position":41,"resumed":true}
+//   {"type":"subscribed","session":"hmi","position":41,"resumed":true,
+//    "uplink_position":16,"uplink_resumed":true}   (uplink_*: resumable
+//                                                   uplink only)
 //   {"type":"message","source":"downlink","session":"hmi","seq":42,
 //    "topic":"down/cmd","broker_topic":"edgespool/gw1/down/cmd","ts":<ms>,
 //    "headers":{"k":"v"},"response_topic":"..","correlation":"<hex>",
@@ -42,7 +53,9 @@
 //    "ts":<ms>,"headers":{...},"payload":"..."}
 //   {"type":"dropped","source":"uplink","count":5,"total":12}
 //       uplink messages this session could not take (it read too slowly),
-//       sent before the next one it gets
+//       or, for a resumable session, seqs no longer in the journal (sent
+//       and past store.sent_retention, expired, dropped), sent before the
+//       next one it gets
 //   {"type":"status","status":{...the status document...}}
 //   {"type":"unsubscribed"}
 //   {"type":"error","code":"bad_request","message":"..."}
@@ -78,10 +91,13 @@ struct ClientMessage {
   uint64_t from_seq = 0;
   uint32_t window = 0;  // 0: the downlink's default
   std::vector<std::string> uplink;
+  FromKind uplink_from = FromKind::kDefault;
+  uint64_t uplink_from_seq = 0;
   bool status = false;
   // ack
   uint64_t seq = 0;
   bool cumulative = false;  // up_to
+  bool ack_uplink = false;  // source "uplink"
   // unsubscribe
   bool end = false;
 };
@@ -104,6 +120,9 @@ ParseOutcome ParseClientMessage(std::string_view text, ClientMessage* out, std::
 // --- agent -> client ---------------------------------------------------------
 
 std::string RenderSubscribed(const std::string& session, uint64_t position, bool resumed);
+// With a resumable uplink: its acked position and whether it was resumed.
+std::string RenderSubscribed(const std::string& session, uint64_t position, bool resumed,
+                             uint64_t uplink_position, bool uplink_resumed);
 std::string RenderUnsubscribed();
 // code: "bad_request" | "busy"
 std::string RenderError(std::string_view code, std::string_view message);

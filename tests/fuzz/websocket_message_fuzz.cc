@@ -8,19 +8,28 @@
 //    (as text, or through base64);
 //  - a session fed a random mix of uplink, status and control frames and
 //    pops stays within its bounds and counts every uplink message as
-//    delivered or dropped.
+//    delivered or dropped;
+//  - a resumable uplink cursor (agent/websocket/uplink_cursor.h) driven by a
+//    model journal (appends whose hooks run late, rows deleted, short reads,
+//    acks) never has more than its window in flight, delivers in strictly
+//    increasing seq order only matching rows, and in the end has delivered
+//    every matching row still in the journal: no gap at the live seam.
 #include <cjson/cJSON.h>
 
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
+#include <deque>
+#include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
 #include "agent/protocol/request.h"
 #include "agent/websocket/session.h"
 #include "agent/websocket/session_message.h"
+#include "agent/websocket/uplink_cursor.h"
 
 namespace {
 
@@ -137,6 +146,115 @@ void CheckSession(std::string_view data) {
   Check(s.queued_bytes() == 0);
 }
 
+void CheckCursor(std::string_view data) {
+  constexpr uint32_t kWindow = 3;
+  ws::UplinkCursor c("f", {"m/#"}, kWindow, 0);
+  std::map<uint64_t, bool> rows;    // the journal: seq -> matches
+  std::map<uint64_t, bool> topics;  // every seq ever stored -> matches (the hook's)
+  std::deque<uint64_t> hooks;       // committed, hook not run yet
+  uint64_t head = 0, tap_head = 0, last_delivered = 0;
+  std::map<uint64_t, bool> delivered;
+  auto emit = [&](uint64_t, const edgespool::store::StoredMessage& row) {
+    Check(row.seq > last_delivered);
+    Check(row.message.topic == "m/x");
+    last_delivered = row.seq;
+    delivered[row.seq] = true;
+  };
+  auto run_hook = [&] {
+    uint64_t seq = hooks.front();
+    hooks.pop_front();
+    tap_head = std::max(tap_head, seq);
+    bool match = topics[seq];
+    if (!match) return c.Pass(seq);
+    if (c.OfferLive(seq)) {
+      Check(seq > last_delivered);
+      last_delivered = seq;
+      delivered[seq] = true;
+    }
+  };
+  // A read runs on the store thread: its rows and head are taken when it is
+  // issued, its callback comes later, after hooks that may have run between.
+  std::optional<edgespool::store::StoredRead> in_flight_read;
+  auto issue = [&](size_t max_rows) {
+    if (!c.WantsRead()) return;
+    c.set_reading(true);
+    edgespool::store::StoredRead r;
+    r.head_seq = head;
+    r.complete = true;
+    for (auto it = rows.upper_bound(c.read_after()); it != rows.end(); ++it) {
+      if (r.rows.size() == max_rows) {
+        r.complete = false;
+        break;
+      }
+      edgespool::store::StoredMessage m;
+      m.seq = it->first;
+      m.message.topic = it->second ? "m/x" : "o/x";
+      r.rows.push_back(m);
+    }
+    in_flight_read = std::move(r);
+  };
+  auto complete = [&] {
+    if (!in_flight_read) return;
+    c.ApplyRead(*in_flight_read, tap_head, emit);
+    in_flight_read.reset();
+  };
+  auto read = [&](size_t max_rows) {
+    issue(max_rows);
+    complete();
+  };
+  auto ack_oldest = [&] {
+    for (auto& [seq, d] : delivered) {
+      if (d && c.Ack(seq, false).ok()) return;
+    }
+  };
+  for (unsigned char b : data.substr(0, 512)) {
+    switch (b % 8) {
+      case 0:  // an append, its hook at once
+      case 1:  // an append whose hook runs later
+        ++head;
+        rows[head] = topics[head] = (b >> 3) & 1;
+        hooks.push_back(head);
+        if (b % 8 == 0) {
+          while (!hooks.empty()) run_hook();
+        }
+        break;
+      case 2:
+        if (!hooks.empty()) run_hook();
+        break;
+      case 3:  // retention deletes a row
+        if (!rows.empty()) rows.erase(std::next(rows.begin(), (b >> 3) % rows.size()));
+        break;
+      case 4:
+        read(1 + (b >> 3) % 4);
+        break;
+      case 5:
+        ack_oldest();
+        break;
+      case 6:
+        issue(1 + (b >> 3) % 4);
+        break;
+      case 7:
+        complete();
+        break;
+    }
+    Check(c.in_flight() <= kWindow);
+  }
+  // Drain: every hook runs, everything is acked and read.
+  complete();
+  while (!hooks.empty()) run_hook();
+  for (int i = 0; i < 100000 && (c.in_flight() > 0 || c.WantsRead()); ++i) {
+    if (c.in_flight() > 0) {
+      Check(c.Ack(last_delivered, true).ok());
+    }
+    read(4);
+  }
+  Check(c.in_flight() == 0 && c.mode() == ws::UplinkCursor::Mode::kLive);
+  for (const auto& [seq, match] : rows) {
+    if (match) Check(delivered.count(seq) == 1);
+  }
+  Check(c.position() == head);
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -144,5 +262,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   CheckParse(in);
   CheckRender(in);
   CheckSession(in);
+  CheckCursor(in);
   return 0;
 }

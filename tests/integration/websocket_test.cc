@@ -41,20 +41,25 @@ std::string Bin() {
 
 class WebSocketTest : public DownlinkFixture {
  protected:
+  // Settings a derived fixture adds to the agent's configuration.
+  virtual std::multimap<std::string, std::string> Extra() const { return {}; }
+
   void SetUp() override {
     if (!CommandExists("mosquitto")) GTEST_SKIP() << "mosquitto not installed";
     ws_port_ = FreePort();
     metrics_port_ = FreePort();
     WriteFile(dir_.File("token"), std::string(kToken) + "\n");
     StartBroker();
-    StartAgent({{"websocket", "listen = \"127.0.0.1:" + std::to_string(ws_port_) + "\""},
-                {"websocket", "token_file = \"" + dir_.File("token") + "\""},
-                {"websocket", "allowed_origins = [\"http://hmi.local\"]"},
-                {"websocket", "max_sessions = 8"},
-                {"websocket", "max_frame_bytes = 4096"},
-                {"websocket", "idle_timeout = \"2s\""},
-                {"websocket", "status_interval = \"500ms\""},
-                {"metrics", "listen = \"127.0.0.1:" + std::to_string(metrics_port_) + "\""}});
+    std::multimap<std::string, std::string> settings = Extra();
+    settings.insert({{"websocket", "listen = \"127.0.0.1:" + std::to_string(ws_port_) + "\""},
+                     {"websocket", "token_file = \"" + dir_.File("token") + "\""},
+                     {"websocket", "allowed_origins = [\"http://hmi.local\"]"},
+                     {"websocket", "max_sessions = 8"},
+                     {"websocket", "max_frame_bytes = 4096"},
+                     {"websocket", "idle_timeout = \"2s\""},
+                     {"websocket", "status_interval = \"500ms\""},
+                     {"metrics", "listen = \"127.0.0.1:" + std::to_string(metrics_port_) + "\""}});
+    StartAgent(std::move(settings));
   }
 
   // Runs a Python test script with the ports; its exit status.
@@ -108,6 +113,26 @@ TEST_F(WebSocketTest, StopClosesSessionsWith1001) {
   if (rc == 77) GTEST_SKIP() << ReadFile(log_);
   EXPECT_EQ(rc, 0) << ReadFile(log_) << "\nagent log:\n" << agent_->log();
   EXPECT_EQ(agent_->Stop(), 0) << agent_->log();  // exit status 0 after SIGTERM
+}
+
+// Sent rows deleted at once: a named uplink session that resumes after its
+// rows were uploaded is told how many it missed (ws_protocol_test.py,
+// case_uplink_retention).
+class WebSocketNoRetentionTest : public WebSocketTest {
+ protected:
+  std::multimap<std::string, std::string> Extra() const override {
+    return {{"store", "sent_retention = \"0s\""}};
+  }
+};
+
+TEST_F(WebSocketNoRetentionTest, UplinkResumePastRetentionCountsMissed) {
+  int rc = RunScript("ws_protocol_test.py", {"--only", "case_uplink_retention"}, 60000);
+  if (rc == 77) GTEST_SKIP() << ReadFile(log_);
+  EXPECT_EQ(rc, 0) << ReadFile(log_) << "\nagent log:\n" << agent_->log();
+  std::cout << ReadFile(log_);
+  EXPECT_EQ(
+      MetricValue(HttpGet(metrics_port_, "/metrics"), "edgespool_websocket_uplink_dropped_total"),
+      5);
 }
 
 TEST_F(WebSocketTest, BrowserPageShowsLiveMessage) {

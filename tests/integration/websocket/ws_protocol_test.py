@@ -198,6 +198,145 @@ async def case_resume():
         await recv_type(ws, "unsubscribed")
 
 
+class UpPublisher:
+    """`edgespool publish -l` fed one line at a time from a thread: producer
+    messages keep arriving while a WebSocket session disconnects and resumes.
+    Bounded: `count` messages, `gap` seconds apart."""
+
+    def __init__(self, topic, prefix, count, gap):
+        import threading
+        self.proc = subprocess.Popen([A.edgespool, "publish", "--socket", A.socket, "-l", topic],
+                                     stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)
+        self.payloads = [f"{prefix}{i}" for i in range(count)]
+        self.thread = threading.Thread(target=self._run, args=(gap,), daemon=True)
+        self.thread.start()
+
+    def _run(self, gap):
+        for p in self.payloads:
+            self.proc.stdin.write((p + "\n").encode())
+            self.proc.stdin.flush()
+            time.sleep(gap)
+        self.proc.stdin.close()
+
+    def finish(self):
+        self.thread.join(30)
+        assert self.proc.wait(30) == 0, "publish -l failed"
+
+
+async def recv_uplink(ws, timeout=5.0):
+    """The next uplink message, and any dropped frames before it."""
+    dropped = []
+    deadline = time.monotonic() + timeout
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise asyncio.TimeoutError()
+        m = await recv_json(ws, left)
+        if m["type"] == "dropped":
+            dropped.append(m)
+        elif m["type"] == "message" and m["source"] == "uplink":
+            if dropped:
+                raise AssertionError(f"dropped before {m['payload']}: {dropped}")
+            return m
+        elif m["type"] == "error":
+            raise AssertionError(f"unexpected error {m}")
+
+
+async def case_uplink_resume():
+    """A named session's uplink resumes after a reconnect from its last acked
+    seq, under producer publishes that go on meanwhile: every message once, in
+    order, across the switch from journal reads to the live tap; at most
+    `window` unacked in flight."""
+    window = 5
+    sub_fields = dict(session="up-resume", uplink=["up/resume/#"], window=window)
+    async with websockets.connect(url(), subprotocols=auth()) as ws:
+        sub = await subscribe(ws, **sub_fields)
+        assert sub.get("uplink_resumed") is False, sub
+        pub = UpPublisher("up/resume/t", "u", 300, 0.01)
+        # The window: `window` messages, then nothing until an ack.
+        first = [await recv_uplink(ws) for _ in range(window)]
+        try:
+            extra = await recv_uplink(ws, timeout=0.7)
+            raise AssertionError(f"a message past the window: {extra['payload']}")
+        except asyncio.TimeoutError:
+            pass
+        await ws.send(json.dumps({"type": "ack", "source": "uplink", "up_to": first[-1]["seq"]}))
+        got = list(first)
+        while len(got) < 80:
+            m = await recv_uplink(ws)
+            got.append(m)
+            await ws.send(json.dumps({"type": "ack", "source": "uplink", "seq": m["seq"]}))
+        # Two more delivered and never acked: they come again after the resume.
+        got.append(await recv_uplink(ws))
+        got.append(await recv_uplink(ws))
+        acked = got[:-2]
+        await asyncio.sleep(0.2)
+    await asyncio.sleep(0.5)  # publishes go on while the session is away
+    async with websockets.connect(url(), subprotocols=auth()) as ws:
+        sub = await subscribe(ws, **sub_fields)
+        assert sub["uplink_resumed"] is True, sub
+        assert sub["uplink_position"] == acked[-1]["seq"], (sub, acked[-1])
+        # The same uplink session on another connection is busy.
+        async with websockets.connect(url(), subprotocols=auth()) as other:
+            await other.send(json.dumps({"type": "subscribe", **sub_fields}))
+            err = await recv_type(other, "error")
+            assert err["code"] == "busy", err
+        rest = []
+        while len(acked) + len(rest) < len(pub.payloads):
+            m = await recv_uplink(ws)
+            rest.append(m)
+            await ws.send(json.dumps({"type": "ack", "source": "uplink", "up_to": m["seq"]}))
+        pub.finish()
+        try:
+            extra = await recv_uplink(ws, timeout=0.5)
+            raise AssertionError(f"a message more than published: {extra['payload']}")
+        except asyncio.TimeoutError:
+            pass
+        payloads = [m["payload"] for m in acked + rest]
+        assert payloads == pub.payloads, (
+            f"lost {sorted(set(pub.payloads) - set(payloads))[:10]}, "
+            f"duplicated {[p for p in set(payloads) if payloads.count(p) > 1][:10]}")
+        seqs = [m["seq"] for m in acked + rest]
+        assert seqs == sorted(set(seqs)), "seqs not strictly increasing"
+        await ws.send(json.dumps({"type": "unsubscribe", "end": True}))
+        await recv_type(ws, "unsubscribed")
+    # Ended: the next subscribe starts anew.
+    async with websockets.connect(url(), subprotocols=auth()) as ws:
+        sub = await subscribe(ws, **sub_fields)
+        assert sub["uplink_resumed"] is False, sub
+        await ws.send(json.dumps({"type": "unsubscribe", "end": True}))
+        await recv_type(ws, "unsubscribed")
+
+
+async def case_uplink_retention():
+    """(An agent with store.sent_retention = 0s.) Rows uploaded while the
+    session was away are gone from the journal: the resume says how many it
+    missed (a dropped frame, counted), then delivers what is still there."""
+    fields = dict(session="up-gone", uplink=["up/gone/#"])
+    async with websockets.connect(url(), subprotocols=auth()) as ws:
+        await subscribe(ws, **fields)
+        publish_up("up/gone/t", "g0")
+        m = await recv_uplink(ws)
+        assert m["payload"] == "g0", m
+        await ws.send(json.dumps({"type": "ack", "source": "uplink", "seq": m["seq"]}))
+        await asyncio.sleep(0.2)
+    for i in range(1, 6):
+        publish_up("up/gone/t", f"g{i}")  # uploaded and deleted at once
+    await asyncio.sleep(1.5)
+    async with websockets.connect(url(), subprotocols=auth()) as ws:
+        sub = await subscribe(ws, **fields)
+        assert sub["uplink_resumed"] is True and sub["uplink_position"] == m["seq"], sub
+        d = await recv_type(ws, "dropped")
+        assert d["count"] == 5 and d["total"] == 5, d
+        publish_up("up/gone/t", "g6")
+        n = await recv_uplink(ws)
+        assert n["payload"] == "g6" and n["seq"] == m["seq"] + 6, n
+        await ws.send(json.dumps({"type": "ack", "source": "uplink", "seq": n["seq"]}))
+        await ws.send(json.dumps({"type": "unsubscribe", "end": True}))
+        await recv_type(ws, "unsubscribed")
+
+
 async def case_window():
     """At most `window` unacked messages in flight; the rest after acks."""
     async with websockets.connect(url(), subprotocols=auth()) as ws:
@@ -356,15 +495,18 @@ async def case_shutdown():
 
 
 CASES = [case_auth, case_origin, case_messages, case_resume, case_window,
-         case_garbage_and_limits, case_idle, case_shutdown]
+         case_uplink_resume, case_garbage_and_limits, case_idle, case_shutdown,
+         case_uplink_retention]
 
 
 async def main():
     await wait_downlink_ready()
     failed = 0
     for case in CASES:
-        # case_shutdown stops the agent: only when asked for by name.
-        selected = A.only or [c.__name__ for c in CASES if c is not case_shutdown]
+        # case_shutdown stops the agent, case_uplink_retention needs an agent
+        # without retention: only when asked for by name.
+        selected = A.only or [c.__name__ for c in CASES
+                              if c not in (case_shutdown, case_uplink_retention)]
         if case.__name__ not in selected:
             continue
         t0 = time.monotonic()

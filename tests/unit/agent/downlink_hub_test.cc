@@ -164,6 +164,30 @@ TEST_F(HubTest, PositionSurvivesARestartOfTheHubAndJournal) {
   EXPECT_EQ(again.seqs, (std::vector<uint64_t>{b}));
 }
 
+// Rows whose name holds a newline are not consumers' (the WebSocket uplink
+// cursors keep journal seqs there): the hub leaves them alone.
+TEST_F(HubTest, RowsOfOtherUsersOfTheTableAreNotSessions) {
+  store::ConsumerSessionRecord cursor;
+  cursor.name = "\nuplink:hmi";
+  cursor.filters = {"#"};
+  cursor.acked = 1000000;
+  ASSERT_TRUE(h_.SaveSession(cursor).ok());
+  hub_.reset();
+  ASSERT_TRUE(h_.Open().ok());
+  StartHub();
+  RecordingSink sink;
+  ASSERT_TRUE(Subscribe(sink, "hmi", {"#"}).ok());
+  EXPECT_EQ(hub_->stats().sessions, 1u);
+  uint64_t a = Append("t", "a");
+  Settle();
+  EXPECT_EQ(sink.seqs, (std::vector<uint64_t>{a}));
+  auto rows = h_.LoadSessions();
+  ASSERT_TRUE(rows.ok());
+  bool kept = false;
+  for (const auto& r : *rows) kept = kept || (r.name == cursor.name && r.acked == 1000000);
+  EXPECT_TRUE(kept);
+}
+
 TEST_F(HubTest, ASessionAttachedElsewhereIsBusyAndAnonymousOnesEndWithTheirSink) {
   RecordingSink one, two;
   ASSERT_TRUE(Subscribe(one, "x", {"#"}).ok());

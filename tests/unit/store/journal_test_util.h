@@ -242,6 +242,10 @@ class Harness {
     return Wait<Result<uint64_t>>(
         [&](Journal::InboundCallback cb) { journal_->AppendInbound(std::move(m), cb); });
   }
+  Result<StoredRead> ReadStored(StoredReadSpec spec) {
+    return Wait<Result<StoredRead>>(
+        [&](std::function<void(Result<StoredRead>)> cb) { journal_->ReadStored(spec, cb); });
+  }
   Result<std::vector<StoredInbound>> ReadInbox(InboxReadSpec spec = {}) {
     return Wait<Result<std::vector<StoredInbound>>>(
         [&](Journal::InboxCallback cb) { journal_->ReadInbox(spec, cb); });
