@@ -6,6 +6,7 @@
 #include <initializer_list>
 
 #include "agent/agent_metrics.h"
+#include "agent/audit_log.h"
 #include "agent/daemon.h"
 #include "agent/downlink/downlink.h"
 #include "agent/http/metrics.h"
@@ -272,6 +273,9 @@ class Agent::Impl {
   std::unique_ptr<store::Journal> journal_;
   std::unique_ptr<sync::MqttUplink> uplink_;
   std::unique_ptr<sync::SyncWorker> worker_;
+  // Shared with the journal's expiry listener, which may run while the
+  // journal closes.
+  std::shared_ptr<const AuditLog> audit_;
   // After the uplink and the journal it uses, before the producer server
   // whose connections it serves (destroyed in reverse order).
   std::unique_ptr<downlink::Downlink> downlink_;
@@ -347,10 +351,16 @@ Status Agent::Impl::Start() {
   ES_LOG_INFO("producer socket ready",
               {{"socket", inherited >= 0 ? "(socket activation)" : config_.producer.socket}});
 
+  if (audit_) {
+    journal_->SetExpiryListener([audit = audit_](const std::vector<uint64_t>& seqs) {
+      for (uint64_t seq : seqs) audit->Note("expired", seq);
+    });
+  }
   worker_->SetDeliveryListener(
       [this](uint64_t seq, store::MessageState state, const std::string& reason) {
         success_.Add(clock_.WallMs(), state == store::MessageState::kSent ? 1 : 0,
                      state == store::MessageState::kSent ? 0 : 1);
+        if (audit_) audit_->Note(store::MessageStateName(state), seq, {}, reason);
         // Producers close first on shutdown while PUBACKs still arrive.
         if (producers_) producers_->NotifyDelivery(seq, state, reason);
       });
@@ -408,6 +418,12 @@ Status Agent::Impl::StartUplink() {
 
 ProducerServerHooks Agent::Impl::ProducerHooks() {
   ProducerServerHooks h;
+  if (config_.audit.enabled) {
+    audit_ = std::make_shared<const AuditLog>(true, config_.audit.sample);
+    h.on_accepted = [audit = audit_](uint64_t seq, const std::string& topic) {
+      audit->Note("accepted", seq, topic);
+    };
+  }
   h.uplink_connected = [this] { return uplink_ && uplink_->connected(); };
   h.status_json = [this] { return StatusJson(); };
   h.route = [this](store::Message& m, int64_t now_ms) { ApplyRoute(m, now_ms); };

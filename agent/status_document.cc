@@ -31,7 +31,8 @@ std::string RenderStatus(const StatusInputs& in) {
   std::string pending = std::move(JsonObjectWriter()
                             .Uint("messages", j.pending_count)
                             .Uint("bytes", j.pending_bytes)
-                            .Int("oldest_ts_ms", j.oldest_pending_ts_ms))
+                            .Int("oldest_ts_ms", j.oldest_pending_ts_ms)
+                            .Uint("scheduled", j.scheduled_count))
                             .Finish();
   std::string totals = std::move(JsonObjectWriter()
                            .Uint("appended", j.appended_total)

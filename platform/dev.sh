@@ -8,7 +8,9 @@
 #                                     deps + build + the test suite (ctest); --slow adds soak/fault runs
 #   platform/dev.sh bench [--quick]   edgespool vs the mosquitto bridge (platform/bench.sh)
 #   platform/dev.sh cross aarch64|armhf   cross build + unit tests under qemu (platform/cross.sh)
-#   platform/dev.sh package [ARCH...] .deb packages for amd64, arm64, armhf (platform/package.sh)
+#   platform/dev.sh package [ARCH...] [--lintian]
+#                                     .deb packages with dpkg-buildpackage (platform/package.sh;
+#                                     default: this machine's architecture; also arm64, armhf)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -25,6 +27,9 @@ PACKAGES=(
   groff-base  # the man page lint (tests/unit/agent/cli_help_test.cc)
   libwebsockets-dev libwebsockets-evlib-uv python3-websockets  # the WebSocket listener and its tests
   prometheus chromium python3  # promtool (alert rules), the dashboard test's browser
+  # The .debs (platform/package.sh: dpkg-buildpackage) and their test
+  # (tests/packaging/deb_install_test.sh: a clean root, lintian).
+  debhelper dpkg-dev mmdebstrap lintian
 )
 
 # Optional: the interop tests (rabbitmq), the unit-file check

@@ -1,22 +1,20 @@
 #!/usr/bin/env bash
-# Build edgespool .deb packages with dpkg-deb (no debhelper needed).
+# Build edgespool's Debian packages with debhelper (debian/ at the top).
 #
-#   platform/package.sh [amd64|arm64|armhf ...] [--build-dir DIR] [--out DIR]
+#   platform/package.sh [amd64|arm64|armhf ...] [--out DIR] [--lintian] [--jobs N]
 #
-# Without an architecture it builds all three. Each is built without tests or
-# benchmarks in build/h-ship-pkg-ARCH (cross arches through toolchains/, their
-# libraries set up by `platform/cross.sh ARCH --deps-only`), then packed from
-# platform/debian/:
-#   /usr/bin/edgespool                      stripped
-#   /etc/edgespool/config.toml              conffile, from config.example.toml
-#   /lib/systemd/system/edgespool.service   platform/systemd/
-#   /usr/share/doc/edgespool/               copyright, README.md, config.example.toml
-# and DEBIAN/{control,conffiles,postinst,prerm,postrm}; Depends from
-# dpkg-shlibdeps (for cross arches, with the target's shlibs files), plus
-# adduser for the postinst's system user.
+# Without an architecture it builds this machine's. Each architecture is
+# `dpkg-buildpackage -b -a ARCH` on a copy of the working tree in
+# build/deb/ARCH/edgespool-VERSION (the copy keeps debian/'s build products
+# and the ../*.deb that dpkg-buildpackage writes out of the working tree, and
+# lets two architectures build side by side). Results, copied to --out
+# (default build/deb/out): edgespool_VERSION_ARCH.deb,
+# edgespool-dbgsym_VERSION_ARCH.deb, libedgespool-client-dev_VERSION_ARCH.deb,
+# the .buildinfo and .changes. --lintian runs lintian on the .changes.
 #
-# --build-dir DIR packs an already built tree (one architecture; the package
-# test uses it to avoid a second build). Output: build/h-ship-packages/ or --out.
+# Cross (arm64, armhf): the cross compiler and the target's -dev packages
+# come from `platform/cross.sh ARCH --deps-only --mode multiarch` (dpkg
+# --add-architecture; dpkg-buildpackage checks the :ARCH Build-Depends).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -26,178 +24,98 @@ log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 die() { printf 'package.sh: %s\n' "$*" >&2; exit 1; }
 usage() { sed -n '2,4p' "$0" | sed 's/^# \{0,1\}//'; }
 
-ARCHES=() BUILD_DIR="" OUT="$ROOT/build/h-ship-packages"
+ARCHES=() OUT="$ROOT/build/deb/out" LINTIAN=0 JOBS="${JOBS:-2}"
 while [ $# -gt 0 ]; do
   case "$1" in
     amd64|arm64|armhf) ARCHES+=("$1") ;;
-    --build-dir) BUILD_DIR="$(cd "${2:?}" && pwd)"; shift ;;
+    aarch64) ARCHES+=(arm64) ;;
     --out) OUT="${2:?}"; shift ;;
+    --out=*) OUT="${1#--out=}" ;;
+    --lintian) LINTIAN=1 ;;
+    --jobs) JOBS="${2:?}"; shift ;;
+    --build-dir|--build-dir=*)
+      die "--build-dir is gone: packages are built by dpkg-buildpackage from source (docs/packaging.md)" ;;
     -h|--help) usage; exit 0 ;;
     *) usage >&2; exit 64 ;;
   esac
   shift
 done
-[ ${#ARCHES[@]} -eq 0 ] && ARCHES=(amd64 arm64 armhf)
-[ -n "$BUILD_DIR" ] && [ ${#ARCHES[@]} -ne 1 ] && die "--build-dir packs one architecture"
+for tool in dpkg-buildpackage dh dpkg-parsechangelog; do
+  command -v "$tool" >/dev/null ||
+    die "$tool missing (apt-get install --no-install-recommends debhelper dpkg-dev)"
+done
+BUILD_ARCH="$(dpkg --print-architecture)"
+[ ${#ARCHES[@]} -eq 0 ] && ARCHES=("$BUILD_ARCH")
 mkdir -p "$OUT"
 OUT="$(cd "$OUT" && pwd)"
 
-for tool in dpkg-deb dpkg-shlibdeps; do
-  command -v "$tool" >/dev/null || die "$tool missing (apt-get install dpkg-dev)"
-done
+# One version: debian/changelog's must be CMake's project() version, which
+# `edgespool version` prints.
+VERSION="$(dpkg-parsechangelog -S Version)"
+CMAKE_VERSION="$(sed -n 's/^project(edgespool VERSION \([0-9.]*\).*/\1/p' CMakeLists.txt)"
+[ "${VERSION%%-*}" = "$CMAKE_VERSION" ] ||
+  die "debian/changelog says $VERSION, CMakeLists.txt project() says $CMAKE_VERSION"
 
-VERSION="$(sed -n 's/^project(edgespool VERSION \([0-9.]*\).*/\1/p' CMakeLists.txt)"
-[ -n "$VERSION" ] || die "no project VERSION in CMakeLists.txt"
-
-triple_of() {
-  case "$1" in
-    amd64) echo x86_64-linux-gnu ;; arm64) echo aarch64-linux-gnu ;;
-    armhf) echo arm-linux-gnueabihf ;;
-  esac
+# The tree as a developer has it (uncommitted edits included), less builds.
+copy_tree() {
+  local dest="$1"
+  rm -rf "$dest"
+  mkdir -p "$dest"
+  tar -C "$ROOT" --exclude=./build --exclude=./.git --exclude=./.run \
+    --exclude=./tests/bench/out -cf - . | tar -C "$dest" -xf -
 }
 
-# Configures and builds the agent alone for $1; prints the build dir.
 build_arch() {
-  local arch="$1" dir="$ROOT/build/h-ship-pkg-$1" args=()
-  args=(-G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DEDGESPOOL_WERROR=ON
-    -DEDGESPOOL_BUILD_TESTS=OFF -DEDGESPOOL_BUILD_BENCH=OFF -DCMAKE_INSTALL_PREFIX=/usr)
-  if [ "$arch" != amd64 ]; then
-    local cross_arch=aarch64
-    [ "$arch" = armhf ] && cross_arch=armhf
-    "$ROOT/platform/cross.sh" "$cross_arch" --deps-only >&2
-    args+=(-DCMAKE_TOOLCHAIN_FILE="$ROOT/toolchains/$(triple_of "$arch").cmake")
-    local sysroot="$ROOT/build/$cross_arch/sysroot"
-    if [ -f "$sysroot/.edgespool-sysroot" ]; then
-      args+=(-DEDGESPOOL_SYSROOT="$sysroot")
-    else
-      args+=(-DEDGESPOOL_SYSROOT=)
+  local arch="$1" start=$SECONDS
+  local top="$ROOT/build/deb/$arch"
+  local src="$top/edgespool-$VERSION"
+  local args=(-b -us -uc -a"$arch")
+  if [ "$arch" != "$BUILD_ARCH" ]; then
+    local cross_arch="$arch"
+    [ "$arch" = arm64 ] && cross_arch=aarch64
+    log "$arch: cross toolchain and :$arch build dependencies (platform/cross.sh)"
+    # Exit 69 (EX_UNAVAILABLE) when the :ARCH -dev packages cannot be had:
+    # e.g. libwebsockets-dev 4.1.6-3 (Debian 12) is Multi-Arch: same but its
+    # lws_config.h differs per architecture, so :arm64 does not install
+    # beside the machine's own (docs/packaging.md).
+    "$ROOT/platform/cross.sh" "$cross_arch" --deps-only --mode multiarch >&2 || {
+      printf 'package.sh: %s: the :%s build dependencies do not install beside this machine'"'"'s\n' \
+        "$arch" "$arch" >&2
+      exit 69
+    }
+    # pkg-config is Multi-Arch: same: the :ARCH one brings TRIPLE-pkg-config,
+    # which dh's cmake build system names as PKG_CONFIG_EXECUTABLE.
+    if ! dpkg-query -W -f='${Status}' "pkg-config:$arch" 2>/dev/null | grep -q "ok installed"; then
+      log "$arch: apt-get install pkg-config:$arch"
+      env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq \
+        --no-install-recommends "pkg-config:$arch" >&2
     fi
+    (cd "$ROOT" && dpkg-checkbuilddeps -a"$arch") >&2 ||
+      die "$arch: Build-Depends missing (above): apt-get build-dep -a$arch ./"
+    # The profile drops the Build-Depends a cross build does not need.
+    args+=(-Pcross,nocheck)
   fi
-  log "build $arch in $dir"
-  mkdir -p "$dir"
-  cmake -S "$ROOT" -B "$dir" "${args[@]}" >"$dir/configure.log" 2>&1 ||
-    { cat "$dir/configure.log" >&2; die "configure $arch"; }
-  cmake --build "$dir" -j "${JOBS:-2}" --target edgespool >&2
-  echo "$dir"
-}
-
-# For the library sysroot (no target packages in the dpkg database): the
-# target's runtime-library packages unpacked with their control files, for
-# dpkg-shlibdeps -S, so that their own symbols files give the versions and
-# the Depends name libuv1 and libstdc++6, not the cross toolchain's
-# libstdc++6-armhf-cross. The C/C++ runtime is not in the sysroot (the
-# compiler brings it): its packages are downloaded just for this.
-sysroot_pkg_dirs() {
-  local arch="$1" cross_arch="$2" out="$3"
-  local apt="$ROOT/build/$cross_arch/apt" f
-  [ -d "$apt/debs" ] || return 0
-  mkdir -p "$apt/runtime-debs" "$out"
-  if ! ls "$apt/runtime-debs"/libc6_*.deb >/dev/null 2>&1; then
-    (cd "$apt/runtime-debs" && apt-get -o "APT::Architecture=$arch" \
-      -o "APT::Architectures=$arch" -o "Dir::State=$apt/state" \
-      -o "Dir::State::status=$apt/status" -o "Dir::Cache=$apt/cache" \
-      -o Debug::NoLocking=1 download -qq libc6 libstdc++6 libgcc-s1 2>&1 |
-      grep -v unsandboxed >&2 || true)
-  fi
-  for f in "$apt/debs"/*.deb "$apt/runtime-debs"/*.deb; do
+  log "$arch: dpkg-buildpackage ${args[*]} in $src"
+  copy_tree "$src"
+  rm -f "$top"/*.deb "$top"/*.ddeb "$top"/*.changes "$top"/*.buildinfo
+  (cd "$src" && DEB_BUILD_OPTIONS="nocheck parallel=$JOBS ${DEB_BUILD_OPTIONS:-}" \
+    dpkg-buildpackage "${args[@]}") >"$top/build.log" 2>&1 ||
+    { tail -60 "$top/build.log" >&2; die "$arch: dpkg-buildpackage failed (log: $top/build.log)"; }
+  local f n=0
+  for f in "$top"/*_"$VERSION"_"$arch".deb "$top"/*_"$VERSION"_"$arch".ddeb \
+           "$top"/*_"$VERSION"_"$arch".changes "$top"/*_"$VERSION"_"$arch".buildinfo; do
     [ -f "$f" ] || continue
-    dpkg-deb -I "$f" shlibs >/dev/null 2>&1 || continue  # not a library package
-    local d="$out/$(basename "$f" .deb)"
-    dpkg-deb -R "$f" "$d"
-    echo "$d"
+    cp -f "$f" "$OUT/"
+    n=$((n + 1))
   done
-}
-
-# Prints the Depends value for binary $2 of arch $1.
-shlib_depends() {
-  local arch="$1" bin="$2" tmp
-  tmp="$(mktemp -d)"
-  mkdir -p "$tmp/debian"
-  printf 'Source: edgespool\n\nPackage: edgespool\nArchitecture: any\n' >"$tmp/debian/control"
-  cp "$bin" "$tmp/edgespool"
-  local opts=()
-  if [ "$arch" != amd64 ]; then
-    local triple sysroot cross_arch=aarch64
-    triple="$(triple_of "$arch")"
-    [ "$arch" = armhf ] && cross_arch=armhf
-    sysroot="$ROOT/build/$cross_arch/sysroot"
-    # Multiarch: the target's packages are in the dpkg database, with their
-    # symbols files; the library dirs only need naming.
-    opts=(-l"/lib/$triple" -l"/usr/lib/$triple")
-    if [ -f "$sysroot/.edgespool-sysroot" ]; then
-      local d
-      while read -r d; do opts+=(-S"$d"); done < <(sysroot_pkg_dirs "$arch" "$cross_arch" "$tmp/pkgs")
-      opts+=(-l"$sysroot/usr/lib/$triple")
-    fi
-    opts+=(--ignore-missing-info)
+  [ -f "$OUT/edgespool_${VERSION}_$arch.deb" ] || die "$arch: no edgespool_${VERSION}_$arch.deb"
+  log "$arch: $n files in $OUT in $((SECONDS - start)) s"
+  if [ "$LINTIAN" -eq 1 ]; then
+    command -v lintian >/dev/null || die "lintian missing (apt-get install lintian)"
+    log "$arch: lintian"
+    lintian --info --display-info --pedantic "$OUT/edgespool_${VERSION}_$arch.changes" || true
   fi
-  local line
-  line="$(cd "$tmp" && DEB_HOST_ARCH="$arch" DEB_HOST_MULTIARCH="$(triple_of "$arch")" \
-    dpkg-shlibdeps -O "${opts[@]}" -e edgespool 2>"$tmp/err")" ||
-    { cat "$tmp/err" >&2; rm -rf "$tmp"; die "dpkg-shlibdeps $arch"; }
-  grep -v 'binaries to analyze should already be installed\|no dependency information found' "$tmp/err" >&2 || true
-  rm -rf "$tmp"
-  echo "${line#shlibs:Depends=}"
 }
 
-package_arch() {
-  local arch="$1" build="$2"
-  local bin="$build/agent/edgespool"
-  [ -x "$bin" ] || die "$bin not built"
-  local triple strip=strip objdump=objdump
-  triple="$(triple_of "$arch")"
-  [ "$arch" != amd64 ] && strip="$triple-strip" objdump="$triple-objdump"
-  local root
-  root="$(mktemp -d)"
-  chmod 0755 "$root"  # mktemp's 0700 would be the archive's "./"
-  install -d "$root/DEBIAN" "$root/usr/bin" "$root/etc/edgespool" \
-    "$root/lib/systemd/system" "$root/usr/share/doc/edgespool"
-  "$strip" --strip-unneeded --remove-section=.comment --remove-section=.note \
-    -o "$root/usr/bin/edgespool" "$bin"
-  chmod 0755 "$root/usr/bin/edgespool"
-  # The packaged config is the example with the package's paths made explicit
-  # (they are the example's defaults today; this keeps them so if those move).
-  sed -e 's|^socket = .*|socket = "/run/edgespool/edgespool.sock"|' \
-      -e 's|^path = .*journal.*|path = "/var/lib/edgespool/journal.db"|' \
-      config.example.toml >"$root/etc/edgespool/config.toml"
-  grep -qx 'socket = "/run/edgespool/edgespool.sock"' "$root/etc/edgespool/config.toml" &&
-    grep -qx 'path = "/var/lib/edgespool/journal.db"' "$root/etc/edgespool/config.toml" ||
-    die "config.example.toml no longer has [producer] socket / [store] path lines"
-  install -m 0644 platform/systemd/edgespool.service "$root/lib/systemd/system/"
-  install -m 0644 platform/debian/copyright config.example.toml README.md \
-    "$root/usr/share/doc/edgespool/"
-  install -m 0644 platform/debian/conffiles "$root/DEBIAN/"
-  install -m 0755 platform/debian/postinst platform/debian/prerm platform/debian/postrm \
-    "$root/DEBIAN/"
-  local depends
-  depends="$(shlib_depends "$arch" "$bin")"
-  # One package per NEEDED library (libc.so.6 -> libc6, libuv.so.1 -> libuv1;
-  # libm, libdl, libpthread and librt are libc6's too): fewer means
-  # dpkg-shlibdeps found no information for one of them.
-  local needed ndeps
-  needed="$("$objdump" -p "$bin" | awk '$1 == "NEEDED" {print $2}' |
-    grep -cvE '^lib(m|dl|pthread|rt)\.so\.')"
-  ndeps="$(tr ',' '\n' <<<"$depends" | grep -c .)"
-  [ "$ndeps" -ge "$needed" ] ||
-    die "$arch: Depends ($depends) covers $ndeps of $needed NEEDED libraries"
-  # libwebsockets loads its libuv event loop as a plugin (dlopen, so no
-  # NEEDED entry names it): the WebSocket listener needs the package.
-  depends="$depends, adduser, libwebsockets-evlib-uv"
-  local size
-  size="$(du -sk --exclude=DEBIAN "$root" | cut -f1)"
-  sed -e "s|@VERSION@|$VERSION|" -e "s|@ARCH@|$arch|" -e "s|@DEPENDS@|$depends|" \
-      -e "s|@INSTALLED_SIZE@|$size|" platform/debian/control.in >"$root/DEBIAN/control"
-  local deb="$OUT/edgespool_${VERSION}_${arch}.deb"
-  # --root-owner-group: root:root in the archive whoever builds it.
-  dpkg-deb --root-owner-group --build -Zxz "$root" "$deb" >/dev/null
-  rm -rf "$root"
-  log "$deb ($(stat -c %s "$deb") bytes): Depends: $depends"
-}
-
-for arch in "${ARCHES[@]}"; do
-  start=$SECONDS
-  if [ -n "$BUILD_DIR" ]; then build="$BUILD_DIR"; else build="$(build_arch "$arch")"; fi
-  package_arch "$arch" "$build"
-  log "$arch packaged in $((SECONDS - start)) s"
-done
-ls -l "$OUT"/*.deb
+for arch in "${ARCHES[@]}"; do build_arch "$arch"; done
+ls -l "$OUT"

@@ -414,7 +414,7 @@ Result<std::unique_ptr<Listener>> Listener::ListenUnix(Loop& loop, const std::st
 }
 
 Result<std::unique_ptr<Listener>> Listener::FromFd(Loop& loop, int fd, bool is_unix,
-                                                    AcceptCallback on_accept) {
+                                                   AcceptCallback on_accept, int backlog) {
   uv_stream_t* h;
   int rc;
   if (is_unix) {
@@ -431,7 +431,7 @@ Result<std::unique_ptr<Listener>> Listener::FromFd(Loop& loop, int fd, bool is_u
   std::unique_ptr<Listener> l(new Listener(loop, h, is_unix));
   if (rc < 0) return UvStatus(rc, "adopt listening fd");
   l->on_accept_ = std::move(on_accept);
-  rc = uv_listen(h, 1024, &Listener::OnConnection);
+  rc = uv_listen(h, backlog, &Listener::OnConnection);
   if (rc < 0) return UvStatus(rc, "listen on adopted fd");
   return l;
 }

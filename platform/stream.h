@@ -119,9 +119,12 @@ class Listener {
   static Result<std::unique_ptr<Listener>> ListenUnix(Loop& loop, const std::string& path,
                                                       unsigned mode, int backlog,
                                                       AcceptCallback on_accept);
-  // An already-listening fd handed over by systemd socket activation.
+  // An already-listening fd handed over by systemd socket activation. It is
+  // listened on again with `backlog`: listen(2) on a listening socket only
+  // resizes its queue, so the unit's Backlog= does not silently shrink to
+  // libuv's call here (connections already queued stay queued).
   static Result<std::unique_ptr<Listener>> FromFd(Loop& loop, int fd, bool is_unix,
-                                                  AcceptCallback on_accept);
+                                                  AcceptCallback on_accept, int backlog = 1024);
   static Result<std::unique_ptr<Listener>> ListenTcp(Loop& loop, const std::string& host,
                                                      uint16_t port, int backlog,
                                                      AcceptCallback on_accept);

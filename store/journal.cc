@@ -30,8 +30,10 @@
 // Loop liveness: the AsyncHandle is unreferenced (an idle journal must not
 // keep the loop running); while any callback is outstanding a referenced
 // timer that never fires keeps it alive, as a libuv request would.
+#include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <climits>
 #include <condition_variable>
 #include <deque>
 #include <list>
@@ -49,6 +51,10 @@ namespace {
 // Appends waiting beyond this many groups count as "above high water".
 constexpr size_t kMaxWaitingGroups = 4;
 constexpr uint64_t kKeepaliveMs = 3600 * 1000;
+// The store thread wakes at least this often while rows are scheduled, so a
+// wall clock stepped forward (NTP at boot on a gateway) is noticed.
+constexpr int64_t kMaxDueWaitMs = 60 * 1000;
+constexpr int64_t kDueRetryMs = 1000;  // after a failed promotion
 }  // namespace
 
 class Journal::Impl {
@@ -178,6 +184,12 @@ class Journal::Impl {
     has_listener_.store(static_cast<bool>(listener_));
   }
 
+  void SetDueListener(std::function<void()> listener) { due_listener_ = std::move(listener); }
+  void SetExpiryListener(std::function<void(const std::vector<uint64_t>&)> listener) {
+    expiry_listener_ = std::move(listener);
+    has_expiry_listener_.store(static_cast<bool>(expiry_listener_));
+  }
+
   const JournalStats& stats() const { return stats_; }
   bool above_high_water() const {
     return stats_.fill_ratio >= options_.high_water ||
@@ -260,14 +272,20 @@ class Journal::Impl {
       if (!cleanup_running_ && clock_.MonotonicNs() >= next_cleanup_ns_) {
         cleanup_requested_ = true;
       }
-      if (appends_.empty() && ops_.empty() && !cleanup_running_ && !cleanup_requested_) {
+      // Scheduled rows: the earliest due time bounds the sleep below.
+      int64_t due_in_ms = DueInMs();
+      if (appends_.empty() && ops_.empty() && !cleanup_running_ && !cleanup_requested_ &&
+          due_in_ms > 0) {
         int64_t wait_ns = next_cleanup_ns_ - clock_.MonotonicNs();
+        if (due_in_ms != INT64_MAX) {
+          wait_ns = std::min(wait_ns, std::min(due_in_ms, kMaxDueWaitMs) * 1000000);
+        }
         if (wait_ns > 0) {
           cv_.wait_for(lock, std::chrono::nanoseconds(wait_ns));
           if (clock_.MonotonicNs() >= next_cleanup_ns_) cleanup_requested_ = true;
           continue;
         }
-        cleanup_requested_ = true;
+        if (clock_.MonotonicNs() >= next_cleanup_ns_) cleanup_requested_ = true;
       }
       if (!appends_.empty() && options_.group_max_delay_us > 0 &&
           appends_.size() < options_.group_max_messages) {
@@ -297,6 +315,7 @@ class Journal::Impl {
       if (!group.empty()) CommitGroup(std::move(group));
       for (auto& op : ops) op.run();
       if (cleanup) CleanupStep();
+      if (DueInMs() <= 0) PromoteDue();
       lock.lock();
     }
   }
@@ -318,7 +337,8 @@ class Journal::Impl {
     if (has_listener_.load()) {
       a->committed.reserve(items.size());
       for (auto& item : items) {
-        if (!item.stored) continue;
+        // Scheduled rows wait in the journal: never served from memory.
+        if (!item.stored || item.scheduled) continue;
         a->committed.push_back(StoredMessage{item.outcome->seq, std::move(item.message), 0});
       }
     }
@@ -338,8 +358,35 @@ class Journal::Impl {
     });
   }
 
+  // Store thread: ms until the earliest scheduled row is due (<= 0: now).
+  int64_t DueInMs() const {
+    int64_t due = db_->next_due_ms();
+    if (due == INT64_MAX) return INT64_MAX;
+    return due - clock_.WallMs();
+  }
+
+  void PromoteDue() {
+    Result<size_t> moved = db_->PromoteDue(clock_.WallMs());
+    if (!moved.ok()) {
+      ES_LOG_WARN("journal: scheduled rows could not be made pending; retrying",
+                  {{"path", options_.path}, {"reason", moved.status().ToString()}});
+      db_->DeferDue(clock_.WallMs() + kDueRetryMs);
+      return;
+    }
+    if (*moved == 0) return;
+    PostDone([this] {
+      if (due_listener_) due_listener_();
+    });
+  }
+
   void CleanupStep() {
+    db_->set_collect_expired(has_expiry_listener_.load());
     Result<bool> more = db_->CleanupStep();
+    if (std::vector<uint64_t> expired = db_->TakeExpired(); !expired.empty()) {
+      PostDone([this, expired = std::move(expired)] {
+        if (expiry_listener_) expiry_listener_(expired);
+      });
+    }
     if (more.ok() && *more) return;  // next turn, after any waiting appends
     if (!more.ok()) {
       ES_LOG_WARN("journal cleanup failed", {{"path", options_.path},
@@ -374,6 +421,9 @@ class Journal::Impl {
   // Loop thread only.
   JournalStats stats_;
   CommitListener listener_;
+  std::function<void()> due_listener_;
+  std::function<void(const std::vector<uint64_t>&)> expiry_listener_;
+  std::atomic<bool> has_expiry_listener_{false};
   std::atomic<bool> has_listener_{false};
   std::unique_ptr<platform::AsyncHandle> wake_;
   platform::TimerHandle keepalive_;
@@ -543,6 +593,14 @@ void Journal::TrimInbox(uint64_t below_seq, int64_t received_before_ms, DoneCall
 void Journal::LoadConsumerSessions(SessionsCallback done) {
   impl_->Submit<Result<std::vector<ConsumerSessionRecord>>>(
       [](JournalDb& db) { return db.LoadConsumerSessions(); }, std::move(done));
+}
+
+void Journal::SetExpiryListener(std::function<void(const std::vector<uint64_t>&)> listener) {
+  impl_->SetExpiryListener(std::move(listener));
+}
+
+void Journal::SetDueListener(std::function<void()> listener) {
+  impl_->SetDueListener(std::move(listener));
 }
 
 void Journal::SetCommitListener(CommitListener listener) {

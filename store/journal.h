@@ -39,9 +39,10 @@ namespace edgespool::store {
 enum class Priority : uint8_t { kHigh = 0, kNormal = 1, kLow = 2 };
 enum class Durability { kFull, kNormal };
 enum class WhenFull { kReject, kDropOldest };
-// State as persisted (pending, sent, dead); kExpired and kUnknown are only
-// reported by Query() for rows deleted by expiry or never seen.
-enum class MessageState { kPending, kSent, kDead, kExpired, kUnknown };
+// State as persisted (pending, sent, dead, scheduled: stored, not yet due for
+// upload); kExpired and kUnknown are only reported by Query() for rows
+// deleted by expiry or never seen.
+enum class MessageState { kPending, kSent, kDead, kExpired, kUnknown, kScheduled };
 
 const char* PriorityName(Priority p);
 const char* MessageStateName(MessageState s);
@@ -81,6 +82,9 @@ struct Message {
   std::string msg_id;  // idempotency key; empty: none
   Headers headers;
   std::string payload;
+  // Scheduled delivery: not uploaded before this wall time (ms since epoch).
+  // At or before the time of the append: uploaded at once, as if unset.
+  std::optional<int64_t> deliver_at_ms;
 };
 
 // A message as stored: what the sync worker uploads.
@@ -162,6 +166,7 @@ struct QueryResult {
   std::string topic;
   std::string reason;  // for dead letters
   int64_t sent_at_ms = 0;
+  int64_t deliver_at_ms = 0;  // kScheduled: when it becomes due
 };
 
 struct DeadLetter {
@@ -174,6 +179,8 @@ struct JournalStats {
   uint64_t pending_bytes = 0;
   int64_t oldest_pending_ts_ms = 0;  // 0 when nothing is pending
   uint64_t dead_count = 0;
+  // Scheduled rows not yet due: stored, counted in none of the pending_*.
+  uint64_t scheduled_count = 0;
   uint64_t inflight_count = 0;  // leased by FetchPending, not yet resolved
   uint64_t file_bytes = 0;      // database file (page_count * page_size)
   uint64_t max_bytes = 0;
@@ -282,6 +289,13 @@ class Journal {
   void Cleanup(DoneCallback done);
 
   void SetCommitListener(CommitListener listener);
+  // Called on the loop thread after scheduled rows fell due and joined the
+  // pending rows (a FetchPending made afterwards sees them). The store
+  // thread sleeps until the earliest due time: a timer, not a poll.
+  void SetDueListener(std::function<void()> listener);
+  // Called on the loop thread with the seqs each cleanup step deleted past
+  // their expires_at. Unset (the default), none are collected.
+  void SetExpiryListener(std::function<void(const std::vector<uint64_t>&)> listener);
 
   // Reads stored rows in seq order without leasing them (the WebSocket
   // uplink sessions' catch-up, docs/websocket.md): a read-only view beside

@@ -163,8 +163,9 @@ Status JournalDb::Prepare() {
       {&delete_sent_upto_,
        "DELETE FROM journal WHERE seq IN (SELECT seq FROM sent WHERE seq <= ?1)"},
       {&expired_scan_,
-       "SELECT j.seq, j.state, length(j.payload), j.msg_id, p.seq IS NOT NULL FROM journal j "
-       "LEFT JOIN pending p ON p.seq = j.seq WHERE j.expires_at <= ?1 LIMIT ?2"},
+       "SELECT j.seq, j.state, length(j.payload), j.msg_id, p.seq IS NOT NULL, "
+       "d.seq IS NOT NULL FROM journal j LEFT JOIN pending p ON p.seq = j.seq "
+       "LEFT JOIN scheduled d ON d.seq = j.seq WHERE j.expires_at <= ?1 LIMIT ?2"},
       {&delete_row_, "DELETE FROM journal WHERE seq = ?1"},
       // The cap (MakeRoom) and the transactions.
       {&drop_scan_,
@@ -185,6 +186,7 @@ Status JournalDb::Prepare() {
   };
   for (const auto& s : kStatements) ES_RETURN_IF_ERROR(db_.Prepare(s.sql, s.stmt));
   ES_RETURN_IF_ERROR(PrepareReads());
+  ES_RETURN_IF_ERROR(PrepareSchedule());
   return PrepareInbox();
 }
 
@@ -265,6 +267,7 @@ Status JournalDb::LoadState() {
   if (!dead.ok()) return dead.status();
   stats_.dead_count = static_cast<uint64_t>(*dead);
   ES_RETURN_IF_ERROR(LoadInboxState());
+  ES_RETURN_IF_ERROR(LoadScheduleState());
   return LoadDedupe();
 }
 
@@ -383,7 +386,7 @@ void JournalDb::AppendGroup(std::vector<AppendItem>* items) {
 // Applies a group's fate to the outcomes, the dedupe set and the counters.
 void JournalDb::SettleGroup(std::vector<AppendItem>* items, const Status& s, uint64_t dropped,
                             uint64_t dropped_bytes, int64_t now) {
-  uint64_t stored = 0, duplicates = 0, stored_bytes = 0, writes = 0;
+  uint64_t stored = 0, duplicates = 0, stored_bytes = 0, writes = 0, scheduled = 0;
   int64_t min_ts = 0;
   SettleInbox(s.ok());
   for (auto& item : *items) {
@@ -401,15 +404,21 @@ void JournalDb::SettleGroup(std::vector<AppendItem>* items, const Status& s, uin
         ++duplicates;
       } else {
         item.stored = false;
+        item.scheduled = false;
         item.outcome = s;
       }
       continue;
     }
-    if (item.stored) {
+    if (item.stored && item.scheduled) {
+      // Waits in `scheduled`: no scan sees it until PromoteDue.
+      ++stored;
+      ++scheduled;
+      next_due_ms_ = std::min(next_due_ms_, *item.message.deliver_at_ms);
+    } else if (item.stored) {
       if (!cursors_.empty()) LowerCursors(item.message, item.outcome->seq);
       ++stored;
       stored_bytes += item.message.payload.size();
-      if (stored == 1 || item.message.ts_ms < min_ts) min_ts = item.message.ts_ms;
+      if (stored - scheduled == 1 || item.message.ts_ms < min_ts) min_ts = item.message.ts_ms;
     } else if (item.outcome.ok() && item.outcome->duplicate) {
       ++duplicates;
     }
@@ -417,13 +426,14 @@ void JournalDb::SettleGroup(std::vector<AppendItem>* items, const Status& s, uin
   NoteGroupFate(s, items->size(), items->size() - duplicates - writes);
   stats_.duplicate_total += duplicates;
   stats_.appended_total += stored;
-  if (stored) {
+  if (stored > scheduled) {
     if (stats_.pending_count == 0 || min_ts < stats_.oldest_pending_ts_ms) {
       stats_.oldest_pending_ts_ms = min_ts;
     }
-    stats_.pending_count += stored;
+    stats_.pending_count += stored - scheduled;
     stats_.pending_bytes += stored_bytes;
   }
+  stats_.scheduled_count += scheduled;
   if (dropped) {
     stats_.pending_count -= dropped;
     stats_.pending_bytes -= dropped_bytes;
@@ -487,6 +497,7 @@ Status JournalDb::InsertRows(std::vector<AppendItem>* items, int64_t now, size_t
     ES_RETURN_IF_ERROR(InsertRow(m, now, &seq));
     item.outcome = AppendOutcome{seq, false};
     item.stored = true;
+    item.scheduled = m.deliver_at_ms && *m.deliver_at_ms > now;
     if (first == 0) first = seq;
     last = seq;
     if (!m.msg_id.empty()) {
@@ -501,6 +512,10 @@ Status JournalDb::InsertRows(std::vector<AppendItem>* items, int64_t now, size_t
   enqueue_range_.Bind(2, static_cast<int64_t>(last));
   Status s = enqueue_range_.Run();
   enqueue_range_.Reset();
+  for (size_t i = 0; s.ok() && i < items->size(); ++i) {
+    const AppendItem& item = (*items)[i];
+    if (item.scheduled) s = ScheduleRow(item.outcome->seq, *item.message.deliver_at_ms);
+  }
   return s;
 }
 

@@ -44,6 +44,7 @@ struct AppendItem {
   // inbox seq.
   Result<AppendOutcome> outcome = AppendOutcome{};
   bool stored = false;  // a new journal row (not a duplicate), in the committed group
+  bool scheduled = false;  // stored into `scheduled`: not yet due for upload
   // A downlink write instead of a producer append: never a journal row,
   // never `stored`, never shown to the CommitListener.
   std::unique_ptr<GroupWrite> write;
@@ -69,6 +70,16 @@ class JournalDb {
     cursors_.clear();
   }
   void Lease(const std::vector<uint64_t>& seqs) { leases_.insert(seqs.begin(), seqs.end()); }
+  // Moves every scheduled row due at now_ms into `pending` (one
+  // transaction); returns how many. next_due_ms(): the earliest due time
+  // still scheduled, INT64_MAX when none (the store thread sleeps until it).
+  Result<size_t> PromoteDue(int64_t now_ms);
+  int64_t next_due_ms() const { return next_due_ms_; }
+  // Seqs deleted by expiry since the last take, collected only while
+  // collect_expired (the audit log's "expired").
+  void set_collect_expired(bool on) { collect_expired_ = on; }
+  std::vector<uint64_t> TakeExpired() { return std::move(expired_seqs_); }
+  void DeferDue(int64_t ms) { next_due_ms_ = ms; }
   Result<QueryResult> Query(uint64_t seq);
   Result<QueryResult> QueryById(const std::string& msg_id);
   Result<std::vector<DeadLetter>> ListDead(size_t limit);
@@ -108,6 +119,10 @@ class JournalDb {
   Status Prepare();
   Status PrepareReads();
   Status PrepareInbox();
+  Status PrepareSchedule();
+  Status LoadScheduleState();
+  // Inside InsertRows' transaction: moves a row just enqueued to `scheduled`.
+  Status ScheduleRow(uint64_t seq, int64_t due_ms);
   Status LoadState();
   Status LoadDedupe();
   Status LoadInboxState();
@@ -224,6 +239,12 @@ class JournalDb {
       requeue_, enqueue_, query_, query_id_, list_dead_, oldest_, sent_head_, delete_sent_upto_,
       expired_scan_, delete_row_, drop_scan_, evict_sent_, delete_seq_, page_count_,
       freelist_count_, begin_, commit_, rollback_, stored_read_, journal_head_;
+  // Scheduled delivery (journal_db_schedule.cc).
+  Stmt schedule_, promote_, unschedule_due_, unschedule_one_, next_due_, scheduled_sum_,
+      scheduled_due_at_;
+  int64_t next_due_ms_ = INT64_MAX;  // earliest due_at in `scheduled`; INT64_MAX: none
+  bool collect_expired_ = false;     // the expiry listener is set (Journal)
+  std::vector<uint64_t> expired_seqs_;
   Stmt inbox_insert_, inbox_read_, inbox_oldest_, inbox_drop_upto_, inbox_trim_, inbox_expire_,
       session_upsert_, session_delete_, session_load_;
 };

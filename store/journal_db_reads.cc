@@ -358,6 +358,16 @@ Result<QueryResult> JournalDb::QueryRow(uint64_t seq, bool* found) {
   }
   query_.Reset();
   if (!s.ok()) return s;
+  if (*found && r.state == MessageState::kSent && stats_.scheduled_count > 0) {
+    // Neither pending nor dead: sent, unless it waits in `scheduled`.
+    scheduled_due_at_.Bind(1, static_cast<int64_t>(seq));
+    if (scheduled_due_at_.Step(&s)) {
+      r.state = MessageState::kScheduled;
+      r.deliver_at_ms = scheduled_due_at_.Int(0);
+    }
+    scheduled_due_at_.Reset();
+    if (!s.ok()) return s;
+  }
   return r;
 }
 
@@ -488,6 +498,7 @@ Status JournalDb::DeleteExpired(int64_t now_ms, std::vector<ExpiredRow>* expired
   expired_scan_.Bind(2, kCleanupChunk);
   while (expired_scan_.Step(&s)) {
     MessageState state = expired_scan_.Int(4)                 ? MessageState::kPending
+                         : expired_scan_.Int(5)               ? MessageState::kScheduled
                          : expired_scan_.Int(1) == kStateDead ? MessageState::kDead
                                                               : MessageState::kSent;
     expired->push_back({static_cast<uint64_t>(expired_scan_.Int(0)), state,
@@ -498,6 +509,12 @@ Status JournalDb::DeleteExpired(int64_t now_ms, std::vector<ExpiredRow>* expired
     delete_row_.Bind(1, static_cast<int64_t>((*expired)[i].seq));
     s = delete_row_.Run();
     delete_row_.Reset();
+    // journal_forget leaves `scheduled` alone (schema.cc says why).
+    if (s.ok() && (*expired)[i].state == MessageState::kScheduled) {
+      unschedule_one_.Bind(1, static_cast<int64_t>((*expired)[i].seq));
+      s = unschedule_one_.Run();
+      unschedule_one_.Reset();
+    }
   }
   return s;
 }
@@ -506,12 +523,15 @@ void JournalDb::SettleExpired(const std::vector<ExpiredRow>& expired) {
   for (const auto& e : expired) {
     leases_.erase(e.seq);
     RememberDeleted(e.seq, MessageState::kExpired, e.msg_id);
+    if (collect_expired_) expired_seqs_.push_back(e.seq);
     if (e.state == MessageState::kPending) {
       --stats_.pending_count;
       stats_.pending_bytes -= e.bytes;
       oldest_dirty_ = true;
     } else if (e.state == MessageState::kDead) {
       --stats_.dead_count;
+    } else if (e.state == MessageState::kScheduled && stats_.scheduled_count > 0) {
+      --stats_.scheduled_count;
     }
   }
   stats_.expired_total += expired.size();

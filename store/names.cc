@@ -20,6 +20,7 @@ const char* MessageStateName(MessageState s) {
     case MessageState::kDead: return "dead";
     case MessageState::kExpired: return "expired";
     case MessageState::kUnknown: return "unknown";
+    case MessageState::kScheduled: return "scheduled";
   }
   return "unknown";
 }

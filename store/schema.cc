@@ -1,7 +1,7 @@
 // The journal file format.
 //
 // One SQLite database (default "journal.db") in WAL mode, page size 4096,
-// auto_vacuum = INCREMENTAL, PRAGMA user_version = schema version (4).
+// auto_vacuum = INCREMENTAL, PRAGMA user_version = schema version (5).
 //
 // ROW FORMAT: table `journal`, one row a message; tables `pending` and
 // `sent` say which rows wait for upload and which were delivered. Tables
@@ -29,10 +29,17 @@
 //                  (rowid last: upload order (priority, ts, seq)).
 //   sent(seq INTEGER PRIMARY KEY, sent_at)
 //                  one row per delivered message kept for retention.
-// A message is pending iff its seq is in `pending`; else dead iff
-// journal.state = 2; else sent. The store adds each commit group's rows to
-// `pending` in the group's transaction (version 2 did it with a trigger);
-// the trigger journal_forget removes a deleted row's seq from both tables.
+//   scheduled(seq INTEGER PRIMARY KEY, due_at, priority, ts, bytes)
+//                  one row per message stored with a deliver_at still in
+//                  the future; index scheduled_due(due_at).
+// A message is pending iff its seq is in `pending`; scheduled iff in
+// `scheduled`; else dead iff journal.state = 2; else sent. The store adds
+// each commit group's rows to `pending` in the group's transaction (version
+// 2 did it with a trigger), moving the scheduled ones to `scheduled` in the
+// same transaction; the trigger journal_forget removes a deleted row's seq
+// from `pending` and `sent`. A scheduled row is deleted only by expiry,
+// which deletes its `scheduled` row itself: widening the trigger would add a
+// lookup to every delete of a sent row, the drain's hot path.
 //
 // Indexes on `journal`, all partial so each costs only the rows it serves:
 //   journal_dead(seq) WHERE state = 2                   ListDead
@@ -90,6 +97,23 @@
 //   group that would take the inbox's payload bytes past
 //   downlink.max_bytes (inbox_dropped_total). A message larger than that
 //   cap by itself is refused alone, dropping nothing.
+//
+// SCHEDULED DELIVERY (version 5)
+//   A publish with deliver_at (or delay) in the future is stored at once and
+//   acknowledged as stored, but its seq goes to `scheduled`, not `pending`.
+//   The upload scans (FetchPending, the commit listener) only ever read
+//   `pending`, so rows not yet due cost unscheduled traffic nothing: no
+//   extra column in pending_order, no row to skip. The store thread sleeps
+//   until the earliest due_at (scheduled_due gives it in one seek) and then,
+//   in one transaction, moves every due row into `pending` with its original
+//   (priority, ts): from there it goes out in the usual upload order, among
+//   rows of its original timestamp. A restart keeps both tables; rows that
+//   fell due while the agent was down move at open's first turn.
+//   Rejected: a due_at column in `pending` with the scans filtering on it.
+//   Every lease scan would step over not-yet-due rows, in index order, each
+//   time (a day's schedule ahead of a backlog is read again per fetch).
+//   Scheduled rows are not dropped by when_full = drop-oldest (they are not
+//   in `pending`): the cap then refuses new appends as for reject.
 //
 // INVARIANTS
 //   1. seq strictly increases and is never reused, even after every row was
@@ -225,6 +249,15 @@ const char* const kMigrations[] = {
     "  acked INTEGER NOT NULL,"
     "  last_seen INTEGER NOT NULL,"
     "  dropped INTEGER NOT NULL);",
+    // 4 -> 5: scheduled delivery (see "SCHEDULED DELIVERY" above). No row
+    // of a version-4 journal is scheduled, so nothing moves.
+    "CREATE TABLE scheduled("
+    "  seq INTEGER PRIMARY KEY,"
+    "  due_at INTEGER NOT NULL,"
+    "  priority INTEGER NOT NULL,"
+    "  ts INTEGER NOT NULL,"
+    "  bytes INTEGER NOT NULL);"
+    "CREATE INDEX scheduled_due ON scheduled(due_at);",
 };
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == kSchemaVersion,
               "one migration per schema version");

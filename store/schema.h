@@ -14,7 +14,7 @@
 namespace edgespool::store {
 
 // PRAGMA user_version of the newest schema this code writes.
-inline constexpr int64_t kSchemaVersion = 4;
+inline constexpr int64_t kSchemaVersion = 5;
 inline constexpr int64_t kPageSize = 4096;
 // The journal's connections (the writer and its Checkpointer) open the file
 // through SQLite's "unix-excl" VFS: the first read takes a process-wide

@@ -119,6 +119,7 @@ void SyncWorker::Reconfigure(const SyncOptions& next) {
 SyncWorker::~SyncWorker() {
   *alive_ = false;
   journal_.SetCommitListener(nullptr);
+  journal_.SetDueListener(nullptr);
   uplink_.SetListener({});
 }
 
@@ -128,6 +129,12 @@ void SyncWorker::Start() {
   journal_.SetCommitListener([this, alive](std::vector<store::StoredMessage>& group) {
     if (alive.expired()) return;
     OnCommitted(group);
+  });
+  // Scheduled rows that fell due are pending now, behind the scan cursors:
+  // every lane reads again (they come out in their original ts order).
+  journal_.SetDueListener([this, alive] {
+    if (alive.expired() || !started_) return;
+    Wake();
   });
   UplinkPort::Listener l;
   l.on_connected = [this] {

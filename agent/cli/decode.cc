@@ -11,6 +11,7 @@
 #include "agent/cli/exit_codes.h"
 #include "agent/cli/options.h"
 #include "agent/protocol/json_writer.h"
+#include "agent/protocol/request.h"
 #include "platform/files.h"
 #include "platform/log.h"
 #include "platform/loop.h"
@@ -122,6 +123,14 @@ std::string RecordJson(const std::string& node, const batch::Record& r) {
   protocol::JsonObjectWriter w;
   w.Str("node", node).Uint("seq", r.seq).Int("ts", r.ts_ms).Str("topic", r.topic);
   if (!r.id.empty()) w.Str("id", r.id);
+  // The producer's W3C trace context, first-class for the central side's
+  // tracing (it is also in headers, where the producer put it).
+  for (const auto& [k, v] : r.headers) {
+    if (protocol::IsTraceparentKey(k)) {
+      w.Str("traceparent", v);
+      break;
+    }
+  }
   w.Raw("headers", std::move(headers).Finish());
   if (ValidUtf8(r.payload)) {
     w.Str("payload", r.payload);

@@ -141,6 +141,11 @@ int ToPublishArgs(const Args& args, PublishArgs* a) {
   if (args.Has("id")) a->options.id = args.Str("id");
   (void)protocol::ParsePriority(args.Str("priority", "normal"), &a->options.priority);
   if (args.Has("ttl")) a->options.ttl_ms = args.DurationMs("ttl");
+  if (args.Has("deliver-at") && args.Has("delay")) {
+    return Usage("publish", "give --deliver-at or --delay, not both");
+  }
+  if (args.Has("deliver-at")) a->options.deliver_at_ms = args.Int("deliver-at");
+  if (args.Has("delay")) a->options.delay_ms = args.DurationMs("delay");
   (void)protocol::ParseAckMode(args.Str("ack", "stored"), &a->options.ack);
   for (const std::string& h : args.All("header")) {
     size_t eq = h.find('=');
@@ -455,9 +460,12 @@ int Query(const Args& args) {
     return q.status.code() == Code::kInvalidArgument ? kExitDataErr : kExitUnavailable;
   }
   if (json) {
-    std::printf("{\"seq\":%llu,\"state\":\"%s\",\"ts\":%lld,\"attempts\":%llu}\n",
+    std::string due;
+    if (q.deliver_at_ms) due = ",\"deliver_at\":" + std::to_string(q.deliver_at_ms);
+    std::printf("{\"seq\":%llu,\"state\":\"%s\",\"ts\":%lld,\"attempts\":%llu%s}\n",
                 static_cast<unsigned long long>(q.seq), q.state.c_str(),
-                static_cast<long long>(q.ts_ms), static_cast<unsigned long long>(q.attempts));
+                static_cast<long long>(q.ts_ms), static_cast<unsigned long long>(q.attempts),
+                due.c_str());
     return kExitOk;
   }
   std::printf("seq       %llu\nstate     %s\n", static_cast<unsigned long long>(q.seq),
@@ -466,6 +474,9 @@ int Query(const Args& args) {
     std::printf("topic     %s\nts        %lld\nattempts  %llu\n", q.topic.c_str(),
                 static_cast<long long>(q.ts_ms), static_cast<unsigned long long>(q.attempts));
     if (q.sent_at_ms) std::printf("sent_at   %lld\n", static_cast<long long>(q.sent_at_ms));
+    if (q.deliver_at_ms) {
+      std::printf("deliver_at %lld\n", static_cast<long long>(q.deliver_at_ms));
+    }
     if (!q.reason.empty()) std::printf("reason    %s\n", q.reason.c_str());
   }
   return kExitOk;
@@ -524,8 +535,16 @@ constexpr OptionSpec kPublishOptions[] = {
              "Expire the message if not uploaded within DURATION (10m, 1h; default: its "
              "route's ttl, else never).")
         .Range(1, protocol::kMaxTtlMs),
+    cli::Opt("deliver-at", 0, ValueKind::kInt, "MS",
+             "Scheduled delivery: store now, upload not before this time, ms since the epoch "
+             "(in the past: at once). Acked as stored.")
+        .Range(0, protocol::kMaxTsMs),
+    cli::Opt("delay", 0, ValueKind::kDuration, "DURATION",
+             "Scheduled delivery: store now, upload not before DURATION from now (30s, 1h).")
+        .Range(0, protocol::kMaxTtlMs),
     cli::Opt("header", 0, ValueKind::kString, "KEY=VALUE",
-             "A header, sent upstream as an MQTT 5 user property.")
+             "A header, sent upstream as an MQTT 5 user property. A 'traceparent' header must "
+             "be a W3C traceparent (00-TRACEID-PARENTID-FLAGS).")
         .Repeatable(),
     cli::Opt("ack", 0, ValueKind::kChoice, "WHEN",
              "Wait until the message is stored (the default), delivered (the broker "
@@ -590,7 +609,8 @@ const cli::CommandSpec kPublishCommand = cli::Command(
 
 const cli::CommandSpec kQueryCommand = cli::Command(
     "query", "[--json] SEQ | --id ID", "what became of a message",
-    "Prints a message's state: pending, sent, dead (with the reason), expired, or unknown "
+    "Prints a message's state: pending, scheduled (with deliver_at, when it falls due), sent, "
+    "dead (with the reason), expired, or unknown "
     "(never stored, or deleted after store.sent_retention).",
     kQueryOptions, kQueryExits, Query, 0, 1);
 

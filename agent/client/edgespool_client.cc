@@ -141,6 +141,11 @@ bool ToPublishOptions(const edgespool_publish_options* in, edgespool::client::Pu
   }
   if (o.ttl_ms < 0) return false;
   if (o.ttl_ms > 0) out->ttl_ms = o.ttl_ms;
+  if (o.deliver_at_ms < 0 || o.delay_ms < 0 || (o.deliver_at_ms > 0 && o.delay_ms > 0)) {
+    return false;
+  }
+  if (o.deliver_at_ms > 0) out->deliver_at_ms = o.deliver_at_ms;
+  if (o.delay_ms > 0) out->delay_ms = o.delay_ms;
   if (o.header_count > 0 && o.headers == nullptr) return false;
   for (size_t i = 0; i < o.header_count; ++i) {
     if (o.headers[i].key == nullptr || o.headers[i].value == nullptr) return false;

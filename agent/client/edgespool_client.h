@@ -139,6 +139,10 @@ typedef struct edgespool_publish_options {
   const edgespool_header* headers; /* MQTT 5 user properties upstream; copied */
   size_t header_count;
   int ack;                /* EDGESPOOL_ACK_*; default STORED */
+  /* Scheduled delivery (added later: programs built before keep 0 here).
+   * Stored at once, not uploaded before this time; at most one of the two. */
+  int64_t deliver_at_ms;  /* ms since the epoch; 0: none */
+  int64_t delay_ms;       /* from receipt; 0: none */
 } edgespool_publish_options;
 
 void edgespool_publish_options_init(edgespool_publish_options* o);

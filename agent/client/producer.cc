@@ -585,6 +585,8 @@ void Producer::Publish(std::string topic, std::string payload, PublishOptions op
   p.ts_ms = options.ts_ms;
   p.priority = options.priority;
   p.ttl_ms = options.ttl_ms;
+  p.deliver_at_ms = options.deliver_at_ms;
+  p.delay_ms = options.delay_ms;
   p.headers = std::move(options.headers);
   p.id = options.id.empty() ? impl_->NextId() : std::move(options.id);
   p.ack = options.ack;
@@ -618,6 +620,7 @@ std::unique_ptr<Call> QueryCall(std::shared_ptr<std::promise<QueryInfo>> promise
     q.attempts = r.attempts.value_or(0);
     q.reason = r.reason;
     q.sent_at_ms = r.sent_at_ms.value_or(0);
+    q.deliver_at_ms = r.deliver_at_ms.value_or(0);
     promise->set_value(std::move(q));
   };
   call->on_fail = [promise](const Status& why) {

@@ -81,6 +81,12 @@ struct PublishOptions {
   std::string id;                // default: generated
   Priority priority = Priority::kNormal;
   std::optional<int64_t> ttl_ms;
+  // Scheduled delivery: stored at once (acked as stored), not uploaded
+  // before deliver_at (ms since epoch) or receipt + delay_ms; at most one.
+  // A headers entry "traceparent" must be a W3C traceparent (else
+  // bad_request); it travels upstream with the message.
+  std::optional<int64_t> deliver_at_ms;
+  std::optional<int64_t> delay_ms;
   HeaderList headers;
   AckMode ack = AckMode::kStored;  // kNone: completes once written, seq 0
   // ack kDelivered: runs (on the SDK thread) when the broker acknowledged the
@@ -91,13 +97,14 @@ struct PublishOptions {
 
 struct QueryInfo {
   Status status;
-  std::string state;  // pending | sent | dead | expired | unknown
+  std::string state;  // pending | scheduled | sent | dead | expired | unknown
   uint64_t seq = 0;
   int64_t ts_ms = 0;
   std::string topic;
   uint64_t attempts = 0;
   std::string reason;
   int64_t sent_at_ms = 0;
+  int64_t deliver_at_ms = 0;  // scheduled: when it becomes due
 };
 
 // The agent's answer to a reload (`edgespool reload`).

@@ -136,6 +136,12 @@ struct Config {
     std::string format = "text";
   } log;
 
+  // One structured line per accepted, sent and dead message (agent/audit_log.h).
+  struct Audit {
+    bool enabled = false;
+    double sample = 1.0;  // share of messages logged, chosen by seq
+  } audit;
+
   struct Downlink {
     bool enabled = true;
     std::string topic = "edgespool/{node}/down/#";

@@ -88,6 +88,7 @@ using D = Config::Downlink;
 using Sta = Config::Status;
 using Me = Config::Metrics;
 using L = Config::Log;
+using Au = Config::Audit;
 using W = Config::WebSocket;
 
 constexpr KeyDesc kNode[] = {Key<&N::id>("id", K::kString)};
@@ -179,6 +180,11 @@ constexpr KeyDesc kWebSocket[] = {
     Key<&W::max_frame_bytes>("max_frame_bytes", K::kSize).Range(256, 16 << 20),
     Key<&W::idle_timeout_ms>("idle_timeout", K::kDuration).Range(100, kDay),
     Key<&W::status_interval_ms>("status_interval", K::kDuration).Range(100, kDay),
+};
+
+constexpr KeyDesc kAudit[] = {
+    Key<&Au::enabled>("enabled", K::kBool),
+    Key<&Au::sample>("sample", K::kFraction),
 };
 
 constexpr KeyDesc kLog[] = {
@@ -286,6 +292,7 @@ const std::vector<SectionDesc>& Sections() {
       Table<&Config::metrics>("metrics", kMetrics),
       Table<&Config::websocket>("websocket", kWebSocket),
       Table<&Config::log>("log", kLog),
+      Table<&Config::audit>("audit", kAudit),
       Array<&Config::routes>("route", kRoute, &CheckRoute),
       Array<&Config::acls>("acl", kAcl, &CheckAcl),
       Array<&Config::rate_limits>("rate_limit", kRateLimit, &CheckRateLimit),

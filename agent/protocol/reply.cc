@@ -59,6 +59,7 @@ bool ParseFields(const Src& rj, Reply* out, std::string* error) {
   GetNumber(rj, "attempts", &out->attempts);
   GetText(rj, "reason", &out->reason);
   GetNumber(rj, "sent_at", &out->sent_at_ms);
+  GetNumber(rj, "deliver_at", &out->deliver_at_ms);
   GetText(rj, "session", &out->session);
   if (auto resumed = rj.Find("resumed")) {
     if (resumed->type == JsonValue::Type::kTrue) out->resumed = true;
@@ -87,6 +88,7 @@ void WriteReplyHeader(const Reply& r, JsonObjectWriter& w) {
   if (r.attempts) w.Uint("attempts", *r.attempts);
   if (!r.reason.empty()) w.Str("reason", r.reason);
   if (r.sent_at_ms) w.Int("sent_at", *r.sent_at_ms);
+  if (r.deliver_at_ms) w.Int("deliver_at", *r.deliver_at_ms);
   if (!r.session.empty()) w.Str("session", r.session);
   if (r.resumed) w.Bool("resumed", *r.resumed);
 }

@@ -5,7 +5,8 @@
 //   {"req":1,"ok":true,"status":"delivered","seq":42}         second reply,
 //   {"req":1,"ok":false,"status":"dead","seq":42,"reason":"..."}  ack:"delivered"
 //   {"req":2,"ok":true,"seq":42,"state":"pending","ts":..,"topic":"..",
-//    "attempts":0[,"reason":"..","sent_at":..]}                 query
+//    "attempts":0[,"reason":"..","sent_at":..,"deliver_at":..]} query
+//    (deliver_at: state "scheduled", when it becomes due)
 //   {"req":3,"ok":true}   ping; status: the same, body = the status document
 //   {"req":4,"ok":true,"session":"hmi","seq":41,"resumed":true}   subscribe:
 //                         seq = the session's acked position (0: none)
@@ -50,6 +51,7 @@ struct Reply {
   std::optional<uint64_t> attempts;
   std::string reason;
   std::optional<int64_t> sent_at_ms;
+  std::optional<int64_t> deliver_at_ms;  // query of a scheduled message
   // Subscribe ("seq" above is the session's acked position).
   std::string session;
   std::optional<bool> resumed;

@@ -52,6 +52,21 @@ bool GetString(const cJSON* item, std::string* out) {
   return true;
 }
 
+}  // namespace
+
+bool IsTraceparentKey(std::string_view key) {
+  static constexpr std::string_view kName = "traceparent";
+  if (key.size() != kName.size()) return false;
+  for (size_t i = 0; i < key.size(); ++i) {
+    char c = key[i];
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    if (c != kName[i]) return false;
+  }
+  return true;
+}
+
+namespace {
+
 bool ParseHeaders(const JsonValue& headers, HeaderList* out, RequestError* error) {
   const cJSON* obj = headers.object;
   if (headers.type != JsonValue::Type::kObject || obj == nullptr) {
@@ -74,6 +89,10 @@ bool ParseHeaders(const JsonValue& headers, HeaderList* out, RequestError* error
                       " bytes of UTF-8");
     }
     if (!ValidText(value)) return Fail(error, ErrorCode::kBadRequest, "header value not UTF-8");
+    if (IsTraceparentKey(key) && !ValidTraceparent(value)) {
+      return Fail(error, ErrorCode::kBadRequest,
+                  "traceparent must be a W3C traceparent: 00-<32 hex>-<16 hex>-<2 hex>");
+    }
     total += key.size() + value.size();
     if (total > kMaxHeadersBytes) {
       return Fail(error, ErrorCode::kBadRequest,
@@ -129,6 +148,25 @@ bool ParsePublish(const Src& root, PublishFields* p, RequestError* error) {
                   "ttl_ms must be an integer 1.." + std::to_string(kMaxTtlMs));
     }
     p->ttl_ms = v;
+  }
+  if (auto at = root.Find("deliver_at")) {
+    int64_t v;
+    if (!GetInt(at, 0, kMaxTsMs, &v)) {
+      return Fail(error, ErrorCode::kBadRequest,
+                  "deliver_at must be integer ms since the epoch, 0.." + std::to_string(kMaxTsMs));
+    }
+    p->deliver_at_ms = v;
+  }
+  if (auto delay = root.Find("delay_ms")) {
+    int64_t v;
+    if (!GetInt(delay, 0, kMaxTtlMs, &v)) {
+      return Fail(error, ErrorCode::kBadRequest,
+                  "delay_ms must be an integer 0.." + std::to_string(kMaxTtlMs));
+    }
+    if (p->deliver_at_ms) {
+      return Fail(error, ErrorCode::kBadRequest, "give deliver_at or delay_ms, not both");
+    }
+    p->delay_ms = v;
   }
   if (auto h = root.Find("headers")) {
     if (!ParseHeaders(*h, &p->headers, error)) return false;
@@ -532,6 +570,8 @@ void WriteRequestHeader(const Request& r, JsonObjectWriter& w) {
     if (p.ts_ms) w.Int("ts", *p.ts_ms);
     if (p.priority != Priority::kNormal) w.Str("priority", PriorityName(p.priority));
     if (p.ttl_ms) w.Int("ttl_ms", *p.ttl_ms);
+    if (p.deliver_at_ms) w.Int("deliver_at", *p.deliver_at_ms);
+    if (p.delay_ms) w.Int("delay_ms", *p.delay_ms);
     if (!p.headers.empty()) {
       JsonObjectWriter h;
       for (const auto& [k, v] : p.headers) h.Str(k, v);
@@ -555,6 +595,25 @@ void WriteRequestHeader(const Request& r, JsonObjectWriter& w) {
 }
 
 }  // namespace
+
+bool ValidTraceparent(std::string_view v) {
+  auto hex = [](std::string_view s) {
+    for (char c : s) {
+      if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+    }
+    return true;
+  };
+  auto zeros = [](std::string_view s) {
+    return s.find_first_not_of('0') == std::string_view::npos;
+  };
+  if (v.size() < 55 || v[2] != '-' || v[35] != '-' || v[52] != '-') return false;
+  std::string_view version = v.substr(0, 2), trace = v.substr(3, 32), parent = v.substr(36, 16),
+                   flags = v.substr(53, 2);
+  if (!hex(version) || !hex(trace) || !hex(parent) || !hex(flags)) return false;
+  if (version == "ff" || zeros(trace) || zeros(parent)) return false;
+  if (version == "00") return v.size() == 55;
+  return v.size() == 55 || v[55] == '-';
+}
 
 std::string EncodeRequestHeader(const Request& r) {
   JsonObjectWriter w;

@@ -12,8 +12,14 @@
 //             of year 9999); default: the time of receipt
 //   priority  "high" | "normal" | "low"                           (normal)
 //   ttl_ms    integer 1 .. 10 years in ms                          (none)
+//   deliver_at  integer ms since the epoch, 0 .. end of year 9999: not
+//             uploaded before then (in the past: at once)          (none)
+//   delay_ms  integer 0 .. 10 years in ms: deliver_at = receipt + delay
+//             (at most one of deliver_at and delay_ms)             (none)
 //   headers   object of string -> string, <= 64 entries, keys 1..256 bytes,
-//             keys plus values <= 16 KiB, all valid UTF-8 without NUL
+//             keys plus values <= 16 KiB, all valid UTF-8 without NUL;
+//             a "traceparent" key (any case) must be a W3C Trace Context
+//             traceparent (ValidTraceparent)
 //   id        idempotency key, 1..256 bytes of UTF-8 without NUL
 //   ack       "stored" | "delivered" | "none"                     (stored)
 // query:      exactly one of  seq (integer >= 1)  or  id (string)
@@ -86,6 +92,14 @@ const char* ErrorCodeName(ErrorCode code);
 bool ParseErrorCode(std::string_view name, ErrorCode* out);
 bool ParsePriority(std::string_view name, Priority* out);
 bool ParseAckMode(std::string_view name, AckMode* out);
+// W3C Trace Context (https://www.w3.org/TR/trace-context/#traceparent-header):
+// version "-" trace-id "-" parent-id "-" flags, lowercase hex of 2, 32, 16
+// and 2 digits; trace-id and parent-id not all zeros; version not "ff".
+// Version 00 is exactly 55 characters; a later version may append
+// "-"-separated fields, which are kept but not read.
+bool ValidTraceparent(std::string_view v);
+// "traceparent" in any case (HTTP header names are case-insensitive).
+bool IsTraceparentKey(std::string_view key);
 
 inline constexpr size_t kMaxTopicBytes = 65535;
 inline constexpr size_t kMaxHeaderEntries = 64;
@@ -107,6 +121,8 @@ struct PublishFields {
   std::optional<int64_t> ts_ms;
   Priority priority = Priority::kNormal;
   std::optional<int64_t> ttl_ms;
+  std::optional<int64_t> deliver_at_ms;  // at most one of these two
+  std::optional<int64_t> delay_ms;
   HeaderList headers;
   std::string id;
   AckMode ack = AckMode::kStored;

@@ -168,10 +168,14 @@ class ProducerServer::Impl : public server::ConnectionOwner {
 
 Status ProducerServer::Impl::Listen() {
   auto on_accept = [this](std::unique_ptr<platform::Stream> s) { OnAccept(std::move(s)); };
-  auto listener = options_.inherited_fd >= 0
-                      ? platform::Listener::FromFd(loop_, options_.inherited_fd, true, on_accept)
-                      : platform::Listener::ListenUnix(loop_, options_.socket_path,
-                                                       options_.socket_mode, 4096, on_accept);
+  // The same backlog either way: an inherited socket is listened on again
+  // with it (edgespool.socket also says Backlog=4096).
+  constexpr int kBacklog = 4096;
+  auto listener =
+      options_.inherited_fd >= 0
+          ? platform::Listener::FromFd(loop_, options_.inherited_fd, true, on_accept, kBacklog)
+          : platform::Listener::ListenUnix(loop_, options_.socket_path, options_.socket_mode,
+                                           kBacklog, on_accept);
   if (!listener.ok()) return listener.status();
   listener_ = std::move(listener).value();
   conns_.Start([this] { gate_.OnTurn(); });
@@ -361,6 +365,10 @@ void ProducerServer::Impl::OnPublish(Connection& c, pr::Request& r, std::string_
   // TTL counts from receipt, as MQTT's message expiry does: a message with
   // an old original timestamp still gets its full ttl to be delivered.
   if (p.ttl_ms) m.expires_at_ms = now_ms + *p.ttl_ms;
+  // Scheduled delivery: stored now, uploaded from then on (schema.cc,
+  // "SCHEDULED DELIVERY"); a time already past is no schedule at all.
+  if (p.deliver_at_ms) m.deliver_at_ms = *p.deliver_at_ms;
+  if (p.delay_ms && *p.delay_ms > 0) m.deliver_at_ms = now_ms + *p.delay_ms;
   m.msg_id = std::move(p.id);
   m.headers = std::move(p.headers);
   m.payload.assign(body.data(), body.size());
@@ -374,15 +382,21 @@ void ProducerServer::Impl::OnPublish(Connection& c, pr::Request& r, std::string_
   } else if (hooks_.on_stored_untapped) {
     untapped_topic = m.topic;
   }
+  std::string audit_topic;
+  if (hooks_.on_accepted) audit_topic = m.topic;
 
   uint64_t serial = 0;
   if (p.ack != pr::AckMode::kNone) serial = c.PushSlot(body.size());
   if (p.ack == pr::AckMode::kDelivered) ++waiters_reserved_;
   gate_.Append(std::move(m), [w = Weak(self_), id = c.id(), serial, req = r.req, ack = p.ack,
-                              received_ns, tapped, untapped_topic = std::move(untapped_topic)](
+                              received_ns, tapped, untapped_topic = std::move(untapped_topic),
+                              audit_topic = std::move(audit_topic)](
                                  Result<store::AppendOutcome> res) {
     Impl* self = Lock(w);
     if (!self) return;
+    if (self->hooks_.on_accepted && res.ok() && !res->duplicate) {
+      self->hooks_.on_accepted(res->seq, audit_topic);
+    }
     if (tapped && res.ok() && !res->duplicate && self->hooks_.on_stored) {
       self->hooks_.on_stored(res->seq, *tapped);
     } else if (!tapped && res.ok() && !res->duplicate && self->hooks_.on_stored_untapped) {
@@ -455,6 +469,7 @@ void ProducerServer::Impl::OnQuery(Connection& c, const pr::Request& r) {
         reply.attempts = res->attempts;
         reply.reason = res->reason;
         if (res->sent_at_ms) reply.sent_at_ms = res->sent_at_ms;
+        if (res->deliver_at_ms) reply.deliver_at_ms = res->deliver_at_ms;
       }
     } else if (res.status().code() == Code::kNotFound) {
       reply.ok = true;

@@ -113,6 +113,9 @@ struct ProducerServerHooks {
   // resumable WebSocket uplink reads the ones it turns out to want back from
   // the journal: agent/websocket/uplink_cursor.h).
   std::function<void(uint64_t seq, std::string_view topic)> on_stored_untapped;
+  // Every stored publish (not a duplicate) with its topic: the audit log's
+  // "accepted". Unset, the server keeps no copy of the topic for it.
+  std::function<void(uint64_t seq, const std::string& topic)> on_accepted;
 };
 
 struct ProducerServerStats {

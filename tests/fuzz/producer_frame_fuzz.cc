@@ -77,6 +77,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (ok ? (slow.op != r.op || slow.req != r.req || slow.publish.topic != r.publish.topic ||
               slow.publish.id != r.publish.id || slow.publish.ts_ms != r.publish.ts_ms ||
               slow.publish.ack != r.publish.ack || slow.query_seq != r.query_seq ||
+              slow.publish.deliver_at_ms != r.publish.deliver_at_ms ||
+              slow.publish.delay_ms != r.publish.delay_ms ||
               !SameConsumerFields(slow, r))
            : (slow_e.code != e.code || slow_e.message != e.message || slow_e.req != e.req)) {
       __builtin_trap();
@@ -89,7 +91,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       if (!ParseRequest(again, &r2, &e2)) __builtin_trap();
       if (r2.op != r.op || r2.req != r.req || r2.publish.topic != r.publish.topic ||
           r2.publish.headers != r.publish.headers || r2.publish.id != r.publish.id ||
-          !SameConsumerFields(r2, r)) {
+          r2.publish.deliver_at_ms != r.publish.deliver_at_ms ||
+          r2.publish.delay_ms != r.publish.delay_ms || !SameConsumerFields(r2, r)) {
         __builtin_trap();
       }
     } else if (e.message.empty()) {

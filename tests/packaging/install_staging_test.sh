@@ -2,12 +2,13 @@
 # `cmake --install` of an existing build into a staging dir, as a firmware
 # build (Yocto do_install, Buildroot target-install) does with DESTDIR; then
 # what a firmware image needs from it is checked:
-#   - the agent, the unit, the config, libedgespool-client, its headers, its .pc
+#   - the agent, the units (service, socket), sysusers.d and tmpfiles.d, the
+#     config, libedgespool-client, its headers, its .pc and CMake package
 #   - every installed header compiles on its own against the staging tree only
 #     (nothing included from the source tree: the header set is closed)
 #   - native builds: a C producer compiles and links with nothing but
 #     `pkg-config edgespool-client` (sysroot-relocated, as Yocto's is), and
-#     talks to the staged agent
+#     talks to the staged agent; the same through find_package(edgespool-client)
 #
 # Environment: EDGESPOOL_BUILD_DIR (a configured and built tree),
 # EDGESPOOL_SOURCE_DIR. Exit 77 = skipped.
@@ -47,6 +48,11 @@ for f in "$PREFIX/bin/edgespool" "$LIBDIR/libedgespool-client.a" \
          "$PREFIX/include/edgespool/agent/client/producer.h" \
          "$PREFIX/include/edgespool/platform/status.h" \
          "$PREFIX/lib/systemd/system/edgespool.service" \
+         "$PREFIX/lib/systemd/system/edgespool.socket" \
+         "$PREFIX/lib/sysusers.d/edgespool.conf" \
+         "$PREFIX/lib/tmpfiles.d/edgespool.conf" \
+         "$LIBDIR/cmake/edgespool-client/edgespool-client-config.cmake" \
+         "$LIBDIR/cmake/edgespool-client/edgespool-client-config-version.cmake" \
          "$SYSCONF/edgespool/config.toml" \
          "$PREFIX/share/doc/edgespool/config.example.toml"; do
   [ -f "$STAGE$f" ] || fail "not installed: $f (installed: $(cd "$STAGE" && find . -type f | sort | tr '\n' ' '))"
@@ -105,6 +111,25 @@ echo "pkg-config edgespool-client: $pc_flags"
   fail "a C producer does not link with pkg-config edgespool-client alone"
 
 "$WORK/producer" "$WORK/nobody.sock" absent || fail "SDK against an absent agent"
+
+# The same producer from a CMake project: find_package(edgespool-client)
+# from the staged prefix (the package config finds its files relative to
+# itself, so a staged or sysroot copy works where it lands).
+mkdir -p "$WORK/cmake-consumer"
+cp "$WORK/producer.c" "$WORK/cmake-consumer/"
+cat >"$WORK/cmake-consumer/CMakeLists.txt" <<'CMAKE'
+cmake_minimum_required(VERSION 3.22)
+project(staging_consumer C)
+find_package(edgespool-client 0.1 REQUIRED)
+add_executable(producer producer.c)
+target_link_libraries(producer PRIVATE edgespool::client)
+CMAKE
+cmake -S "$WORK/cmake-consumer" -B "$WORK/cmake-consumer/out" -DCMAKE_PREFIX_PATH="$STAGE$PREFIX" \
+  -DCMAKE_C_COMPILER="$CC" -DCMAKE_EXE_LINKER_FLAGS="$LDFLAGS_BUILD" >"$WORK/cmake.log" 2>&1 &&
+  cmake --build "$WORK/cmake-consumer/out" >>"$WORK/cmake.log" 2>&1 ||
+  { cat "$WORK/cmake.log"; fail "find_package(edgespool-client) from the staging tree"; }
+"$WORK/cmake-consumer/out/producer" "$WORK/nobody.sock" absent || fail "CMake-built SDK producer"
+echo "find_package(edgespool-client): builds and runs"
 
 # The staged agent, store-and-forward with its uplink down: a producer's
 # message is stored and acknowledged all the same.

@@ -96,6 +96,13 @@ TEST(ProtocolRequest, BadRequests) {
       R"({"op":"publish","topic":"a","ts":253402300800000})",
       R"({"op":"publish","topic":"a","priority":"urgent"})",
       R"({"op":"publish","topic":"a","ttl_ms":0})",
+      R"({"op":"publish","topic":"a","deliver_at":-1})",
+      R"({"op":"publish","topic":"a","deliver_at":"soon"})",
+      R"({"op":"publish","topic":"a","deliver_at":253402300800000})",
+      R"({"op":"publish","topic":"a","delay_ms":-5})",
+      R"({"op":"publish","topic":"a","delay_ms":1.5})",
+      R"({"op":"publish","topic":"a","deliver_at":1,"delay_ms":2})",
+      R"({"op":"publish","topic":"a","headers":{"traceparent":"00-abc"}})",
       R"({"op":"publish","topic":"a","headers":[]})",
       R"({"op":"publish","topic":"a","headers":{"k":1}})",
       R"({"op":"publish","topic":"a","headers":{"":"v"}})",
@@ -112,6 +119,47 @@ TEST(ProtocolRequest, BadRequests) {
     EXPECT_EQ(e.code, ErrorCode::kBadRequest) << h << " -> " << ErrorCodeName(e.code);
     EXPECT_FALSE(e.message.empty());
   }
+}
+
+TEST(ProtocolRequest, ScheduledDeliveryFieldsRoundTrip) {
+  Request r = MustParse(R"({"op":"publish","topic":"a","deliver_at":1732300005000})");
+  EXPECT_EQ(r.publish.deliver_at_ms, 1732300005000);
+  EXPECT_FALSE(r.publish.delay_ms);
+  Request again = MustParse(EncodeRequestHeader(r));
+  EXPECT_EQ(again.publish.deliver_at_ms, 1732300005000);
+  r = MustParse(R"({"op":"publish","topic":"a","delay_ms":2000})");
+  EXPECT_EQ(r.publish.delay_ms, 2000);
+  EXPECT_EQ(MustParse(EncodeRequestHeader(r)).publish.delay_ms, 2000);
+}
+
+TEST(ProtocolRequest, TraceparentFollowsTheW3CFormat) {
+  const char* good[] = {
+      "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+      "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00",
+      "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-future",  // later version
+      "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+  };
+  for (const char* v : good) EXPECT_TRUE(ValidTraceparent(v)) << v;
+  const char* bad[] = {
+      "",
+      "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7",         // no flags
+      "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-x",    // 00 is exactly 55
+      "00-00000000000000000000000000000000-00f067aa0ba902b7-01",      // zero trace id
+      "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",      // zero parent id
+      "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",      // uppercase
+      "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",      // version ff
+      "00_4bf92f3577b34da6a3ce929d0e0e4736_00f067aa0ba902b7_01",      // separators
+      "00-4bf92f3577b34da6a3ce929d0e0e473g-00f067aa0ba902b7-01",      // not hex
+      "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01x",     // no '-' after 55
+  };
+  for (const char* v : bad) EXPECT_FALSE(ValidTraceparent(v)) << v;
+  // Checked under any spelling of the key; other keys are not checked.
+  RequestError e = MustFail(R"({"op":"publish","topic":"a","headers":{"TraceParent":"x"}})");
+  EXPECT_EQ(e.code, ErrorCode::kBadRequest);
+  MustParse(R"({"op":"publish","topic":"a","headers":{"tracestate":"x"}})");
+  Request r = MustParse(
+      R"({"op":"publish","topic":"a","headers":{"traceparent":"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}})");
+  ASSERT_EQ(r.publish.headers.size(), 1u);
 }
 
 TEST(ProtocolRequest, ErrorEchoesReq) {

@@ -438,7 +438,7 @@ TEST(JournalInboxTest, Version3JournalIsMigratedWithItsRows) {
   sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, nullptr);
   ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
   EXPECT_EQ(sqlite3_column_int64(st, 0), kSchemaVersion);
-  EXPECT_EQ(kSchemaVersion, 4);
+  EXPECT_EQ(kSchemaVersion, 5);
   sqlite3_finalize(st);
   sqlite3_close(db);
 }

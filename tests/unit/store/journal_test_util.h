@@ -73,6 +73,26 @@ inline void WriteVersion3Journal(const std::string& path, const std::string& row
   sqlite3_close(db);
 }
 
+// Writes a journal as schema version 4 left it: version 3 plus the 3 -> 4
+// migration (the inbox and the consumer sessions) as it was written.
+inline void WriteVersion4Journal(const std::string& path, const std::string& rows_sql) {
+  WriteVersion3Journal(path, rows_sql);
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  const char* sql =
+      "CREATE TABLE inbox(seq INTEGER PRIMARY KEY AUTOINCREMENT, received_at INTEGER NOT NULL,"
+      "  topic TEXT NOT NULL, broker_topic TEXT NOT NULL, expires_at INTEGER, headers BLOB,"
+      "  response_topic TEXT, correlation BLOB, payload BLOB NOT NULL);"
+      "CREATE INDEX inbox_expiry ON inbox(expires_at) WHERE expires_at IS NOT NULL;"
+      "CREATE TABLE consumer_sessions(name TEXT PRIMARY KEY, filters TEXT NOT NULL,"
+      "  acked INTEGER NOT NULL, last_seen INTEGER NOT NULL, dropped INTEGER NOT NULL);"
+      "PRAGMA user_version = 4;";
+  char* err = nullptr;
+  EXPECT_EQ(sqlite3_exec(db, sql, nullptr, nullptr, &err), SQLITE_OK) << (err ? err : "");
+  sqlite3_free(err);
+  sqlite3_close(db);
+}
+
 inline InboundMessage Inbound(std::string topic, std::string payload, int64_t received_ms = 1000) {
   InboundMessage m;
   m.topic = topic;
