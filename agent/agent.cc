@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
+#include <initializer_list>
 
 #include "agent/agent_metrics.h"
 #include "agent/audit_log.h"
@@ -11,6 +13,7 @@
 #include "agent/http/server.h"
 #include "agent/loop_lag.h"
 #include "agent/methods/methods.h"
+#include "agent/reload.h"
 #include "agent/server/producer_server.h"
 #include "agent/status_document.h"
 #include "agent/watchdog.h"
@@ -18,6 +21,7 @@
 #include "platform/clock.h"
 #include "platform/files.h"
 #include "platform/log.h"
+#include "platform/process_info.h"
 #include "platform/sd_notify.h"
 #include "store/journal.h"
 #include "sync/mqtt_uplink.h"
@@ -142,6 +146,76 @@ methods::MethodsOptions MethodsOptionsFrom(const Config& c) {
   return o;
 }
 
+// The uplink's options from the configuration: everything MqttUplink::Create
+// takes, the password read from its file.
+Result<sync::MqttUplinkOptions> UplinkOptionsFrom(const Config& c) {
+  auto url = sync::ParseBrokerUrl(c.uplink.url);
+  if (!url.ok()) return url.status().Annotate("uplink.url");
+  sync::MqttUplinkOptions o;
+  o.url = *url;
+  o.tls.ca_file = c.uplink.ca_file;
+  o.tls.ca_dir = c.uplink.ca_dir;
+  o.tls.cert_file = c.uplink.cert_file;
+  o.tls.key_file = c.uplink.key_file;
+  o.tls.server_name = c.uplink.server_name;
+  o.tls.verify = c.uplink.tls_verify;
+  o.protocol = static_cast<uint8_t>(c.uplink.protocol);
+  o.client_id = c.uplink.client_id;
+  o.username = c.uplink.username;
+  if (!c.uplink.password_file.empty()) {
+    auto pw = platform::ReadWholeFile(c.uplink.password_file);
+    if (!pw.ok()) return pw.status().Annotate("uplink.password_file");
+    std::string p = *pw;
+    auto nl = p.find_first_of("\r\n");
+    if (nl != std::string::npos) p.resize(nl);
+    o.password = p;
+  }
+  o.keepalive_s = static_cast<uint16_t>(c.uplink.keepalive_ms / 1000);
+  o.inflight = static_cast<uint16_t>(c.uplink.inflight);
+  o.ack_timeout_ms = static_cast<uint32_t>(c.uplink.ack_timeout_ms);
+  o.backoff_initial_ms = c.sync.backoff_initial_ms;
+  o.backoff_max_ms = c.sync.backoff_max_ms;
+  return o;
+}
+
+bool UsesTls(const Config& c) { return c.uplink.url.rfind("mqtts://", 0) == 0; }
+
+// What the uplink's credential files hold (password; CA, client certificate
+// and key when the URL is mqtts://), hashed: a reload reconnects when a file
+// was rotated in place, under the same name. An unreadable file hashes as
+// such; loading it is what reports the error.
+uint64_t CredentialFilesDigest(const Config& c) {
+  uint64_t h = 1469598103934665603ull;  // FNV-1a 64
+  auto mix = [&h](const std::string& bytes) {
+    for (unsigned char ch : bytes) {
+      h ^= ch;
+      h *= 1099511628211ull;
+    }
+    h ^= 0xff;
+    h *= 1099511628211ull;
+  };
+  bool tls = UsesTls(c);
+  for (const std::string* path :
+       {&c.uplink.password_file, &c.uplink.ca_file, &c.uplink.cert_file, &c.uplink.key_file}) {
+    if (path->empty() || (!tls && path != &c.uplink.password_file)) continue;
+    auto bytes = platform::ReadWholeFile(*path);
+    mix(*path);
+    mix(bytes.ok() ? *bytes : "unreadable: " + bytes.status().ToString());
+  }
+  return h;
+}
+
+// Whether a change to one of these keys is among `keys` ("route" matches
+// "route", "route[2].ttl").
+bool AnyChanged(const std::vector<std::string>& keys, std::initializer_list<const char*> prefixes) {
+  for (const std::string& k : keys) {
+    for (const char* p : prefixes) {
+      if (k.compare(0, std::strlen(p), p) == 0) return true;
+    }
+  }
+  return false;
+}
+
 void FillDownlinkMetrics(const downlink::Downlink& d, int64_t now_ms,
                          MetricInputs::Downlink* out) {
   downlink::InboundWriterStats w = d.writer().stats();
@@ -196,8 +270,16 @@ class Agent::Impl {
   Status Start();
   void Shutdown(std::function<void()> done);
   std::string StatusJson();
+  ReloadOutcome Reload();
 
  private:
+  // Applies a plan that was not refused; returns why it cannot be applied
+  // ("" when applied). Everything that can fail is tried before anything
+  // changes. extra_live gets changes found outside the configuration.
+  std::string ApplyReload(const Config& next, const ReloadPlan& plan,
+                          std::vector<std::string>* extra_live);
+  void StartStatusTimer();
+  void CountReload(bool ok);
   Status StartUplink();
   void StartProducers(int inherited_fd);
   void StartDownlink();
@@ -219,6 +301,7 @@ class Agent::Impl {
   int64_t started_ms_ = 0;
   std::string status_topic_;
   std::string digest_;
+  uint64_t credentials_digest_ = 0;
 
   platform::SystemdNotifier notifier_;
   std::unique_ptr<WatchdogPinger> watchdog_;
@@ -251,12 +334,17 @@ class Agent::Impl {
 
   Histogram* ack_latency_ = nullptr;
   Histogram* upload_latency_ = nullptr;
+  Counter* reloads_ok_ = nullptr;
+  Counter* reloads_refused_ = nullptr;
+  Gauge* last_reload_ts_ = nullptr;
+  Gauge* last_reload_ok_ = nullptr;
   std::unique_ptr<LoopLagProbe> loop_lag_;
 };
 
 Status Agent::Impl::Start() {
   started_ms_ = clock_.WallMs();
   digest_ = ConfigDigest(config_);
+  credentials_digest_ = CredentialFilesDigest(config_);
   status_topic_ = ExpandNode(config_.status.topic, config_.node.id);
 
   auto fds = platform::TakeListenFds();
@@ -293,6 +381,7 @@ Status Agent::Impl::Start() {
       [&] {
         ProducerServerOptions o = ProducerOptionsFrom(config_);
         o.inherited_fd = inherited;
+        o.reload_uid = platform::EffectiveUid();
         return o;
       }(),
       ProducerHooks());
@@ -328,20 +417,7 @@ Status Agent::Impl::Start() {
   RegisterMetrics();
   ES_RETURN_IF_ERROR(StartMetrics(listen_fds));
 
-  status_timer_.Start(static_cast<uint64_t>(config_.status.interval_ms),
-                      static_cast<uint64_t>(config_.status.interval_ms), [this] {
-                        PublishStatus();
-                        (void)notifier_.Status(StatusLine());
-                      });
-  if (config_.status.watermark_interval_ms > 0) {
-    auto every = static_cast<uint64_t>(config_.status.watermark_interval_ms);
-    watermark_timer_.Start(every, every, [this] {
-      if (journal_ &&
-          UploadWatermark(journal_->stats(), clock_.WallMs()) != published_watermark_ms_) {
-        PublishStatus();
-      }
-    });
-  }
+  StartStatusTimer();
   (void)notifier_.Ready();
   (void)notifier_.Status(StatusLine());
   watchdog_ = std::make_unique<WatchdogPinger>(loop_, notifier_, [this] {
@@ -353,35 +429,12 @@ Status Agent::Impl::Start() {
 }
 
 Status Agent::Impl::StartUplink() {
-  auto url = sync::ParseBrokerUrl(config_.uplink.url);
-  if (!url.ok()) return url.status().Annotate("uplink.url");
-  sync::MqttUplinkOptions o;
-  o.url = *url;
-  o.tls.ca_file = config_.uplink.ca_file;
-  o.tls.ca_dir = config_.uplink.ca_dir;
-  o.tls.cert_file = config_.uplink.cert_file;
-  o.tls.key_file = config_.uplink.key_file;
-  o.tls.server_name = config_.uplink.server_name;
-  o.tls.verify = config_.uplink.tls_verify;
-  if (!o.tls.verify && url->tls) {
+  auto options = UplinkOptionsFrom(config_);
+  if (!options.ok()) return options.status();
+  sync::MqttUplinkOptions& o = *options;
+  if (!o.tls.verify && o.url.tls) {
     ES_LOG_WARN("uplink.tls_verify = false: the broker's certificate is NOT checked");
   }
-  o.protocol = static_cast<uint8_t>(config_.uplink.protocol);
-  o.client_id = config_.uplink.client_id;
-  o.username = config_.uplink.username;
-  if (!config_.uplink.password_file.empty()) {
-    auto pw = platform::ReadWholeFile(config_.uplink.password_file);
-    if (!pw.ok()) return pw.status().Annotate("uplink.password_file");
-    std::string p = *pw;
-    auto nl = p.find_first_of("\r\n");
-    if (nl != std::string::npos) p.resize(nl);
-    o.password = p;
-  }
-  o.keepalive_s = static_cast<uint16_t>(config_.uplink.keepalive_ms / 1000);
-  o.inflight = static_cast<uint16_t>(config_.uplink.inflight);
-  o.ack_timeout_ms = static_cast<uint32_t>(config_.uplink.ack_timeout_ms);
-  o.backoff_initial_ms = config_.sync.backoff_initial_ms;
-  o.backoff_max_ms = config_.sync.backoff_max_ms;
   if (config_.downlink.enabled) {
     // A persistent session, so that what the broker has for the downlink
     // while we are away waits for us (docs/downlink.md).
@@ -397,7 +450,7 @@ Status Agent::Impl::StartUplink() {
   }
   o.will_topic = status_topic_;
   o.will_payload = RenderOffline(config_.node.id, 0);
-  auto uplink = sync::MqttUplink::Create(loop_, o);
+  auto uplink = sync::MqttUplink::Create(loop_, std::move(o));
   if (!uplink.ok()) return uplink.status().Annotate("uplink");
   uplink_ = std::move(*uplink);
   uplink_->SetStateListener([this] {
@@ -430,6 +483,7 @@ ProducerServerHooks Agent::Impl::ProducerHooks() {
   h.on_ack_latency = [this](double s) {
     if (ack_latency_) ack_latency_->Observe(s);
   };
+  h.reload = [this] { return Reload(); };
   if (downlink_) {
     // The downlink outlives the producer server (member order).
     downlink::ConsumerEndpoint* endpoint = &downlink_->endpoint();
@@ -598,6 +652,17 @@ void Agent::Impl::RegisterMetrics() {
                                           "From handing a PUBLISH to the uplink to its PUBACK.",
                                           LatencyBuckets());
   worker_->SetUploadLatencyListener([this](double s) { upload_latency_->Observe(s); });
+  const char* reloads_help = "Configuration reloads (SIGHUP, edgespool reload) by result.";
+  reloads_ok_ =
+      metrics_.AddCounter("edgespool_config_reloads_total", reloads_help, {{"result", "ok"}});
+  reloads_refused_ =
+      metrics_.AddCounter("edgespool_config_reloads_total", reloads_help, {{"result", "refused"}});
+  last_reload_ts_ = metrics_.AddGauge("edgespool_config_last_reload_timestamp_seconds",
+                                      "When the last reload was asked for (Unix time; 0: never).");
+  last_reload_ok_ = metrics_.AddGauge(
+      "edgespool_config_last_reload_successful",
+      "1 if the last reload was applied (or none was asked for), 0 if it was refused.");
+  last_reload_ok_->Set(1);
   Histogram* lag = metrics_.AddHistogram(
       "edgespool_loop_lag_seconds",
       "How late the event loop ran a 100 ms timer: producer reads, acks and the uplink waited "
@@ -731,6 +796,110 @@ void Agent::Impl::WaitForInflight(int64_t deadline_ms, std::function<void()> nex
   shutdown_timer_.Start(10, 0, [this, deadline_ms, next] { WaitForInflight(deadline_ms, next); });
 }
 
+// The status timer, and the watermark's (status.watermark_interval, 0: off):
+// at start and again when a reload changes either interval.
+void Agent::Impl::StartStatusTimer() {
+  auto every = static_cast<uint64_t>(config_.status.interval_ms);
+  status_timer_.Start(every, every, [this] {
+    PublishStatus();
+    (void)notifier_.Status(StatusLine());
+  });
+  watermark_timer_.Stop();
+  if (config_.status.watermark_interval_ms > 0) {
+    auto watermark_every = static_cast<uint64_t>(config_.status.watermark_interval_ms);
+    watermark_timer_.Start(watermark_every, watermark_every, [this] {
+      if (journal_ &&
+          UploadWatermark(journal_->stats(), clock_.WallMs()) != published_watermark_ms_) {
+        PublishStatus();
+      }
+    });
+  }
+}
+
+// Reads the file the agent started with, decides (agent/reload.h) and
+// applies. systemd sees RELOADING=1 ... READY=1 around it, whatever the
+// outcome: a refused reload leaves the service running as it was.
+ReloadOutcome Agent::Impl::Reload() {
+  (void)notifier_.Reloading();
+  ES_LOG_INFO("reloading configuration",
+              {{"config", config_.source.empty() ? "(defaults)" : config_.source}});
+  LoadResult next = LoadConfig(config_.source, ProcessEnvironment());
+  ReloadPlan plan = PlanReload(config_, next);
+  std::vector<std::string> extra_live;
+  std::string failure;
+  if (shutting_down_) {
+    failure = "the agent is shutting down";
+  } else if (!plan.refused()) {
+    failure = ApplyReload(next.config, plan, &extra_live);
+  }
+  ReloadOutcome out = DescribeReload(plan, extra_live, failure, config_.source, digest_);
+  if (out.ok) {
+    ES_LOG_INFO(out.changed ? "configuration reloaded" : "configuration reloaded: no changes",
+                {{"changes", out.message}, {"digest", digest_}});
+  } else {
+    ES_LOG_ERROR("reload refused; the running configuration is kept",
+                 {{"reason", out.message}, {"digest", digest_}});
+  }
+  CountReload(out.ok);
+  (void)notifier_.Ready();
+  (void)notifier_.Status(StatusLine());
+  return out;
+}
+
+std::string Agent::Impl::ApplyReload(const Config& next, const ReloadPlan& plan,
+                                     std::vector<std::string>* extra_live) {
+  const std::vector<std::string>& keys = plan.live;
+  // 1. What can fail, tried before anything changes.
+  uint64_t credentials = CredentialFilesDigest(next);
+  // TLS settings matter only where TLS is (or was) used.
+  bool endpoint_keys = AnyChanged(keys, {"uplink.url", "uplink.username", "uplink.password_file"});
+  if (UsesTls(next) || UsesTls(config_)) {
+    endpoint_keys = endpoint_keys || AnyChanged(keys, {"uplink.ca_", "uplink.cert_", "uplink.key_",
+                                                       "uplink.server_name", "uplink.tls_verify"});
+  }
+  bool rotated = credentials != credentials_digest_;
+  if (rotated && !endpoint_keys) extra_live->push_back("uplink credential files (contents)");
+  std::optional<sync::mqtt::Endpoint> endpoint;
+  if (endpoint_keys || rotated) {
+    auto options = UplinkOptionsFrom(next);
+    if (!options.ok()) return "uplink: " + options.status().ToString();
+    auto e = sync::MqttUplink::PrepareEndpoint(*options);
+    if (!e.ok()) return "uplink: " + e.status().ToString();
+    endpoint = std::move(*e);
+    if (!next.uplink.tls_verify && endpoint->url.tls) {
+      ES_LOG_WARN("uplink.tls_verify = false: the broker's certificate is NOT checked");
+    }
+  }
+  if (producers_ && AnyChanged(keys, {"acl", "rate_limit"})) {
+    ProducerServerOptions p = ProducerOptionsFrom(next);
+    Status st = producers_->Reconfigure(std::move(p.acl), std::move(p.rate_limits));
+    if (!st.ok()) return "acl: " + st.ToString();
+  }
+  // 2. From here on nothing fails.
+  Config previous = std::move(config_);
+  config_ = next;
+  config_.source = previous.source;
+  digest_ = ConfigDigest(config_);
+  credentials_digest_ = credentials;
+  if (AnyChanged(keys, {"log."})) ApplyLogSettings(config_);
+  if (AnyChanged(keys, {"route", "sync."})) worker_->Reconfigure(SyncOptionsFrom(config_));
+  if (endpoint) uplink_->SwitchEndpoint(std::move(*endpoint));
+  if (config_.status.interval_ms != previous.status.interval_ms ||
+      config_.status.watermark_interval_ms != previous.status.watermark_interval_ms) {
+    StartStatusTimer();
+  }
+  // The central side sees the new config_digest at once.
+  PublishStatus();
+  return "";
+}
+
+void Agent::Impl::CountReload(bool ok) {
+  if (!reloads_ok_) return;  // before RegisterMetrics
+  (ok ? reloads_ok_ : reloads_refused_)->Inc();
+  last_reload_ts_->Set(static_cast<double>(clock_.WallMs()) / 1000.0);
+  last_reload_ok_->Set(ok ? 1 : 0);
+}
+
 Agent::Agent(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Agent::~Agent() = default;
 
@@ -742,5 +911,6 @@ Result<std::unique_ptr<Agent>> Agent::Start(platform::Loop& loop, const Config& 
 
 void Agent::Shutdown(std::function<void()> done) { impl_->Shutdown(std::move(done)); }
 std::string Agent::StatusJson() { return impl_->StatusJson(); }
+ReloadOutcome Agent::Reload() { return impl_->Reload(); }
 
 }  // namespace edgespool::agent

@@ -8,6 +8,8 @@
 // status, disconnect, close the journal. A second signal stops the loop at
 // once: nothing acknowledged is lost, because an ack is only sent after COMMIT.
 //
+// Reload (SIGHUP, `edgespool reload`): see Reload() and agent/reload.h.
+//
 // Loop-thread-only.
 #pragma once
 
@@ -16,6 +18,7 @@
 #include <string>
 
 #include "agent/config/config.h"
+#include "agent/reload.h"
 #include "platform/loop.h"
 #include "platform/status.h"
 
@@ -30,6 +33,10 @@ class Agent {
   void Shutdown(std::function<void()> done);
   // The status document (JSON), as served on every channel.
   std::string StatusJson();
+  // Reloads the configuration file the agent started with (agent/reload.h):
+  // applies what can change live, or refuses and keeps running as it was.
+  // SIGHUP and the socket's `reload` op both come here.
+  ReloadOutcome Reload();
 
   class Impl;
 

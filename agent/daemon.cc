@@ -14,8 +14,6 @@ namespace edgespool::agent {
 
 const char* Version() { return EDGESPOOL_VERSION; }
 
-namespace {
-
 void ApplyLogSettings(const Config& config) {
   platform::LogLevel level = platform::LogLevel::kInfo;
   platform::Logger::ParseLevel(config.log.level, &level);
@@ -23,8 +21,6 @@ void ApplyLogSettings(const Config& config) {
   platform::Logger::SetFormat(config.log.format == "json" ? platform::LogFormat::kJson
                                                           : platform::LogFormat::kText);
 }
-
-}  // namespace
 
 int RunDaemon(const Config& config) {
   ApplyLogSettings(config);
@@ -67,9 +63,20 @@ int RunDaemon(const Config& config) {
       loop.Stop();
     });
   };
-  platform::SignalHandle sigterm(loop), sigint(loop);
+  // SIGHUP reloads (systemd: ExecReload=/bin/kill -HUP $MAINPID). Before the
+  // agent is up, and once it stops, there is nothing to reload: ignored,
+  // where the default action would kill us.
+  auto on_hangup = [&](int) {
+    if (!agent || stopping) {
+      ES_LOG_WARN("SIGHUP ignored", {{"why", stopping ? "stopping" : "starting"}});
+      return;
+    }
+    (void)agent->Reload();
+  };
+  platform::SignalHandle sigterm(loop), sigint(loop), sighup(loop);
   Status st = sigterm.Start(SIGTERM, on_signal);
   if (st.ok()) st = sigint.Start(SIGINT, on_signal);
+  if (st.ok()) st = sighup.Start(SIGHUP, on_hangup);
   if (!st.ok()) {
     ES_LOG_ERROR("cannot install signal handlers", {{"error", st.ToString()}});
     return kExitSoftware;

@@ -8,8 +8,12 @@ namespace edgespool::agent {
 
 const char* Version();
 
+// log.level and log.format, at start and on every reload.
+void ApplyLogSettings(const Config& config);
+
 // Runs the agent until SIGTERM/SIGINT (graceful stop, exit 0) or a fatal
-// startup error (logged with its cause; exit code per sysexits).
+// startup error (logged with its cause; exit code per sysexits). SIGHUP
+// reloads the configuration (Agent::Reload).
 int RunDaemon(const Config& config);
 
 }  // namespace edgespool::agent

@@ -13,6 +13,8 @@ namespace edgespool::platform {
 
 bool IsTerminal(int fd) { return ::isatty(fd) == 1; }
 
+uint32_t EffectiveUid() { return static_cast<uint32_t>(::geteuid()); }
+
 std::vector<uint32_t> GroupsOfUid(uint32_t uid) {
   std::vector<char> buf(16384);
   struct passwd pw;

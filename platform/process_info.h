@@ -14,6 +14,8 @@ bool IsTerminal(int fd);
 // The groups of the user with this uid (primary and supplementary), from the
 // user database. Empty when the uid has no entry.
 std::vector<uint32_t> GroupsOfUid(uint32_t uid);
+// The effective uid of this process (who may ask the agent to reload).
+uint32_t EffectiveUid();
 // Peak resident set size of this process (ru_maxrss), in bytes.
 uint64_t PeakRssBytes();
 // Ignores SIGPIPE unless the program installed its own handler: a library

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -120,6 +121,15 @@ void SystemdNotifier::CloseSocket() {
 
 ::edgespool::Status SystemdNotifier::Ready() { return Notify("READY=1"); }
 ::edgespool::Status SystemdNotifier::Stopping() { return Notify("STOPPING=1"); }
+
+::edgespool::Status SystemdNotifier::Reloading() {
+  if (!enabled()) return ::edgespool::Status::Ok();
+  struct timespec ts;
+  ::clock_gettime(CLOCK_MONOTONIC, &ts);
+  uint64_t usec =
+      static_cast<uint64_t>(ts.tv_sec) * 1000000u + static_cast<uint64_t>(ts.tv_nsec) / 1000u;
+  return Notify("RELOADING=1\nMONOTONIC_USEC=" + std::to_string(usec));
+}
 
 ::edgespool::Status SystemdNotifier::Status(std::string_view line) {
   std::string msg = "STATUS=";

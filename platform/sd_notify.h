@@ -58,6 +58,11 @@ class SystemdNotifier {
   // "STATUS=<line>": free-form text shown by `systemctl status`. Newlines
   // would start a new assignment, so they are replaced by spaces.
   ::edgespool::Status Status(std::string_view line);
+  // "RELOADING=1" with "MONOTONIC_USEC=<CLOCK_MONOTONIC now>": a
+  // configuration reload has begun; READY=1 ends it (whatever its outcome).
+  // systemd >= 253 wants the timestamp with Type=notify-reload; older ones
+  // ignore it and still show the unit as reloading until READY=1.
+  ::edgespool::Status Reloading();
   // "STOPPING=1": a graceful shutdown has begun.
   ::edgespool::Status Stopping();
   // "WATCHDOG=1": the service is alive. A no-op when the watchdog is off.

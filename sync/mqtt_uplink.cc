@@ -32,12 +32,30 @@ InboundPublish ToInbound(const mqtt::IncomingMessage& m) {
   return in;
 }
 
+// An empty username or password is "none" (uplink.username = "").
+struct SessionCredentials {
+  std::optional<std::string> username, password;
+};
+SessionCredentials Credentials(const MqttUplinkOptions& options) {
+  SessionCredentials c;
+  if (!options.username.empty()) c.username = options.username;
+  if (!options.password.empty()) c.password = options.password;
+  return c;
+}
+
+std::string UrlText(const BrokerUrl& u) {
+  return std::string(u.tls ? "mqtts://" : "mqtt://") +
+         (u.host.find(':') != std::string::npos ? "[" + u.host + "]" : u.host) + ":" +
+         std::to_string(u.port);
+}
+
 mqtt::SessionOptions ToSessionOptions(const MqttUplinkOptions& options) {
   mqtt::SessionOptions s;
   s.protocol = options.protocol;
   s.client_id = options.client_id;
-  if (!options.username.empty()) s.username = options.username;
-  if (!options.password.empty()) s.password = options.password;
+  SessionCredentials c = Credentials(options);
+  s.username = c.username;
+  s.password = c.password;
   s.keepalive_s = options.keepalive_s;
   s.inflight = options.inflight;
   s.ack_timeout_ms = options.ack_timeout_ms;
@@ -60,10 +78,7 @@ mqtt::SessionOptions ToSessionOptions(const MqttUplinkOptions& options) {
 
 mqtt::ClientOptions ToClientOptions(const MqttUplinkOptions& options) {
   mqtt::ClientOptions o;
-  const BrokerUrl& u = options.url;
-  o.url = std::string(u.tls ? "mqtts://" : "mqtt://") +
-          (u.host.find(':') != std::string::npos ? "[" + u.host + "]" : u.host) + ":" +
-          std::to_string(u.port);
+  o.url = UrlText(options.url);
   o.session = ToSessionOptions(options);
   o.tls = options.tls;
   o.backoff_initial_ms = static_cast<uint64_t>(options.backoff_initial_ms);
@@ -172,6 +187,17 @@ Result<std::unique_ptr<MqttUplink>> MqttUplink::Create(platform::Loop& loop,
   if (!client.ok()) return client.status();
   up->impl_->client = std::move(*client);
   return up;
+}
+
+Result<mqtt::Endpoint> MqttUplink::PrepareEndpoint(const MqttUplinkOptions& options) {
+  const SessionCredentials c = Credentials(options);
+  return mqtt::Client::MakeEndpoint(UrlText(options.url), options.tls, c.username, c.password);
+}
+
+void MqttUplink::SwitchEndpoint(mqtt::Endpoint endpoint) {
+  impl_->url_redacted = endpoint.url.Redacted();
+  impl_->client->SwitchEndpoint(std::move(endpoint));
+  if (!impl_->stopping && state_ != "stopped") SetState("connecting");
 }
 
 MqttUplink::~MqttUplink() {

@@ -21,6 +21,7 @@
 
 #include "platform/loop.h"
 #include "platform/status.h"
+#include "sync/mqtt/client.h"
 #include "sync/transport.h"
 #include "sync/uplink_port.h"
 
@@ -69,6 +70,15 @@ class MqttUplink : public UplinkPort {
   // Sends DISCONNECT (no will) after what is queued, then closes; done runs
   // once the connection is closed (at once if not connected).
   void Stop(std::function<void()> done);
+
+  // A reload: the broker URL, TLS files and credentials of `options` (url,
+  // tls, username, password; the rest is ignored), checked now: the URL
+  // parsed, every TLS file loaded. Errors name the file; nothing changes.
+  static Result<mqtt::Endpoint> PrepareEndpoint(const MqttUplinkOptions& options);
+  // Moves to the endpoint: the connection is closed gracefully (no will)
+  // and made again at once; what is in flight is sent again on the new
+  // connection (mqtt::Client::SwitchEndpoint).
+  void SwitchEndpoint(mqtt::Endpoint endpoint);
 
   // "connecting", "connected", "backoff", "stopped"
   const std::string& state() const { return state_; }

@@ -54,13 +54,21 @@ SyncWorker::SyncWorker(platform::Loop& loop, store::Journal& journal, UplinkPort
       mark_timer_(loop),
       progress_timer_(loop),
       alive_(std::make_shared<bool>(true)) {
+  BuildLanes();
+}
+
+void SyncWorker::BuildLanes() {
   for (size_t c = 0; c < kClassLanes; ++c) {
-    Lane lane;  // not empty: the first read finds out
-    lane.priority = static_cast<int>(c);
+    if (lanes_.size() <= c) {
+      Lane lane;  // not empty: the first read finds out
+      lane.priority = static_cast<int>(c);
+      lanes_.push_back(lane);
+    }
     uint32_t w = c < options_.priority_weights.size() ? options_.priority_weights[c] : 1;
-    lane.weight = std::max<uint32_t>(1, w);
-    lanes_.push_back(lane);
+    lanes_[c].weight = std::max<uint32_t>(1, w);
   }
+  lanes_.resize(kClassLanes);
+  any_batch_route_ = false;
   live_lane_of_route_.assign(routes_.size(), 0);
   for (size_t r = 0; r < routes_.size(); ++r) {
     any_batch_route_ = any_batch_route_ || routes_.route(r).mode == UploadMode::kBatch;
@@ -71,6 +79,41 @@ SyncWorker::SyncWorker(platform::Loop& loop, store::Journal& journal, UplinkPort
     live_lane_of_route_[r] = lanes_.size();
     lanes_.push_back(lane);
   }
+}
+
+void SyncWorker::Reconfigure(const SyncOptions& next) {
+  // Frames being filled were built for the old routes and batch settings:
+  // they go out as they are, ahead of anything built from now on.
+  FlushOpenBatches();
+  options_.routes = next.routes;
+  options_.default_mode = next.default_mode;
+  options_.batch_messages = next.batch_messages;
+  options_.batch_bytes = next.batch_bytes;
+  options_.linger_ms = next.linger_ms;
+  options_.compression_level = next.compression_level;
+  options_.bandwidth_limit = next.bandwidth_limit;
+  options_.max_attempts = next.max_attempts;
+  options_.batch_topic = next.batch_topic;
+  options_.priority_weights = next.priority_weights;
+  options_.backlog_share = next.backlog_share;
+  routes_ = RouteTable(options_.routes, options_.node, options_.default_mode);
+  batch_topic_ = ExpandTopicTemplate(options_.batch_topic, options_.node, "");
+  bandwidth_ = TokenBucket(
+      static_cast<double>(options_.bandwidth_limit),
+      static_cast<double>(std::max<int64_t>(options_.bandwidth_limit, options_.batch_bytes)),
+      clock_.MonotonicNs());
+  open_batches_.clear();  // all empty after the flush; encoders are made on demand
+  open_batches_.resize(routes_.size());
+  ++lanes_epoch_;
+  BuildLanes();
+  if (live_from_seq_ > 0) {
+    // Connected with the live lanes open: a new live lane starts caught up
+    // at the backlog's virtual time, and a read finds what it already has.
+    OpenLiveLanes(live_from_seq_);
+    for (size_t i = kClassLanes; i < lanes_.size(); ++i) lanes_[i].empty = false;
+  }
+  MarkLanesReady();
+  Pump();
 }
 
 SyncWorker::~SyncWorker() {
@@ -259,6 +302,7 @@ void SyncWorker::Pump() {
   }
   fetching_ = true;
   fetching_lane_ = static_cast<size_t>(picked);
+  fetching_epoch_ = lanes_epoch_;
   std::weak_ptr<bool> alive = alive_;
   journal_.FetchPending(spec, [this, alive](Result<std::vector<store::StoredMessage>> rows) {
     if (alive.expired()) return;
@@ -275,6 +319,15 @@ void SyncWorker::OnFetched(Result<std::vector<store::StoredMessage>> rows) {
     return;
   }
   size_t lane = fetching_lane_;
+  if (fetching_epoch_ != lanes_epoch_) {
+    // The lanes were rebuilt while this read ran: its lane index may name
+    // another lane now. Keep the rows, credit no lane, and let every lane read.
+    stats_.fetched_messages_total += rows->size();
+    for (auto& row : *rows) Enqueue(std::move(row), routes_.Find(row.message.topic));
+    MarkLanesReady();
+    AfterEnqueue();
+    return;
+  }
   if (rows->empty()) {
     lanes_[lane].empty = true;
     last_empty_read_ns_ = clock_.MonotonicNs();

@@ -123,6 +123,15 @@ class SyncWorker {
   // Rows may have become pending outside the commit path (e.g. dead letters
   // requeued): read the journal again.
   void Wake();
+  // A reload: takes from `next` the routes, default_mode, priority_weights,
+  // backlog_share, the batch settings (batch_messages, batch_bytes,
+  // linger_ms, compression_level, batch_topic), bandwidth_limit and
+  // max_attempts; the rest of `next` is ignored (fixed at construction).
+  // Nothing pending is lost: open batches are closed first (their frames go
+  // out under the old batch topic), publishes in flight settle as before,
+  // and rows are routed by the new table from the next one enqueued. The
+  // bandwidth bucket restarts full.
+  void Reconfigure(const SyncOptions& next);
 
  private:
   struct Unit;  // one PUBLISH: a message or a batch frame, with its seqs
@@ -184,6 +193,13 @@ class SyncWorker {
                                  // trusted for a while after a read found nothing
   void MarkLanesReady();
   int PickLane() const;
+  // The lanes for routes_ and options_ (class weights, one live lane per
+  // live-first route), keeping the class lanes' state.
+  void BuildLanes();
+  // Bumped by Reconfigure: a read started before it refers to a lane by an
+  // index that may now mean another lane.
+  uint64_t lanes_epoch_ = 0;
+  uint64_t fetching_epoch_ = 0;
 
   struct OpenBatch {
     std::unique_ptr<batch::FrameEncoder> encoder;

@@ -12,6 +12,7 @@
 #include "agent/cli/options.h"
 #include "agent/cli/producer_commands.h"
 #include "agent/cli/request.h"
+#include "agent/cli/reload.h"
 #include "agent/cli/subscribe.h"
 #include "agent/config/config.h"
 #include "agent/daemon.h"
@@ -117,6 +118,21 @@ const cli::CommandSpec kConfigShowCommand =
 
 constexpr ExitCodeDoc kOkOnly[] = {{0, "success"}, {64, "usage error"}};
 
+// Every key and whether a reload applies it (schema.cc's table).
+int ConfigKeys(const Args&) {
+  for (const std::string& k : KnownKeys()) {
+    std::printf("%-34s %s\n", k.c_str(), IsLiveKey(k) ? "live" : "restart");
+  }
+  return kExitOk;
+}
+
+const cli::CommandSpec kConfigKeysCommand = cli::Command(
+    "config keys", "", "every key: live (a reload applies it) or restart",
+    "Prints every configuration key, one per line, with \"live\" when a reload (systemctl "
+    "reload, SIGHUP, edgespool reload) applies a change to it, or \"restart\" when the agent "
+    "must restart for a change to take effect (a reload that changes it is refused).",
+    nullptr, kOkOnly, ConfigKeys, 0, 0);
+
 int PrintVersion(const Args&) {
   std::printf("edgespool %s\n", Version());
   return kExitOk;
@@ -200,11 +216,13 @@ const std::vector<const cli::CommandSpec*>& Commands() {
       &kRequestCommand,
       &kRespondCommand,
       &kStatusCommand,
+      &kReloadCommand,
       &kFleetCommand,
       &kDecodeCommand,
       &kConsumeCommand,
       &kConfigCheckCommand,
       &kConfigShowCommand,
+      &kConfigKeysCommand,
       &kVersionCommand,
       &kHelpCommand,
       &kManPageCommand,
@@ -235,11 +253,13 @@ int CliMain(int argc, char** argv) {
   }
   if (name == "--version" || name == "-V") return PrintVersion(Args());
   if (name == "config") {
-    if (argc < 3) return UsageError("config needs 'check' or 'show'");
+    if (argc < 3) return UsageError("config needs 'check', 'show' or 'keys'");
     if (std::string(argv[2]) == "--help" || std::string(argv[2]) == "-h") {
       std::fputs(cli::CommandUsage(kConfigCheckCommand).c_str(), stdout);
       std::fputs("\n", stdout);
       std::fputs(cli::CommandUsage(kConfigShowCommand).c_str(), stdout);
+      std::fputs("\n", stdout);
+      std::fputs(cli::CommandUsage(kConfigKeysCommand).c_str(), stdout);
       return kExitOk;
     }
     name += " " + std::string(argv[2]);

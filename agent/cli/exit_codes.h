@@ -13,10 +13,10 @@ inline constexpr int kExitUsage = 64;        // EX_USAGE: bad arguments
 inline constexpr int kExitDataErr = 65;      // EX_DATAERR: refused or malformed data
 inline constexpr int kExitUnavailable = 69;  // EX_UNAVAILABLE: agent or broker not there
 inline constexpr int kExitSoftware = 70;     // EX_SOFTWARE: internal error
-inline constexpr int kExitCantCreate = 73;
-inline constexpr int kExitTempFail = 75;  // EX_TEMPFAIL: a request got no answer in time
-inline constexpr int kExitHandlerError =
-    1;  // `request`: the answer was an error   // EX_CANTCREAT: cannot open or create a file
-inline constexpr int kExitConfig = 78;  // EX_CONFIG: bad configuration
+inline constexpr int kExitCantCreate = 73;   // EX_CANTCREAT: cannot open or create a file
+inline constexpr int kExitTempFail = 75;     // EX_TEMPFAIL: a request got no answer in time
+inline constexpr int kExitNoPerm = 77;       // EX_NOPERM: not allowed (reload by another user)
+inline constexpr int kExitConfig = 78;       // EX_CONFIG: bad configuration
+inline constexpr int kExitHandlerError = 1;  // `request`: the answer was an error
 
 }  // namespace edgespool::agent

@@ -733,6 +733,28 @@ std::future<Result<std::string>> Producer::GetStatus() {
   return f;
 }
 
+std::future<ReloadResult> Producer::Reload() {
+  auto promise = std::make_shared<std::promise<ReloadResult>>();
+  auto f = promise->get_future();
+  auto call = std::make_unique<Call>();
+  call->request.op = pr::Op::kReload;
+  call->on_reply = [promise](const pr::Reply& r, std::string_view body) {
+    ReloadResult out;
+    out.status = ReplyStatus(r);
+    out.outcome = r.ok ? r.status : (r.code == pr::ErrorCode::kBadRequest ? "refused" : "");
+    out.message = r.message;
+    out.json = std::string(body);
+    promise->set_value(std::move(out));
+  };
+  call->on_fail = [promise](const Status& why) {
+    ReloadResult out;
+    out.status = why;
+    promise->set_value(std::move(out));
+  };
+  impl_->Submit(std::move(call));
+  return f;
+}
+
 std::future<Status> Producer::Ping() {
   auto promise = std::make_shared<std::promise<Status>>();
   auto f = promise->get_future();

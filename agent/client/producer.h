@@ -128,6 +128,14 @@ struct RequestResult {
   std::string topic;              // the topic the answer came on
 };
 
+// The agent's answer to a reload (`edgespool reload`).
+struct ReloadResult {
+  Status status;        // OK: applied or unchanged; else refused, forbidden or unreachable
+  std::string outcome;  // reloaded | unchanged | refused ("" when unreachable)
+  std::string message;  // one line: what changed, or why it was refused
+  std::string json;     // the whole outcome (the reply's body)
+};
+
 class Producer {
  public:
   // Starts the SDK thread and waits for the first connection (up to
@@ -160,6 +168,9 @@ class Producer {
   // The agent's status document (JSON).
   std::future<Result<std::string>> GetStatus();
   std::future<Status> Ping();
+  // Asks the agent to reload its configuration file (root or the agent's
+  // user only).
+  std::future<ReloadResult> Reload();
 
   // Waits until every request made so far is answered or failed.
   bool Drain(int64_t timeout_ms);

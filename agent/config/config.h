@@ -10,7 +10,8 @@
 // The room: config.cc (this API), schema.{h,cc} (the table), value.{h,cc}
 // (one value of one kind: parse, check, render), parser.cc (the TOML and
 // the environment onto the table), checks.cc (rules across keys),
-// render.cc (`config show`, the digest), units.{h,cc} (durations, sizes).
+// render.cc (`config show`, the digest), diff.cc (what a reload changes),
+// units.{h,cc} (durations, sizes).
 #pragma once
 
 #include <cstdint>
@@ -204,6 +205,22 @@ std::string ConfigDigest(const Config& config);
 
 // Every "section.key" the parser knows (arrays of tables as "route.match").
 std::vector<std::string> KnownKeys();
+
+// One difference between the running configuration and a new one, as a
+// reload sees it (diff.cc). Whether a key is applied live or needs a restart
+// is written once, in schema.cc's table (KeyDesc::live).
+struct ConfigChange {
+  // "uplink.url"; "route[2].priority" for the second [[route]] (1-based, in
+  // file order); "route" alone when tables were added or removed.
+  std::string key;
+  bool live = false;  // false: the agent must restart for it to take effect
+};
+// Every key whose effective value differs, in schema order. Values are
+// compared unredacted (a URL's credentials count), and the line numbers
+// of [[tables]] do not.
+std::vector<ConfigChange> DiffConfig(const Config& running, const Config& next);
+// Whether "section.key" is applied by a reload; false for an unknown key.
+bool IsLiveKey(const std::string& key);
 
 // ParseDurationMs, ParseSizeBytes, FormatDurationMs, FormatSizeBytes: see
 // agent/config/units.h.

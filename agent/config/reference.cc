@@ -219,6 +219,7 @@ std::vector<SectionReference> ConfigReference() {
         k.shares_doc_with = doc.shares_with;
       }
       k.secret = d.secret;
+      k.live = d.live;
       sec.keys.push_back(std::move(k));
     }
     out.push_back(std::move(sec));

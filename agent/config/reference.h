@@ -22,6 +22,7 @@ struct KeyReference {
   std::string note;             // the comment after its value in the example ("(restart)")
   std::string shares_doc_with;  // a comment above two keys (ca_file, ca_dir): the first
   bool secret = false;
+  bool live = false;  // a reload applies it (schema.cc); false: it needs a restart
 };
 
 struct SectionReference {

@@ -116,38 +116,38 @@ constexpr KeyDesc kStore[] = {
 };
 
 constexpr KeyDesc kUplink[] = {
-    Key<&U::url>("url", K::kString).Secret(),
+    Key<&U::url>("url", K::kString).Secret().Live(),
     Key<&U::protocol>("protocol", K::kInt).Range(4, 5),
     Key<&U::client_id>("client_id", K::kString),
-    Key<&U::username>("username", K::kString),
-    Key<&U::password_file>("password_file", K::kString),
-    Key<&U::ca_file>("ca_file", K::kString),
-    Key<&U::ca_dir>("ca_dir", K::kString),
-    Key<&U::cert_file>("cert_file", K::kString),
-    Key<&U::key_file>("key_file", K::kString),
-    Key<&U::server_name>("server_name", K::kString),
-    Key<&U::tls_verify>("tls_verify", K::kBool),
+    Key<&U::username>("username", K::kString).Live(),
+    Key<&U::password_file>("password_file", K::kString).Live(),
+    Key<&U::ca_file>("ca_file", K::kString).Live(),
+    Key<&U::ca_dir>("ca_dir", K::kString).Live(),
+    Key<&U::cert_file>("cert_file", K::kString).Live(),
+    Key<&U::key_file>("key_file", K::kString).Live(),
+    Key<&U::server_name>("server_name", K::kString).Live(),
+    Key<&U::tls_verify>("tls_verify", K::kBool).Live(),
     Key<&U::keepalive_ms>("keepalive", K::kDuration).Range(0, 65535000),
     Key<&U::inflight>("inflight", K::kInt).Range(1, 65535),
     Key<&U::ack_timeout_ms>("ack_timeout", K::kDuration).Range(100, kDay),
-    Key<&U::shutdown_timeout_ms>("shutdown_timeout", K::kDuration).Range(0, 600000),
+    Key<&U::shutdown_timeout_ms>("shutdown_timeout", K::kDuration).Range(0, 600000).Live(),
     // MQTT 5 Session Expiry Interval: a four-byte count of seconds.
     Key<&U::session_expiry_ms>("session_expiry", K::kDuration).Range(1000, 4294967295000),
 };
 
 constexpr KeyDesc kSync[] = {
-    Key<&Sy::mode>("mode", K::kEnum).Choices("message|batch"),
-    Key<&Sy::batch_messages>("batch_messages", K::kInt).Range(1, 100000),
-    Key<&Sy::batch_bytes>("batch_bytes", K::kSize).Range(1024, 256 << 20),
-    Key<&Sy::linger_ms>("linger", K::kDuration).Range(0, 60000),
-    Key<&Sy::compression_level>("compression_level", K::kInt).Range(1, 22),
-    Key<&Sy::bandwidth_limit>("bandwidth_limit", K::kSize).Range(0, INT64_MAX),
+    Key<&Sy::mode>("mode", K::kEnum).Choices("message|batch").Live(),
+    Key<&Sy::batch_messages>("batch_messages", K::kInt).Range(1, 100000).Live(),
+    Key<&Sy::batch_bytes>("batch_bytes", K::kSize).Range(1024, 256 << 20).Live(),
+    Key<&Sy::linger_ms>("linger", K::kDuration).Range(0, 60000).Live(),
+    Key<&Sy::compression_level>("compression_level", K::kInt).Range(1, 22).Live(),
+    Key<&Sy::bandwidth_limit>("bandwidth_limit", K::kSize).Range(0, INT64_MAX).Live(),
     Key<&Sy::backoff_initial_ms>("backoff_initial", K::kDuration).Range(10, 3600000),
     Key<&Sy::backoff_max_ms>("backoff_max", K::kDuration).Range(10, kDay),
-    Key<&Sy::max_attempts>("max_attempts", K::kInt).Range(0, 1000000),
-    Key<&Sy::batch_topic>("batch_topic", K::kString),
-    Key<&Sy::priority_weights>("priority_weights", K::kWeights).Range(1, 1000),
-    Key<&Sy::backlog_share>("backlog_share", K::kInt).Range(1, 100),
+    Key<&Sy::max_attempts>("max_attempts", K::kInt).Range(0, 1000000).Live(),
+    Key<&Sy::batch_topic>("batch_topic", K::kString).Live(),
+    Key<&Sy::priority_weights>("priority_weights", K::kWeights).Range(1, 1000).Live(),
+    Key<&Sy::backlog_share>("backlog_share", K::kInt).Range(1, 100).Live(),
 };
 
 constexpr KeyDesc kDownlink[] = {
@@ -174,8 +174,8 @@ constexpr KeyDesc kRequests[] = {
 
 constexpr KeyDesc kStatus[] = {
     Key<&Sta::topic>("topic", K::kString),
-    Key<&Sta::interval_ms>("interval", K::kDuration).Range(1000, kDay),
-    Key<&Sta::watermark_interval_ms>("watermark_interval", K::kDuration).Range(0, kDay),
+    Key<&Sta::interval_ms>("interval", K::kDuration).Range(1000, kDay).Live(),
+    Key<&Sta::watermark_interval_ms>("watermark_interval", K::kDuration).Range(0, kDay).Live(),
 };
 
 constexpr KeyDesc kMetrics[] = {Key<&Me::listen>("listen", K::kString)};
@@ -198,36 +198,40 @@ constexpr KeyDesc kAudit[] = {
 };
 
 constexpr KeyDesc kLog[] = {
-    Key<&L::level>("level", K::kEnum).Choices("debug|info|warn|error"),
-    Key<&L::format>("format", K::kEnum).Choices("text|json"),
+    Key<&L::level>("level", K::kEnum).Choices("debug|info|warn|error").Live(),
+    Key<&L::format>("format", K::kEnum).Choices("text|json").Live(),
 };
 
 constexpr KeyDesc kRoute[] = {
-    Key<&RouteConfig::match>("match", K::kString),
+    Key<&RouteConfig::match>("match", K::kString).Live(),
     Key<&RouteConfig::priority>("priority", K::kEnum)
         .Choices("high|normal|low")
-        .Shown(Show::kUnlessEmpty),
-    Key<&RouteConfig::ttl_ms>("ttl", K::kDuration).Shown(Show::kUnlessEmpty),
-    Key<&RouteConfig::mode>("mode", K::kEnum).Choices("message|batch").Shown(Show::kUnlessEmpty),
-    Key<&RouteConfig::order>("order", K::kEnum).Choices("strict|live-first"),
-    Key<&RouteConfig::upstream_topic>("upstream_topic", K::kString),
+        .Shown(Show::kUnlessEmpty)
+        .Live(),
+    Key<&RouteConfig::ttl_ms>("ttl", K::kDuration).Shown(Show::kUnlessEmpty).Live(),
+    Key<&RouteConfig::mode>("mode", K::kEnum)
+        .Choices("message|batch")
+        .Shown(Show::kUnlessEmpty)
+        .Live(),
+    Key<&RouteConfig::order>("order", K::kEnum).Choices("strict|live-first").Live(),
+    Key<&RouteConfig::upstream_topic>("upstream_topic", K::kString).Live(),
 };
 
 // user and group resolve to uid and gid at load (CheckAcl); show prints those.
 constexpr KeyDesc kAcl[] = {
-    Key<&AclConfig::uid>("uid", K::kInt).Shown(Show::kUnlessNegative),
-    Key<&AclConfig::user>("user", K::kString).Shown(Show::kNever),
-    Key<&AclConfig::gid>("gid", K::kInt).Shown(Show::kUnlessNegative),
-    Key<&AclConfig::group>("group", K::kString).Shown(Show::kNever),
-    Key<&AclConfig::publish>("publish", K::kFilterList),
+    Key<&AclConfig::uid>("uid", K::kInt).Shown(Show::kUnlessNegative).Live(),
+    Key<&AclConfig::user>("user", K::kString).Shown(Show::kNever).Live(),
+    Key<&AclConfig::gid>("gid", K::kInt).Shown(Show::kUnlessNegative).Live(),
+    Key<&AclConfig::group>("group", K::kString).Shown(Show::kNever).Live(),
+    Key<&AclConfig::publish>("publish", K::kFilterList).Live(),
 };
 
 constexpr KeyDesc kRateLimit[] = {
-    Key<&RateLimitConfig::uid>("uid", K::kInt).Shown(Show::kUnlessNegative),
-    Key<&RateLimitConfig::gid>("gid", K::kInt).Shown(Show::kUnlessNegative),
-    Key<&RateLimitConfig::messages_per_second>("messages_per_second", K::kNumber),
-    Key<&RateLimitConfig::bytes_per_second>("bytes_per_second", K::kNumber),
-    Key<&RateLimitConfig::burst>("burst", K::kNumber),
+    Key<&RateLimitConfig::uid>("uid", K::kInt).Shown(Show::kUnlessNegative).Live(),
+    Key<&RateLimitConfig::gid>("gid", K::kInt).Shown(Show::kUnlessNegative).Live(),
+    Key<&RateLimitConfig::messages_per_second>("messages_per_second", K::kNumber).Live(),
+    Key<&RateLimitConfig::bytes_per_second>("bytes_per_second", K::kNumber).Live(),
+    Key<&RateLimitConfig::burst>("burst", K::kNumber).Live(),
 };
 
 // 0 in max_message_bytes and ttl means "not set" (downlink.max_message_bytes;

@@ -58,6 +58,10 @@ struct KeyDesc {
   const char* choices = nullptr;  // kEnum: "a|b|c"
   bool secret = false;            // may hold credentials: `config show` redacts it
   Show show = Show::kAlways;
+  // Applied by a reload (SIGHUP, `edgespool reload`) to the running agent.
+  // The default is the safe one: a key not marked live needs a restart, and
+  // a reload that changes it is refused (agent/config/diff.cc).
+  bool live = false;
 
   constexpr KeyDesc Range(int64_t lo, int64_t hi) const {
     KeyDesc d = *this;
@@ -78,6 +82,11 @@ struct KeyDesc {
   constexpr KeyDesc Shown(Show s) const {
     KeyDesc d = *this;
     d.show = s;
+    return d;
+  }
+  constexpr KeyDesc Live() const {
+    KeyDesc d = *this;
+    d.live = true;
     return d;
   }
 };

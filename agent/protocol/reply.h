@@ -12,6 +12,9 @@
 //   {"req":4,"ok":true,"session":"hmi","seq":41,"resumed":true}   subscribe:
 //                         seq = the session's acked position (0: none)
 //   {"req":5,"ok":true}   unsubscribe (a successful ack has no reply)
+//   {"req":6,"ok":true,"status":"reloaded"|"unchanged","message":".."}   reload;
+//   refused: {"req":6,"ok":false,"code":"bad_request","message":".."}; the
+//   body of both is the outcome as JSON (agent/server/producer_server.h)
 //   {"req":1,"ok":false,"code":"too_large","message":"..","limit":2097152}
 //   {"req":1,"ok":false,"code":"busy","message":"..","retry_after_ms":100}
 //

@@ -382,6 +382,7 @@ const char* OpName(Op op) {
     case Op::kRequest: return "request";
     case Op::kRespond: return "respond";
     case Op::kAnswer: return "answer";
+    case Op::kReload: return "reload";
   }
   return "?";
 }
@@ -591,6 +592,10 @@ bool ParseFields(const Src& root, Request* out, RequestError* error) {
   }
   if (name == "ping") {
     out->op = Op::kPing;
+    return true;
+  }
+  if (name == "reload") {
+    out->op = Op::kReload;
     return true;
   }
   if (name == "subscribe") {

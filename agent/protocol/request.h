@@ -2,7 +2,7 @@
 // validated into a typed Request (server side) or encoded from one (client).
 //
 // Header fields (unknown fields are ignored, for forward compatibility):
-//   op        "publish" | "query" | "status" | "ping" |
+//   op        "publish" | "query" | "status" | "ping" | "reload" |
 //             "subscribe" | "ack" | "unsubscribe" |
 //             "request" | "respond" | "answer"                      (required)
 //   req       integer 0 .. 2^53-1, echoed in the reply           (optional)
@@ -25,6 +25,9 @@
 //   ack       "stored" | "delivered" | "none"                     (stored)
 // query:      exactly one of  seq (integer >= 1)  or  id (string)
 // status, ping: no fields.
+// reload: no fields. The agent reloads its configuration file and answers
+//             with the outcome (agent/server/producer_server.h); only root
+//             and the agent's own uid may ask.
 //
 // Consumer ops (docs/downlink.md, "Consumer ops on the producer socket"):
 // subscribe:
@@ -97,6 +100,7 @@ enum class Op {
   kRequest,
   kRespond,
   kAnswer,
+  kReload,
 };
 // Numbered as store::Priority (0 high .. 2 low).
 enum class Priority : uint8_t { kHigh = 0, kNormal = 1, kLow = 2 };

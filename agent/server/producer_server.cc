@@ -77,6 +77,11 @@ class ProducerServer::Impl : public server::ConnectionOwner {
   }
 
   Status Listen();
+  void Reconfigure(Acl acl, std::vector<RateLimitRule> rate_limits) {
+    acl_ = std::move(acl);
+    options_.rate_limits = std::move(rate_limits);
+    rate_limiter_ = RateLimiter(options_.rate_limits);
+  }
   void NotifyDelivery(uint64_t seq, store::MessageState state, const std::string& reason);
   ProducerServerStats Stats() const;
   const ProducerServerOptions& options() const { return options_; }
@@ -115,6 +120,7 @@ class ProducerServer::Impl : public server::ConnectionOwner {
   void SendDelivery(Connection& c, std::optional<int64_t> req, uint64_t seq,
                     store::MessageState state, const std::string& reason);
   void OnStatus(Connection& c, const pr::Request& r);
+  void OnReload(Connection& c, const pr::Request& r);
   void BadFrame(Connection& c, std::optional<int64_t> req, const std::string& why);
   void ReplyError(Connection& c, std::optional<int64_t> req, pr::ErrorCode code,
                   std::string message, std::optional<int64_t> retry_after_ms = {});
@@ -276,6 +282,9 @@ bool ProducerServer::Impl::OnFrame(Connection& c, const pr::Frame& f) {
     case pr::Op::kPublish: OnPublish(c, r, f.body); break;
     case pr::Op::kQuery: OnQuery(c, r); break;
     case pr::Op::kStatus: OnStatus(c, r); break;
+    case pr::Op::kReload:
+      OnReload(c, r);
+      break;
     case pr::Op::kPing: {
       pr::Reply reply;
       reply.req = r.req;
@@ -515,6 +524,31 @@ void ProducerServer::Impl::OnStatus(Connection& c, const pr::Request& r) {
   c.ReplyNow(reply, hooks_.status_json ? hooks_.status_json() : DefaultStatus());
 }
 
+// Root and the agent's own uid only: a reload changes what every producer
+// may do, and its answer names the keys that changed.
+void ProducerServer::Impl::OnReload(Connection& c, const pr::Request& r) {
+  if (!hooks_.reload) {
+    return ReplyError(c, r.req, pr::ErrorCode::kBadRequest, "reload is not available here");
+  }
+  if (c.uid() != 0 && (!options_.reload_uid || c.uid() != *options_.reload_uid)) {
+    ES_LOG_WARN("producer: reload denied", {{"uid", std::to_string(c.uid())}});
+    return ReplyError(c, r.req, pr::ErrorCode::kForbidden,
+                      "reload: only root or the agent's user may reload");
+  }
+  ReloadOutcome out = hooks_.reload();
+  pr::Reply reply;
+  reply.req = r.req;
+  reply.ok = out.ok;
+  reply.message = out.message;
+  if (out.ok) {
+    reply.status = out.changed ? "reloaded" : "unchanged";
+  } else {
+    reply.code = pr::ErrorCode::kBadRequest;
+    ++stats_.errors;
+  }
+  c.ReplyNow(reply, out.json);
+}
+
 void ProducerServer::Impl::ReplyError(Connection& c, std::optional<int64_t> req,
                                       pr::ErrorCode code, std::string message,
                                       std::optional<int64_t> retry_after_ms) {
@@ -627,6 +661,14 @@ ProducerServer::~ProducerServer() = default;
 void ProducerServer::NotifyDelivery(uint64_t seq, store::MessageState state,
                                     const std::string& reason) {
   impl_->NotifyDelivery(seq, state, reason);
+}
+
+Status ProducerServer::Reconfigure(std::vector<AclEntry> acl,
+                                   std::vector<RateLimitRule> rate_limits) {
+  auto resolved = Acl::Create(std::move(acl));
+  if (!resolved.ok()) return resolved.status();
+  impl_->Reconfigure(std::move(resolved).value(), std::move(rate_limits));
+  return Status::Ok();
 }
 
 ProducerServerStats ProducerServer::stats() const { return impl_->Stats(); }

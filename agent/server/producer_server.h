@@ -41,6 +41,7 @@
 
 #include "agent/acl.h"
 #include "agent/rate_limiter.h"
+#include "agent/reload.h"
 #include "platform/clock.h"
 #include "platform/loop.h"
 #include "platform/status.h"
@@ -76,6 +77,8 @@ struct ProducerServerOptions {
   int64_t busy_retry_after_ms = 100;
   int64_t full_retry_after_ms = 1000;
   const platform::Clock* clock = nullptr;  // nullptr: SystemClock
+  // Besides root, the uid that may ask for a `reload` (the agent's own).
+  std::optional<uint32_t> reload_uid;
 };
 
 // What the rest of the agent tells the server.
@@ -101,6 +104,10 @@ struct ProducerServerHooks {
       method_op;
   // c is closing: the downlink detaches its sessions, methods forget it.
   std::function<void(server::Connection& c)> on_closing;
+  // The `reload` op (agent/reload.h), asked by root or options.reload_uid
+  // (others get forbidden); the outcome's json is the reply's body. Empty:
+  // refused with bad_request.
+  std::function<ReloadOutcome()> reload;
   // The uplink tap (the WebSocket listener, agent/websocket/server.h):
   // whether anyone wants a message on this topic once it is stored (only
   // then is it copied), and the message once its commit is durable, in
@@ -159,6 +166,12 @@ class ProducerServer {
   // or expired (with the reason). Producers that asked for ack:"delivered"
   // get their second reply; unknown seqs are ignored.
   void NotifyDelivery(uint64_t seq, store::MessageState state, const std::string& reason);
+
+  // A reload: new [[acl]] entries and [[rate_limit]] rules for every
+  // publish from now on, on connections old and new. Rate-limit buckets
+  // restart full. InvalidArgument (nothing changed) if the ACL's names do
+  // not resolve.
+  Status Reconfigure(std::vector<AclEntry> acl, std::vector<RateLimitRule> rate_limits);
 
   ProducerServerStats stats() const;
   const ProducerServerOptions& options() const;

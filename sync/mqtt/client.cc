@@ -115,6 +115,7 @@ void Client::OnTransport(Result<std::unique_ptr<Transport>> result) {
 }
 
 void Client::OnData(const char* data, size_t len) {
+  if (switching_) return;  // the old broker's last PUBACKs: what they ack is resent anyway
   // The check handle runs right after this poll phase: no wake-up needed
   // for what the listener publishes from here.
   in_read_ = true;
@@ -133,6 +134,7 @@ void Client::OnData(const char* data, size_t len) {
 }
 
 void Client::OnEnd(const Status& why) {
+  if (switching_) return FinishSwitch();
   LinkLost(why.ok() ? Status::Unavailable("connection closed by the broker") : why);
 }
 
@@ -218,6 +220,7 @@ void Client::LinkLost(const Status& why) {
 void Client::Stop(std::function<void()> on_stopped) {
   on_stopped_ = std::move(on_stopped);
   stopping_ = true;
+  switching_ = false;  // a switch under way ends here: its old link closes as ours
   reconnect_timer_.Stop();
   connect_request_.reset();
   if (!transport_) {
@@ -234,6 +237,69 @@ void Client::Stop(std::function<void()> on_stopped) {
     ReleaseTransport();
     FinishStop();
   });
+}
+
+Result<Endpoint> Client::MakeEndpoint(const std::string& url, const TlsOptions& tls,
+                                      std::optional<std::string> username,
+                                      std::optional<std::string> password) {
+  auto parsed = ParseBrokerUrl(url);
+  if (!parsed.ok()) return parsed.status().Annotate("uplink url");
+  Endpoint e;
+  if (parsed->tls) {
+    auto config = TlsConfig::Create(tls);
+    if (!config.ok()) return config.status();
+    e.tls = std::move(config).value();
+  }
+  e.url = std::move(parsed).value();
+  e.username = std::move(username);
+  e.password = std::move(password);
+  return e;
+}
+
+void Client::SwitchEndpoint(Endpoint endpoint) {
+  std::string from = url_.Redacted();
+  url_ = std::move(endpoint.url);
+  tls_ = std::move(endpoint.tls);
+  bool was_connected = session_.connected();
+  // A graceful DISCONNECT first: the old broker must not publish our will
+  // (we are not gone, only moving). Drop() returns what is in flight to the
+  // front of the queue, for the new connection.
+  if (transport_) {
+    session_.Disconnect(&write_buffer_);
+    Flush();
+  } else if (session_.connecting()) {
+    session_.OnConnectionLost(Status::Cancelled("switching endpoint"));
+  }
+  session_.NewPeer(std::move(endpoint.username), std::move(endpoint.password));
+  ES_LOG_INFO("uplink endpoint changed", {{"from", from}, {"to", url_.Redacted()}});
+  if (!started_ || stopping_) return;
+  connect_request_.reset();  // a connect under way is abandoned (its callback never runs)
+  reconnect_timer_.Stop();
+  subscribing_.clear();
+  backoff_.Reset();
+  if (was_connected)
+    listener_->OnDisconnected(Status::Cancelled("switching to " + url_.Redacted()));
+  if (!transport_) return FinishSwitch();
+  // The old broker closes the connection once it has read the DISCONNECT;
+  // closing first could reset it with the DISCONNECT still unread in the
+  // broker's socket (a reset discards it), and then the will goes out. So
+  // the old link is read to its end (OnEnd), for at most 1 s.
+  switching_ = true;
+  auto deadline = loop_.NowMs() + 1000;
+  stop_timer_.Start(5, 5, [this, deadline] {
+    if (transport_ && loop_.NowMs() < deadline) return;
+    FinishSwitch();
+  });
+}
+
+void Client::FinishSwitch() {
+  switching_ = false;
+  stop_timer_.Stop();
+  ReleaseTransport();
+  // The old link may have ended by itself meanwhile (LinkLost scheduled a
+  // retry after a backoff): connect now instead.
+  reconnect_timer_.Stop();
+  if (!connect_request_) Connect();
 }
 
 void Client::FinishStop() {

@@ -62,6 +62,16 @@ struct ClientOptions {
   size_t write_high_water_bytes = 4 * 1024 * 1024;
 };
 
+// Where and as whom the client connects: what a reload may change
+// (Client::SwitchEndpoint). Made by Client::MakeEndpoint, which checks the
+// URL and loads the TLS files, so that switching cannot fail.
+struct Endpoint {
+  BrokerUrl url;
+  std::shared_ptr<TlsConfig> tls;  // mqtts:// only
+  std::optional<std::string> username;
+  std::optional<std::string> password;
+};
+
 class ClientListener {
  public:
   virtual ~ClientListener() = default;
@@ -93,6 +103,21 @@ class Client final : private SessionListener {
   // socket is written, closes, then runs on_stopped. Messages still queued or
   // in flight stay unreported (the owner resends them another time).
   void Stop(std::function<void()> on_stopped = {});
+
+  // Parses the URL and, for mqtts://, loads every TLS file now (a bad CA or
+  // key is reported here, with the file's name).
+  static Result<Endpoint> MakeEndpoint(const std::string& url, const TlsOptions& tls,
+                                       std::optional<std::string> username,
+                                       std::optional<std::string> password);
+  // Connects to `endpoint` from now on. A live link (or one being set up) is
+  // closed gracefully: DISCONNECT, so the old broker publishes no will, and
+  // up to 1 s for the broker to close it; then a new connection at once,
+  // without backoff. Publishes in flight are kept and sent again first on the new
+  // connection (DUP), exactly as after a lost link: nothing accepted by
+  // Publish() is dropped. Reported as OnDisconnected (Cancelled) when a
+  // connection was up. Before Start() or after Stop() only the endpoint
+  // changes.
+  void SwitchEndpoint(Endpoint endpoint);
 
   // Queues a publish (sent when connected and the window has room). The
   // token identifies it in OnPublishAcked.
@@ -135,6 +160,8 @@ class Client final : private SessionListener {
   void LinkLost(const Status& why);
   void ReleaseTransport();
   void FinishStop();
+  // SwitchEndpoint's second half: the old link is gone (or 1 s passed).
+  void FinishSwitch();
   // Sends one SUBSCRIBE for these filters (connected only).
   Status SendSubscribe(const std::vector<std::pair<std::string, uint8_t>>& filters);
 
@@ -163,6 +190,7 @@ class Client final : private SessionListener {
 
   bool started_ = false;
   bool stopping_ = false;
+  bool switching_ = false;  // SwitchEndpoint: reading the old link to its end
   bool wake_pending_ = false;
   bool in_read_ = false;
   bool acked_since_check_ = false;

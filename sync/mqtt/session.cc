@@ -1,6 +1,7 @@
 #include "sync/mqtt/session.h"
 
 #include <algorithm>
+#include <cassert>
 #include <cstdio>
 #include <string>
 
@@ -141,6 +142,15 @@ Status Session::Fail(Status why, uint8_t reason_code, std::string* out) {
   }
   Drop();
   return why;
+}
+
+void Session::NewPeer(std::optional<std::string> username, std::optional<std::string> password) {
+  assert(state_ == State::kDisconnected);
+  options_.username = std::move(username);
+  options_.password = std::move(password);
+  protocol_ = options_.protocol == kProtocol311 ? kProtocol311 : kProtocol5;
+  fell_back_ = false;
+  ever_connected_ = false;
 }
 
 void Session::Disconnect(std::string* out) {

@@ -176,6 +176,11 @@ class Session {
   void Pump(uint64_t now_ms, std::string* out);
   // Graceful close: writes DISCONNECT; the session is Disconnected.
   void Disconnect(std::string* out);
+  // Disconnected only: the next CONNECT goes to another broker, or as
+  // another user. Credentials are replaced and the protocol level is
+  // negotiated afresh (back to options.protocol, with one fallback allowed);
+  // queued and returned in-flight messages stay, to be sent there.
+  void NewPeer(std::optional<std::string> username, std::optional<std::string> password);
 
   // Queues a message; returns its token (> 0), or InvalidArgument for a
   // message that can never be sent (bad topic, QoS > 1, field over 65535).

@@ -4,6 +4,8 @@
 #   - no start rate limit (StartLimitIntervalSec=0 in [Unit]): an unattended
 #     gateway keeps retrying instead of staying failed after five quick failures
 #   - Restart=on-failure, RestartPreventExitStatus= includes 78 (EX_CONFIG)
+#   - ExecReload= sends SIGHUP to the main pid (the agent reloads its config;
+#     systemd 252 has no Type=notify-reload)
 #   - LimitNOFILE= soft >= the default producer.max_connections + 64 + 4096
 #     (agent/fd_limit.h: own fds, refusals in flight), the default read from
 #     `edgespool config show`
@@ -36,6 +38,8 @@ key() {
 [ "$(key Service Restart)" = "on-failure" ] || fail "Restart=on-failure missing"
 echo " $(key Service RestartPreventExitStatus) " | grep -q " 78 " ||
   fail "RestartPreventExitStatus= lacks 78 (got '$(key Service RestartPreventExitStatus)')"
+[ "$(key Service ExecReload)" = "/bin/kill -HUP \$MAINPID" ] ||
+  fail "ExecReload=/bin/kill -HUP \$MAINPID missing (got '$(key Service ExecReload)')"
 
 nofile="$(key Service LimitNOFILE)"
 soft="${nofile%%:*}"

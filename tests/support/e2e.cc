@@ -49,6 +49,16 @@ std::string Unhex(const std::string& hex) {
 AgentProcess::AgentProcess(std::string dir, std::string broker_url,
                            std::multimap<std::string, std::string> settings)
     : dir_(std::move(dir)) {
+  Rewrite(broker_url, settings);
+}
+
+void AgentProcess::Rewrite(const std::string& broker_url,
+                           const std::multimap<std::string, std::string>& settings) {
+  // Sections that are arrays of tables: one [[table]] per setting.
+  auto is_array = [](const std::string& section) {
+    return section == "route" || section == "subscription" || section == "acl" ||
+           section == "rate_limit";
+  };
   std::map<std::string, std::vector<std::string>> sections;
   sections["node"].push_back("id = \"test-node\"");
   sections["producer"].push_back("socket = \"" + socket() + "\"");
@@ -62,7 +72,7 @@ AgentProcess::AgentProcess(std::string dir, std::string broker_url,
   for (const auto& [section, line] : settings) {
     // A later setting of the same key replaces the default above.
     auto& lines = sections[section];
-    if (section == "route" || section == "subscription") {  // one [[table]] per entry
+    if (is_array(section)) {  // one [[table]] per entry
       lines.push_back(line);
       continue;
     }
@@ -74,11 +84,11 @@ AgentProcess::AgentProcess(std::string dir, std::string broker_url,
   }
   std::ostringstream out;
   for (const auto& [section, lines] : sections) {
-    if (section == "route" || section == "subscription") continue;
+    if (is_array(section)) continue;
     out << "[" << section << "]\n";
     for (const auto& l : lines) out << l << "\n";
   }
-  for (const char* table : {"route", "subscription"}) {
+  for (const char* table : {"route", "subscription", "acl", "rate_limit"}) {
     if (!sections.count(table)) continue;
     for (const auto& l : sections[table]) out << "[[" << table << "]]\n" << l << "\n";
   }

@@ -20,13 +20,17 @@ namespace edgespool::testing {
 
 // `edgespool run` with a config written into dir; extra settings are TOML
 // lines appended per section, e.g. {{"sync", "mode = \"batch\""}}. Each
-// "route" or "subscription" entry becomes one [[route]] / [[subscription]]
-// table (keys separated by newlines).
+// "route", "subscription", "acl" or "rate_limit" entry becomes one table of
+// that array ([[route]], ...; keys separated by newlines).
 class AgentProcess {
  public:
   AgentProcess(std::string dir, std::string broker_url,
                std::multimap<std::string, std::string> settings = {});
   ~AgentProcess();
+  // Writes the config file again, as the constructor does (a reload test
+  // then signals the agent or runs `edgespool reload`).
+  void Rewrite(const std::string& broker_url,
+               const std::multimap<std::string, std::string>& settings = {});
   bool Start();        // waits until the producer socket accepts
   int Stop();          // SIGTERM; returns the exit status (waitpid form), -1 on timeout
   void Kill();         // SIGKILL

@@ -133,7 +133,7 @@ TEST(CliHelpTest, BashCompletionCompletesCommandsOptionsAndValues) {
   EXPECT_EQ(Complete(s, {"edgespool", "pu"}), "publish");
   EXPECT_EQ(Complete(s, {"edgespool", "co"}), "config consume");
   EXPECT_EQ(Complete(s, {"edgespool", "conf"}), "config");
-  EXPECT_EQ(Complete(s, {"edgespool", "config", ""}), "check show");
+  EXPECT_EQ(Complete(s, {"edgespool", "config", ""}), "check keys show");
   EXPECT_EQ(Complete(s, {"edgespool", "publish", "--pri"}), "--priority");
   EXPECT_EQ(Complete(s, {"edgespool", "publish", "--priority", ""}), "high normal low");
   EXPECT_EQ(Complete(s, {"edgespool", "publish", "--ack", "d"}), "delivered");

@@ -4,6 +4,7 @@
 #include <sys/wait.h>
 
 #include <chrono>
+#include <regex>
 #include <thread>
 
 #include "sync/batch/batch_frame.h"
@@ -79,6 +80,31 @@ TEST(CliTest, ConfigShowPrintsEffectiveConfigWithEnvironment) {
             0);
   EXPECT_NE(out.find("mode = \"batch\""), std::string::npos) << out;
   EXPECT_EQ(out.find("secret"), std::string::npos) << out;
+}
+
+// `config keys`: every key with live or restart, from the schema's table.
+TEST(CliTest, ConfigKeysSaysWhatAReloadApplies) {
+  std::string out;
+  EXPECT_EQ(RunCli({"config", "keys"}, &out), 0);
+  EXPECT_TRUE(std::regex_search(out, std::regex(R"((^|\n)store\.path +restart\n)"))) << out;
+  EXPECT_TRUE(std::regex_search(out, std::regex(R"((^|\n)uplink\.url +live\n)"))) << out;
+  EXPECT_TRUE(std::regex_search(out, std::regex(R"((^|\n)route\.priority +live\n)"))) << out;
+  EXPECT_EQ(RunCli({"config", "keys", "extra"}, &out), 64);
+}
+
+// `reload` without an agent, and its usage (the agent's answers are in
+// tests/integration/agent_reload_test.cc).
+TEST(CliTest, ReloadUsageAndUnavailable) {
+  TempDir dir;
+  std::string out;
+  EXPECT_EQ(RunCli({"reload", "--help"}, &out), 0);
+  EXPECT_NE(out.find("usage: edgespool reload"), std::string::npos) << out;
+  EXPECT_EQ(RunCli({"reload", "--bogus"}, &out), 64);
+  EXPECT_EQ(RunCli({"reload", "--socket", dir.File("none.sock")}, &out), 69);
+  EXPECT_NE(out.find("unavailable"), std::string::npos) << out;
+  WriteFile(dir.File("bad.toml"), "[sync]\nbatch_messages = 0\n");
+  EXPECT_EQ(RunCli({"reload", "--config", dir.File("bad.toml")}, &out), 78);
+  EXPECT_NE(out.find("bad.toml:2: sync.batch_messages"), std::string::npos) << out;
 }
 
 TEST(CliTest, RunStopsCleanlyOnSigterm) {

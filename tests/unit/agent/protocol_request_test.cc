@@ -203,6 +203,9 @@ TEST(ProtocolRequest, QueryStatusPing) {
   EXPECT_EQ(MustParse(R"({"op":"query","id":"abc"})").query_id, "abc");
   EXPECT_EQ(MustParse(R"({"op":"status"})").op, Op::kStatus);
   EXPECT_EQ(MustParse(R"({"op":"ping","req":3})").op, Op::kPing);
+  Request reload = MustParse(R"({"op":"reload","req":4})");
+  EXPECT_EQ(reload.op, Op::kReload);
+  EXPECT_EQ(MustParse(EncodeRequestHeader(reload)).op, Op::kReload);  // and back
 }
 
 TEST(ProtocolReply, EncodeParseRoundTrip) {

@@ -8,6 +8,7 @@
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -105,6 +106,28 @@ TEST(SdNotifyTest, SendsReadyStatusWatchdogStoppingToPathSocket) {
   ASSERT_TRUE(n.Stopping().ok());
   EXPECT_EQ(manager.Receive(), "STOPPING=1");
   EXPECT_EQ(manager.Receive(50), "<none>");
+}
+
+// A reload is announced as one datagram: RELOADING=1 and the CLOCK_MONOTONIC
+// time in microseconds (what sd_notify(3) asks for with Type=notify-reload).
+TEST(SdNotifyTest, ReloadingCarriesMonotonicUsec) {
+  testing::TempDir dir;
+  std::string path = dir.File("notify.sock");
+  FakeManager manager(path);
+  SystemdNotifier n(path, 0);
+  struct timespec before;
+  ::clock_gettime(CLOCK_MONOTONIC, &before);
+  ASSERT_TRUE(n.Reloading().ok());
+  std::string got = manager.Receive();
+  const std::string prefix = "RELOADING=1\nMONOTONIC_USEC=";
+  ASSERT_EQ(got.substr(0, prefix.size()), prefix) << got;
+  uint64_t usec = std::stoull(got.substr(prefix.size()));
+  uint64_t before_usec = static_cast<uint64_t>(before.tv_sec) * 1000000u +
+                         static_cast<uint64_t>(before.tv_nsec) / 1000u;
+  EXPECT_GE(usec, before_usec);
+  EXPECT_LT(usec, before_usec + 10000000u);
+  ASSERT_TRUE(n.Ready().ok());
+  EXPECT_EQ(manager.Receive(), "READY=1");
 }
 
 TEST(SdNotifyTest, AbstractNamespaceSocket) {
