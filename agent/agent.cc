@@ -149,10 +149,18 @@ methods::MethodsOptions MethodsOptionsFrom(const Config& c) {
 // The uplink's options from the configuration: everything MqttUplink::Create
 // takes, the password read from its file.
 Result<sync::MqttUplinkOptions> UplinkOptionsFrom(const Config& c) {
-  auto url = sync::ParseBrokerUrl(c.uplink.url);
-  if (!url.ok()) return url.status().Annotate("uplink.url");
   sync::MqttUplinkOptions o;
-  o.url = *url;
+  for (size_t i = 0; i < c.uplink.url.size(); ++i) {
+    auto url = sync::ParseBrokerUrl(c.uplink.url[i]);
+    if (!url.ok()) {
+      return url.status().Annotate(c.uplink.url.size() == 1
+                                       ? std::string("uplink.url")
+                                       : "uplink.url #" + std::to_string(i + 1));
+    }
+    o.urls.push_back(*url);
+  }
+  o.failover = c.uplink.failover == "random" ? sync::FailoverOrder::kRandom
+                                             : sync::FailoverOrder::kOrdered;
   o.tls.ca_file = c.uplink.ca_file;
   o.tls.ca_dir = c.uplink.ca_dir;
   o.tls.cert_file = c.uplink.cert_file;
@@ -178,7 +186,12 @@ Result<sync::MqttUplinkOptions> UplinkOptionsFrom(const Config& c) {
   return o;
 }
 
-bool UsesTls(const Config& c) { return c.uplink.url.rfind("mqtts://", 0) == 0; }
+bool UsesTls(const Config& c) {
+  for (const std::string& url : c.uplink.url) {
+    if (url.rfind("mqtts://", 0) == 0) return true;
+  }
+  return false;
+}
 
 // What the uplink's credential files hold (password; CA, client certificate
 // and key when the URL is mqtts://), hashed: a reload reconnects when a file
@@ -432,7 +445,7 @@ Status Agent::Impl::StartUplink() {
   auto options = UplinkOptionsFrom(config_);
   if (!options.ok()) return options.status();
   sync::MqttUplinkOptions& o = *options;
-  if (!o.tls.verify && o.url.tls) {
+  if (!o.tls.verify && UsesTls(config_)) {
     ES_LOG_WARN("uplink.tls_verify = false: the broker's certificate is NOT checked");
   }
   if (config_.downlink.enabled) {
@@ -457,8 +470,7 @@ Status Agent::Impl::StartUplink() {
     ES_LOG_INFO(
         "uplink state",
         {{"state", uplink_->state()},
-         {"url",
-          config_.uplink.url.empty() ? "" : sync::ParseBrokerUrl(config_.uplink.url)->Redacted()},
+         {"url", uplink_->current_url()},
          {"error", uplink_->last_error()}});
     if (uplink_->connected()) PublishStatus();
     if (methods_) methods_->OnUplinkState();
@@ -615,8 +627,9 @@ std::string Agent::Impl::StatusJson() {
   in.started_ms = started_ms_;
   if (uplink_) {
     in.uplink.state = uplink_->state();
-    auto url = sync::ParseBrokerUrl(config_.uplink.url);
-    in.uplink.url = url.ok() ? url->Redacted() : "";
+    in.uplink.url = uplink_->current_url();
+    in.uplink.brokers = uplink_->broker_urls();
+    in.uplink.failovers = uplink_->failovers();
     in.uplink.connected_since_ms = uplink_->connected_since_ms();
     in.uplink.last_error = uplink_->last_error();
     in.uplink.last_error_ms = uplink_->last_error_ms();
@@ -670,12 +683,30 @@ void Agent::Impl::RegisterMetrics() {
       LatencyBuckets());
   loop_lag_ =
       std::make_unique<LoopLagProbe>(loop_, clock_, 100, [lag](double s) { lag->Observe(s); });
+  // Which broker of uplink.url the agent is on: one series per listed
+  // broker, 1 for the one connected (all 0 while disconnected).
+  sync::MqttUplink* uplink = uplink_.get();
+  SampleVec* broker = metrics_.AddGaugeVec(
+      "edgespool_uplink_broker", "1 for the broker of uplink.url the uplink is connected to.",
+      {"url"});
+  metrics_.AddCollector([uplink, broker] {
+    broker->Clear();
+    std::string current = uplink->connected() ? uplink->current_url() : "";
+    std::vector<std::string> seen;
+    for (const std::string& url : uplink->broker_urls()) {
+      // A URL listed twice is one series (Prometheus refuses duplicates).
+      if (std::find(seen.begin(), seen.end(), url) != seen.end()) continue;
+      seen.push_back(url);
+      broker->Set({url}, url == current ? 1.0 : 0.0);
+    }
+  });
   // Everything read at scrape time: the table in agent_metrics.cc.
   AddAgentMetrics(metrics_, [this](MetricInputs* in) {
     in->journal = &journal_->stats();
     in->sync = &worker_->stats();
     in->uplink_wire_bytes = uplink_->wire_bytes();
     in->uplink_reconnects = uplink_->reconnects();
+    in->uplink_failovers = uplink_->failovers();
     in->uplink_connected = uplink_->connected();
     in->producer_connections = producers_ ? producers_->stats().connections : 0;
     in->now_ms = clock_.WallMs();
@@ -852,7 +883,8 @@ std::string Agent::Impl::ApplyReload(const Config& next, const ReloadPlan& plan,
   // 1. What can fail, tried before anything changes.
   uint64_t credentials = CredentialFilesDigest(next);
   // TLS settings matter only where TLS is (or was) used.
-  bool endpoint_keys = AnyChanged(keys, {"uplink.url", "uplink.username", "uplink.password_file"});
+  bool list_keys = AnyChanged(keys, {"uplink.url", "uplink.failover"});
+  bool endpoint_keys = list_keys || AnyChanged(keys, {"uplink.username", "uplink.password_file"});
   if (UsesTls(next) || UsesTls(config_)) {
     endpoint_keys = endpoint_keys || AnyChanged(keys, {"uplink.ca_", "uplink.cert_", "uplink.key_",
                                                        "uplink.server_name", "uplink.tls_verify"});
@@ -866,7 +898,12 @@ std::string Agent::Impl::ApplyReload(const Config& next, const ReloadPlan& plan,
     auto e = sync::MqttUplink::PrepareEndpoint(*options);
     if (!e.ok()) return "uplink: " + e.status().ToString();
     endpoint = std::move(*e);
-    if (!next.uplink.tls_verify && endpoint->url.tls) {
+    // Only the list (or its order) changed: a link to a broker still listed
+    // stays up.
+    endpoint->list_only = !rotated && !AnyChanged(keys, {"uplink.username", "uplink.password_file",
+                                                         "uplink.ca_", "uplink.cert_", "uplink.key_",
+                                                         "uplink.server_name", "uplink.tls_verify"});
+    if (!next.uplink.tls_verify && UsesTls(next)) {
       ES_LOG_WARN("uplink.tls_verify = false: the broker's certificate is NOT checked");
     }
   }

@@ -29,6 +29,7 @@ struct MetricInputs {
   const sync::SyncStats* sync = nullptr;
   uint64_t uplink_wire_bytes = 0;
   uint64_t uplink_reconnects = 0;
+  uint64_t uplink_failovers = 0;
   bool uplink_connected = false;
   uint64_t producer_connections = 0;
   int64_t now_ms = 0;  // wall clock

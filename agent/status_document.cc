@@ -5,6 +5,7 @@
 
 #include "agent/daemon.h"
 #include "agent/protocol/json_writer.h"
+#include "platform/json_escape.h"
 
 namespace edgespool::agent {
 
@@ -16,6 +17,15 @@ std::string Fixed(double v, int digits) {
   return buf;
 }
 
+std::string BrokersJson(const std::vector<std::string>& brokers) {
+  std::string out = "[";
+  for (size_t i = 0; i < brokers.size(); ++i) {
+    if (i) out += ",";
+    platform::AppendJsonString(&out, brokers[i]);
+  }
+  return out + "]";
+}
+
 }  // namespace
 
 std::string RenderStatus(const StatusInputs& in) {
@@ -25,7 +35,9 @@ std::string RenderStatus(const StatusInputs& in) {
                            .Str("url", in.uplink.url)
                            .Int("connected_since_ms", in.uplink.connected_since_ms)
                            .Str("last_error", in.uplink.last_error)
-                           .Int("last_error_ms", in.uplink.last_error_ms))
+                           .Int("last_error_ms", in.uplink.last_error_ms)
+                           .Raw("brokers", BrokersJson(in.uplink.brokers))
+                           .Uint("failovers", in.uplink.failovers))
                            .Finish();
   const store::JournalStats& j = in.journal;
   std::string pending = std::move(JsonObjectWriter()

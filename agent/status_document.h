@@ -3,7 +3,9 @@
 // (edgespool/{node}/status). Field names are part of the contract:
 //
 //   {"node","version","online","uptime_s",
-//    "uplink":{"state","url","connected_since_ms","last_error","last_error_ms"},
+//    "uplink":{"state","url","connected_since_ms","last_error","last_error_ms",
+//              "brokers","failovers"},   url: the broker connected to (or being
+//                                        tried); brokers: uplink.url's list
 //    "last_sync_ms","pending":{"messages","bytes","oldest_ts_ms"},"inflight",
 //    "totals":{"appended","sent","dead","dropped","expired","duplicates"},
 //    "success_rate_1h","rate_msgs_per_s","rate_bytes_per_s","drain_eta_s",
@@ -25,6 +27,7 @@
 #include <cstdint>
 #include <deque>
 #include <string>
+#include <vector>
 
 #include "store/journal.h"
 
@@ -32,10 +35,12 @@ namespace edgespool::agent {
 
 struct UplinkState {
   std::string state = "disconnected";  // connecting | connected | disconnected | backoff
-  std::string url;                      // without credentials
+  std::string url;                      // without credentials: the broker connected or tried
   int64_t connected_since_ms = 0;
   std::string last_error;
   int64_t last_error_ms = 0;
+  std::vector<std::string> brokers;     // uplink.url's list, without credentials
+  uint64_t failovers = 0;               // connections made to another broker than the last
 };
 
 struct StatusInputs {

@@ -49,6 +49,12 @@ std::string UrlText(const BrokerUrl& u) {
          std::to_string(u.port);
 }
 
+std::vector<std::string> UrlTexts(const std::vector<BrokerUrl>& urls) {
+  std::vector<std::string> out;
+  for (const BrokerUrl& u : urls) out.push_back(UrlText(u));
+  return out;
+}
+
 mqtt::SessionOptions ToSessionOptions(const MqttUplinkOptions& options) {
   mqtt::SessionOptions s;
   s.protocol = options.protocol;
@@ -78,7 +84,8 @@ mqtt::SessionOptions ToSessionOptions(const MqttUplinkOptions& options) {
 
 mqtt::ClientOptions ToClientOptions(const MqttUplinkOptions& options) {
   mqtt::ClientOptions o;
-  o.url = UrlText(options.url);
+  o.urls = UrlTexts(options.urls);
+  o.failover = options.failover;
   o.session = ToSessionOptions(options);
   o.tls = options.tls;
   o.backoff_initial_ms = static_cast<uint64_t>(options.backoff_initial_ms);
@@ -98,7 +105,7 @@ class MqttUplink::Impl : public mqtt::ClientListener {
   void OnConnected(const mqtt::ConnectInfo& info) override {
     owner_->connected_since_ms_ = platform::SystemClock::Get().WallMs();
     ES_LOG_INFO("uplink connected",
-                {{"url", url_redacted}, {"protocol", info.protocol == 5 ? "5" : "3.1.1"},
+                {{"url", client->current_url()}, {"protocol", info.protocol == 5 ? "5" : "3.1.1"},
                  {"window", std::to_string(info.window)},
                  {"max_packet", std::to_string(info.maximum_packet_size)},
                  {"session_present", info.session_present ? "true" : "false"}});
@@ -143,7 +150,7 @@ class MqttUplink::Impl : public mqtt::ClientListener {
     if (over > rm_exceeded_logged) {
       if (rm_exceeded_logged == rm_exceeded_at_connect) {
         ES_LOG_WARN("broker exceeds our Receive Maximum; tolerated",
-                    {{"url", url_redacted}, {"exceeded_total", std::to_string(over)}});
+                    {{"url", client->current_url()}, {"exceeded_total", std::to_string(over)}});
       }
       rm_exceeded_logged = over;
     }
@@ -164,7 +171,6 @@ class MqttUplink::Impl : public mqtt::ClientListener {
   MqttUplink* owner_;
   std::unique_ptr<mqtt::Client> client;
   Listener listener;
-  std::string url_redacted;
   bool stopping = false;
   platform::Loop* loop = nullptr;
   // Client tokens count up from 1; local refusals use the top of the range.
@@ -181,7 +187,6 @@ Result<std::unique_ptr<MqttUplink>> MqttUplink::Create(platform::Loop& loop,
                                                        MqttUplinkOptions options) {
   std::unique_ptr<MqttUplink> up(new MqttUplink());
   up->impl_ = std::make_unique<Impl>(up.get());
-  up->impl_->url_redacted = options.url.Redacted();
   up->impl_->loop = &loop;
   auto client = mqtt::Client::Create(loop, ToClientOptions(options), up->impl_.get());
   if (!client.ok()) return client.status();
@@ -191,13 +196,26 @@ Result<std::unique_ptr<MqttUplink>> MqttUplink::Create(platform::Loop& loop,
 
 Result<mqtt::Endpoint> MqttUplink::PrepareEndpoint(const MqttUplinkOptions& options) {
   const SessionCredentials c = Credentials(options);
-  return mqtt::Client::MakeEndpoint(UrlText(options.url), options.tls, c.username, c.password);
+  return mqtt::Client::MakeEndpoint(UrlTexts(options.urls), options.failover, options.tls,
+                                    c.username, c.password);
 }
 
 void MqttUplink::SwitchEndpoint(mqtt::Endpoint endpoint) {
-  impl_->url_redacted = endpoint.url.Redacted();
+  bool was_connected = connected();
   impl_->client->SwitchEndpoint(std::move(endpoint));
+  if (was_connected && connected()) {
+    if (on_state_) on_state_();  // the same link; the list in the status changed
+    return;
+  }
   if (!impl_->stopping && state_ != "stopped") SetState("connecting");
+}
+
+std::string MqttUplink::current_url() const { return impl_->client->current_url(); }
+uint64_t MqttUplink::failovers() const { return impl_->client->failovers(); }
+std::vector<std::string> MqttUplink::broker_urls() const {
+  std::vector<std::string> out;
+  for (const BrokerUrl& u : impl_->client->urls()) out.push_back(u.Redacted());
+  return out;
 }
 
 MqttUplink::~MqttUplink() {

@@ -28,7 +28,10 @@
 namespace edgespool::sync {
 
 struct MqttUplinkOptions {
-  BrokerUrl url;
+  // One broker, or several to fail over between (sync/broker_rotation.h);
+  // tls and the credentials apply to each.
+  std::vector<BrokerUrl> urls;
+  FailoverOrder failover = FailoverOrder::kOrdered;
   TlsOptions tls;
   uint8_t protocol = 5;  // falls back to 4 once if the broker refuses 5
   std::string client_id;
@@ -71,13 +74,15 @@ class MqttUplink : public UplinkPort {
   // once the connection is closed (at once if not connected).
   void Stop(std::function<void()> done);
 
-  // A reload: the broker URL, TLS files and credentials of `options` (url,
-  // tls, username, password; the rest is ignored), checked now: the URL
-  // parsed, every TLS file loaded. Errors name the file; nothing changes.
+  // A reload: the broker URLs, TLS files and credentials of `options` (urls,
+  // failover, tls, username, password; the rest is ignored), checked now:
+  // the URLs parsed, every TLS file loaded. Errors name the file; nothing
+  // changes.
   static Result<mqtt::Endpoint> PrepareEndpoint(const MqttUplinkOptions& options);
   // Moves to the endpoint: the connection is closed gracefully (no will)
   // and made again at once; what is in flight is sent again on the new
-  // connection (mqtt::Client::SwitchEndpoint).
+  // connection (mqtt::Client::SwitchEndpoint). An endpoint with list_only
+  // whose list still holds the current broker keeps the connection.
   void SwitchEndpoint(mqtt::Endpoint endpoint);
 
   // "connecting", "connected", "backoff", "stopped"
@@ -86,6 +91,11 @@ class MqttUplink : public UplinkPort {
   const std::string& last_error() const { return last_error_; }
   int64_t last_error_ms() const { return last_error_ms_; }
   uint64_t reconnects() const { return reconnects_; }
+  // The broker connected to, or being tried, redacted; every broker of the
+  // list, redacted; connections made to another broker than the last one.
+  std::string current_url() const;
+  std::vector<std::string> broker_urls() const;
+  uint64_t failovers() const;
   void SetStateListener(std::function<void()> on_change) { on_state_ = std::move(on_change); }
   // A publish of the agent's own (status, requests and answers): its result
   // goes to on_result, not to the port's listener. Synchronous refusals

@@ -40,8 +40,11 @@ void CheckNodeAndUplink(Config& c, const ProblemSink& problems) {
     }
   }
   if (c.uplink.client_id.empty()) c.uplink.client_id = "edgespool-" + c.node.id;
-  if (c.uplink.url.rfind("mqtt://", 0) != 0 && c.uplink.url.rfind("mqtts://", 0) != 0) {
-    problems.Add(0, "uplink.url", "expected mqtt://host[:port] or mqtts://host[:port]");
+  const std::vector<std::string>& urls = c.uplink.url;
+  for (size_t i = 0; i < urls.size(); ++i) {
+    if (urls[i].rfind("mqtt://", 0) == 0 || urls[i].rfind("mqtts://", 0) == 0) continue;
+    std::string which = urls.size() == 1 ? "" : "broker #" + std::to_string(i + 1) + ": ";
+    problems.Add(0, "uplink.url", which + "expected mqtt://host[:port] or mqtts://host[:port]");
   }
   if (c.sync.backoff_initial_ms > c.sync.backoff_max_ms) {
     problems.Add(0, "sync.backoff_initial",

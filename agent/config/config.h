@@ -83,7 +83,9 @@ struct Config {
     double high_water = 0.8;
   } store;
   struct Uplink {
-    std::string url = "mqtt://127.0.0.1:1883";
+    // One broker or several (a cluster), tried in `failover` order.
+    std::vector<std::string> url = {"mqtt://127.0.0.1:1883"};
+    std::string failover = "ordered";
     int64_t protocol = 5;
     std::string client_id;  // default: edgespool-<node id>
     std::string username;

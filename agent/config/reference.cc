@@ -43,6 +43,8 @@ const char* KindName(Kind k) {
       return "array of MQTT filters";
     case Kind::kStringList:
       return "array of strings";
+    case Kind::kUrlList:
+      return "string, or array of strings";
   }
   return "string";
 }

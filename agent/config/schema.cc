@@ -47,7 +47,8 @@ constexpr Storage StorageFor(Kind kind) {
     case Kind::kNumber: return Storage::kDouble;
     case Kind::kWeights: return Storage::kIntList;
     case Kind::kFilterList:
-    case Kind::kStringList: return Storage::kStringList;
+    case Kind::kStringList:
+    case Kind::kUrlList: return Storage::kStringList;
   }
   return Storage::kString;
 }
@@ -116,7 +117,9 @@ constexpr KeyDesc kStore[] = {
 };
 
 constexpr KeyDesc kUplink[] = {
-    Key<&U::url>("url", K::kString).Secret().Live(),
+    // One broker, or a list to fail over between (sync/broker_rotation.h).
+    Key<&U::url>("url", K::kUrlList).Secret().Live(),
+    Key<&U::failover>("failover", K::kEnum).Choices("ordered|random").Live(),
     Key<&U::protocol>("protocol", K::kInt).Range(4, 5),
     Key<&U::client_id>("client_id", K::kString),
     Key<&U::username>("username", K::kString).Live(),

@@ -33,6 +33,8 @@ enum class Kind : uint8_t {
   kWeights,     // std::vector<int64_t>: 3 values (high, normal, low) in [min, max]
   kFilterList,  // std::vector<std::string>: MQTT filters (not in the environment)
   kStringList,  // std::vector<std::string>: any strings (not in the environment)
+  kUrlList,     // std::vector<std::string>, not empty: a string, or an array of strings
+                // (env: comma-separated)
 };
 
 // What `config show` prints for a key. A rendered file must parse back to

@@ -103,17 +103,49 @@ void SetWeights(const KeyDesc& d, const std::string& name, void* owner,
   IntList(d, owner) = v;
 }
 
-// kWeights, kFilterList and kStringList from a TOML array; false if an
-// element has the wrong type.
+bool IsStringList(Kind k) {
+  return k == Kind::kFilterList || k == Kind::kStringList || k == Kind::kUrlList;
+}
+
+// A kUrlList must name at least one URL, each non-empty (the scheme is
+// checked with the rest of the uplink, checks.cc).
+void SetUrlList(const KeyDesc& d, const std::string& name, void* owner,
+                std::vector<std::string> v, int line, const ProblemSink& problems) {
+  if (v.empty()) return problems.Add(line, name, "expected at least one broker URL");
+  for (const std::string& u : v) {
+    if (u.empty()) return problems.Add(line, name, "a broker URL is empty");
+  }
+  StringList(d, owner) = std::move(v);
+}
+
+// Comma-separated, blanks around each item trimmed ("mqtt://a, mqtt://b").
+std::vector<std::string> SplitCommas(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream ss(s);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    size_t b = item.find_first_not_of(" \t");
+    size_t e = item.find_last_not_of(" \t");
+    out.push_back(b == std::string::npos ? "" : item.substr(b, e - b + 1));
+  }
+  return out;
+}
+
+// kWeights and the string lists from a TOML array; false if an element has
+// the wrong type.
 bool ListFromNode(const KeyDesc& d, const std::string& name, void* owner, const toml::array& arr,
                   int check_line, const ProblemSink& problems) {
-  if (d.kind == Kind::kFilterList || d.kind == Kind::kStringList) {
+  if (IsStringList(d.kind)) {
     std::vector<std::string> v;
     for (const auto& e : arr) {
       if (!e.is_string()) return false;
       v.push_back(*e.value<std::string>());
     }
-    StringList(d, owner) = std::move(v);
+    if (d.kind == Kind::kUrlList) {
+      SetUrlList(d, name, owner, std::move(v), check_line, problems);
+    } else {
+      StringList(d, owner) = std::move(v);
+    }
     return true;
   }
   std::vector<int64_t> v;
@@ -140,6 +172,7 @@ const char* Expected(Kind kind) {
     case Kind::kWeights: return "expected an array of integers";
     case Kind::kFilterList: return "expected an array of topic filters";
     case Kind::kStringList: return "expected an array of strings";
+    case Kind::kUrlList: return "expected a URL string or an array of them";
   }
   return "unexpected type";
 }
@@ -184,6 +217,8 @@ void SetParsedText(const KeyDesc& d, const std::string& name, void* owner, const
       }
       return SetWeights(d, name, owner, list, line, problems);
     }
+    case Kind::kUrlList:
+      return SetUrlList(d, name, owner, SplitCommas(s), line, problems);
     default:
       return problems.Add(line, name, "cannot be set from text; set it in the file");
   }
@@ -199,11 +234,16 @@ std::string RenderDouble(double v) {
   return buf;
 }
 
+std::string RedactUrl(const std::string& url);
+
 std::string RenderList(const KeyDesc& d, void* owner) {
   std::string out = "[";
-  if (d.kind == Kind::kFilterList || d.kind == Kind::kStringList) {
+  if (IsStringList(d.kind)) {
     const auto& v = StringList(d, owner);
-    for (size_t i = 0; i < v.size(); ++i) out += (i ? ", " : "") + Quote(v[i]);
+    auto item = [&d](const std::string& x) { return Quote(d.secret ? RedactUrl(x) : x); };
+    // One URL renders as the plain string it was before lists existed.
+    if (d.kind == Kind::kUrlList && v.size() == 1) return item(v[0]);
+    for (size_t i = 0; i < v.size(); ++i) out += (i ? ", " : "") + item(v[i]);
   } else {
     const auto& v = IntList(d, owner);
     for (size_t i = 0; i < v.size(); ++i) out += (i ? ", " : "") + std::to_string(v[i]);
@@ -229,7 +269,7 @@ void SetFromNode(const KeyDesc& d, const std::string& name, void* owner, const t
   // a string is a type error, as it would be for TOML itself.
   bool text_kind = d.kind == Kind::kString || d.kind == Kind::kEnum || d.kind == Kind::kMode ||
                    d.kind == Kind::kDuration || d.kind == Kind::kSize;
-  if (text_kind && n.is_string()) return SetFromText(d, name, owner, *n.value<std::string>(), check_line, problems);
+  if ((text_kind || d.kind == Kind::kUrlList) && n.is_string()) return SetFromText(d, name, owner, *n.value<std::string>(), check_line, problems);
   switch (d.kind) {
     case Kind::kInt:
     case Kind::kMode:
@@ -247,6 +287,7 @@ void SetFromNode(const KeyDesc& d, const std::string& name, void* owner, const t
     case Kind::kWeights:
     case Kind::kFilterList:
     case Kind::kStringList:
+    case Kind::kUrlList:
       if (!n.is_array() || !ListFromNode(d, name, owner, *n.as_array(), check_line, problems)) break;
       return;
     default:
@@ -311,7 +352,8 @@ std::string RenderValue(const KeyDesc& d, void* owner) {
     case Kind::kNumber: return RenderDouble(Double(d, owner));
     case Kind::kWeights:
     case Kind::kFilterList:
-    case Kind::kStringList: return RenderList(d, owner);
+    case Kind::kStringList:
+    case Kind::kUrlList: return RenderList(d, owner);
   }
   return "";
 }

@@ -27,12 +27,41 @@ uint64_t TickMs(const SessionOptions& o) {
   return std::clamp<uint64_t>(shortest / 10, 10, 250);
 }
 
+// Every URL of the list parsed; the error names the one at fault.
+Result<std::vector<BrokerUrl>> ParseUrls(const std::vector<std::string>& urls) {
+  if (urls.empty()) return Status::InvalidArgument("uplink url: no broker given");
+  std::vector<BrokerUrl> out;
+  for (const std::string& text : urls) {
+    auto url = ParseBrokerUrl(text);
+    if (!url.ok()) {
+      return url.status().Annotate(urls.size() == 1 ? std::string("uplink url")
+                                                    : "uplink url #" + std::to_string(out.size() + 1));
+    }
+    out.push_back(std::move(url).value());
+  }
+  return out;
+}
+
+bool AnyTls(const std::vector<BrokerUrl>& urls) {
+  for (const BrokerUrl& u : urls) {
+    if (u.tls) return true;
+  }
+  return false;
+}
+
+size_t IndexOf(const std::vector<BrokerUrl>& urls, const BrokerUrl& u) {
+  for (size_t i = 0; i < urls.size(); ++i) {
+    if (urls[i].host == u.host && urls[i].port == u.port && urls[i].tls == u.tls) return i;
+  }
+  return BrokerRotation::kNone;
+}
+
 }  // namespace
 
 Result<std::unique_ptr<Client>> Client::Create(platform::Loop& loop, ClientOptions options,
                                                ClientListener* listener) {
-  auto url = ParseBrokerUrl(options.url);
-  if (!url.ok()) return url.status().Annotate("uplink url");
+  auto urls = ParseUrls(options.urls.empty() ? std::vector<std::string>{options.url} : options.urls);
+  if (!urls.ok()) return urls.status();
   const SessionOptions& so = options.session;
   if (so.protocol != kProtocol311 && so.protocol != kProtocol5) {
     return Status::InvalidArgument("protocol must be 4 (3.1.1) or 5");
@@ -46,7 +75,7 @@ Result<std::unique_ptr<Client>> Client::Create(platform::Loop& loop, ClientOptio
     }
   }
   std::shared_ptr<TlsConfig> tls;
-  if (url->tls) {
+  if (AnyTls(*urls)) {
     // Loaded once: a bad CA or key file is a startup error, and reconnects
     // do not re-parse certificates.
     auto config = TlsConfig::Create(options.tls);
@@ -54,18 +83,20 @@ Result<std::unique_ptr<Client>> Client::Create(platform::Loop& loop, ClientOptio
     tls = std::move(config).value();
   }
   return std::unique_ptr<Client>(
-      new Client(loop, std::move(options), std::move(url).value(), std::move(tls), listener));
+      new Client(loop, std::move(options), std::move(urls).value(), std::move(tls), listener));
 }
 
-Client::Client(platform::Loop& loop, ClientOptions options, BrokerUrl url,
+Client::Client(platform::Loop& loop, ClientOptions options, std::vector<BrokerUrl> urls,
                std::shared_ptr<TlsConfig> tls, ClientListener* listener)
     : loop_(loop),
       options_(std::move(options)),
-      url_(std::move(url)),
+      urls_(std::move(urls)),
       tls_(std::move(tls)),
       listener_(listener),
       session_(options_.session, this),
       backoff_(options_.backoff_initial_ms, options_.backoff_max_ms, Seed(options_.backoff_seed)),
+      // Its own stream from the same seed: the order must not shift the jitter.
+      rotation_(urls_.size(), options_.failover, Seed(options_.backoff_seed) ^ 0x9e3779b97f4a7c15ull),
       tick_timer_(loop),
       reconnect_timer_(loop),
       stop_timer_(loop),
@@ -93,8 +124,9 @@ void Client::Start() {
 
 void Client::Connect() {
   ++attempts_;
-  ES_LOG_DEBUG("uplink connecting", {{"url", url_.Redacted()}});
-  connect_request_ = sync::Connect(loop_, url_, tls_, [this](Result<std::unique_ptr<Transport>> r) {
+  const BrokerUrl& url = urls_[rotation_.current()];
+  ES_LOG_DEBUG("uplink connecting", {{"url", url.Redacted()}});
+  connect_request_ = sync::Connect(loop_, url, tls_, [this](Result<std::unique_ptr<Transport>> r) {
     OnTransport(std::move(r));
   });
 }
@@ -201,16 +233,20 @@ void Client::LinkLost(const Status& why) {
     return;
   }
   uint64_t now = loop_.NowMs();
-  if (was_connected && now - connected_at_ms_ >= options_.healthy_after_ms) backoff_.Reset();
-  uint64_t delay = backoff_.NextDelayMs();
+  bool healthy = was_connected && now - connected_at_ms_ >= options_.healthy_after_ms;
+  if (healthy) backoff_.Reset();
+  std::string lost_url = current_url();
+  // The next broker of the round at once; the backoff only between rounds.
+  uint64_t delay = rotation_.OnFailure(healthy) ? backoff_.NextDelayMs() : 0;
   std::string fallback =
       session_.protocol() != protocol_before ? " (falling back to MQTT 3.1.1)" : "";
   std::string delay_s = std::to_string(delay);
   std::string attempt = std::to_string(backoff_.attempt());
   std::string cause = why.ToString() + fallback;
   ES_LOG_WARN(was_connected ? "uplink lost; reconnecting" : "uplink connect failed; retrying",
-              {{"url", url_.Redacted()},
+              {{"url", lost_url},
                {"cause", cause},
+               {"next", current_url()},
                {"retry_in_ms", delay_s},
                {"attempt", attempt}});
   listener_->OnDisconnected(why);
@@ -239,26 +275,42 @@ void Client::Stop(std::function<void()> on_stopped) {
   });
 }
 
-Result<Endpoint> Client::MakeEndpoint(const std::string& url, const TlsOptions& tls,
+Result<Endpoint> Client::MakeEndpoint(const std::vector<std::string>& urls,
+                                      FailoverOrder failover, const TlsOptions& tls,
                                       std::optional<std::string> username,
                                       std::optional<std::string> password) {
-  auto parsed = ParseBrokerUrl(url);
-  if (!parsed.ok()) return parsed.status().Annotate("uplink url");
+  auto parsed = ParseUrls(urls);
+  if (!parsed.ok()) return parsed.status();
   Endpoint e;
-  if (parsed->tls) {
+  if (AnyTls(*parsed)) {
     auto config = TlsConfig::Create(tls);
     if (!config.ok()) return config.status();
     e.tls = std::move(config).value();
   }
-  e.url = std::move(parsed).value();
+  e.urls = std::move(parsed).value();
+  e.failover = failover;
   e.username = std::move(username);
   e.password = std::move(password);
   return e;
 }
 
 void Client::SwitchEndpoint(Endpoint endpoint) {
-  std::string from = url_.Redacted();
-  url_ = std::move(endpoint.url);
+  std::string from = current_url();
+  size_t keep = IndexOf(endpoint.urls, urls_[rotation_.current()]);
+  bool stay = endpoint.list_only && keep != BrokerRotation::kNone &&
+              endpoint.failover == options_.failover;
+  options_.failover = endpoint.failover;
+  urls_ = std::move(endpoint.urls);
+  // The broker of the link (or of the attempt under way) stays current: a
+  // new round from it.
+  rotation_ = BrokerRotation(urls_.size(), options_.failover, Seed(options_.backoff_seed));
+  rotation_.Reset(urls_.size(), keep);
+  if (last_connected_ != BrokerRotation::kNone) last_connected_ = keep;
+  if (stay) {
+    ES_LOG_INFO("uplink broker list changed; staying on the current broker",
+                {{"url", current_url()}, {"brokers", std::to_string(urls_.size())}});
+    return;
+  }
   tls_ = std::move(endpoint.tls);
   bool was_connected = session_.connected();
   // A graceful DISCONNECT first: the old broker must not publish our will
@@ -271,14 +323,14 @@ void Client::SwitchEndpoint(Endpoint endpoint) {
     session_.OnConnectionLost(Status::Cancelled("switching endpoint"));
   }
   session_.NewPeer(std::move(endpoint.username), std::move(endpoint.password));
-  ES_LOG_INFO("uplink endpoint changed", {{"from", from}, {"to", url_.Redacted()}});
+  ES_LOG_INFO("uplink endpoint changed", {{"from", from}, {"to", current_url()}});
   if (!started_ || stopping_) return;
   connect_request_.reset();  // a connect under way is abandoned (its callback never runs)
   reconnect_timer_.Stop();
   subscribing_.clear();
   backoff_.Reset();
   if (was_connected)
-    listener_->OnDisconnected(Status::Cancelled("switching to " + url_.Redacted()));
+    listener_->OnDisconnected(Status::Cancelled("switching to " + current_url()));
   if (!transport_) return FinishSwitch();
   // The old broker closes the connection once it has read the DISCONNECT;
   // closing first could reset it with the DISCONNECT still unread in the
@@ -311,7 +363,7 @@ void Client::FinishStop() {
   reconnect_timer_.Stop();
   if (session_.connected() || session_.connecting()) session_.OnConnectionLost(Status::Cancelled("stopped"));
   subscribing_.clear();
-  ES_LOG_INFO("uplink stopped", {{"url", url_.Redacted()}});
+  ES_LOG_INFO("uplink stopped", {{"url", current_url()}});
   auto done = std::move(on_stopped_);
   on_stopped_ = nullptr;
   if (done) done();
@@ -353,8 +405,11 @@ Status Client::SendSubscribe(const std::vector<std::pair<std::string, uint8_t>>&
 void Client::OnConnected(const ConnectInfo& info) {
   ++connects_;
   connected_at_ms_ = loop_.NowMs();
+  size_t broker = rotation_.current();
+  if (last_connected_ != BrokerRotation::kNone && last_connected_ != broker) ++failovers_;
+  last_connected_ = broker;
   ES_LOG_INFO("uplink connected",
-              {{"url", url_.Redacted()},
+              {{"url", current_url()},
                {"protocol", info.protocol == kProtocol5 ? "5" : "3.1.1"},
                {"window", std::to_string(info.window)},
                {"resending", std::to_string(session_.queued_count())}});

@@ -14,9 +14,12 @@
 // with its cause, reported through OnDisconnected, and followed by a new
 // attempt after Backoff::NextDelayMs() (full jitter between
 // backoff_initial_ms and backoff_max_ms); the backoff restarts once a
-// connection has been healthy for healthy_after_ms. There is no path that
-// reconnects without waiting. In-flight publishes are kept and sent again,
-// first and in order, on the next connection (DUP set).
+// connection has been healthy for healthy_after_ms. With a list of brokers
+// (ClientOptions::urls) the next broker of the round is tried at once and
+// the backoff applies between rounds (sync/broker_rotation.h); with one
+// broker every reconnect waits. In-flight publishes are kept and sent again,
+// first and in order, on the next connection (DUP set), whichever broker
+// that is.
 //
 // Loop-thread-only. Listener callbacks run on the loop thread; they may call
 // Publish() and the accessors. Destroying the Client closes everything at
@@ -35,6 +38,7 @@
 #include "platform/loop.h"
 #include "platform/status.h"
 #include "sync/backoff.h"
+#include "sync/broker_rotation.h"
 #include "sync/mqtt/session.h"
 #include "sync/transport.h"
 
@@ -46,6 +50,10 @@ namespace edgespool::sync::mqtt {
 
 struct ClientOptions {
   std::string url;  // mqtt://host:port or mqtts://host:port
+  // Brokers to fail over between (BrokerRotation), tried instead of `url`
+  // when not empty. TLS options and credentials apply to every one.
+  std::vector<std::string> urls;
+  FailoverOrder failover = FailoverOrder::kOrdered;
   // Protocol (4 or 5; 5 falls back to 4 once), client id, credentials (the
   // password already read from its file by the caller), keepalive, window,
   // timeouts, persistent session, will, manual acks, Receive Maximum.
@@ -66,10 +74,14 @@ struct ClientOptions {
 // (Client::SwitchEndpoint). Made by Client::MakeEndpoint, which checks the
 // URL and loads the TLS files, so that switching cannot fail.
 struct Endpoint {
-  BrokerUrl url;
-  std::shared_ptr<TlsConfig> tls;  // mqtts:// only
+  std::vector<BrokerUrl> urls;  // at least one
+  FailoverOrder failover = FailoverOrder::kOrdered;
+  std::shared_ptr<TlsConfig> tls;  // when any URL is mqtts://
   std::optional<std::string> username;
   std::optional<std::string> password;
+  // Only the list changed (not TLS or credentials): a link to a broker that
+  // is still in the list stays up (SwitchEndpoint).
+  bool list_only = false;
 };
 
 class ClientListener {
@@ -104,12 +116,15 @@ class Client final : private SessionListener {
   // in flight stay unreported (the owner resends them another time).
   void Stop(std::function<void()> on_stopped = {});
 
-  // Parses the URL and, for mqtts://, loads every TLS file now (a bad CA or
-  // key is reported here, with the file's name).
-  static Result<Endpoint> MakeEndpoint(const std::string& url, const TlsOptions& tls,
+  // Parses the URLs and, when one is mqtts://, loads every TLS file now (a
+  // bad CA or key is reported here, with the file's name).
+  static Result<Endpoint> MakeEndpoint(const std::vector<std::string>& urls,
+                                       FailoverOrder failover, const TlsOptions& tls,
                                        std::optional<std::string> username,
                                        std::optional<std::string> password);
-  // Connects to `endpoint` from now on. A live link (or one being set up) is
+  // Connects to `endpoint` from now on. With endpoint.list_only and the
+  // broker of the current link (or attempt) still in the list, only the list
+  // changes: nothing reconnects. Otherwise a live link (or one being set up) is
   // closed gracefully: DISCONNECT, so the old broker publishes no will, and
   // up to 1 s for the broker to close it; then a new connection at once,
   // without backoff. Publishes in flight are kept and sent again first on the new
@@ -143,9 +158,14 @@ class Client final : private SessionListener {
   uint64_t stale_acks() const { return session_.stale_acks(); }
   uint64_t receive_maximum_exceeded() const { return session_.receive_maximum_exceeded(); }
   const Status& last_error() const { return last_error_; }
+  // The broker connected to, or being tried (redacted), and the list.
+  std::string current_url() const { return urls_[rotation_.current()].Redacted(); }
+  const std::vector<BrokerUrl>& urls() const { return urls_; }
+  // Connections made to another broker than the previous connection's.
+  uint64_t failovers() const { return failovers_; }
 
  private:
-  Client(platform::Loop& loop, ClientOptions options, BrokerUrl url,
+  Client(platform::Loop& loop, ClientOptions options, std::vector<BrokerUrl> urls,
          std::shared_ptr<TlsConfig> tls, ClientListener* listener);
 
   void Connect();
@@ -174,11 +194,12 @@ class Client final : private SessionListener {
 
   platform::Loop& loop_;
   ClientOptions options_;
-  BrokerUrl url_;
+  std::vector<BrokerUrl> urls_;
   std::shared_ptr<TlsConfig> tls_;
   ClientListener* listener_;
   Session session_;
   Backoff backoff_;
+  BrokerRotation rotation_;
 
   std::unique_ptr<ConnectRequest> connect_request_;
   std::unique_ptr<Transport> transport_;
@@ -199,6 +220,8 @@ class Client final : private SessionListener {
   uint64_t wire_bytes_closed_ = 0;
   uint64_t connects_ = 0;
   uint64_t attempts_ = 0;
+  uint64_t failovers_ = 0;
+  size_t last_connected_ = BrokerRotation::kNone;  // index of the last connection's broker
   Status last_error_;
   // SUBSCRIBEs of this connection awaiting their SUBACK: packet id -> filters.
   std::map<uint16_t, std::vector<std::string>> subscribing_;

@@ -62,7 +62,7 @@ class MqttUplinkInboundTest : public ::testing::TestWithParam<uint8_t> {
     MqttUplinkOptions o;
     auto url = ParseBrokerUrl(broker_->url());
     EXPECT_TRUE(url.ok());
-    if (url.ok()) o.url = *url;
+    if (url.ok()) o.urls = {*url};
     o.protocol = GetParam();
     o.client_id = "edgespool-gw1-v" + std::to_string(GetParam());
     o.keepalive_s = 10;

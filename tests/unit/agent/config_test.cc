@@ -208,7 +208,7 @@ TEST(ConfigTest, EnvironmentOverridesFileAndIsChecked) {
                         "EDGESPOOL_SYNC_BACKOFF_MAX=1m", "EDGESPOOL_UPLINK_TLS_VERIFY=false",
                         "EDGESPOOL_SYNC_PRIORITY_WEIGHTS=3,2,1", "OTHER=1"});
   ASSERT_TRUE(r.ok()) << Problems(r);
-  EXPECT_EQ(r.config.uplink.url, "mqtt://env:1883");
+  EXPECT_EQ(r.config.uplink.url, std::vector<std::string>{"mqtt://env:1883"});
   EXPECT_EQ(r.config.store.max_bytes, 1 << 30);
   EXPECT_EQ(r.config.sync.backoff_max_ms, 60000);
   EXPECT_FALSE(r.config.uplink.tls_verify);
@@ -442,6 +442,63 @@ TEST(ConfigTest, DurationsTooLargeAreRefusedNotWrapped) {
   std::string why;
   EXPECT_FALSE(ParseDurationMs("999999999999d", &v, &why));
   EXPECT_NE(why.find("too large"), std::string::npos) << why;
+}
+
+}  // namespace
+}  // namespace edgespool::agent
+
+namespace edgespool::agent {
+namespace {
+
+// uplink.url: one string (as before) or a list of brokers to fail over between.
+TEST(ConfigTest, UplinkUrlTakesAStringOrAListOfBrokers) {
+  LoadResult one = Parse("[uplink]\nurl = \"mqtt://a:1883\"\n");
+  ASSERT_TRUE(one.ok()) << Problems(one);
+  EXPECT_EQ(one.config.uplink.url, std::vector<std::string>{"mqtt://a:1883"});
+  EXPECT_EQ(one.config.uplink.failover, "ordered");
+  EXPECT_NE(RenderConfig(one.config).find("url = \"mqtt://a:1883\""), std::string::npos)
+      << "one broker renders as the plain string it was";
+
+  LoadResult list = Parse(
+      "[uplink]\nurl = [\"mqtt://a:1883\", \"mqtts://u:pw@b:8883\"]\nfailover = \"random\"\n"
+      "tls_verify = false\n");
+  ASSERT_TRUE(list.ok()) << Problems(list);
+  EXPECT_EQ(list.config.uplink.url,
+            (std::vector<std::string>{"mqtt://a:1883", "mqtts://u:pw@b:8883"}));
+  EXPECT_EQ(list.config.uplink.failover, "random");
+  std::string shown = RenderConfig(list.config);
+  EXPECT_NE(shown.find("url = [\"mqtt://a:1883\", \"mqtts://<redacted>@b:8883\"]"), std::string::npos)
+      << shown;
+  EXPECT_EQ(shown.find("pw"), std::string::npos) << "credentials redacted in every entry";
+}
+
+TEST(ConfigTest, UplinkUrlListIsCheckedEntryByEntry) {
+  LoadResult r = Parse("[uplink]\nurl = [\"mqtt://a\", \"http://b\"]\n");
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(Problems(r).find("uplink.url: broker #2: expected mqtt://"), std::string::npos)
+      << Problems(r);
+  EXPECT_FALSE(Parse("[uplink]\nurl = []\n").ok()) << "an empty list";
+  EXPECT_FALSE(Parse("[uplink]\nurl = [\"mqtt://a\", 3]\n").ok()) << "not a string";
+  EXPECT_FALSE(Parse("[uplink]\nfailover = \"round-robin\"\n").ok());
+}
+
+TEST(ConfigTest, UplinkUrlListFromTheEnvironmentIsCommaSeparated) {
+  LoadResult r = Parse("", {"EDGESPOOL_UPLINK_URL=mqtt://a:1, mqtt://b:2,mqtt://c:3",
+                            "EDGESPOOL_UPLINK_FAILOVER=random"});
+  ASSERT_TRUE(r.ok()) << Problems(r);
+  EXPECT_EQ(r.config.uplink.url,
+            (std::vector<std::string>{"mqtt://a:1", "mqtt://b:2", "mqtt://c:3"}));
+  EXPECT_EQ(r.config.uplink.failover, "random");
+  EXPECT_FALSE(Parse("", {"EDGESPOOL_UPLINK_URL=mqtt://a:1,,mqtt://b"}).ok()) << "an empty item";
+}
+
+TEST(ConfigTest, UplinkUrlListAndFailoverAreLive) {
+  Config a = Parse("").config;
+  Config b = Parse("[uplink]\nurl = [\"mqtt://127.0.0.1:1883\", \"mqtt://b:1883\"]\n"
+                   "failover = \"random\"\n").config;
+  std::vector<ConfigChange> changes = DiffConfig(a, b);
+  ASSERT_EQ(changes.size(), 2u);
+  for (const ConfigChange& c : changes) EXPECT_TRUE(c.live) << c.key;
 }
 
 }  // namespace
