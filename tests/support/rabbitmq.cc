@@ -6,11 +6,24 @@
 #include <unistd.h>
 
 #include <map>
+#include <set>
 #include <utility>
 
 namespace edgespool::testing {
 
 namespace {
+
+// FreePort() finds a port nobody listens on now; the nodes of a cluster take
+// a dozen before any of them listens, so the same number could come back
+// twice (seen: epmd's port given again as a node's AMQP port). Ports handed
+// out here are never handed out again in this process.
+uint16_t UniquePort() {
+  static std::set<uint16_t> given;
+  for (;;) {
+    uint16_t p = FreePort();
+    if (given.insert(p).second) return p;
+  }
+}
 
 void KillEpmd(uint16_t port, const std::string& log) {
   // epmd outlives the nodes; it was started on our private port.
@@ -23,7 +36,7 @@ void KillEpmd(uint16_t port, const std::string& log) {
 bool RabbitMqInstalled() { return ::access(kRabbitServer, X_OK) == 0; }
 
 RabbitMq::RabbitMq(std::string extra_config)
-    : RabbitMq(Node{"interop" + std::to_string(getpid()) + "@localhost", FreePort(), ""},
+    : RabbitMq(Node{"interop" + std::to_string(getpid()) + "@localhost", UniquePort(), ""},
                std::move(extra_config)) {
   own_epmd_ = true;
 }
@@ -31,9 +44,9 @@ RabbitMq::RabbitMq(std::string extra_config)
 RabbitMq::RabbitMq(Node node, std::string extra_config)
     : node_(std::move(node)),
       extra_config_(std::move(extra_config)),
-      amqp_port_(FreePort()),
-      mqtt_port_(FreePort()),
-      dist_port_(FreePort()),
+      amqp_port_(UniquePort()),
+      mqtt_port_(UniquePort()),
+      dist_port_(UniquePort()),
       own_epmd_(false) {
   if (node_.home.empty()) node_.home = dir_.File("home");
 }
@@ -100,7 +113,7 @@ bool RabbitMq::Ctl(const std::vector<std::string>& args, std::string* output,
 
 std::string RabbitMq::log() const { return ReadFile(dir_.File("server.log")); }
 
-RabbitMqCluster::RabbitMqCluster(int nodes, std::string extra_config) : epmd_port_(FreePort()) {
+RabbitMqCluster::RabbitMqCluster(int nodes, std::string extra_config) : epmd_port_(UniquePort()) {
   std::string home = dir_.File("home");
   ::mkdir(home.c_str(), 0700);
   // One cookie for every node and rabbitmqctl, written before any of them
