@@ -57,9 +57,6 @@
 
 namespace edgespool::client {
 
-// True for the URLs that select direct mode: mqtt:// and mqtts:// (any case).
-bool IsBrokerUrl(std::string_view socket_path_or_url);
-
 class DirectProducer final : private sync::mqtt::ClientListener {
  public:
   // Starts (or joins) the IoThread and waits up to connect_timeout_ms for

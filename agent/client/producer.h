@@ -43,6 +43,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "agent/client/io_thread.h"
 #include "agent/protocol/request.h"
@@ -70,6 +71,10 @@ struct DirectOptions {
   uint8_t protocol = 5;  // MQTT 5, falling back to 3.1.1 once (no properties then)
   uint16_t keepalive_s = 30;
 };
+
+// True for what selects direct mode in ProducerOptions::socket_path:
+// mqtt:// and mqtts:// URLs (any case).
+bool IsBrokerUrl(std::string_view socket_path_or_url);
 
 struct ProducerOptions {
   // The agent's socket, or a broker's URL (mqtt://host[:1883],
