@@ -123,8 +123,9 @@ struct PublishArgs {
 
 // Direct mode's options: only with a broker URL, where they mean something.
 int ToDirectOptions(const Args& args, PublishArgs* a) {
-  static const char* const kDirectOnly[] = {"cafile", "cert", "key", "username",
-                                            "password-file", "client-id", "insecure"};
+  static const char* const kDirectOnly[] = {
+      "cafile", "cert", "key", "username", "password-file", "client-id", "insecure",
+  };
   bool direct = cl::IsBrokerUrl(a->socket);
   for (const char* name : kDirectOnly) {
     if (args.Has(name) && !direct) {
@@ -150,7 +151,9 @@ int ToDirectOptions(const Args& args, PublishArgs* a) {
 // error reported).
 int ToPublishArgs(const Args& args, PublishArgs* a) {
   const auto& pos = args.positionals();
-  if (args.Has("socket") && args.Has("url")) return Usage("publish", "give --socket or --url, not both");
+  if (args.Has("socket") && args.Has("url")) {
+    return Usage("publish", "give --socket or --url, not both");
+  }
   a->socket = args.Has("url") ? args.Str("url") : args.Str("socket", DefaultSocket());
   if (args.Has("url") && !cl::IsBrokerUrl(a->socket)) {
     return Usage("publish", "--url takes mqtt://HOST[:PORT] or mqtts://HOST[:PORT]");
@@ -637,7 +640,8 @@ constexpr OptionSpec kPublishOptions[] = {
     cli::Opt("cafile", 0, ValueKind::kFile, "FILE",
              "Direct mode, mqtts://: the CA bundle (PEM) to verify the broker with (default: "
              "the system's)."),
-    cli::Opt("cert", 0, ValueKind::kFile, "FILE", "Direct mode, mqtts://: client certificate (PEM)."),
+    cli::Opt("cert", 0, ValueKind::kFile, "FILE",
+             "Direct mode, mqtts://: client certificate (PEM)."),
     cli::Opt("key", 0, ValueKind::kFile, "FILE", "Direct mode, mqtts://: its private key (PEM)."),
     cli::Flag("insecure", 0, "Direct mode, mqtts://: do not verify the broker's certificate."),
     cli::Opt("username", 0, ValueKind::kString, "NAME", "Direct mode: MQTT user name."),

@@ -254,8 +254,8 @@ void DirectProducer::Publish(std::string topic, std::string payload, PublishOpti
   props.emplace_back("es-id", id);
   for (auto& h : options.headers) props.push_back(std::move(h));
   if (options.ttl_ms) {
-    p.msg.message_expiry_s = static_cast<uint32_t>(
-        std::min<int64_t>((*options.ttl_ms + 999) / 1000, UINT32_MAX));
+    p.msg.message_expiry_s =
+        static_cast<uint32_t>(std::min<int64_t>((*options.ttl_ms + 999) / 1000, UINT32_MAX));
   }
   p.id = std::move(id);
   p.ack = options.ack;
@@ -368,15 +368,14 @@ void DirectProducer::OnDisconnected(const Status& why) {
   connected_ = false;
   last_error_ = why;
   if (!ever_connected_.load() || grace_timer_->active()) return;
-  grace_timer_->Start(static_cast<uint64_t>(std::max<int64_t>(options_.connect_timeout_ms, 1)), 0,
-                      [this] {
-                        if (connected_.load()) return;
-                        FailInflight(Status::Unavailable(
-                            "link to the broker at " + url_shown_ + " lost (" +
-                            last_error_.ToString() + ") and not back within " +
-                            std::to_string(options_.connect_timeout_ms) +
-                            " ms; the message may or may not have arrived"));
-                      });
+  grace_timer_->Start(
+      static_cast<uint64_t>(std::max<int64_t>(options_.connect_timeout_ms, 1)), 0, [this] {
+        if (connected_.load()) return;
+        FailInflight(Status::Unavailable("link to the broker at " + url_shown_ + " lost (" +
+                                         last_error_.ToString() + ") and not back within " +
+                                         std::to_string(options_.connect_timeout_ms) +
+                                         " ms; the message may or may not have arrived"));
+      });
 }
 
 void DirectProducer::OnPublishAcked(uint64_t token, const Status& status, uint8_t reason_code) {

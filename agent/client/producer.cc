@@ -581,8 +581,9 @@ namespace {
 // request/response): in direct mode they fail at once, saying so.
 void Submit(Producer::Impl* impl, DirectProducer* direct, std::unique_ptr<Call> call) {
   if (!direct) return impl->Submit(std::move(call));
-  FailCall(*call, Status::InvalidArgument(std::string("direct mode: ") + pr::OpName(call->request.op) +
-                                          " needs the agent (a socket path, not a broker URL)"));
+  FailCall(*call,
+           Status::InvalidArgument(std::string("direct mode: ") + pr::OpName(call->request.op) +
+                                   " needs the agent (a socket path, not a broker URL)"));
 }
 
 }  // namespace
@@ -617,8 +618,10 @@ Producer::~Producer() = default;
 
 void Producer::Publish(std::string topic, std::string payload, PublishOptions options,
                        std::function<void(PublishResult)> done) {
-  if (direct_) return direct_->Publish(std::move(topic), std::move(payload), std::move(options),
-                                       std::move(done));
+  if (direct_) {
+    return direct_->Publish(std::move(topic), std::move(payload), std::move(options),
+                            std::move(done));
+  }
   auto call = std::make_unique<Call>();
   pr::PublishFields& p = call->request.publish;
   call->request.op = pr::Op::kPublish;

@@ -64,7 +64,7 @@ struct DirectOptions {
   std::string password;   // the secret itself (read it from a file yourself)
   // mqtts://: PEM files; an empty ca_file means the system's CA store.
   std::string ca_file;
-  std::string cert_file;    // client certificate (mutual TLS)
+  std::string cert_file;  // client certificate (mutual TLS)
   std::string key_file;
   std::string server_name;  // SNI and host name check; default: the URL's host
   bool verify = true;
@@ -80,7 +80,7 @@ struct ProducerOptions {
   // The agent's socket, or a broker's URL (mqtt://host[:1883],
   // mqtts://host[:8883]) for direct mode: the one setting that switches.
   std::string socket_path = "/run/edgespool/edgespool.sock";
-  DirectOptions direct;  // direct mode only
+  DirectOptions direct;               // direct mode only
   size_t window = 256;                // requests on the wire awaiting a reply
   size_t max_queued = 10000;          // outstanding requests before Publish blocks
   int64_t connect_timeout_ms = 5000;  // Connect(): the first connection
@@ -105,15 +105,15 @@ enum class Receipt : uint8_t {
 const char* ReceiptName(Receipt r);  // "stored", "sent", "written"
 
 struct PublishResult {
-  Status status;                  // OK, or why not (the agent's message)
+  Status status;                       // OK, or why not (the agent's message)
   Receipt receipt = Receipt::kStored;  // with an OK status
-  std::optional<ErrorCode> code;  // the agent's error code, when it sent one
-  uint64_t seq = 0;        // the journal's; 0 in direct mode (no journal)
-  bool duplicate = false;  // the id was already stored: seq is the original
-  bool uplink_connected = false;  // direct mode: the link to the broker
-  int64_t retry_after_ms = 0;  // busy, rate_limited, journal_full
-  std::string id;              // the idempotency id the publish carried
-  std::string delivery;        // on_delivered: delivered | dead | expired
+  std::optional<ErrorCode> code;       // the agent's error code, when it sent one
+  uint64_t seq = 0;                    // the journal's; 0 in direct mode (no journal)
+  bool duplicate = false;              // the id was already stored: seq is the original
+  bool uplink_connected = false;       // direct mode: the link to the broker
+  int64_t retry_after_ms = 0;          // busy, rate_limited, journal_full
+  std::string id;                      // the idempotency id the publish carried
+  std::string delivery;                // on_delivered: delivered | dead | expired
   std::string reason;
 };
 
@@ -225,7 +225,7 @@ class Producer {
  private:
   explicit Producer(std::unique_ptr<Impl> impl);
   explicit Producer(std::unique_ptr<DirectProducer> direct);
-  std::unique_ptr<Impl> impl_;            // through the agent, or
+  std::unique_ptr<Impl> impl_;              // through the agent, or
   std::unique_ptr<DirectProducer> direct_;  // straight to the broker
 };
 

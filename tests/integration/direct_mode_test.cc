@@ -391,7 +391,7 @@ TEST_F(DirectModeTest, Cli) {
   EXPECT_LT(MsSince(start), 5000);
   EXPECT_NE(testing::ReadFile(out).find("broker not reachable"), std::string::npos)
       << testing::ReadFile(out);
-  EXPECT_EQ(run("--url /run/x.sock dm/cli x"), 64);              // --url wants a URL
+  EXPECT_EQ(run("--url /run/x.sock dm/cli x"), 64);                 // --url wants a URL
   EXPECT_EQ(run("--cafile /x --socket /run/x.sock dm/cli x"), 64);  // direct-only option
 }
 
