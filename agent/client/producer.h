@@ -183,7 +183,8 @@ class Producer {
  public:
   // Starts the SDK thread and waits for the first connection (up to
   // connect_timeout_ms): Unavailable if the agent (direct mode: the broker)
-  // cannot be reached. Later drops are handled by reconnecting.
+  // cannot be reached; in direct mode InvalidArgument for a bad URL or a TLS
+  // file that cannot be loaded. Later drops are handled by reconnecting.
   static Result<std::unique_ptr<Producer>> Connect(ProducerOptions options);
   // Closes the connection (and stops its IoThread if no other Producer
   // shares it); requests still outstanding fail with Cancelled.
