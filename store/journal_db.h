@@ -113,6 +113,9 @@ class JournalDb {
   // here: it reads ~115 MB/s); larger ones the background IntegrityCheck,
   // unless the last one found corruption (integrity_check.h).
   static constexpr uint64_t kFullCheckMaxBytes = 32ull << 20;
+  // LoadDedupe reads at most this many newest rows by seq (or twice
+  // dedupe_max_ids), then the msg_id index.
+  static constexpr size_t kDedupeScanRows = 200000;
   // The background check starts this long after open: start-up goes first.
   static constexpr int64_t kIntegrityCheckDelayMs = 1000;
   // Beside the journal after a clean close: the backlog's count and bytes,
@@ -124,9 +127,6 @@ class JournalDb {
   // (TESTING.md: deleting 1000 rows takes 1.3-2.2 ms), so an append waits
   // at most that long behind cleanup.
   static constexpr int64_t kCleanupChunk = 256;
-  // LoadDedupe reads at most this many newest rows by seq (or twice
-  // dedupe_max_ids), then the msg_id index.
-  static constexpr size_t kDedupeScanRows = 200000;
 
   JournalDb(const JournalOptions& options, const platform::Clock& clock);
   static Status OpenFile(JournalDb* j);

@@ -4,10 +4,9 @@
 //                     [--phases open,ready,evict,drain] [--drain-seconds 30]
 //                     [--evict-count 1000000] [--recent]
 //
-// build  A journal of --size bytes made fast: the store's own schema and
-//        pragmas (ConfigureConnection, MigrateSchema), then plain INSERTs of
-//        200-byte messages, 50,000 rows a transaction with synchronous off,
-//        every row pending (a backlog nobody drained). stored_at is two hours
+// build  A journal of --size bytes made fast (tests/support/journal_builder.h:
+//        the store's schema and pragmas, 200-byte messages inserted 50,000
+//        rows a transaction with synchronous off, every row pending). stored_at is two hours
 //        old (a backlog that built up over time; --recent: now, every row
 //        inside the dedupe window). --reuse FILE skips this (the file is kept).
 // open   In process, warm page cache: what each O(journal) step of the old
@@ -47,10 +46,12 @@
 #include "platform/files.h"
 #include "platform/loop.h"
 #include "store/journal.h"
+#include "store/journal_db.h"
 #include "store/schema.h"
 #include "store/sqlite.h"
 #include "tests/support/e2e.h"
 #include "tests/support/http_get.h"
+#include "tests/support/journal_builder.h"
 #include "tests/support/test_env.h"
 
 namespace edgespool {
@@ -109,69 +110,15 @@ struct Options {
 
 // --- build ----------------------------------------------------------------------
 
-// Returns rows written; the file ends at or just past `size` bytes.
-int64_t BuildJournal(const std::string& path, uint64_t size, bool recent, uint64_t first_ts = 0) {
+// tests/support/journal_builder.h, timed.
+int64_t BuildJournal(const std::string& path, uint64_t size, bool recent) {
   auto start = Clock::now();
-  store::Db db;
-  store::JournalOptions o;
-  o.path = path;
-  o.durability = store::Durability::kNormal;
-  o.max_bytes = size + (256ull << 20);
-  if (!db.Open(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, store::kJournalVfs).ok() ||
-      !store::ConfigureConnection(db, o).ok() || !store::MigrateSchema(db).ok() ||
-      !db.Exec("PRAGMA synchronous = OFF; PRAGMA cache_size = -65536").ok()) {
-    std::fprintf(stderr, "build: cannot open %s\n", path.c_str());
-    return -1;
+  int64_t rows =
+      testing::BuildJournal(path, size, WallMs() - (recent ? 0 : 2 * 3600 * 1000));
+  if (rows >= 0) {
+    std::printf("build: %lld rows, %.0f MiB in %.1f s\n", static_cast<long long>(rows),
+                FileBytes(path) / 1048576.0, Seconds(start));
   }
-  store::Stmt insert, enqueue;
-  if (!db.Prepare("INSERT INTO journal(ts, topic, priority, payload, stored_at) "
-                  "VALUES(?, ?, 1, ?, ?)",
-                  &insert)
-           .ok() ||
-      !db.Prepare("INSERT INTO pending(seq, priority, ts, bytes) SELECT seq, priority, ts, "
-                  "length(payload) FROM journal WHERE seq BETWEEN ?1 AND ?2",
-                  &enqueue)
-           .ok()) {
-    return -1;
-  }
-  std::string payload(200, 'p');
-  int64_t stored_at = WallMs() - (recent ? 0 : 2 * 3600 * 1000);
-  int64_t ts0 = first_ts ? static_cast<int64_t>(first_ts) : stored_at;
-  int64_t rows = 0;
-  const int kRowsPerTxn = 50000;
-  while (true) {
-    auto pages = db.QueryInt("PRAGMA page_count");
-    if (!pages.ok() || static_cast<uint64_t>(*pages) * store::kPageSize >= size) break;
-    (void)db.Exec("BEGIN");
-    int64_t first = rows + 1;
-    for (int k = 0; k < kRowsPerTxn; ++k, ++rows) {
-      // Vary the payload a little so pages are not all alike.
-      std::snprintf(payload.data(), payload.size(), "{\"n\":%lld,\"v\":%d}",
-                    static_cast<long long>(rows), static_cast<int>(rows % 977));
-      std::string topic = "sensors/t" + std::to_string(rows % 16);
-      insert.Bind(1, ts0 + rows / 100);
-      insert.BindText(2, topic);
-      insert.BindBlob(3, payload);
-      insert.Bind(4, stored_at);
-      Status s = insert.Run();
-      insert.Reset();
-      if (!s.ok()) {
-        std::fprintf(stderr, "build: %s\n", s.ToString().c_str());
-        return -1;
-      }
-    }
-    enqueue.Bind(1, first);
-    enqueue.Bind(2, rows);
-    Status s = enqueue.Run();
-    enqueue.Reset();
-    if (!s.ok() || !db.Exec("COMMIT").ok()) {
-      std::fprintf(stderr, "build: %s\n", s.ToString().c_str());
-      return -1;
-    }
-  }
-  (void)db.Exec("PRAGMA wal_checkpoint(TRUNCATE)");
-  std::printf("build: %lld rows, %.0f MiB in %.1f s\n", static_cast<long long>(rows),
-              FileBytes(path) / 1048576.0, Seconds(start));
   return rows;
 }
 
@@ -291,15 +238,15 @@ std::multimap<std::string, std::string> AgentSettings(const std::string& journal
 
 double Metric(uint16_t port, const char* name) { return MetricValue(HttpGet(port, "/metrics"), name); }
 
-void ReadyPhase(const std::string& dir, const std::string& journal, NotifySocket& notify) {
-  std::printf("\n== ready: the agent binary, spawn to READY=1, %.0f MiB ==\n",
-              FileBytes(journal) / 1048576.0);
+// One start: spawn to READY=1; with wait_check, also the background check.
+void StartOnce(const std::string& journal, NotifySocket& notify, const char* what,
+               bool wait_check) {
+  std::printf("  %s\n", what);
   TempDir work;
   uint16_t mport = FreePort();
   // No broker: start-up alone (the uplink retries in the background).
   AgentProcess agent(work.path(), "mqtt://127.0.0.1:" + std::to_string(FreePort()),
                      AgentSettings(journal, FileBytes(journal) + (64ull << 20), mport));
-  (void)dir;
   setenv("NOTIFY_SOCKET", notify.path().c_str(), 1);
   notify.Reset();
   bool started = agent.Start();
@@ -317,7 +264,18 @@ void ReadyPhase(const std::string& dir, const std::string& journal, NotifySocket
   for (const auto& [t, m] : notify.Got()) {
     if (m.find("EXTEND_TIMEOUT_USEC") != std::string::npos && (ready < 0 || t <= ready)) ++extends;
   }
-  std::printf("  spawn to READY=1: %.3f s; EXTEND_TIMEOUT_USEC before it: %d\n", ready, extends);
+  std::printf("    spawn to READY=1: %.3f s; EXTEND_TIMEOUT_USEC before it: %d\n", ready, extends);
+  for (const auto& [t, m] : notify.Got()) {
+    if (m.find("EXTEND_TIMEOUT_USEC") == std::string::npos) continue;
+    std::string line = m;
+    for (char& c : line) c = c == '\n' ? ' ' : c;
+    std::printf("      %.3f s: %s\n", t, line.c_str());
+  }
+  if (!wait_check) {
+    std::printf("    agent VmHWM %lld KiB\n", static_cast<long long>(ProcKb(agent.pid(), "VmHWM")));
+    agent.Stop();
+    return;
+  }
   // The background integrity check, after READY.
   auto check_start = Clock::now();
   deadline = Clock::now() + std::chrono::seconds(600);
@@ -327,13 +285,22 @@ void ReadyPhase(const std::string& dir, const std::string& journal, NotifySocket
     if (checks >= 1) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
-  std::printf("  background integrity check: %s %.1f s after READY, failures %.0f\n",
+  std::printf("    background integrity check: %s %.1f s after READY, failures %.0f\n",
               checks >= 1 ? "done" : "NOT done", Seconds(check_start) + 0.0,
               Metric(mport, "edgespool_journal_integrity_failures_total"));
-  std::printf("  agent VmHWM %lld KiB, VmRSS %lld KiB (during start-up and the check)\n",
+  std::printf("    agent VmHWM %lld KiB, VmRSS %lld KiB (during start-up and the check)\n",
               static_cast<long long>(ProcKb(agent.pid(), "VmHWM")),
               static_cast<long long>(ProcKb(agent.pid(), "VmRSS")));
   agent.Stop();
+}
+
+void ReadyPhase(const std::string& journal, NotifySocket& notify) {
+  std::printf("\n== ready: the agent binary, spawn to READY=1, %.0f MiB ==\n",
+              FileBytes(journal) / 1048576.0);
+  // As after a crash: no clean-close counts, the backlog is counted.
+  unlink(store::JournalDb::CountsPath(journal).c_str());
+  StartOnce(journal, notify, "after a crash (no clean-close counts):", false);
+  StartOnce(journal, notify, "after a clean stop:", true);
 }
 
 // Runs `edgespool publish --count` against a running agent; seconds taken.
@@ -507,7 +474,7 @@ int Main(int argc, char** argv) {
   if (o.reuse.empty() && BuildJournal(journal, o.size, o.recent) < 0) return 1;
   NotifySocket notify(dir + "/notify.sock");
   if (o.Has("open")) OpenPhase(journal);
-  if (o.Has("ready")) ReadyPhase(dir, journal, notify);
+  if (o.Has("ready")) ReadyPhase(journal, notify);
   if (o.Has("evict")) EvictPhase(dir, journal, o.evict_count);
   if (o.Has("drain")) DrainPhase(dir, journal, o.drain_seconds);
   if (o.reuse.empty() && !o.keep) {
