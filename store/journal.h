@@ -255,8 +255,11 @@ class Journal {
   // afterwards); rows it keeps it must Lease().
   using CommitListener = std::function<void(std::vector<StoredMessage>&)>;
 
-  // Opens or creates the journal: WAL, schema migration, quick_check. A
-  // corrupt or unreadable file is moved aside to "<path>.corrupt-<unix ms>",
+  // Opens or creates the journal: WAL, the full quick_check for a file up to
+  // 32 MiB or one the last background check marked, schema migration, the
+  // backlog's counts; a bigger file is checked afterwards in the background
+  // (integrity_check.h, JournalStats::integrity_*). A corrupt or unreadable
+  // file found at open is moved aside to "<path>.corrupt-<unix ms>",
   // logged with the reason, counted, and a fresh journal started. Fails only
   // when no journal can be created at all (e.g. read-only directory).
   static Result<std::unique_ptr<Journal>> Open(platform::Loop& loop, JournalOptions options);

@@ -364,7 +364,7 @@ void EvictPhase(const std::string& dir, const std::string& journal, int count) {
               cap / 1048576.0, count);
   std::string empty = dir + "/evict-baseline.db";
   EvictRun base = RunEvict(empty, cap, count);
-  for (const char* suffix : {"", "-wal", ".lock"}) unlink((empty + suffix).c_str());
+  for (const char* suffix : {"", "-wal", "-shm", ".lock", ".counts"}) unlink((empty + suffix).c_str());
   EvictRun full = RunEvict(journal, cap, count);
   auto print = [&](const char* what, const EvictRun& r) {
     std::printf("  %-28s %7.0f msg/s  appended %.0f dropped %.0f  file max %.1f MiB (cap %.1f) %s"
@@ -427,7 +427,7 @@ void DrainPhase(const std::string& dir, const std::string& journal, int seconds)
   std::string small = dir + "/drain-baseline.db";
   BuildJournal(small, 48ull << 20, false);
   DrainRun base = RunDrain(small, broker, seconds);
-  for (const char* suffix : {"", "-wal", ".lock"}) unlink((small + suffix).c_str());
+  for (const char* suffix : {"", "-wal", "-shm", ".lock", ".counts"}) unlink((small + suffix).c_str());
   DrainRun big = RunDrain(journal, broker, seconds);
   std::printf("  48 MiB backlog (baseline)  %7.0f msg/s  VmHWM %lld KiB\n", base.rate,
               static_cast<long long>(base.hwm_kb));
@@ -437,6 +437,7 @@ void DrainPhase(const std::string& dir, const std::string& journal, int seconds)
 }
 
 int Main(int argc, char** argv) {
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);  // figures as they come, also into a file
   Options o;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -478,7 +479,9 @@ int Main(int argc, char** argv) {
   if (o.Has("evict")) EvictPhase(dir, journal, o.evict_count);
   if (o.Has("drain")) DrainPhase(dir, journal, o.drain_seconds);
   if (o.reuse.empty() && !o.keep) {
-    for (const char* suffix : {"", "-wal", ".lock"}) unlink((journal + suffix).c_str());
+    for (const char* suffix : {"", "-wal", "-shm", ".lock", ".counts", ".check-failed"}) {
+      unlink((journal + suffix).c_str());
+    }
   } else {
     std::printf("\nkept %s\n", journal.c_str());
   }

@@ -110,12 +110,35 @@ bool CorruptLeaf(const std::string& path) {
   return ok;
 }
 
-TEST(BigJournalStartTest, ReadyDoesNotWaitForTheCheckWhichStillFindsCorruption) {
+// One journal just past the size that still gets the full check at open,
+// built once (the slow part) and copied by each test.
+class BigJournalStartTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    built_dir_ = new TempDir();
+    built_ = built_dir_->File("built.db");
+    uint64_t size = store::JournalDb::kFullCheckMaxBytes + (8ull << 20);
+    rows_ = BuildJournal(built_, size, WallMs() - 2 * 3600 * 1000);
+  }
+  static void TearDownTestSuite() {
+    delete built_dir_;
+    built_dir_ = nullptr;
+  }
+  // A copy of the built journal in dir.
+  static std::string CopyJournal(const TempDir& dir) {
+    std::string journal = dir.File("big.db");
+    EXPECT_GT(rows_, 0);
+    std::filesystem::copy_file(built_, journal);
+    return journal;
+  }
+  static inline TempDir* built_dir_ = nullptr;
+  static inline std::string built_;
+  static inline int64_t rows_ = 0;
+};
+
+TEST_F(BigJournalStartTest, ReadyDoesNotWaitForTheCheckWhichStillFindsCorruption) {
   TempDir dir;
-  std::string journal = dir.File("big.db");
-  // Past the size that still gets the full check at open.
-  uint64_t size = store::JournalDb::kFullCheckMaxBytes + (8ull << 20);
-  ASSERT_GT(BuildJournal(journal, size, WallMs() - 2 * 3600 * 1000), 0);
+  std::string journal = CopyJournal(dir);
   ASSERT_TRUE(CorruptLeaf(journal));
 
   NotifySocket notify(dir.File("notify.sock"));
@@ -184,11 +207,9 @@ TEST(BigJournalStartTest, ReadyDoesNotWaitForTheCheckWhichStillFindsCorruption) 
 // A journal that is intact but big: READY=1 with no slow step announced
 // after a clean stop (the counts come from the clean-close file), and the
 // background check passes.
-TEST(BigJournalStartTest, CleanRestartOfABigJournalIsQuickAndPassesTheCheck) {
+TEST_F(BigJournalStartTest, CleanRestartOfABigJournalIsQuickAndPassesTheCheck) {
   TempDir dir;
-  std::string journal = dir.File("big.db");
-  uint64_t size = store::JournalDb::kFullCheckMaxBytes + (8ull << 20);
-  ASSERT_GT(BuildJournal(journal, size, WallMs() - 2 * 3600 * 1000), 0);
+  std::string journal = CopyJournal(dir);
 
   NotifySocket notify(dir.File("notify.sock"));
   uint16_t mport = FreePort();
