@@ -26,10 +26,10 @@ struct Tree {
   int keys;
 };
 
-#define ES_TABLE(t)                                                                  \
-  Tree {                                                                             \
-    t, "SELECT rowid, * FROM " t " ORDER BY rowid LIMIT ?1",                         \
-        "SELECT rowid, * FROM " t " WHERE rowid > ?1 ORDER BY rowid LIMIT ?2", 1      \
+#define ES_TABLE(t)                                                              \
+  Tree {                                                                         \
+    t, "SELECT rowid, * FROM " t " ORDER BY rowid LIMIT ?1",                     \
+        "SELECT rowid, * FROM " t " WHERE rowid > ?1 ORDER BY rowid LIMIT ?2", 1 \
   }
 
 const Tree kTrees[] = {
@@ -210,12 +210,13 @@ void IntegrityCheck::Fail(const std::string& tree, const Status& s) {
   failures_.fetch_add(1);
   std::string marker = MarkerPath(path_);
   Status w = platform::WriteFileAtomic(marker, s.ToString() + "\n");
-  ES_LOG_ERROR("journal corrupt: found by the background integrity check; the next start "
-               "runs the full check and moves the file aside if it fails",
-               {{"path", path_},
-                {"tree", tree},
-                {"reason", s.ToString()},
-                {"marker", w.ok() ? marker : "cannot write " + marker + ": " + w.ToString()}});
+  ES_LOG_ERROR(
+      "journal corrupt: found by the background integrity check; the next start "
+      "runs the full check and moves the file aside if it fails",
+      {{"path", path_},
+       {"tree", tree},
+       {"reason", s.ToString()},
+       {"marker", w.ok() ? marker : "cannot write " + marker + ": " + w.ToString()}});
 }
 
 }  // namespace edgespool::store

@@ -327,10 +327,12 @@ Status JournalDb::LoadPendingCounts() {
     if (removed.ok()) removed = platform::SyncDirectory(platform::DirName(path));
     unsigned long long count = 0, bytes = 0, head = 0, pages = 0, free_pages = 0;
     int version = 0;
-    bool parsed = text.ok() && std::sscanf(text->c_str(), "edgespool-counts %d %llu %llu %llu %llu %llu",
-                                           &version, &count, &bytes, &head, &pages,
-                                           &free_pages) == 6 && version == 1;
-    auto now_head = db_.QueryInt("SELECT ifnull(max(seq), 0) FROM sqlite_sequence WHERE name = 'journal'");
+    bool parsed = text.ok() &&
+                  std::sscanf(text->c_str(), "edgespool-counts %d %llu %llu %llu %llu %llu",
+                              &version, &count, &bytes, &head, &pages, &free_pages) == 6 &&
+                  version == 1;
+    auto now_head =
+        db_.QueryInt("SELECT ifnull(max(seq), 0) FROM sqlite_sequence WHERE name = 'journal'");
     auto now_pages = db_.QueryInt("PRAGMA page_count");
     auto now_free = db_.QueryInt("PRAGMA freelist_count");
     if (removed.ok() && parsed && now_head.ok() && now_pages.ok() && now_free.ok() &&
@@ -356,7 +358,8 @@ Status JournalDb::LoadPendingCounts() {
 }
 
 void JournalDb::ArmCleanCounts() {
-  auto head = db_.QueryInt("SELECT ifnull(max(seq), 0) FROM sqlite_sequence WHERE name = 'journal'");
+  auto head =
+      db_.QueryInt("SELECT ifnull(max(seq), 0) FROM sqlite_sequence WHERE name = 'journal'");
   auto pages = db_.QueryInt("PRAGMA page_count");
   auto free_pages = db_.QueryInt("PRAGMA freelist_count");
   if (!head.ok() || !pages.ok() || !free_pages.ok() || db_.in_transaction()) return;
@@ -448,7 +451,8 @@ Status JournalDb::LoadDedupe() {
     ES_RETURN_IF_ERROR(s);
     std::sort(older.begin(), older.end(), newer);
     if (older.size() > room) older.resize(room);
-    for (auto it = older.rbegin(); it != older.rend(); ++it) insert(it->id, it->seq, it->stored_at_ms);
+    for (auto it = older.rbegin(); it != older.rend(); ++it)
+      insert(it->id, it->seq, it->stored_at_ms);
   }
   if (from_seq == INT64_MAX) return Status::Ok();
   Stmt st;

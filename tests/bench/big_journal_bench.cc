@@ -81,7 +81,7 @@ uint64_t ParseSize(const std::string& s) {
 }
 
 uint64_t FileBytes(const std::string& path) {
-  struct stat st{};
+  struct stat st {};
   return stat(path.c_str(), &st) == 0 ? static_cast<uint64_t>(st.st_size) : 0;
 }
 
@@ -113,8 +113,7 @@ struct Options {
 // tests/support/journal_builder.h, timed.
 int64_t BuildJournal(const std::string& path, uint64_t size, bool recent) {
   auto start = Clock::now();
-  int64_t rows =
-      testing::BuildJournal(path, size, WallMs() - (recent ? 0 : 2 * 3600 * 1000));
+  int64_t rows = testing::BuildJournal(path, size, WallMs() - (recent ? 0 : 2 * 3600 * 1000));
   if (rows >= 0) {
     std::printf("build: %lld rows, %.0f MiB in %.1f s\n", static_cast<long long>(rows),
                 FileBytes(path) / 1048576.0, Seconds(start));
@@ -149,8 +148,8 @@ void OpenPhase(const std::string& path) {
     std::printf("  count(*), sum(bytes) FROM pending             %6.2f s (%s)\n", c, r.c_str());
     double d = TimeQuery(db, "SELECT count(*) FROM journal WHERE state = 2", &r);
     std::printf("  count(*) FROM journal WHERE state = 2         %6.2f s\n", d);
-    double s = TimeQuery(db, "SELECT count(*) FROM (SELECT msg_id FROM journal ORDER BY seq DESC)",
-                         &r);
+    double s =
+        TimeQuery(db, "SELECT count(*) FROM (SELECT msg_id FROM journal ORDER BY seq DESC)", &r);
     std::printf("  the dedupe scan if every row is in the window %6.2f s\n", s);
   }
   platform::SystemClock::Get();
@@ -226,8 +225,8 @@ class NotifySocket {
   std::thread thread_;
 };
 
-std::multimap<std::string, std::string> AgentSettings(const std::string& journal, uint64_t max_bytes,
-                                                      uint16_t metrics_port,
+std::multimap<std::string, std::string> AgentSettings(const std::string& journal,
+                                                      uint64_t max_bytes, uint16_t metrics_port,
                                                       const char* when_full = "reject") {
   return {{"store", "path = \"" + journal + "\""},
           {"store", "max_bytes = " + std::to_string(max_bytes)},
@@ -236,7 +235,9 @@ std::multimap<std::string, std::string> AgentSettings(const std::string& journal
           {"log", "level = \"info\""}};
 }
 
-double Metric(uint16_t port, const char* name) { return MetricValue(HttpGet(port, "/metrics"), name); }
+double Metric(uint16_t port, const char* name) {
+  return MetricValue(HttpGet(port, "/metrics"), name);
+}
 
 // One start: spawn to READY=1; with wait_check, also the background check.
 void StartOnce(const std::string& journal, NotifySocket& notify, const char* what,
@@ -307,9 +308,17 @@ void ReadyPhase(const std::string& journal, NotifySocket& notify) {
 double PublishLoad(const std::string& socket, int count, const std::string& log) {
   Process p;
   const char* bin = std::getenv("EDGESPOOL_BIN");
-  std::vector<std::string> argv = {bin ? bin : "edgespool", "publish", "bench/evict",
-                                   "--count",   std::to_string(count), "--size", "200",
-                                   "--connections", "8", "--socket", socket};
+  std::vector<std::string> argv = {bin ? bin : "edgespool",
+                                   "publish",
+                                   "bench/evict",
+                                   "--count",
+                                   std::to_string(count),
+                                   "--size",
+                                   "200",
+                                   "--connections",
+                                   "8",
+                                   "--socket",
+                                   socket};
   auto start = Clock::now();
   if (!p.Start(argv, log)) return -1;
   int st = p.Wait(600000);
@@ -364,20 +373,22 @@ void EvictPhase(const std::string& dir, const std::string& journal, int count) {
               cap / 1048576.0, count);
   std::string empty = dir + "/evict-baseline.db";
   EvictRun base = RunEvict(empty, cap, count);
-  for (const char* suffix : {"", "-wal", "-shm", ".lock", ".counts"}) unlink((empty + suffix).c_str());
+  for (const char* suffix : {"", "-wal", "-shm", ".lock", ".counts"})
+    unlink((empty + suffix).c_str());
   EvictRun full = RunEvict(journal, cap, count);
   auto print = [&](const char* what, const EvictRun& r) {
-    std::printf("  %-28s %7.0f msg/s  appended %.0f dropped %.0f  file max %.1f MiB (cap %.1f) %s"
-                "  VmHWM %lld KiB\n",
-                what, r.seconds > 0 ? r.appended / r.seconds : 0, r.appended, r.dropped,
-                r.max_file / 1048576.0, cap / 1048576.0, r.max_file <= cap ? "within" : "OVER",
-                static_cast<long long>(r.hwm_kb));
+    std::printf(
+        "  %-28s %7.0f msg/s  appended %.0f dropped %.0f  file max %.1f MiB (cap %.1f) %s"
+        "  VmHWM %lld KiB\n",
+        what, r.seconds > 0 ? r.appended / r.seconds : 0, r.appended, r.dropped,
+        r.max_file / 1048576.0, cap / 1048576.0, r.max_file <= cap ? "within" : "OVER",
+        static_cast<long long>(r.hwm_kb));
   };
   print("empty journal (baseline)", base);
   print("full journal, drop-oldest", full);
   if (base.seconds > 0 && full.seconds > 0) {
-    std::printf("  ratio full/empty: %.2f\n", (full.appended / full.seconds) /
-                                                 (base.appended / base.seconds));
+    std::printf("  ratio full/empty: %.2f\n",
+                (full.appended / full.seconds) / (base.appended / base.seconds));
   }
 }
 
@@ -427,7 +438,8 @@ void DrainPhase(const std::string& dir, const std::string& journal, int seconds)
   std::string small = dir + "/drain-baseline.db";
   BuildJournal(small, 48ull << 20, false);
   DrainRun base = RunDrain(small, broker, seconds);
-  for (const char* suffix : {"", "-wal", "-shm", ".lock", ".counts"}) unlink((small + suffix).c_str());
+  for (const char* suffix : {"", "-wal", "-shm", ".lock", ".counts"})
+    unlink((small + suffix).c_str());
   DrainRun big = RunDrain(journal, broker, seconds);
   std::printf("  48 MiB backlog (baseline)  %7.0f msg/s  VmHWM %lld KiB\n", base.rate,
               static_cast<long long>(base.hwm_kb));
@@ -442,18 +454,27 @@ int Main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto next = [&] { return i + 1 < argc ? std::string(argv[++i]) : std::string(); };
-    if (a == "--size") o.size = ParseSize(next());
-    else if (a == "--dir") o.dir = next();
-    else if (a == "--reuse") o.reuse = next();
-    else if (a == "--keep") o.keep = true;
-    else if (a == "--recent") o.recent = true;
-    else if (a == "--phases") o.phases = next();
-    else if (a == "--drain-seconds") o.drain_seconds = std::atoi(next().c_str());
-    else if (a == "--evict-count") o.evict_count = std::atoi(next().c_str());
+    if (a == "--size")
+      o.size = ParseSize(next());
+    else if (a == "--dir")
+      o.dir = next();
+    else if (a == "--reuse")
+      o.reuse = next();
+    else if (a == "--keep")
+      o.keep = true;
+    else if (a == "--recent")
+      o.recent = true;
+    else if (a == "--phases")
+      o.phases = next();
+    else if (a == "--drain-seconds")
+      o.drain_seconds = std::atoi(next().c_str());
+    else if (a == "--evict-count")
+      o.evict_count = std::atoi(next().c_str());
     else {
-      std::fprintf(stderr, "usage: big_journal_bench [--size 2GiB] [--dir DIR] [--keep] "
-                           "[--reuse FILE] [--phases open,ready,evict,drain] "
-                           "[--drain-seconds N] [--evict-count N] [--recent]\n");
+      std::fprintf(stderr,
+                   "usage: big_journal_bench [--size 2GiB] [--dir DIR] [--keep] "
+                   "[--reuse FILE] [--phases open,ready,evict,drain] "
+                   "[--drain-seconds N] [--evict-count N] [--recent]\n");
       return 64;
     }
   }

@@ -84,8 +84,8 @@ bool CorruptLeaf(const std::string& path) {
   {
     store::Db db;
     if (!db.Open(path, SQLITE_OPEN_READONLY).ok()) return false;
-    auto n = db.QueryInt(
-        "SELECT count(*) FROM dbstat WHERE name = 'journal' AND pagetype = 'leaf'");
+    auto n =
+        db.QueryInt("SELECT count(*) FROM dbstat WHERE name = 'journal' AND pagetype = 'leaf'");
     if (!n.ok() || *n < 100) return false;
     std::string sql =
         "SELECT pageno FROM dbstat WHERE name = 'journal' AND pagetype = 'leaf' "
@@ -168,7 +168,8 @@ TEST_F(BigJournalStartTest, ReadyDoesNotWaitForTheCheckWhichStillFindsCorruption
   double failures = 0;
   while (Clock::now() < deadline && failures < 1) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    failures = MetricValue(HttpGet(mport, "/metrics"), "edgespool_journal_integrity_failures_total");
+    failures =
+        MetricValue(HttpGet(mport, "/metrics"), "edgespool_journal_integrity_failures_total");
   }
   ASSERT_EQ(failures, 1) << agent.log();
   EXPECT_NE(agent.log().find("found by the background integrity check"), std::string::npos)
