@@ -57,6 +57,7 @@
 // call happens wholly before or wholly after the cut.
 #pragma once
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
@@ -132,11 +133,17 @@ class PowerLossVfs {
   }
   void CutNow() {
     std::lock_guard<std::mutex> lock(mu_);
-    cut_ = true;
+    Cut("between calls");
   }
   bool cut() const {
     std::lock_guard<std::mutex> lock(mu_);
     return cut_;
+  }
+  // The call the power went before ("write wal", "sync db", "create wal",
+  // "between calls" for CutNow).
+  std::string cut_call() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return cut_call_;
   }
   uint64_t mutating_calls() const {
     std::lock_guard<std::mutex> lock(mu_);
@@ -155,15 +162,20 @@ class PowerLossVfs {
   // the file), writes it to the real files, and starts recording again with
   // that as the durable state. Every file must be closed (the journal
   // destroyed). False, with *error, when it cannot.
-  bool Reboot(const CutModel& model, std::mt19937& rng, RebootReport* report,
-              std::string* error) {
+  bool Reboot(const CutModel& model, std::mt19937& rng, RebootReport* report, std::string* error) {
     std::lock_guard<std::mutex> lock(mu_);
-    cut_ = true;
+    Cut("between calls");
     if (open_ != 0) {
       *error = std::to_string(open_) + " files still open";
       return false;
     }
     for (auto& [dir_path, dir] : dirs_) {
+      for (const std::string& path : ListDir(dir_path)) {
+        if (!dir.at_cut.count(path) && !Lookup(dir.now, path) && unlink(path.c_str()) != 0) {
+          *error = "unlink " + path + ": " + strerror(errno);
+          return false;
+        }
+      }
       std::set<std::string> names;
       for (const auto& e : dir.now) names.insert(e.first);
       for (const auto& e : dir.durable) names.insert(e.first);
@@ -195,7 +207,14 @@ class PowerLossVfs {
         auto survivor = std::make_shared<Inode>();
         survivor->durable = Survive(*chosen, model, rng, report);
         survivor->main_db = chosen->main_db;
-        if (!WriteWhole(path, survivor->durable, error)) return false;
+        survivor->kind = chosen->kind;
+        // Nothing unsynced and still in place: the real file already holds
+        // exactly the durable content (unless moved after the cut).
+        struct stat st;
+        bool unchanged = chosen == now && chosen->unsynced.empty() &&
+                         stat(path.c_str(), &st) == 0 &&
+                         static_cast<size_t>(st.st_size) == survivor->durable.size();
+        if (!unchanged && !WriteWhole(path, survivor->durable, error)) return false;
         survivors[path] = std::move(survivor);
         ++report->files;
       }
@@ -218,11 +237,13 @@ class PowerLossVfs {
     std::string durable;  // the content as of the last sync
     std::vector<Op> unsynced;
     bool main_db = false;
+    const char* kind = "other";  // KindOf the open flags
   };
   using Entries = std::map<std::string, std::shared_ptr<Inode>>;
   struct Dir {
-    Entries now;      // what the directory holds now
-    Entries durable;  // what it held at its last sync
+    Entries now;                   // what the directory holds now
+    Entries durable;               // what it held at its last sync
+    std::set<std::string> at_cut;  // every name in it when the power went
   };
   struct Handle {
     PowerLossVfs* owner = nullptr;
@@ -375,14 +396,37 @@ class PowerLossVfs {
 
   // Called with mu_ held before every mutating call: false once the power
   // is gone (the call must fail and change nothing).
-  bool PowerOn() {
+  bool PowerOn(const char* call, const char* kind) {
     if (cut_) return false;
     ++calls_;
     if (armed_ && calls_ >= cut_at_) {
-      cut_ = true;
+      Cut(std::string(call) + " " + kind);
       return false;
     }
     return true;
+  }
+  // With mu_ held. The directories are listed as the power goes: a file
+  // that appears later came from code outside SQLite (the journal moving a
+  // file it could not open aside), which a dead machine never ran.
+  void Cut(std::string call) {
+    if (cut_) return;
+    cut_ = true;
+    cut_call_ = std::move(call);
+    for (auto& [path, dir] : dirs_) dir.at_cut = ListDir(path);
+  }
+  static std::set<std::string> ListDir(const std::string& path) {
+    std::set<std::string> names;
+    if (DIR* d = opendir(path.c_str())) {
+      while (dirent* e = readdir(d)) names.insert(path + "/" + e->d_name);
+      closedir(d);
+    }
+    return names;
+  }
+  static const char* KindOf(int flags) {
+    if (flags & SQLITE_OPEN_MAIN_DB) return "db";
+    if (flags & SQLITE_OPEN_WAL) return "wal";
+    if (flags & SQLITE_OPEN_MAIN_JOURNAL) return "journal";
+    return "other";
   }
 
   static bool ReadWhole(const std::string& path, std::string* out) {
@@ -437,8 +481,8 @@ class PowerLossVfs {
       piece.offset = lo;
       switch (rng() % (garbage ? 3 : 2)) {
         case 0:
-          piece.data = op.data.substr(static_cast<size_t>(lo - op.offset),
-                                      static_cast<size_t>(hi - lo));
+          piece.data =
+              op.data.substr(static_cast<size_t>(lo - op.offset), static_cast<size_t>(hi - lo));
           break;
         case 1:
           continue;  // the old bytes stay
@@ -476,7 +520,8 @@ class PowerLossVfs {
     return image;
   }
 
-  static int XOpen(sqlite3_vfs* v, const char* name, sqlite3_file* f, int flags, int* out_flags) noexcept {
+  static int XOpen(sqlite3_vfs* v, const char* name, sqlite3_file* f, int flags,
+                   int* out_flags) noexcept {
     PowerLossVfs* self = Self(v);
     f->pMethods = nullptr;
     sqlite3_file* real = Real(f);
@@ -491,7 +536,8 @@ class PowerLossVfs {
       struct stat st;
       bool exists = stat(path.c_str(), &st) == 0;
       bool creating = (flags & SQLITE_OPEN_CREATE) && !exists;
-      if (self->cut_ || (creating && !self->PowerOn())) return SQLITE_CANTOPEN;
+      if (self->cut_ || (creating && !self->PowerOn("create", KindOf(flags))))
+        return SQLITE_CANTOPEN;
       int rc = self->base_->xOpen(self->base_, name, real, flags, out_flags);
       if (rc != SQLITE_OK) return rc;
       handle->dir = DirOf(path);
@@ -506,6 +552,7 @@ class PowerLossVfs {
         }
       }
       if (flags & SQLITE_OPEN_MAIN_DB) handle->inode->main_db = true;
+      handle->inode->kind = KindOf(flags);
       handle->dirsync =
           (flags & SQLITE_OPEN_CREATE) &&
           (flags & (SQLITE_OPEN_WAL | SQLITE_OPEN_MAIN_JOURNAL | SQLITE_OPEN_SUPER_JOURNAL));
@@ -519,7 +566,7 @@ class PowerLossVfs {
   static int XDelete(sqlite3_vfs* v, const char* name, int dir_sync) noexcept {
     PowerLossVfs* self = Self(v);
     std::lock_guard<std::mutex> lock(self->mu_);
-    if (!self->PowerOn()) return SQLITE_IOERR_DELETE;
+    if (!self->PowerOn("delete", "file")) return SQLITE_IOERR_DELETE;
     std::string path = name;
     Dir& dir = self->dirs_[DirOf(path)];
     // A file the model never saw must be known before it goes, so that an
@@ -550,7 +597,7 @@ class PowerLossVfs {
     sqlite3_file* real = Real(f);
     if (!h->inode) return real->pMethods->xWrite(real, buf, n, off);
     std::lock_guard<std::mutex> lock(h->owner->mu_);
-    if (!h->owner->PowerOn()) return SQLITE_IOERR_WRITE;
+    if (!h->owner->PowerOn("write", h->inode->kind)) return SQLITE_IOERR_WRITE;
     int rc = real->pMethods->xWrite(real, buf, n, off);
     if (rc == SQLITE_OK) {
       Op op;
@@ -566,7 +613,7 @@ class PowerLossVfs {
     sqlite3_file* real = Real(f);
     if (!h->inode) return real->pMethods->xTruncate(real, size);
     std::lock_guard<std::mutex> lock(h->owner->mu_);
-    if (!h->owner->PowerOn()) return SQLITE_IOERR_TRUNCATE;
+    if (!h->owner->PowerOn("truncate", h->inode->kind)) return SQLITE_IOERR_TRUNCATE;
     int rc = real->pMethods->xTruncate(real, size);
     if (rc == SQLITE_OK) {
       Op op;
@@ -583,9 +630,9 @@ class PowerLossVfs {
     if (!h->inode) return real->pMethods->xSync(real, flags);
     PowerLossVfs* self = h->owner;
     std::lock_guard<std::mutex> lock(self->mu_);
-    if (!self->PowerOn()) return SQLITE_IOERR_FSYNC;
-    int rc = real->pMethods->xSync(real, flags);
-    if (rc != SQLITE_OK) return rc;
+    if (!self->PowerOn("sync", h->inode->kind)) return SQLITE_IOERR_FSYNC;
+    // The model decides what is durable; the real disk's own sync would
+    // only cost time (a few ms each on a shared machine).
     ++self->syncs_;
     for (const Op& op : h->inode->unsynced) Apply(&h->inode->durable, op);
     h->inode->unsynced.clear();
@@ -606,7 +653,7 @@ class PowerLossVfs {
     if (op != SQLITE_FCNTL_SIZE_HINT || !h->inode)
       return real->pMethods->xFileControl(real, op, arg);
     std::lock_guard<std::mutex> lock(h->owner->mu_);
-    if (!h->owner->PowerOn()) return SQLITE_IOERR_TRUNCATE;
+    if (!h->owner->PowerOn("grow", h->inode->kind)) return SQLITE_IOERR_TRUNCATE;
     sqlite3_int64 before = 0, after = 0;
     (void)real->pMethods->xFileSize(real, &before);
     int rc = real->pMethods->xFileControl(real, op, arg);
@@ -633,6 +680,7 @@ class PowerLossVfs {
   bool armed_ = false;
   uint64_t cut_at_ = 0;
   bool cut_ = false;
+  std::string cut_call_;
 };
 
 }  // namespace edgespool::store::powerloss

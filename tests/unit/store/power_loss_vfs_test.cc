@@ -229,7 +229,8 @@ TEST_F(PowerLossVfsTest, SqliteFullKeepsEveryCommit) {
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, kVfs),
             SQLITE_OK);
-  ASSERT_EQ(sqlite3_exec(db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;"
+  ASSERT_EQ(sqlite3_exec(db,
+                         "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;"
                          "CREATE TABLE t(x);",
                          nullptr, nullptr, nullptr),
             SQLITE_OK);
@@ -249,7 +250,8 @@ TEST_F(PowerLossVfsTest, SqliteOffLosesWhatWasNeverSynced) {
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, kVfs),
             SQLITE_OK);
-  ASSERT_EQ(sqlite3_exec(db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = OFF;"
+  ASSERT_EQ(sqlite3_exec(db,
+                         "PRAGMA journal_mode = WAL; PRAGMA synchronous = OFF;"
                          "CREATE TABLE t(x); INSERT INTO t VALUES(1);",
                          nullptr, nullptr, nullptr),
             SQLITE_OK);
