@@ -43,7 +43,11 @@
 // Not modelled: the WAL index (-shm: unix-excl keeps it in heap memory, and
 // SQLite rebuilds it from the WAL after a crash; Reboot removes any -shm
 // file), files SQLite opens without a name (temp files: passed through),
-// and renames (SQLite's VFS never renames).
+// and renames (SQLite's VFS never renames). The real disk's own fsync is
+// not called: the model decides what is durable, and a real sync only costs
+// time. Code outside SQLite that touches the directory after the cut (the
+// journal moving a file it could not open aside) is undone by Reboot: a
+// dead machine would not have run it.
 //
 // Installation: Install(kJournalVfs, kJournalVfs) registers the shim under
 // the name of the VFS it wraps; sqlite3_vfs_find() returns the first VFS of
@@ -85,18 +89,6 @@ struct CutModel {
   bool torn = false;     // unsynced writes may be torn at sector boundaries
   bool garbage = false;  // a torn sector may hold random bytes
 };
-
-inline const char* LossName(Loss loss) {
-  switch (loss) {
-    case Loss::kDropAll:
-      return "drop-all";
-    case Loss::kKeepPrefix:
-      return "keep-prefix";
-    case Loss::kKeepSubset:
-      return "keep-subset";
-  }
-  return "?";
-}
 
 // What a Reboot found unsynced and what it kept, summed over files.
 struct RebootReport {
@@ -145,18 +137,6 @@ class PowerLossVfs {
     std::lock_guard<std::mutex> lock(mu_);
     return cut_call_;
   }
-  uint64_t mutating_calls() const {
-    std::lock_guard<std::mutex> lock(mu_);
-    return calls_;
-  }
-  uint64_t syncs() const {
-    std::lock_guard<std::mutex> lock(mu_);
-    return syncs_;
-  }
-  size_t open_files() const {
-    std::lock_guard<std::mutex> lock(mu_);
-    return open_;
-  }
 
   // Cuts the power if it is still on, decides what survived (see the top of
   // the file), writes it to the real files, and starts recording again with
@@ -170,53 +150,19 @@ class PowerLossVfs {
       return false;
     }
     for (auto& [dir_path, dir] : dirs_) {
-      for (const std::string& path : ListDir(dir_path)) {
-        if (!dir.at_cut.count(path) && !Lookup(dir.now, path) && unlink(path.c_str()) != 0) {
-          *error = "unlink " + path + ": " + strerror(errno);
-          return false;
-        }
-      }
+      if (!RemoveFilesMadeAfterTheCut(dir_path, dir, error)) return false;
       std::set<std::string> names;
       for (const auto& e : dir.now) names.insert(e.first);
       for (const auto& e : dir.durable) names.insert(e.first);
       std::set<const Inode*> inodes;
-      std::map<std::string, std::shared_ptr<Inode>> survivors;
       for (const std::string& path : names) {
-        std::shared_ptr<Inode> now = Lookup(dir.now, path);
-        std::shared_ptr<Inode> durable = Lookup(dir.durable, path);
-        for (const Inode* i : {now.get(), durable.get()}) {
+        for (const Inode* i : {Lookup(dir.now, path).get(), Lookup(dir.durable, path).get()}) {
           if (i && inodes.insert(i).second) report->unsynced_ops += i->unsynced.size();
         }
-        std::shared_ptr<Inode> chosen = now;
-        if (now != durable) {
-          ++report->dir_changes;
-          if (model.loss == Loss::kDropAll || rng() % 2 == 0) {
-            chosen = durable;
-            ++report->dir_reverted;
-          }
-        }
-        bool main_db = (now && now->main_db) || (durable && durable->main_db);
-        if (main_db) unlink((path + "-shm").c_str());
-        if (!chosen) {
-          if (unlink(path.c_str()) != 0 && errno != ENOENT) {
-            *error = "unlink " + path + ": " + strerror(errno);
-            return false;
-          }
-          continue;
-        }
-        auto survivor = std::make_shared<Inode>();
-        survivor->durable = Survive(*chosen, model, rng, report);
-        survivor->main_db = chosen->main_db;
-        survivor->kind = chosen->kind;
-        // Nothing unsynced and still in place: the real file already holds
-        // exactly the durable content (unless moved after the cut).
-        struct stat st;
-        bool unchanged = chosen == now && chosen->unsynced.empty() &&
-                         stat(path.c_str(), &st) == 0 &&
-                         static_cast<size_t>(st.st_size) == survivor->durable.size();
-        if (!unchanged && !WriteWhole(path, survivor->durable, error)) return false;
-        survivors[path] = std::move(survivor);
-        ++report->files;
+      }
+      Entries survivors;
+      for (const std::string& path : names) {
+        if (!RebootEntry(dir, path, model, rng, report, &survivors, error)) return false;
       }
       dir.now = survivors;
       dir.durable = std::move(survivors);
@@ -385,6 +331,58 @@ class PowerLossVfs {
   static sqlite3_file* Real(sqlite3_file* f) {
     return reinterpret_cast<sqlite3_file*>(reinterpret_cast<char*>(f) + kHeader);
   }
+  // A dead machine runs nothing: a file that appeared after the cut came
+  // from code outside SQLite (Journal::Open moving a file it could not open
+  // aside, with the power already gone) and is not on the disk.
+  static bool RemoveFilesMadeAfterTheCut(const std::string& dir_path, const Dir& dir,
+                                         std::string* error) {
+    for (const std::string& path : ListDir(dir_path)) {
+      if (!dir.at_cut.count(path) && !Lookup(dir.now, path) && unlink(path.c_str()) != 0) {
+        *error = "unlink " + path + ": " + strerror(errno);
+        return false;
+      }
+    }
+    return true;
+  }
+
+  // Decides what `path` holds after the reboot, writes it, and adds it to
+  // *survivors (unless the file is gone).
+  static bool RebootEntry(const Dir& dir, const std::string& path, const CutModel& model,
+                          std::mt19937& rng, RebootReport* report, Entries* survivors,
+                          std::string* error) {
+    std::shared_ptr<Inode> now = Lookup(dir.now, path);
+    std::shared_ptr<Inode> durable = Lookup(dir.durable, path);
+    std::shared_ptr<Inode> chosen = now;
+    if (now != durable) {
+      ++report->dir_changes;
+      if (model.loss == Loss::kDropAll || rng() % 2 == 0) {
+        chosen = durable;
+        ++report->dir_reverted;
+      }
+    }
+    if ((now && now->main_db) || (durable && durable->main_db)) unlink((path + "-shm").c_str());
+    if (!chosen) {
+      if (unlink(path.c_str()) != 0 && errno != ENOENT) {
+        *error = "unlink " + path + ": " + strerror(errno);
+        return false;
+      }
+      return true;
+    }
+    auto survivor = std::make_shared<Inode>();
+    survivor->durable = Survive(*chosen, model, rng, report);
+    survivor->main_db = chosen->main_db;
+    survivor->kind = chosen->kind;
+    // Nothing unsynced and still in place: the real file already holds
+    // exactly the durable content (unless it was moved after the cut).
+    struct stat st;
+    bool unchanged = chosen == now && chosen->unsynced.empty() && stat(path.c_str(), &st) == 0 &&
+                     static_cast<size_t>(st.st_size) == survivor->durable.size();
+    if (!unchanged && !WriteWhole(path, survivor->durable, error)) return false;
+    (*survivors)[path] = std::move(survivor);
+    ++report->files;
+    return true;
+  }
+
   static std::string DirOf(const std::string& path) {
     size_t slash = path.rfind('/');
     return slash == std::string::npos ? "." : path.substr(0, slash);
@@ -633,7 +631,6 @@ class PowerLossVfs {
     if (!self->PowerOn("sync", h->inode->kind)) return SQLITE_IOERR_FSYNC;
     // The model decides what is durable; the real disk's own sync would
     // only cost time (a few ms each on a shared machine).
-    ++self->syncs_;
     for (const Op& op : h->inode->unsynced) Apply(&h->inode->durable, op);
     h->inode->unsynced.clear();
     if (h->dirsync) {
@@ -676,7 +673,6 @@ class PowerLossVfs {
   std::map<std::string, Dir> dirs_;
   size_t open_ = 0;
   uint64_t calls_ = 0;
-  uint64_t syncs_ = 0;
   bool armed_ = false;
   uint64_t cut_at_ = 0;
   bool cut_ = false;
