@@ -69,9 +69,12 @@ int Main(int argc, char** argv) {
       std::string v = value();
       char* end = nullptr;
       cap = std::strtoull(v.c_str(), &end, 10);
-      if (std::strcmp(end, "MiB") == 0) cap <<= 20;
-      else if (std::strcmp(end, "KiB") == 0) cap <<= 10;
-      else ok = *end == '\0';
+      if (std::strcmp(end, "MiB") == 0)
+        cap <<= 20;
+      else if (std::strcmp(end, "KiB") == 0)
+        cap <<= 10;
+      else
+        ok = *end == '\0';
       ok = ok && cap > 0;
     } else if (a == "--allow-no-loss") {
       allow_no_loss = true;

@@ -33,7 +33,8 @@ TEST(SoakSlowTest, OneHourOfFaultsLosesNothingAndStaysFlat) {
   EXPECT_EQ(r.unexpected, 0u);
   EXPECT_TRUE(r.loss_applied);
   EXPECT_GT(r.packets_dropped, 0u) << "the loss rules never matched";
-  EXPECT_TRUE(r.rss_flat) << "RSS " << r.rss_first_max_kib << " -> " << r.rss_last_max_kib << " KiB";
+  EXPECT_TRUE(r.rss_flat) << "RSS " << r.rss_first_max_kib << " -> " << r.rss_last_max_kib
+                          << " KiB";
   EXPECT_TRUE(r.fds_flat) << "fds " << r.fds_first_max << " -> " << r.fds_last_max;
   EXPECT_TRUE(r.disk_within_cap);
   EXPECT_GT(r.broker_restarts, 0);

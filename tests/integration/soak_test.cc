@@ -6,11 +6,11 @@
 // unexpected = 0, the journal within its cap, the fd count flat (a leaked
 // fd is a whole one). RSS is printed, not asserted: in 75 s it is the
 // SQLite cache warming, which the hour tells apart from a leak.
+#include "tests/support/soak.h"
+
 #include <gtest/gtest.h>
 
 #include <cstdio>
-
-#include "tests/support/soak.h"
 
 namespace edgespool::testing {
 namespace {

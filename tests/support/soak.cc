@@ -256,12 +256,11 @@ std::string SoakResult::Summary() const {
   }
   if (!setup_error.empty()) o << "soak setup error: " << setup_error << "\n";
   char buf[512];
-  std::snprintf(buf, sizeof buf,
-                "soak %.0f s: published=%" PRIu64 " acked=%" PRIu64 " failed=%" PRIu64
-                " delivered=%" PRIu64 " lost=%" PRIu64 " unexpected=%" PRIu64
-                " duplicated=%" PRIu64 " recovered=%" PRIu64 "\n",
-                seconds, published, acked, failed, delivered, lost, unexpected, duplicated,
-                recovered);
+  std::snprintf(
+      buf, sizeof buf,
+      "soak %.0f s: published=%" PRIu64 " acked=%" PRIu64 " failed=%" PRIu64 " delivered=%" PRIu64
+      " lost=%" PRIu64 " unexpected=%" PRIu64 " duplicated=%" PRIu64 " recovered=%" PRIu64 "\n",
+      seconds, published, acked, failed, delivered, lost, unexpected, duplicated, recovered);
   o << buf;
   std::snprintf(buf, sizeof buf,
                 "faults: broker restarts=%d agent SIGKILLs=%d packet loss=%s (packets dropped "
@@ -269,9 +268,11 @@ std::string SoakResult::Summary() const {
                 broker_restarts, agent_kills, loss_applied ? "on" : "OFF", packets_dropped);
   o << buf;
   std::snprintf(buf, sizeof buf,
-                "RSS KiB first-third max %" PRIu64 ", last-third max %" PRIu64 ": %s\n"
+                "RSS KiB first-third max %" PRIu64 ", last-third max %" PRIu64
+                ": %s\n"
                 "fds first-third max %d, last-third max %d: %s\n"
-                "disk: journal.db max %" PRIu64 " KiB (cap %" PRIu64 " KiB), db+wal+shm max "
+                "disk: journal.db max %" PRIu64 " KiB (cap %" PRIu64
+                " KiB), db+wal+shm max "
                 "%" PRIu64 " KiB (cap + WAL reserve %" PRIu64 " KiB): %s\n",
                 rss_first_max_kib, rss_last_max_kib, rss_flat ? "flat" : "GROWING", fds_first_max,
                 fds_last_max, fds_flat ? "flat" : "GROWING", max_db_bytes >> 10, cap_bytes >> 10,
@@ -313,7 +314,8 @@ SoakResult RunSoak(const SoakOptions& opt) {
   SoakResult res;
   TempDir dir;
   res.cap_bytes = opt.journal_max_bytes;
-  res.wal_reserve_bytes = static_cast<uint64_t>(store::WalBudgetFor(opt.journal_max_bytes).reserve_bytes);
+  res.wal_reserve_bytes =
+      static_cast<uint64_t>(store::WalBudgetFor(opt.journal_max_bytes).reserve_bytes);
 
   // The uplink through a veth pair into a namespace holding the agent, with
   // the loss rules on the namespace's side: the host's rules stay untouched
@@ -423,12 +425,13 @@ SoakResult RunSoak(const SoakOptions& opt) {
     return s;
   };
 
-  std::printf("soak: %d msg/s over %d producers for %.0f s; broker restart every %.0f s, agent "
-              "SIGKILL every %.0f s, packet loss %s; journal cap %" PRIu64 " KiB\n%s\n",
-              opt.rate, opt.producers, opt.duration_ms / 1000.0,
-              opt.broker_restart_every_ms / 1000.0, opt.agent_kill_every_ms / 1000.0,
-              ns ? (std::to_string(opt.loss * 100).substr(0, 4) + "%").c_str() : "none",
-              opt.journal_max_bytes >> 10, SoakSample::Header().c_str());
+  std::printf(
+      "soak: %d msg/s over %d producers for %.0f s; broker restart every %.0f s, agent "
+      "SIGKILL every %.0f s, packet loss %s; journal cap %" PRIu64 " KiB\n%s\n",
+      opt.rate, opt.producers, opt.duration_ms / 1000.0, opt.broker_restart_every_ms / 1000.0,
+      opt.agent_kill_every_ms / 1000.0,
+      ns ? (std::to_string(opt.loss * 100).substr(0, 4) + "%").c_str() : "none",
+      opt.journal_max_bytes >> 10, SoakSample::Header().c_str());
   std::fflush(stdout);
 
   int64_t next_broker = opt.broker_restart_every_ms;
@@ -485,8 +488,7 @@ SoakResult RunSoak(const SoakOptions& opt) {
   ingest();
   auto last = sample();
   res.curve.push_back(last);
-  std::printf("%s  (end, after %.1f s drain)\n", last.Row().c_str(),
-              MsSince(drain_start) / 1000.0);
+  std::printf("%s  (end, after %.1f s drain)\n", last.Row().c_str(), MsSince(drain_start) / 1000.0);
   if (ns) res.packets_dropped = ns->RulePackets("INPUT") + ns->RulePackets("OUTPUT");
   agent->Stop();
   agent.reset();  // before the namespace goes
@@ -517,8 +519,8 @@ SoakResult RunSoak(const SoakOptions& opt) {
       res.fds_last_max = std::max(res.fds_last_max, p.fds);
     }
   }
-  res.rss_flat = res.rss_first_max_kib > 0 &&
-                 res.rss_last_max_kib <= res.rss_first_max_kib * 6 / 5 + 4096;
+  res.rss_flat =
+      res.rss_first_max_kib > 0 && res.rss_last_max_kib <= res.rss_first_max_kib * 6 / 5 + 4096;
   res.fds_flat = res.fds_first_max > 0 && res.fds_last_max <= res.fds_first_max * 6 / 5 + 4;
   // Disk: the database file within store.max_bytes, and with its WAL and
   // shared-memory index within the cap plus the WAL budget the journal

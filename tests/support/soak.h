@@ -17,13 +17,13 @@ namespace edgespool::testing {
 
 struct SoakOptions {
   int64_t duration_ms = 3600 * 1000;
-  int rate = 2000;       // messages per second, all producers together
-  int producers = 2;     // client connections, each rate/producers msg/s
-  int topics = 4;        // sensors/t0..
+  int rate = 2000;    // messages per second, all producers together
+  int producers = 2;  // client connections, each rate/producers msg/s
+  int topics = 4;     // sensors/t0..
   int64_t broker_restart_every_ms = 30000;
   int64_t agent_kill_every_ms = 300000;
   int64_t sample_every_ms = 60000;
-  double loss = 0.01;    // packet loss each way on the agent's uplink; 0: none
+  double loss = 0.01;  // packet loss each way on the agent's uplink; 0: none
   // Without a network namespace (not root, or refused): skip, or run with
   // the agent on loopback and no loss (say so in the result).
   bool require_loss = true;
@@ -40,8 +40,8 @@ struct SoakSample {
   double t_s = 0;
   uint64_t published = 0, acked = 0, delivered = 0;  // delivered: distinct ids
   uint64_t overdue = 0;
-  uint64_t rss_kib = 0;  // the agent's VmRSS (0 while it is down)
-  int fds = 0;           // entries in /proc/PID/fd (-1 while it is down)
+  uint64_t rss_kib = 0;                  // the agent's VmRSS (0 while it is down)
+  int fds = 0;                           // entries in /proc/PID/fd (-1 while it is down)
   uint64_t db_bytes = 0, wal_bytes = 0;  // journal.db, journal.db-wal (+ -shm)
   int broker_restarts = 0, agent_kills = 0;
   std::string Row() const;
@@ -59,7 +59,7 @@ struct SoakResult {
   uint64_t lost = 0, unexpected = 0, duplicated = 0, recovered = 0;
   int broker_restarts = 0, agent_kills = 0;
   std::vector<SoakSample> curve;
-  uint64_t cap_bytes = 0;       // store.max_bytes
+  uint64_t cap_bytes = 0;          // store.max_bytes
   uint64_t wal_reserve_bytes = 0;  // the WAL budget the journal keeps beside it
   uint64_t max_db_bytes = 0, max_disk_bytes = 0;
   // Flatness: last third of the run against the first (rule in soak.cc).
