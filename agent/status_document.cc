@@ -75,7 +75,7 @@ std::string RenderStatus(const StatusInputs& in) {
                                               .Int("lag_ms", in.follow_lag_ms)
                                               .Int("for_ms", in.follow_for_ms)
                                               .Uint("expiry_s", kIdleStatusExpiryS))
-                                              .Finish());
+                                    .Finish());
   }
   return std::move(doc.Int("ts_ms", in.now_ms)).Finish();
 }

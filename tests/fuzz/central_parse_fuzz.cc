@@ -55,9 +55,9 @@ void RunScript(std::string_view s) {
       case 0:
         // a & 32: an idle node's follow (lag, for, and with a & 64 an age).
         b.OnStatus(node, (a & 8) == 0, (a & 16) ? -1 : v, now,
-                   (a & 32) ? edgespool::central::WatermarkFollow{v % 8, 1 + v % 64,
-                                                                 (a & 64) ? v : 0}
-                            : edgespool::central::WatermarkFollow{});
+                   (a & 32)
+                       ? edgespool::central::WatermarkFollow{v % 8, 1 + v % 64, (a & 64) ? v : 0}
+                       : edgespool::central::WatermarkFollow{});
         break;
       case 1: {
         Message m;

@@ -336,8 +336,8 @@ TEST_F(ConsumeTest, AnIdleNodePublishesRarelyAndTheFleetStillFlowsInOrder) {
     return n;
   };
   ConsumeProcess consume(dir_.path(), "consume");
-  ASSERT_TRUE(consume.Start({"--broker", broker_->url(), "--topic", "sensors/#", "--max-wait",
-                             "10s", "--stats"}));
+  ASSERT_TRUE(consume.Start(
+      {"--broker", broker_->url(), "--topic", "sensors/#", "--max-wait", "10s", "--stats"}));
   ASSERT_TRUE(WarmUp({&consume}, 2));  // through producers_[0]: busy
   std::this_thread::sleep_for(std::chrono::seconds(1));
 
@@ -363,9 +363,10 @@ TEST_F(ConsumeTest, AnIdleNodePublishesRarelyAndTheFleetStillFlowsInOrder) {
                      .count();
   double seconds = std::chrono::duration<double>(published - start).count();
   size_t idle_n = count("idle") - idle_before, busy_n = count("busy") - busy_before;
-  std::printf("over %.1f s: idle node %zu status publishes, busy node %zu; last busy message "
-              "printed %lld ms after it was published\n",
-              seconds, idle_n, busy_n, static_cast<long long>(latency));
+  std::printf(
+      "over %.1f s: idle node %zu status publishes, busy node %zu; last busy message "
+      "printed %lld ms after it was published\n",
+      seconds, idle_n, busy_n, static_cast<long long>(latency));
   // At most 2 a minute (status.interval 1m); before this change, one per
   // watermark_interval: ~60 here.
   EXPECT_LE(idle_n, 1u);

@@ -63,8 +63,9 @@ TEST(FleetModelTest, AnIdleNodeThatPublishesOnlyEveryIntervalIsNotStale) {
   FleetModel model;
   std::string node;
   std::string idle = Doc("a", true, kNow, kNow - 3600000, 0);
-  idle.insert(idle.size() - 1,
-              R"(,"watermark_ms":1,"watermark_follow":{"lag_ms":1000,"for_ms":90000,"expiry_s":604800})");
+  idle.insert(
+      idle.size() - 1,
+      R"(,"watermark_ms":1,"watermark_follow":{"lag_ms":1000,"for_ms":90000,"expiry_s":604800})");
   ASSERT_EQ(model.Apply("edgespool/a/status", idle, false, kNow, &node),
             FleetModel::Change::kUpdated);
   for (int64_t t = kNow; t < kNow + 60000; t += 10000) {
