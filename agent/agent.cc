@@ -332,6 +332,12 @@ class Agent::Impl {
   // watermark_interval); published_watermark_ms_ is what the broker last got.
   platform::TimerHandle watermark_timer_;
   int64_t published_watermark_ms_ = 0;
+  // Idle (status_document.h, watermark_follow): the broker's copy says so,
+  // and the consumer follows our clock; nothing to republish until a message
+  // is accepted (last_accept_ms_, wall clock) or status.interval.
+  bool published_idle_ = false;
+  bool rendered_idle_ = false;  // what the last StatusJson() said
+  int64_t last_accept_ms_ = 0;
   platform::TimerHandle shutdown_timer_;
   bool shutting_down_ = false;
 
@@ -600,6 +606,13 @@ void Agent::Impl::CloseWebSockets(std::function<void()> next) {
 // producer gave none. Both must be set before the row is stored: priority is
 // part of the upload-order index, expiry of the cleanup.
 void Agent::Impl::ApplyRoute(store::Message& m, int64_t now_ms) {
+  // Accepted: while the broker's status says idle, consumers follow our
+  // clock, so say otherwise at once. This status is queued before the
+  // message can be committed and uploaded, so it reaches a consumer first
+  // on this connection: commit, batching and upload delays cannot let the
+  // consumer's view of our watermark pass this message (docs/central.md).
+  last_accept_ms_ = now_ms;
+  if (published_idle_) PublishStatus();
   const sync::RouteTable& routes = worker_->routes();
   const sync::Route& r = routes.route(routes.Find(m.topic));
   if (r.priority) m.priority = *r.priority;
@@ -613,6 +626,11 @@ void Agent::Impl::PublishStatus() {
   p.payload = StatusJson();
   if (journal_) published_watermark_ms_ = UploadWatermark(journal_->stats(), clock_.WallMs());
   p.retain = true;
+  published_idle_ = rendered_idle_;
+  // The broker lowers it by the time a retained copy waited: how a consumer
+  // subscribing later learns the document's age (its watermark follows our
+  // clock from then on).
+  if (rendered_idle_) p.message_expiry_s = kIdleStatusExpiryS;
   uplink_->PublishOwn(std::move(p), {});
 }
 
@@ -641,6 +659,14 @@ std::string Agent::Impl::StatusJson() {
   if (producers_) in.producer_connections = producers_->stats().connections;
   in.config_digest = digest_;
   if (downlink_ && journal_) in.downlink_json = downlink_->StatusJson(journal_->stats());
+  rendered_idle_ = journal_ && !shutting_down_ && config_.status.watermark_interval_ms > 0 &&
+                   WatermarkIdle(in.journal, in.now_ms, last_accept_ms_);
+  if (rendered_idle_) {
+    in.follow_lag_ms = config_.status.watermark_interval_ms;
+    // Republished every status.interval while idle: 1.5 x that covers a late
+    // one, as MQTT's keepalive does.
+    in.follow_for_ms = config_.status.interval_ms * 3 / 2;
+  }
   return RenderStatus(in);
 }
 
@@ -817,10 +843,13 @@ void Agent::Impl::StartStatusTimer() {
   if (config_.status.watermark_interval_ms > 0) {
     auto watermark_every = static_cast<uint64_t>(config_.status.watermark_interval_ms);
     watermark_timer_.Start(watermark_every, watermark_every, [this] {
-      if (journal_ &&
-          UploadWatermark(journal_->stats(), clock_.WallMs()) != published_watermark_ms_) {
-        PublishStatus();
-      }
+      if (!journal_) return;
+      store::JournalStats j = journal_->stats();
+      int64_t now = clock_.WallMs();
+      // Idle and already said so: the consumers follow our clock, nothing
+      // to send (status.interval still refreshes it).
+      if (published_idle_ && WatermarkIdle(j, now, last_accept_ms_)) return;
+      if (UploadWatermark(j, now) != published_watermark_ms_) PublishStatus();
     });
   }
 }

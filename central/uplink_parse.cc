@@ -66,6 +66,15 @@ Result<NodeStatus> ParseNodeStatus(std::string_view json) {
   int64_t v;
   if (Int(doc.get(), "watermark_ms", &v)) {
     s.watermark_ms = v;
+    const cJSON* follow = cJSON_GetObjectItemCaseSensitive(doc.get(), "watermark_follow");
+    int64_t lag = 0, for_ms = 0, expiry = 0;
+    // Nonsense (negative, a lag beyond the period) is read as no follow.
+    if (v >= 0 && Int(follow, "lag_ms", &lag) && Int(follow, "for_ms", &for_ms) && lag >= 0 &&
+        for_ms > lag) {
+      s.follow_lag_ms = lag;
+      s.follow_for_ms = for_ms;
+      if (Int(follow, "expiry_s", &expiry) && expiry > 0) s.follow_expiry_s = expiry;
+    }
     return s;
   }
   const cJSON* pending = cJSON_GetObjectItemCaseSensitive(doc.get(), "pending");

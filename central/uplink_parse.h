@@ -25,6 +25,11 @@ struct NodeStatus {
   // says nothing usable (an offline document, an agent predating the field
   // with a backlog whose oldest ts it did not report).
   int64_t watermark_ms = -1;
+  // watermark_follow (an idle node, agent/status_document.h): the watermark
+  // follows the node's clock, lag_ms behind, for for_ms. for_ms 0: absent.
+  int64_t follow_lag_ms = 0;
+  int64_t follow_for_ms = 0;
+  int64_t follow_expiry_s = 0;  // the MQTT message expiry it was sent with
 };
 
 // A status document. Agents before watermark_ms: the oldest pending ts, or
