@@ -103,7 +103,7 @@ std::string ConsumedJson(const central::Message& m) {
     w.Str("encrypted", crypto::FormatSealed(*m.sealed));
     w.Str("error", m.decrypt_error);
   }
-  if (protocol::IsValidUtf8(m.payload)) {
+  if (!m.sealed && protocol::IsValidUtf8(m.payload)) {  // ciphertext never passes for text
     w.Str("payload", m.payload);
   } else {
     w.Str("payload_hex", protocol::HexEncode(m.payload));

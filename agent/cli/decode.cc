@@ -187,7 +187,7 @@ std::string RecordJson(const std::string& node, const batch::Record& r,
     w.Raw("encrypted", std::move(e).Finish());
     if (!decrypt_error.empty()) w.Str("error", decrypt_error);
   }
-  if (ValidUtf8(r.payload)) {
+  if (!r.seal && ValidUtf8(r.payload)) {  // ciphertext never passes for text
     w.Str("payload", r.payload);
   } else {
     w.Str("payload_b64", Base64(r.payload));
