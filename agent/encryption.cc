@@ -33,7 +33,6 @@ Status MessageSealer::Seal(store::Message& m) {
       key, sealed.nonce, crypto::AssociatedData(node_, m.topic, m.msg_id, m.ts_ms), &m.payload));
   StripSealHeader(&m.headers);
   m.headers.emplace_back(crypto::kEncHeader, crypto::FormatSealed(sealed));
-  ++sealed_total_;
   return Status::Ok();
 }
 

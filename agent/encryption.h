@@ -17,7 +17,6 @@
 // Loop-thread-only.
 #pragma once
 
-#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -46,7 +45,6 @@ class MessageSealer {
   // Seals m.payload with the current key; the es-enc header says how.
   // Fails only when a new nonce epoch cannot be made durable.
   Status Seal(store::Message& m);
-  uint64_t sealed_total() const { return sealed_total_; }
 
  private:
   MessageSealer(std::shared_ptr<const crypto::KeyRing> keys,
@@ -56,7 +54,6 @@ class MessageSealer {
   crypto::Cipher cipher_;
   std::unique_ptr<crypto::NonceSource> nonces_;
   std::string node_;
-  uint64_t sealed_total_ = 0;
 };
 
 // Removes every es-enc header a producer gave: downstream it would pass for
