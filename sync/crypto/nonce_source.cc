@@ -47,9 +47,9 @@ Status NonceSource::NewEpoch() {
     return Status::ResourceExhausted(path_ + ": nonce epochs exhausted; use a new key file");
   }
   uint32_t next = epoch_ + 1;
-  ES_RETURN_IF_ERROR(platform::WriteFileAtomic(
-      path_, std::string(kTag) + std::to_string(next) + "\n")
-                         .Annotate("nonce state"));
+  ES_RETURN_IF_ERROR(
+      platform::WriteFileAtomic(path_, std::string(kTag) + std::to_string(next) + "\n")
+          .Annotate("nonce state"));
   uint32_t r = 0;
   ES_RETURN_IF_ERROR(platform::RandomBytes(&r, sizeof r));
   epoch_ = next;

@@ -125,8 +125,8 @@ Status Cipher::Seal(const Key& key, const Nonce& nonce, std::string_view aad,
   auto* p = reinterpret_cast<unsigned char*>(payload->data());
   // In place: mbedTLS allows output == input for encryption (gcm.h).
   int rc = mbedtls_gcm_crypt_and_tag(&c->gcm, MBEDTLS_GCM_ENCRYPT, n, nonce.data(), nonce.size(),
-                                     reinterpret_cast<const unsigned char*>(aad.data()),
-                                     aad.size(), p, p, kTagBytes, p + n);
+                                     reinterpret_cast<const unsigned char*>(aad.data()), aad.size(),
+                                     p, p, kTagBytes, p + n);
   if (rc != 0) {
     payload->resize(n);
     return Status::Internal(MbedError("aes-256-gcm: encryption failed", rc));

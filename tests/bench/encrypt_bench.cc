@@ -77,14 +77,13 @@ Result RunOnce(bool encrypt, int n) {
     return res;
   }
   std::string keys = dir.File("keys");
-  testing::WriteFile(keys,
-                     "k1 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\n");
+  testing::WriteFile(keys, "k1 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\n");
   ::chmod(keys.c_str(), 0600);
   std::multimap<std::string, std::string> settings = {
       {"sync", "mode = \"batch\""},
       {"encryption", "key_file = \"" + keys + "\""},
-      {"route", std::string("match = \"#\"\nencrypt = \"") + (encrypt ? "aes-256-gcm" : "none") +
-                    "\""},
+      {"route",
+       std::string("match = \"#\"\nencrypt = \"") + (encrypt ? "aes-256-gcm" : "none") + "\""},
   };
   AgentProcess agent(dir.path(), broker.url(), settings);
   if (!agent.Start()) {
@@ -104,8 +103,9 @@ Result RunOnce(bool encrypt, int n) {
     client::PublishOptions po;
     po.id = "b" + std::to_string(i);
     po.ts_ms = 1732300000000 + i;
-    (*p)->Publish("sensors/t" + std::to_string(i % 16), testing::TelemetryPayload(po.id, *po.ts_ms, i),
-                  po, [&failed, &acked](client::PublishResult r) {
+    (*p)->Publish("sensors/t" + std::to_string(i % 16),
+                  testing::TelemetryPayload(po.id, *po.ts_ms, i), po,
+                  [&failed, &acked](client::PublishResult r) {
                     if (!r.status.ok()) failed.fetch_add(1);
                     acked.fetch_add(1);
                   });
@@ -134,8 +134,7 @@ Result RunOnce(bool encrypt, int n) {
     po.id = "b" + std::to_string(i);
     po.ts_ms = 1732300000000 + i;
     (*p)->Publish("sensors/t" + std::to_string(i % 16),
-                  testing::TelemetryPayload(po.id, *po.ts_ms, i), po,
-                  [](client::PublishResult) {});
+                  testing::TelemetryPayload(po.id, *po.ts_ms, i), po, [](client::PublishResult) {});
   }
   std::string extra_last = "b" + std::to_string(n + extra - 1);
   while ((*p)->QueryById(extra_last).get().state != "sent") {
@@ -166,8 +165,7 @@ Result RunOnce(bool encrypt, int n) {
 double SealMicros(int n) {
   TempDir dir;
   std::string keys = dir.File("keys");
-  testing::WriteFile(keys,
-                     "k1 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\n");
+  testing::WriteFile(keys, "k1 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\n");
   ::chmod(keys.c_str(), 0600);
   auto sealer = agent::MessageSealer::Open(keys, dir.File("nonce"), "node-1");
   if (!sealer.ok()) return -1;
@@ -225,9 +223,10 @@ int main(int argc, char** argv) {
     return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
   };
   double m = median(ratios), c = median(cpu_ratios);
-  std::printf("throughput on/off: median %.2fx over %zu rounds (range %.2f-%.2fx); "
-              "by the agent's CPU per message: median %.2fx (goal >= 0.8x)\n",
-              m, ratios.size(), *std::min_element(ratios.begin(), ratios.end()),
-              *std::max_element(ratios.begin(), ratios.end()), c);
+  std::printf(
+      "throughput on/off: median %.2fx over %zu rounds (range %.2f-%.2fx); "
+      "by the agent's CPU per message: median %.2fx (goal >= 0.8x)\n",
+      m, ratios.size(), *std::min_element(ratios.begin(), ratios.end()),
+      *std::max_element(ratios.begin(), ratios.end()), c);
   return 0;
 }

@@ -14,10 +14,9 @@
 // 3. A missing, world-readable or malformed key file stops the agent at
 //    start with exit 78 and says why.
 #include <cJSON.h>
+#include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-
-#include <gtest/gtest.h>
 
 #include <map>
 #include <set>
@@ -103,9 +102,8 @@ TEST_F(AgentE2ETest, BatchModeBrokerSeesCiphertextRotationKeepsOldRowsDecryptabl
                             .c_str()),
             0)
       << ReadFile(out);
-  EXPECT_NE(ReadFile(out).find("encryption keys (current k2)"), std::string::npos)
-      << ReadFile(out);
-  PublishRange(*p, "sec/a", 200, 300);  // k2
+  EXPECT_NE(ReadFile(out).find("encryption keys (current k2)"), std::string::npos) << ReadFile(out);
+  PublishRange(*p, "sec/a", 200, 300);    // k2
   PublishRange(*p, "plain/a", 300, 310);  // no encryption on this route
   ASSERT_TRUE(broker_->Start()) << broker_->log();
   ASSERT_TRUE(WaitUntil([&] { return p->QueryById("m309").get().state == "sent"; }, 20000))
@@ -127,7 +125,8 @@ TEST_F(AgentE2ETest, BatchModeBrokerSeesCiphertextRotationKeepsOldRowsDecryptabl
         capture.clear();
         for (const auto& m : sub_->Read()) {
           capture += m.payload;
-          EXPECT_EQ(m.payload.find("SECRET-reading"), std::string::npos) << "plaintext on the broker";
+          EXPECT_EQ(m.payload.find("SECRET-reading"), std::string::npos)
+              << "plaintext on the broker";
           std::vector<central::Message> msgs;
           Status st = central::MessagesFromFrame(m.payload, &msgs);
           EXPECT_TRUE(st.ok()) << st.ToString();
@@ -203,15 +202,14 @@ TEST_F(AgentE2ETest, MessageModeCarriesEsEncAndConsumeDecrypts) {
   ASSERT_TRUE(with_keys.Start({Bin(), "consume", "--broker", broker_->url(), "--topic", "sec/#",
                                "--keys", keys, "--max-wait", "2s", "--stats"},
                               dir_.File("consume.out")));
-  ASSERT_TRUE(without_keys.Start({Bin(), "consume", "--broker", broker_->url(), "--topic",
-                                  "sec/#", "--max-wait", "2s"},
-                                 dir_.File("nokeys.out")));
+  ASSERT_TRUE(without_keys.Start(
+      {Bin(), "consume", "--broker", broker_->url(), "--topic", "sec/#", "--max-wait", "2s"},
+      dir_.File("nokeys.out")));
   std::this_thread::sleep_for(std::chrono::milliseconds(700));  // subscribed (clean sessions)
   auto p = Connect();
   ASSERT_TRUE(p);
   PublishRange(*p, "sec/b", 0, 50);
-  ASSERT_TRUE(WaitUntil([&] { return ConsumeLines(dir_.File("consume.out")).size() >= 50; },
-                        15000))
+  ASSERT_TRUE(WaitUntil([&] { return ConsumeLines(dir_.File("consume.out")).size() >= 50; }, 15000))
       << ReadFile(dir_.File("consume.out"));
   ASSERT_TRUE(WaitUntil([&] { return ConsumeLines(dir_.File("nokeys.out")).size() >= 50; }, 15000))
       << ReadFile(dir_.File("nokeys.out"));

@@ -1,9 +1,8 @@
 // Message-level encryption's building blocks (sync/crypto/): the key file,
 // AES-256-GCM against a published vector, tamper detection, the es-enc
 // descriptor and nonce uniqueness across restarts.
-#include <sys/stat.h>
-
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <set>
 #include <string>
@@ -124,11 +123,10 @@ TEST(CipherTest, TamperingIsDetected) {
     EXPECT_EQ(cipher.Open(s, aad, &t).code(), Code::kCorruption) << i;
   }
   // So does another node, topic, id or time in the associated data...
-  for (const std::string& other :
-       {AssociatedData("gw2", "sensors/t", "id-1", 1700000000000),
-        AssociatedData("gw1", "sensors/u", "id-1", 1700000000000),
-        AssociatedData("gw1", "sensors/t", "id-2", 1700000000000),
-        AssociatedData("gw1", "sensors/t", "id-1", 1700000000001)}) {
+  for (const std::string& other : {AssociatedData("gw2", "sensors/t", "id-1", 1700000000000),
+                                   AssociatedData("gw1", "sensors/u", "id-1", 1700000000000),
+                                   AssociatedData("gw1", "sensors/t", "id-2", 1700000000000),
+                                   AssociatedData("gw1", "sensors/t", "id-1", 1700000000001)}) {
     std::string t = sealed;
     EXPECT_EQ(cipher.Open(s, other, &t).code(), Code::kCorruption);
   }
@@ -180,10 +178,10 @@ TEST(SealedTest, DescriptorRoundTripsAndRejectsGarbage) {
   ASSERT_TRUE(back.ok());
   EXPECT_EQ(back->key_id, s.key_id);
   EXPECT_EQ(back->nonce, s.nonce);
-  for (const char* bad : {"", "aes-128-gcm:k:00112233445566778899aabb",
-                          "aes-256-gcm:k:00112233445566778899aa", "aes-256-gcm::00112233445566778899aabb",
-                          "aes-256-gcm:k/1:00112233445566778899aabb",
-                          "aes-256-gcm:k:0011223344556677889xaabb", "aes-256-gcm:k"}) {
+  for (const char* bad :
+       {"", "aes-128-gcm:k:00112233445566778899aabb", "aes-256-gcm:k:00112233445566778899aa",
+        "aes-256-gcm::00112233445566778899aabb", "aes-256-gcm:k/1:00112233445566778899aabb",
+        "aes-256-gcm:k:0011223344556677889xaabb", "aes-256-gcm:k"}) {
     EXPECT_FALSE(ParseSealed(bad).ok()) << bad;
   }
 }
