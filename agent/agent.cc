@@ -622,8 +622,8 @@ Status Agent::Impl::StartEncryption() {
   if (!sealer.ok()) return sealer.status();
   sealer_ = std::move(*sealer);
   ES_LOG_INFO("encryption keys loaded", {{"key_file", config_.encryption.key_file},
-                                          {"current", sealer_->keys().current().id},
-                                          {"ids", sealer_->keys().Ids()}});
+                                         {"current", sealer_->keys().current().id},
+                                         {"ids", sealer_->keys().Ids()}});
   return Status::Ok();
 }
 

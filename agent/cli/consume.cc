@@ -205,8 +205,9 @@ constexpr cli::ExitCodeDoc kConsumeExits[] = {
     {0, "stopped by SIGINT/SIGTERM, or --count reached"},
     {64, "usage error: a bad option, URL, topic filter, group or partition count"},
     {70, "internal error"},
-    {78, "the password file cannot be read; or the --keys file cannot be read, is readable "
-         "by others, or is not a key file"},
+    {78,
+     "the password file cannot be read; or the --keys file cannot be read, is readable "
+     "by others, or is not a key file"},
 };
 
 }  // namespace

@@ -1,8 +1,7 @@
 #include "agent/cli/decode.h"
 
-#include <unistd.h>
-
 #include <signal.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -278,8 +277,9 @@ constexpr cli::OptionSpec kDecodeOptions[] = {
 constexpr cli::ExitCodeDoc kDecodeExits[] = {
     {0, "every frame decoded"},
     {64, "usage error, or a bad --subscribe URL"},
-    {65, "a frame did not decode, or the input holds none; or FILE cannot be read; or, with "
-         "--keys, a sealed record did not decrypt (unknown key id, or altered)"},
+    {65,
+     "a frame did not decode, or the input holds none; or FILE cannot be read; or, with "
+     "--keys, a sealed record did not decrypt (unknown key id, or altered)"},
     {70, "internal error"},
     {78, "the --keys file cannot be read, is readable by others, or is not a key file"},
 };

@@ -258,9 +258,10 @@ constexpr KeyDesc kSubscription[] = {
 };
 
 static_assert(KindsFit(kNode) && KindsFit(kProducer) && KindsFit(kStore) && KindsFit(kUplink) &&
-              KindsFit(kSync) && KindsFit(kDownlink) && KindsFit(kRequests) && KindsFit(kStatus) &&
-              KindsFit(kMetrics) && KindsFit(kWebSocket) && KindsFit(kLog) && KindsFit(kEncryption) && KindsFit(kRoute) &&
-              KindsFit(kAcl) && KindsFit(kRateLimit) && KindsFit(kSubscription),
+                  KindsFit(kSync) && KindsFit(kDownlink) && KindsFit(kRequests) &&
+                  KindsFit(kStatus) && KindsFit(kMetrics) && KindsFit(kWebSocket) &&
+                  KindsFit(kLog) && KindsFit(kEncryption) && KindsFit(kRoute) && KindsFit(kAcl) &&
+                  KindsFit(kRateLimit) && KindsFit(kSubscription),
               "a key's Kind does not fit the type of its field");
 
 template <auto M>

@@ -230,7 +230,8 @@ Status ReadRecord(Reader& br, uint32_t i, bool seal_fields, Record* rec) {
   }
   if (seal_fields) {
     uint8_t alg;
-    if (!br.U8(&alg)) return Status::Corruption("batch frame: truncated seal in record " + std::to_string(i));
+    if (!br.U8(&alg))
+      return Status::Corruption("batch frame: truncated seal in record " + std::to_string(i));
     if (alg == kSealAesGcm) {
       RecordSeal seal;
       std::string nonce;
