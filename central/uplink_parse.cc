@@ -109,6 +109,12 @@ Result<Message> MessageFromPublish(std::string_view topic, std::string_view payl
       m.id = std::string(p.value);
     } else if (p.key == "es-topic") {
       m.topic = std::string(p.value);
+    } else if (p.key == crypto::kEncHeader) {
+      auto sealed = crypto::ParseSealed(p.value);
+      if (!sealed.ok()) {
+        return Status::Corruption("bad es-enc user property: " + sealed.status().message());
+      }
+      m.sealed = std::move(*sealed);
     } else {
       m.headers.emplace_back(std::string(p.key), std::string(p.value));
     }
@@ -134,9 +140,30 @@ Status MessagesFromFrame(std::string_view bytes, std::vector<Message>* out) {
     m.id = std::move(r.id);
     m.headers = std::move(r.headers);
     m.payload = std::move(r.payload);
+    if (r.seal) m.sealed = crypto::Sealed{std::move(r.seal->key_id), r.seal->nonce};
     out->push_back(std::move(m));
   }
   return Status::Ok();
+}
+
+}  // namespace edgespool::central
+
+namespace edgespool::central {
+
+bool OpenSealed(crypto::Cipher* cipher, Message* m) {
+  if (!m->sealed) return true;
+  if (!cipher) {
+    m->decrypt_error = "encrypted under key id \"" + m->sealed->key_id + "\"; no key file given";
+    return false;
+  }
+  Status st = cipher->Open(*m->sealed, crypto::AssociatedData(m->node, m->topic, m->id, m->ts_ms),
+                           &m->payload);
+  if (!st.ok()) {
+    m->decrypt_error = st.message();
+    return false;
+  }
+  m->sealed.reset();
+  return true;
 }
 
 }  // namespace edgespool::central

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "platform/log.h"
+#include "sync/crypto/sealed.h"
 
 namespace edgespool::sync {
 
@@ -32,6 +33,22 @@ std::string ReasonText(const PublishResult& r) {
   std::string s = "broker refused (" + std::string(code) + ")";
   if (!r.reason.empty()) s += ": " + r.reason;
   return s;
+}
+
+// The seal of a journal row sealed by the agent (its es-enc header), as a
+// batch record's field. A header that does not parse stays a header: the
+// consumer reports it.
+std::optional<batch::RecordSeal> SealOf(const store::Headers& headers) {
+  for (const auto& h : headers) {
+    if (h.first != crypto::kEncHeader) continue;
+    auto sealed = crypto::ParseSealed(h.second);
+    if (!sealed.ok()) return std::nullopt;
+    batch::RecordSeal seal;
+    seal.key_id = std::move(sealed->key_id);
+    seal.nonce = sealed->nonce;
+    return seal;
+  }
+  return std::nullopt;
 }
 
 }  // namespace
@@ -437,7 +454,19 @@ void SyncWorker::Enqueue(store::StoredMessage&& row, size_t r) {
       b.encoder = std::make_unique<batch::FrameEncoder>(options_.node, batch::Codec::kZstd,
                                                         options_.compression_level);
     }
-    b.encoder->Add(row.seq, m.ts_ms, m.topic, m.msg_id, m.headers, m.payload);
+    // A sealed payload's descriptor (the journal's es-enc header) becomes
+    // the record's seal field (batch_frame.h), not a header.
+    std::optional<batch::RecordSeal> seal = SealOf(m.headers);
+    if (!b.encoder->CanAdd(seal.has_value())) FlushBatch(r);
+    if (seal) {
+      store::Headers rest;
+      for (const auto& h : m.headers) {
+        if (h.first != crypto::kEncHeader) rest.push_back(h);
+      }
+      b.encoder->Add(row.seq, m.ts_ms, m.topic, m.msg_id, rest, m.payload, &*seal);
+    } else {
+      b.encoder->Add(row.seq, m.ts_ms, m.topic, m.msg_id, m.headers, m.payload);
+    }
     b.seqs.push_back(row.seq);
     b.attempts.push_back(row.attempts);
     b.payload_bytes += m.payload.size();

@@ -409,7 +409,18 @@ void ProducerServer::Impl::OnPublish(Connection& c, pr::Request& r, std::string_
   m.msg_id = std::move(p.id);
   m.headers = std::move(p.headers);
   m.payload.assign(body.data(), body.size());
-  if (hooks_.route) hooks_.route(m, now_ms);
+  if (hooks_.route) {
+    Status st = hooks_.route(m, now_ms);
+    if (!st.ok()) {
+      ES_LOG_ERROR("producer: publish refused by its route", {{"error", st.ToString()}});
+      if (p.ack == pr::AckMode::kNone) {
+        ++stats_.errors;
+      } else {
+        ReplyError(c, r.req, pr::ErrorCode::kInternal, st.message(), {});
+      }
+      return;
+    }
+  }
   // A copy for the tap only while someone watches this topic; it lives as
   // long as the append waits for its commit (bounded by the commit gate).
   std::shared_ptr<const store::Message> tapped;
