@@ -3,12 +3,7 @@
 // WAL reserve is still free; a foreign process eating that reserve causes
 // real ENOSPC, which fails groups but never loses an acked message; freeing
 // space lets appends resume.
-#include <dirent.h>
-#include <fcntl.h>
 #include <gtest/gtest.h>
-#include <sys/mount.h>
-#include <sys/stat.h>
-#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -16,6 +11,7 @@
 #include <thread>
 
 #include "store/journal.h"
+#include "tests/support/disk.h"
 #include "tests/unit/store/journal_test_util.h"
 
 namespace edgespool::store {
@@ -25,41 +21,9 @@ using testutil::EveryPending;
 using testutil::Harness;
 using testutil::Msg;
 
-class TmpfsMount {
- public:
-  TmpfsMount(const std::string& dir, const std::string& size) : dir_(dir) {
-    mkdir(dir.c_str(), 0755);
-    std::string opts = "size=" + size;
-    mounted_ = mount("tmpfs", dir.c_str(), "tmpfs", 0, opts.c_str()) == 0;
-  }
-  ~TmpfsMount() {
-    if (mounted_) umount2(dir_.c_str(), MNT_DETACH);
-  }
-  bool mounted() const { return mounted_; }
-
- private:
-  std::string dir_;
-  bool mounted_ = false;
-};
-
-uint64_t FreeBytes(const std::string& dir) {
-  struct statvfs st;
-  return statvfs(dir.c_str(), &st) == 0 ? uint64_t{st.f_bavail} * st.f_frsize : 0;
-}
-
-// Writes until ENOSPC; returns bytes written.
-uint64_t FillDisk(const std::string& path) {
-  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  std::string chunk(64 * 1024, 'F');
-  uint64_t total = 0;
-  while (true) {
-    ssize_t n = write(fd, chunk.data(), chunk.size());
-    if (n <= 0) break;
-    total += static_cast<uint64_t>(n);
-  }
-  close(fd);
-  return total;
-}
+using testing::FillDisk;
+using testing::FreeBytes;
+using testing::TmpfsMount;
 
 std::string PayloadFor(int i) {
   return std::string(1000, static_cast<char>('a' + i % 26)) + std::to_string(i);
