@@ -12,9 +12,10 @@
 # The corpus lives in the tree: tests/fuzz/corpus/TARGET/ is read, never
 # written by the run itself (new inputs go to a scratch dir under
 # build/fuzz/fuzz-work/TARGET/); afterwards `-merge=1` keeps only the scratch
-# inputs that add coverage to the in-tree corpus, at most
-# EDGESPOOL_FUZZ_MAX_NEW (40) of them, each at most EDGESPOOL_FUZZ_MAX_FILE
-# (4096) bytes, smallest first, so the corpus stays small. --no-merge skips
+# inputs that add coverage to the in-tree corpus, smallest first, at most
+# EDGESPOOL_FUZZ_MAX_NEW (200) files and EDGESPOOL_FUZZ_MAX_BYTES (128 KiB)
+# per target and run, each at most EDGESPOOL_FUZZ_MAX_FILE (4096) bytes, so
+# the corpus stays small. --no-merge skips
 # that (a run that must not touch the tree).
 #
 # Prints (and writes to build/fuzz/fuzz-work/summary.md) a table per target:
@@ -29,8 +30,9 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 BUILD="$ROOT/build/fuzz"
 WORK="$BUILD/fuzz-work"
-MAX_NEW="${EDGESPOOL_FUZZ_MAX_NEW:-40}"
+MAX_NEW="${EDGESPOOL_FUZZ_MAX_NEW:-200}"
 MAX_FILE="${EDGESPOOL_FUZZ_MAX_FILE:-4096}"
+MAX_BYTES="${EDGESPOOL_FUZZ_MAX_BYTES:-131072}"
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
@@ -98,8 +100,8 @@ fuzz_one() {
     -rss_limit_mb=2048 -artifact_prefix="$dir/" "$dir/new" "$corpus" >"$dir/run.log" 2>&1 || rc=$?
   local end execs rate result added=0
   end="$(cov_of "$dir/run.log")"
-  execs="$(grep -aoE 'stat::number_of_executed_units: [0-9]+' "$dir/run.log" | awk '{print $2}')"
-  rate="$(grep -aoE 'stat::average_exec_per_sec: [0-9]+' "$dir/run.log" | awk '{print $2}')"
+  execs="$(grep -aoE 'stat::number_of_executed_units: +[0-9]+' "$dir/run.log" | awk '{print $2}')"
+  rate="$(grep -aoE 'stat::average_exec_per_sec: +[0-9]+' "$dir/run.log" | awk '{print $2}')"
   if [ "$rc" -eq 0 ]; then
     result="ok"
   else
@@ -111,10 +113,11 @@ fuzz_one() {
     rm -rf "$dir/stage"; cp -r "$corpus" "$dir/stage"
     nice -n 19 "$bin" -merge=1 -timeout=10 -rss_limit_mb=2048 "$dir/stage" "$dir/new" \
       >"$dir/merge.log" 2>&1 || true
-    local f
-    while read -r _ f; do
+    local f size bytes=0
+    while read -r size f; do
       [ "$added" -ge "$MAX_NEW" ] && break
-      cp "$dir/stage/$f" "$corpus/$f"; added=$((added + 1))
+      [ $((bytes + size)) -gt "$MAX_BYTES" ] && break
+      cp "$dir/stage/$f" "$corpus/$f"; added=$((added + 1)); bytes=$((bytes + size))
     done < <(cd "$dir/stage" && for f in *; do
                [ -e "$corpus/$f" ] && continue
                s=$(stat -c %s "$f"); [ "$s" -le "$MAX_FILE" ] && echo "$s $f"
