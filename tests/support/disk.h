@@ -35,7 +35,9 @@ uint64_t FreeBytes(const std::string& dir);
 // Writes path until the filesystem refuses (ENOSPC); returns bytes written.
 uint64_t FillDisk(const std::string& path);
 // Sets or clears FS_IMMUTABLE_FL on path (file or directory); false when
-// the filesystem or the caller's capabilities refuse.
+// the filesystem or the caller's capabilities refuse. ext4 then refuses
+// writes on descriptors opened before (EPERM); tmpfs takes the flag but
+// lets them write (measured on Linux 6.18): use a directory on a real disk.
 bool SetImmutable(const std::string& path, bool on);
 
 }  // namespace edgespool::testing
