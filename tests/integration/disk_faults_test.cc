@@ -310,6 +310,15 @@ TEST_F(DiskFaultsTest, ReadOnlyJournalDirectoryExits73AtStart) {
   auto c = WaitAndCheck(200, /*order=*/false);
   EXPECT_EQ(c.lost, 0u);
   EXPECT_EQ(c.unexpected, 0u);
+  // Not a disk fault, but the other reason `run` cannot have the journal
+  // (its --help tells the two apart): a second agent on it gets 69.
+  TempDir other;
+  AgentProcess second(other.path(), broker_->url(), JournalSettings("4MiB"));
+  EXPECT_FALSE(second.Start());
+  status = second.Stop();
+  ASSERT_TRUE(WIFEXITED(status)) << status << "\n" << second.log();
+  EXPECT_EQ(WEXITSTATUS(status), 69) << second.log();
+  EXPECT_NE(second.log().find("locked by another process"), std::string::npos) << second.log();
   EXPECT_EQ(WEXITSTATUS(agent_->Stop()), 0) << agent_->log();
 }
 
