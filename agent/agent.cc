@@ -99,6 +99,8 @@ ProducerServerOptions ProducerOptionsFrom(const Config& c) {
     if (a.uid >= 0) e.uid = static_cast<uint32_t>(a.uid);
     if (a.gid >= 0) e.gid = static_cast<uint32_t>(a.gid);
     e.publish = a.publish;
+    e.subscribe = a.subscribe;
+    e.respond = a.respond;
     o.acl.push_back(e);
   }
   for (const auto& r : c.rate_limits) {
