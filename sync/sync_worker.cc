@@ -663,9 +663,10 @@ void SyncWorker::FlushMarks() {
     if (!s.ok()) {
       stats_.last_error = "journal mark sent: " + s.ToString();
       if (!mark_failing_) {
-        ES_LOG_ERROR("sync: marking sent failed; retrying every second (the rows stay pending "
-                     "and are not uploaded again meanwhile)",
-                     {{"error", s.ToString()}, {"rows", std::to_string(seqs.size())}});
+        ES_LOG_ERROR(
+            "sync: marking sent failed; retrying every second (the rows stay pending "
+            "and are not uploaded again meanwhile)",
+            {{"error", s.ToString()}, {"rows", std::to_string(seqs.size())}});
       }
       mark_failing_ = true;
       mark_retry_.insert(mark_retry_.end(), seqs.begin(), seqs.end());

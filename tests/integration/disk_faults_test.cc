@@ -100,8 +100,8 @@ class DiskFaultsTest : public AgentE2ETest {
         todo.pop_front();
         client::PublishOptions o;
         o.id = prefix + std::to_string(i);
-        inflight.emplace_back(i, p.Publish("sensors/disk" + std::to_string(i % 4),
-                                           BigPayload(o.id, i), o));
+        inflight.emplace_back(
+            i, p.Publish("sensors/disk" + std::to_string(i % 4), BigPayload(o.id, i), o));
       }
       int64_t wait_ms = 0;
       int refused = 0;
@@ -141,19 +141,20 @@ class DiskFaultsTest : public AgentE2ETest {
   }
 
   static void Report(const char* scenario, const LoadStats& st, const QueueChecker::Counts& c) {
-    std::printf("%s: acked %d, journal_full answers %d (retry_after_ms %lld..%lld), other refusals "
-                "%d; %s\n",
-                scenario, st.acked.load(), st.full.load(),
-                static_cast<long long>(st.full ? st.min_retry_ms.load() : 0),  // NOLINT
-                static_cast<long long>(st.max_retry_ms.load()), st.other.load(),  // NOLINT
-                c.ToString().c_str());
+    std::printf(
+        "%s: acked %d, journal_full answers %d (retry_after_ms %lld..%lld), other refusals "
+        "%d; %s\n",
+        scenario, st.acked.load(), st.full.load(),
+        static_cast<long long>(st.full ? st.min_retry_ms.load() : 0),     // NOLINT
+        static_cast<long long>(st.max_retry_ms.load()), st.other.load(),  // NOLINT
+        c.ToString().c_str());
   }
 
   std::unique_ptr<TmpfsMount> mnt_;
 };
 
-#define SKIP_UNLESS_MOUNTED(size)                                                      \
-  if (!MountJournal(size))                                                             \
+#define SKIP_UNLESS_MOUNTED(size)                                                     \
+  if (!MountJournal(size))                                                            \
   GTEST_SKIP() << "cannot mount a tmpfs here (needs root / CAP_SYS_ADMIN): the disk " \
                   "fault tests did not run"
 
@@ -174,9 +175,10 @@ TEST_F(DiskFaultsTest, FullDiskRefusesWithRetryAfterAndDrainMakesRoom) {
   auto load = std::async(std::launch::async, [&] {
     PublishAll(*p, "full-", n, 256, Clock::now() + std::chrono::seconds(150), &st);
   });
-  ASSERT_TRUE(WaitUntil([&] { return st.full.load() > 0 && st.rounds_all_refused.load() >= 2; },
-                        60000))
-      << "never full; acked " << st.acked.load() << "\n" << agent_->log();
+  ASSERT_TRUE(
+      WaitUntil([&] { return st.full.load() > 0 && st.rounds_all_refused.load() >= 2; }, 60000))
+      << "never full; acked " << st.acked.load() << "\n"
+      << agent_->log();
   int acked_when_full = st.acked.load();
   // Full, with producers retrying: the agent waits, it does not spin.
   double cpu = CpuShare(3000);
@@ -190,9 +192,10 @@ TEST_F(DiskFaultsTest, FullDiskRefusesWithRetryAfterAndDrainMakesRoom) {
   EXPECT_NE(st.first_full_message.find("disk nearly full"), std::string::npos)
       << st.first_full_message;
   auto c = WaitAndCheck(n, /*order=*/false, 120000);
-  std::printf("full disk: %d of %d acked before the broker came back; agent CPU while full "
-              "%.1f%% of a core\n",
-              acked_when_full, n, cpu * 100);
+  std::printf(
+      "full disk: %d of %d acked before the broker came back; agent CPU while full "
+      "%.1f%% of a core\n",
+      acked_when_full, n, cpu * 100);
   Report("full disk, drain makes room", st, c);
   EXPECT_EQ(c.lost, 0u);
   EXPECT_EQ(c.unexpected, 0u);
@@ -241,10 +244,11 @@ TEST_F(DiskFaultsTest, ForeignFillerCausesRealEnospcClassifiedAsFullAndRecovers)
   unlink(filler.c_str());
   load.get();
   auto c = WaitAndCheck(1500 + 3000, /*order=*/false, 120000);
-  std::printf("foreign filler: %llu bytes eaten, %d acked after it; backlog drained while full: "
-              "%s; agent CPU while full %.1f%% (offline) / %.1f%% (online) of a core\n",
-              static_cast<unsigned long long>(eaten), acked_full,  // NOLINT
-              drained_while_full ? "yes" : "no", cpu_full * 100, cpu_full_online * 100);
+  std::printf(
+      "foreign filler: %llu bytes eaten, %d acked after it; backlog drained while full: "
+      "%s; agent CPU while full %.1f%% (offline) / %.1f%% (online) of a core\n",
+      static_cast<unsigned long long>(eaten), acked_full,  // NOLINT
+      drained_while_full ? "yes" : "no", cpu_full * 100, cpu_full_online * 100);
   Report("foreign filler (real ENOSPC)", st2, c);
   EXPECT_TRUE(drained_while_full) << agent_->log();
   EXPECT_LT(cpu_full, 0.5);
@@ -258,9 +262,9 @@ TEST_F(DiskFaultsTest, ForeignFillerCausesRealEnospcClassifiedAsFullAndRecovers)
   // marked again later; they used to be uploaded again at once, in a loop
   // for as long as the disk stayed full (505 to 34,255 duplicates here).
   EXPECT_LE(c.duplicated, 45u);
-  std::printf("marks failed while full and were retried: %s\n",
-              agent_->log().find("sync: marking sent works again") != std::string::npos ? "yes"
-                                                                                       : "no");
+  std::printf(
+      "marks failed while full and were retried: %s\n",
+      agent_->log().find("sync: marking sent works again") != std::string::npos ? "yes" : "no");
   EXPECT_EQ(WEXITSTATUS(agent_->Stop()), 0) << agent_->log();
 }
 
@@ -364,15 +368,16 @@ TEST_F(DiskFaultsTest, JournalBecomingUnwritableWhileRunningLosesNoAck) {
   std::string first_refusal;
   {
     std::lock_guard<std::mutex> lock(st2.mu);
-    first_refusal = st2.first_other_message.empty() ? st2.first_full_message
-                                                    : st2.first_other_message;
+    first_refusal =
+        st2.first_other_message.empty() ? st2.first_full_message : st2.first_other_message;
   }
   for (const auto& f : files) SetImmutable(f, false);
   load.get();
   auto c = WaitAndCheck(2000, /*order=*/false, 120000);
-  std::printf("unwritable while running: refused %s, first refusal: %s; drained while "
-              "unwritable: %s; agent CPU %.1f%% of a core\n",
-              refused ? "yes" : "no", first_refusal.c_str(), drained ? "yes" : "no", cpu * 100);
+  std::printf(
+      "unwritable while running: refused %s, first refusal: %s; drained while "
+      "unwritable: %s; agent CPU %.1f%% of a core\n",
+      refused ? "yes" : "no", first_refusal.c_str(), drained ? "yes" : "no", cpu * 100);
   Report("journal unwritable while running", st2, c);
   EXPECT_TRUE(refused) << agent_->log();
   EXPECT_TRUE(drained) << agent_->log();
