@@ -180,14 +180,7 @@ void DirectProducer::StartOnLoop(std::promise<Status>* created) {
 
 DirectProducer::~DirectProducer() {
   if (loop_) {
-    if (loop_->InLoopThread()) {
-      std::fprintf(stderr,
-                   "edgespool client: a Producer destroyed from a callback on its own "
-                   "SDK thread (see agent/client/io_thread.h)\n");
-      std::abort();
-    }
-    loop_->Post([this] { ShutdownOnLoop(); });
-    shut_down_.get_future().wait();
+    ShutDownFromOutside(*loop_, "a Producer", [this] { ShutdownOnLoop(); }, shut_down_);
   }
   std::deque<Pending> left;
   {

@@ -216,14 +216,7 @@ Status Producer::Impl::Start() {
 
 Producer::Impl::~Impl() {
   if (loop_) {
-    if (loop_->InLoopThread()) {
-      std::fprintf(stderr,
-                   "edgespool client: a Producer destroyed from a callback on its own "
-                   "SDK thread (see agent/client/io_thread.h)\n");
-      std::abort();
-    }
-    loop_->Post([this] { ShutdownOnLoop(); });
-    shut_down_.get_future().wait();
+    ShutDownFromOutside(*loop_, "a Producer", [this] { ShutdownOnLoop(); }, shut_down_);
   }
   // Anything submitted after the loop stopped never reached it.
   std::deque<std::unique_ptr<Call>> left;
