@@ -482,7 +482,13 @@ void ProducerServer::Impl::OnAppended(uint64_t conn_id, uint64_t serial,
     reply.retry_after_ms = options_.full_retry_after_ms;
     ++stats_.errors;
   } else {
-    reply = pr::ErrorReply(req, pr::ErrorCode::kInternal, res.status().ToString());
+    Code code = res.status().code();
+    bool disk = code == Code::kIoError || code == Code::kPermissionDenied;
+    reply = pr::ErrorReply(req, pr::ErrorCode::kInternal,
+                           (disk ? "journal write failed: " : "") + res.status().ToString());
+    // A disk that stopped taking writes (EIO, EPERM, read-only) may come
+    // back: say when to try again, as for journal_full.
+    if (disk) reply.retry_after_ms = options_.full_retry_after_ms;
     ++stats_.errors;
   }
   c->CompleteSlot(serial, reply);
