@@ -132,6 +132,7 @@ in_root() {
 t=$SECONDS
 name="$(basename "$SRC")"
 log "$ARCH: dpkg-buildpackage -a$ARCH -B -Pcross,nocheck in the root (log: $TOP/build.log)"
+in_root env CCACHE_DIR=/ccache ccache -z >/dev/null  # the figures below: this build's
 # CMake (>= 3.17) takes the compiler launcher from the environment.
 if ! in_root DEB_BUILD_OPTIONS="nocheck parallel=$JOBS" CCACHE_DIR=/ccache \
     CMAKE_C_COMPILER_LAUNCHER=ccache CMAKE_CXX_COMPILER_LAUNCHER=ccache \
@@ -140,8 +141,8 @@ if ! in_root DEB_BUILD_OPTIONS="nocheck parallel=$JOBS" CCACHE_DIR=/ccache \
   tail -60 "$TOP/build.log" >&2
   die "$ARCH: dpkg-buildpackage failed (log: $TOP/build.log)"
 fi
-log "$ARCH: built in $((SECONDS - t)) s; ccache: $(in_root env CCACHE_DIR=/ccache ccache -s |
-  sed -n 's/^ *\(Hits\|cache hit (direct)\).*/&/p' | head -1 | tr -s ' ')"
+log "$ARCH: built in $((SECONDS - t)) s; ccache $(in_root env CCACHE_DIR=/ccache ccache -s |
+  sed -n 's/^ *Hits: *\(.*\)/hits \1/p' | head -1)"
 
 if [ "$LINTIAN" -eq 1 ]; then
   changes="$(cd "$TOP" && ls ./*_"$ARCH".changes | head -1)"
