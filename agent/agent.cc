@@ -14,6 +14,7 @@
 #include "agent/loop_lag.h"
 #include "agent/methods/methods.h"
 #include "agent/reload.h"
+#include "agent/startup_keepalive.h"
 #include "agent/server/producer_server.h"
 #include "agent/status_document.h"
 #include "agent/watchdog.h"
@@ -99,6 +100,8 @@ ProducerServerOptions ProducerOptionsFrom(const Config& c) {
     if (a.uid >= 0) e.uid = static_cast<uint32_t>(a.uid);
     if (a.gid >= 0) e.gid = static_cast<uint32_t>(a.gid);
     e.publish = a.publish;
+    e.subscribe = a.subscribe;
+    e.respond = a.respond;
     o.acl.push_back(e);
   }
   for (const auto& r : c.rate_limits) {
@@ -356,7 +359,13 @@ Status Agent::Impl::Start() {
   if (config_.store.path.find('/') != std::string::npos) {
     ES_RETURN_IF_ERROR(platform::MakeDirectories(dir, 0750).Annotate("store.path"));
   }
-  auto journal = store::Journal::Open(loop_, JournalOptionsFrom(config_));
+  // A big journal's slow steps (a full check after the background one found
+  // corruption, a migration, counting the backlog after a crash) keep
+  // systemd's start timeout at bay; the keepalive stops with Start().
+  StartupKeepalive keepalive(notifier_.socket_path());
+  store::JournalOptions journal_options = JournalOptionsFrom(config_);
+  journal_options.on_slow_step = [&keepalive](const std::string& step) { keepalive.Step(step); };
+  auto journal = store::Journal::Open(loop_, std::move(journal_options));
   if (!journal.ok()) return journal.status().Annotate("journal " + config_.store.path);
   journal_ = std::move(*journal);
   ES_LOG_INFO("journal open", {{"path", config_.store.path},

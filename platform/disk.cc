@@ -1,6 +1,7 @@
 #include "platform/disk.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -40,6 +41,15 @@ Status RenameFile(const std::string& from, const std::string& to) {
 Status RemoveFile(const std::string& path) {
   if (unlink(path.c_str()) != 0 && errno != ENOENT) return ErrnoStatus(errno, "unlink " + path);
   return Status::Ok();
+}
+
+Status SyncDirectory(const std::string& dir) {
+  int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return ErrnoStatus(errno, "open " + dir);
+  Status s;
+  if (fsync(fd) != 0) s = ErrnoStatus(errno, "fsync " + dir);
+  close(fd);
+  return s;
 }
 
 std::string DirName(const std::string& path) {

@@ -19,6 +19,8 @@ Result<uint64_t> FileSizeBytes(const std::string& path);
 Status RenameFile(const std::string& from, const std::string& to);
 // unlink(2); OK when the file did not exist.
 Status RemoveFile(const std::string& path);
+// fsync(2) of a directory: a rename or unlink in it is durable after this.
+Status SyncDirectory(const std::string& dir);
 // The directory part of a path ("." when there is none).
 std::string DirName(const std::string& path);
 

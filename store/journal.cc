@@ -459,6 +459,7 @@ Result<std::unique_ptr<Journal>> Journal::Open(platform::Loop& loop, JournalOpti
   if (options.group_max_messages == 0) options.group_max_messages = 1;
   auto db = JournalDb::Open(options, *options.clock);
   if (!db.ok()) return db.status();
+  options.on_slow_step = nullptr;  // open is over: the caller's hook may go
   auto impl = std::make_unique<Impl>(loop, std::move(options), std::move(db).value());
   return std::unique_ptr<Journal>(new Journal(std::move(impl)));
 }

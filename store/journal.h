@@ -71,6 +71,10 @@ struct JournalOptions {
   uint32_t dedupe_max_ids = 100000;        // ...or this many ids, whichever is smaller
   double high_water = 0.8;                 // fill ratio that signals backpressure
   const platform::Clock* clock = nullptr;  // nullptr: SystemClock
+  // Called on the opening thread as Open begins a step that can take long
+  // on a big journal ("full integrity check", "schema migration", "counting
+  // the backlog", ...), so the agent can tell systemd (EXTEND_TIMEOUT_USEC).
+  std::function<void(const std::string& step)> on_slow_step;
 };
 
 // A message as handed in by a producer.
@@ -198,6 +202,11 @@ struct JournalStats {
   uint64_t rejected_full_total = 0;  // appends refused with journal_full
   uint64_t commit_groups_total = 0;
   uint64_t corrupt_files_moved = 0;  // journals moved aside on open
+  // Integrity checks that ran to the end (the full one at open, or the
+  // background walk: store/integrity_check.h), and those that found the
+  // journal corrupt.
+  uint64_t integrity_checks_total = 0;
+  uint64_t integrity_failures_total = 0;
   // WAL checkpoints (checkpointer.h): background passes, failed passes, and
   // the time the writer waited for the WAL to start over.
   uint64_t checkpoints_total = 0;
@@ -246,8 +255,11 @@ class Journal {
   // afterwards); rows it keeps it must Lease().
   using CommitListener = std::function<void(std::vector<StoredMessage>&)>;
 
-  // Opens or creates the journal: WAL, schema migration, quick_check. A
-  // corrupt or unreadable file is moved aside to "<path>.corrupt-<unix ms>",
+  // Opens or creates the journal: WAL, the full quick_check for a file up to
+  // 32 MiB or one the last background check marked, schema migration, the
+  // backlog's counts; a bigger file is checked afterwards in the background
+  // (integrity_check.h, JournalStats::integrity_*). A corrupt or unreadable
+  // file found at open is moved aside to "<path>.corrupt-<unix ms>",
   // logged with the reason, counted, and a fresh journal started. Fails only
   // when no journal can be created at all (e.g. read-only directory).
   static Result<std::unique_ptr<Journal>> Open(platform::Loop& loop, JournalOptions options);

@@ -19,6 +19,7 @@
 #include "agent/cli/exit_codes.h"
 #include "agent/client/producer.h"
 #include "agent/protocol/request.h"
+#include "platform/log.h"
 #include "platform/process_info.h"
 
 namespace edgespool::agent {
@@ -82,18 +83,31 @@ int ExitFor(const Status& st, const std::optional<protocol::ErrorCode>& code) {
 }
 
 Result<std::unique_ptr<cl::Producer>> ConnectTo(const std::string& socket, size_t window = 256,
-                                                std::shared_ptr<cl::IoThread> io = nullptr) {
+                                                std::shared_ptr<cl::IoThread> io = nullptr,
+                                                const cl::DirectOptions& direct = {}) {
   cl::ProducerOptions o;
   o.socket_path = socket;
   o.window = window;
   o.io = std::move(io);
   o.connect_timeout_ms = 2000;
+  o.direct = direct;
   auto p = cl::Producer::Connect(std::move(o));
   if (!p.ok()) {
-    std::fprintf(stderr, "edgespool: agent unavailable at %s: %s\n", socket.c_str(),
-                 p.status().message().c_str());
+    // The status names the broker's URL (without secrets) in direct mode.
+    if (cl::IsBrokerUrl(socket)) {
+      std::fprintf(stderr, "edgespool: direct mode: %s\n", p.status().message().c_str());
+    } else {
+      std::fprintf(stderr, "edgespool: agent unavailable at %s: %s\n", socket.c_str(),
+                   p.status().message().c_str());
+    }
   }
   return p;
+}
+
+// A failed connect: a bad URL or TLS file is the caller's mistake (65),
+// an unreachable agent or broker is not (69).
+int ConnectExit(const Status& st) {
+  return st.code() == Code::kInvalidArgument ? kExitDataErr : kExitUnavailable;
 }
 
 struct PublishArgs {
@@ -103,14 +117,51 @@ struct PublishArgs {
   std::string file;
   bool lines = false, whole_stdin = false;
   cl::PublishOptions options;
+  cl::DirectOptions direct;  // --socket/--url a broker's URL: direct mode
   int64_t count = 0, rate = 0, size = 200, connections = 1;
 };
+
+// Direct mode's options: only with a broker URL, where they mean something.
+int ToDirectOptions(const Args& args, PublishArgs* a) {
+  static const char* const kDirectOnly[] = {
+      "cafile", "cert", "key", "username", "password-file", "client-id", "insecure",
+  };
+  bool direct = cl::IsBrokerUrl(a->socket);
+  for (const char* name : kDirectOnly) {
+    if (args.Has(name) && !direct) {
+      return Usage("publish", std::string("--") + name +
+                                  " is for direct mode (--url mqtt://... or mqtts://...)");
+    }
+  }
+  a->direct.ca_file = args.Str("cafile");
+  a->direct.cert_file = args.Str("cert");
+  a->direct.key_file = args.Str("key");
+  a->direct.username = args.Str("username");
+  a->direct.client_id = args.Str("client-id");
+  a->direct.verify = !args.Has("insecure");
+  if (args.Has("password-file")) {
+    std::ifstream in(args.Str("password-file"), std::ios::binary);
+    if (!in) return Usage("publish", "cannot read --password-file " + args.Str("password-file"));
+    std::getline(in, a->direct.password);  // the first line, as uplink.password_file
+  }
+  return 0;
+}
 
 // Fills *a from the parsed options. Returns 0, else the exit code (a usage
 // error reported).
 int ToPublishArgs(const Args& args, PublishArgs* a) {
   const auto& pos = args.positionals();
-  a->socket = args.Str("socket", DefaultSocket());
+  if (args.Has("socket") && args.Has("url")) {
+    return Usage("publish", "give --socket or --url, not both");
+  }
+  a->socket = args.Has("url") ? args.Str("url") : args.Str("socket", DefaultSocket());
+  if (args.Has("url") && !cl::IsBrokerUrl(a->socket)) {
+    return Usage("publish", "--url takes mqtt://HOST[:PORT] or mqtts://HOST[:PORT]");
+  }
+  if (int rc = ToDirectOptions(args, a)) return rc;
+  // The MQTT client logs each connect and retry (as the agent's uplink):
+  // the command's own line says what became of the publish.
+  if (cl::IsBrokerUrl(a->socket)) platform::Logger::SetLevel(platform::LogLevel::kError);
   size_t next = 0;
   if (args.Has("topic")) {
     a->topic = args.Str("topic");
@@ -172,6 +223,10 @@ void PrintResult(const cl::PublishResult& r) {
     std::fprintf(stderr, "edgespool: publish refused: %s\n", r.status.message().c_str());
     return;
   }
+  if (r.receipt == cl::Receipt::kSent) {  // direct mode: no journal, no seq
+    std::printf("sent id=%s\n", r.id.c_str());
+    return;
+  }
   std::printf("%s seq=%llu id=%s uplink=%s\n", r.duplicate ? "duplicate" : "stored",
               static_cast<unsigned long long>(r.seq), r.id.c_str(),
               r.uplink_connected ? "connected" : "disconnected");
@@ -203,10 +258,12 @@ int PublishLines(cl::Producer& p, const PublishArgs& a) {
   std::vector<std::future<cl::PublishResult>> pending;
   std::string line;
   uint64_t stored = 0, duplicates = 0;
+  bool sent = false;  // direct mode
   int rc = kExitOk;
   auto settle = [&](std::future<cl::PublishResult>& f) {
     cl::PublishResult r = f.get();
     if (r.status.ok()) {
+      sent = r.receipt == cl::Receipt::kSent;
       ++(r.duplicate ? duplicates : stored);
     } else if (rc == kExitOk) {
       PrintResult(r);
@@ -221,8 +278,12 @@ int PublishLines(cl::Producer& p, const PublishArgs& a) {
     }
   }
   for (auto& f : pending) settle(f);
-  std::printf("stored %llu duplicates %llu\n", static_cast<unsigned long long>(stored),
-              static_cast<unsigned long long>(duplicates));
+  if (sent) {
+    std::printf("sent %llu\n", static_cast<unsigned long long>(stored));
+  } else {
+    std::printf("stored %llu duplicates %llu\n", static_cast<unsigned long long>(stored),
+                static_cast<unsigned long long>(duplicates));
+  }
   return rc;
 }
 
@@ -302,7 +363,7 @@ bool ConnectProducers(const PublishArgs& a, const std::vector<std::shared_ptr<cl
     // full 126-137k -> 176-186k). With 8 or 64 connections 4096 was no
     // better (their groups overlap anyway) and holds more in flight.
     size_t window = std::max<size_t>(2048, 4096 / static_cast<size_t>(a.connections));
-    auto p = ConnectTo(a.socket, window, io[static_cast<size_t>(c) % io.size()]);
+    auto p = ConnectTo(a.socket, window, io[static_cast<size_t>(c) % io.size()], a.direct);
     if (!p.ok()) return false;
     producers->push_back(std::move(p).value());
   }
@@ -439,8 +500,8 @@ int Publish(const Args& args) {
     }
     payload = ReadAll(in);
   }
-  auto p = ConnectTo(a.socket);
-  if (!p.ok()) return kExitUnavailable;
+  auto p = ConnectTo(a.socket, 256, nullptr, a.direct);
+  if (!p.ok()) return ConnectExit(p.status());
   if (a.whole_stdin) payload = ReadAll(std::cin);
   if (payload) return PublishOne(**p, a, std::move(*payload));
   return PublishLines(**p, a);
@@ -568,15 +629,35 @@ constexpr OptionSpec kPublishOptions[] = {
     cli::Opt("connections", 0, ValueKind::kInt, "N",
              "Load generator: connections to spread the messages over (default 1).")
         .Range(1, 100000),
-    kSocketOption,
+    cli::Opt("socket", 0, ValueKind::kFile, "PATH|URL",
+             "The agent's socket (default: $EDGESPOOL_PRODUCER_SOCKET, then "
+             "/run/edgespool/edgespool.sock); an mqtt:// or mqtts:// URL there is direct mode, "
+             "as with --url."),
+    cli::Opt("url", 0, ValueKind::kString, "URL",
+             "Direct mode: publish to the broker at mqtt://HOST[:1883] or mqtts://HOST[:8883] "
+             "with no agent (QoS 1; prints \"sent id=ID\" on its PUBACK; nothing is stored, "
+             "see docs/direct-mode.md)."),
+    cli::Opt("cafile", 0, ValueKind::kFile, "FILE",
+             "Direct mode, mqtts://: the CA bundle (PEM) to verify the broker with (default: "
+             "the system's)."),
+    cli::Opt("cert", 0, ValueKind::kFile, "FILE",
+             "Direct mode, mqtts://: client certificate (PEM)."),
+    cli::Opt("key", 0, ValueKind::kFile, "FILE", "Direct mode, mqtts://: its private key (PEM)."),
+    cli::Flag("insecure", 0, "Direct mode, mqtts://: do not verify the broker's certificate."),
+    cli::Opt("username", 0, ValueKind::kString, "NAME", "Direct mode: MQTT user name."),
+    cli::Opt("password-file", 0, ValueKind::kFile, "FILE",
+             "Direct mode: the MQTT password, the first line of FILE."),
+    cli::Opt("client-id", 0, ValueKind::kString, "ID",
+             "Direct mode: MQTT client id (default: es-direct- and random hex)."),
 };
 
 constexpr ExitCodeDoc kPublishExits[] = {
-    {0, "stored (or delivered, with --ack delivered)"},
+    {0, "stored (or delivered, with --ack delivered); direct mode: sent (the broker's PUBACK)"},
     {64, "usage error"},
     {65, "the agent refused the message (bad topic, too large, forbidden), or FILE cannot be "
          "read"},
-    {69, "the agent is not reachable, busy, full or rate limiting; or not delivered"},
+    {69, "the agent (direct mode: the broker) is not reachable, busy, full or rate limiting; or "
+         "not delivered"},
     {70, "internal error in the agent"},
 };
 
@@ -609,6 +690,10 @@ const cli::CommandSpec kPublishCommand = cli::Command(
     "acknowledgement): from MESSAGE or -m, -f FILE, all of stdin (-s), nothing (-n), or one "
     "message per line of stdin (-l, and the default when stdin is not a terminal). Prints "
     "\"stored seq=N id=ID uplink=STATE\".\n\n"
+    "Given a broker's URL (--url, or an mqtt:// or mqtts:// --socket or "
+    "$EDGESPOOL_PRODUCER_SOCKET) it is direct mode: the message goes to that broker with no "
+    "agent, as the agent's message mode sends it, and \"sent id=ID\" is printed on its PUBACK. "
+    "Nothing is stored: with the broker down it fails (69) instead of waiting.\n\n"
     "With --count it is a load generator instead: N messages of --size bytes at --rate over "
     "--connections, then the throughput and the ack latency p50, p99 and max.",
     kPublishOptions, kPublishExits, Publish, 0, 2);

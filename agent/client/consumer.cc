@@ -162,14 +162,7 @@ Status Consumer::Impl::Start() {
 
 Consumer::Impl::~Impl() {
   if (!loop_) return;
-  if (loop_->InLoopThread()) {
-    std::fprintf(stderr,
-                 "edgespool client: a Consumer destroyed from a callback on its own "
-                 "SDK thread (see agent/client/io_thread.h)\n");
-    std::abort();
-  }
-  loop_->Post([this] { ShutdownOnLoop(); });
-  shut_down_.get_future().wait();
+  ShutDownFromOutside(*loop_, "a Consumer", [this] { ShutdownOnLoop(); }, shut_down_);
 }
 
 void Consumer::Impl::ShutdownOnLoop() {

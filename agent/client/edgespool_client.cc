@@ -176,6 +176,7 @@ void Report(edgespool_delivery_cb cb, void* user, edgespool_event event, int err
   report.seq = r.seq;
   report.id = id.c_str();
   report.duplicate = r.duplicate ? 1 : 0;
+  report.sent = r.status.ok() && r.receipt == edgespool::client::Receipt::kSent ? 1 : 0;
   std::string reason = error == 0 ? "" : !r.reason.empty() ? r.reason : r.status.message();
   report.reason = reason.c_str();
   cb(&report, user);
@@ -223,8 +224,18 @@ int edgespool_connect_opts(const char* socket_path, const edgespool_connect_opti
   po.connect_timeout_ms = o.connect_timeout_ms;
   po.window = o.window;
   po.max_queued = o.max_queued;
+  auto text = [](const char* s) { return std::string(s ? s : ""); };
+  po.direct.ca_file = text(o.ca_file);
+  po.direct.cert_file = text(o.cert_file);
+  po.direct.key_file = text(o.key_file);
+  po.direct.username = text(o.username);
+  po.direct.password = text(o.password);
   auto p = edgespool::client::Producer::Connect(std::move(po));
-  if (!p.ok()) return EDGESPOOL_ERR_UNAVAILABLE;
+  if (!p.ok()) {
+    // A bad URL or TLS file is the caller's; an unreachable peer is not.
+    return p.status().code() == edgespool::Code::kInvalidArgument ? EDGESPOOL_ERR_INVALID_ARGUMENT
+                                                                  : EDGESPOOL_ERR_UNAVAILABLE;
+  }
   *out = new edgespool_producer{std::move(p).value()};
   return EDGESPOOL_OK;
 }

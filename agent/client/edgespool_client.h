@@ -110,12 +110,24 @@ typedef struct edgespool_connect_options {
   int64_t connect_timeout_ms; /* how long edgespool_connect_opts waits for the agent (2000) */
   size_t window;              /* requests on the wire awaiting a reply (256) */
   size_t max_queued;          /* outstanding requests before a publish blocks (10000) */
+  /* Direct mode (added later: programs built before leave them NULL): when
+   * socket_path is an mqtt:// or mqtts:// URL the producer publishes to that
+   * broker itself, with no agent (docs/direct-mode.md). Every NULL: none. */
+  const char* ca_file;   /* mqtts://: CA bundle (PEM); NULL: the system's */
+  const char* cert_file; /* mqtts://: client certificate (PEM) */
+  const char* key_file;  /* mqtts://: its key (PEM) */
+  const char* username;
+  const char* password;
 } edgespool_connect_options;
 
 void edgespool_connect_options_init(edgespool_connect_options* o);
 /* edgespool_connect with options (NULL: the defaults). 0 or a negative error
  * code: EDGESPOOL_ERR_UNAVAILABLE when no connection was made within
- * connect_timeout_ms. */
+ * connect_timeout_ms. socket_path may be a broker's URL, mqtt://HOST[:PORT]
+ * or mqtts://HOST[:PORT] (edgespool_connect too): direct mode, where a
+ * publish succeeds on the broker's PUBACK, returns 0 instead of a journal
+ * seq and its report has sent = 1; nothing is stored, and while the broker
+ * is unreachable publishes fail with EDGESPOOL_ERR_UNAVAILABLE. */
 int edgespool_connect_opts(const char* socket_path, const edgespool_connect_options* options,
                            edgespool_producer** out);
 
@@ -167,6 +179,7 @@ typedef struct edgespool_delivery_report {
   const char* id;     /* the idempotency id the publish carried */
   int duplicate;      /* 1: the id was already stored; seq is the original */
   const char* reason; /* why, for an error ("" otherwise) */
+  int sent;           /* 1: direct mode: STORED here means the broker's PUBACK (seq 0) */
 } edgespool_delivery_report;
 
 typedef void (*edgespool_delivery_cb)(const edgespool_delivery_report* report, void* user);

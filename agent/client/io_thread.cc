@@ -1,5 +1,7 @@
 #include "agent/client/io_thread.h"
 
+#include <cstdio>
+#include <cstdlib>
 #include <future>
 
 #include "platform/loop.h"
@@ -40,6 +42,19 @@ IoThread::~IoThread() {
   thread_.join();
   loop_->BindToCurrentThread();  // ~Loop runs the close callbacks still due
   loop_.reset();
+}
+
+void ShutDownFromOutside(platform::Loop& loop, const char* what, std::function<void()> shutdown,
+                         std::promise<void>& done) {
+  if (loop.InLoopThread()) {
+    std::fprintf(stderr,
+                 "edgespool client: %s destroyed from a callback on its own SDK thread "
+                 "(see agent/client/io_thread.h)\n",
+                 what);
+    std::abort();
+  }
+  loop.Post(std::move(shutdown));
+  done.get_future().wait();
 }
 
 }  // namespace edgespool::client

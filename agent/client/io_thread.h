@@ -15,6 +15,8 @@
 // (that thread would wait for itself): destroy it from another thread.
 #pragma once
 
+#include <functional>
+#include <future>
 #include <memory>
 #include <thread>
 
@@ -47,5 +49,12 @@ class IoThread {
   std::unique_ptr<platform::AsyncHandle> keepalive_;  // the loop runs with no Producer on it
   std::thread thread_;
 };
+
+// For the destructors of the SDK's objects (Producer, Consumer, Responder):
+// runs `shutdown` on the SDK thread and waits until it has fulfilled `done`.
+// Called on that thread itself (from a callback), it would wait for itself:
+// it aborts instead, naming `what` ("a Producer").
+void ShutDownFromOutside(platform::Loop& loop, const char* what, std::function<void()> shutdown,
+                         std::promise<void>& done);
 
 }  // namespace edgespool::client

@@ -15,6 +15,8 @@
 #include <unordered_map>
 
 #include "agent/client/agent_connection.h"
+#include "agent/client/direct_producer.h"
+#include "agent/client/message_ids.h"
 #include "agent/protocol/frame.h"
 #include "agent/protocol/reply.h"
 #include "platform/loop.h"
@@ -123,9 +125,7 @@ class Producer::Impl {
   void FinishFirstConnect(const Status& st);
 
   ProducerOptions options_;
-  std::string id_prefix_;
-  bool time_ordered_ids_ = false;  // no id_prefix given: ids lead with the time
-  std::atomic<uint64_t> next_id_{1};
+  MessageIds ids_;
   std::shared_ptr<IoThread> io_;
   platform::Loop* loop_ = nullptr;  // io_'s, once started: shut down there
   std::promise<void> shut_down_;    // ShutdownOnLoop has finished with *this
@@ -174,35 +174,13 @@ class Producer::Impl {
   std::unordered_map<int64_t, std::function<void(const PublishResult&)>> delivery_;
 };
 
-Producer::Impl::Impl(ProducerOptions options) : options_(std::move(options)) {
+Producer::Impl::Impl(ProducerOptions options)
+    : options_(std::move(options)), ids_(options_.id_prefix) {
   if (options_.window == 0) options_.window = 1;
   if (options_.max_queued == 0) options_.max_queued = 1;
-  id_prefix_ = options_.id_prefix;
-  time_ordered_ids_ = id_prefix_.empty();
-  if (id_prefix_.empty()) {
-    std::random_device rd;
-    char buf[40];
-    std::snprintf(buf, sizeof buf, "%08x%08x-", rd(), rd());
-    id_prefix_ = buf;
-  }
 }
 
-// Generated ids lead with the wall-clock millisecond (fixed width, so they
-// sort by time), then this producer's random prefix and counter, which
-// alone make them unique. Why the time: the journal indexes ids, and ids
-// that sort by producer put each commit group's rows into as many index
-// pages as there are producers (8 producers, ~22 rows a group at 20,000
-// msg/s: 8 leaf pages written per commit instead of 1).
-std::string Producer::Impl::NextId() {
-  uint64_t n = next_id_.fetch_add(1);
-  if (!time_ordered_ids_) return id_prefix_ + std::to_string(n);
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                std::chrono::system_clock::now().time_since_epoch())
-                .count();
-  char head[24];
-  std::snprintf(head, sizeof head, "%012llx-", static_cast<unsigned long long>(ms));
-  return head + id_prefix_ + std::to_string(n);
-}
+std::string Producer::Impl::NextId() { return ids_.Next(); }
 
 Status Producer::Impl::Start() {
   platform::IgnoreSigpipeIfDefault();
@@ -238,14 +216,7 @@ Status Producer::Impl::Start() {
 
 Producer::Impl::~Impl() {
   if (loop_) {
-    if (loop_->InLoopThread()) {
-      std::fprintf(stderr,
-                   "edgespool client: a Producer destroyed from a callback on its own "
-                   "SDK thread (see agent/client/io_thread.h)\n");
-      std::abort();
-    }
-    loop_->Post([this] { ShutdownOnLoop(); });
-    shut_down_.get_future().wait();
+    ShutDownFromOutside(*loop_, "a Producer", [this] { ShutdownOnLoop(); }, shut_down_);
   }
   // Anything submitted after the loop stopped never reached it.
   std::deque<std::unique_ptr<Call>> left;
@@ -575,7 +546,9 @@ void Producer::Impl::Complete(std::unique_ptr<Call> call, const pr::Reply* reply
   if (!reply) {
     FailCall(*call, failure);
   } else if (call->on_publish) {
-    call->on_publish(ToPublishResult(*reply, call->request.publish.id));
+    PublishResult r = ToPublishResult(*reply, call->request.publish.id);
+    if (call->request.publish.ack == pr::AckMode::kNone) r.receipt = Receipt::kWritten;
+    call->on_publish(std::move(r));
   } else if (call->on_reply) {
     call->on_reply(*reply, body);
   }
@@ -595,7 +568,37 @@ void Producer::Impl::Settle() {
 
 // --- Producer --------------------------------------------------------------
 
+namespace {
+
+// Requests other than publish need the agent (its journal, its uplink's
+// request/response): in direct mode they fail at once, saying so.
+void Submit(Producer::Impl* impl, DirectProducer* direct, std::unique_ptr<Call> call) {
+  if (!direct) return impl->Submit(std::move(call));
+  FailCall(*call,
+           Status::InvalidArgument(std::string("direct mode: ") + pr::OpName(call->request.op) +
+                                   " needs the agent (a socket path, not a broker URL)"));
+}
+
+}  // namespace
+
+const char* ReceiptName(Receipt r) {
+  switch (r) {
+    case Receipt::kStored:
+      return "stored";
+    case Receipt::kSent:
+      return "sent";
+    case Receipt::kWritten:
+      return "written";
+  }
+  return "?";
+}
+
 Result<std::unique_ptr<Producer>> Producer::Connect(ProducerOptions options) {
+  if (IsBrokerUrl(options.socket_path)) {
+    auto direct = DirectProducer::Connect(std::move(options));
+    if (!direct.ok()) return direct.status();
+    return std::unique_ptr<Producer>(new Producer(std::move(direct).value()));
+  }
   auto impl = std::make_unique<Impl>(std::move(options));
   Status st = impl->Start();
   if (!st.ok()) return Status::Unavailable(st.message());
@@ -603,10 +606,15 @@ Result<std::unique_ptr<Producer>> Producer::Connect(ProducerOptions options) {
 }
 
 Producer::Producer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Producer::Producer(std::unique_ptr<DirectProducer> direct) : direct_(std::move(direct)) {}
 Producer::~Producer() = default;
 
 void Producer::Publish(std::string topic, std::string payload, PublishOptions options,
                        std::function<void(PublishResult)> done) {
+  if (direct_) {
+    return direct_->Publish(std::move(topic), std::move(payload), std::move(options),
+                            std::move(done));
+  }
   auto call = std::make_unique<Call>();
   pr::PublishFields& p = call->request.publish;
   call->request.op = pr::Op::kPublish;
@@ -622,7 +630,7 @@ void Producer::Publish(std::string topic, std::string payload, PublishOptions op
   call->body = std::move(payload);
   if (p.ack == pr::AckMode::kDelivered) call->on_delivered = std::move(options.on_delivered);
   call->on_publish = std::move(done);
-  impl_->Submit(std::move(call));
+  Submit(impl_.get(), direct_.get(), std::move(call));
 }
 
 std::future<PublishResult> Producer::Publish(std::string topic, std::string payload,
@@ -658,7 +666,7 @@ void Producer::Request(std::string topic, std::string payload, RequestOptions op
     out.status = why;
     (*shared_done)(std::move(out));
   };
-  impl_->Submit(std::move(call));
+  Submit(impl_.get(), direct_.get(), std::move(call));
 }
 
 std::future<RequestResult> Producer::Request(std::string topic, std::string payload,
@@ -703,7 +711,7 @@ std::future<QueryInfo> Producer::Query(uint64_t seq) {
   auto f = promise->get_future();
   auto call = QueryCall(promise);
   call->request.query_seq = seq;
-  impl_->Submit(std::move(call));
+  Submit(impl_.get(), direct_.get(), std::move(call));
   return f;
 }
 
@@ -712,7 +720,7 @@ std::future<QueryInfo> Producer::QueryById(std::string id) {
   auto f = promise->get_future();
   auto call = QueryCall(promise);
   call->request.query_id = std::move(id);
-  impl_->Submit(std::move(call));
+  Submit(impl_.get(), direct_.get(), std::move(call));
   return f;
 }
 
@@ -729,7 +737,7 @@ std::future<Result<std::string>> Producer::GetStatus() {
     }
   };
   call->on_fail = [promise](const Status& why) { promise->set_value(why); };
-  impl_->Submit(std::move(call));
+  Submit(impl_.get(), direct_.get(), std::move(call));
   return f;
 }
 
@@ -751,25 +759,34 @@ std::future<ReloadResult> Producer::Reload() {
     out.status = why;
     promise->set_value(std::move(out));
   };
-  impl_->Submit(std::move(call));
+  Submit(impl_.get(), direct_.get(), std::move(call));
   return f;
 }
 
 std::future<Status> Producer::Ping() {
   auto promise = std::make_shared<std::promise<Status>>();
   auto f = promise->get_future();
+  if (direct_) {
+    promise->set_value(direct_->connected() ? Status::Ok()
+                                            : Status::Unavailable("not connected to the broker"));
+    return f;
+  }
   auto call = std::make_unique<Call>();
   call->request.op = pr::Op::kPing;
   call->on_reply = [promise](const pr::Reply& r, std::string_view) {
     promise->set_value(ReplyStatus(r));
   };
   call->on_fail = [promise](const Status& why) { promise->set_value(why); };
-  impl_->Submit(std::move(call));
+  Submit(impl_.get(), direct_.get(), std::move(call));
   return f;
 }
 
-bool Producer::Drain(int64_t timeout_ms) { return impl_->Drain(timeout_ms); }
-bool Producer::connected() const { return impl_->connected(); }
-uint64_t Producer::reconnects() const { return impl_->reconnects(); }
+bool Producer::Drain(int64_t timeout_ms) {
+  return direct_ ? direct_->Drain(timeout_ms) : impl_->Drain(timeout_ms);
+}
+bool Producer::connected() const { return direct_ ? direct_->connected() : impl_->connected(); }
+uint64_t Producer::reconnects() const {
+  return direct_ ? direct_->reconnects() : impl_->reconnects();
+}
 
 }  // namespace edgespool::client

@@ -21,6 +21,14 @@
 // drop is acknowledged once (its retry reports status "duplicate" with the
 // original seq, which is still reported to the caller as a success).
 //
+// Direct mode (docs/direct-mode.md): given an mqtt:// or mqtts:// URL as
+// socket_path, the Producer talks to that broker itself, with no agent: the
+// same Publish (QoS 1; the result says Receipt::kSent once the broker's
+// PUBACK came), Drain and destructor, and the message looks on the wire as
+// the agent's message mode sends it. Nothing is stored: while the link is
+// down publishes fail with Unavailable. Query, Request, GetStatus and Reload
+// need the agent and fail with InvalidArgument there.
+//
 // Signals: a write to an agent that just died raises SIGPIPE; unless the
 // program has its own SIGPIPE handler, the SDK sets SIGPIPE to ignored.
 //
@@ -35,6 +43,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "agent/client/io_thread.h"
 #include "agent/protocol/request.h"
@@ -47,8 +56,31 @@ using protocol::ErrorCode;
 using protocol::HeaderList;
 using protocol::Priority;
 
+// Direct mode only (socket_path an mqtt:// or mqtts:// URL): how to reach
+// and log in to the broker. The agent's equivalents are uplink.* keys.
+struct DirectOptions {
+  std::string client_id;  // default: "es-direct-" and random hex
+  std::string username;   // empty: none
+  std::string password;   // the secret itself (read it from a file yourself)
+  // mqtts://: PEM files; an empty ca_file means the system's CA store.
+  std::string ca_file;
+  std::string cert_file;  // client certificate (mutual TLS)
+  std::string key_file;
+  std::string server_name;  // SNI and host name check; default: the URL's host
+  bool verify = true;
+  uint8_t protocol = 5;  // MQTT 5, falling back to 3.1.1 once (no properties then)
+  uint16_t keepalive_s = 30;
+};
+
+// True for what selects direct mode in ProducerOptions::socket_path:
+// mqtt:// and mqtts:// URLs (any case).
+bool IsBrokerUrl(std::string_view socket_path_or_url);
+
 struct ProducerOptions {
+  // The agent's socket, or a broker's URL (mqtt://host[:1883],
+  // mqtts://host[:8883]) for direct mode: the one setting that switches.
   std::string socket_path = "/run/edgespool/edgespool.sock";
+  DirectOptions direct;               // direct mode only
   size_t window = 256;                // requests on the wire awaiting a reply
   size_t max_queued = 10000;          // outstanding requests before Publish blocks
   int64_t connect_timeout_ms = 5000;  // Connect(): the first connection
@@ -64,15 +96,24 @@ struct ProducerOptions {
   std::shared_ptr<IoThread> io;
 };
 
+// What an OK PublishResult means: how far the message got.
+enum class Receipt : uint8_t {
+  kStored,   // durable in the agent's journal (the agent's ack)
+  kSent,     // direct mode: the broker's PUBACK (nothing is kept anywhere else)
+  kWritten,  // ack kNone: handed over, nothing more is known
+};
+const char* ReceiptName(Receipt r);  // "stored", "sent", "written"
+
 struct PublishResult {
-  Status status;                  // OK, or why not (the agent's message)
-  std::optional<ErrorCode> code;  // the agent's error code, when it sent one
-  uint64_t seq = 0;
-  bool duplicate = false;  // the id was already stored: seq is the original
-  bool uplink_connected = false;
-  int64_t retry_after_ms = 0;  // busy, rate_limited, journal_full
-  std::string id;              // the idempotency id the publish carried
-  std::string delivery;        // on_delivered: delivered | dead | expired
+  Status status;                       // OK, or why not (the agent's message)
+  Receipt receipt = Receipt::kStored;  // with an OK status
+  std::optional<ErrorCode> code;       // the agent's error code, when it sent one
+  uint64_t seq = 0;                    // the journal's; 0 in direct mode (no journal)
+  bool duplicate = false;              // the id was already stored: seq is the original
+  bool uplink_connected = false;       // direct mode: the link to the broker
+  int64_t retry_after_ms = 0;          // busy, rate_limited, journal_full
+  std::string id;                      // the idempotency id the publish carried
+  std::string delivery;                // on_delivered: delivered | dead | expired
   std::string reason;
 };
 
@@ -136,11 +177,14 @@ struct ReloadResult {
   std::string json;     // the whole outcome (the reply's body)
 };
 
+class DirectProducer;  // direct mode (agent/client/direct_producer.h)
+
 class Producer {
  public:
   // Starts the SDK thread and waits for the first connection (up to
-  // connect_timeout_ms): Unavailable if the agent cannot be reached. Later
-  // drops are handled by reconnecting.
+  // connect_timeout_ms): Unavailable if the agent (direct mode: the broker)
+  // cannot be reached; in direct mode InvalidArgument for a bad URL or a TLS
+  // file that cannot be loaded. Later drops are handled by reconnecting.
   static Result<std::unique_ptr<Producer>> Connect(ProducerOptions options);
   // Closes the connection (and stops its IoThread if no other Producer
   // shares it); requests still outstanding fail with Cancelled.
@@ -181,7 +225,9 @@ class Producer {
 
  private:
   explicit Producer(std::unique_ptr<Impl> impl);
-  std::unique_ptr<Impl> impl_;
+  explicit Producer(std::unique_ptr<DirectProducer> direct);
+  std::unique_ptr<Impl> impl_;              // through the agent, or
+  std::unique_ptr<DirectProducer> direct_;  // straight to the broker
 };
 
 }  // namespace edgespool::client

@@ -118,14 +118,7 @@ Status Responder::Impl::Start() {
 
 Responder::Impl::~Impl() {
   if (!loop_) return;
-  if (loop_->InLoopThread()) {
-    std::fprintf(stderr,
-                 "edgespool client: a Responder destroyed from a callback on its own "
-                 "SDK thread (see agent/client/io_thread.h)\n");
-    std::abort();
-  }
-  loop_->Post([this] { ShutdownOnLoop(); });
-  shut_down_.get_future().wait();
+  ShutDownFromOutside(*loop_, "a Responder", [this] { ShutdownOnLoop(); }, shut_down_);
 }
 
 void Responder::Impl::ShutdownOnLoop() {

@@ -119,6 +119,9 @@ void CheckAcl(void* element, int line, const ProblemSink& problems) {
     }
   }
   if (a.uid < 0 && a.gid < 0) problems.Add(line, "acl", "needs uid, user, gid or group");
+  if (a.publish.empty() && a.subscribe.empty() && a.respond.empty()) {
+    problems.Add(line, "acl", "needs publish, subscribe or respond");
+  }
 }
 
 void CheckRateLimit(void* element, int line, const ProblemSink& problems) {

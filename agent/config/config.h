@@ -36,7 +36,9 @@ struct AclConfig {
   int64_t uid = -1;            // -1 = any
   int64_t gid = -1;
   std::string user, group;     // resolved to uid/gid at load
-  std::vector<std::string> publish;  // MQTT filters
+  std::vector<std::string> publish;    // MQTT filters over topics
+  std::vector<std::string> subscribe;  // ... over downlink topics
+  std::vector<std::string> respond;    // ... over method names
   int line = 0;
 };
 

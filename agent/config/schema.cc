@@ -224,6 +224,8 @@ constexpr KeyDesc kAcl[] = {
     Key<&AclConfig::gid>("gid", K::kInt).Shown(Show::kUnlessNegative).Live(),
     Key<&AclConfig::group>("group", K::kString).Shown(Show::kNever).Live(),
     Key<&AclConfig::publish>("publish", K::kFilterList).Live(),
+    Key<&AclConfig::subscribe>("subscribe", K::kFilterList).Live(),
+    Key<&AclConfig::respond>("respond", K::kFilterList).Live(),
 };
 
 constexpr KeyDesc kRateLimit[] = {

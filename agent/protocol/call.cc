@@ -1,44 +1,21 @@
 #include "agent/protocol/call.h"
 
-#include <cjson/cJSON.h>
-
-#include <cmath>
-#include <memory>
-#include <optional>
-
 #include "agent/protocol/flat_json.h"
 #include "agent/protocol/frame.h"
 #include "agent/protocol/json_writer.h"
+#include "agent/protocol/pushed_frame_parse.h"
 
 namespace edgespool::protocol {
 
 namespace {
 
-struct CjsonDeleter {
-  void operator()(cJSON* j) const { cJSON_Delete(j); }
-};
-using JsonPtr = std::unique_ptr<cJSON, CjsonDeleter>;
-
-bool Fail(std::string* error, std::string why) {
-  *error = std::move(why);
-  return false;
-}
-
-bool GetInteger(const std::optional<JsonValue>& item, int64_t lo, int64_t hi, int64_t* out) {
-  if (!item || !item->is_number()) return false;
-  double d = item->number;
-  if (!std::isfinite(d) || d != std::floor(d) || d < static_cast<double>(lo) ||
-      d > static_cast<double>(hi)) {
-    return false;
-  }
-  *out = static_cast<int64_t>(d);
-  return true;
-}
+using pushed::Fail;
+using pushed::GetInteger;
+using pushed::JsonPtr;
 
 template <typename Src>
 bool IsCall(const Src& root) {
-  auto op = root.Find("op");
-  return op && op->is_string() && op->text == "call";
+  return pushed::IsOp(root, "call");
 }
 
 template <typename Src>
@@ -54,27 +31,8 @@ bool ParseFields(const Src& root, MethodCall* c, std::string* error) {
     return Fail(error, "call has no timeout_ms");
   }
   if (auto h = root.Find("headers")) {
-    if (h->type != JsonValue::Type::kObject || h->object == nullptr) {
-      return Fail(error, "call headers malformed");
-    }
-    for (const cJSON* kv = h->object->child; kv != nullptr; kv = kv->next) {
-      if (!cJSON_IsString(kv) || kv->valuestring == nullptr || kv->string == nullptr) {
-        return Fail(error, "call headers malformed");
-      }
-      c->headers.emplace_back(kv->string, kv->valuestring);
-    }
+    if (!pushed::ParseHeaderObject(*h, &c->headers)) return Fail(error, "call headers malformed");
   }
-  return true;
-}
-
-// As message.cc: a NUL would cut a string short in cJSON unnoticed.
-bool ParseTree(std::string_view header, JsonPtr* root, std::string* error) {
-  if (header.find('\0') != std::string_view::npos ||
-      header.find("\\u0000") != std::string_view::npos) {
-    return Fail(error, "NUL in a call header");
-  }
-  root->reset(cJSON_ParseWithLength(header.data(), header.size()));
-  if (!*root || !cJSON_IsObject(root->get())) return Fail(error, "header is not a JSON object");
   return true;
 }
 
@@ -98,7 +56,7 @@ bool IsCallFrame(std::string_view header) {
   if (flat.Scan(header)) return IsCall(flat);
   JsonPtr root;
   std::string ignored;
-  return ParseTree(header, &root, &ignored) && IsCall(CjsonObject(root.get()));
+  return pushed::ParseTree(header, "call", &root, &ignored) && IsCall(CjsonObject(root.get()));
 }
 
 bool ParseCall(std::string_view header, MethodCall* out, std::string* error) {
@@ -106,7 +64,7 @@ bool ParseCall(std::string_view header, MethodCall* out, std::string* error) {
   FlatObject flat;
   if (flat.Scan(header)) return ParseFields(flat, out, error);
   JsonPtr root;
-  if (!ParseTree(header, &root, error)) return false;
+  if (!pushed::ParseTree(header, "call", &root, error)) return false;
   return ParseFields(CjsonObject(root.get()), out, error);
 }
 

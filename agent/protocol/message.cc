@@ -1,36 +1,20 @@
 #include "agent/protocol/message.h"
 
-#include <cjson/cJSON.h>
-
-#include <cmath>
-#include <memory>
 #include <optional>
 
 #include "agent/protocol/flat_json.h"
 #include "agent/protocol/frame.h"
 #include "agent/protocol/json_writer.h"
+#include "agent/protocol/pushed_frame_parse.h"
 
 namespace edgespool::protocol {
 
 namespace {
 
-struct CjsonDeleter {
-  void operator()(cJSON* j) const { cJSON_Delete(j); }
-};
-using JsonPtr = std::unique_ptr<cJSON, CjsonDeleter>;
-
-bool Fail(std::string* error, std::string why) {
-  *error = std::move(why);
-  return false;
-}
-
-bool GetInteger(const std::optional<JsonValue>& item, int64_t lo, int64_t hi, int64_t* out) {
-  if (!item || !item->is_number()) return false;
-  double d = item->number;
-  if (!std::isfinite(d) || d != std::floor(d) || d < lo || d > hi) return false;
-  *out = static_cast<int64_t>(d);
-  return true;
-}
+using pushed::Fail;
+using pushed::GetInteger;
+using pushed::JsonPtr;
+using pushed::ParseHeaderObject;
 
 // An optional string field: absent is fine, a non-string is not.
 template <typename Src>
@@ -42,19 +26,9 @@ bool GetOptionalText(const Src& root, const char* key, std::string* out) {
   return true;
 }
 
-bool ParseHeaderObject(const JsonValue& value, HeaderList* out) {
-  if (value.type != JsonValue::Type::kObject || value.object == nullptr) return false;
-  for (const cJSON* kv = value.object->child; kv != nullptr; kv = kv->next) {
-    if (!cJSON_IsString(kv) || kv->valuestring == nullptr || kv->string == nullptr) return false;
-    out->emplace_back(kv->string, kv->valuestring);
-  }
-  return true;
-}
-
 template <typename Src>
 bool IsMessage(const Src& root) {
-  auto op = root.Find("op");
-  return op && op->is_string() && op->text == "message";
+  return pushed::IsOp(root, "message");
 }
 
 template <typename Src>
@@ -81,18 +55,6 @@ bool ParseMessageFields(const Src& root, PushedMessage* m, std::string* error) {
   if (!GetOptionalText(root, "correlation", &hex) || !HexDecode(hex, &m->correlation)) {
     return Fail(error, "message correlation is not hex");
   }
-  return true;
-}
-
-// cJSON strings end at a NUL, so a NUL (raw or escaped) would cut a topic
-// short unnoticed; the agent never sends one (topics and headers have none).
-bool ParseTree(std::string_view header, JsonPtr* root, std::string* error) {
-  if (header.find('\0') != std::string_view::npos ||
-      header.find("\\u0000") != std::string_view::npos) {
-    return Fail(error, "NUL in a message header");
-  }
-  root->reset(cJSON_ParseWithLength(header.data(), header.size()));
-  if (!*root || !cJSON_IsObject(root->get())) return Fail(error, "header is not a JSON object");
   return true;
 }
 
@@ -166,7 +128,7 @@ bool ParseMessage(std::string_view header, PushedMessage* out, std::string* erro
   FlatObject flat;
   if (flat.Scan(header)) return ParseMessageFields(flat, out, error);
   JsonPtr root;
-  if (!ParseTree(header, &root, error)) return false;
+  if (!pushed::ParseTree(header, "message", &root, error)) return false;
   return ParseMessageFields(CjsonObject(root.get()), out, error);
 }
 
@@ -183,7 +145,7 @@ bool ParseServerFrame(std::string_view header, ServerFrame* out, std::string* er
     return ParseMessageFields(flat, &out->message, error);
   }
   JsonPtr root;
-  if (!ParseTree(header, &root, error)) return false;
+  if (!pushed::ParseTree(header, "message", &root, error)) return false;
   CjsonObject object(root.get());
   if (!IsMessage(object)) return ParseReplySlow(header, &out->reply, error);
   out->kind = ServerFrame::kMessage;

@@ -106,6 +106,7 @@ class ProducerServer::Impl : public server::ConnectionOwner {
   void SweepLogged();
   void OnTooLarge(Connection& c, const pr::Frame& f);
   void OnMethodOp(Connection& c, const pr::Request& r, std::string_view body);
+  bool MaySubscribe(Connection& c, const pr::Request& r);
   void OnPublish(Connection& c, pr::Request& r, std::string_view body);
   bool Admit(Connection& c, const pr::Request& r, size_t bytes, int64_t now_mono_ns);
   void OnAppended(uint64_t conn_id, uint64_t serial, std::optional<int64_t> req,
@@ -295,6 +296,7 @@ bool ProducerServer::Impl::OnFrame(Connection& c, const pr::Frame& f) {
     case pr::Op::kSubscribe:
     case pr::Op::kAck:
     case pr::Op::kUnsubscribe:
+      if (r.op == pr::Op::kSubscribe && !MaySubscribe(c, r)) break;
       if (hooks_.consumer_op) {
         hooks_.consumer_op(c, r);
       } else {
@@ -309,7 +311,8 @@ bool ProducerServer::Impl::OnFrame(Connection& c, const pr::Frame& f) {
   return true;
 }
 
-// Requesting is publishing: the ACL's publish rules apply to its topic.
+// Requesting is publishing: the ACL's publish rules apply to its topic;
+// registering as a responder needs its respond rules.
 void ProducerServer::Impl::OnMethodOp(Connection& c, const pr::Request& r, std::string_view body) {
   if (!hooks_.method_op) {
     return ReplyError(c, r.req, pr::ErrorCode::kBadRequest,
@@ -318,7 +321,25 @@ void ProducerServer::Impl::OnMethodOp(Connection& c, const pr::Request& r, std::
   if (r.op == pr::Op::kRequest && !acl_.MayPublish(c.uid(), c.gid(), r.request.topic)) {
     return ReplyError(c, r.req, pr::ErrorCode::kForbidden, "not allowed to publish on this topic");
   }
+  if (r.op == pr::Op::kRespond && !r.respond.stop) {
+    for (const std::string& method : r.respond.methods) {
+      if (acl_.MayRespond(c.uid(), c.gid(), method)) continue;
+      return ReplyError(c, r.req, pr::ErrorCode::kForbidden,
+                        "not allowed to respond to method " + method);
+    }
+  }
   hooks_.method_op(c, r, body);
+}
+
+// Every filter of a subscribe must lie within the ACL's subscribe rules; a
+// refusal is the reply.
+bool ProducerServer::Impl::MaySubscribe(Connection& c, const pr::Request& r) {
+  for (const std::string& filter : r.subscribe.filters) {
+    if (acl_.MaySubscribe(c.uid(), c.gid(), filter)) continue;
+    ReplyError(c, r.req, pr::ErrorCode::kForbidden, "not allowed to subscribe to " + filter);
+    return false;
+  }
+  return true;
 }
 
 void ProducerServer::Impl::OnTooLarge(Connection& c, const pr::Frame& f) {

@@ -10,6 +10,7 @@
 
 #include "agent/acl.h"
 #include "agent/rate_limiter.h"
+#include "agent/server/connection.h"
 #include "tests/integration/producer_test_util.h"
 
 namespace edgespool::testing {
@@ -60,6 +61,52 @@ TEST(ProducerAcl, NamesAreResolvedAndUnknownNamesRejected) {
   EXPECT_FALSE(Acl::Create({empty}).ok()) << "an entry without filters";
 }
 
+TEST(ProducerAcl, FilterWithin) {
+  EXPECT_TRUE(agent::FilterWithin("#", "a/+/#"));
+  EXPECT_TRUE(agent::FilterWithin("cmd/hmi/#", "cmd/hmi/+/x"));
+  EXPECT_TRUE(agent::FilterWithin("cmd/hmi/#", "cmd/hmi"));  // "#" covers its parent
+  EXPECT_TRUE(agent::FilterWithin("cmd/hmi/#", "cmd/hmi/#"));
+  EXPECT_TRUE(agent::FilterWithin("cmd/+/x", "cmd/a/x"));
+  EXPECT_TRUE(agent::FilterWithin("cmd/+/x", "cmd/+/x"));
+  EXPECT_TRUE(agent::FilterWithin("a", "a"));
+  EXPECT_FALSE(agent::FilterWithin("cmd/hmi/#", "cmd/#"));
+  EXPECT_FALSE(agent::FilterWithin("cmd/hmi/#", "cmd/+/x"));
+  EXPECT_FALSE(agent::FilterWithin("cmd/+/x", "cmd/#"));
+  EXPECT_FALSE(agent::FilterWithin("cmd/+/x", "cmd/a/x/y"));
+  EXPECT_FALSE(agent::FilterWithin("cmd/+", "cmd"));
+  EXPECT_FALSE(agent::FilterWithin("a/b", "a"));
+  EXPECT_FALSE(agent::FilterWithin("a", "a/b"));
+  EXPECT_FALSE(agent::FilterWithin("a", "+"));
+}
+
+// Each right is restricted once some entry names it, and only then.
+TEST(ProducerAcl, SubscribeAndRespondRights) {
+  AclEntry hmi;
+  hmi.uid = 1001;
+  hmi.subscribe = {"cmd/hmi/#"};
+  AclEntry ops;
+  ops.gid = 3000;
+  ops.respond = {"reboot", "config/+"};
+  auto acl = Acl::Create({hmi, ops});
+  ASSERT_TRUE(acl.ok());
+  EXPECT_TRUE(acl->MayPublish(1001, 5, "any/topic")) << "no entry names publish";
+  EXPECT_TRUE(acl->MaySubscribe(1001, 5, "cmd/hmi/+"));
+  EXPECT_FALSE(acl->MaySubscribe(1001, 5, "cmd/#"));
+  EXPECT_FALSE(acl->MaySubscribe(1002, 5, "cmd/hmi/x"));
+  EXPECT_FALSE(acl->MayRespond(1001, 5, "reboot"));
+  EXPECT_TRUE(acl->MayRespond(1002, 3000, "reboot"));
+  EXPECT_TRUE(acl->MayRespond(1002, 3000, "config/network"));
+  EXPECT_FALSE(acl->MayRespond(1002, 3000, "config/network/dns"));
+  AclEntry pub;
+  pub.uid = 1001;
+  pub.publish = {"a/#"};
+  auto only_publish = Acl::Create({pub});
+  ASSERT_TRUE(only_publish.ok());
+  EXPECT_FALSE(only_publish->MayPublish(1002, 5, "a/x"));
+  EXPECT_TRUE(only_publish->MaySubscribe(1002, 5, "#")) << "no entry names subscribe";
+  EXPECT_TRUE(only_publish->MayRespond(1002, 5, "reboot")) << "no entry names respond";
+}
+
 TEST(ProducerRateLimiter, MessagesPerSecondWithBurst) {
   RateLimitRule rule;
   rule.uid = 7;
@@ -95,8 +142,9 @@ TEST(ProducerRateLimiter, BytesPerSecond) {
 
 // --- two real uids over the socket ------------------------------------------
 
+constexpr int kChildOps = 8;
 struct ChildReport {
-  int codes[4];  // per request: -1 ok, else ErrorCode; -2 no reply
+  int codes[kChildOps];  // per request: -1 ok, else ErrorCode; -2 no reply
   int64_t retry_after_ms;
 };
 
@@ -104,13 +152,21 @@ struct ChildReport {
   char go;
   if (::read(go_fd, &go, 1) != 1) ::_exit(2);
   if (::setgid(uid) != 0 || ::setuid(uid) != 0) ::_exit(3);
-  ChildReport rep{{-2, -2, -2, -2}, 0};
+  ChildReport rep{{-2, -2, -2, -2, -2, -2, -2, -2}, 0};
   RawClient c;
   if (c.Connect(path)) {
     const char* topics[] = {"a/x", "b/x", "b/y", "b/z"};
-    for (int i = 0; i < 4; ++i) {
+    const char* others[] = {
+        R"({"req":4,"op":"subscribe","filters":["cmd/a/#"]})",
+        R"({"req":5,"op":"subscribe","filters":["cmd/a/x","cmd/#"]})",
+        R"({"req":6,"op":"respond","methods":["a/reboot"]})",
+        R"({"req":7,"op":"respond","methods":["b/reboot"]})",
+    };
+    for (int i = 0; i < kChildOps; ++i) {
       protocol::Reply r;
-      if (!c.SendFrame(PublishHeader(i, topics[i]), "v") || !c.ReadReply(&r)) break;
+      bool sent = i < 4 ? c.SendFrame(PublishHeader(i, topics[i]), "v")
+                        : c.SendFrame(others[i - 4], "");
+      if (!sent || !c.ReadReply(&r)) break;
       rep.codes[i] = r.ok ? -1 : static_cast<int>(*r.code);
       if (r.retry_after_ms) rep.retry_after_ms = *r.retry_after_ms;
     }
@@ -141,9 +197,22 @@ TEST(ProducerAclTwoUids, AclAndRateLimitPerPeer) {
   AclEntry a, b;
   a.uid = kUidA;
   a.publish = {"a/#"};
+  a.subscribe = {"cmd/a/#"};
+  a.respond = {"a/+"};
   b.uid = kUidB;
   b.publish = {"b/#"};
   o.server.acl = {a, b};
+  // What the ACL lets through reaches these hooks (the real downlink and
+  // methods are tested elsewhere); they just say yes.
+  auto ok = [](agent::server::Connection& c, const protocol::Request& r) {
+    protocol::Reply reply;
+    reply.req = r.req;
+    reply.ok = true;
+    c.ReplyNow(reply);
+  };
+  o.hooks.consumer_op = ok;
+  o.hooks.method_op = [ok](agent::server::Connection& c, const protocol::Request& r,
+                           std::string_view) { ok(c, r); };
   RateLimitRule slow_b;
   slow_b.uid = kUidB;
   slow_b.messages_per_second = 1;
@@ -173,6 +242,12 @@ TEST(ProducerAclTwoUids, AclAndRateLimitPerPeer) {
   EXPECT_EQ(rb.codes[2], -1);
   EXPECT_EQ(rb.codes[3], kRateLimited) << "B's burst of 2 is spent; A was never limited";
   EXPECT_GT(rb.retry_after_ms, 0);
+  // subscribe and respond: only A's entry names them, so B has neither.
+  EXPECT_EQ(ra.codes[4], -1);
+  EXPECT_EQ(ra.codes[5], kForbidden) << "cmd/# reaches beyond cmd/a/#";
+  EXPECT_EQ(ra.codes[6], -1);
+  EXPECT_EQ(ra.codes[7], kForbidden);
+  for (int i = 4; i < kChildOps; ++i) EXPECT_EQ(rb.codes[i], kForbidden) << i;
 }
 
 }  // namespace

@@ -31,6 +31,7 @@ namespace edgespool::testing {
 struct CentralMessage {
   std::string topic, payload;
   std::string response_topic, correlation;  // MQTT 5 properties
+  uint32_t message_expiry_s = 0;             // 0: none (what is left of it)
   std::vector<std::pair<std::string, std::string>> user_properties;
 };
 
@@ -64,6 +65,10 @@ class CentralClient {
       if (mosquitto_property_read_string(props, MQTT_PROP_RESPONSE_TOPIC, &rt, false)) {
         m.response_topic = rt;
         std::free(rt);
+      }
+      uint32_t expiry = 0;
+      if (mosquitto_property_read_int32(props, MQTT_PROP_MESSAGE_EXPIRY_INTERVAL, &expiry, false)) {
+        m.message_expiry_s = expiry;
       }
       void* cd = nullptr;
       uint16_t cd_len = 0;
