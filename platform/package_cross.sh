@@ -69,10 +69,11 @@ SRC="$(find "$TOP" -mindepth 1 -maxdepth 1 -type d -name 'edgespool-*' | head -1
 [ -n "$SRC" ] && [ -f "$SRC/debian/control" ] || die "no edgespool-VERSION/debian/control in $TOP"
 
 # --- the root ---------------------------------------------------------------
-# Bump RECIPE when the way the root is made changes; debian/control is in the
-# key, so a changed Build-Depends makes a new root.
+# Bump RECIPE when the way the root is made changes; debian/control's source
+# paragraph (Build-Depends) is in the key, so a changed Build-Depends makes a
+# new root and a changed binary package does not.
 RECIPE="v1 buildd crossbuild-essential-$ARCH ccache lintian build-dep(cross,nocheck)"
-key="$(cat <(printf '%s\n' "$RECIPE" "$SUITE" "$BUILD_ARCH" "$ARCH") "$SRC/debian/control" |
+key="$(cat <(printf '%s\n' "$RECIPE" "$SUITE" "$BUILD_ARCH" "$ARCH") <(sed '/^$/q' "$SRC/debian/control") |
   md5sum | cut -c1-12)"
 BASE="$CACHE/cross-$SUITE-$ARCH-$key"
 WORK="$(mktemp -d)"
