@@ -14,7 +14,8 @@
 #   platform/dev.sh cross aarch64|armhf   cross build + unit tests under qemu (platform/cross.sh)
 #   platform/dev.sh package [ARCH...] [--lintian]
 #                                     .deb packages with dpkg-buildpackage (platform/package.sh;
-#                                     default: this machine's architecture; also arm64, armhf)
+#                                     default: this machine's architecture; also arm64, armhf,
+#                                     built as root in a clean mmdebstrap root: package_cross.sh)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

@@ -12,9 +12,11 @@
 # edgespool-dbgsym_VERSION_ARCH.deb, libedgespool-client-dev_VERSION_ARCH.deb,
 # the .buildinfo and .changes. --lintian runs lintian on the .changes.
 #
-# Cross (arm64, armhf): the cross compiler and the target's -dev packages
-# come from `platform/cross.sh ARCH --deps-only --mode multiarch` (dpkg
-# --add-architecture; dpkg-buildpackage checks the :ARCH Build-Depends).
+# Cross (arm64, armhf): `dpkg-buildpackage -aARCH -B -Pcross,nocheck` inside
+# a clean Debian root made by mmdebstrap with the :ARCH Build-Depends
+# (platform/package_cross.sh; cached under build/deb/roots), so this
+# machine's own packages do not matter. Needs root; exit 69 when no root can
+# be had (no mmdebstrap and none cached, or Debian's archive out of reach).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -71,29 +73,16 @@ build_arch() {
   local src="$top/edgespool-$VERSION"
   local args=(-b -us -uc -a"$arch")
   if [ "$arch" != "$BUILD_ARCH" ]; then
-    local cross_arch="$arch"
-    [ "$arch" = arm64 ] && cross_arch=aarch64
-    log "$arch: cross toolchain and :$arch build dependencies (platform/cross.sh)"
-    # Exit 69 (EX_UNAVAILABLE) when the :ARCH -dev packages cannot be had:
-    # e.g. libwebsockets-dev 4.1.6-3 (Debian 12) is Multi-Arch: same but its
-    # lws_config.h differs per architecture, so :arm64 does not install
-    # beside the machine's own (docs/packaging.md).
-    "$ROOT/platform/cross.sh" "$cross_arch" --deps-only --mode multiarch >&2 || {
-      printf 'package.sh: %s: the :%s build dependencies do not install beside this machine'"'"'s\n' \
-        "$arch" "$arch" >&2
-      exit 69
-    }
-    # pkg-config is Multi-Arch: same: the :ARCH one brings TRIPLE-pkg-config,
-    # which dh's cmake build system names as PKG_CONFIG_EXECUTABLE.
-    if ! dpkg-query -W -f='${Status}' "pkg-config:$arch" 2>/dev/null | grep -q "ok installed"; then
-      log "$arch: apt-get install pkg-config:$arch"
-      env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq \
-        --no-install-recommends "pkg-config:$arch" >&2
-    fi
-    (cd "$ROOT" && dpkg-checkbuilddeps -a"$arch") >&2 ||
-      die "$arch: Build-Depends missing (above): apt-get build-dep -a$arch ./"
-    # The profile drops the Build-Depends a cross build does not need.
-    args+=(-Pcross,nocheck)
+    [ "$BUILD_ARCH" = amd64 ] || die "cross builds are set up from amd64, not $BUILD_ARCH"
+    log "$arch: dpkg-buildpackage -a$arch in a clean root (platform/package_cross.sh)"
+    copy_tree "$src"
+    rm -f "$top"/*.deb "$top"/*.ddeb "$top"/*.changes "$top"/*.buildinfo
+    local rc=0 lintian_arg=()
+    [ "$LINTIAN" -eq 1 ] && lintian_arg=(--lintian)
+    JOBS="$JOBS" "$ROOT/platform/package_cross.sh" "$arch" "$top" "${lintian_arg[@]}" || rc=$?
+    [ "$rc" -eq 0 ] || exit "$rc"  # 69: no root to build in (above)
+    copy_results "$arch" "$top" "$start"
+    return 0
   fi
   log "$arch: dpkg-buildpackage ${args[*]} in $src"
   copy_tree "$src"
@@ -101,6 +90,16 @@ build_arch() {
   (cd "$src" && DEB_BUILD_OPTIONS="nocheck parallel=$JOBS ${DEB_BUILD_OPTIONS:-}" \
     dpkg-buildpackage "${args[@]}") >"$top/build.log" 2>&1 ||
     { tail -60 "$top/build.log" >&2; die "$arch: dpkg-buildpackage failed (log: $top/build.log)"; }
+  copy_results "$arch" "$top" "$start"
+  if [ "$LINTIAN" -eq 1 ]; then
+    command -v lintian >/dev/null || die "lintian missing (apt-get install lintian)"
+    log "$arch: lintian"
+    lintian --info --display-info --pedantic "$OUT/edgespool_${VERSION}_$arch.changes" || true
+  fi
+}
+
+copy_results() {
+  local arch="$1" top="$2" start="$3"
   local f n=0
   for f in "$top"/*_"$VERSION"_"$arch".deb "$top"/*_"$VERSION"_"$arch".ddeb \
            "$top"/*_"$VERSION"_"$arch".changes "$top"/*_"$VERSION"_"$arch".buildinfo; do
@@ -110,11 +109,6 @@ build_arch() {
   done
   [ -f "$OUT/edgespool_${VERSION}_$arch.deb" ] || die "$arch: no edgespool_${VERSION}_$arch.deb"
   log "$arch: $n files in $OUT in $((SECONDS - start)) s"
-  if [ "$LINTIAN" -eq 1 ]; then
-    command -v lintian >/dev/null || die "lintian missing (apt-get install lintian)"
-    log "$arch: lintian"
-    lintian --info --display-info --pedantic "$OUT/edgespool_${VERSION}_$arch.changes" || true
-  fi
 }
 
 for arch in "${ARCHES[@]}"; do build_arch "$arch"; done
