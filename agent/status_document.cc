@@ -56,10 +56,9 @@ std::string RenderStatus(const StatusInputs& in) {
       std::move(JsonObjectWriter().Uint("connections", in.producer_connections)).Finish();
   // Time to drain the backlog at the current upload rate; -1 when not moving
   // (or not counted yet).
-  double eta = j.pending_counting ? -1
-               : in.rate_msgs_per_s > 0
-                   ? static_cast<double>(j.pending_count) / in.rate_msgs_per_s
-                   : (j.pending_count == 0 ? 0 : -1);
+  double eta = j.pending_counting       ? -1
+               : in.rate_msgs_per_s > 0 ? static_cast<double>(j.pending_count) / in.rate_msgs_per_s
+                                        : (j.pending_count == 0 ? 0 : -1);
   JsonObjectWriter doc;
   doc.Str("node", in.node)
       .Str("version", Version())

@@ -358,9 +358,10 @@ Status JournalDb::LoadPendingCounts() {
       backlog_count_ = std::move(count).value();
       counting_ = true;
       stats_.pending_count = stats_.pending_bytes = 0;
-      ES_LOG_INFO("journal opened without clean-close counts: counting the backlog in the "
-                  "background",
-                  {{"path", options_.path}});
+      ES_LOG_INFO(
+          "journal opened without clean-close counts: counting the backlog in the "
+          "background",
+          {{"path", options_.path}});
       return Status::Ok();
     }
     ES_LOG_WARN("journal backlog cannot be counted in the background: counting at open",
@@ -384,7 +385,8 @@ Status JournalDb::CountPendingNow() {
 // On the store thread (or the closing one), outside any transaction.
 void JournalDb::FinishCount(bool closing) {
   std::unique_ptr<BacklogCount> count = std::move(backlog_count_);
-  Result<BacklogCount::Counts> r = Status::Cancelled("journal closed before the backlog was counted");
+  Result<BacklogCount::Counts> r =
+      Status::Cancelled("journal closed before the backlog was counted");
   if (count->ready()) r = count->Take();
   count.reset();  // joins (closing: interrupts a count still running first)
   if (r.ok()) {

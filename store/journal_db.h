@@ -248,7 +248,7 @@ class JournalDb {
   std::unique_ptr<BacklogCount> backlog_count_;
   bool counting_ = false;
   int64_t count_start_ns_ = 0;
-  JournalStats published_;  // RefreshStats' answer while counting_
+  JournalStats published_;                      // RefreshStats' answer while counting_
   bool checked_at_open_ = false;                // quick_check ran (and passed) at open
   bool opened_ = false;                         // Open succeeded: a close is clean
   JournalStats stats_;

@@ -15,8 +15,8 @@
 // ready  The real agent binary on the file, NOTIFY_SOCKET on a socket of the
 //        bench's: time from spawn to READY=1, and every EXTEND_TIMEOUT_USEC
 //        seen before it; after a crash, when the background backlog count
-//        arrived (edgespool_pending_messages has a value again); then the background integrity check's duration
-//        (edgespool_journal_integrity_checks_total) and the agent's VmHWM.
+//        arrived (edgespool_pending_messages has a value again); then the background integrity
+//        check's duration (edgespool_journal_integrity_checks_total) and the agent's VmHWM.
 // evict  store.max_bytes = the file's size, when_full = "drop-oldest", no
 //        broker: `edgespool publish --count N` against the full journal,
 //        next to the same load into an empty journal in the same run (the
@@ -279,8 +279,7 @@ void StartOnce(const std::string& journal, NotifySocket& notify, const char* wha
     auto count_start = Clock::now();
     double pending = -1;
     deadline = Clock::now() + std::chrono::seconds(120);
-    while ((pending = Metric(mport, "edgespool_pending_messages")) < 0 &&
-           Clock::now() < deadline) {
+    while ((pending = Metric(mport, "edgespool_pending_messages")) < 0 && Clock::now() < deadline) {
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
     std::printf("    backlog counted %.2f s after READY=1: %.0f pending\n", Seconds(count_start),
