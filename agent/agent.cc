@@ -9,6 +9,7 @@
 #include "agent/audit_log.h"
 #include "agent/daemon.h"
 #include "agent/downlink/downlink.h"
+#include "agent/encryption.h"
 #include "agent/http/metrics.h"
 #include "agent/http/server.h"
 #include "agent/loop_lag.h"
@@ -75,6 +76,7 @@ sync::SyncOptions SyncOptionsFrom(const Config& c) {
     route.order =
         r.order == "live-first" ? sync::UploadOrder::kLiveFirst : sync::UploadOrder::kStrict;
     route.upstream_topic = r.upstream_topic;
+    route.encrypt = r.encrypt == "aes-256-gcm";
     o.routes.push_back(route);
   }
   o.batch_messages = static_cast<uint32_t>(c.sync.batch_messages);
@@ -293,7 +295,8 @@ class Agent::Impl {
   Status StartMetrics(const std::vector<platform::ListenFd>& fds);
   void RegisterMetrics();
   void PublishStatus();
-  void ApplyRoute(store::Message& m, int64_t now_ms);
+  Status ApplyRoute(store::Message& m, int64_t now_ms);
+  Status StartEncryption();
   void WaitForProducers(int64_t deadline_ms, std::function<void()> next);
   void WaitForInflight(int64_t deadline_ms, std::function<void()> next);
   std::string StatusLine();
@@ -309,6 +312,8 @@ class Agent::Impl {
   platform::SystemdNotifier notifier_;
   std::unique_ptr<WatchdogPinger> watchdog_;
   std::unique_ptr<store::Journal> journal_;
+  // Message-level encryption; null while encryption.key_file is not set.
+  std::unique_ptr<MessageSealer> sealer_;
   std::unique_ptr<sync::MqttUplink> uplink_;
   std::unique_ptr<sync::SyncWorker> worker_;
   // Shared with the journal's expiry listener, which may run while the
@@ -332,6 +337,12 @@ class Agent::Impl {
   // watermark_interval); published_watermark_ms_ is what the broker last got.
   platform::TimerHandle watermark_timer_;
   int64_t published_watermark_ms_ = 0;
+  // Idle (status_document.h, watermark_follow): the broker's copy says so,
+  // and the consumer follows our clock; nothing to republish until a message
+  // is accepted (last_accept_ms_, wall clock) or status.interval.
+  bool published_idle_ = false;
+  bool rendered_idle_ = false;  // what the last StatusJson() said
+  int64_t last_accept_ms_ = 0;
   platform::TimerHandle shutdown_timer_;
   bool shutting_down_ = false;
 
@@ -375,6 +386,7 @@ Status Agent::Impl::Start() {
                                                ? std::string("counting")
                                                : std::to_string(journal_->stats().pending_count)}});
 
+  ES_RETURN_IF_ERROR(StartEncryption());
   ES_RETURN_IF_ERROR(StartUplink());
   StartDownlink();
   StartMethods();
@@ -490,7 +502,7 @@ ProducerServerHooks Agent::Impl::ProducerHooks() {
   }
   h.uplink_connected = [this] { return uplink_ && uplink_->connected(); };
   h.status_json = [this] { return StatusJson(); };
-  h.route = [this](store::Message& m, int64_t now_ms) { ApplyRoute(m, now_ms); };
+  h.route = [this](store::Message& m, int64_t now_ms) { return ApplyRoute(m, now_ms); };
   h.on_ack_latency = [this](double s) {
     if (ack_latency_) ack_latency_->Observe(s);
   };
@@ -601,11 +613,42 @@ void Agent::Impl::CloseWebSockets(std::function<void()> next) {
 // A route's priority overrides the producer's; its ttl applies when the
 // producer gave none. Both must be set before the row is stored: priority is
 // part of the upload-order index, expiry of the cleanup.
-void Agent::Impl::ApplyRoute(store::Message& m, int64_t now_ms) {
+// Encryption last, on the final message: the associated data binds its ts,
+// and the journal must only ever see the ciphertext.
+Status Agent::Impl::ApplyRoute(store::Message& m, int64_t now_ms) {
+  // Accepted: while the broker's status says idle, consumers follow our
+  // clock, so say otherwise at once. This status is queued before the
+  // message can be committed and uploaded, so it reaches a consumer first
+  // on this connection: commit, batching and upload delays cannot let the
+  // consumer's view of our watermark pass this message (docs/central.md).
+  last_accept_ms_ = now_ms;
+  if (published_idle_) PublishStatus();
   const sync::RouteTable& routes = worker_->routes();
   const sync::Route& r = routes.route(routes.Find(m.topic));
   if (r.priority) m.priority = *r.priority;
   if (r.ttl_ms > 0 && !m.expires_at_ms) m.expires_at_ms = now_ms + r.ttl_ms;
+  if (!r.encrypt) {
+    StripSealHeader(&m.headers);
+    return Status::Ok();
+  }
+  // The config check requires the key file for an encrypting route, and
+  // StartEncryption/ApplyReload open it before such a route exists here;
+  // should that ever not hold, the publish is refused, never stored in clear.
+  if (!sealer_) return Status::Internal("route encrypts but no key file is loaded");
+  return sealer_->Seal(m);
+}
+
+// Beside the journal (its directory exists by now): the nonce state.
+Status Agent::Impl::StartEncryption() {
+  if (config_.encryption.key_file.empty()) return Status::Ok();
+  auto sealer = MessageSealer::Open(config_.encryption.key_file, config_.store.path + ".nonce",
+                                    config_.node.id);
+  if (!sealer.ok()) return sealer.status();
+  sealer_ = std::move(*sealer);
+  ES_LOG_INFO("encryption keys loaded", {{"key_file", config_.encryption.key_file},
+                                         {"current", sealer_->keys().current().id},
+                                         {"ids", sealer_->keys().Ids()}});
+  return Status::Ok();
 }
 
 void Agent::Impl::PublishStatus() {
@@ -615,6 +658,11 @@ void Agent::Impl::PublishStatus() {
   p.payload = StatusJson();
   if (journal_) published_watermark_ms_ = UploadWatermark(journal_->stats(), clock_.WallMs());
   p.retain = true;
+  published_idle_ = rendered_idle_;
+  // The broker lowers it by the time a retained copy waited: how a consumer
+  // subscribing later learns the document's age (its watermark follows our
+  // clock from then on).
+  if (rendered_idle_) p.message_expiry_s = kIdleStatusExpiryS;
   uplink_->PublishOwn(std::move(p), {});
 }
 
@@ -643,6 +691,14 @@ std::string Agent::Impl::StatusJson() {
   if (producers_) in.producer_connections = producers_->stats().connections;
   in.config_digest = digest_;
   if (downlink_ && journal_) in.downlink_json = downlink_->StatusJson(journal_->stats());
+  rendered_idle_ = journal_ && !shutting_down_ && config_.status.watermark_interval_ms > 0 &&
+                   WatermarkIdle(in.journal, in.now_ms, last_accept_ms_);
+  if (rendered_idle_) {
+    in.follow_lag_ms = config_.status.watermark_interval_ms;
+    // Republished every status.interval while idle: 1.5 x that covers a late
+    // one, as MQTT's keepalive does.
+    in.follow_for_ms = config_.status.interval_ms * 3 / 2;
+  }
   return RenderStatus(in);
 }
 
@@ -821,10 +877,13 @@ void Agent::Impl::StartStatusTimer() {
   if (config_.status.watermark_interval_ms > 0) {
     auto watermark_every = static_cast<uint64_t>(config_.status.watermark_interval_ms);
     watermark_timer_.Start(watermark_every, watermark_every, [this] {
-      if (journal_ &&
-          UploadWatermark(journal_->stats(), clock_.WallMs()) != published_watermark_ms_) {
-        PublishStatus();
-      }
+      if (!journal_) return;
+      store::JournalStats j = journal_->stats();
+      int64_t now = clock_.WallMs();
+      // Idle and already said so: the consumers follow our clock, nothing
+      // to send (status.interval still refreshes it).
+      if (published_idle_ && WatermarkIdle(j, now, last_accept_ms_)) return;
+      if (UploadWatermark(j, now) != published_watermark_ms_) PublishStatus();
     });
   }
 }
@@ -883,6 +942,27 @@ std::string Agent::Impl::ApplyReload(const Config& next, const ReloadPlan& plan,
       ES_LOG_WARN("uplink.tls_verify = false: the broker's certificate is NOT checked");
     }
   }
+  // The key file is read on every reload: a rotation changes its contents,
+  // not its name.
+  std::shared_ptr<const crypto::KeyRing> next_keys;
+  std::unique_ptr<MessageSealer> new_sealer;
+  if (!next.encryption.key_file.empty()) {
+    if (!sealer_) {
+      auto s = MessageSealer::Open(next.encryption.key_file, config_.store.path + ".nonce",
+                                   config_.node.id);
+      if (!s.ok()) return s.status().message();
+      new_sealer = std::move(*s);
+    } else {
+      auto k = MessageSealer::LoadKeys(next.encryption.key_file);
+      if (!k.ok()) return k.status().message();
+      next_keys = std::move(*k);
+      if (next_keys->Ids() != sealer_->keys().Ids() ||
+          std::memcmp(next_keys->current().bytes.data(), sealer_->keys().current().bytes.data(),
+                      crypto::kKeyBytes) != 0) {
+        extra_live->push_back("encryption keys (current " + next_keys->current().id + ")");
+      }
+    }
+  }
   if (producers_ && AnyChanged(keys, {"acl", "rate_limit"})) {
     ProducerServerOptions p = ProducerOptionsFrom(next);
     Status st = producers_->Reconfigure(std::move(p.acl), std::move(p.rate_limits));
@@ -895,6 +975,9 @@ std::string Agent::Impl::ApplyReload(const Config& next, const ReloadPlan& plan,
   digest_ = ConfigDigest(config_);
   credentials_digest_ = credentials;
   if (AnyChanged(keys, {"log."})) ApplyLogSettings(config_);
+  // Keys before routes: a route that starts encrypting finds them.
+  if (new_sealer) sealer_ = std::move(new_sealer);
+  if (next_keys) sealer_->SetKeys(std::move(next_keys));
   if (AnyChanged(keys, {"route", "sync."})) worker_->Reconfigure(SyncOptionsFrom(config_));
   if (endpoint) uplink_->SwitchEndpoint(std::move(*endpoint));
   if (config_.status.interval_ms != previous.status.interval_ms ||

@@ -76,10 +76,21 @@ std::string RenderStatus(const StatusInputs& in) {
       .Raw("journal", journal)
       .Raw("producers", producers);
   if (!in.downlink_json.empty()) doc.Raw("downlink", in.downlink_json);
-  return std::move(doc.Str("config_digest", in.config_digest)
-                       .Int("watermark_ms", UploadWatermark(j, in.now_ms))
-                       .Int("ts_ms", in.now_ms))
-      .Finish();
+  doc.Str("config_digest", in.config_digest).Int("watermark_ms", UploadWatermark(j, in.now_ms));
+  if (in.follow_for_ms > 0) {
+    doc.Raw("watermark_follow", std::move(JsonObjectWriter()
+                                              .Int("lag_ms", in.follow_lag_ms)
+                                              .Int("for_ms", in.follow_for_ms)
+                                              .Uint("expiry_s", kIdleStatusExpiryS))
+                                    .Finish());
+  }
+  return std::move(doc.Int("ts_ms", in.now_ms)).Finish();
+}
+
+bool WatermarkIdle(const store::JournalStats& j, int64_t now_ms, int64_t last_accept_ms) {
+  // A backlog still being counted (after a crash) is not known to be empty.
+  return !j.pending_counting && j.pending_count == 0 &&
+         now_ms - last_accept_ms > kWatermarkCommitSlackMs;
 }
 
 int64_t UploadWatermark(const store::JournalStats& j, int64_t now_ms) {

@@ -13,13 +13,31 @@
 //      "sessions":[{"name","durable","attached","position","inflight",
 //                   "backlog","oldest_unacked_age_ms","delivered","acked",
 //                   "dropped"}]}                      (when the downlink is on)
-//    "config_digest","watermark_ms","ts_ms"}
+//    "config_digest","watermark_ms",
+//    "watermark_follow":{"lag_ms","for_ms","expiry_s"}  (only while idle)
+//    "ts_ms"}
 //
 // watermark_ms (UploadWatermark) tells central consumers that this node has
 // nothing older left to send: every message it acknowledged with an original
 // ts below it has been PUBACKed by the broker, or became dead, expired or
 // dropped. Messages a producer stamps later with an older ts (its own clock,
 // --ts) are the exception; `edgespool consume` releases those as late.
+//
+// watermark_follow: present while the node is idle (WatermarkIdle: nothing
+// pending, nothing accepted within the commit slack) and
+// status.watermark_interval is on. It says "nothing pending as of ts_ms: take
+// my watermark as following my clock, lag_ms behind it, for for_ms after this
+// document": watermark_ms + max(0, min(elapsed, for_ms) - lag_ms), elapsed
+// measured by the consumer since the document (OrderingBuffer).
+// An idle node therefore publishes once when it goes idle and then only every
+// status.interval (for_ms = 1.5 x that), not every watermark_interval. lag_ms
+// is the watermark_interval: a consumer following it waits no longer than it
+// did for a node republishing every interval. The first message accepted
+// after an idle document makes the agent publish a (not idle) document at
+// once, ahead of that message on the same connection. expiry_s is the MQTT 5
+// message expiry the document was published with: the broker lowers it by
+// the time a retained copy waited, which tells a consumer that subscribes
+// later how old the document is (docs/central.md, "Idle nodes").
 #pragma once
 
 #include <cstdint>
@@ -53,6 +71,9 @@ struct StatusInputs {
   uint64_t producer_connections = 0;
   std::string config_digest;
   std::string downlink_json;  // a JSON object (downlink.h); empty: left out
+  // watermark_follow (only when follow_for_ms > 0: idle, watermark on).
+  int64_t follow_lag_ms = 0;
+  int64_t follow_for_ms = 0;
 };
 
 std::string RenderStatus(const StatusInputs& in);
@@ -63,6 +84,12 @@ inline constexpr int64_t kWatermarkCommitSlackMs = 500;
 // The oldest pending original ts, or now - kWatermarkCommitSlackMs if
 // earlier or nothing is pending: nothing below it is left to upload.
 int64_t UploadWatermark(const store::JournalStats& j, int64_t now_ms);
+// Idle: nothing pending and nothing accepted within the commit slack (an
+// accepted message not yet committed is not in the journal's counters).
+bool WatermarkIdle(const store::JournalStats& j, int64_t now_ms, int64_t last_accept_ms);
+// The MQTT 5 message expiry of an idle document (a week: a retained copy
+// outlives any real silence; the will replaces it when the node dies).
+inline constexpr uint32_t kIdleStatusExpiryS = 7 * 24 * 3600;
 // The last will and the clean-shutdown document: {"node":...,"online":false}.
 std::string RenderOffline(const std::string& node, int64_t now_ms);
 

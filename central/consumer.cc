@@ -29,7 +29,9 @@ Consumer::Consumer(platform::Loop& loop, ConsumerOptions options, Callback callb
       options_(std::move(options)),
       callback_(std::move(callback)),
       tick_timer_(loop),
-      settle_timer_(loop) {}
+      settle_timer_(loop) {
+  if (options_.keys) cipher_ = std::make_unique<crypto::Cipher>(options_.keys);
+}
 
 Consumer::~Consumer() = default;
 
@@ -187,6 +189,7 @@ Status Consumer::OpenPartition(uint32_t k) {
       Partition::Create(loop_, std::move(o), options_.status_topic, options_.ordering, callback_);
   if (!p.ok()) return p.status();
   (*p)->SetFlush(flush_);
+  (*p)->SetCipher(cipher_.get());
   (*p)->Start();
   partitions_[k] = std::move(*p);
   ES_LOG_INFO("consume: partition taken", {{"partition", std::to_string(k)}});
@@ -203,6 +206,7 @@ void Consumer::ClosePartition(uint32_t k) {
   closed_.unordered += s.unordered;
   closed_.forced += s.forced;
   closed_.bad += it->second->stats().bad;
+  closed_.undecrypted += it->second->stats().undecrypted;
   Partition* p = it->second.get();
   closing_[p] = std::move(it->second);
   partitions_.erase(it);
@@ -243,6 +247,7 @@ ConsumerStats Consumer::stats() const {
     s.unordered += o.unordered;
     s.forced += o.forced;
     s.bad += p->stats().bad;
+    s.undecrypted += p->stats().undecrypted;
     s.buffered += p->buffer().buffered();
   }
   s.partitions_owned = partitions_.size();

@@ -45,6 +45,7 @@
 #include "central/partition.h"
 #include "platform/loop.h"
 #include "platform/status.h"
+#include "sync/crypto/sealed.h"
 #include "sync/mqtt/client.h"
 
 namespace edgespool::central {
@@ -65,10 +66,15 @@ struct ConsumerOptions {
   uint16_t keepalive_s = 10;
   uint64_t settle_ms = 1000;
   OrderingOptions ordering;
+  // Message-level encryption (docs/encryption.md): the keys that open
+  // sealed payloads. Null: sealed messages are handed out as they came,
+  // with decrypt_error saying so.
+  std::shared_ptr<const crypto::KeyRing> keys;
 };
 
 struct ConsumerStats {
   uint64_t delivered = 0, late = 0, duplicates = 0, unordered = 0, forced = 0, bad = 0;
+  uint64_t undecrypted = 0;  // sealed messages handed out unopened (decrypt_error)
   size_t buffered = 0, partitions_owned = 0, members = 0;
 };
 
@@ -111,6 +117,7 @@ class Consumer final : private sync::mqtt::ClientListener {
   ConsumerOptions options_;
   Callback callback_;
   std::function<void()> flush_;
+  std::unique_ptr<crypto::Cipher> cipher_;  // null without options.keys
   std::map<uint32_t, std::unique_ptr<Partition>> partitions_;
   std::unique_ptr<sync::mqtt::Client> members_client_;
   std::set<std::string> members_;

@@ -3,9 +3,12 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
+
+#include "sync/crypto/sealed.h"
 
 namespace edgespool::central {
 
@@ -17,6 +20,14 @@ struct Message {
   std::string id;     // the producer's idempotency key, empty if none
   std::vector<std::pair<std::string, std::string>> headers;
   std::string payload;
+  // Message-level encryption (docs/encryption.md). Set while the payload is
+  // still sealed (ciphertext || tag): the es-enc user property, or the batch
+  // record's seal field. Cleared once the consumer opened it.
+  std::optional<crypto::Sealed> sealed;
+  // Why a sealed payload was not opened (no key file given, a key id the
+  // key file does not have, a tag that does not verify). The message is
+  // still handed out, payload as it came: never dropped silently.
+  std::string decrypt_error;
   // Released after messages it should have preceded on its topic: its node
   // was offline, stale or lagging past --max-wait (or the producer stamped it
   // older than the node's watermark). Never dropped for it.

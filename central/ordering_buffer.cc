@@ -26,29 +26,52 @@ uint32_t OrderingBuffer::NodeIndex(const std::string& name, int64_t now_ms) {
   return i;
 }
 
+bool OrderingBuffer::Following(const Node& n, int64_t now_ms) const {
+  return n.follow.for_ms > 0 && now_ms - n.follow_from_ms <= n.follow.for_ms;
+}
+
 bool OrderingBuffer::Holds(const Node& n, int64_t now_ms) const {
-  return n.online && !n.lagging && now_ms - n.heard_ms <= options_.max_wait_ms;
+  // An idle node is quiet on purpose: it holds while its follow lasts.
+  return n.online && !n.lagging &&
+         (now_ms - n.heard_ms <= options_.max_wait_ms || Following(n, now_ms));
+}
+
+int64_t OrderingBuffer::Effective(const Node& n, int64_t now_ms) const {
+  if (!n.reported) return kNone;
+  if (n.follow.for_ms <= 0) return n.watermark;
+  int64_t elapsed = std::min(now_ms - n.follow_from_ms, n.follow.for_ms);
+  return n.watermark + std::max<int64_t>(0, elapsed - n.follow.lag_ms);
 }
 
 void OrderingBuffer::OnStatus(const std::string& node, bool online, int64_t watermark_ms,
-                              int64_t now_ms) {
+                              int64_t now_ms, WatermarkFollow follow) {
   Node& n = nodes_[NodeIndex(node, now_ms)];
   n.online = online;
   n.heard_ms = std::max(n.heard_ms, now_ms);
   if (watermark_ms >= 0) {
     n.reported = true;
     n.watermark = watermark_ms;
+    // A status without a follow (busy again, offline, an older agent) ends it.
+    n.follow = follow.for_ms > 0 ? follow : WatermarkFollow{};
+    n.follow_from_ms = now_ms - std::max<int64_t>(0, follow.age_ms);
+  } else {
+    n.follow = {};
   }
   // Caught up with what was released: it can hold the watermark again.
-  if (n.lagging && n.reported && n.watermark > released_ts_) n.lagging = false;
+  if (n.lagging && n.reported && Effective(n, now_ms) > released_ts_) n.lagging = false;
   dirty_ = true;
 }
 
 void OrderingBuffer::Recompute(int64_t now_ms) {
   int64_t w = std::numeric_limits<int64_t>::max();
   for (Node& n : nodes_) {
+    // An idle node's watermark moves on its own: one that fell behind what
+    // was released catches up without a new status.
+    if (n.lagging && n.follow.for_ms > 0 && Effective(n, now_ms) > released_ts_) {
+      n.lagging = false;
+    }
     if (!Holds(n, now_ms)) continue;
-    int64_t nw = n.reported ? n.watermark : kNone;
+    int64_t nw = Effective(n, now_ms);
     // Back (online again, heard again) below what went out already: waiting
     // for it cannot restore order, only stall everyone.
     if (released_ts_ != kNone && nw <= released_ts_) {
@@ -139,7 +162,7 @@ void OrderingBuffer::Advance(int64_t now_ms, std::vector<Message>* out) {
     }
     Key due = *oldest;
     for (Node& n : nodes_) {
-      if (Holds(n, now_ms) && (!n.reported || n.watermark <= due.ts)) n.lagging = true;
+      if (Holds(n, now_ms) && Effective(n, now_ms) <= due.ts) n.lagging = true;
     }
     size_t before = buffer_.size();
     while (!buffer_.empty() && !(due < buffer_.begin()->first)) ReleaseFront(out);

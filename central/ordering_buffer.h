@@ -19,6 +19,18 @@
 // (its ts is at or after the last released on its topic); otherwise at once,
 // marked late and counted. Nothing is dropped except duplicates.
 //
+// Idle nodes. A status with a follow (an idle agent's watermark_follow:
+// nothing pending as of the document) makes the node's watermark follow the
+// clock: W + max(0, min(elapsed, for) - lag), elapsed since the document
+// (the consumer's clock, plus the age of a retained copy). Such a node holds
+// while elapsed <= for even if nothing else is heard (it republishes every
+// status.interval, for = 1.5 x that); after that the watermark stops where
+// it is and the silent rule applies. The agent publishes a status without a
+// follow as soon as it accepts a message, ahead of that message on the same
+// connection: the follow is safe as long as that status is not delayed by
+// more than lag + 500 ms (its commit slack) beyond the idle one
+// (docs/central.md, "Idle nodes").
+//
 // Nodes never heard of hold nothing back (they cannot be waited for); a node
 // heard of whose status has no watermark yet holds everything back until it
 // reports one or max_wait_ms passes.
@@ -50,6 +62,13 @@ struct OrderingOptions {
   size_t dedupe_ranges = 1024;  // per node
 };
 
+// An idle node's watermark_follow (central/uplink_parse.h); for_ms 0: none.
+struct WatermarkFollow {
+  int64_t lag_ms = 0;
+  int64_t for_ms = 0;
+  int64_t age_ms = 0;  // how old the document already was when it arrived
+};
+
 struct OrderingStats {
   uint64_t added = 0;
   uint64_t duplicates = 0;
@@ -65,7 +84,9 @@ class OrderingBuffer {
 
   // A status document of a node (online flag and watermark; watermark_ms
   // < 0: none reported). now_ms: the consumer's monotonic clock.
-  void OnStatus(const std::string& node, bool online, int64_t watermark_ms, int64_t now_ms);
+  // follow: the watermark follows the clock from now - age (an idle node).
+  void OnStatus(const std::string& node, bool online, int64_t watermark_ms, int64_t now_ms,
+                WatermarkFollow follow = {});
   // A message. Duplicates are dropped (false). A late message, or one with no
   // node/seq, goes to *out at once; others are buffered until Advance.
   bool Add(Message m, int64_t now_ms, std::vector<Message>* out);
@@ -103,6 +124,8 @@ class OrderingBuffer {
     bool reported = false;  // a watermark was ever reported
     int64_t watermark = kNone;
     int64_t heard_ms = 0;
+    WatermarkFollow follow;
+    int64_t follow_from_ms = 0;  // when the follow's document was written (our clock)
     SeqDedupe seen;
   };
   struct Entry {
@@ -112,6 +135,9 @@ class OrderingBuffer {
 
   uint32_t NodeIndex(const std::string& name, int64_t now_ms);
   bool Holds(const Node& n, int64_t now_ms) const;
+  bool Following(const Node& n, int64_t now_ms) const;
+  // The node's watermark now (kNone: none reported), following if idle.
+  int64_t Effective(const Node& n, int64_t now_ms) const;
   void Recompute(int64_t now_ms);
   void ReleaseBelow(int64_t w, std::vector<Message>* out);
   void ReleaseFront(std::vector<Message>* out);

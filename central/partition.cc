@@ -1,5 +1,6 @@
 #include "central/partition.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "central/uplink_parse.h"
@@ -79,7 +80,19 @@ void Partition::OnStatusMessage(const sync::mqtt::IncomingMessage& m) {
   if (!m.payload.empty()) {  // an empty retained message: a node removed
     auto s = ParseNodeStatus(m.payload);
     if (s.ok()) {
-      buffer_.OnStatus(s->node, s->online, s->watermark_ms, static_cast<int64_t>(loop_.NowMs()));
+      WatermarkFollow follow;
+      follow.lag_ms = s->follow_lag_ms;
+      follow.for_ms = s->follow_for_ms;
+      // How long the broker kept it (a retained copy, a queued one): the
+      // expiry it went out with less what is left, to the second, so one
+      // second less to be safe. Unknown (MQTT 3.1.1): taken as new, which
+      // only holds the others back longer until the node's next status.
+      if (s->follow_expiry_s > 0 && m.properties && m.properties->message_expiry_s) {
+        int64_t left = *m.properties->message_expiry_s;
+        follow.age_ms = std::max<int64_t>(0, (s->follow_expiry_s - left - 1) * 1000);
+      }
+      buffer_.OnStatus(s->node, s->online, s->watermark_ms, static_cast<int64_t>(loop_.NowMs()),
+                       follow);
     } else {
       ++stats_.bad;
     }
@@ -123,6 +136,14 @@ void Partition::OnMessage(const sync::mqtt::IncomingMessage& m) {
   size_t dropped = 0;
   for (Message& msg : scratch_) {
     msg.tag = tag;
+    if (msg.sealed && !OpenSealed(cipher_, &msg)) {
+      // Handed out all the same, sealed and marked: a key missing here is
+      // the operator's to fix, and dropping would lose the message.
+      ++stats_.undecrypted;
+      ES_LOG_WARN(
+          "consume: cannot decrypt",
+          {{"node", msg.node}, {"seq", std::to_string(msg.seq)}, {"error", msg.decrypt_error}});
+    }
     if (!buffer_.Add(std::move(msg), now, &out_)) ++dropped;
   }
   auto it = pending_.find(tag);

@@ -26,6 +26,7 @@
 #include "central/ordering_buffer.h"
 #include "platform/loop.h"
 #include "platform/status.h"
+#include "sync/crypto/sealed.h"
 #include "sync/mqtt/client.h"
 
 namespace edgespool::central {
@@ -34,6 +35,7 @@ struct PartitionStats {
   uint64_t publishes = 0;  // data PUBLISHes received
   uint64_t statuses = 0;
   uint64_t bad = 0;  // undecodable frames, malformed properties or status documents
+  uint64_t undecrypted = 0;  // sealed messages that could not be opened (still handed out)
 };
 
 class Partition final : private sync::mqtt::ClientListener {
@@ -51,6 +53,9 @@ class Partition final : private sync::mqtt::ClientListener {
   // Runs after each batch of callbacks, before their PUBLISHes are acked
   // (e.g. fflush): what was acked must have left the process.
   void SetFlush(std::function<void()> flush) { flush_ = std::move(flush); }
+  // Opens sealed payloads (docs/encryption.md) before they are ordered;
+  // null: they pass sealed, with decrypt_error set. Outlives the partition.
+  void SetCipher(crypto::Cipher* cipher) { cipher_ = cipher; }
   void Start();
   // Graceful: DISCONNECT (acks already queued are written first). Messages
   // still buffered are neither handed out nor acked: the session keeps them.
@@ -79,6 +84,7 @@ class Partition final : private sync::mqtt::ClientListener {
   OrderingBuffer buffer_;
   Callback callback_;
   std::function<void()> flush_;
+  crypto::Cipher* cipher_ = nullptr;
   std::unique_ptr<sync::mqtt::Client> client_;
   // Per PUBLISH (tag): its ack token and how many of its messages are out.
   struct Pending {

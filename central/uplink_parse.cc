@@ -66,6 +66,15 @@ Result<NodeStatus> ParseNodeStatus(std::string_view json) {
   int64_t v;
   if (Int(doc.get(), "watermark_ms", &v)) {
     s.watermark_ms = v;
+    const cJSON* follow = cJSON_GetObjectItemCaseSensitive(doc.get(), "watermark_follow");
+    int64_t lag = 0, for_ms = 0, expiry = 0;
+    // Nonsense (negative, a lag beyond the period) is read as no follow.
+    if (v >= 0 && Int(follow, "lag_ms", &lag) && Int(follow, "for_ms", &for_ms) && lag >= 0 &&
+        for_ms > lag) {
+      s.follow_lag_ms = lag;
+      s.follow_for_ms = for_ms;
+      if (Int(follow, "expiry_s", &expiry) && expiry > 0) s.follow_expiry_s = expiry;
+    }
     return s;
   }
   const cJSON* pending = cJSON_GetObjectItemCaseSensitive(doc.get(), "pending");
@@ -100,6 +109,12 @@ Result<Message> MessageFromPublish(std::string_view topic, std::string_view payl
       m.id = std::string(p.value);
     } else if (p.key == "es-topic") {
       m.topic = std::string(p.value);
+    } else if (p.key == crypto::kEncHeader) {
+      auto sealed = crypto::ParseSealed(p.value);
+      if (!sealed.ok()) {
+        return Status::Corruption("bad es-enc user property: " + sealed.status().message());
+      }
+      m.sealed = std::move(*sealed);
     } else {
       m.headers.emplace_back(std::string(p.key), std::string(p.value));
     }
@@ -125,9 +140,30 @@ Status MessagesFromFrame(std::string_view bytes, std::vector<Message>* out) {
     m.id = std::move(r.id);
     m.headers = std::move(r.headers);
     m.payload = std::move(r.payload);
+    if (r.seal) m.sealed = crypto::Sealed{std::move(r.seal->key_id), r.seal->nonce};
     out->push_back(std::move(m));
   }
   return Status::Ok();
+}
+
+}  // namespace edgespool::central
+
+namespace edgespool::central {
+
+bool OpenSealed(crypto::Cipher* cipher, Message* m) {
+  if (!m->sealed) return true;
+  if (!cipher) {
+    m->decrypt_error = "encrypted under key id \"" + m->sealed->key_id + "\"; no key file given";
+    return false;
+  }
+  Status st = cipher->Open(*m->sealed, crypto::AssociatedData(m->node, m->topic, m->id, m->ts_ms),
+                           &m->payload);
+  if (!st.ok()) {
+    m->decrypt_error = st.message();
+    return false;
+  }
+  m->sealed.reset();
+  return true;
 }
 
 }  // namespace edgespool::central

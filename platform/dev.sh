@@ -6,6 +6,10 @@
 #   platform/dev.sh run               local mosquitto + the agent, end to end (Ctrl-C stops both)
 #   platform/dev.sh test [PRESET] [--slow]
 #                                     deps + build + the test suite (ctest); --slow adds soak/fault runs
+#   platform/dev.sh fuzz [SECONDS] [TARGET...]
+#                                     every libFuzzer target (tests/fuzz/*_fuzz.cc) for SECONDS each
+#                                     (default 600), one at a time; new inputs merged into the
+#                                     in-tree corpus; a coverage table at the end (docs/fuzzing.md)
 #   platform/dev.sh bench [--quick]   edgespool vs the mosquitto bridge (platform/bench.sh)
 #   platform/dev.sh cross aarch64|armhf   cross build + unit tests under qemu (platform/cross.sh)
 #   platform/dev.sh package [ARCH...] [--lintian]
@@ -160,13 +164,14 @@ CONF
   wait "${pids[2]}"
 }
 
-usage() { sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; }
 
 case "${1:-}" in
   deps) shift; cmd_deps "$@" ;;
   build) shift; cmd_build "$@" ;;
   test) shift; cmd_test "$@" ;;
   run) shift; cmd_run "$@" ;;
+  fuzz) shift; exec "$ROOT/platform/fuzz.sh" "$@" ;;
   bench) shift; cmd_deps; exec "$ROOT/platform/bench.sh" "$@" ;;
   cross) shift; exec "$ROOT/platform/cross.sh" "$@" ;;
   package) shift; cmd_deps; exec "$ROOT/platform/package.sh" "$@" ;;

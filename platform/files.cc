@@ -4,6 +4,7 @@
 #include <grp.h>
 #include <pwd.h>
 #include <sys/file.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -66,6 +67,15 @@ Status WriteFileAtomic(const std::string& path, const std::string& content) {
   }
   ::close(fd);
   if (::rename(tmp.c_str(), path.c_str()) != 0) return Status::IoError(Errno("rename " + tmp));
+  // The rename is durable only once the directory is: without this a power
+  // cut may bring the old file back.
+  size_t slash = path.find_last_of('/');
+  std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
+  int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0) return Status::IoError(Errno("open " + dir));
+  int rc = ::fsync(dfd);
+  ::close(dfd);
+  if (rc != 0) return Status::IoError(Errno("fsync " + dir));
   return Status::Ok();
 }
 
@@ -77,6 +87,28 @@ Status CheckReadable(const std::string& path) {
     return Status::IoError(Errno("open " + path));
   }
   ::close(fd);
+  return Status::Ok();
+}
+
+Result<unsigned> FileMode(const std::string& path) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) {
+    if (errno == ENOENT) return Status::NotFound(Errno("stat " + path));
+    if (errno == EACCES) return Status::PermissionDenied(Errno("stat " + path));
+    return Status::IoError(Errno("stat " + path));
+  }
+  return static_cast<unsigned>(st.st_mode & 07777);
+}
+
+Status RandomBytes(void* buf, size_t len) {
+  auto* p = static_cast<unsigned char*>(buf);
+  while (len > 0) {
+    ssize_t n = ::getrandom(p, len, 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return Status::IoError(Errno("getrandom"));
+    p += n;
+    len -= static_cast<size_t>(n);
+  }
   return Status::Ok();
 }
 

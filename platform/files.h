@@ -2,6 +2,7 @@
 // touches POSIX file or user-database headers.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 
@@ -10,11 +11,16 @@
 namespace edgespool::platform {
 
 Result<std::string> ReadWholeFile(const std::string& path);
-// Writes to path.tmp, fsyncs and renames over path.
+// Writes to path.tmp, fsyncs and renames over path, then fsyncs the directory.
 Status WriteFileAtomic(const std::string& path, const std::string& content);
 // Empty Status if the file can be opened for reading; else why not.
 Status CheckReadable(const std::string& path);
 bool FileExists(const std::string& path);
+// The permission bits (st_mode & 07777) of a file: secrets such as the
+// encryption key file are refused when group or others may read them.
+Result<unsigned> FileMode(const std::string& path);
+// Fills buf from the kernel's CSPRNG (getrandom(2)); never short.
+Status RandomBytes(void* buf, size_t len);
 Status MakeDirectories(const std::string& dir, unsigned mode = 0755);
 // Bytes available to unprivileged users on the file system holding path.
 Result<uint64_t> FreeDiskBytes(const std::string& path);

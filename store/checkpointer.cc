@@ -132,6 +132,7 @@ void Checkpointer::ThreadMain() {
     // A generation only gains frames; it ends when the writer starts the
     // WAL over, which it can do only after a pass has finished.
     uint64_t generation = wal_generation_;
+    int64_t frames_at_start = wal_frames_;
     lock.unlock();
     int log_frames = -1, copied_frames = -1;
     int rc = sqlite3_wal_checkpoint_v2(db_.raw(), "main", SQLITE_CHECKPOINT_PASSIVE, &log_frames,
@@ -147,6 +148,21 @@ void Checkpointer::ThreadMain() {
       not_wal_ = true;
     } else if (s.ok()) {
       failing_ = false;
+      // Frames only grow within a generation. A pass that found fewer than
+      // the last commit reported, with no commit since it began, means the
+      // WAL started over without a commit to tell us: the writer's own
+      // TRUNCATE checkpoint (cleanup), or a write transaction that restarted
+      // it and then committed nothing. Left as it was, CaughtUp() waited for
+      // frames that no longer exist, and every write stalled kMaxRestartWait
+      // until the next commit (found by journal_power_loss_test: rounds
+      // stalled 2-6 s after a reopen with a WAL past restart_pages).
+      if (generation == wal_generation_ && wal_frames_ == frames_at_start &&
+          log_frames < wal_frames_) {
+        ++wal_generation_;
+        generation = wal_generation_;
+        wal_frames_ = log_frames;
+        requested_frames_ = 0;
+      }
       if (copied_frames == log_frames) {
         copied_frames_ = copied_frames;
         copied_generation_ = generation;

@@ -283,6 +283,8 @@ class Journal {
   void FetchPending(FetchSpec spec, FetchCallback done);
   // Resolves leases: sent (PUBACKed), dead (with reason), or back to pending
   // (attempts += 1 when count_attempt). Release of all leases: on disconnect.
+  // A MarkSent that fails (disk full) leaves its rows pending and still
+  // leased, so they are not fetched again: the caller marks them again later.
   void MarkSent(std::vector<uint64_t> seqs, DoneCallback done);
   void MarkDead(std::vector<std::pair<uint64_t, std::string>> seqs_and_reasons, DoneCallback done);
   void Release(std::vector<uint64_t> seqs, bool count_attempt, DoneCallback done);

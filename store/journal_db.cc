@@ -672,15 +672,20 @@ void JournalDb::SettleGroup(std::vector<AppendItem>* items, const Status& s, uin
 // refused: the group's producer appends that were not duplicates.
 void JournalDb::NoteGroupFate(const Status& s, size_t items, uint64_t refused) {
   if (s.ok()) {
-    if (full_logged_) {
-      ES_LOG_INFO("journal accepts appends again", {{"path", options_.path}});
+    if (full_logged_ || failed_groups_) {
+      ES_LOG_INFO("journal accepts appends again",
+                  {{"path", options_.path}, {"failed_groups", std::to_string(failed_groups_)}});
       full_logged_ = false;
+      failed_groups_ = 0;
     }
     ++stats_.commit_groups_total;
   } else if (s.code() == Code::kResourceExhausted) {
     stats_.rejected_full_total += refused;
-  } else {
-    ES_LOG_ERROR("journal commit failed; the whole group is refused",
+  } else if (failed_groups_++ == 0) {
+    // Once per episode: producers retry, and a disk that stopped taking
+    // writes fails every group until it comes back (then logged above).
+    ES_LOG_ERROR("journal commit failed; the whole group is refused (further failures are "
+                 "counted until a commit succeeds)",
                  {{"path", options_.path},
                   {"messages", std::to_string(items)},
                   {"reason", s.ToString()}});

@@ -258,6 +258,7 @@ class JournalDb {
   int64_t last_disk_check_ns_ = 0;
   std::string disk_note_;     // why the cap is lowered, for error messages
   bool full_logged_ = false;  // one warning per episode of journal_full
+  uint64_t failed_groups_ = 0;  // failed commits (not full) since the last good one
   int wal_recheck_ = 0;       // commits after a failed one that check the journal mode
 
   std::unordered_set<uint64_t> leases_;
@@ -271,7 +272,7 @@ class JournalDb {
   // row before it is leased, expired, or outside the scan's filter. So it
   // moves back when an append lands before it (a producer's old ts), and
   // all cursors are dropped whenever rows may become fetchable again behind
-  // them (Release, ReleaseAll, Requeue, a failed MarkSent/MarkDead, and the
+  // them (Release, ReleaseAll, Requeue, a failed MarkDead, and the
   // end of each cleanup run, which bounds what a wall-clock jump back can
   // strand behind a cursor that passed rows as expired).
   struct ScanCursor {

@@ -188,7 +188,12 @@ Status JournalDb::MarkSent(const std::vector<uint64_t>& seqs) {
     s = MarkSentRuns(runs, false);
   }
   if (!s.ok()) {
-    cursors_.clear();  // the rows are pending and unleased again
+    // The rows stay pending on disk, and leased: released here, the uplink
+    // would read and send them again at once, and a full disk made that a
+    // loop (measured: 34k duplicates of 4.5k messages in 30 s). The caller
+    // marks them again later; a reconnect (ReleaseAll) or a restart sends
+    // them again at worst.
+    for (uint64_t seq : seqs) leases_.insert(seq);
     return s.Annotate("mark sent");
   }
   return s;

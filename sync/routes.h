@@ -25,6 +25,9 @@ struct Route {
   // {topic}: the local topic; {node}: node id; {1}..{9}: a level of the local
   // topic; {part:N}: its partition among N (TopicPartition), for scale-out.
   std::string upstream_topic = "{topic}";
+  // Seal payloads before they are stored (agent/encryption.h). The sync
+  // worker needs nothing of it: a sealed row says so in its es-enc header.
+  bool encrypt = false;
 };
 
 class RouteTable {

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "platform/log.h"
+#include "sync/crypto/sealed.h"
 
 namespace edgespool::sync {
 
@@ -32,6 +33,22 @@ std::string ReasonText(const PublishResult& r) {
   std::string s = "broker refused (" + std::string(code) + ")";
   if (!r.reason.empty()) s += ": " + r.reason;
   return s;
+}
+
+// The seal of a journal row sealed by the agent (its es-enc header), as a
+// batch record's field. A header that does not parse stays a header: the
+// consumer reports it.
+std::optional<batch::RecordSeal> SealOf(const store::Headers& headers) {
+  for (const auto& h : headers) {
+    if (h.first != crypto::kEncHeader) continue;
+    auto sealed = crypto::ParseSealed(h.second);
+    if (!sealed.ok()) return std::nullopt;
+    batch::RecordSeal seal;
+    seal.key_id = std::move(sealed->key_id);
+    seal.nonce = sealed->nonce;
+    return seal;
+  }
+  return std::nullopt;
 }
 
 }  // namespace
@@ -437,7 +454,19 @@ void SyncWorker::Enqueue(store::StoredMessage&& row, size_t r) {
       b.encoder = std::make_unique<batch::FrameEncoder>(options_.node, batch::Codec::kZstd,
                                                         options_.compression_level);
     }
-    b.encoder->Add(row.seq, m.ts_ms, m.topic, m.msg_id, m.headers, m.payload);
+    // A sealed payload's descriptor (the journal's es-enc header) becomes
+    // the record's seal field (batch_frame.h), not a header.
+    std::optional<batch::RecordSeal> seal = SealOf(m.headers);
+    if (!b.encoder->CanAdd(seal.has_value())) FlushBatch(r);
+    if (seal) {
+      store::Headers rest;
+      for (const auto& h : m.headers) {
+        if (h.first != crypto::kEncHeader) rest.push_back(h);
+      }
+      b.encoder->Add(row.seq, m.ts_ms, m.topic, m.msg_id, rest, m.payload, &*seal);
+    } else {
+      b.encoder->Add(row.seq, m.ts_ms, m.topic, m.msg_id, m.headers, m.payload);
+    }
     b.seqs.push_back(row.seq);
     b.attempts.push_back(row.attempts);
     b.payload_bytes += m.payload.size();
@@ -639,24 +668,44 @@ void SyncWorker::MarkDead(std::vector<std::pair<uint64_t, std::string>> dead) {
   });
 }
 
-// Marks acked rows sent in one transaction. A failed mark leaves the rows
-// leased and pending on disk: at worst they are sent again after a restart.
+// Marks acked rows sent in one transaction. A failed mark (a full or
+// unwritable disk) leaves the rows pending on disk and leased (the journal
+// keeps the leases, so they are not uploaded again while running): they are
+// marked again every kMarkRetryMs until it works, and at worst sent again
+// after a reconnect or a restart. Their delivery was reported once, here.
 void SyncWorker::FlushMarks() {
   mark_timer_.Stop();
-  if (to_mark_sent_.empty() || marking_) return;
+  if ((to_mark_sent_.empty() && mark_retry_.empty()) || marking_) return;
   std::vector<uint64_t> seqs;
   seqs.swap(to_mark_sent_);
-  marking_ = true;
   if (on_delivery_) {
     for (uint64_t seq : seqs) on_delivery_(seq, store::MessageState::kSent, "");
   }
+  seqs.insert(seqs.end(), mark_retry_.begin(), mark_retry_.end());
+  mark_retry_.clear();
+  marking_ = true;
   std::weak_ptr<bool> alive = alive_;
-  journal_.MarkSent(std::move(seqs), [this, alive](Status s) {
+  std::vector<uint64_t> attempt = seqs;
+  journal_.MarkSent(std::move(attempt), [this, alive, seqs = std::move(seqs)](Status s) mutable {
     if (alive.expired()) return;
     marking_ = false;
     if (!s.ok()) {
       stats_.last_error = "journal mark sent: " + s.ToString();
-      ES_LOG_ERROR("sync: marking sent failed", {{"error", s.ToString()}});
+      if (!mark_failing_) {
+        ES_LOG_ERROR(
+            "sync: marking sent failed; retrying every second (the rows stay pending "
+            "and are not uploaded again meanwhile)",
+            {{"error", s.ToString()}, {"rows", std::to_string(seqs.size())}});
+      }
+      mark_failing_ = true;
+      mark_retry_.insert(mark_retry_.end(), seqs.begin(), seqs.end());
+      // Not at once: whatever failed this mark (no space) is likely still there.
+      mark_timer_.Start(kMarkRetryMs, 0, [this] { FlushMarks(); });
+      return;
+    }
+    if (mark_failing_) {
+      ES_LOG_INFO("sync: marking sent works again", {{"rows", std::to_string(seqs.size())}});
+      mark_failing_ = false;
     }
     if (!to_mark_sent_.empty()) FlushMarks();
   });

@@ -214,6 +214,12 @@ class SyncWorker {
 
   std::vector<uint64_t> to_mark_sent_;
   bool marking_ = false;
+  // Acked rows whose mark failed (disk full, journal unwritable): marked
+  // again by mark_timer_ every kMarkRetryMs; their delivery was already
+  // reported. Not part of idle(): they are safe on disk as pending.
+  std::vector<uint64_t> mark_retry_;
+  bool mark_failing_ = false;  // one error log per episode
+  static constexpr uint64_t kMarkRetryMs = 1000;
 
   int64_t rate_window_start_ns_ = 0;
   uint64_t rate_window_count_ = 0;

@@ -64,9 +64,9 @@ int Run(const Args& args) {
 
 constexpr ExitCodeDoc kRunExits[] = {
     {0, "stopped by SIGTERM or SIGINT"},
-    {69, "the producer socket cannot be opened"},
+    {69, "the producer socket cannot be opened, or another agent holds the journal"},
     {70, "internal error"},
-    {73, "the journal cannot be created or opened (or another agent holds it)"},
+    {73, "the journal cannot be created or opened for writing (say a read-only directory)"},
     {78, "bad configuration: each problem is printed as file:line: key: reason"},
 };
 

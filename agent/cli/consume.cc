@@ -46,6 +46,14 @@ int ToConsumeArgs(const cli::Args& args, ConsumeArgs* a) {
   o.tls.ca_file = args.Str("cafile");
   o.tls.cert_file = args.Str("cert");
   o.tls.key_file = args.Str("key");
+  if (args.Has("keys")) {
+    auto ring = crypto::KeyRing::Load(args.Str("keys"));
+    if (!ring.ok()) {
+      std::fprintf(stderr, "edgespool consume: --keys: %s\n", ring.status().message().c_str());
+      return kExitConfig;
+    }
+    o.keys = std::make_shared<const crypto::KeyRing>(std::move(*ring));
+  }
   if (args.Has("username")) o.username = args.Str("username");
   if (args.Has("password-file")) {
     auto pw = platform::ReadWholeFile(args.Str("password-file"));
@@ -64,10 +72,11 @@ void PrintStats(const central::ConsumerStats& s) {
   std::fprintf(
       stderr,
       "edgespool consume: delivered %llu, late %llu, duplicates %llu, unordered %llu, "
-      "forced %llu, bad %llu\n",
+      "forced %llu, bad %llu, undecrypted %llu\n",
       static_cast<unsigned long long>(s.delivered), static_cast<unsigned long long>(s.late),
       static_cast<unsigned long long>(s.duplicates), static_cast<unsigned long long>(s.unordered),
-      static_cast<unsigned long long>(s.forced), static_cast<unsigned long long>(s.bad));
+      static_cast<unsigned long long>(s.forced), static_cast<unsigned long long>(s.bad),
+      static_cast<unsigned long long>(s.undecrypted));
 }
 
 }  // namespace
@@ -89,7 +98,12 @@ std::string ConsumedJson(const central::Message& m) {
   w.Str("node", m.node).Uint("seq", m.seq).Str("id", m.id).Str("topic", m.topic).Int("ts", m.ts_ms);
   w.Raw("headers", std::move(headers).Finish());
   if (any_hex) w.Raw("headers_hex", std::move(headers_hex).Finish());
-  if (protocol::IsValidUtf8(m.payload)) {
+  // Still sealed (docs/encryption.md): which key, and why it stayed shut.
+  if (m.sealed) {
+    w.Str("encrypted", crypto::FormatSealed(*m.sealed));
+    w.Str("error", m.decrypt_error);
+  }
+  if (!m.sealed && protocol::IsValidUtf8(m.payload)) {  // ciphertext never passes for text
     w.Str("payload", m.payload);
   } else {
     w.Str("payload_hex", protocol::HexEncode(m.payload));
@@ -177,6 +191,11 @@ constexpr cli::OptionSpec kConsumeOptions[] = {
              "CA certificates to verify the broker (default: the system's)."),
     cli::Opt("cert", 0, cli::ValueKind::kFile, "FILE", "Client certificate for mutual TLS."),
     cli::Opt("key", 0, cli::ValueKind::kFile, "FILE", "Its private key."),
+    cli::Opt("keys", 0, cli::ValueKind::kFile, "FILE",
+             "Decrypt sealed payloads (message-level encryption) with the keys in FILE, the "
+             "agent's key file format, mode 0600 (docs/encryption.md). A message it cannot "
+             "open is printed all the same, with \"encrypted\" and \"error\", and warned "
+             "about on stderr."),
     cli::Opt("username", 'u', cli::ValueKind::kString, "USER", "MQTT user name."),
     cli::Opt("password-file", 0, cli::ValueKind::kFile, "FILE",
              "A file whose first line is the MQTT password."),
@@ -186,7 +205,9 @@ constexpr cli::ExitCodeDoc kConsumeExits[] = {
     {0, "stopped by SIGINT/SIGTERM, or --count reached"},
     {64, "usage error: a bad option, URL, topic filter, group or partition count"},
     {70, "internal error"},
-    {78, "the password file cannot be read"},
+    {78,
+     "the password file cannot be read; or the --keys file cannot be read, is readable "
+     "by others, or is not a key file"},
 };
 
 }  // namespace
@@ -196,7 +217,8 @@ const cli::CommandSpec kConsumeCommand = cli::Command(
     "the fleet's messages once, in timestamp order per topic, as JSON lines",
     "Subscribes to the fleet's uplink topics (batch frames, and message mode with MQTT 5 user "
     "properties), drops duplicates by (node, seq) and prints each message as one JSON line "
-    "(node, seq, id, topic, ts, headers, payload or payload_hex, late) in original-timestamp "
+    "(node, seq, id, topic, ts, headers, payload or payload_hex, late; encrypted and error "
+    "for a sealed payload it could not open) in original-timestamp "
     "order per topic across all nodes: a message goes out once every live node has reported, "
     "in its status document's watermark_ms, that it holds nothing older.\n\n"
     "A node offline, silent or behind by more than --max-wait stops holding the others back; "

@@ -1,8 +1,7 @@
 #include "agent/cli/decode.h"
 
-#include <unistd.h>
-
 #include <signal.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -16,6 +15,7 @@
 #include "platform/log.h"
 #include "platform/loop.h"
 #include "platform/process_info.h"
+#include "sync/crypto/sealed.h"
 #include "sync/mqtt/client.h"
 
 namespace edgespool::agent {
@@ -66,11 +66,50 @@ std::string ReadAllStdin() {
   return out;
 }
 
+// --keys FILE: the key ring, or null without the option; *exit_code set
+// (78) when the file is given and unusable.
+std::unique_ptr<crypto::Cipher> LoadCipher(const cli::Args& args, int* exit_code) {
+  if (!args.Has("keys")) return nullptr;
+  auto ring = crypto::KeyRing::Load(args.Str("keys"));
+  if (!ring.ok()) {
+    std::fprintf(stderr, "edgespool decode: --keys: %s\n", ring.status().message().c_str());
+    *exit_code = kExitConfig;
+    return nullptr;
+  }
+  return std::make_unique<crypto::Cipher>(
+      std::make_shared<const crypto::KeyRing>(std::move(*ring)));
+}
+
+// Prints a frame's records, opening sealed payloads when cipher is set.
+// Returns how many sealed records could not be opened with the keys given.
+size_t PrintFrame(batch::Frame& frame, crypto::Cipher* cipher) {
+  size_t failed = 0;
+  for (batch::Record& r : frame.records) {
+    std::string error;
+    if (r.seal && cipher) {
+      crypto::Sealed sealed{r.seal->key_id, r.seal->nonce};
+      Status st = cipher->Open(sealed, crypto::AssociatedData(frame.node, r.topic, r.id, r.ts_ms),
+                               &r.payload);
+      if (st.ok()) {
+        r.seal.reset();
+      } else {
+        error = st.message();
+        ++failed;
+        std::fprintf(stderr, "edgespool decode: node %s seq %llu: %s\n", frame.node.c_str(),
+                     static_cast<unsigned long long>(r.seq), error.c_str());
+      }
+    }
+    std::puts(RecordJson(frame.node, r, error).c_str());
+  }
+  return failed;
+}
+
 // Prints every frame arriving on topic until interrupted (or --count frames).
 class FramePrinter : public sync::mqtt::ClientListener {
  public:
   size_t frames = 0, limit = 0, bad = 0;
   platform::Loop* loop = nullptr;
+  crypto::Cipher* cipher = nullptr;
   void OnPublishAcked(uint64_t, const Status&, uint8_t) override {}
   void OnDisconnected(const Status& why) override {
     std::fprintf(stderr, "edgespool decode: %s\n", why.ToString().c_str());
@@ -83,19 +122,21 @@ class FramePrinter : public sync::mqtt::ClientListener {
                    m.topic.data(), frame.status().message().c_str());
       return;
     }
-    for (const auto& r : frame->records) std::puts(RecordJson(frame->node, r).c_str());
+    if (PrintFrame(*frame, cipher) > 0) ++bad;
     std::fflush(stdout);
     if (++frames == limit) loop->Stop();
   }
 };
 
-int DecodeSubscribe(const std::string& url, const std::string& topic, size_t limit) {
+int DecodeSubscribe(const std::string& url, const std::string& topic, size_t limit,
+                    crypto::Cipher* cipher) {
   platform::Logger::SetLevel(platform::LogLevel::kError);
   auto loop = platform::Loop::Create();
   if (!loop.ok()) return kExitSoftware;
   FramePrinter printer;
   printer.limit = limit;
   printer.loop = loop->get();
+  printer.cipher = cipher;
   sync::mqtt::ClientOptions o;
   o.url = url;
   o.session.client_id = "edgespool-decode-" + std::to_string(::getpid());
@@ -117,7 +158,8 @@ int DecodeSubscribe(const std::string& url, const std::string& topic, size_t lim
 
 }  // namespace
 
-std::string RecordJson(const std::string& node, const batch::Record& r) {
+std::string RecordJson(const std::string& node, const batch::Record& r,
+                       const std::string& decrypt_error) {
   protocol::JsonObjectWriter headers;
   for (const auto& [k, v] : r.headers) headers.Str(k, v);
   protocol::JsonObjectWriter w;
@@ -132,7 +174,19 @@ std::string RecordJson(const std::string& node, const batch::Record& r) {
     }
   }
   w.Raw("headers", std::move(headers).Finish());
-  if (ValidUtf8(r.payload)) {
+  if (r.seal) {
+    static const char* kHex = "0123456789abcdef";
+    std::string nonce;
+    for (uint8_t b : r.seal->nonce) {
+      nonce += kHex[b >> 4];
+      nonce += kHex[b & 15];
+    }
+    protocol::JsonObjectWriter e;
+    e.Str("alg", crypto::kAlgorithm).Str("key_id", r.seal->key_id).Str("nonce", nonce);
+    w.Raw("encrypted", std::move(e).Finish());
+    if (!decrypt_error.empty()) w.Str("error", decrypt_error);
+  }
+  if (!r.seal && ValidUtf8(r.payload)) {  // ciphertext never passes for text
     w.Str("payload", r.payload);
   } else {
     w.Str("payload_b64", Base64(r.payload));
@@ -144,8 +198,8 @@ namespace {
 
 // Prints every record of the concatenated frames in bytes; stops at the
 // first frame that does not decode.
-int DecodeFrames(std::string_view rest) {
-  size_t frames = 0;
+int DecodeFrames(std::string_view rest, crypto::Cipher* cipher) {
+  size_t frames = 0, failed = 0;
   while (!rest.empty()) {
     auto len = batch::FrameLength(rest);
     if (!len.ok()) {
@@ -159,7 +213,7 @@ int DecodeFrames(std::string_view rest) {
                    frame.status().message().c_str());
       return kExitDataErr;
     }
-    for (const auto& r : frame->records) std::puts(RecordJson(frame->node, r).c_str());
+    failed += PrintFrame(*frame, cipher);
     rest.remove_prefix(*len);
     ++frames;
   }
@@ -167,24 +221,28 @@ int DecodeFrames(std::string_view rest) {
     std::fputs("edgespool decode: no frame in input\n", stderr);
     return kExitDataErr;
   }
-  return kExitOk;
+  return failed ? kExitDataErr : kExitOk;
 }
 
-int DecodeFile(const std::string& path) {
-  if (path == "-") return DecodeFrames(ReadAllStdin());
+int DecodeFile(const std::string& path, crypto::Cipher* cipher) {
+  if (path == "-") return DecodeFrames(ReadAllStdin(), cipher);
   auto r = platform::ReadWholeFile(path);
   if (!r.ok()) {
     std::fprintf(stderr, "edgespool decode: %s\n", r.status().message().c_str());
     return kExitDataErr;
   }
-  return DecodeFrames(*r);
+  return DecodeFrames(*r, cipher);
 }
 
 int Decode(const cli::Args& args) {
   const auto& pos = args.positionals();
+  int key_error = -1;
+  std::unique_ptr<crypto::Cipher> cipher = LoadCipher(args, &key_error);
+  if (key_error >= 0) return key_error;
   if (args.Has("subscribe")) {
     std::string topic = pos.empty() ? "edgespool/+/batch" : pos[0];
-    return DecodeSubscribe(args.Str("subscribe"), topic, static_cast<size_t>(args.Int("count")));
+    return DecodeSubscribe(args.Str("subscribe"), topic, static_cast<size_t>(args.Int("count")),
+                           cipher.get());
   }
   if (args.Has("count")) {
     std::fputs("edgespool decode: --count goes with --subscribe\n", stderr);
@@ -201,7 +259,7 @@ int Decode(const cli::Args& args) {
     }
     std::fputs("edgespool decode: reading frames from the terminal; end with Ctrl-D\n", stderr);
   }
-  return DecodeFile(path);
+  return DecodeFile(path, cipher.get());
 }
 
 constexpr cli::OptionSpec kDecodeOptions[] = {
@@ -210,13 +268,20 @@ constexpr cli::OptionSpec kDecodeOptions[] = {
              "TOPIC (default edgespool/+/batch). Runs until SIGINT."),
     cli::Opt("count", 'C', cli::ValueKind::kInt, "N", "With --subscribe: exit after N frames.")
         .Range(1, INT64_MAX),
+    cli::Opt("keys", 0, cli::ValueKind::kFile, "FILE",
+             "Decrypt sealed payloads with the keys in FILE (the agent's [encryption] key "
+             "file format, mode 0600; docs/encryption.md). Without it sealed records are "
+             "printed with \"encrypted\" and their ciphertext."),
 };
 
 constexpr cli::ExitCodeDoc kDecodeExits[] = {
     {0, "every frame decoded"},
     {64, "usage error, or a bad --subscribe URL"},
-    {65, "a frame did not decode, or the input holds none; or FILE cannot be read"},
+    {65,
+     "a frame did not decode, or the input holds none; or FILE cannot be read; or, with "
+     "--keys, a sealed record did not decrypt (unknown key id, or altered)"},
     {70, "internal error"},
+    {78, "the --keys file cannot be read, is readable by others, or is not a key file"},
 };
 
 }  // namespace

@@ -14,7 +14,11 @@ extern const cli::CommandSpec kDecodeCommand;
 int DecodeCommand(int argc, char** argv);
 
 // One JSON object per record: node, seq, ts, topic, id, headers, and the
-// payload as "payload" (valid UTF-8) or "payload_b64".
-std::string RecordJson(const std::string& node, const batch::Record& r);
+// payload as "payload" (valid UTF-8) or "payload_b64". A record still
+// sealed (docs/encryption.md) adds "encrypted": {"key_id", "nonce"} (its
+// payload is the ciphertext and tag), and "error" when decrypt_error says
+// why it was not opened.
+std::string RecordJson(const std::string& node, const batch::Record& r,
+                       const std::string& decrypt_error = "");
 
 }  // namespace edgespool::agent

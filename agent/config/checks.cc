@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "platform/files.h"
+#include "sync/crypto/key_ring.h"
 #include "sync/mqtt/wire.h"
 
 namespace edgespool::agent::config_detail {
@@ -141,6 +142,32 @@ void CheckSubscription(void* element, int line, const ProblemSink& problems) {
   }
 }
 
+// Message-level encryption: the key file is read here, so that a missing,
+// unreadable, world-readable or malformed one stops `config check`, the
+// start (exit 78) and a reload alike, never the first publish.
+static void CheckEncryption(const Config& c, const ProblemSink& problems) {
+  bool any = false;
+  for (const auto& r : c.routes) {
+    if (r.encrypt != "aes-256-gcm") continue;
+    any = true;
+    std::string mode = r.mode.empty() ? c.sync.mode : r.mode;
+    if (mode == "message" && c.uplink.protocol == 4) {
+      problems.Add(r.line, "route.encrypt",
+                   "message mode over MQTT 3.1.1 has no user property for the key id and nonce; "
+                   "use batch mode or uplink.protocol = 5");
+    }
+  }
+  if (c.encryption.key_file.empty()) {
+    if (any) {
+      problems.Add(0, "encryption.key_file",
+                   "a route has encrypt = \"aes-256-gcm\": the key file is required");
+    }
+    return;
+  }
+  auto ring = crypto::KeyRing::Load(c.encryption.key_file);
+  if (!ring.ok()) problems.Add(0, "encryption.key_file", ring.status().message());
+}
+
 void CheckConfig(Config& c, const ProblemSink& problems) {
   CheckNodeAndUplink(c, problems);
   CheckUplinkFiles(c.uplink, problems);
@@ -157,6 +184,7 @@ void CheckConfig(Config& c, const ProblemSink& problems) {
     problems.Add(0, "requests.reply_topic", "must differ from requests.method_topic");
   }
   CheckWebSocket(c.websocket, problems);
+  CheckEncryption(c, problems);
   if (c.routes.empty() || c.routes.back().match != "#") {
     c.routes.emplace_back();  // the default route: everything not matched earlier
   }

@@ -29,6 +29,9 @@ struct RouteConfig {
   std::string mode;            // "" = sync.mode
   std::string order = "strict";  // "strict" | "live-first"
   std::string upstream_topic = "{topic}";
+  // Message-level encryption (docs/encryption.md): "aes-256-gcm" seals the
+  // payload with [encryption] key_file's current key before it is stored.
+  std::string encrypt;  // "" or "none": stored and sent as given
   int line = 0;
 };
 
@@ -143,6 +146,11 @@ struct Config {
     bool enabled = false;
     double sample = 1.0;  // share of messages logged, chosen by seq
   } audit;
+
+  // Message-level encryption's keys (sync/crypto/key_ring.h has the format).
+  struct Encryption {
+    std::string key_file;  // "" = none; required when a route encrypts
+  } encryption;
 
   struct Downlink {
     bool enabled = true;

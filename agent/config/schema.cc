@@ -91,6 +91,7 @@ using Me = Config::Metrics;
 using L = Config::Log;
 using Au = Config::Audit;
 using W = Config::WebSocket;
+using E = Config::Encryption;
 
 constexpr KeyDesc kNode[] = {Key<&N::id>("id", K::kString)};
 
@@ -197,6 +198,11 @@ constexpr KeyDesc kAudit[] = {
     Key<&Au::sample>("sample", K::kFraction),
 };
 
+// Live: a reload reads the key file again (a rotation adds a key to it).
+constexpr KeyDesc kEncryption[] = {
+    Key<&E::key_file>("key_file", K::kString).Live(),
+};
+
 constexpr KeyDesc kLog[] = {
     Key<&L::level>("level", K::kEnum).Choices("debug|info|warn|error").Live(),
     Key<&L::format>("format", K::kEnum).Choices("text|json").Live(),
@@ -215,6 +221,10 @@ constexpr KeyDesc kRoute[] = {
         .Live(),
     Key<&RouteConfig::order>("order", K::kEnum).Choices("strict|live-first").Live(),
     Key<&RouteConfig::upstream_topic>("upstream_topic", K::kString).Live(),
+    Key<&RouteConfig::encrypt>("encrypt", K::kEnum)
+        .Choices("aes-256-gcm|none")
+        .Shown(Show::kUnlessEmpty)
+        .Live(),
 };
 
 // user and group resolve to uid and gid at load (CheckAcl); show prints those.
@@ -250,9 +260,10 @@ constexpr KeyDesc kSubscription[] = {
 };
 
 static_assert(KindsFit(kNode) && KindsFit(kProducer) && KindsFit(kStore) && KindsFit(kUplink) &&
-              KindsFit(kSync) && KindsFit(kDownlink) && KindsFit(kRequests) && KindsFit(kStatus) &&
-              KindsFit(kMetrics) && KindsFit(kWebSocket) && KindsFit(kLog) && KindsFit(kRoute) &&
-              KindsFit(kAcl) && KindsFit(kRateLimit) && KindsFit(kSubscription),
+                  KindsFit(kSync) && KindsFit(kDownlink) && KindsFit(kRequests) &&
+                  KindsFit(kStatus) && KindsFit(kMetrics) && KindsFit(kWebSocket) &&
+                  KindsFit(kLog) && KindsFit(kEncryption) && KindsFit(kRoute) && KindsFit(kAcl) &&
+                  KindsFit(kRateLimit) && KindsFit(kSubscription),
               "a key's Kind does not fit the type of its field");
 
 template <auto M>
@@ -306,6 +317,7 @@ const std::vector<SectionDesc>& Sections() {
       Table<&Config::websocket>("websocket", kWebSocket),
       Table<&Config::log>("log", kLog),
       Table<&Config::audit>("audit", kAudit),
+      Table<&Config::encryption>("encryption", kEncryption),
       Array<&Config::routes>("route", kRoute, &CheckRoute),
       Array<&Config::acls>("acl", kAcl, &CheckAcl),
       Array<&Config::rate_limits>("rate_limit", kRateLimit, &CheckRateLimit),

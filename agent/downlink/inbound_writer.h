@@ -84,7 +84,7 @@ class InboundWriter {
   void Retry();
   void Drain();
 
-  platform::Loop& loop_;
+  [[maybe_unused]] platform::Loop& loop_;  // not read yet: clang warns (-Wunused-private-field)
   store::Journal& journal_;
   TopicMap map_;
   InboundWriterOptions options_;

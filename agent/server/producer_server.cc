@@ -409,7 +409,18 @@ void ProducerServer::Impl::OnPublish(Connection& c, pr::Request& r, std::string_
   m.msg_id = std::move(p.id);
   m.headers = std::move(p.headers);
   m.payload.assign(body.data(), body.size());
-  if (hooks_.route) hooks_.route(m, now_ms);
+  if (hooks_.route) {
+    Status st = hooks_.route(m, now_ms);
+    if (!st.ok()) {
+      ES_LOG_ERROR("producer: publish refused by its route", {{"error", st.ToString()}});
+      if (p.ack == pr::AckMode::kNone) {
+        ++stats_.errors;
+      } else {
+        ReplyError(c, r.req, pr::ErrorCode::kInternal, st.message(), {});
+      }
+      return;
+    }
+  }
   // A copy for the tap only while someone watches this topic; it lives as
   // long as the append waits for its commit (bounded by the commit gate).
   std::shared_ptr<const store::Message> tapped;
@@ -471,7 +482,13 @@ void ProducerServer::Impl::OnAppended(uint64_t conn_id, uint64_t serial,
     reply.retry_after_ms = options_.full_retry_after_ms;
     ++stats_.errors;
   } else {
-    reply = pr::ErrorReply(req, pr::ErrorCode::kInternal, res.status().ToString());
+    Code code = res.status().code();
+    bool disk = code == Code::kIoError || code == Code::kPermissionDenied;
+    reply = pr::ErrorReply(req, pr::ErrorCode::kInternal,
+                           (disk ? "journal write failed: " : "") + res.status().ToString());
+    // A disk that stopped taking writes (EIO, EPERM, read-only) may come
+    // back: say when to try again, as for journal_full.
+    if (disk) reply.retry_after_ms = options_.full_retry_after_ms;
     ++stats_.errors;
   }
   c->CompleteSlot(serial, reply);

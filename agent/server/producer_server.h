@@ -87,9 +87,10 @@ struct ProducerServerHooks {
   std::function<bool()> uplink_connected;
   // The status document (JSON), as published on the status topic.
   std::function<std::string()> status_json;
-  // Applies the route's rules (priority override, default ttl) to a message
-  // before it is stored; now_ms is the time of receipt.
-  std::function<void(store::Message& message, int64_t now_ms)> route;
+  // Applies the route's rules (priority override, default ttl, encryption)
+  // to a message before it is stored; now_ms is the time of receipt. An
+  // error (the payload could not be sealed) refuses the publish: internal.
+  std::function<Status(store::Message& message, int64_t now_ms)> route;
   // Seconds from a publish's arrival to its durable commit (the ack latency).
   std::function<void(double seconds)> on_ack_latency;
   // The consumer ops (subscribe, ack, unsubscribe), served by the downlink

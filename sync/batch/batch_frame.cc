@@ -2,6 +2,7 @@
 
 #include <zstd.h>
 
+#include <cassert>
 #include <cstring>
 
 namespace edgespool::batch {
@@ -94,8 +95,12 @@ FrameEncoder::~FrameEncoder() = default;
 
 void FrameEncoder::Add(uint64_t seq, int64_t ts_ms, std::string_view topic, std::string_view id,
                        const std::vector<std::pair<std::string, std::string>>& headers,
-                       std::string_view payload) {
-  if (count_ == 0) first_seq_ = seq;
+                       std::string_view payload, const RecordSeal* seal) {
+  assert(CanAdd(seal != nullptr) && "flush the frame before the first sealed record");
+  if (count_ == 0) {
+    first_seq_ = seq;
+    seal_fields_ = seal != nullptr;
+  }
   ++count_;
   PutU64(body_, seq);
   PutU64(body_, static_cast<uint64_t>(ts_ms));
@@ -106,6 +111,15 @@ void FrameEncoder::Add(uint64_t seq, int64_t ts_ms, std::string_view topic, std:
   for (size_t i = 0; i < n; ++i) {
     PutStr16(body_, headers[i].first);
     PutStr32(body_, headers[i].second);
+  }
+  if (seal_fields_) {
+    if (seal) {
+      body_.push_back(static_cast<char>(kSealAesGcm));
+      PutStr16(body_, seal->key_id);
+      body_.append(reinterpret_cast<const char*>(seal->nonce.data()), seal->nonce.size());
+    } else {
+      body_.push_back(0);
+    }
   }
   PutStr32(body_, payload);
 }
@@ -119,7 +133,7 @@ Result<std::string> FrameEncoder::Finish() {
   out.append(kMagic, 4);
   out.push_back(static_cast<char>(kVersion));
   out.push_back(static_cast<char>(codec_));
-  PutU16(out, 0);
+  PutU16(out, seal_fields_ ? kFlagSealFields : 0);
   PutStr16(out, node_);
   PutU64(out, first_seq_);
   PutU32(out, count_);
@@ -127,8 +141,12 @@ Result<std::string> FrameEncoder::Finish() {
   if (codec_ == Codec::kZstd) {
     size_t head = out.size();
     out.resize(head + ZSTD_compressBound(body_.size()));
+    // A frame with sealed records is mostly ciphertext, which no level
+    // compresses: the fastest level still shrinks the framing around it
+    // (seqs, topics, ids), at a fraction of the CPU of a higher one.
+    int level = seal_fields_ ? 1 : level_;
     size_t n = ZSTD_compressCCtx(zstd_->cctx, out.data() + head, out.size() - head, body_.data(),
-                                 body_.size(), level_);
+                                 body_.size(), level);
     if (ZSTD_isError(n)) {
       return Status::Internal(std::string("zstd compress: ") + ZSTD_getErrorName(n));
     }
@@ -138,6 +156,7 @@ Result<std::string> FrameEncoder::Finish() {
   }
   body_.clear();
   count_ = 0;
+  seal_fields_ = false;
   return out;
 }
 
@@ -194,7 +213,7 @@ Status InflateBody(Codec codec, uint32_t body_len, std::string_view* body,
 }
 
 // Record i, without the seq order check (that needs its neighbour).
-Status ReadRecord(Reader& br, uint32_t i, Record* rec) {
+Status ReadRecord(Reader& br, uint32_t i, bool seal_fields, Record* rec) {
   uint64_t ts;
   uint16_t nh;
   if (!br.U64(&rec->seq) || !br.U64(&ts) || !br.Str16(&rec->topic) || !br.Str16(&rec->id) ||
@@ -208,6 +227,26 @@ Status ReadRecord(Reader& br, uint32_t i, Record* rec) {
       return Status::Corruption("batch frame: truncated header in record " + std::to_string(i));
     }
     rec->headers.emplace_back(std::move(k), std::move(v));
+  }
+  if (seal_fields) {
+    uint8_t alg;
+    if (!br.U8(&alg))
+      return Status::Corruption("batch frame: truncated seal in record " + std::to_string(i));
+    if (alg == kSealAesGcm) {
+      RecordSeal seal;
+      std::string nonce;
+      if (!br.Str16(&seal.key_id) || !br.Bytes(kSealNonceBytes, &nonce)) {
+        return Status::Corruption("batch frame: truncated seal in record " + std::to_string(i));
+      }
+      if (seal.key_id.empty()) {
+        return Status::Corruption("batch frame: empty key id in record " + std::to_string(i));
+      }
+      std::memcpy(seal.nonce.data(), nonce.data(), kSealNonceBytes);
+      rec->seal = std::move(seal);
+    } else if (alg != 0) {
+      return Status::Corruption("batch frame: unknown seal algorithm " + std::to_string(alg) +
+                                " in record " + std::to_string(i));
+    }
   }
   if (!br.Str32(&rec->payload)) {
     return Status::Corruption("batch frame: truncated payload in record " + std::to_string(i));
@@ -234,7 +273,7 @@ Result<Frame> DecodeFrame(std::string_view bytes, const DecodeLimits& limits) {
   if (codec > static_cast<uint8_t>(Codec::kZstd)) {
     return Status::Corruption("batch frame: unknown codec " + std::to_string(codec));
   }
-  if (flags != 0) return Status::Corruption("batch frame: unknown flags");
+  if ((flags & ~kFlagSealFields) != 0) return Status::Corruption("batch frame: unknown flags");
   if (count == 0 || count > limits.max_records) {
     return Status::Corruption("batch frame: bad record count " + std::to_string(count));
   }
@@ -253,7 +292,7 @@ Result<Frame> DecodeFrame(std::string_view bytes, const DecodeLimits& limits) {
   uint64_t prev_seq = 0;
   for (uint32_t i = 0; i < count; ++i) {
     Record rec;
-    st = ReadRecord(br, i, &rec);
+    st = ReadRecord(br, i, (flags & kFlagSealFields) != 0, &rec);
     if (!st.ok()) return st;
     if (i == 0 ? rec.seq != frame.first_seq : rec.seq <= prev_seq) {
       return Status::Corruption("batch frame: seqs out of order at record " + std::to_string(i));

@@ -53,7 +53,11 @@ void RunScript(std::string_view s) {
     std::string node(1, static_cast<char>('a' + a % 3));
     switch (op) {
       case 0:
-        b.OnStatus(node, (a & 8) == 0, (a & 16) ? -1 : v, now);
+        // a & 32: an idle node's follow (lag, for, and with a & 64 an age).
+        b.OnStatus(node, (a & 8) == 0, (a & 16) ? -1 : v, now,
+                   (a & 32)
+                       ? edgespool::central::WatermarkFollow{v % 8, 1 + v % 64, (a & 64) ? v : 0}
+                       : edgespool::central::WatermarkFollow{});
         break;
       case 1: {
         Message m;

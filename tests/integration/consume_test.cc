@@ -318,6 +318,94 @@ TEST_F(ConsumeTest, SkewedClocksAndAnOutageComeOutOnceInOrderWithTheLateMarked) 
   EXPECT_LT(ts0 - ts1, 5000);
 }
 
+// 4. An idle agent says so once (watermark_follow) and then publishes its
+// status only every status.interval, not every watermark_interval (200 ms
+// here). The consumer follows its clock: a busy node's messages still come
+// out within the watermark's latency, none forced by --max-wait; and when
+// the idle node wakes up, its messages come in order, none late.
+TEST_F(ConsumeTest, AnIdleNodePublishesRarelyAndTheFleetStillFlowsInOrder) {
+  AddAgent("busy", "", {});
+  AddAgent("idle", "", {{"status", "interval = \"1m\""}});
+  ASSERT_FALSE(HasFailure());
+  // A real subscriber (mosquitto_sub) counts the status publishes.
+  Subscriber statuses(dir_.path(), broker_->port(), "edgespool/+/status", "status-counter");
+  ASSERT_TRUE(statuses.Start());
+  auto count = [&](const std::string& node) {
+    size_t n = 0;
+    for (const auto& m : statuses.Read()) n += m.topic == "edgespool/" + node + "/status";
+    return n;
+  };
+  ConsumeProcess consume(dir_.path(), "consume");
+  ASSERT_TRUE(consume.Start(
+      {"--broker", broker_->url(), "--topic", "sensors/#", "--max-wait", "10s", "--stats"}));
+  ASSERT_TRUE(WarmUp({&consume}, 2));  // through producers_[0]: busy
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+
+  // 12 s: the busy node gets 20 messages a second, the idle one none.
+  size_t idle_before = count("idle"), busy_before = count("busy");
+  auto start = std::chrono::steady_clock::now();
+  std::vector<std::future<client::PublishResult>> f;
+  std::vector<std::string> ids;
+  auto publish = [&](size_t agent, const std::string& id, const std::string& topic) {
+    client::PublishOptions o;
+    o.id = id;
+    ids.push_back(id);
+    f.push_back(producers_[agent]->Publish(topic, "{}", o));
+  };
+  for (int i = 0; i < 240; ++i) {
+    publish(0, "b-" + std::to_string(i), "sensors/t" + std::to_string(i % 2));
+    std::this_thread::sleep_until(start + std::chrono::milliseconds(50 * (i + 1)));
+  }
+  auto published = std::chrono::steady_clock::now();
+  ASSERT_TRUE(WaitUntil([&] { return Printed(consume, "b-239"); }, 15000));
+  auto latency = std::chrono::duration_cast<std::chrono::milliseconds>(
+                     std::chrono::steady_clock::now() - published)
+                     .count();
+  double seconds = std::chrono::duration<double>(published - start).count();
+  size_t idle_n = count("idle") - idle_before, busy_n = count("busy") - busy_before;
+  std::printf(
+      "over %.1f s: idle node %zu status publishes, busy node %zu; last busy message "
+      "printed %lld ms after it was published\n",
+      seconds, idle_n, busy_n, static_cast<long long>(latency));
+  // At most 2 a minute (status.interval 1m); before this change, one per
+  // watermark_interval: ~60 here.
+  EXPECT_LE(idle_n, 1u);
+  // The idle node does not hold the others back beyond the watermark's own
+  // latency (200 ms interval + 500 ms slack, + the idle node's 200 ms lag).
+  EXPECT_LT(latency, 3000);
+
+  // The idle node wakes up: its messages and the busy one's, interleaved on
+  // the same topics, come out in ts order, none late.
+  for (int i = 0; i < 40; ++i) {
+    publish(1, "w-idle-" + std::to_string(i), "sensors/t" + std::to_string(i % 2));
+    publish(0, "w-busy-" + std::to_string(i), "sensors/t" + std::to_string(i % 2));
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  }
+  for (size_t i = 0; i < f.size(); ++i) {
+    auto r = f[i].get();
+    ASSERT_TRUE(r.status.ok()) << r.status.ToString();
+    acked_.insert(ids[i]);
+  }
+  ASSERT_TRUE(WaitAll({&consume}, 20000)) << ReadFile(consume.out()).substr(0, 2000);
+  EXPECT_EQ(consume.Stop(), 0);
+  std::vector<Line> lines;
+  for (const Line& l : consume.Lines()) {
+    if (l.id.rfind("warm-", 0) != 0) lines.push_back(l);
+  }
+  size_t late = 0;
+  std::set<std::string> seen;
+  for (const Line& l : lines) {
+    late += l.late ? 1 : 0;
+    EXPECT_TRUE(seen.insert(l.id).second) << "duplicated " << l.id;
+  }
+  EXPECT_EQ(lines.size(), acked_.size());
+  EXPECT_EQ(late, 0u);
+  EXPECT_EQ(Reordered(lines), 0u);
+  std::string out = ReadFile(consume.out());
+  EXPECT_NE(out.find(", forced 0,"), std::string::npos)
+      << out.substr(out.size() > 400 ? out.size() - 400 : 0);
+}
+
 TEST_F(ConsumeTest, AKilledInstancesPartitionsMoveToTheOthersWithNothingLost) {
   std::multimap<std::string, std::string> message_mode = {
       {"route", "match = \"#\"\nupstream_topic = \"fleet/{part:4}/{topic}\""}};

@@ -66,6 +66,9 @@ class Subscriber {
     std::string payload;
   };
   std::vector<Message> Read() const;
+  // The complete lines written since *offset (a byte offset into the output,
+  // advanced past what was read): long runs read only what is new.
+  std::vector<Message> ReadNew(uint64_t* offset) const;
   size_t Count() const;
 
  private:

@@ -128,6 +128,7 @@ bool Process::Start(const std::vector<std::string>& argv, const std::string& log
     _exit(127);
   }
   pid_ = pid;
+  exit_status_ = -1;
   return true;
 }
 
@@ -136,13 +137,14 @@ void Process::Signal(int sig) {
 }
 
 int Process::Wait(int timeout_ms) {
-  if (pid_ <= 0) return -1;
+  if (pid_ <= 0) return exit_status_;
   auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
   for (;;) {
     int status = 0;
     pid_t r = waitpid(pid_, &status, WNOHANG);
     if (r == pid_) {
       pid_ = -1;
+      exit_status_ = status;
       return status;
     }
     if (std::chrono::steady_clock::now() >= deadline) return -1;
@@ -155,6 +157,7 @@ bool Process::running() {
   int status;
   if (waitpid(pid_, &status, WNOHANG) == pid_) {
     pid_ = -1;
+    exit_status_ = status;
     return false;
   }
   return true;

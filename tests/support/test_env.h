@@ -48,13 +48,15 @@ class Process {
              const std::map<std::string, std::string>& env = {});
   void Signal(int sig);
   // Waits up to timeout_ms; returns the exit status as from waitpid, or -1 on
-  // timeout.
+  // timeout. Once the child was reaped (here or by running()), returns its
+  // status again: a caller that saw running() turn false still learns why.
   int Wait(int timeout_ms);
   bool running();
   pid_t pid() const { return pid_; }
 
  private:
   pid_t pid_ = -1;
+  int exit_status_ = -1;  // of the last child reaped
 };
 
 // A real mosquitto on a free loopback port, configured not to drop QoS 1

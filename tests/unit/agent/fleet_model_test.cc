@@ -56,6 +56,26 @@ TEST(FleetModelTest, ARetainedDocumentIsAsOldAsItsStamp) {
   EXPECT_EQ(model.Find("a")->health, Health::kOk);
 }
 
+// An idle agent publishes only every status.interval (1 min), not every
+// watermark_interval: with the default --stale (15 min) it stays ok between
+// its heartbeats, however old its last upload; only real silence is stale.
+TEST(FleetModelTest, AnIdleNodeThatPublishesOnlyEveryIntervalIsNotStale) {
+  FleetModel model;
+  std::string node;
+  std::string idle = Doc("a", true, kNow, kNow - 3600000, 0);
+  idle.insert(
+      idle.size() - 1,
+      R"(,"watermark_ms":1,"watermark_follow":{"lag_ms":1000,"for_ms":90000,"expiry_s":604800})");
+  ASSERT_EQ(model.Apply("edgespool/a/status", idle, false, kNow, &node),
+            FleetModel::Change::kUpdated);
+  for (int64_t t = kNow; t < kNow + 60000; t += 10000) {
+    model.Refresh(t);
+    EXPECT_EQ(model.Find("a")->health, Health::kOk) << t - kNow;
+  }
+  model.Refresh(kNow + 15 * 60000 + 1);  // no heartbeat for --stale: silent
+  EXPECT_EQ(model.Find("a")->health, Health::kSilent);
+}
+
 TEST(FleetModelTest, OfflineKeepsTheLastFiguresAndRanksFirst) {
   FleetModel model;
   std::string node;

@@ -51,6 +51,47 @@ TEST(StatusWatermarkTest, ABacklogStillBeingCountedIsNotShownAsEmpty) {
   EXPECT_EQ(doc.find("\"messages\""), std::string::npos) << doc;
   EXPECT_NE(doc.find("\"drain_eta_s\":-1"), std::string::npos) << doc;
   EXPECT_EQ(UploadWatermark(in.journal, 50000), 42000);
+  EXPECT_FALSE(WatermarkIdle(in.journal, 50000, 0));
+}
+
+TEST(StatusWatermarkTest, IdleIsNothingPendingAndNothingAcceptedWithinTheSlack) {
+  store::JournalStats j;
+  EXPECT_TRUE(WatermarkIdle(j, 10000, 0));
+  EXPECT_FALSE(WatermarkIdle(j, 10000, 10000 - kWatermarkCommitSlackMs));  // maybe uncommitted
+  EXPECT_TRUE(WatermarkIdle(j, 10000, 10000 - kWatermarkCommitSlackMs - 1));
+  j.pending_count = 1;
+  j.oldest_pending_ts_ms = 9000;
+  EXPECT_FALSE(WatermarkIdle(j, 10000, 0));
+}
+
+TEST(StatusWatermarkTest, AnIdleDocumentCarriesItsFollowAndTheConsumerReadsIt) {
+  StatusInputs in;
+  in.node = "gw1";
+  in.now_ms = 50000;
+  in.follow_lag_ms = 1000;
+  in.follow_for_ms = 90000;
+  std::string doc = RenderStatus(in);
+  EXPECT_NE(doc.find("\"watermark_follow\":{\"lag_ms\":1000,\"for_ms\":90000,\"expiry_s\":604800}"),
+            std::string::npos)
+      << doc;
+  auto s = central::ParseNodeStatus(doc);
+  ASSERT_TRUE(s.ok());
+  EXPECT_EQ(s->watermark_ms, 50000 - kWatermarkCommitSlackMs);
+  EXPECT_EQ(s->follow_lag_ms, 1000);
+  EXPECT_EQ(s->follow_for_ms, 90000);
+  EXPECT_EQ(s->follow_expiry_s, kIdleStatusExpiryS);
+  // Busy: no follow.
+  in.follow_for_ms = 0;
+  doc = RenderStatus(in);
+  EXPECT_EQ(doc.find("watermark_follow"), std::string::npos) << doc;
+  s = central::ParseNodeStatus(doc);
+  ASSERT_TRUE(s.ok());
+  EXPECT_EQ(s->follow_for_ms, 0);
+  // Nonsense is no follow.
+  s = central::ParseNodeStatus(
+      R"({"node":"x","online":true,"watermark_ms":5,"watermark_follow":{"lag_ms":9,"for_ms":3}})");
+  ASSERT_TRUE(s.ok());
+  EXPECT_EQ(s->follow_for_ms, 0);
 }
 
 }  // namespace

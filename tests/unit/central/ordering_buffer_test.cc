@@ -223,6 +223,92 @@ TEST_F(OrderingTest, LateIsPerTopic) {
   EXPECT_EQ(Advance(1020), V{"b:1"});  // b lags (0 <= released 100): y:50 goes in order
 }
 
+// An idle node (watermark_follow): its watermark follows the clock, lag
+// behind, for `for` after its status, even past max_wait (1000 here).
+TEST_F(OrderingTest, IdleNodeFollowsTheClockBehindItsLag) {
+  now_ = 10000;
+  Status("a", 9000);
+  b_->OnStatus("b", true, 9500, now_, WatermarkFollow{200, 3000, 0});
+  Add(Msg("a", 1, 9900));
+  Status("a", 20000);  // a is past everything
+  EXPECT_EQ(Advance(10000), V{});
+  EXPECT_EQ(b_->watermark(10000), 9500);
+  EXPECT_EQ(Advance(10500), V{});  // b: 9500 + 500 - 200 = 9800
+  EXPECT_EQ(b_->watermark(10500), 9800);
+  EXPECT_EQ(Advance(10700), V{"a:1"});  // 10000 > 9900
+  // Still held by b after max_wait (b heard 2.5 s ago, but following) ...
+  now_ = 12500;
+  Status("a", 30000);
+  Add(Msg("a", 2, 12400));
+  EXPECT_EQ(Advance(12500), V{});
+  EXPECT_EQ(b_->watermark(12500), 9500 + 2500 - 200);
+  // ... and the follow stops at `for`: b is then silent and holds nothing.
+  EXPECT_EQ(Advance(12900), V{});
+  EXPECT_EQ(Advance(13100), V{"a:2"});
+  EXPECT_EQ(b_->stats().forced, 0u);
+  EXPECT_EQ(b_->stats().late, 0u);
+}
+
+// The race: b said idle, then accepted a message; its agent says so at once
+// (a status without follow) ahead of the message, and the follow ends there.
+TEST_F(OrderingTest, ABusyStatusEndsTheFollowBeforeTheMessageComes) {
+  OrderingOptions o;
+  o.max_wait_ms = 5000;
+  Reset(o);
+  now_ = 10000;
+  b_->OnStatus("b", true, 9500, now_, WatermarkFollow{1000, 90000, 0});
+  Status("a", 9000);
+  Add(Msg("a", 1, 10500));
+  Status("a", 20000);
+  now_ = 10400;
+  Status("b", 10300 - 500);  // b accepted a message at 10300: busy, no follow
+  // Following would have been at 9500 + 1600 - 1000 = 10100 by 11600 and
+  // beyond a:1 by 12100; busy, b stays at 9800 until it says more.
+  EXPECT_EQ(Advance(11000), V{});
+  EXPECT_EQ(b_->watermark(11000), 9800);
+  Add(Msg("b", 1, 10300));  // its message comes (slowly: 700 ms later)
+  Status("b", 11000);       // uploaded
+  EXPECT_EQ(Advance(11100), (V{"b:1", "a:1"}));
+  EXPECT_EQ(b_->stats().late, 0u);
+}
+
+// A retained (or queued) idle status is as old as the broker says: the
+// follow starts that long ago, not when it arrived.
+TEST_F(OrderingTest, ARetainedIdleStatusFollowsFromItsAge) {
+  now_ = 50000;
+  b_->OnStatus("b", true, 9500, now_, WatermarkFollow{1000, 90000, 40000});
+  EXPECT_EQ(b_->watermark(now_), 9500 + 40000 - 1000);
+  Add(Msg("b", 1, 48000));
+  EXPECT_EQ(Advance(50001), V{"b:1"});
+  // Older than its `for`: frozen where the follow ended (1000 + 30000 -
+  // 1000), below what went out already: c lags and holds nothing back.
+  b_->OnStatus("c", true, 1000, now_, WatermarkFollow{1000, 30000, 40000});
+  EXPECT_EQ(b_->watermark(now_), 9500 + 40001 - 1000);
+  Add(Msg("c", 1, 29000));
+  EXPECT_EQ(Payloads(out_), V{"c:1!"});
+}
+
+// A lagging idle node (forced past by max_wait) holds again as soon as its
+// followed watermark passes what was released, without a new status.
+TEST_F(OrderingTest, ALaggingIdleNodeCatchesUpOnItsOwn) {
+  now_ = 10000;
+  Status("a", 9000);
+  b_->OnStatus("b", true, 5000, now_, WatermarkFollow{1000, 90000, 0});
+  Add(Msg("a", 1, 9600));
+  Status("a", 20000);
+  EXPECT_EQ(Advance(10999), V{});
+  EXPECT_EQ(Advance(11000), V{"a:1"});  // due: b (at 5000) lags
+  EXPECT_EQ(b_->stats().forced, 1u);
+  Add(Msg("a", 2, 12000));
+  EXPECT_EQ(Advance(11100), V{"a:2"});  // b lags: nothing held
+  now_ = 23000;
+  Add(Msg("a", 3, 20000 - 1));
+  // b follows: 5000 + elapsed - 1000 > 12000 at 23000: it holds again.
+  EXPECT_EQ(Advance(23100), V{});
+  EXPECT_GT(b_->watermark(23100), 12000);
+  EXPECT_LT(b_->watermark(23100), 20000);
+}
+
 TEST_F(OrderingTest, UnknownNodeWaitsForItsFirstStatusOnlyAtStart) {
   Add(Msg("a", 1, 100));  // a's status has not come yet
   EXPECT_EQ(Advance(1500), V{});

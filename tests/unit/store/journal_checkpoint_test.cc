@@ -4,11 +4,13 @@
 // journal file belongs to one process at a time.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <string>
 #include <vector>
 
 #include "platform/disk.h"
 #include "platform/files.h"
+#include "store/checkpointer.h"
 #include "store/journal_db.h"
 #include "store/schema.h"
 #include "tests/support/test_env.h"
@@ -117,6 +119,39 @@ TEST(JournalCheckpointTest, CleanupTruncatesTheWalWhilePassesRun) {
     ASSERT_EQ(*wal, 0u) << "round " << round << ": the WAL was not truncated";
   }
   EXPECT_GT((*db)->checkpointer()->stats().passes, 0u);
+}
+
+// The WAL can start over without a commit to say so: the writer's own
+// TRUNCATE checkpoint (cleanup) does. The next write must not wait for a
+// pass to copy frames that are gone: it waited kMaxRestartWait (2 s) per
+// write until the next commit (found by journal_power_loss_test).
+TEST(JournalCheckpointTest, AWalTruncatedByTheWriterDoesNotStallTheNextWrite) {
+  testing::TempDir dir;
+  JournalOptions o = Options(dir);
+  ASSERT_TRUE(JournalDb::Open(o, platform::SystemClock::Get()).ok());  // the schema
+  Db writer;
+  ASSERT_TRUE(writer.Open(o.path, SQLITE_OPEN_READWRITE, kJournalVfs).ok());
+  ASSERT_TRUE(writer.Exec("CREATE TABLE big(x)").ok());
+  auto cp = Checkpointer::Start(o, /*pass_pages=*/16, /*restart_pages=*/32);
+  ASSERT_TRUE(cp.ok()) << cp.status().ToString();
+  (*cp)->Attach(writer);
+  // Paused, no pass copies the commit's frames (~100, past the restart
+  // point) before the writer's own checkpoint copies them and empties the WAL.
+  (*cp)->WhilePaused([&] {
+    ASSERT_TRUE(writer
+                    .Exec("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n "
+                          "WHERE i < 100) INSERT INTO big SELECT randomblob(3000) FROM n")
+                    .ok());
+    ASSERT_TRUE(writer.Exec("PRAGMA wal_checkpoint(TRUNCATE)").ok());
+  });
+  auto start = std::chrono::steady_clock::now();
+  (*cp)->BeforeWrite();
+  auto waited_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                       std::chrono::steady_clock::now() - start)
+                       .count();
+  EXPECT_LT(waited_ms, 500) << "the writer waited for a pass that could never catch up";
+  EXPECT_EQ((*cp)->stats().failures, 0u);
+  cp->reset();
 }
 
 TEST(JournalCheckpointTest, TheLockFileIsFreeAgainOnceTheJournalCloses) {

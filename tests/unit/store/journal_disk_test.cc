@@ -4,11 +4,8 @@
 // real ENOSPC, which fails groups but never loses an acked message; freeing
 // space lets appends resume.
 #include <dirent.h>
-#include <fcntl.h>
 #include <gtest/gtest.h>
-#include <sys/mount.h>
 #include <sys/stat.h>
-#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -16,6 +13,7 @@
 #include <thread>
 
 #include "store/journal.h"
+#include "tests/support/disk.h"
 #include "tests/unit/store/journal_test_util.h"
 
 namespace edgespool::store {
@@ -25,41 +23,10 @@ using testutil::EveryPending;
 using testutil::Harness;
 using testutil::Msg;
 
-class TmpfsMount {
- public:
-  TmpfsMount(const std::string& dir, const std::string& size) : dir_(dir) {
-    mkdir(dir.c_str(), 0755);
-    std::string opts = "size=" + size;
-    mounted_ = mount("tmpfs", dir.c_str(), "tmpfs", 0, opts.c_str()) == 0;
-  }
-  ~TmpfsMount() {
-    if (mounted_) umount2(dir_.c_str(), MNT_DETACH);
-  }
-  bool mounted() const { return mounted_; }
-
- private:
-  std::string dir_;
-  bool mounted_ = false;
-};
-
-uint64_t FreeBytes(const std::string& dir) {
-  struct statvfs st;
-  return statvfs(dir.c_str(), &st) == 0 ? uint64_t{st.f_bavail} * st.f_frsize : 0;
-}
-
-// Writes until ENOSPC; returns bytes written.
-uint64_t FillDisk(const std::string& path) {
-  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  std::string chunk(64 * 1024, 'F');
-  uint64_t total = 0;
-  while (true) {
-    ssize_t n = write(fd, chunk.data(), chunk.size());
-    if (n <= 0) break;
-    total += static_cast<uint64_t>(n);
-  }
-  close(fd);
-  return total;
-}
+using testing::FillDisk;
+using testing::FreeBytes;
+using testing::SetImmutable;
+using testing::TmpfsMount;
 
 std::string PayloadFor(int i) {
   return std::string(1000, static_cast<char>('a' + i % 26)) + std::to_string(i);
@@ -250,6 +217,46 @@ TEST(JournalDiskTest, MigrationOnAFullDiskKeepsTheJournal) {
   ASSERT_TRUE(later.Open().ok());
   EXPECT_EQ(later.j().stats().corrupt_files_moved, 0u);
   EXPECT_EQ(later.j().stats().pending_count, 5000u);
+}
+
+// A mark that cannot be written (the files turned immutable: writes on the
+// open descriptors fail) leaves the rows pending and leased: the uplink does
+// not read them again (before, it did at once: a resend loop while the disk
+// was full), and the same mark succeeds once writes work again.
+TEST(JournalDiskTest, FailedMarkSentKeepsTheRowsLeased) {
+  testing::TempDir base;  // not a tmpfs: it takes +i but lets open files write
+  JournalOptions o;
+  o.path = base.File("journal.db");
+  o.max_bytes = 4ull << 20;
+  Harness h(o);
+  ASSERT_TRUE(h.Open().ok());
+  std::vector<Message> batch;
+  for (int i = 0; i < 100; ++i) batch.push_back(Msg("disk", i, PayloadFor(i)));
+  for (auto& r : h.AppendMany(std::move(batch))) ASSERT_TRUE(r.ok()) << r.status().ToString();
+  auto f = h.Fetch(EveryPending());
+  ASSERT_TRUE(f.ok());
+  ASSERT_EQ(f->size(), 100u);
+  std::vector<uint64_t> seqs;
+  for (auto& m : *f) seqs.push_back(m.seq);
+  if (!SetImmutable(o.path + "-wal", true) || !SetImmutable(o.path, true)) {
+    SetImmutable(o.path + "-wal", false);
+    GTEST_SKIP() << "chattr +i refused here (needs CAP_LINUX_IMMUTABLE)";
+  }
+  Status failed = h.MarkSent(seqs);
+  EXPECT_FALSE(failed.ok()) << "a mark was written to an immutable WAL";
+  auto again = h.Fetch(EveryPending());
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->size(), 0u) << "rows whose mark failed were handed out again";
+  EXPECT_EQ(h.j().stats().pending_count, 100u);
+  ASSERT_TRUE(SetImmutable(o.path + "-wal", false));
+  ASSERT_TRUE(SetImmutable(o.path, false));
+  ASSERT_TRUE(h.MarkSent(seqs).ok());
+  EXPECT_EQ(h.j().stats().pending_count, 0u);
+  h.Close();
+  ASSERT_TRUE(h.Open().ok());
+  auto after = h.Fetch(EveryPending());
+  ASSERT_TRUE(after.ok());
+  EXPECT_EQ(after->size(), 0u);
 }
 
 }  // namespace

@@ -101,6 +101,69 @@ TEST(BatchFrameTest, EveryTruncationIsCorruptionNotACrash) {
   }
 }
 
+// Message-level encryption's field: only frames with a sealed record carry
+// it (flags bit 0), a plaintext record among sealed ones says alg 0, and a
+// frame without sealed records is byte for byte the old format.
+TEST(BatchFrameTest, SealFieldsRoundTripAndStayOutOfPlainFrames) {
+  for (Codec codec : {Codec::kNone, Codec::kZstd}) {
+    FrameEncoder enc("gw-1", codec, 3);
+    RecordSeal seal;
+    seal.key_id = "k-2026";
+    for (size_t i = 0; i < seal.nonce.size(); ++i) seal.nonce[i] = static_cast<uint8_t>(i + 1);
+    EXPECT_TRUE(enc.CanAdd(true));
+    enc.Add(1, 10, "a", "", {{"h", "v"}}, "cipher-1", &seal);
+    EXPECT_TRUE(enc.CanAdd(false));
+    enc.Add(2, 11, "a", "id", {}, "plain");
+    seal.key_id = "k-2025";
+    enc.Add(3, 12, "b", "", {}, "cipher-3", &seal);
+    auto bytes = enc.Finish();
+    ASSERT_TRUE(bytes.ok());
+    EXPECT_EQ((*bytes)[7], 1);  // flags
+    auto f = DecodeFrame(*bytes);
+    ASSERT_TRUE(f.ok()) << f.status().ToString();
+    ASSERT_EQ(f->records.size(), 3u);
+    ASSERT_TRUE(f->records[0].seal.has_value());
+    EXPECT_EQ(f->records[0].seal->key_id, "k-2026");
+    EXPECT_EQ(f->records[0].seal->nonce, seal.nonce);
+    EXPECT_EQ(f->records[0].headers.size(), 1u);
+    EXPECT_EQ(f->records[0].payload, "cipher-1");
+    EXPECT_FALSE(f->records[1].seal.has_value());
+    EXPECT_EQ(f->records[1].payload, "plain");
+    EXPECT_EQ(f->records[2].seal->key_id, "k-2025");
+
+    // The next frame from the same encoder starts plain again, and a sealed
+    // record cannot join a plain frame that has records (flush first).
+    enc.Add(4, 13, "a", "", {}, "p");
+    EXPECT_FALSE(enc.CanAdd(true));
+    auto plain = enc.Finish();
+    ASSERT_TRUE(plain.ok());
+    EXPECT_EQ((*plain)[7], 0);
+    FrameEncoder old_style("gw-1", codec, 3);
+    old_style.Add(4, 13, "a", "", {}, "p");
+    EXPECT_EQ(*plain, *old_style.Finish());
+  }
+}
+
+TEST(BatchFrameTest, BadSealFieldsAreCorruption) {
+  RecordSeal seal;
+  seal.key_id = "k";
+  FrameEncoder enc("n", Codec::kNone, 1);
+  enc.Add(1, 1, "t", "", {}, "p", &seal);
+  std::string good = *enc.Finish();
+  // The record: seq 8, ts 8, topic 2+1, id 2, nh 2, then alg at offset 23.
+  size_t body = good.size() - (23 + 1 + 2 + 1 + 12 + 4 + 1);
+  std::string b = good;
+  ASSERT_EQ(b[body + 23], 1);
+  b[body + 23] = 9;
+  EXPECT_NE(DecodeFrame(b).status().message().find("unknown seal algorithm"), std::string::npos);
+  b = good;
+  b[body + 25] = 0;  // key id length 0
+  EXPECT_FALSE(DecodeFrame(b).ok());
+  for (size_t len = body; len < good.size(); ++len) {
+    EXPECT_FALSE(DecodeFrame(std::string_view(good).substr(0, len)).ok()) << len;
+  }
+}
+
 TEST(BatchFrameTest, FlippedBytesNeverCrashOrOverRead) {
   std::mt19937 rng(7);
   FrameEncoder enc("node", Codec::kNone, 1);
@@ -130,7 +193,7 @@ TEST(BatchFrameTest, HeaderFieldsAreValidated) {
   b[5] = 7;  // codec
   EXPECT_NE(DecodeFrame(b).status().message().find("codec"), std::string::npos);
   b = good;
-  b[7] = 1;  // flags
+  b[7] = 2;  // flags: bit 0 is the seal fields', bit 1 unknown
   EXPECT_NE(DecodeFrame(b).status().message().find("flags"), std::string::npos);
   DecodeLimits tight;
   tight.max_body_bytes = 4;
