@@ -395,7 +395,9 @@ Status Agent::Impl::Start() {
   ES_LOG_INFO("journal open", {{"path", config_.store.path},
                                {"durability", config_.store.durability},
                                {"max_bytes", FormatSizeBytes(config_.store.max_bytes)},
-                               {"pending", std::to_string(journal_->stats().pending_count)}});
+                               {"pending", journal_->stats().pending_counting
+                                               ? std::string("counting")
+                                               : std::to_string(journal_->stats().pending_count)}});
 
   ES_RETURN_IF_ERROR(StartEncryption());
   ES_RETURN_IF_ERROR(StartUplink());
@@ -716,7 +718,9 @@ std::string Agent::Impl::StatusJson() {
 std::string Agent::Impl::StatusLine() {
   std::string s = "uplink " + (uplink_ ? uplink_->state() : std::string("none"));
   if (journal_) {
-    s += ", " + std::to_string(journal_->stats().pending_count) + " pending";
+    const store::JournalStats& j = journal_->stats();
+    s += j.pending_counting ? std::string(", counting the backlog")
+                            : ", " + std::to_string(j.pending_count) + " pending";
   }
   if (worker_) s += ", " + std::to_string(worker_->stats().messages_sent_total) + " sent";
   return s;

@@ -1,6 +1,7 @@
 #include "agent/agent_metrics.h"
 
 #include <algorithm>
+#include <limits>
 #include <memory>
 #include <utility>
 
@@ -35,6 +36,11 @@ constexpr Row Level(const char* name, const char* help, double (*value)(In)) {
 }
 
 double D(uint64_t v) { return static_cast<double>(v); }
+// NaN (Prometheus: no value) while a big journal counts its backlog after a
+// crash: 0 would say the backlog is empty.
+double Pending(In in, uint64_t v) {
+  return in.journal->pending_counting ? std::numeric_limits<double>::quiet_NaN() : D(v);
+}
 
 double OldestAgeSeconds(In in) {
   int64_t ts = in.journal->oldest_pending_ts_ms;
@@ -86,9 +92,9 @@ const Row kRows[] = {
           "Connections made to another broker of uplink.url than the previous connection's.",
           [](In in) { return in.uplink_failovers; }),
     Level("edgespool_pending_messages", "Messages waiting to be sent.",
-          [](In in) { return D(in.journal->pending_count); }),
+          [](In in) { return Pending(in, in.journal->pending_count); }),
     Level("edgespool_pending_bytes", "Payload bytes waiting.",
-          [](In in) { return D(in.journal->pending_bytes); }),
+          [](In in) { return Pending(in, in.journal->pending_bytes); }),
     Level("edgespool_scheduled_messages",
           "Messages stored for scheduled delivery and not yet due (not in pending).",
           [](In in) { return D(in.journal->scheduled_count); }),

@@ -40,11 +40,16 @@ std::string RenderStatus(const StatusInputs& in) {
                            .Uint("failovers", in.uplink.failovers))
                            .Finish();
   const store::JournalStats& j = in.journal;
-  std::string pending = std::move(JsonObjectWriter()
-                            .Uint("messages", j.pending_count)
-                            .Uint("bytes", j.pending_bytes)
-                            .Int("oldest_ts_ms", j.oldest_pending_ts_ms)
-                            .Uint("scheduled", j.scheduled_count))
+  // While a big journal counts its backlog after a crash (a few seconds
+  // after start), messages and bytes are not known: left out, not 0.
+  JsonObjectWriter pending_w;
+  if (j.pending_counting) {
+    pending_w.Bool("counting", true);
+  } else {
+    pending_w.Uint("messages", j.pending_count).Uint("bytes", j.pending_bytes);
+  }
+  std::string pending = std::move(pending_w.Int("oldest_ts_ms", j.oldest_pending_ts_ms)
+                                      .Uint("scheduled", j.scheduled_count))
                             .Finish();
   std::string totals = std::move(JsonObjectWriter()
                            .Uint("appended", j.appended_total)
@@ -61,9 +66,11 @@ std::string RenderStatus(const StatusInputs& in) {
                             .Finish();
   std::string producers =
       std::move(JsonObjectWriter().Uint("connections", in.producer_connections)).Finish();
-  // Time to drain the backlog at the current upload rate; -1 when not moving.
-  double eta = in.rate_msgs_per_s > 0 ? static_cast<double>(j.pending_count) / in.rate_msgs_per_s
-                                      : (j.pending_count == 0 ? 0 : -1);
+  // Time to drain the backlog at the current upload rate; -1 when not moving
+  // (or not counted yet).
+  double eta = j.pending_counting       ? -1
+               : in.rate_msgs_per_s > 0 ? static_cast<double>(j.pending_count) / in.rate_msgs_per_s
+                                        : (j.pending_count == 0 ? 0 : -1);
   JsonObjectWriter doc;
   doc.Str("node", in.node)
       .Str("version", Version())
@@ -93,12 +100,15 @@ std::string RenderStatus(const StatusInputs& in) {
 }
 
 bool WatermarkIdle(const store::JournalStats& j, int64_t now_ms, int64_t last_accept_ms) {
-  return j.pending_count == 0 && now_ms - last_accept_ms > kWatermarkCommitSlackMs;
+  // A backlog still being counted (after a crash) is not known to be empty.
+  return !j.pending_counting && j.pending_count == 0 &&
+         now_ms - last_accept_ms > kWatermarkCommitSlackMs;
 }
 
 int64_t UploadWatermark(const store::JournalStats& j, int64_t now_ms) {
   int64_t bound = now_ms - kWatermarkCommitSlackMs;
-  if (j.pending_count > 0 && j.oldest_pending_ts_ms < bound) return j.oldest_pending_ts_ms;
+  bool any = j.pending_count > 0 || (j.pending_counting && j.oldest_pending_ts_ms != 0);
+  if (any && j.oldest_pending_ts_ms < bound) return j.oldest_pending_ts_ms;
   return bound;
 }
 

@@ -69,6 +69,15 @@ class Journal::Impl {
     wake_ = std::make_unique<platform::AsyncHandle>(loop, [this] { DrainDone(); });
     wake_->Unref();
     next_cleanup_ns_ = clock_.MonotonicNs() + options_.cleanup_interval_ms * 1000000;
+    // The background count (after a crash) wakes the store thread, which
+    // folds it into the counters and hands the loop fresh stats.
+    db_->SetCountListener([this] {
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        count_ready_ = true;
+      }
+      cv_.notify_one();
+    });
     thread_ = std::thread([this] {
       platform::SetThreadName("es-store");
       StoreThreadMain();
@@ -275,7 +284,7 @@ class Journal::Impl {
       // Scheduled rows: the earliest due time bounds the sleep below.
       int64_t due_in_ms = DueInMs();
       if (appends_.empty() && ops_.empty() && !cleanup_running_ && !cleanup_requested_ &&
-          due_in_ms > 0) {
+          !count_ready_ && due_in_ms > 0) {
         int64_t wait_ns = next_cleanup_ns_ - clock_.MonotonicNs();
         if (due_in_ms != INT64_MAX) {
           wait_ns = std::min(wait_ns, std::min(due_in_ms, kMaxDueWaitMs) * 1000000);
@@ -311,7 +320,10 @@ class Journal::Impl {
         cleanup_running_ = true;
         running_waiters_.splice(running_waiters_.end(), cleanup_waiters_);
       }
+      bool counted = count_ready_;
+      count_ready_ = false;
       lock.unlock();
+      if (counted) PostDone([] {});  // RefreshStats folds the count in
       if (!group.empty()) CommitGroup(std::move(group));
       for (auto& op : ops) op.run();
       if (cleanup) CleanupStep();
@@ -445,6 +457,7 @@ class Journal::Impl {
   bool cleanup_running_ = false;
   int64_t next_cleanup_ns_ = 0;
   bool stop_ = false;
+  bool count_ready_ = false;  // the background backlog count finished
 
   // Store thread -> loop, guarded by done_mu_.
   std::mutex done_mu_;

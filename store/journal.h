@@ -181,6 +181,11 @@ struct DeadLetter {
 struct JournalStats {
   uint64_t pending_count = 0;
   uint64_t pending_bytes = 0;
+  // True while a big journal opened after a crash (no clean-close counts)
+  // still counts its backlog in the background, a few seconds after open:
+  // pending_count and pending_bytes are 0 and mean "not known yet". The
+  // cap and backpressure go by the file's pages (fill_ratio), not by these.
+  bool pending_counting = false;
   int64_t oldest_pending_ts_ms = 0;  // 0 when nothing is pending
   uint64_t dead_count = 0;
   // Scheduled rows not yet due: stored, counted in none of the pending_*.

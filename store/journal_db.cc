@@ -48,7 +48,9 @@ JournalDb::~JournalDb() {
   // The commit hook points at the checkpointer, which goes first.
   if (checkpointer_ && db_.raw()) sqlite3_wal_hook(db_.raw(), nullptr, nullptr);
   checkpointer_.reset();
-  if (opened_) ArmCleanCounts();  // written once db_ closed
+  if (backlog_count_) FinishCount(/*closing=*/true);
+  // Written once db_ closed; not while the backlog is uncounted.
+  if (opened_ && !counting_) ArmCleanCounts();
 }
 
 Result<std::unique_ptr<JournalDb>> JournalDb::Open(const JournalOptions& options,
@@ -346,6 +348,29 @@ Status JournalDb::LoadPendingCounts() {
     ES_LOG_INFO("journal counts from the last clean close do not match: counting",
                 {{"path", options_.path}, {"removed", removed.ok() ? "yes" : removed.ToString()}});
   }
+  auto size = platform::FileSizeBytes(options_.path);
+  if ((size.ok() && *size > kCountAtOpenMaxBytes) || BacklogCount::AlwaysForTest()) {
+    // The counters start at 0 and take the changes from here on; the
+    // snapshot's count is added when it arrives (backlog_count.h).
+    count_start_ns_ = clock_.MonotonicNs();
+    auto count = BacklogCount::Start(options_.path);
+    if (count.ok()) {
+      backlog_count_ = std::move(count).value();
+      counting_ = true;
+      stats_.pending_count = stats_.pending_bytes = 0;
+      ES_LOG_INFO(
+          "journal opened without clean-close counts: counting the backlog in the "
+          "background",
+          {{"path", options_.path}});
+      return Status::Ok();
+    }
+    ES_LOG_WARN("journal backlog cannot be counted in the background: counting at open",
+                {{"path", options_.path}, {"reason", count.status().ToString()}});
+  }
+  return CountPendingNow();
+}
+
+Status JournalDb::CountPendingNow() {
   SlowStep("counting the backlog");
   Stmt st;
   ES_RETURN_IF_ERROR(db_.Prepare("SELECT count(*), ifnull(sum(bytes), 0) FROM pending", &st));
@@ -355,6 +380,39 @@ Status JournalDb::LoadPendingCounts() {
     stats_.pending_bytes = static_cast<uint64_t>(st.Int(1));
   }
   return s;
+}
+
+// On the store thread (or the closing one), outside any transaction.
+void JournalDb::FinishCount(bool closing) {
+  std::unique_ptr<BacklogCount> count = std::move(backlog_count_);
+  Result<BacklogCount::Counts> r =
+      Status::Cancelled("journal closed before the backlog was counted");
+  if (count->ready()) r = count->Take();
+  count.reset();  // joins (closing: interrupts a count still running first)
+  if (r.ok()) {
+    stats_.pending_count += r->pending_count;  // modulo 2^64: exact
+    stats_.pending_bytes += r->pending_bytes;
+    counting_ = false;
+    oldest_dirty_ = true;
+    ES_LOG_INFO("journal backlog counted in the background",
+                {{"path", options_.path},
+                 {"pending", std::to_string(stats_.pending_count)},
+                 {"ms", std::to_string((clock_.MonotonicNs() - count_start_ns_) / 1000000)}});
+    return;
+  }
+  if (closing) return;  // counting_ stays: no clean-close counts this time
+  // The snapshot is gone with its connection: count what is there now, on
+  // this connection (its writes are all committed: no transaction is open).
+  ES_LOG_WARN("journal backlog count failed in the background: counting on the store thread",
+              {{"path", options_.path}, {"reason", r.status().ToString()}});
+  Status s = CountPendingNow();
+  if (!s.ok()) {
+    ES_LOG_ERROR("journal backlog cannot be counted: pending figures stay unknown",
+                 {{"path", options_.path}, {"reason", s.ToString()}});
+    return;
+  }
+  counting_ = false;
+  oldest_dirty_ = true;
 }
 
 void JournalDb::ArmCleanCounts() {
@@ -593,7 +651,9 @@ void JournalDb::SettleGroup(std::vector<AppendItem>* items, const Status& s, uin
   stats_.duplicate_total += duplicates;
   stats_.appended_total += stored;
   if (stored > scheduled) {
-    if (stats_.pending_count == 0 || min_ts < stats_.oldest_pending_ts_ms) {
+    if (counting_) {
+      oldest_dirty_ = true;  // the backlog's oldest is not known here
+    } else if (stats_.pending_count == 0 || min_ts < stats_.oldest_pending_ts_ms) {
       stats_.oldest_pending_ts_ms = min_ts;
     }
     stats_.pending_count += stored - scheduled;
@@ -848,7 +908,8 @@ const JournalStats& JournalDb::RefreshStats() {
     stats_.integrity_checks_total = checked_at_open_ ? 1 : 0;
   }
   stats_.inflight_count = leases_.size();
-  if (stats_.pending_count == 0) {
+  if (backlog_count_ && backlog_count_->ready()) FinishCount(/*closing=*/false);
+  if (stats_.pending_count == 0 && !counting_) {
     stats_.oldest_pending_ts_ms = 0;
     oldest_dirty_ = false;
   } else if (oldest_dirty_) {
@@ -865,7 +926,12 @@ const JournalStats& JournalDb::RefreshStats() {
     stats_.oldest_pending_ts_ms = oldest;
     oldest_dirty_ = false;
   }
-  return stats_;
+  if (!counting_) return stats_;
+  // The counters are deltas until the count arrives: not for anyone else.
+  published_ = stats_;
+  published_.pending_count = published_.pending_bytes = 0;
+  published_.pending_counting = true;
+  return published_;
 }
 
 }  // namespace edgespool::store

@@ -20,6 +20,7 @@
 
 #include "platform/clock.h"
 #include "platform/files.h"
+#include "store/backlog_count.h"
 #include "store/checkpointer.h"
 #include "store/dedupe_index.h"
 #include "store/integrity_check.h"
@@ -100,8 +101,17 @@ class JournalDb {
   void CheckDiskSpace();
 
   // Counters are kept incrementally; this refreshes the cheap derived fields
-  // (file size, fill ratio, oldest pending ts) and returns the snapshot.
+  // (file size, fill ratio, oldest pending ts), folds in the background
+  // count once it arrived (BacklogCount), and returns the snapshot.
   const JournalStats& RefreshStats();
+  // True while the backlog is counted in the background (after a crash):
+  // the pending counters hold only the changes since open.
+  bool counting() const { return counting_; }
+  // Called on the counter's thread when the background count is ready for
+  // RefreshStats (at once if it already is); never called when none runs.
+  void SetCountListener(std::function<void()> listener) {
+    if (backlog_count_) backlog_count_->SetListener(std::move(listener));
+  }
   const JournalStats& stats() const { return stats_; }
   size_t lease_count() const { return leases_.size(); }
   Db& db() { return db_; }
@@ -121,6 +131,10 @@ class JournalDb {
   // Beside the journal after a clean close: the backlog's count and bytes,
   // so that the next open need not count them (see LoadPendingCounts).
   static std::string CountsPath(const std::string& path) { return path + ".counts"; }
+  // Without the counts file, journals up to this size are counted at open
+  // (~1 s per GiB here: ~60 ms); larger ones in the background
+  // (backlog_count.h).
+  static constexpr uint64_t kCountAtOpenMaxBytes = 64ull << 20;
 
  private:
   // Rows deleted per cleanup (and eviction) transaction: ~1-2 ms here
@@ -139,8 +153,13 @@ class JournalDb {
   Status ScheduleRow(uint64_t seq, int64_t due_ms);
   Status LoadState();
   // pending_count/bytes from the clean-close file when it matches the
-  // journal, else by counting `pending` (O(backlog): 2.1 s at 7.3M rows).
+  // journal, else by counting `pending` (O(backlog): 2.1 s at 7.3M rows),
+  // in the background for a big journal.
   Status LoadPendingCounts();
+  Status CountPendingNow();
+  // Adds the background count to the deltas kept since open (RefreshStats;
+  // the destructor, closing: a count not finished is abandoned).
+  void FinishCount(bool closing);
   // At a clean close: what the counts file will say, written by
   // clean_counts_ once db_ has closed.
   void ArmCleanCounts();
@@ -223,6 +242,13 @@ class JournalDb {
   Db db_;
   std::unique_ptr<Checkpointer> checkpointer_;  // after db_: stops first
   std::unique_ptr<IntegrityCheck> integrity_;   // likewise
+  // Set while the backlog is counted in the background; counting_ until
+  // its result was folded into stats_ (pending_count/bytes are deltas until
+  // then, modulo 2^64).
+  std::unique_ptr<BacklogCount> backlog_count_;
+  bool counting_ = false;
+  int64_t count_start_ns_ = 0;
+  JournalStats published_;                      // RefreshStats' answer while counting_
   bool checked_at_open_ = false;                // quick_check ran (and passed) at open
   bool opened_ = false;                         // Open succeeded: a close is clean
   JournalStats stats_;

@@ -88,7 +88,9 @@ Result<size_t> JournalDb::PromoteDue(int64_t now_ms) {
     // Their (priority, ts) may lie behind any scan cursor: scans start over
     // (leased rows are still skipped by the lease set).
     cursors_.clear();
-    if (stats_.pending_count == 0 || min_ts < stats_.oldest_pending_ts_ms) {
+    if (counting_) {
+      oldest_dirty_ = true;  // the backlog's oldest is not known here
+    } else if (stats_.pending_count == 0 || min_ts < stats_.oldest_pending_ts_ms) {
       stats_.oldest_pending_ts_ms = min_ts;
     }
     stats_.pending_count += n;

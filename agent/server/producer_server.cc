@@ -543,10 +543,14 @@ void ProducerServer::Impl::OnQuery(Connection& c, const pr::Request& r) {
 std::string ProducerServer::Impl::DefaultStatus() const {
   const store::JournalStats& s = journal_.stats();
   pr::JsonObjectWriter w;
-  w.Str("uplink", Uplink())
-      .Uint("pending_count", s.pending_count)
-      .Uint("pending_bytes", s.pending_bytes)
-      .Int("oldest_pending_ts", s.oldest_pending_ts_ms)
+  w.Str("uplink", Uplink());
+  // Not known yet while a big journal counts its backlog after a crash.
+  if (s.pending_counting) {
+    w.Bool("pending_counting", true);
+  } else {
+    w.Uint("pending_count", s.pending_count).Uint("pending_bytes", s.pending_bytes);
+  }
+  w.Int("oldest_pending_ts", s.oldest_pending_ts_ms)
       .Uint("sent_total", s.sent_total)
       .Uint("dead_count", s.dead_count)
       .Uint("dropped_total", s.dropped_total)

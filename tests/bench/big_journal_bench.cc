@@ -14,8 +14,9 @@
 //        and sum, the dedupe scan), then Journal::Open as it is now.
 // ready  The real agent binary on the file, NOTIFY_SOCKET on a socket of the
 //        bench's: time from spawn to READY=1, and every EXTEND_TIMEOUT_USEC
-//        seen before it; then the background integrity check's duration
-//        (edgespool_journal_integrity_checks_total) and the agent's VmHWM.
+//        seen before it; after a crash, when the background backlog count
+//        arrived (edgespool_pending_messages has a value again); then the background integrity
+//        check's duration (edgespool_journal_integrity_checks_total) and the agent's VmHWM.
 // evict  store.max_bytes = the file's size, when_full = "drop-oldest", no
 //        broker: `edgespool publish --count N` against the full journal,
 //        next to the same load into an empty journal in the same run (the
@@ -273,6 +274,16 @@ void StartOnce(const std::string& journal, NotifySocket& notify, const char* wha
     std::printf("      %.3f s: %s\n", t, line.c_str());
   }
   if (!wait_check) {
+    // After a crash the backlog is counted in the background
+    // (store/backlog_count.h): the pending gauge is NaN (no match) until then.
+    auto count_start = Clock::now();
+    double pending = -1;
+    deadline = Clock::now() + std::chrono::seconds(120);
+    while ((pending = Metric(mport, "edgespool_pending_messages")) < 0 && Clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    std::printf("    backlog counted %.2f s after READY=1: %.0f pending\n", Seconds(count_start),
+                pending);
     std::printf("    agent VmHWM %lld KiB\n", static_cast<long long>(ProcKb(agent.pid(), "VmHWM")));
     agent.Stop();
     return;
