@@ -27,17 +27,13 @@ using cli::ExitCodeDoc;
 using cli::OptionSpec;
 using cli::ValueKind;
 
-constexpr const char* kDefaultConfigPath = "/etc/edgespool/config.toml";
-
 // --config FILE, or $EDGESPOOL_CONFIG, or the default path if it exists
 // (else no file: the defaults and the environment).
 std::string ConfigPath(const Args& args) {
   std::string path = args.Str("config");
   if (path.empty() && !args.positionals().empty()) path = args.positionals()[0];
   if (!path.empty()) return path;
-  const char* env = std::getenv("EDGESPOOL_CONFIG");
-  if (env && *env) return env;
-  return platform::FileExists(kDefaultConfigPath) ? kDefaultConfigPath : "";
+  return DefaultConfigFile();
 }
 
 // Loads and reports every problem as "file:line: key: reason". Returns false

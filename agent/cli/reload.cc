@@ -20,16 +20,12 @@ using cli::ExitCodeDoc;
 using cli::OptionSpec;
 using cli::ValueKind;
 
-constexpr const char* kDefaultConfigPath = "/etc/edgespool/config.toml";
-
 // --config, else (unless --socket alone says where the agent is) the file
 // the agent runs with by default; "" when there is none to check.
 std::string ConfigToCheck(const Args& args) {
   if (args.Has("config")) return args.Str("config");
   if (args.Has("socket")) return "";
-  const char* env = std::getenv("EDGESPOOL_CONFIG");
-  if (env && *env) return env;
-  return platform::FileExists(kDefaultConfigPath) ? kDefaultConfigPath : "";
+  return DefaultConfigFile();
 }
 
 std::string JsonField(const std::string& json, const char* key) {

@@ -2,6 +2,8 @@
 // of keys, messages. Parsing is in parser.cc, rendering in render.cc.
 #include "agent/config/config.h"
 
+#include <cstdlib>
+
 #include "agent/config/schema.h"
 #include "platform/files.h"
 
@@ -31,6 +33,13 @@ std::vector<std::string> ProcessEnvironment() {
   std::vector<std::string> env;
   for (char** e = environ; e && *e; ++e) env.emplace_back(*e);
   return env;
+}
+
+std::string DefaultConfigFile() {
+  static constexpr const char* kDefaultPath = "/etc/edgespool/config.toml";
+  const char* env = std::getenv("EDGESPOOL_CONFIG");
+  if (env && *env) return env;
+  return platform::FileExists(kDefaultPath) ? kDefaultPath : "";
 }
 
 std::vector<std::string> KnownKeys() {

@@ -209,6 +209,9 @@ LoadResult ParseConfig(const std::string& text, const std::string& file,
 LoadResult LoadConfig(const std::string& path, const std::vector<std::string>& env);
 // The process environment as a vector, for LoadConfig.
 std::vector<std::string> ProcessEnvironment();
+// The config file when no command line names one: $EDGESPOOL_CONFIG, else
+// /etc/edgespool/config.toml if it exists, else "" (defaults and environment).
+std::string DefaultConfigFile();
 
 // The effective configuration as TOML, secrets redacted.
 std::string RenderConfig(const Config& config);
